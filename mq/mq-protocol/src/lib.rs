@@ -1,0 +1,24 @@
+//! The RocketMQ 4.x remoting protocol as pure functions over bytes.
+//!
+//! Layout:
+//! - [`frame`]: [`RemotingCommand`], one request or response, and its frame
+//!   codec (JSON and ROCKETMQ binary headers). A connection feeds bytes to
+//!   [`RemotingCommand::decode`] and writes [`RemotingCommand::encode`].
+//! - [`code`]: request codes, response codes and language codes.
+//! - [`message`]: the stored/pulled message format ([`MessageExt`],
+//!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
+//!
+//! Nothing here does I/O or allocates more than the bytes it was given can
+//! justify: the broker, the name server, the client and the store all share
+//! this crate.
+
+pub mod code;
+mod error;
+pub mod frame;
+pub mod message;
+mod reader;
+
+pub use code::{request_code, LanguageCode, ResponseCode};
+pub use error::ProtocolError;
+pub use frame::{RemotingCommand, SerializeType, DEFAULT_MAX_FRAME_LEN};
+pub use message::{MessageExt, MessageRecord, Properties};

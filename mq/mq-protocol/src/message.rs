@@ -1,0 +1,742 @@
+//! RocketMQ's message format: how a message is laid out in the commit log and
+//! in PULL_MESSAGE response bodies, its properties string, its sys flags, and
+//! the batch body of SEND_BATCH_MESSAGE.
+//!
+//! Wire (all big-endian):
+//! ```text
+//! [TOTALSIZE:4][MAGICCODE:4][BODYCRC:4][QUEUEID:4][FLAG:4][QUEUEOFFSET:8]
+//! [PHYSICALOFFSET:8][SYSFLAG:4][BORNTIMESTAMP:8][BORNHOST:8|20]
+//! [STORETIMESTAMP:8][STOREHOSTADDRESS:8|20][RECONSUMETIMES:4]
+//! [PREPAREDTRANSACTIONOFFSET:8][BODYLEN:4][BODY][TOPICLEN:1|2][TOPIC]
+//! [PROPERTIESLEN:2][PROPERTIES]
+//! ```
+//! A host is `[ip:4|16][port:4]`; the 16-byte form is flagged in SYSFLAG.
+//! TOPICLEN is one byte under [`MESSAGE_MAGIC_CODE`] and two under
+//! [`MESSAGE_MAGIC_CODE_V2`]. BODYCRC is the IEEE CRC-32 of the body with the
+//! top bit cleared, as RocketMQ computes it.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::reader::Reader;
+use crate::ProtocolError;
+
+/// Magic code of a message whose topic length is one byte.
+pub const MESSAGE_MAGIC_CODE: i32 = -626_843_481; // 0xDAA320A7
+/// Magic code of a message whose topic length is two bytes.
+pub const MESSAGE_MAGIC_CODE_V2: i32 = -626_843_477; // 0xDAA320AB
+/// Magic code of the blank record that fills the end of a commit log file.
+pub const BLANK_MAGIC_CODE: i32 = -875_286_124; // 0xCBD43194
+
+/// Byte position of QUEUEOFFSET inside a stored message.
+pub const QUEUE_OFFSET_POSITION: usize = 20;
+/// Byte position of PHYSICALOFFSET inside a stored message.
+pub const PHYSICAL_OFFSET_POSITION: usize = 28;
+/// Byte position of SYSFLAG inside a stored message.
+pub const SYS_FLAG_POSITION: usize = 36;
+/// Byte position of BORNTIMESTAMP inside a stored message.
+pub const BORN_TIMESTAMP_POSITION: usize = 40;
+/// Byte position of BORNHOST inside a stored message.
+pub const BORN_HOST_POSITION: usize = 48;
+
+/// Largest topic name (bytes) the one-byte topic length can hold.
+pub const MAX_TOPIC_LEN_V1: usize = i8::MAX as usize;
+/// Largest properties string (bytes): its length field is a signed short.
+pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
+
+/// Bits of SYSFLAG.
+pub mod sys_flag {
+    pub const COMPRESSED: i32 = 0x1;
+    pub const MULTI_TAGS: i32 = 0x1 << 1;
+    pub const TRANSACTION_NOT_TYPE: i32 = 0;
+    pub const TRANSACTION_PREPARED_TYPE: i32 = 0x1 << 2;
+    pub const TRANSACTION_COMMIT_TYPE: i32 = 0x2 << 2;
+    pub const TRANSACTION_ROLLBACK_TYPE: i32 = 0x3 << 2;
+    pub const BORNHOST_V6: i32 = 0x1 << 4;
+    pub const STOREHOST_V6: i32 = 0x1 << 5;
+
+    /// The transaction type bits of a sys flag.
+    pub fn transaction_type(flag: i32) -> i32 {
+        flag & TRANSACTION_ROLLBACK_TYPE
+    }
+
+    /// `flag` with its transaction type replaced by `kind`.
+    pub fn with_transaction_type(flag: i32, kind: i32) -> i32 {
+        (flag & !TRANSACTION_ROLLBACK_TYPE) | kind
+    }
+}
+
+/// Names of the message properties RocketMQ defines and we use.
+pub mod property {
+    pub const KEYS: &str = "KEYS";
+    pub const TAGS: &str = "TAGS";
+    pub const WAIT_STORE_MSG_OK: &str = "WAIT";
+    pub const DELAY_TIME_LEVEL: &str = "DELAY";
+    pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
+    pub const REAL_TOPIC: &str = "REAL_TOPIC";
+    pub const REAL_QUEUE_ID: &str = "REAL_QID";
+    pub const TRANSACTION_PREPARED: &str = "TRAN_MSG";
+    pub const PRODUCER_GROUP: &str = "PGROUP";
+    pub const MIN_OFFSET: &str = "MIN_OFFSET";
+    pub const MAX_OFFSET: &str = "MAX_OFFSET";
+    pub const ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
+    pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
+    pub const UNIQ_CLIENT_MESSAGE_ID_KEYIDX: &str = "UNIQ_KEY";
+    pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
+    pub const CONSUME_START_TIMESTAMP: &str = "CONSUME_START_TIME";
+    pub const CHECK_IMMUNITY_TIME_IN_SECONDS: &str = "CHECK_IMMUNITY_TIME_IN_SECONDS";
+    pub const TRANSACTION_PREPARED_QUEUE_OFFSET: &str = "TRAN_PREPARED_QUEUE_OFFSET";
+    pub const TRANSACTION_ID: &str = "__transactionId__";
+    pub const TRANSACTION_CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
+    pub const SHARDING_KEY: &str = "__SHARDINGKEY";
+    pub const CLUSTER: &str = "CLUSTER";
+}
+
+/// Separates a property name from its value.
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Separates one property from the next.
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+
+/// Message properties. Ordered so that encoding is deterministic.
+pub type Properties = BTreeMap<String, String>;
+
+/// Encodes properties as `name\u0001value\u0002` pairs.
+pub fn properties_to_string(properties: &Properties) -> String {
+    let mut out = String::with_capacity(properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (name, value) in properties {
+        out.push_str(name);
+        out.push(NAME_VALUE_SEPARATOR);
+        out.push_str(value);
+        out.push(PROPERTY_SEPARATOR);
+    }
+    out
+}
+
+/// Decodes a properties string. Pieces without a name/value separator are
+/// skipped, as RocketMQ does.
+pub fn string_to_properties(s: &str) -> Properties {
+    s.split(PROPERTY_SEPARATOR)
+        .filter_map(|pair| pair.split_once(NAME_VALUE_SEPARATOR))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// RocketMQ's body checksum: CRC-32 (IEEE) with the top bit cleared.
+pub fn body_crc(body: &[u8]) -> u32 {
+    crc32fast::hash(body) & 0x7FFF_FFFF
+}
+
+fn host_len(addr: &SocketAddr) -> usize {
+    match addr.ip() {
+        IpAddr::V4(_) => 8,
+        IpAddr::V6(_) => 20,
+    }
+}
+
+fn put_host(out: &mut BytesMut, addr: &SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => out.put_slice(&ip.octets()),
+        IpAddr::V6(ip) => out.put_slice(&ip.octets()),
+    }
+    out.put_i32(i32::from(addr.port()));
+}
+
+fn read_host(r: &mut Reader<'_>, v6: bool, field: &'static str) -> Result<SocketAddr, ProtocolError> {
+    let ip = if v6 {
+        let octets: [u8; 16] = r.bytes(16, field)?.try_into().expect("16 bytes");
+        IpAddr::V6(Ipv6Addr::from(octets))
+    } else {
+        let octets: [u8; 4] = r.bytes(4, field)?.try_into().expect("4 bytes");
+        IpAddr::V4(Ipv4Addr::from(octets))
+    };
+    let port = r.i32(field)?;
+    Ok(SocketAddr::new(ip, port as u16))
+}
+
+/// A message as it is written: borrowed fields, with the properties already
+/// in their string form, so that the broker can encode straight from a
+/// request without building owned values.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRecord<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub queue_offset: i64,
+    pub commit_log_offset: i64,
+    /// Host-address bits are set from `born_host`/`store_host` on encode.
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub store_timestamp: i64,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body: &'a [u8],
+    pub properties: &'a str,
+}
+
+impl MessageRecord<'_> {
+    fn topic_len_bytes(&self) -> usize {
+        if self.topic.len() > MAX_TOPIC_LEN_V1 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// TOTALSIZE of the encoded record.
+    pub fn encoded_len(&self) -> usize {
+        4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8
+            + host_len(&self.born_host)
+            + 8
+            + host_len(&self.store_host)
+            + 4
+            + 8
+            + 4
+            + self.body.len()
+            + self.topic_len_bytes()
+            + self.topic.len()
+            + 2
+            + self.properties.len()
+    }
+
+    /// Checks the lengths that the format limits.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        if self.topic.len() > i16::MAX as usize {
+            return Err(ProtocolError::TooLongToEncode {
+                field: "topic",
+                length: self.topic.len(),
+                limit: i16::MAX as usize,
+            });
+        }
+        if self.properties.len() > MAX_PROPERTIES_LEN {
+            return Err(ProtocolError::TooLongToEncode {
+                field: "properties",
+                length: self.properties.len(),
+                limit: MAX_PROPERTIES_LEN,
+            });
+        }
+        if self.encoded_len() > i32::MAX as usize {
+            return Err(ProtocolError::TooLongToEncode {
+                field: "message",
+                length: self.encoded_len(),
+                limit: i32::MAX as usize,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends the record to `out`; returns its length.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<usize, ProtocolError> {
+        self.validate()?;
+        let total = self.encoded_len();
+        let mut sys_flag = self.sys_flag & !(sys_flag::BORNHOST_V6 | sys_flag::STOREHOST_V6);
+        if self.born_host.is_ipv6() {
+            sys_flag |= sys_flag::BORNHOST_V6;
+        }
+        if self.store_host.is_ipv6() {
+            sys_flag |= sys_flag::STOREHOST_V6;
+        }
+        let v2 = self.topic_len_bytes() == 2;
+        out.reserve(total);
+        out.put_i32(total as i32);
+        out.put_i32(if v2 { MESSAGE_MAGIC_CODE_V2 } else { MESSAGE_MAGIC_CODE });
+        out.put_u32(body_crc(self.body));
+        out.put_i32(self.queue_id);
+        out.put_i32(self.flag);
+        out.put_i64(self.queue_offset);
+        out.put_i64(self.commit_log_offset);
+        out.put_i32(sys_flag);
+        out.put_i64(self.born_timestamp);
+        put_host(out, &self.born_host);
+        out.put_i64(self.store_timestamp);
+        put_host(out, &self.store_host);
+        out.put_i32(self.reconsume_times);
+        out.put_i64(self.prepared_transaction_offset);
+        out.put_i32(self.body.len() as i32);
+        out.put_slice(self.body);
+        if v2 {
+            out.put_i16(self.topic.len() as i16);
+        } else {
+            out.put_u8(self.topic.len() as u8);
+        }
+        out.put_slice(self.topic.as_bytes());
+        out.put_i16(self.properties.len() as i16);
+        out.put_slice(self.properties.as_bytes());
+        Ok(total)
+    }
+}
+
+/// A decoded stored message: RocketMQ's `MessageExt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageExt {
+    pub topic: String,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub queue_offset: i64,
+    pub commit_log_offset: i64,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub store_timestamp: i64,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body_crc: u32,
+    pub body: Bytes,
+    pub properties: Properties,
+    /// TOTALSIZE as stored.
+    pub store_size: usize,
+}
+
+impl MessageExt {
+    /// Encodes the message (BODYCRC recomputed from the body).
+    pub fn encode(&self, out: &mut BytesMut) -> Result<usize, ProtocolError> {
+        let properties = properties_to_string(&self.properties);
+        self.record(&properties).encode(out)
+    }
+
+    /// A borrowed record of this message with `properties` as its string.
+    pub fn record<'a>(&'a self, properties: &'a str) -> MessageRecord<'a> {
+        MessageRecord {
+            topic: &self.topic,
+            queue_id: self.queue_id,
+            flag: self.flag,
+            queue_offset: self.queue_offset,
+            commit_log_offset: self.commit_log_offset,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            born_host: self.born_host,
+            store_timestamp: self.store_timestamp,
+            store_host: self.store_host,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+            body: &self.body,
+            properties,
+        }
+    }
+
+    /// Decodes one message from the front of `buf`; returns it and its size.
+    /// With `verify_crc`, a body whose CRC differs from BODYCRC is an error.
+    pub fn decode(buf: &[u8], verify_crc: bool) -> Result<(Self, usize), ProtocolError> {
+        let mut head = Reader::new(buf);
+        let total = head.len_i32("TOTALSIZE")?;
+        if total > buf.len() {
+            return Err(ProtocolError::Truncated {
+                field: "message",
+                offset: 0,
+                needed: total,
+                had: buf.len(),
+            });
+        }
+        let mut r = Reader::new(&buf[..total]);
+        r.i32("TOTALSIZE")?;
+        let magic = r.i32("MAGICCODE")?;
+        let v2 = match magic {
+            MESSAGE_MAGIC_CODE => false,
+            MESSAGE_MAGIC_CODE_V2 => true,
+            other => return Err(ProtocolError::BadMagic(other as u32)),
+        };
+        let body_crc_stored = r.i32("BODYCRC")? as u32;
+        let queue_id = r.i32("QUEUEID")?;
+        let flag = r.i32("FLAG")?;
+        let queue_offset = r.i64("QUEUEOFFSET")?;
+        let commit_log_offset = r.i64("PHYSICALOFFSET")?;
+        let sys_flag = r.i32("SYSFLAG")?;
+        let born_timestamp = r.i64("BORNTIMESTAMP")?;
+        let born_host = read_host(&mut r, sys_flag & sys_flag::BORNHOST_V6 != 0, "BORNHOST")?;
+        let store_timestamp = r.i64("STORETIMESTAMP")?;
+        let store_host = read_host(&mut r, sys_flag & sys_flag::STOREHOST_V6 != 0, "STOREHOSTADDRESS")?;
+        let reconsume_times = r.i32("RECONSUMETIMES")?;
+        let prepared_transaction_offset = r.i64("PREPAREDTRANSACTIONOFFSET")?;
+        let body_len = r.len_i32("BODYLEN")?;
+        let body = r.bytes(body_len, "BODY")?;
+        if verify_crc {
+            let computed = body_crc(body);
+            if computed != body_crc_stored {
+                return Err(ProtocolError::BodyCrcMismatch {
+                    stored: body_crc_stored,
+                    computed,
+                });
+            }
+        }
+        let topic_len = if v2 {
+            r.len_i16("TOPICLEN")?
+        } else {
+            usize::from(r.u8("TOPICLEN")?)
+        };
+        let topic = r.str(topic_len, "TOPIC")?.to_owned();
+        let properties_len = r.len_i16("PROPERTIESLEN")?;
+        let properties = string_to_properties(r.str(properties_len, "PROPERTIES")?);
+        if r.position() != total {
+            return Err(ProtocolError::SizeMismatch {
+                declared: total,
+                actual: r.position(),
+            });
+        }
+        Ok((
+            MessageExt {
+                topic,
+                queue_id,
+                flag,
+                queue_offset,
+                commit_log_offset,
+                sys_flag,
+                born_timestamp,
+                born_host,
+                store_timestamp,
+                store_host,
+                reconsume_times,
+                prepared_transaction_offset,
+                body_crc: body_crc_stored,
+                body: Bytes::copy_from_slice(body),
+                properties,
+                store_size: total,
+            },
+            total,
+        ))
+    }
+
+    /// Decodes every message in `buf` (a PULL_MESSAGE response body).
+    pub fn decode_all(mut buf: &[u8]) -> Result<Vec<Self>, ProtocolError> {
+        let mut out = Vec::new();
+        while !buf.is_empty() {
+            let (msg, used) = Self::decode(buf, false)?;
+            out.push(msg);
+            buf = &buf[used..];
+        }
+        Ok(out)
+    }
+
+    /// The offset message id: store host and commit log offset in hex.
+    pub fn offset_msg_id(&self) -> String {
+        encode_message_id(self.store_host, self.commit_log_offset)
+    }
+
+    /// The client-assigned unique id, else the offset message id, as
+    /// RocketMQ's consumers report `msgId`.
+    pub fn msg_id(&self) -> String {
+        self.property(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
+            .map_or_else(|| self.offset_msg_id(), str::to_owned)
+    }
+
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).map(String::as_str)
+    }
+
+    pub fn tags(&self) -> Option<&str> {
+        self.property(property::TAGS)
+    }
+
+    /// KEYS, split on spaces as RocketMQ does.
+    pub fn keys(&self) -> Vec<&str> {
+        self.property(property::KEYS)
+            .map(|k| k.split(' ').filter(|k| !k.is_empty()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The offset message id of a message: `[ip:4|16][port:4][offset:8]` as upper
+/// case hex (32 characters for IPv4).
+pub fn encode_message_id(store_host: SocketAddr, commit_log_offset: i64) -> String {
+    let mut bytes = BytesMut::with_capacity(28);
+    put_host(&mut bytes, &store_host);
+    bytes.put_i64(commit_log_offset);
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes.iter() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Splits an offset message id into the store host and commit log offset.
+pub fn decode_message_id(id: &str) -> Result<(SocketAddr, i64), ProtocolError> {
+    let invalid = || ProtocolError::InvalidMessageId(id.to_owned());
+    if id.len() != 32 && id.len() != 56 {
+        return Err(invalid());
+    }
+    let bytes = (0..id.len())
+        .step_by(2)
+        .map(|i| id.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(invalid)?;
+    let mut r = Reader::new(&bytes);
+    let host = read_host(&mut r, bytes.len() == 28, "message id host").map_err(|_| invalid())?;
+    let offset = r.i64("message id offset").map_err(|_| invalid())?;
+    Ok((host, offset))
+}
+
+/// One message of a SEND_BATCH_MESSAGE body.
+///
+/// Wire: `[TOTALSIZE:4][MAGICCODE:4 = 0][BODYCRC:4 = 0][FLAG:4][BODYLEN:4][BODY]
+/// [PROPERTIESLEN:2][PROPERTIES]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEntry {
+    pub flag: i32,
+    pub body: Bytes,
+    pub properties: Properties,
+}
+
+impl BatchEntry {
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
+        let properties = properties_to_string(&self.properties);
+        if properties.len() > MAX_PROPERTIES_LEN {
+            return Err(ProtocolError::TooLongToEncode {
+                field: "properties",
+                length: properties.len(),
+                limit: MAX_PROPERTIES_LEN,
+            });
+        }
+        let total = 4 + 4 + 4 + 4 + 4 + self.body.len() + 2 + properties.len();
+        out.put_i32(total as i32);
+        out.put_i32(0);
+        out.put_i32(0);
+        out.put_i32(self.flag);
+        out.put_i32(self.body.len() as i32);
+        out.put_slice(&self.body);
+        out.put_i16(properties.len() as i16);
+        out.put_slice(properties.as_bytes());
+        Ok(())
+    }
+
+    /// Decodes every entry of a batch body.
+    pub fn decode_all(buf: &[u8]) -> Result<Vec<Self>, ProtocolError> {
+        let mut r = Reader::new(buf);
+        let mut out = Vec::new();
+        while r.remaining() > 0 {
+            let start = r.position();
+            let total = r.len_i32("batch TOTALSIZE")?;
+            r.i32("batch MAGICCODE")?;
+            r.i32("batch BODYCRC")?;
+            let flag = r.i32("batch FLAG")?;
+            let body_len = r.len_i32("batch BODYLEN")?;
+            let body = Bytes::copy_from_slice(r.bytes(body_len, "batch BODY")?);
+            let properties_len = r.len_i16("batch PROPERTIESLEN")?;
+            let properties = string_to_properties(r.str(properties_len, "batch PROPERTIES")?);
+            if r.position() - start != total {
+                return Err(ProtocolError::SizeMismatch {
+                    declared: total,
+                    actual: r.position() - start,
+                });
+            }
+            out.push(BatchEntry {
+                flag,
+                body,
+                properties,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> MessageExt {
+        let mut properties = Properties::new();
+        properties.insert(property::TAGS.into(), "TagA".into());
+        properties.insert(property::KEYS.into(), "order-1 order-2".into());
+        properties.insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX.into(), "7F0000010001ABCD".into());
+        MessageExt {
+            topic: "TopicTest".into(),
+            queue_id: 2,
+            flag: 0,
+            queue_offset: 17,
+            commit_log_offset: 4096,
+            sys_flag: 0,
+            born_timestamp: 1_700_000_000_000,
+            born_host: "10.0.0.7:50123".parse().unwrap(),
+            store_timestamp: 1_700_000_000_005,
+            store_host: "127.0.0.1:10911".parse().unwrap(),
+            reconsume_times: 1,
+            prepared_transaction_offset: 0,
+            body_crc: body_crc(b"Hello RocketMQ"),
+            body: Bytes::from_static(b"Hello RocketMQ"),
+            properties,
+            store_size: 0,
+        }
+    }
+
+    fn encoded(msg: &MessageExt) -> BytesMut {
+        let mut out = BytesMut::new();
+        msg.encode(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn message_round_trips() {
+        let msg = sample();
+        let bytes = encoded(&msg);
+        let (back, used) = MessageExt::decode(&bytes, true).unwrap();
+        assert_eq!(used, bytes.len());
+        assert_eq!(back, MessageExt { store_size: used, ..msg });
+        assert_eq!(back.tags(), Some("TagA"));
+        assert_eq!(back.keys(), vec!["order-1", "order-2"]);
+        assert_eq!(back.msg_id(), "7F0000010001ABCD");
+    }
+
+    #[test]
+    fn ipv6_hosts_and_long_topics_round_trip() {
+        let mut msg = sample();
+        msg.born_host = "[::1]:1234".parse().unwrap();
+        msg.store_host = "[fe80::1]:10911".parse().unwrap();
+        msg.topic = "t".repeat(300);
+        let bytes = encoded(&msg);
+        assert_eq!(i32::from_be_bytes(bytes[4..8].try_into().unwrap()), MESSAGE_MAGIC_CODE_V2);
+        let (back, _) = MessageExt::decode(&bytes, true).unwrap();
+        assert_eq!(back.born_host, msg.born_host);
+        assert_eq!(back.store_host, msg.store_host);
+        assert_eq!(back.topic, msg.topic);
+        assert_ne!(back.sys_flag & sys_flag::BORNHOST_V6, 0);
+        assert_ne!(back.sys_flag & sys_flag::STOREHOST_V6, 0);
+    }
+
+    #[test]
+    fn truncation_at_every_byte_is_an_error() {
+        let bytes = encoded(&sample());
+        for cut in 0..bytes.len() {
+            assert!(MessageExt::decode(&bytes[..cut], false).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn corrupted_body_fails_the_crc_check() {
+        let mut bytes = encoded(&sample());
+        let body_at = bytes.len() - 1 - "TopicTest".len() - 2 - properties_to_string(&sample().properties).len() - 1;
+        bytes[body_at] ^= 0xFF;
+        assert!(matches!(
+            MessageExt::decode(&bytes, true),
+            Err(ProtocolError::BodyCrcMismatch { .. })
+        ));
+        assert!(MessageExt::decode(&bytes, false).is_ok());
+    }
+
+    #[test]
+    fn bad_magic_and_blank_records_are_refused() {
+        let mut bytes = encoded(&sample());
+        bytes[4..8].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
+        assert_eq!(
+            MessageExt::decode(&bytes, false),
+            Err(ProtocolError::BadMagic(BLANK_MAGIC_CODE as u32))
+        );
+    }
+
+    #[test]
+    fn total_size_disagreeing_with_fields_is_refused() {
+        let mut bytes = encoded(&sample());
+        bytes.put_u8(0);
+        let total = bytes.len() as i32;
+        bytes[0..4].copy_from_slice(&total.to_be_bytes());
+        assert!(matches!(
+            MessageExt::decode(&bytes, false),
+            Err(ProtocolError::SizeMismatch { .. })
+        ));
+    }
+
+    /// A stored message written field by field from the layout description.
+    #[test]
+    fn golden_stored_message() {
+        let props = "TAGS\u{1}A\u{2}";
+        let mut b: Vec<u8> = Vec::new();
+        let total: i32 = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + (4 + 2) + (1 + 1) + (2 + props.len() as i32);
+        b.extend(total.to_be_bytes());
+        b.extend([0xDA, 0xA3, 0x20, 0xA7]); // MAGICCODE
+        b.extend((crc32fast::hash(b"hi") & 0x7FFF_FFFF).to_be_bytes());
+        b.extend(1i32.to_be_bytes()); // QUEUEID
+        b.extend(0i32.to_be_bytes()); // FLAG
+        b.extend(5i64.to_be_bytes()); // QUEUEOFFSET
+        b.extend(1000i64.to_be_bytes()); // PHYSICALOFFSET
+        b.extend(0i32.to_be_bytes()); // SYSFLAG
+        b.extend(11i64.to_be_bytes()); // BORNTIMESTAMP
+        b.extend([192, 168, 0, 1, 0, 0, 0x1F, 0x90]); // BORNHOST 192.168.0.1:8080
+        b.extend(12i64.to_be_bytes()); // STORETIMESTAMP
+        b.extend([127, 0, 0, 1, 0, 0, 0x2A, 0x9F]); // STOREHOST 127.0.0.1:10911
+        b.extend(0i32.to_be_bytes()); // RECONSUMETIMES
+        b.extend(0i64.to_be_bytes()); // PREPAREDTRANSACTIONOFFSET
+        b.extend(2i32.to_be_bytes());
+        b.extend(b"hi");
+        b.push(1);
+        b.extend(b"T");
+        b.extend((props.len() as i16).to_be_bytes());
+        b.extend(props.as_bytes());
+        assert_eq!(b.len(), total as usize);
+
+        let (msg, _) = MessageExt::decode(&b, true).unwrap();
+        assert_eq!(msg.topic, "T");
+        assert_eq!(msg.queue_id, 1);
+        assert_eq!(msg.queue_offset, 5);
+        assert_eq!(msg.commit_log_offset, 1000);
+        assert_eq!(msg.born_host, "192.168.0.1:8080".parse().unwrap());
+        assert_eq!(msg.store_host, "127.0.0.1:10911".parse().unwrap());
+        assert_eq!(msg.tags(), Some("A"));
+        assert_eq!(&encoded(&msg)[..], &b[..]);
+        assert_eq!(msg.offset_msg_id(), "7F00000100002A9F00000000000003E8");
+    }
+
+    #[test]
+    fn message_id_round_trips_and_rejects_garbage() {
+        let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        let id = encode_message_id(host, 0x1234_5678_9A);
+        assert_eq!(id, "7F00000100002A9F000000123456789A");
+        assert_eq!(decode_message_id(&id).unwrap(), (host, 0x1234_5678_9A));
+        let v6: SocketAddr = "[::1]:10911".parse().unwrap();
+        assert_eq!(decode_message_id(&encode_message_id(v6, 9)).unwrap(), (v6, 9));
+        for bad in ["", "XYZ", "7F00000100002A9F000000123456789", "ZZ00000100002A9F000000123456789A", "é000000100002A9F000000123456789A"] {
+            assert!(decode_message_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn properties_round_trip_and_skip_junk() {
+        let mut p = Properties::new();
+        p.insert("A".into(), "1".into());
+        p.insert("KEYS".into(), "k1 k2".into());
+        assert_eq!(string_to_properties(&properties_to_string(&p)), p);
+        assert_eq!(properties_to_string(&p), "A\u{1}1\u{2}KEYS\u{1}k1 k2\u{2}");
+        let junk = string_to_properties("noseparator\u{2}B\u{1}2\u{2}\u{2}");
+        assert_eq!(junk.len(), 1);
+        assert_eq!(junk["B"], "2");
+    }
+
+    #[test]
+    fn batch_round_trips_and_truncation_fails() {
+        let entries = vec![
+            BatchEntry {
+                flag: 0,
+                body: Bytes::from_static(b"one"),
+                properties: [("TAGS".to_string(), "a".to_string())].into(),
+            },
+            BatchEntry {
+                flag: 3,
+                body: Bytes::from_static(b""),
+                properties: Properties::new(),
+            },
+        ];
+        let mut buf = BytesMut::new();
+        entries[0].encode(&mut buf).unwrap();
+        let first_len = buf.len();
+        entries[1].encode(&mut buf).unwrap();
+        assert_eq!(BatchEntry::decode_all(&buf).unwrap(), entries);
+        assert_eq!(BatchEntry::decode_all(&buf[..first_len]).unwrap(), entries[..1]);
+        for cut in (1..buf.len()).filter(|&cut| cut != first_len) {
+            assert!(BatchEntry::decode_all(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn decode_all_reads_consecutive_messages() {
+        let mut buf = encoded(&sample());
+        let mut second = sample();
+        second.queue_offset = 18;
+        second.encode(&mut buf).unwrap();
+        let all = MessageExt::decode_all(&buf).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].queue_offset, 18);
+    }
+}
