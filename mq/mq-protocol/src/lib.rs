@@ -7,6 +7,7 @@
 //! - [`code`]: request codes, response codes and language codes.
 //! - [`message`]: the stored/pulled message format ([`MessageExt`],
 //!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
+//! - [`properties`]: Java `.properties` text, the configuration file format.
 //!
 //! Nothing here does I/O or allocates more than the bytes it was given can
 //! justify: the broker, the name server, the client and the store all share
@@ -16,6 +17,7 @@ pub mod code;
 mod error;
 pub mod frame;
 pub mod message;
+pub mod properties;
 mod reader;
 
 pub use code::{request_code, LanguageCode, ResponseCode};
