@@ -17,6 +17,7 @@ pub mod code;
 mod error;
 pub mod frame;
 pub mod message;
+pub mod route;
 pub mod properties;
 mod reader;
 
