@@ -1,0 +1,163 @@
+//! The database of a service: SQLite or PostgreSQL chosen by URL, behind one
+//! `sqlx::AnyPool`, with that database's migrations.
+//!
+//! Queries are written once for both: `$1`-style placeholders, integer cents
+//! for money, text for ids and statuses, integer milliseconds for time.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+use thiserror::Error;
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub fn from_url(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("sqlite:") {
+            Ok(DbKind::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(DbKind::Postgres)
+        } else {
+            Err(DbError::UnsupportedUrl(redact(url)))
+        }
+    }
+}
+
+/// A service's migrations for each database, embedded with `sqlx::migrate!`.
+#[derive(Clone, Copy)]
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("unsupported database URL {0} (use sqlite:// or postgres://)")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("migrations failed on {url}: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A connection pool and the kind of database behind it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+impl Db {
+    /// Opens a pool. A SQLite file is created if missing and put in WAL mode
+    /// with a busy timeout, so that concurrent writers wait instead of failing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let kind = DbKind::from_url(url)?;
+        let url_for_sqlx = match kind {
+            DbKind::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options: AnyConnectOptions = url_for_sqlx.parse().map_err(|source| DbError::Connect {
+            url: redact(url),
+            source,
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if kind == DbKind::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| DbError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        Ok(Db { pool, kind })
+    }
+
+    /// Connects and runs the migrations for this kind of database.
+    pub async fn connect_and_migrate(url: &str, max_connections: u32, migrations: Migrations) -> Result<Self, DbError> {
+        let db = Self::connect(url, max_connections).await?;
+        db.migrate(migrations, url).await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self, migrations: Migrations, url: &str) -> Result<(), DbError> {
+        let migrator = match self.kind {
+            DbKind::Sqlite => migrations.sqlite,
+            DbKind::Postgres => migrations.postgres,
+        };
+        migrator.run(&self.pool).await.map_err(|source| DbError::Migrate {
+            url: redact(url),
+            source,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_from_url() {
+        assert_eq!(DbKind::from_url("sqlite://a.db").unwrap(), DbKind::Sqlite);
+        assert_eq!(DbKind::from_url("postgres://u@h/db").unwrap(), DbKind::Postgres);
+        assert_eq!(DbKind::from_url("postgresql://u@h/db").unwrap(), DbKind::Postgres);
+        assert!(matches!(DbKind::from_url("mysql://u:pw@h/db"), Err(DbError::UnsupportedUrl(u)) if u == "mysql://u:***@h/db"));
+    }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

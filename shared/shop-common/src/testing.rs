@@ -1,0 +1,154 @@
+//! Fresh databases for tests, on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL comes from `SHOP_TEST_POSTGRES_URL` (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` exports it). Each
+//! test gets its own database, dropped when the test ends. When the variable is
+//! unset, PostgreSQL tests are skipped with a message, except under CI
+//! (`CI` set), where they fail: CI must run both halves.
+
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+
+use crate::db::DbKind;
+
+/// The variable naming the PostgreSQL server tests use.
+pub const POSTGRES_URL_VAR: &str = "SHOP_TEST_POSTGRES_URL";
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub kind: DbKind,
+    pub url: String,
+    _dir: Option<TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A fresh, empty database, or `None` when PostgreSQL is not configured
+    /// outside CI (the caller skips the test).
+    pub async fn create(kind: DbKind) -> Option<TestDatabase> {
+        match kind {
+            DbKind::Sqlite => {
+                let dir = tempfile::tempdir().expect("create a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Some(TestDatabase {
+                    kind,
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            DbKind::Postgres => {
+                let admin = match std::env::var(POSTGRES_URL_VAR) {
+                    Ok(url) => url,
+                    Err(_) if std::env::var_os("CI").is_some() => {
+                        panic!("{POSTGRES_URL_VAR} is not set under CI: PostgreSQL tests must run")
+                    }
+                    Err(_) => {
+                        eprintln!("skipping PostgreSQL half: set {POSTGRES_URL_VAR} to run it");
+                        return None;
+                    }
+                };
+                let name = format!("shoptest_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {POSTGRES_URL_VAR}: {e}"));
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+                let _ = conn.close().await;
+                let url = replace_database(&admin, &name);
+                Some(TestDatabase {
+                    kind,
+                    url,
+                    _dir: None,
+                    postgres: Some((admin, name)),
+                })
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:5432/postgres?x=y` with the database name replaced.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin).await.ok()?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Declares a database test twice, as `<name>::sqlite` and `<name>::postgres`,
+/// each with its own fresh [`TestDatabase`] bound to the given name:
+///
+/// ```ignore
+/// shop_common::db_test!(async fn stock_is_reserved(db) {
+///     let app = spawn_app(&db.url).await;
+///     // ...
+/// });
+/// ```
+#[macro_export]
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $db = $crate::testing::TestDatabase::create($crate::db::DbKind::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($db) = $crate::testing::TestDatabase::create($crate::db::DbKind::Postgres).await else {
+                    return;
+                };
+                $body
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(replace_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"), "postgres://postgres@127.0.0.1:5432/t1");
+        assert_eq!(replace_database("postgres://u:p@h/db?sslmode=disable", "t2"), "postgres://u:p@h/t2?sslmode=disable");
+        assert_eq!(replace_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+    }
+}
