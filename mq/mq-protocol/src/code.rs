@@ -222,7 +222,10 @@ impl LanguageCode {
     pub const OURS: LanguageCode = LanguageCode::Java;
 
     pub fn code(self) -> u8 {
-        LANGUAGES.iter().find(|(l, _, _)| *l == self).map_or(7, |e| e.1)
+        LANGUAGES
+            .iter()
+            .find(|(l, _, _)| *l == self)
+            .map_or(7, |e| e.1)
     }
 
     pub fn name(self) -> &'static str {
@@ -299,7 +302,10 @@ mod tests {
         assert_eq!(ResponseCode::PULL_OFFSET_MOVED as i32, 21);
         assert_eq!(ResponseCode::TRANSACTION_STATE_UNKNOW as i32, 202);
         assert_eq!(ResponseCode::NO_MESSAGE as i32, 208);
-        assert_eq!(ResponseCode::from_i32(17), Some(ResponseCode::TOPIC_NOT_EXIST));
+        assert_eq!(
+            ResponseCode::from_i32(17),
+            Some(ResponseCode::TOPIC_NOT_EXIST)
+        );
         assert_eq!(ResponseCode::from_i32(-5), None);
         assert_eq!(ResponseCode::SYSTEM_BUSY.name(), "SYSTEM_BUSY");
     }

@@ -159,7 +159,9 @@ impl RemotingCommand {
         let total = 4 + header.len() + self.body.len();
         out.reserve(4 + total);
         out.put_u32(total as u32);
-        out.put_u32((u32::from(self.serialize_type.code()) << 24) | (header.len() as u32 & 0x00FF_FFFF));
+        out.put_u32(
+            (u32::from(self.serialize_type.code()) << 24) | (header.len() as u32 & 0x00FF_FFFF),
+        );
         out.put_slice(&header);
         out.put_slice(&self.body);
     }
@@ -177,7 +179,10 @@ impl RemotingCommand {
     /// more bytes" is not an error), and `Ok(Some((command, consumed)))` when
     /// it does. A length prefix above `max_frame_len` is rejected as soon as
     /// the prefix is readable, before anything is allocated for the frame.
-    pub fn decode(buf: &[u8], max_frame_len: usize) -> Result<Option<(Self, usize)>, ProtocolError> {
+    pub fn decode(
+        buf: &[u8],
+        max_frame_len: usize,
+    ) -> Result<Option<(Self, usize)>, ProtocolError> {
         let Some(frame_len) = frame_length(buf, max_frame_len)? else {
             return Ok(None);
         };
@@ -298,8 +303,9 @@ fn json_int(value: Option<&Value>, field: &str) -> Result<Option<i64>, ProtocolE
 }
 
 fn json_i32(value: Option<&Value>, field: &str) -> Result<i32, ProtocolError> {
-    json_int(value, field)?
-        .map_or(Ok(0), |v| i32::try_from(v).map_err(|_| invalid_json(format!("{field} is out of range"))))
+    json_int(value, field)?.map_or(Ok(0), |v| {
+        i32::try_from(v).map_err(|_| invalid_json(format!("{field} is out of range")))
+    })
 }
 
 fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, ProtocolError> {
@@ -454,7 +460,9 @@ mod tests {
         let mut buf = BytesMut::new();
         sample(SerializeType::Json).encode(&mut buf);
         sample(SerializeType::RocketMq).encode(&mut buf);
-        let (first, used) = RemotingCommand::decode(&buf, DEFAULT_MAX_FRAME_LEN).unwrap().unwrap();
+        let (first, used) = RemotingCommand::decode(&buf, DEFAULT_MAX_FRAME_LEN)
+            .unwrap()
+            .unwrap();
         assert_eq!(first.serialize_type, SerializeType::Json);
         let (second, used2) = RemotingCommand::decode(&buf[used..], DEFAULT_MAX_FRAME_LEN)
             .unwrap()
@@ -472,7 +480,9 @@ mod tests {
         frame.extend_from_slice(&[0x00, 0x00, 0x00, header.len() as u8]);
         frame.extend_from_slice(header);
         frame.extend_from_slice(b"ok");
-        let (cmd, used) = RemotingCommand::decode(&frame, DEFAULT_MAX_FRAME_LEN).unwrap().unwrap();
+        let (cmd, used) = RemotingCommand::decode(&frame, DEFAULT_MAX_FRAME_LEN)
+            .unwrap()
+            .unwrap();
         assert_eq!(used, frame.len());
         assert_eq!(cmd.code, 105);
         assert_eq!(cmd.opaque, 7);
@@ -502,7 +512,9 @@ mod tests {
             0, 0, 0, 4, b'v', b'a', b'l', b'!',
             b'B',                 // body
         ];
-        let (cmd, used) = RemotingCommand::decode(frame, DEFAULT_MAX_FRAME_LEN).unwrap().unwrap();
+        let (cmd, used) = RemotingCommand::decode(frame, DEFAULT_MAX_FRAME_LEN)
+            .unwrap()
+            .unwrap();
         assert_eq!(used, frame.len());
         assert_eq!(cmd.code, 34);
         assert_eq!(cmd.language, LanguageCode::Go);
@@ -558,10 +570,16 @@ mod tests {
             Err(ProtocolError::InvalidJsonHeader(_))
         ));
         // Binary header whose extFields length runs past the header.
-        let bad = [0, 0, 0, 25, 1, 0, 0, 21, 0, 10, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        let bad = [
+            0, 0, 0, 25, 1, 0, 0, 21, 0, 10, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            9,
+        ];
         assert!(matches!(
             RemotingCommand::decode(&bad, DEFAULT_MAX_FRAME_LEN),
-            Err(ProtocolError::Truncated { field: "extFields", .. })
+            Err(ProtocolError::Truncated {
+                field: "extFields",
+                ..
+            })
         ));
     }
 
@@ -589,7 +607,9 @@ mod tests {
         frame.extend_from_slice(&((4 + header.len()) as u32).to_be_bytes());
         frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
         frame.extend_from_slice(header.as_bytes());
-        let (cmd, _) = RemotingCommand::decode(&frame, DEFAULT_MAX_FRAME_LEN).unwrap().unwrap();
+        let (cmd, _) = RemotingCommand::decode(&frame, DEFAULT_MAX_FRAME_LEN)
+            .unwrap()
+            .unwrap();
         assert_eq!(cmd.language, LanguageCode::Rust);
         assert_eq!(cmd.field("n"), Some("5"));
         assert_eq!(cmd.field("b"), Some("true"));
@@ -598,7 +618,12 @@ mod tests {
 
     #[test]
     fn json_header_without_code_or_not_an_object_is_refused() {
-        for header in [&br#"{"opaque":1}"#[..], b"[1,2]", br#"{"code":1.5}"#, br#"{"code":1,"extFields":[1]}"#] {
+        for header in [
+            &br#"{"opaque":1}"#[..],
+            b"[1,2]",
+            br#"{"code":1.5}"#,
+            br#"{"code":1,"extFields":[1]}"#,
+        ] {
             let mut frame = Vec::new();
             frame.extend_from_slice(&((4 + header.len()) as u32).to_be_bytes());
             frame.extend_from_slice(&(header.len() as u32).to_be_bytes());

@@ -7,6 +7,7 @@
 //! - [`code`]: request codes, response codes and language codes.
 //! - [`message`]: the stored/pulled message format ([`MessageExt`],
 //!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
+//! - [`topic`]: system topic names and name validation.
 //! - [`properties`]: Java `.properties` text, the configuration file format.
 //!
 //! Nothing here does I/O or allocates more than the bytes it was given can
@@ -17,9 +18,10 @@ pub mod code;
 mod error;
 pub mod frame;
 pub mod message;
-pub mod route;
 pub mod properties;
 mod reader;
+pub mod route;
+pub mod topic;
 
 pub use code::{request_code, LanguageCode, ResponseCode};
 pub use error::ProtocolError;

@@ -104,7 +104,8 @@ pub type Properties = BTreeMap<String, String>;
 
 /// Encodes properties as `name\u0001value\u0002` pairs.
 pub fn properties_to_string(properties: &Properties) -> String {
-    let mut out = String::with_capacity(properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    let mut out =
+        String::with_capacity(properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (name, value) in properties {
         out.push_str(name);
         out.push(NAME_VALUE_SEPARATOR);
@@ -143,7 +144,11 @@ fn put_host(out: &mut BytesMut, addr: &SocketAddr) {
     out.put_i32(i32::from(addr.port()));
 }
 
-fn read_host(r: &mut Reader<'_>, v6: bool, field: &'static str) -> Result<SocketAddr, ProtocolError> {
+fn read_host(
+    r: &mut Reader<'_>,
+    v6: bool,
+    field: &'static str,
+) -> Result<SocketAddr, ProtocolError> {
     let ip = if v6 {
         let octets: [u8; 16] = r.bytes(16, field)?.try_into().expect("16 bytes");
         IpAddr::V6(Ipv6Addr::from(octets))
@@ -188,7 +193,14 @@ impl MessageRecord<'_> {
 
     /// TOTALSIZE of the encoded record.
     pub fn encoded_len(&self) -> usize {
-        4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8
+        4 + 4
+            + 4
+            + 4
+            + 4
+            + 8
+            + 8
+            + 4
+            + 8
             + host_len(&self.born_host)
             + 8
             + host_len(&self.store_host)
@@ -242,7 +254,11 @@ impl MessageRecord<'_> {
         let v2 = self.topic_len_bytes() == 2;
         out.reserve(total);
         out.put_i32(total as i32);
-        out.put_i32(if v2 { MESSAGE_MAGIC_CODE_V2 } else { MESSAGE_MAGIC_CODE });
+        out.put_i32(if v2 {
+            MESSAGE_MAGIC_CODE_V2
+        } else {
+            MESSAGE_MAGIC_CODE
+        });
         out.put_u32(body_crc(self.body));
         out.put_i32(self.queue_id);
         out.put_i32(self.flag);
@@ -348,7 +364,11 @@ impl MessageExt {
         let born_timestamp = r.i64("BORNTIMESTAMP")?;
         let born_host = read_host(&mut r, sys_flag & sys_flag::BORNHOST_V6 != 0, "BORNHOST")?;
         let store_timestamp = r.i64("STORETIMESTAMP")?;
-        let store_host = read_host(&mut r, sys_flag & sys_flag::STOREHOST_V6 != 0, "STOREHOSTADDRESS")?;
+        let store_host = read_host(
+            &mut r,
+            sys_flag & sys_flag::STOREHOST_V6 != 0,
+            "STOREHOSTADDRESS",
+        )?;
         let reconsume_times = r.i32("RECONSUMETIMES")?;
         let prepared_transaction_offset = r.i64("PREPAREDTRANSACTIONOFFSET")?;
         let body_len = r.len_i32("BODYLEN")?;
@@ -462,7 +482,10 @@ pub fn decode_message_id(id: &str) -> Result<(SocketAddr, i64), ProtocolError> {
     }
     let bytes = (0..id.len())
         .step_by(2)
-        .map(|i| id.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            id.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(invalid)?;
     let mut r = Reader::new(&bytes);
@@ -542,7 +565,10 @@ mod tests {
         let mut properties = Properties::new();
         properties.insert(property::TAGS.into(), "TagA".into());
         properties.insert(property::KEYS.into(), "order-1 order-2".into());
-        properties.insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX.into(), "7F0000010001ABCD".into());
+        properties.insert(
+            property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX.into(),
+            "7F0000010001ABCD".into(),
+        );
         MessageExt {
             topic: "TopicTest".into(),
             queue_id: 2,
@@ -575,7 +601,13 @@ mod tests {
         let bytes = encoded(&msg);
         let (back, used) = MessageExt::decode(&bytes, true).unwrap();
         assert_eq!(used, bytes.len());
-        assert_eq!(back, MessageExt { store_size: used, ..msg });
+        assert_eq!(
+            back,
+            MessageExt {
+                store_size: used,
+                ..msg
+            }
+        );
         assert_eq!(back.tags(), Some("TagA"));
         assert_eq!(back.keys(), vec!["order-1", "order-2"]);
         assert_eq!(back.msg_id(), "7F0000010001ABCD");
@@ -588,7 +620,10 @@ mod tests {
         msg.store_host = "[fe80::1]:10911".parse().unwrap();
         msg.topic = "t".repeat(300);
         let bytes = encoded(&msg);
-        assert_eq!(i32::from_be_bytes(bytes[4..8].try_into().unwrap()), MESSAGE_MAGIC_CODE_V2);
+        assert_eq!(
+            i32::from_be_bytes(bytes[4..8].try_into().unwrap()),
+            MESSAGE_MAGIC_CODE_V2
+        );
         let (back, _) = MessageExt::decode(&bytes, true).unwrap();
         assert_eq!(back.born_host, msg.born_host);
         assert_eq!(back.store_host, msg.store_host);
@@ -601,14 +636,22 @@ mod tests {
     fn truncation_at_every_byte_is_an_error() {
         let bytes = encoded(&sample());
         for cut in 0..bytes.len() {
-            assert!(MessageExt::decode(&bytes[..cut], false).is_err(), "cut at {cut}");
+            assert!(
+                MessageExt::decode(&bytes[..cut], false).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn corrupted_body_fails_the_crc_check() {
         let mut bytes = encoded(&sample());
-        let body_at = bytes.len() - 1 - "TopicTest".len() - 2 - properties_to_string(&sample().properties).len() - 1;
+        let body_at = bytes.len()
+            - 1
+            - "TopicTest".len()
+            - 2
+            - properties_to_string(&sample().properties).len()
+            - 1;
         bytes[body_at] ^= 0xFF;
         assert!(matches!(
             MessageExt::decode(&bytes, true),
@@ -644,7 +687,23 @@ mod tests {
     fn golden_stored_message() {
         let props = "TAGS\u{1}A\u{2}";
         let mut b: Vec<u8> = Vec::new();
-        let total: i32 = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + (4 + 2) + (1 + 1) + (2 + props.len() as i32);
+        let total: i32 = 4
+            + 4
+            + 4
+            + 4
+            + 4
+            + 8
+            + 8
+            + 4
+            + 8
+            + 8
+            + 8
+            + 8
+            + 4
+            + 8
+            + (4 + 2)
+            + (1 + 1)
+            + (2 + props.len() as i32);
         b.extend(total.to_be_bytes());
         b.extend([0xDA, 0xA3, 0x20, 0xA7]); // MAGICCODE
         b.extend((crc32fast::hash(b"hi") & 0x7FFF_FFFF).to_be_bytes());
@@ -682,12 +741,21 @@ mod tests {
     #[test]
     fn message_id_round_trips_and_rejects_garbage() {
         let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
-        let id = encode_message_id(host, 0x1234_5678_9A);
+        let id = encode_message_id(host, 0x0012_3456_789A);
         assert_eq!(id, "7F00000100002A9F000000123456789A");
-        assert_eq!(decode_message_id(&id).unwrap(), (host, 0x1234_5678_9A));
+        assert_eq!(decode_message_id(&id).unwrap(), (host, 0x0012_3456_789A));
         let v6: SocketAddr = "[::1]:10911".parse().unwrap();
-        assert_eq!(decode_message_id(&encode_message_id(v6, 9)).unwrap(), (v6, 9));
-        for bad in ["", "XYZ", "7F00000100002A9F000000123456789", "ZZ00000100002A9F000000123456789A", "é000000100002A9F000000123456789A"] {
+        assert_eq!(
+            decode_message_id(&encode_message_id(v6, 9)).unwrap(),
+            (v6, 9)
+        );
+        for bad in [
+            "",
+            "XYZ",
+            "7F00000100002A9F000000123456789",
+            "ZZ00000100002A9F000000123456789A",
+            "é000000100002A9F000000123456789A",
+        ] {
             assert!(decode_message_id(bad).is_err(), "{bad}");
         }
     }
@@ -723,7 +791,10 @@ mod tests {
         let first_len = buf.len();
         entries[1].encode(&mut buf).unwrap();
         assert_eq!(BatchEntry::decode_all(&buf).unwrap(), entries);
-        assert_eq!(BatchEntry::decode_all(&buf[..first_len]).unwrap(), entries[..1]);
+        assert_eq!(
+            BatchEntry::decode_all(&buf[..first_len]).unwrap(),
+            entries[..1]
+        );
         for cut in (1..buf.len()).filter(|&cut| cut != first_len) {
             assert!(BatchEntry::decode_all(&buf[..cut]).is_err(), "cut at {cut}");
         }

@@ -21,7 +21,11 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    pub(crate) fn bytes(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], ProtocolError> {
+    pub(crate) fn bytes(
+        &mut self,
+        n: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], ProtocolError> {
         if self.remaining() < n {
             return Err(ProtocolError::Truncated {
                 field,

@@ -287,10 +287,11 @@ pub fn quote_numeric_keys(text: &str) -> Cow<'_, str> {
                     .iter()
                     .take_while(|c| c.is_ascii_digit() || **c == b'-')
                     .count();
-                let after = end + bytes[end..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_whitespace())
-                    .count();
+                let after = end
+                    + bytes[end..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_whitespace())
+                        .count();
                 if bytes.get(after) == Some(&b':') {
                     let fixed = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
                     fixed.push_str(&text[copied..i]);
@@ -351,8 +352,14 @@ mod tests {
         // What we write is standard JSON with quoted keys, and reads back.
         let ours = encode_json(&route);
         let text = String::from_utf8(ours.clone()).unwrap();
-        assert!(text.contains(r#""brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.1:10921"}"#), "{text}");
-        assert_eq!(serde_json::from_slice::<TopicRouteData>(&ours).unwrap(), route);
+        assert!(
+            text.contains(r#""brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.1:10921"}"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_slice::<TopicRouteData>(&ours).unwrap(),
+            route
+        );
     }
 
     #[test]
@@ -376,7 +383,8 @@ mod tests {
 
     #[test]
     fn old_queue_data_spelling_and_defaults() {
-        let qd: QueueData = decode_json(br#"{"brokerName":"b","perm":6,"topicSynFlag":2}"#).unwrap();
+        let qd: QueueData =
+            decode_json(br#"{"brokerName":"b","perm":6,"topicSynFlag":2}"#).unwrap();
         assert_eq!(qd.topic_sys_flag, 2);
         let tc: TopicConfig = decode_json(br#"{"topicName":"T"}"#).unwrap();
         assert_eq!(tc, TopicConfig::new("T"));
@@ -397,18 +405,27 @@ mod tests {
         info.cluster_addr_table
             .insert("c".into(), BTreeSet::from(["broker-a".to_string()]));
         let json: serde_json::Value = serde_json::from_slice(&encode_json(&info)).unwrap();
-        assert_eq!(json["brokerAddrTable"]["broker-a"]["brokerAddrs"]["0"], "h:1");
+        assert_eq!(
+            json["brokerAddrTable"]["broker-a"]["brokerAddrs"]["0"],
+            "h:1"
+        );
         assert_eq!(json["clusterAddrTable"]["c"][0], "broker-a");
 
         let list = TopicList {
             topic_list: BTreeSet::from(["A".to_string()]),
             broker_addr: None,
         };
-        assert_eq!(String::from_utf8(encode_json(&list)).unwrap(), r#"{"topicList":["A"]}"#);
+        assert_eq!(
+            String::from_utf8(encode_json(&list)).unwrap(),
+            r#"{"topicList":["A"]}"#
+        );
         let kv = KvTable {
             table: BTreeMap::from([("k".to_string(), "v".to_string())]),
         };
-        assert_eq!(String::from_utf8(encode_json(&kv)).unwrap(), r#"{"table":{"k":"v"}}"#);
+        assert_eq!(
+            String::from_utf8(encode_json(&kv)).unwrap(),
+            r#"{"table":{"k":"v"}}"#
+        );
         assert!(decode_json::<KvTable>(b"{not json").is_err());
     }
 

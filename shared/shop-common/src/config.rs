@@ -72,10 +72,11 @@ impl Settings {
             path: path.to_owned(),
             source,
         })?;
-        let entries = mq_protocol::properties::parse(&text).map_err(|source| ConfigError::Syntax {
-            path: path.to_owned(),
-            source,
-        })?;
+        let entries =
+            mq_protocol::properties::parse(&text).map_err(|source| ConfigError::Syntax {
+                path: path.to_owned(),
+                source,
+            })?;
         for entry in entries {
             let source = Source::File {
                 path: path.to_owned(),
@@ -104,7 +105,8 @@ impl Settings {
 
     /// Sets a value (from code, e.g. a command-line flag).
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.values.insert(key.to_owned(), (value.into(), Source::Default));
+        self.values
+            .insert(key.to_owned(), (value.into(), Source::Default));
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -116,13 +118,18 @@ impl Settings {
     where
         T::Err: fmt::Display,
     {
-        let (value, source) = self.values.get(key).ok_or_else(|| ConfigError::Missing { key: key.to_owned() })?;
-        value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+        let (value, source) = self.values.get(key).ok_or_else(|| ConfigError::Missing {
             key: key.to_owned(),
-            value: value.clone(),
-            origin: source.clone(),
-            reason: e.to_string(),
-        })
+        })?;
+        value
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                key: key.to_owned(),
+                value: value.clone(),
+                origin: source.clone(),
+                reason: e.to_string(),
+            })
     }
 
     /// Keys that are set but not in `known`, with where they came from, so a
@@ -160,25 +167,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("order.properties");
         std::fs::write(&path, "http_addr=127.0.0.1:8081\nsaga_timeout_ms=oops\n").unwrap();
-        let mut s = Settings::with_defaults(&[("http_addr", "0.0.0.0:8080"), ("database_url", "sqlite://x.db")]);
+        let mut s = Settings::with_defaults(&[
+            ("http_addr", "0.0.0.0:8080"),
+            ("database_url", "sqlite://x.db"),
+        ]);
         s.load_file(&path).unwrap();
         s.apply_vars(
             "order",
-            [("ORDER_DATABASE_URL".to_string(), "postgres://h/db".to_string()), ("OTHER_X".to_string(), "1".to_string())]
-                .into_iter(),
+            [
+                (
+                    "ORDER_DATABASE_URL".to_string(),
+                    "postgres://h/db".to_string(),
+                ),
+                ("OTHER_X".to_string(), "1".to_string()),
+            ]
+            .into_iter(),
         );
         assert_eq!(s.get("http_addr"), Some("127.0.0.1:8081"));
         assert_eq!(s.get("database_url"), Some("postgres://h/db"));
         assert_eq!(s.get("x"), None);
         let err = s.require::<u64>("saga_timeout_ms").unwrap_err().to_string();
-        assert!(err.contains("saga_timeout_ms") && err.contains("order.properties:2"), "{err}");
-        assert!(matches!(s.require::<u64>("nope"), Err(ConfigError::Missing { .. })));
+        assert!(
+            err.contains("saga_timeout_ms") && err.contains("order.properties:2"),
+            "{err}"
+        );
+        assert!(matches!(
+            s.require::<u64>("nope"),
+            Err(ConfigError::Missing { .. })
+        ));
         assert_eq!(s.unknown_keys(&["http_addr", "database_url"]).len(), 1);
     }
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = Settings::default().load_file(Path::new("/no/such/file.properties")).unwrap_err();
+        let err = Settings::default()
+            .load_file(Path::new("/no/such/file.properties"))
+            .unwrap_err();
         assert!(err.to_string().contains("/no/such/file.properties"));
     }
 

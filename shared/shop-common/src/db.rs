@@ -84,10 +84,11 @@ impl Db {
             }
             _ => url.to_owned(),
         };
-        let options: AnyConnectOptions = url_for_sqlx.parse().map_err(|source| DbError::Connect {
-            url: redact(url),
-            source,
-        })?;
+        let options: AnyConnectOptions =
+            url_for_sqlx.parse().map_err(|source| DbError::Connect {
+                url: redact(url),
+                source,
+            })?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -112,7 +113,11 @@ impl Db {
     }
 
     /// Connects and runs the migrations for this kind of database.
-    pub async fn connect_and_migrate(url: &str, max_connections: u32, migrations: Migrations) -> Result<Self, DbError> {
+    pub async fn connect_and_migrate(
+        url: &str,
+        max_connections: u32,
+        migrations: Migrations,
+    ) -> Result<Self, DbError> {
         let db = Self::connect(url, max_connections).await?;
         db.migrate(migrations, url).await?;
         Ok(db)
@@ -123,10 +128,13 @@ impl Db {
             DbKind::Sqlite => migrations.sqlite,
             DbKind::Postgres => migrations.postgres,
         };
-        migrator.run(&self.pool).await.map_err(|source| DbError::Migrate {
-            url: redact(url),
-            source,
-        })
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| DbError::Migrate {
+                url: redact(url),
+                source,
+            })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -149,14 +157,25 @@ mod tests {
     #[test]
     fn kind_from_url() {
         assert_eq!(DbKind::from_url("sqlite://a.db").unwrap(), DbKind::Sqlite);
-        assert_eq!(DbKind::from_url("postgres://u@h/db").unwrap(), DbKind::Postgres);
-        assert_eq!(DbKind::from_url("postgresql://u@h/db").unwrap(), DbKind::Postgres);
-        assert!(matches!(DbKind::from_url("mysql://u:pw@h/db"), Err(DbError::UnsupportedUrl(u)) if u == "mysql://u:***@h/db"));
+        assert_eq!(
+            DbKind::from_url("postgres://u@h/db").unwrap(),
+            DbKind::Postgres
+        );
+        assert_eq!(
+            DbKind::from_url("postgresql://u@h/db").unwrap(),
+            DbKind::Postgres
+        );
+        assert!(
+            matches!(DbKind::from_url("mysql://u:pw@h/db"), Err(DbError::UnsupportedUrl(u)) if u == "mysql://u:***@h/db")
+        );
     }
 
     #[test]
     fn redact_hides_passwords_only() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }

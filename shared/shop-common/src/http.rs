@@ -53,7 +53,11 @@ impl ApiError {
     /// A server-side failure: `detail` goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
     }
 }
 
@@ -81,16 +85,21 @@ mod tests {
 
     #[tokio::test]
     async fn client_errors_carry_code_and_message_and_internal_errors_leak_nothing() {
-        let response = ApiError::bad_request("invalid_quantity", "quantity must be > 0").into_response();
+        let response =
+            ApiError::bad_request("invalid_quantity", "quantity must be > 0").into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
         let body: ErrorEnvelope = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body.error.code, "invalid_quantity");
         assert_eq!(body.error.message, "quantity must be > 0");
 
         let response = ApiError::internal("password=hunter2 connection refused").into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
     }
 }

@@ -40,7 +40,13 @@ mod tests {
 
     #[test]
     fn cents_round_trip() {
-        for (amount, cents) in [("12.34", 1234), ("0.01", 1), ("100", 10000), ("-5.5", -550), ("1.230", 123)] {
+        for (amount, cents) in [
+            ("12.34", 1234),
+            ("0.01", 1),
+            ("100", 10000),
+            ("-5.5", -550),
+            ("1.230", 123),
+        ] {
             assert_eq!(to_cents(d(amount)), Ok(cents), "{amount}");
             assert_eq!(from_cents(cents), d(amount).normalize());
         }
@@ -48,7 +54,13 @@ mod tests {
 
     #[test]
     fn fractions_of_a_cent_and_huge_amounts_are_refused() {
-        assert_eq!(to_cents(d("0.001")), Err(MoneyError::TooPrecise(d("0.001"))));
-        assert!(matches!(to_cents(d("99999999999999999999")), Err(MoneyError::OutOfRange(_))));
+        assert_eq!(
+            to_cents(d("0.001")),
+            Err(MoneyError::TooPrecise(d("0.001")))
+        );
+        assert!(matches!(
+            to_cents(d("99999999999999999999")),
+            Err(MoneyError::OutOfRange(_))
+        ));
     }
 }

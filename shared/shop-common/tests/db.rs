@@ -63,6 +63,12 @@ shop_common::db_test!(async fn a_rolled_back_effect_leaves_the_message_unconsume
 
 #[tokio::test]
 async fn unreachable_database_is_a_clear_error() {
-    let err = Db::connect("postgres://nobody:pw@127.0.0.1:1/none", 1).await.unwrap_err().to_string();
-    assert!(err.contains("cannot connect") && err.contains("nobody:***@127.0.0.1:1"), "{err}");
+    let err = Db::connect("postgres://nobody:pw@127.0.0.1:1/none", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot connect") && err.contains("nobody:***@127.0.0.1:1"),
+        "{err}"
+    );
 }

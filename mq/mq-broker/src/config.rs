@@ -1,0 +1,381 @@
+//! The broker's configuration, keyed as in RocketMQ's `broker.conf`.
+//!
+//! [`BrokerConfig`] holds the broker's own keys (RocketMQ's `BrokerConfig`
+//! and `NettyServerConfig`, plus the few store keys that only the broker
+//! acts on, such as `brokerRole`). The store's keys live in the store's
+//! configuration; [`apply_properties`] offers each key of a file to every
+//! section in turn, treats RocketMQ's JVM and thread-pool tuning keys as
+//! accepted-and-ignored, and warns about keys nobody knows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// What a broker does in its group (RocketMQ's `BrokerRole`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRole {
+    /// A master that acknowledges a send after its own write.
+    AsyncMaster,
+    /// A master that acknowledges a send only once a slave has the bytes.
+    SyncMaster,
+    /// A read-only copy of its group's master.
+    Slave,
+}
+
+impl FromStr for BrokerRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ASYNC_MASTER" => Ok(BrokerRole::AsyncMaster),
+            "SYNC_MASTER" => Ok(BrokerRole::SyncMaster),
+            "SLAVE" => Ok(BrokerRole::Slave),
+            other => Err(format!(
+                "unknown broker role {other:?} (expected ASYNC_MASTER, SYNC_MASTER or SLAVE)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BrokerRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        })
+    }
+}
+
+/// One part of the configuration that can take `key=value` settings.
+pub trait ConfigSection {
+    /// Applies a key. `Ok(false)` means the key is not this section's;
+    /// `Err` carries why the value is wrong.
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, String>;
+}
+
+macro_rules! broker_config {
+    ($($(#[$doc:meta])* $field:ident : $ty:ty = $default:expr, $key:literal;)*) => {
+        /// The broker's own settings. Each field's RocketMQ key is in its doc.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct BrokerConfig {
+            $($(#[$doc])* #[doc = concat!("Key: `", $key, "`.")] pub $field: $ty,)*
+        }
+
+        impl Default for BrokerConfig {
+            fn default() -> Self {
+                BrokerConfig { $($field: $default,)* }
+            }
+        }
+
+        impl BrokerConfig {
+            /// Every key with its current value, in declaration order.
+            pub fn entries(&self) -> Vec<(&'static str, String)> {
+                vec![$(($key, self.$field.to_string()),)*]
+            }
+
+            /// Every key this section knows.
+            pub const KEYS: &'static [&'static str] = &[$($key,)*];
+        }
+
+        impl ConfigSection for BrokerConfig {
+            fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
+                match key {
+                    $($key => {
+                        self.$field = value.trim().parse().map_err(|e| format!("{e}"))?;
+                        Ok(true)
+                    })*
+                    _ => Ok(false),
+                }
+            }
+        }
+    };
+}
+
+broker_config! {
+    /// Home folder of the installation (RocketMQ's `ROCKETMQ_HOME`).
+    rocketmq_home: String = std::env::var("ROCKETMQ_HOME").unwrap_or_default(), "rocketmqHome";
+    /// Name server addresses, `;`-separated.
+    namesrv_addr: String = std::env::var("NAMESRV_ADDR").unwrap_or_default(), "namesrvAddr";
+    /// The address clients are told to use. Defaults to loopback; set it to
+    /// the host's address on a multi-host cluster.
+    broker_ip1: String = "127.0.0.1".to_owned(), "brokerIP1";
+    /// The address slaves use for replication.
+    broker_ip2: String = "127.0.0.1".to_owned(), "brokerIP2";
+    broker_name: String = default_broker_name(), "brokerName";
+    broker_cluster_name: String = "DefaultCluster".to_owned(), "brokerClusterName";
+    /// 0 is the master; anything else is a slave.
+    broker_id: i64 = 0, "brokerId";
+    /// Read/write permission of the whole broker (6 = RW).
+    broker_permission: i32 = 6, "brokerPermission";
+    /// Queue count of auto-created topics.
+    default_topic_queue_nums: i32 = 8, "defaultTopicQueueNums";
+    auto_create_topic_enable: bool = true, "autoCreateTopicEnable";
+    cluster_topic_enable: bool = true, "clusterTopicEnable";
+    broker_topic_enable: bool = true, "brokerTopicEnable";
+    auto_create_subscription_group: bool = true, "autoCreateSubscriptionGroup";
+    /// Port of the remoting server.
+    listen_port: u16 = 10911, "listenPort";
+    /// Address to bind (RocketMQ binds every interface).
+    bind_address: String = "0.0.0.0".to_owned(), "bindAddress";
+    /// Port of the replication server; 0 means `listenPort + 1`.
+    ha_listen_port: u16 = 0, "haListenPort";
+    /// A slave's master replication address, when not learned from the name server.
+    ha_master_address: String = String::new(), "haMasterAddress";
+    broker_role: BrokerRole = BrokerRole::AsyncMaster, "brokerRole";
+    register_name_server_period: u64 = 30_000, "registerNameServerPeriod";
+    register_broker_timeout_mills: u64 = 6_000, "registerBrokerTimeoutMills";
+    /// Age (ms) before a half message is checked back.
+    transaction_time_out: u64 = 6_000, "transactionTimeOut";
+    /// Checks of one half message before it is discarded.
+    transaction_check_max: u32 = 15, "transactionCheckMax";
+    /// Period (ms) of the transaction check service.
+    transaction_check_interval: u64 = 60_000, "transactionCheckInterval";
+    reject_transaction_message: bool = false, "rejectTransactionMessage";
+    long_polling_enable: bool = true, "longPollingEnable";
+    short_polling_time_mills: u64 = 1_000, "shortPollingTimeMills";
+    /// Whether consumers may be sent to a slave when the master lags.
+    slave_read_enable: bool = false, "slaveReadEnable";
+    /// Percentage of memory past which a read counts as "far behind".
+    access_message_in_memory_max_ratio: u32 = 40, "accessMessageInMemoryMaxRatio";
+    notify_consumer_ids_changed_enable: bool = true, "notifyConsumerIdsChangedEnable";
+    /// Period (ms) of persisting consumer offsets.
+    flush_consumer_offset_interval: u64 = 5_000, "flushConsumerOffsetInterval";
+    /// A client connection idle this long (s) is closed.
+    server_channel_max_idle_time_seconds: u64 = 120, "serverChannelMaxIdleTimeSeconds";
+    /// Largest remoting frame accepted (bytes).
+    server_frame_max_length: usize = mq_protocol::DEFAULT_MAX_FRAME_LEN, "serverFrameMaxLength";
+}
+
+impl BrokerConfig {
+    /// `namesrvAddr` split on `;`.
+    pub fn namesrv_addrs(&self) -> Vec<String> {
+        self.namesrv_addr
+            .split(';')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The replication port: `haListenPort`, or `listenPort + 1`.
+    pub fn effective_ha_port(&self) -> u16 {
+        if self.ha_listen_port != 0 {
+            self.ha_listen_port
+        } else {
+            self.listen_port.saturating_add(1)
+        }
+    }
+
+    /// Checks that span several keys, run once the whole file is applied.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.broker_name.trim().is_empty() {
+            return Err("brokerName must not be empty".into());
+        }
+        if self.broker_id < 0 {
+            return Err(format!("brokerId must be >= 0, got {}", self.broker_id));
+        }
+        match (self.broker_id == 0, self.broker_role) {
+            (true, BrokerRole::Slave) => {
+                Err("brokerId 0 is the master; a SLAVE needs brokerId > 0".into())
+            }
+            (false, BrokerRole::AsyncMaster | BrokerRole::SyncMaster) => Err(format!(
+                "brokerId {} is a slave id; set brokerRole=SLAVE or brokerId=0",
+                self.broker_id
+            )),
+            _ => Ok(()),
+        }?;
+        if !(1..=1024).contains(&self.default_topic_queue_nums) {
+            return Err(format!(
+                "defaultTopicQueueNums must be within 1..=1024, got {}",
+                self.default_topic_queue_nums
+            ));
+        }
+        if self.broker_permission & !7 != 0 {
+            return Err(format!(
+                "brokerPermission must be within 0..=7, got {}",
+                self.broker_permission
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn default_broker_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "DEFAULT_BROKER".to_owned())
+}
+
+/// RocketMQ keys that tune the JVM, Netty or thread pools. We accept them so
+/// that an operator's existing file loads, and ignore them: tokio sizes its
+/// own pools, and memory is the page cache's.
+pub const ACCEPTED_AND_IGNORED: &[&str] = &[
+    "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums",
+    "processReplyMessageThreadPoolNums",
+    "queryMessageThreadPoolNums",
+    "adminBrokerThreadPoolNums",
+    "clientManageThreadPoolNums",
+    "consumerManageThreadPoolNums",
+    "heartbeatThreadPoolNums",
+    "endTransactionThreadPoolNums",
+    "serverWorkerThreads",
+    "serverCallbackExecutorThreads",
+    "serverSelectorThreads",
+    "serverOnewaySemaphoreValue",
+    "serverAsyncSemaphoreValue",
+    "serverSocketSndBufSize",
+    "serverSocketRcvBufSize",
+    "serverPooledByteBufAllocatorEnable",
+    "useEpollNativeSelector",
+    "clientWorkerThreads",
+    "clientCallbackExecutorThreads",
+    "transientStorePoolEnable",
+    "transientStorePoolSize",
+    "osPageCacheBusyTimeOutMills",
+    "warmMapedFileEnable",
+    "fetchNamesrvAddrByAddressServer",
+    "aclEnable",
+    "traceTopicEnable",
+    "msgTraceTopicName",
+    "enablePropertyFilter",
+    "filterSupportRetry",
+    "useReentrantLockWhenPutMessage",
+    "waitTimeMillsInSendQueue",
+    "waitTimeMillsInPullQueue",
+    "waitTimeMillsInHeartbeatQueue",
+    "waitTimeMillsInTransactionQueue",
+    "sendThreadPoolQueueCapacity",
+    "pullThreadPoolQueueCapacity",
+    "enableDLegerCommitLog",
+    "storeType",
+];
+
+/// A configuration problem.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{origin}: invalid value {value:?} for {key}: {reason}")]
+pub struct ConfigError {
+    /// The file (and line) or flag that set the key.
+    pub origin: String,
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Applies `.properties` entries to `sections` in order. Returns warnings for
+/// unknown keys; a wrong value is an error naming the key and `origin`.
+pub fn apply_properties(
+    entries: &[mq_protocol::properties::Entry],
+    origin: &str,
+    sections: &mut [&mut dyn ConfigSection],
+) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    'entries: for entry in entries {
+        for section in sections.iter_mut() {
+            match section.set(&entry.key, &entry.value) {
+                Ok(true) => continue 'entries,
+                Ok(false) => {}
+                Err(reason) => {
+                    return Err(ConfigError {
+                        origin: format!("{origin}:{}", entry.line),
+                        key: entry.key.clone(),
+                        value: entry.value.clone(),
+                        reason,
+                    })
+                }
+            }
+        }
+        if !ACCEPTED_AND_IGNORED.contains(&entry.key.as_str()) {
+            warnings.push(format!(
+                "{origin}:{}: unknown key {} (ignored)",
+                entry.line, entry.key
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_protocol::properties::parse;
+
+    #[test]
+    fn a_rocketmq_broker_file_applies() {
+        let text = "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\ndeleteWhen=04\nbrokerRole=SYNC_MASTER\nnamesrvAddr=10.0.0.1:9876;10.0.0.2:9876\nsendMessageThreadPoolNums=16\nlistenPort=10921\nautoCreateTopicEnable=false\nsomeTypo=1\n";
+        let mut config = BrokerConfig::default();
+        let warnings = apply_properties(
+            &parse(text).unwrap(),
+            "broker-a.properties",
+            &mut [&mut config],
+        )
+        .unwrap();
+        assert_eq!(config.broker_name, "broker-a");
+        assert_eq!(config.broker_role, BrokerRole::SyncMaster);
+        assert_eq!(config.listen_port, 10921);
+        assert_eq!(config.effective_ha_port(), 10922);
+        assert!(!config.auto_create_topic_enable);
+        assert_eq!(
+            config.namesrv_addrs(),
+            vec!["10.0.0.1:9876", "10.0.0.2:9876"]
+        );
+        // deleteWhen belongs to the store section (not given here), someTypo to nobody.
+        assert_eq!(
+            warnings,
+            vec![
+                "broker-a.properties:4: unknown key deleteWhen (ignored)".to_string(),
+                "broker-a.properties:10: unknown key someTypo (ignored)".to_string(),
+            ]
+        );
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_wrong_value_names_the_key_and_file() {
+        let mut config = BrokerConfig::default();
+        let err = apply_properties(
+            &parse("a=1\nbrokerId=one\n").unwrap(),
+            "b.properties",
+            &mut [&mut config],
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "brokerId");
+        assert_eq!(err.origin, "b.properties:2");
+        assert!(err.to_string().contains("brokerId"));
+        let err = apply_properties(
+            &parse("brokerRole=LEADER").unwrap(),
+            "b.properties",
+            &mut [&mut config],
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("unknown broker role"), "{}", err.reason);
+    }
+
+    #[test]
+    fn role_and_id_must_agree() {
+        let mut config = BrokerConfig {
+            broker_name: "b".into(),
+            ..BrokerConfig::default()
+        };
+        config.broker_role = BrokerRole::Slave;
+        assert!(config.validate().is_err());
+        config.broker_id = 1;
+        assert!(config.validate().is_ok());
+        config.broker_role = BrokerRole::AsyncMaster;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn entries_list_every_key_once() {
+        let config = BrokerConfig::default();
+        let entries = config.entries();
+        assert_eq!(entries.len(), BrokerConfig::KEYS.len());
+        assert!(entries
+            .iter()
+            .any(|(k, v)| *k == "brokerRole" && v == "ASYNC_MASTER"));
+    }
+}

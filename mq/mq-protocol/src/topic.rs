@@ -1,0 +1,119 @@
+//! Topic and group names that mean something to the broker, and the rules
+//! for names users choose.
+
+/// The template topic that auto-created topics copy (RocketMQ's `TBW102`).
+pub const AUTO_CREATE_TOPIC_KEY_TOPIC: &str = "TBW102";
+pub const SELF_TEST_TOPIC: &str = "SELF_TEST_TOPIC";
+pub const OFFSET_MOVED_EVENT: &str = "OFFSET_MOVED_EVENT";
+/// Delayed messages wait here, one queue per delay level.
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Half (prepared) transactional messages.
+pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+/// Outcomes of half messages (commit or rollback markers).
+pub const TRANS_OP_HALF_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+/// Half messages discarded after too many check-backs.
+pub const TRANS_CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
+/// Prefix of a consumer group's retry topic.
+pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+/// Prefix of a consumer group's dead-letter topic.
+pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+/// The longest topic name RocketMQ 4.x accepts.
+pub const TOPIC_MAX_LENGTH: usize = 127;
+/// The longest group name.
+pub const GROUP_MAX_LENGTH: usize = 255;
+
+/// `%RETRY%<group>`.
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
+}
+
+/// `%DLQ%<group>`.
+pub fn dlq_topic(group: &str) -> String {
+    format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")
+}
+
+/// Topics the broker keeps for itself; clients may not send to them directly.
+pub fn is_system_topic(topic: &str) -> bool {
+    matches!(
+        topic,
+        AUTO_CREATE_TOPIC_KEY_TOPIC
+            | SELF_TEST_TOPIC
+            | OFFSET_MOVED_EVENT
+            | SCHEDULE_TOPIC
+            | TRANS_HALF_TOPIC
+            | TRANS_OP_HALF_TOPIC
+            | TRANS_CHECK_MAX_TIME_TOPIC
+    ) || topic.starts_with("rmq_sys_")
+        || topic.starts_with("RMQ_SYS_")
+}
+
+/// Checks a topic name a user chose: `^[%|a-zA-Z0-9_-]+$`, at most
+/// [`TOPIC_MAX_LENGTH`] bytes. Returns why it is refused.
+pub fn validate_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        return Err("the topic name is empty".into());
+    }
+    if topic.len() > TOPIC_MAX_LENGTH {
+        return Err(format!(
+            "the topic name is longer than {TOPIC_MAX_LENGTH} characters"
+        ));
+    }
+    if let Some(bad) = topic
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
+    {
+        return Err(format!(
+            "the topic name {topic:?} contains {bad:?}; allowed are letters, digits, %, |, _ and -"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a group name: the same characters as a topic, at most
+/// [`GROUP_MAX_LENGTH`] bytes.
+pub fn validate_group(group: &str) -> Result<(), String> {
+    if group.is_empty() {
+        return Err("the group name is empty".into());
+    }
+    if group.len() > GROUP_MAX_LENGTH {
+        return Err(format!(
+            "the group name is longer than {GROUP_MAX_LENGTH} characters"
+        ));
+    }
+    if let Some(bad) = group
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
+    {
+        return Err(format!(
+            "the group name {group:?} contains {bad:?}; allowed are letters, digits, %, |, _ and -"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(retry_topic("g1"), "%RETRY%g1");
+        assert_eq!(dlq_topic("g1"), "%DLQ%g1");
+        assert!(is_system_topic(SCHEDULE_TOPIC));
+        assert!(is_system_topic("RMQ_SYS_TRACE_TOPIC"));
+        assert!(!is_system_topic("TopicTest"));
+    }
+
+    #[test]
+    fn validation() {
+        assert!(validate_topic("Order_Cancel-1").is_ok());
+        assert!(validate_topic("%RETRY%g").is_ok());
+        assert!(validate_topic("").is_err());
+        assert!(validate_topic("a b").is_err());
+        assert!(validate_topic("naïve").is_err());
+        assert!(validate_topic(&"t".repeat(128)).is_err());
+        assert!(validate_topic(&"t".repeat(127)).is_ok());
+        assert!(validate_group("shop-order").is_ok());
+        assert!(validate_group("a/b").is_err());
+    }
+}
