@@ -1,0 +1,168 @@
+//! Frame I/O over one TCP connection.
+//!
+//! [`Connection`] owns the socket and its buffers and offers only
+//! [`read_frame`](Connection::read_frame) and
+//! [`write_frame`](Connection::write_frame). For full-duplex use it splits
+//! into a [`FrameReader`] and a [`FrameWriter`], which the connection driver
+//! runs in separate tasks.
+
+use std::net::SocketAddr;
+
+use bytes::{Buf, BytesMut};
+use mq_protocol::frame::frame_length;
+use mq_protocol::RemotingCommand;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::RemotingError;
+
+/// Initial read buffer size: most requests and responses fit.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// The most the read buffer grows ahead of the bytes that actually arrived,
+/// so a peer that announces a large (but allowed) frame and then stalls costs
+/// us at most this much.
+const MAX_READ_AHEAD: usize = 1024 * 1024;
+
+/// A TCP connection that reads and writes whole frames.
+#[derive(Debug)]
+pub struct Connection {
+    reader: FrameReader,
+    writer: FrameWriter,
+}
+
+impl Connection {
+    /// Wraps `stream`; frames whose length prefix exceeds `max_frame_len` are
+    /// refused before anything is allocated for them.
+    pub fn new(stream: TcpStream, max_frame_len: usize) -> std::io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        Ok(Connection {
+            reader: FrameReader {
+                half: read,
+                buf: BytesMut::with_capacity(READ_BUFFER),
+                max_frame_len,
+                peer,
+            },
+            writer: FrameWriter {
+                half: write,
+                buf: BytesMut::with_capacity(READ_BUFFER),
+                peer,
+            },
+        })
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.reader.peer
+    }
+
+    /// See [`FrameReader::read_frame`].
+    pub async fn read_frame(&mut self) -> Result<Option<RemotingCommand>, RemotingError> {
+        self.reader.read_frame().await
+    }
+
+    /// Writes one frame and sends it.
+    pub async fn write_frame(&mut self, command: &RemotingCommand) -> Result<(), RemotingError> {
+        self.writer.queue(command);
+        self.writer.flush().await
+    }
+
+    pub fn into_split(self) -> (FrameReader, FrameWriter) {
+        (self.reader, self.writer)
+    }
+}
+
+/// The reading half of a [`Connection`].
+#[derive(Debug)]
+pub struct FrameReader {
+    half: OwnedReadHalf,
+    buf: BytesMut,
+    max_frame_len: usize,
+    peer: SocketAddr,
+}
+
+impl FrameReader {
+    /// The next frame; `Ok(None)` when the peer closed the connection cleanly
+    /// between frames.
+    ///
+    /// Cancel safe: bytes already read stay in the buffer, so this can be
+    /// raced in `select!`.
+    pub async fn read_frame(&mut self) -> Result<Option<RemotingCommand>, RemotingError> {
+        loop {
+            let frame_error = |source| RemotingError::Frame {
+                addr: self.peer.to_string(),
+                source,
+            };
+            if let Some((command, used)) =
+                RemotingCommand::decode(&self.buf, self.max_frame_len).map_err(frame_error)?
+            {
+                self.buf.advance(used);
+                return Ok(Some(command));
+            }
+            // The prefix, once readable, has been checked against the limit
+            // by `decode`; only then do we make room for the frame.
+            let wanted = match frame_length(&self.buf, self.max_frame_len) {
+                Ok(Some(length)) => (4 + length).saturating_sub(self.buf.len()),
+                _ => READ_BUFFER,
+            };
+            self.buf.reserve(wanted.clamp(1, MAX_READ_AHEAD));
+            let read =
+                self.half
+                    .read_buf(&mut self.buf)
+                    .await
+                    .map_err(|source| RemotingError::Io {
+                        addr: self.peer.to_string(),
+                        source,
+                    })?;
+            if read == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(RemotingError::Io {
+                        addr: self.peer.to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!(
+                                "connection closed in the middle of a frame ({} bytes buffered)",
+                                self.buf.len()
+                            ),
+                        ),
+                    })
+                };
+            }
+        }
+    }
+}
+
+/// The writing half of a [`Connection`]: frames are queued, then flushed
+/// with one write.
+#[derive(Debug)]
+pub struct FrameWriter {
+    half: OwnedWriteHalf,
+    buf: BytesMut,
+    peer: SocketAddr,
+}
+
+impl FrameWriter {
+    /// Encodes `command` into the write buffer.
+    pub fn queue(&mut self, command: &RemotingCommand) {
+        command.encode(&mut self.buf);
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), RemotingError> {
+        let result = self.half.write_all(&self.buf).await;
+        self.buf.clear();
+        result.map_err(|source| RemotingError::Io {
+            addr: self.peer.to_string(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! The tokio networking layer shared by the name server, the broker and the
+//! client: RocketMQ remoting connections, full duplex.
+//!
+//! Layout:
+//! - [`connection`]: [`Connection`] owns a socket and its buffers and reads
+//!   and writes whole frames ([`mq_protocol::RemotingCommand`]), checking the
+//!   length prefix against the frame limit before allocating for a frame.
+//! - [`channel`]: the driver of one connection, the same on both ends. It
+//!   reads frames in one task and writes in another; each request runs in a
+//!   task of its own through a [`RequestHandler`], and each response is
+//!   matched by opaque to the [`Channel::invoke`] awaiting it. A [`Channel`]
+//!   is the cloneable handle on a connection: peer address, id, `invoke`,
+//!   `oneway`, `close`, `closed`.
+//! - [`server`]: [`serve`] accepts connections from an already-bound
+//!   listener until a shutdown future completes, then drains them.
+//! - [`client`]: [`RemotingClient`] keeps one connection per address,
+//!   reconnects with backoff, and hands requests that servers send back to
+//!   its own [`RequestHandler`].
+//! - [`error`]: the typed [`RemotingError`].
+//!
+//! Data flow of a request to a server: `RemotingClient::invoke` → the
+//! channel assigns an opaque and parks a waiter → writer task → socket →
+//! server reader task → handler task → writer task → client reader task →
+//! waiter. The broker's call-backs into clients take the same path the other
+//! way round, over the same connection.
+
+pub mod channel;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod server;
+
+pub use channel::{
+    not_supported, Channel, NotSupportedHandler, RequestHandler,
+    DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION,
+};
+pub use client::{ClientConfig, RemotingClient};
+pub use connection::{Connection, FrameReader, FrameWriter};
+pub use error::{check_success, HandlerError, RemotingError};
+pub use server::{serve, serve_with, ServerConfig, MAX_CONNECTIONS};
+
+/// Re-exported so handler implementations need not depend on `async-trait`
+/// under another version.
+pub use async_trait::async_trait;
