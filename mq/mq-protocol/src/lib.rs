@@ -4,6 +4,8 @@
 //! - [`frame`]: [`RemotingCommand`], one request or response, and its frame
 //!   codec (JSON and ROCKETMQ binary headers). A connection feeds bytes to
 //!   [`RemotingCommand::decode`] and writes [`RemotingCommand::encode`].
+//! - [`header`]: typed request/response headers over a frame's extFields.
+//! - [`body`]: JSON bodies of heartbeats, queue locks and consumer lists.
 //! - [`code`]: request codes, response codes and language codes.
 //! - [`message`]: the stored/pulled message format ([`MessageExt`],
 //!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
@@ -14,9 +16,11 @@
 //! justify: the broker, the name server, the client and the store all share
 //! this crate.
 
+pub mod body;
 pub mod code;
 mod error;
 pub mod frame;
+pub mod header;
 pub mod message;
 pub mod properties;
 mod reader;
