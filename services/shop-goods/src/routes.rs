@@ -1,0 +1,216 @@
+//! The HTTP API: request and response bodies, and one handler per endpoint.
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shop_common::money::{from_cents, to_cents};
+use shop_common::ApiError;
+use uuid::Uuid;
+
+use crate::error::GoodsError;
+use crate::extract::{decimal, Json, Path, Query};
+use crate::stock::{self, Goods, NewGoods, OrderLedger, Reservation};
+use crate::AppState;
+
+/// Set to `true` on a reservation answer that repeats an earlier one.
+pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Page size of `GET /goods` when the client gives none.
+pub const DEFAULT_PAGE: i64 = 100;
+
+/// `POST /goods`. `price` is a string or a number with at most two decimals.
+#[derive(Debug, Deserialize)]
+pub struct CreateGoods {
+    pub name: String,
+    #[serde(deserialize_with = "decimal")]
+    pub price: Decimal,
+    pub stock: i64,
+}
+
+/// A goods as the API shows it; `price` is always a string like `"12.30"`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GoodsView {
+    pub id: i64,
+    pub name: String,
+    pub price: Decimal,
+    pub stock: i64,
+    pub created_at: i64,
+}
+
+impl From<Goods> for GoodsView {
+    fn from(g: Goods) -> Self {
+        GoodsView {
+            id: g.id,
+            name: g.name,
+            price: from_cents(g.price_cents),
+            stock: g.stock,
+            created_at: g.created_at,
+        }
+    }
+}
+
+/// `GET /goods?after_id=&limit=`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub after_id: i64,
+    pub limit: Option<i64>,
+}
+
+/// `POST /goods/{id}/reservations`.
+#[derive(Debug, Deserialize)]
+pub struct ReserveRequest {
+    pub order_id: Uuid,
+    pub quantity: i64,
+}
+
+/// The answer to a reservation, the same every time it is repeated.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReservationView {
+    pub order_id: Uuid,
+    pub goods_id: i64,
+    pub quantity: i64,
+    pub reserved_at: i64,
+}
+
+impl From<Reservation> for ReservationView {
+    fn from(r: Reservation) -> Self {
+        ReservationView {
+            order_id: r.order_id,
+            goods_id: r.goods_id,
+            quantity: r.quantity,
+            reserved_at: r.reserved_at,
+        }
+    }
+}
+
+/// `GET /goods/{id}/reservations/{order_id}`: `status` is `reserved` (stock
+/// held) or `cancelled` (`restored_quantity` went back to stock; 0 when the
+/// order was cancelled before it reserved anything).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerView {
+    pub order_id: Uuid,
+    pub goods_id: i64,
+    pub status: String,
+    pub reserved_quantity: i64,
+    pub reserved_at: Option<i64>,
+    pub restored_quantity: i64,
+    pub cancelled_at: Option<i64>,
+}
+
+fn ledger_view(goods_id: i64, ledger: OrderLedger) -> Result<LedgerView, GoodsError> {
+    let reservation = ledger.reservation.filter(|r| r.goods_id == goods_id);
+    // A cancellation is shown for any goods when it restored nothing, since
+    // it then refuses reservations of every goods for that order.
+    let cancellation = ledger.cancellation.filter(|c| {
+        c.restored
+            .is_none_or(|(restored_goods, _)| restored_goods == goods_id)
+    });
+    if reservation.is_none() && cancellation.is_none() {
+        return Err(GoodsError::ReservationNotFound {
+            order_id: ledger.order_id,
+            goods_id,
+        });
+    }
+    Ok(LedgerView {
+        order_id: ledger.order_id,
+        goods_id,
+        status: if cancellation.is_some() {
+            "cancelled"
+        } else {
+            "reserved"
+        }
+        .to_owned(),
+        reserved_quantity: reservation.as_ref().map_or(0, |r| r.quantity),
+        reserved_at: reservation.as_ref().map(|r| r.reserved_at),
+        restored_quantity: cancellation
+            .as_ref()
+            .and_then(|c| c.restored)
+            .map_or(0, |(_, q)| q),
+        cancelled_at: cancellation.map(|c| c.cancelled_at),
+    })
+}
+
+pub async fn create_goods(
+    State(state): State<AppState>,
+    Json(body): Json<CreateGoods>,
+) -> Result<(StatusCode, axum::Json<GoodsView>), ApiError> {
+    let price_cents = to_cents(body.price)
+        .map_err(|e| ApiError::bad_request("invalid_price", format!("price: {e}")))?;
+    let goods = stock::create_goods(
+        &state.db,
+        &NewGoods {
+            name: body.name,
+            price_cents,
+            stock: body.stock,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(goods.into())))
+}
+
+pub async fn list_goods(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Vec<GoodsView>>, ApiError> {
+    let goods = stock::list_goods(
+        &state.db,
+        query.after_id,
+        query.limit.unwrap_or(DEFAULT_PAGE),
+    )
+    .await?;
+    Ok(axum::Json(goods.into_iter().map(GoodsView::from).collect()))
+}
+
+pub async fn get_goods(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<GoodsView>, ApiError> {
+    Ok(axum::Json(stock::get_goods(&state.db, id).await?.into()))
+}
+
+pub async fn reserve(
+    State(state): State<AppState>,
+    Path(goods_id): Path<i64>,
+    Json(body): Json<ReserveRequest>,
+) -> Result<Response, ApiError> {
+    let reserved = stock::reserve(&state.db, goods_id, body.order_id, body.quantity).await?;
+    let mut response = axum::Json(ReservationView::from(reserved.reservation)).into_response();
+    if reserved.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+pub async fn order_ledger(
+    State(state): State<AppState>,
+    Path((goods_id, order_id)): Path<(i64, Uuid)>,
+) -> Result<axum::Json<LedgerView>, ApiError> {
+    // An unknown goods is a 404 of its own, not a missing reservation.
+    stock::get_goods(&state.db, goods_id).await?;
+    let ledger = stock::order_ledger(&state.db, order_id).await?;
+    Ok(axum::Json(ledger_view(goods_id, ledger)?))
+}
+
+/// `GET /health`: the service answers and its database does too.
+pub async fn health(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,412 @@
+//! Goods, stock and the stock ledger: every statement that touches the
+//! database.
+//!
+//! A reservation and a cancellation each run in one transaction that writes
+//! its ledger row first. The ledger's primary key `(order_id, operation)` is
+//! what makes them happen once: a repeated reservation finds its `reserve`
+//! row, a repeated cancellation finds its `cancel` row, and neither touches
+//! the stock again. Stock is taken by one conditional
+//! `UPDATE ... WHERE stock >= quantity`, so racing orders cannot oversell
+//! (and `CHECK (stock >= 0)` backs it up).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shop_common::Db;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use crate::error::GoodsError;
+
+/// Largest quantity one order may reserve of one goods: far above any real
+/// basket, low enough that a typo or an attack cannot empty a warehouse.
+pub const MAX_RESERVATION_QUANTITY: i64 = 10_000;
+/// Largest stock a goods may be created with.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+/// Largest unit price, in cents (1,000,000.00).
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+/// Longest goods name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Most goods `list_goods` returns at once.
+pub const MAX_PAGE: i64 = 1_000;
+
+/// A goods as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Goods {
+    pub id: i64,
+    pub name: String,
+    pub price_cents: i64,
+    pub stock: i64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// What a new goods needs.
+#[derive(Debug, Clone)]
+pub struct NewGoods {
+    pub name: String,
+    pub price_cents: i64,
+    pub stock: i64,
+}
+
+/// Stock taken by one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub order_id: Uuid,
+    pub goods_id: i64,
+    pub quantity: i64,
+    pub reserved_at: i64,
+}
+
+/// The result of [`reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub reservation: Reservation,
+    /// The order had reserved exactly this before; nothing changed now.
+    pub replayed: bool,
+}
+
+/// What the ledger holds for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLedger {
+    pub order_id: Uuid,
+    pub reservation: Option<Reservation>,
+    pub cancellation: Option<Cancellation>,
+}
+
+/// The `cancel` row of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The goods and quantity put back, when the order had reserved some.
+    pub restored: Option<(i64, i64)>,
+    pub cancelled_at: i64,
+}
+
+/// The result of [`cancel_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// First cancellation of an order that had reserved stock: it is back.
+    Restored { goods_id: i64, quantity: i64 },
+    /// First cancellation of an order that had reserved nothing here; the
+    /// marker makes a later reservation for it fail with `order_cancelled`.
+    NothingReserved,
+    /// The order was cancelled before; nothing changed.
+    AlreadyCancelled,
+}
+
+impl CancelOutcome {
+    /// Whether this call put stock back.
+    pub fn restored(&self) -> bool {
+        matches!(self, CancelOutcome::Restored { .. })
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn goods_from_row(row: &AnyRow) -> Result<Goods, sqlx::Error> {
+    Ok(Goods {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        price_cents: row.try_get("price_cents")?,
+        stock: row.try_get("stock")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Checks `new` and stores it.
+pub async fn create_goods(db: &Db, new: &NewGoods) -> Result<Goods, GoodsError> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(GoodsError::invalid(
+            "invalid_name",
+            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if !(0..=MAX_PRICE_CENTS).contains(&new.price_cents) {
+        return Err(GoodsError::invalid(
+            "invalid_price",
+            format!(
+                "price must be between 0.00 and {}",
+                shop_common::money::from_cents(MAX_PRICE_CENTS)
+            ),
+        ));
+    }
+    if !(0..=MAX_STOCK).contains(&new.stock) {
+        return Err(GoodsError::invalid(
+            "invalid_stock",
+            format!("stock must be between 0 and {MAX_STOCK}"),
+        ));
+    }
+    let created_at = now_ms();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO goods (name, price_cents, stock, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(name)
+    .bind(new.price_cents)
+    .bind(new.stock)
+    .bind(created_at)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(Goods {
+        id,
+        name: name.to_owned(),
+        price_cents: new.price_cents,
+        stock: new.stock,
+        created_at,
+    })
+}
+
+pub async fn get_goods(db: &Db, id: i64) -> Result<Goods, GoodsError> {
+    let row =
+        sqlx::query("SELECT id, name, price_cents, stock, created_at FROM goods WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or(GoodsError::GoodsNotFound(id))?;
+    Ok(goods_from_row(&row)?)
+}
+
+/// Goods with an id above `after_id`, by id, at most `limit` (1 to
+/// [`MAX_PAGE`]).
+pub async fn list_goods(db: &Db, after_id: i64, limit: i64) -> Result<Vec<Goods>, GoodsError> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(GoodsError::invalid(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let rows = sqlx::query(
+        "SELECT id, name, price_cents, stock, created_at FROM goods WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(goods_from_row).collect::<Result<_, _>>()?)
+}
+
+/// Serializes the reservation and the cancellation of one order.
+///
+/// SQLite runs one writer at a time, and each transaction here writes first,
+/// so it holds the write lock to its end. PostgreSQL runs them side by side,
+/// and a reservation that has not committed yet is invisible to a
+/// cancellation: the cancellation would put nothing back while the
+/// reservation commits after it. A transaction-scoped advisory lock on the
+/// order closes that gap.
+async fn lock_order(conn: &mut AnyConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
+    if conn.backend_name() == "PostgreSQL" {
+        let (high, low) = order_id.as_u64_pair();
+        // The same bits as a signed key; collisions only serialize two orders.
+        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Reserves `quantity` of goods `goods_id` for `order_id`.
+///
+/// Idempotent per order: repeating the same reservation answers the same
+/// [`Reservation`] (with `replayed`) and changes nothing; a different goods
+/// or quantity for the same order is [`GoodsError::ReservationMismatch`]. A
+/// cancelled order is refused with [`GoodsError::OrderCancelled`]. On any
+/// error nothing changes.
+pub async fn reserve(
+    db: &Db,
+    goods_id: i64,
+    order_id: Uuid,
+    quantity: i64,
+) -> Result<Reserved, GoodsError> {
+    if !(1..=MAX_RESERVATION_QUANTITY).contains(&quantity) {
+        return Err(GoodsError::invalid(
+            "invalid_quantity",
+            format!("quantity must be between 1 and {MAX_RESERVATION_QUANTITY}"),
+        ));
+    }
+    let order = order_id.to_string();
+    let reserved_at = now_ms();
+    let mut tx = db.pool().begin().await?;
+    lock_order(&mut tx, order_id).await?;
+    // Write first: on SQLite this takes the write lock before anything is
+    // read, so racing transactions queue on the busy timeout instead of
+    // failing to upgrade a read snapshot.
+    let inserted = sqlx::query(
+        "INSERT INTO stock_ledger (order_id, operation, goods_id, quantity, created_at) \
+         VALUES ($1, 'reserve', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
+    )
+    .bind(&order)
+    .bind(goods_id)
+    .bind(quantity)
+    .bind(reserved_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+
+    let cancelled =
+        sqlx::query("SELECT 1 FROM stock_ledger WHERE order_id = $1 AND operation = 'cancel'")
+            .bind(&order)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+    if cancelled {
+        tx.rollback().await?;
+        return Err(GoodsError::OrderCancelled(order_id));
+    }
+
+    if !inserted {
+        let earlier = read_reservation(&mut tx, order_id).await?;
+        tx.rollback().await?;
+        return match earlier {
+            Some(r) if r.goods_id == goods_id && r.quantity == quantity => Ok(Reserved {
+                reservation: r,
+                replayed: true,
+            }),
+            Some(r) => Err(GoodsError::ReservationMismatch {
+                order_id,
+                goods_id: r.goods_id,
+                quantity: r.quantity,
+            }),
+            // The row that blocked the insert is there until we commit.
+            None => Err(GoodsError::Database(sqlx::Error::RowNotFound)),
+        };
+    }
+
+    let taken = sqlx::query("UPDATE goods SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+        .bind(quantity)
+        .bind(goods_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !taken {
+        let available: Option<i64> = sqlx::query_scalar("SELECT stock FROM goods WHERE id = $1")
+            .bind(goods_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        return Err(match available {
+            None => GoodsError::GoodsNotFound(goods_id),
+            Some(available) => GoodsError::InsufficientStock {
+                goods_id,
+                requested: quantity,
+                available,
+            },
+        });
+    }
+    tx.commit().await?;
+    Ok(Reserved {
+        reservation: Reservation {
+            order_id,
+            goods_id,
+            quantity,
+            reserved_at,
+        },
+        replayed: false,
+    })
+}
+
+async fn read_reservation(
+    conn: &mut AnyConnection,
+    order_id: Uuid,
+) -> Result<Option<Reservation>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT goods_id, quantity, created_at FROM stock_ledger WHERE order_id = $1 AND operation = 'reserve'",
+    )
+    .bind(order_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(Reservation {
+            order_id,
+            goods_id: row.try_get("goods_id")?,
+            quantity: row.try_get("quantity")?,
+            reserved_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// The ledger rows of `order_id`.
+pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, GoodsError> {
+    let mut conn = db.pool().acquire().await?;
+    let reservation = read_reservation(&mut conn, order_id).await?;
+    let cancellation = sqlx::query(
+        "SELECT goods_id, quantity, created_at FROM stock_ledger WHERE order_id = $1 AND operation = 'cancel'",
+    )
+    .bind(order_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| -> Result<Cancellation, sqlx::Error> {
+        let goods_id: Option<i64> = row.try_get("goods_id")?;
+        let quantity: i64 = row.try_get("quantity")?;
+        Ok(Cancellation {
+            restored: goods_id.map(|g| (g, quantity)),
+            cancelled_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()?;
+    Ok(OrderLedger {
+        order_id,
+        reservation,
+        cancellation,
+    })
+}
+
+/// The ORDER_CANCEL compensation: records that `order_id` is cancelled (so a
+/// later reservation for it is refused) and puts back the stock it reserved,
+/// if any, exactly once. A second call changes nothing and answers
+/// [`CancelOutcome::AlreadyCancelled`].
+pub async fn cancel_order(db: &Db, order_id: Uuid) -> Result<CancelOutcome, GoodsError> {
+    let mut tx = db.pool().begin().await?;
+    let outcome = cancel_order_in(&mut tx, order_id).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`cancel_order`] inside a transaction the caller owns and commits, for a
+/// consumer that records other rows (e.g. its consumed message) with it.
+pub async fn cancel_order_in(
+    conn: &mut AnyConnection,
+    order_id: Uuid,
+) -> Result<CancelOutcome, GoodsError> {
+    let order = order_id.to_string();
+    lock_order(conn, order_id).await?;
+    let first = sqlx::query(
+        "INSERT INTO stock_ledger (order_id, operation, goods_id, quantity, created_at) \
+         VALUES ($1, 'cancel', NULL, 0, $2) ON CONFLICT (order_id, operation) DO NOTHING",
+    )
+    .bind(&order)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first {
+        return Ok(CancelOutcome::AlreadyCancelled);
+    }
+    let Some(reservation) = read_reservation(conn, order_id).await? else {
+        return Ok(CancelOutcome::NothingReserved);
+    };
+    sqlx::query("UPDATE goods SET stock = stock + $1 WHERE id = $2")
+        .bind(reservation.quantity)
+        .bind(reservation.goods_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE stock_ledger SET goods_id = $1, quantity = $2 WHERE order_id = $3 AND operation = 'cancel'")
+        .bind(reservation.goods_id)
+        .bind(reservation.quantity)
+        .bind(&order)
+        .execute(&mut *conn)
+        .await?;
+    Ok(CancelOutcome::Restored {
+        goods_id: reservation.goods_id,
+        quantity: reservation.quantity,
+    })
+}

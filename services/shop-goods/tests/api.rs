@@ -1,0 +1,424 @@
+//! The goods API against a fresh database per test, on SQLite and on
+//! PostgreSQL (`shop_common::db_test!`), through `Router::oneshot` and, for
+//! start-up and shutdown, through the real listener on port 0.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use shop_common::testing::TestDatabase;
+use shop_common::Db;
+use shop_goods::stock::MAX_RESERVATION_QUANTITY;
+use shop_goods::{cancel_order, router, AppState, Application, CancelOutcome, Config, MIGRATIONS};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+#[derive(Clone)]
+struct TestApp {
+    router: Router,
+    db: Db,
+}
+
+struct Answer {
+    status: StatusCode,
+    replayed: bool,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+    }
+}
+
+async fn spawn_app(test_db: &TestDatabase) -> TestApp {
+    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
+        .await
+        .expect("migrate the test database");
+    TestApp {
+        router: router(AppState { db: db.clone() }),
+        db,
+    }
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: String,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Answer {
+            status,
+            replayed,
+            body,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send("POST", path, Some("application/json"), body.to_string())
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, String::new()).await
+    }
+
+    async fn create_goods(&self, name: &str, price: &str, stock: i64) -> i64 {
+        let answer = self
+            .post(
+                "/goods",
+                json!({ "name": name, "price": price, "stock": stock }),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body["id"].as_i64().unwrap()
+    }
+
+    async fn reserve(&self, goods_id: i64, order_id: Uuid, quantity: i64) -> Answer {
+        self.post(
+            &format!("/goods/{goods_id}/reservations"),
+            json!({ "order_id": order_id, "quantity": quantity }),
+        )
+        .await
+    }
+
+    async fn stock(&self, goods_id: i64) -> i64 {
+        let answer = self.get(&format!("/goods/{goods_id}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body["stock"].as_i64().unwrap()
+    }
+
+    async fn ledger_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM stock_ledger")
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+shop_common::db_test!(async fn goods_are_created_listed_and_read(db) {
+    let app = spawn_app(&db).await;
+    let answer = app.post("/goods", json!({ "name": "  Tea  ", "price": 12.3, "stock": 7 })).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(answer.body["name"], "Tea");
+    assert_eq!(answer.body["price"], "12.30", "prices are answered as strings with cents");
+    assert_eq!(answer.body["stock"], 7);
+    let tea = answer.body["id"].as_i64().unwrap();
+    let cup = app.create_goods("Cup", "4.05", 0).await;
+    assert_ne!(tea, cup);
+
+    let answer = app.get(&format!("/goods/{cup}")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["price"], "4.05");
+    assert_eq!(answer.body["stock"], 0);
+
+    let answer = app.get("/goods").await;
+    let names: Vec<&str> = answer.body.as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Tea", "Cup"]);
+    let answer = app.get(&format!("/goods?after_id={tea}&limit=1")).await;
+    assert_eq!(answer.body.as_array().unwrap().len(), 1);
+    assert_eq!(answer.body[0]["id"], cup);
+
+    let answer = app.get("/goods/999999").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "goods_not_found"));
+});
+
+shop_common::db_test!(async fn a_reservation_takes_stock_once_and_replays_the_same_answer(db) {
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Tea", "3.00", 10).await;
+    let order = Uuid::new_v4();
+
+    let first = app.reserve(goods, order, 3).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(!first.replayed);
+    assert_eq!(first.body["quantity"], 3);
+    assert_eq!(first.body["order_id"], order.to_string());
+    assert_eq!(app.stock(goods).await, 7);
+
+    let again = app.reserve(goods, order, 3).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body, "a replay answers the same success");
+    assert_eq!(app.stock(goods).await, 7, "a replay takes nothing");
+
+    // The same order cannot change what it reserved.
+    let changed = app.reserve(goods, order, 4).await;
+    assert_eq!((changed.status, changed.code()), (StatusCode::CONFLICT, "reservation_mismatch"));
+    let other_goods = app.create_goods("Cup", "1.00", 10).await;
+    let elsewhere = app.reserve(other_goods, order, 3).await;
+    assert_eq!((elsewhere.status, elsewhere.code()), (StatusCode::CONFLICT, "reservation_mismatch"));
+    assert_eq!(app.stock(goods).await, 7);
+    assert_eq!(app.stock(other_goods).await, 10);
+
+    let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+    assert_eq!(ledger.status, StatusCode::OK);
+    assert_eq!(ledger.body["status"], "reserved");
+    assert_eq!(ledger.body["reserved_quantity"], 3);
+    assert_eq!(ledger.body["restored_quantity"], 0);
+    let unknown = app.get(&format!("/goods/{goods}/reservations/{}", Uuid::new_v4())).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "reservation_not_found"));
+    assert_eq!(app.ledger_rows().await, 1);
+});
+
+shop_common::db_test!(async fn insufficient_stock_and_unknown_goods_change_nothing(db) {
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Tea", "3.00", 2).await;
+    let order = Uuid::new_v4();
+
+    let short = app.reserve(goods, order, 3).await;
+    assert_eq!((short.status, short.code()), (StatusCode::CONFLICT, "insufficient_stock"));
+    assert!(short.body["error"]["message"].as_str().unwrap().contains("2 available"), "{}", short.body);
+    assert_eq!(app.stock(goods).await, 2);
+    assert_eq!(app.ledger_rows().await, 0, "a refused reservation leaves no ledger row");
+
+    let missing = app.reserve(424242, order, 1).await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "goods_not_found"));
+    assert_eq!(app.ledger_rows().await, 0);
+
+    // The refusal did not burn the order id: the same order can reserve what there is.
+    let exact = app.reserve(goods, order, 2).await;
+    assert_eq!(exact.status, StatusCode::OK, "{}", exact.body);
+    assert_eq!(app.stock(goods).await, 0);
+});
+
+shop_common::db_test!(async fn cancellation_restores_the_stock_exactly_once(db) {
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Tea", "3.00", 10).await;
+    let order = Uuid::new_v4();
+    assert_eq!(app.reserve(goods, order, 4).await.status, StatusCode::OK);
+    assert_eq!(app.stock(goods).await, 6);
+
+    let first = cancel_order(&app.db, order).await.unwrap();
+    assert_eq!(first, CancelOutcome::Restored { goods_id: goods, quantity: 4 });
+    assert!(first.restored());
+    assert_eq!(app.stock(goods).await, 10);
+
+    let second = cancel_order(&app.db, order).await.unwrap();
+    assert_eq!(second, CancelOutcome::AlreadyCancelled);
+    assert!(!second.restored());
+    assert_eq!(app.stock(goods).await, 10, "a second cancellation puts nothing back");
+
+    // A late retry of the reservation is refused and takes nothing.
+    let late = app.reserve(goods, order, 4).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
+    assert_eq!(app.stock(goods).await, 10);
+
+    let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+    assert_eq!(ledger.body["status"], "cancelled");
+    assert_eq!(ledger.body["reserved_quantity"], 4);
+    assert_eq!(ledger.body["restored_quantity"], 4);
+});
+
+shop_common::db_test!(async fn a_cancellation_before_the_reservation_refuses_it(db) {
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Tea", "3.00", 5).await;
+    let order = Uuid::new_v4();
+
+    assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::NothingReserved);
+    let late = app.reserve(goods, order, 1).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
+    assert_eq!(app.stock(goods).await, 5);
+    assert_eq!(app.ledger_rows().await, 1, "only the cancellation marker");
+    assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::AlreadyCancelled);
+
+    let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+    assert_eq!(ledger.body["status"], "cancelled");
+    assert_eq!(ledger.body["reserved_quantity"], 0);
+    assert_eq!(ledger.body["restored_quantity"], 0);
+});
+
+shop_common::db_test!(async fn racing_orders_never_oversell(db) {
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Last units", "9.99", 5).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.reserve(goods, Uuid::new_v4(), 1).await })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match answer.status {
+            StatusCode::OK => succeeded += 1,
+            StatusCode::CONFLICT => assert_eq!(answer.code(), "insufficient_stock"),
+            other => panic!("unexpected {other}: {}", answer.body),
+        }
+    }
+    assert_eq!(succeeded, 5);
+    assert_eq!(app.stock(goods).await, 0);
+    assert_eq!(app.ledger_rows().await, 5);
+});
+
+shop_common::db_test!(async fn a_reservation_racing_its_cancellation_never_keeps_stock(db) {
+    // The saga cancels an order whose reservation timed out while that
+    // reservation may still be running: whichever wins, the stock must end
+    // where it started, and the reservation either never happened or was put back.
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Contended", "1.00", 1_000).await;
+    let orders: Vec<Uuid> = (0..30).map(|_| Uuid::new_v4()).collect();
+    let mut tasks = Vec::new();
+    for &order in &orders {
+        let reserving = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let answer = reserving.reserve(goods, order, 2).await;
+            assert!(
+                answer.status == StatusCode::OK || answer.code() == "order_cancelled",
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+        }));
+        let cancelling = app.db.clone();
+        tasks.push(tokio::spawn(async move {
+            cancel_order(&cancelling, order).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(app.stock(goods).await, 1_000, "no cancelled order keeps stock");
+    for order in orders {
+        let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+        assert_eq!(ledger.body["status"], "cancelled");
+        assert_eq!(ledger.body["reserved_quantity"], ledger.body["restored_quantity"], "{}", ledger.body);
+    }
+});
+
+shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) {
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Tea", "3.00", 10).await;
+    let path = format!("/goods/{goods}/reservations");
+    let order = Uuid::new_v4().to_string();
+    let too_many = MAX_RESERVATION_QUANTITY + 1;
+    let cases: Vec<(&str, Option<&str>, String, StatusCode, &str)> = vec![
+        ("POST", Some("application/json"), "{\"order_id\": ".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        ("POST", Some("application/json"), "not json".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        ("POST", Some("application/json"), json!({ "quantity": 1 }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("POST", Some("application/json"), json!({ "order_id": order }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("POST", Some("application/json"), json!({ "order_id": order, "quantity": "1" }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("POST", Some("application/json"), json!({ "order_id": order, "quantity": 1.5 }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("POST", Some("application/json"), json!({ "order_id": "order-1", "quantity": 1 }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("POST", Some("application/json"), json!({ "order_id": order, "quantity": 1e30 }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("POST", Some("application/json"), json!({ "order_id": order, "quantity": 0 }).to_string(), StatusCode::BAD_REQUEST, "invalid_quantity"),
+        ("POST", Some("application/json"), json!({ "order_id": order, "quantity": -1 }).to_string(), StatusCode::BAD_REQUEST, "invalid_quantity"),
+        ("POST", Some("application/json"), json!({ "order_id": order, "quantity": too_many }).to_string(), StatusCode::BAD_REQUEST, "invalid_quantity"),
+        ("POST", None, json!({ "order_id": order, "quantity": 1 }).to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    ];
+    for (method, content_type, body, status, code) in cases {
+        let answer = app.send(method, &path, content_type, body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
+        assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    let goods_cases = [
+        (json!({ "name": "Fraction", "price": "1.001", "stock": 1 }), "invalid_price"),
+        (json!({ "name": "Fraction", "price": 0.005, "stock": 1 }), "invalid_price"),
+        (json!({ "name": "Negative", "price": "-1.00", "stock": 1 }), "invalid_price"),
+        (json!({ "name": "Huge", "price": "99999999999999999", "stock": 1 }), "invalid_price"),
+        (json!({ "name": "Words", "price": "ten", "stock": 1 }), "invalid_body"),
+        (json!({ "name": "Negative stock", "price": "1.00", "stock": -1 }), "invalid_stock"),
+        (json!({ "name": "   ", "price": "1.00", "stock": 1 }), "invalid_name"),
+        (json!({ "price": "1.00", "stock": 1 }), "invalid_body"),
+    ];
+    for (body, code) in goods_cases {
+        let answer = app.post("/goods", body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{body}: {}", answer.body);
+    }
+
+    for (path, code) in [("/goods/abc", "invalid_path"), ("/goods/1/reservations/not-a-uuid", "invalid_path")] {
+        let answer = app.get(path).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{path}");
+    }
+    let answer = app.get("/goods?limit=0").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_limit"));
+    let answer = app.get("/goods?limit=many").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+    let answer = app.get("/nowhere").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "not_found"));
+    let answer = app.send("DELETE", "/goods", None, String::new()).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+
+    assert_eq!(app.stock(goods).await, 10);
+    assert_eq!(app.ledger_rows().await, 0);
+    assert_eq!(app.get("/goods").await.body.as_array().unwrap().len(), 1, "no bad goods was created");
+});
+
+/// One HTTP/1.1 exchange over a fresh connection: (status, body).
+async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
+    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    let port = app.port();
+    assert_ne!(port, 0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let (status, body) = http(port, "POST", "/goods", r#"{"name": "Tea", "price": "2.50", "stock": 3}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(port, "GET", "/health", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = http(port, "POST", "/goods/1/reservations", "{oops").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_json"), "{body}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the listener is closed");
+});
