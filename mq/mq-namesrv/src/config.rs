@@ -1,0 +1,393 @@
+//! The name server's configuration: RocketMQ's `NamesrvConfig` and
+//! `NettyServerConfig` keys, read from a `.properties` file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mq_protocol::DEFAULT_MAX_FRAME_LEN;
+use thiserror::Error;
+
+/// Keys RocketMQ files carry that tune the Java runtime (Netty threads,
+/// buffers, ...). Accepted without a warning and without effect.
+const IGNORED_KEYS: &[&str] = &[
+    "serverWorkerThreads",
+    "serverCallbackExecutorThreads",
+    "serverSelectorThreads",
+    "serverOnewaySemaphoreValue",
+    "serverAsyncSemaphoreValue",
+    "serverChannelMaxIdleTimeSeconds",
+    "serverSocketSndBufSize",
+    "serverSocketRcvBufSize",
+    "writeBufferHighWaterMark",
+    "writeBufferLowWaterMark",
+    "serverSocketBacklog",
+    "serverPooledByteBufAllocatorEnable",
+    "useEpollNativeSelector",
+    "configBlackList",
+    "namesrvAddr",
+];
+
+/// Keys UPDATE_NAMESRV_CONFIG may not change (RocketMQ's `configBlackList`).
+pub const BLACK_LIST: &[&str] = &[
+    "configBlackList",
+    "configStorePath",
+    "kvConfigPath",
+    "rocketmqHome",
+];
+
+/// Why a configuration could not be read.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid value {value:?} for {key} in {source_name}: {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        /// The file (or "request") the value came from.
+        source_name: String,
+        reason: String,
+    },
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamesrvConfig {
+    /// `rocketmqHome`: informational; we need no files from it.
+    pub rocketmq_home: String,
+    /// `kvConfigPath`: where the KV config is persisted.
+    pub kv_config_path: PathBuf,
+    /// `configStorePath`: the file the configuration came from.
+    pub config_store_path: PathBuf,
+    /// `productEnvName`.
+    pub product_env_name: String,
+    /// `clusterTest`: accepted; the cluster-test processor is not provided.
+    pub cluster_test: bool,
+    /// `orderMessageEnable`: put the ORDER_TOPIC_CONFIG KV entry of a topic in
+    /// its route as `orderTopicConf` (off by default, as in RocketMQ).
+    pub order_message_enable: bool,
+    /// `listenPort`: 9876; 0 picks a free port.
+    pub listen_port: u16,
+    /// `bindAddress` (alias `listenAddr`): 0.0.0.0 by default.
+    pub bind_address: String,
+    /// `scanNotActiveBrokerInterval` (ms): how often silent brokers are
+    /// looked for.
+    pub scan_not_active_broker_interval_ms: u64,
+    /// `brokerChannelExpiredTime` (ms): a broker silent this long is dropped.
+    pub broker_channel_expired_time_ms: u64,
+    /// `frameMaxLength`: frames above it close their connection.
+    pub frame_max_length: usize,
+}
+
+impl Default for NamesrvConfig {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        NamesrvConfig {
+            rocketmq_home: std::env::var("ROCKETMQ_HOME").unwrap_or_default(),
+            kv_config_path: home.join("namesrv").join("kvConfig.json"),
+            config_store_path: home.join("namesrv").join("namesrv.properties"),
+            product_env_name: "center".into(),
+            cluster_test: false,
+            order_message_enable: false,
+            listen_port: 9876,
+            bind_address: "0.0.0.0".into(),
+            scan_not_active_broker_interval_ms: 10_000,
+            broker_channel_expired_time_ms: 120_000,
+            frame_max_length: DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// What [`NamesrvConfig::set`] did with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    Applied,
+    /// A known RocketMQ key without effect here.
+    Ignored,
+    Unknown,
+}
+
+impl NamesrvConfig {
+    /// Defaults, then the keys of the `.properties` file at `path`. Returns
+    /// the warnings to log (unknown keys).
+    pub fn load(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = NamesrvConfig::default();
+        let source_name = path.display().to_string();
+        let mut warnings = Vec::new();
+        for (key, value) in parse_properties(&text) {
+            if config.set(&key, &value, &source_name)? == KeyOutcome::Unknown {
+                warnings.push(format!("unknown key {key} in {source_name} ignored"));
+            }
+        }
+        config.config_store_path = path.to_owned();
+        Ok((config, warnings))
+    }
+
+    /// Sets one key from its text form.
+    pub fn set(
+        &mut self,
+        key: &str,
+        value: &str,
+        source_name: &str,
+    ) -> Result<KeyOutcome, ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            source_name: source_name.to_owned(),
+            reason,
+        };
+        let value = value.trim();
+        match key {
+            "rocketmqHome" => self.rocketmq_home = value.to_owned(),
+            "kvConfigPath" => self.kv_config_path = PathBuf::from(value),
+            "configStorePath" => self.config_store_path = PathBuf::from(value),
+            "productEnvName" => self.product_env_name = value.to_owned(),
+            "clusterTest" => self.cluster_test = parse_bool(value).map_err(invalid)?,
+            "orderMessageEnable" => {
+                self.order_message_enable = parse_bool(value).map_err(invalid)?
+            }
+            "listenPort" => {
+                self.listen_port = value
+                    .parse()
+                    .map_err(|e| invalid(format!("not a port number (0-65535): {e}")))?;
+            }
+            "bindAddress" | "listenAddr" => {
+                value
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|e| invalid(format!("not an IP address: {e}")))?;
+                value.clone_into(&mut self.bind_address);
+            }
+            "scanNotActiveBrokerInterval" => {
+                self.scan_not_active_broker_interval_ms = parse_positive(value).map_err(invalid)?;
+            }
+            "brokerChannelExpiredTime" => {
+                self.broker_channel_expired_time_ms = parse_positive(value).map_err(invalid)?;
+            }
+            "frameMaxLength" => {
+                let length = parse_positive(value).map_err(invalid)?;
+                self.frame_max_length =
+                    usize::try_from(length).map_err(|e| invalid(e.to_string()))?;
+            }
+            _ if IGNORED_KEYS.contains(&key) => return Ok(KeyOutcome::Ignored),
+            _ => return Ok(KeyOutcome::Unknown),
+        }
+        Ok(KeyOutcome::Applied)
+    }
+
+    /// Every key with its value, sorted by key.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = vec![
+            ("rocketmqHome", self.rocketmq_home.clone()),
+            ("kvConfigPath", self.kv_config_path.display().to_string()),
+            (
+                "configStorePath",
+                self.config_store_path.display().to_string(),
+            ),
+            ("productEnvName", self.product_env_name.clone()),
+            ("clusterTest", self.cluster_test.to_string()),
+            ("orderMessageEnable", self.order_message_enable.to_string()),
+            ("listenPort", self.listen_port.to_string()),
+            ("bindAddress", self.bind_address.clone()),
+            (
+                "scanNotActiveBrokerInterval",
+                self.scan_not_active_broker_interval_ms.to_string(),
+            ),
+            (
+                "brokerChannelExpiredTime",
+                self.broker_channel_expired_time_ms.to_string(),
+            ),
+            ("frameMaxLength", self.frame_max_length.to_string()),
+        ];
+        entries.sort_by_key(|(key, _)| *key);
+        entries
+    }
+}
+
+/// `key=value` lines, as `-p` and GET_NAMESRV_CONFIG show them.
+impl fmt::Display for NamesrvConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in self.entries() {
+            writeln!(f, "{key}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_positive(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Err("must be above 0".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a positive integer: {e}")),
+    }
+}
+
+/// Parses Java `.properties` text: `key=value`, `key: value` or `key value`
+/// lines, `#` and `!` comments, a trailing `\` continues a line, and `\t`,
+/// `\n`, `\\`, `\=`, `\:` escapes.
+pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    let mut logical = String::new();
+    for line in text.lines() {
+        let part = line.trim_start();
+        if logical.is_empty() && (part.is_empty() || part.starts_with('#') || part.starts_with('!'))
+        {
+            continue;
+        }
+        let trailing = part.chars().rev().take_while(|c| *c == '\\').count();
+        if trailing % 2 == 1 {
+            logical.push_str(&part[..part.len() - 1]);
+            continue;
+        }
+        logical.push_str(part);
+        entries.push(split_entry(&logical));
+        logical.clear();
+    }
+    if !logical.is_empty() {
+        entries.push(split_entry(&logical));
+    }
+    entries
+}
+
+fn split_entry(line: &str) -> (String, String) {
+    let mut key = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(escaped) = chars.next() {
+                    key.push(unescape(escaped));
+                }
+            }
+            '=' | ':' => break,
+            c if c.is_whitespace() => {
+                // `key value` or `key = value`.
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('=' | ':')) {
+                    chars.next();
+                }
+                break;
+            }
+            c => key.push(c),
+        }
+    }
+    let mut value = String::new();
+    let rest: String = chars.collect();
+    let mut rest = rest.trim_start().chars();
+    while let Some(c) = rest.next() {
+        if c == '\\' {
+            if let Some(escaped) = rest.next() {
+                value.push(unescape(escaped));
+            }
+        } else {
+            value.push(c);
+        }
+    }
+    (key, value.trim_end().to_owned())
+}
+
+fn unescape(c: char) -> char {
+    match c {
+        't' => '\t',
+        'n' => '\n',
+        'r' => '\r',
+        'f' => '\u{c}',
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_syntax() {
+        let text = "# comment\n! also\n\nlistenPort=9877\nkvConfigPath : /tmp/kv.json\nrocketmqHome /opt/rmq\n  orderMessageEnable = true  \nlong=a\\\n   b\nesc\\=key=c\\:d\\\\e\n";
+        let entries = parse_properties(text);
+        assert_eq!(
+            entries,
+            vec![
+                ("listenPort".into(), "9877".into()),
+                ("kvConfigPath".into(), "/tmp/kv.json".into()),
+                ("rocketmqHome".into(), "/opt/rmq".into()),
+                ("orderMessageEnable".into(), "true".into()),
+                ("long".into(), "ab".into()),
+                ("esc=key".into(), "c:d\\e".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn file_keys_apply_and_unknown_keys_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("namesrv.properties");
+        std::fs::write(
+            &path,
+            "listenPort=0\nbindAddress=127.0.0.1\nserverWorkerThreads=8\nnoSuchKey=1\nbrokerChannelExpiredTime=5000\n",
+        )
+        .unwrap();
+        let (config, warnings) = NamesrvConfig::load(&path).unwrap();
+        assert_eq!(config.listen_port, 0);
+        assert_eq!(config.bind_address, "127.0.0.1");
+        assert_eq!(config.broker_channel_expired_time_ms, 5000);
+        assert_eq!(config.config_store_path, path);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("noSuchKey"), "{warnings:?}");
+    }
+
+    #[test]
+    fn wrong_values_name_the_key_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.properties");
+        for bad in [
+            "listenPort=98765",
+            "orderMessageEnable=yes",
+            "bindAddress=localhost",
+            "scanNotActiveBrokerInterval=0",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let error = NamesrvConfig::load(&path).unwrap_err().to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(error.contains(key), "{error}");
+            assert!(error.contains("bad.properties"), "{error}");
+        }
+        let missing = NamesrvConfig::load(&dir.path().join("none")).unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn display_lists_every_key_once() {
+        let text = NamesrvConfig::default().to_string();
+        assert!(text.contains("listenPort=9876\n"));
+        assert!(text.contains("bindAddress=0.0.0.0\n"));
+        assert!(text.contains("orderMessageEnable=false\n"));
+        assert!(text.contains("kvConfigPath="));
+        let reparsed = parse_properties(&text);
+        let mut config = NamesrvConfig::default();
+        for (key, value) in &reparsed {
+            assert_eq!(
+                config.set(key, value, "test").unwrap(),
+                KeyOutcome::Applied,
+                "{key}"
+            );
+        }
+        assert_eq!(config, NamesrvConfig::default());
+    }
+}

@@ -1,0 +1,111 @@
+//! `mqnamesrv`: starts a name server.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use mq_namesrv::{NameServer, NamesrvConfig};
+use tokio::net::TcpListener;
+
+/// RocketMQ-compatible name server.
+#[derive(Debug, Parser)]
+#[command(name = "mqnamesrv", version)]
+struct Args {
+    /// Name server config properties file.
+    #[arg(short = 'c', long = "configFile")]
+    config_file: Option<PathBuf>,
+    /// Print all config items and exit.
+    #[arg(short = 'p', long = "printConfigItem")]
+    print_config: bool,
+    /// Name server address list (accepted for compatibility; unused).
+    #[arg(short = 'n', long = "namesrvAddr")]
+    namesrv_addr: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mqnamesrv: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = match &args.config_file {
+        Some(path) => {
+            let (config, warnings) = NamesrvConfig::load(path)?;
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            println!("load config properties file OK, {}", path.display());
+            config
+        }
+        None => NamesrvConfig::default(),
+    };
+    if args.print_config {
+        print!("{config}");
+        return Ok(());
+    }
+    if args.namesrv_addr.is_some() {
+        tracing::info!("-n is ignored by the name server");
+    }
+    tracing::info!("effective configuration:\n{config}");
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: NamesrvConfig) -> anyhow::Result<()> {
+    let ip: IpAddr = config
+        .bind_address
+        .parse()
+        .with_context(|| format!("invalid bindAddress {}", config.bind_address))?;
+    let addr = SocketAddr::new(ip, config.listen_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let server = NameServer::new(config)?;
+    println!("The Name Server boot success. serializeType=JSON, address={bound}");
+    server.serve(listener, shutdown_signal()).await;
+    tracing::info!("name server stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
