@@ -1,0 +1,364 @@
+//! Memory-mapped files and the few raw OS calls the store needs. This is the
+//! crate's only module with `unsafe` code.
+//!
+//! Two kinds of mapping:
+//! - [`AppendFile`]: append-only (commit log and consume queue segments). One
+//!   writer at a time appends through `&self` while any number of readers
+//!   read the published prefix `[0, wrote)`. The writer only ever touches
+//!   bytes at or after `wrote` and publishes them with a release store, so a
+//!   reader's slice never overlaps bytes being written. Rewriting published
+//!   bytes (recovery) needs `&mut self`.
+//! - [`MapFile`]: a plain read/write mapping (index files) behind the
+//!   caller's own lock; writes need `&mut self`.
+//!
+//! Both map files this process created or recovered and holds the store
+//! `lock` on; nobody else may truncate them while mapped (that would turn a
+//! read into SIGBUS; the lock file is what keeps other brokers out).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use memmap2::{MmapMut, MmapOptions, MmapRaw};
+
+use crate::error::{IoContext, StoreError};
+
+/// Reserves the file's blocks so that later writes through the mapping cannot
+/// fail with ENOSPC (which would be a SIGBUS). Falls back to a sparse
+/// `set_len` where the file system has no `fallocate`.
+fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    file.set_len(len)?;
+    let len_off = libc::off_t::try_from(len).map_err(|_| io::Error::other("file too large"))?;
+    // SAFETY: fallocate only reads its integer arguments; the descriptor is
+    // owned by `file`, which outlives the call.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len_off) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EOPNOTSUPP) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Makes a file creation, deletion or rename in `dir` durable.
+pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+/// Fraction (0.0 - 1.0) of the file system holding `path` that is in use.
+pub(crate) fn disk_usage_ratio(path: &Path) -> Result<f64, StoreError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| StoreError::io(path, io::Error::other("path contains NUL")))?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a valid NUL-terminated string and `st` points to
+    // writable memory of the right type; statvfs fills it on success.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(StoreError::io(path, io::Error::last_os_error()));
+    }
+    // SAFETY: statvfs returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    let total = st.f_blocks as f64;
+    if total <= 0.0 {
+        return Ok(0.0);
+    }
+    let free = st.f_bavail as f64;
+    Ok(((total - free) / total).clamp(0.0, 1.0))
+}
+
+/// Hour of the day (0-23) of `epoch_ms` in the local time zone, as
+/// RocketMQ's `deleteWhen` is read.
+pub(crate) fn local_hour(epoch_ms: i64) -> u32 {
+    let secs: libc::time_t = (epoch_ms.div_euclid(1000)) as libc::time_t;
+    let mut tm = std::mem::MaybeUninit::<libc::tm>::zeroed();
+    // SAFETY: both pointers are valid for the call; localtime_r is the
+    // re-entrant variant and writes only into `tm`.
+    let res = unsafe { libc::localtime_r(&secs, tm.as_mut_ptr()) };
+    if res.is_null() {
+        // Fall back to UTC, which cannot fail.
+        return (secs.rem_euclid(86_400) / 3600) as u32;
+    }
+    // SAFETY: localtime_r succeeded, so `tm` is initialised (it was zeroed anyway).
+    let tm = unsafe { tm.assume_init() };
+    tm.tm_hour as u32
+}
+
+/// Opens (creating if asked) a file of exactly `len` bytes for mapping.
+fn open_sized(path: &Path, len: u64, create: bool) -> Result<File, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .open(path)
+        .at(path)?;
+    let actual = file.metadata().at(path)?.len();
+    if create || actual < len {
+        // A new file, or one whose creation was cut short by a crash.
+        preallocate(&file, len).at(path)?;
+        if create {
+            if let Some(dir) = path.parent() {
+                fsync_dir(dir)?;
+            }
+        }
+    } else if actual > len {
+        return Err(StoreError::corrupt(
+            path,
+            actual,
+            format!("file is {actual} bytes, larger than the configured {len}"),
+        ));
+    }
+    Ok(file)
+}
+
+/// An append-only mapped file. See the module docs for the sharing rules.
+pub(crate) struct AppendFile {
+    path: PathBuf,
+    _file: File,
+    map: MmapRaw,
+    len: usize,
+    /// End of the published bytes; readers may read `[0, wrote)`.
+    wrote: AtomicUsize,
+    /// End of the bytes known flushed.
+    flushed: AtomicUsize,
+    /// Serialises appenders; the store holds its own lock around appends, so
+    /// this is never contended, but it keeps `append(&self)` sound on its own.
+    append_lock: Mutex<()>,
+}
+
+impl AppendFile {
+    /// Creates a new, preallocated file of `len` bytes and fsyncs its directory.
+    pub(crate) fn create(path: &Path, len: u64) -> Result<Self, StoreError> {
+        let file = open_sized(path, len, true)?;
+        Self::map(path, file, len)
+    }
+
+    /// Maps an existing file; `wrote` starts at 0 until recovery sets it.
+    pub(crate) fn open(path: &Path, len: u64) -> Result<Self, StoreError> {
+        let file = open_sized(path, len, false)?;
+        Self::map(path, file, len)
+    }
+
+    fn map(path: &Path, file: File, len: u64) -> Result<Self, StoreError> {
+        let len_usize = usize::try_from(len)
+            .map_err(|_| StoreError::corrupt(path, len, "file too large to map"))?;
+        let map = MmapOptions::new().len(len_usize).map_raw(&file).at(path)?;
+        Ok(AppendFile {
+            path: path.to_owned(),
+            _file: file,
+            map,
+            len: len_usize,
+            wrote: AtomicUsize::new(0),
+            flushed: AtomicUsize::new(0),
+            append_lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn wrote(&self) -> usize {
+        self.wrote.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn flushed(&self) -> usize {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.len - self.wrote()
+    }
+
+    /// Appends `data` at the end of the published bytes and publishes it.
+    /// Returns the position it was written at, or `None` if it does not fit.
+    pub(crate) fn append(&self, data: &[u8]) -> Option<usize> {
+        let _guard = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let pos = self.wrote.load(Ordering::Acquire);
+        let end = pos.checked_add(data.len())?;
+        if end > self.len {
+            return None;
+        }
+        // SAFETY: `pos..end` lies inside the mapping (checked above). Readers
+        // only form slices over `[0, wrote)` and `wrote == pos` until the
+        // release store below, and appenders are serialised by
+        // `append_lock`, so nothing else accesses these bytes during the copy.
+        // `data` is a separate allocation (it cannot point into `[pos, end)`,
+        // which no safe reference covers).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.map.as_mut_ptr().add(pos),
+                data.len(),
+            );
+        }
+        self.wrote.store(end, Ordering::Release);
+        Some(pos)
+    }
+
+    /// The published bytes `[pos, pos + len)`, or `None` past the end.
+    pub(crate) fn read(&self, pos: usize, len: usize) -> Option<&[u8]> {
+        let end = pos.checked_add(len)?;
+        if end > self.wrote() {
+            return None;
+        }
+        // SAFETY: `[pos, end)` is inside the published prefix, which no one
+        // writes through `&self` (see `append`), and the mapping lives as
+        // long as `self`.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
+    }
+
+    /// The whole file, for recovery (exclusive access).
+    pub(crate) fn contents(&mut self) -> &[u8] {
+        // SAFETY: `&mut self` excludes every other access to the mapping,
+        // which is `len` bytes long and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.len) }
+    }
+
+    /// The whole file, writable, for recovery (exclusive access).
+    pub(crate) fn contents_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `contents`; `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr(), self.len) }
+    }
+
+    /// Sets the published end after recovery; everything before it counts as
+    /// flushed (recovery flushes before the store accepts writes).
+    pub(crate) fn set_wrote(&mut self, pos: usize) {
+        let pos = pos.min(self.len);
+        self.wrote.store(pos, Ordering::Release);
+        self.flushed.store(pos, Ordering::Release);
+    }
+
+    /// Zeroes `[pos, len)` (a torn or dropped tail) and makes `pos` the end.
+    pub(crate) fn truncate(&mut self, pos: usize) -> Result<(), StoreError> {
+        let pos = pos.min(self.len);
+        let tail = &mut self.contents_mut()[pos..];
+        // Skip the write (and the page faults) where the tail is already zero,
+        // which it is after a clean stop.
+        if tail.iter().any(|&b| b != 0) {
+            tail.fill(0);
+            self.map.flush_range(pos, self.len - pos).at(&self.path)?;
+        }
+        self.set_wrote(pos);
+        Ok(())
+    }
+
+    /// Flushes `[flushed, wrote)` with `msync(MS_SYNC)` (on Linux an
+    /// `fdatasync` of the range). Returns the new flushed position.
+    pub(crate) fn flush(&self) -> Result<usize, StoreError> {
+        let target = self.wrote();
+        let from = self.flushed();
+        if target > from {
+            self.map.flush_range(from, target - from).at(&self.path)?;
+            self.flushed.fetch_max(target, Ordering::AcqRel);
+        }
+        Ok(target)
+    }
+
+    /// Flushes the whole file, whatever `wrote` says (after recovery rewrote it).
+    pub(crate) fn flush_all(&self) -> Result<(), StoreError> {
+        self.map.flush().at(&self.path)
+    }
+}
+
+/// A read/write mapping of a whole file, for index files.
+pub(crate) struct MapFile {
+    path: PathBuf,
+    _file: File,
+    map: MmapMut,
+}
+
+impl MapFile {
+    pub(crate) fn create(path: &Path, len: u64) -> Result<Self, StoreError> {
+        let file = open_sized(path, len, true)?;
+        Self::map(path, file, len)
+    }
+
+    pub(crate) fn open(path: &Path, len: u64) -> Result<Self, StoreError> {
+        let file = open_sized(path, len, false)?;
+        Self::map(path, file, len)
+    }
+
+    fn map(path: &Path, file: File, len: u64) -> Result<Self, StoreError> {
+        let len_usize = usize::try_from(len)
+            .map_err(|_| StoreError::corrupt(path, len, "file too large to map"))?;
+        // SAFETY: the file is a store file of exactly `len` bytes (made so by
+        // `open_sized`); the store's lock file keeps other store instances
+        // from truncating or rewriting it while it is mapped, and within this
+        // process every access goes through this `MmapMut`.
+        let map = unsafe { MmapOptions::new().len(len_usize).map_mut(&file) }.at(path)?;
+        Ok(MapFile {
+            path: path.to_owned(),
+            _file: file,
+            map,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        self.map.flush().at(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_publishes_and_refuses_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let f = AppendFile::create(&path, 16).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16);
+        assert_eq!(f.append(b"hello"), Some(0));
+        assert_eq!(f.append(b"world"), Some(5));
+        assert_eq!(f.read(0, 10), Some(&b"helloworld"[..]));
+        assert_eq!(f.read(5, 6), None, "past the published end");
+        assert_eq!(f.append(b"0123456789"), None);
+        assert_eq!(f.remaining(), 6);
+        assert_eq!(f.flush().unwrap(), 10);
+        drop(f);
+        let mut g = AppendFile::open(&path, 16).unwrap();
+        assert_eq!(&g.contents()[..10], b"helloworld");
+        g.truncate(5).unwrap();
+        assert_eq!(&g.contents()[..10], b"hello\0\0\0\0\0");
+        assert_eq!(g.wrote(), 5);
+    }
+
+    #[test]
+    fn open_refuses_a_file_larger_than_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 32]).unwrap();
+        assert!(matches!(
+            AppendFile::open(&path, 16),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // A short file (creation cut by a crash) is extended.
+        std::fs::write(&path, [1u8; 8]).unwrap();
+        let mut f = AppendFile::open(&path, 16).unwrap();
+        assert_eq!(f.contents().len(), 16);
+    }
+
+    #[test]
+    fn disk_usage_is_a_ratio() {
+        let r = disk_usage_ratio(Path::new("/")).unwrap();
+        assert!((0.0..=1.0).contains(&r));
+        assert!(local_hour(0) < 24);
+    }
+}
