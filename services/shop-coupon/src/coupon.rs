@@ -1,0 +1,390 @@
+//! Coupons and the coupon ledger: every statement that touches the database.
+//!
+//! Using a coupon for an order and cancelling an order each run in one
+//! transaction that writes its ledger row first. The ledger's primary key
+//! `(order_id, operation)` is what makes them happen once: a repeated use
+//! finds its `use` row, a repeated cancellation its `cancel` row, and neither
+//! touches the coupon again. A coupon is taken by one conditional
+//! `UPDATE ... WHERE id = $ AND user_id = $ AND status = 'unused'`, so two
+//! orders racing for one coupon cannot both have it.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shop_common::Db;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use crate::error::CouponError;
+
+/// Largest amount a coupon may take off, in cents (10,000.00).
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000;
+/// Most coupons one listing returns.
+pub const MAX_PAGE: i64 = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CouponStatus {
+    Unused,
+    Used,
+}
+
+impl CouponStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponStatus::Unused => "unused",
+            CouponStatus::Used => "used",
+        }
+    }
+}
+
+impl fmt::Display for CouponStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A coupon as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coupon {
+    pub id: i64,
+    pub user_id: i64,
+    pub amount_cents: i64,
+    pub status: CouponStatus,
+    /// The order that used it, while `status` is `Used`.
+    pub order_id: Option<Uuid>,
+    /// Milliseconds since the Unix epoch.
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// The result of [`use_coupon`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponUse {
+    pub coupon: Coupon,
+    /// The order had used exactly this coupon before; nothing changed now.
+    pub replayed: bool,
+}
+
+/// The result of [`cancel_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// First cancellation of an order that had used a coupon: it is unused again.
+    Released { coupon_id: i64 },
+    /// First cancellation of an order that had used no coupon here; the
+    /// marker makes a later use for it fail with `order_cancelled`.
+    NothingUsed,
+    /// The order was cancelled before; nothing changed.
+    AlreadyCancelled,
+}
+
+impl CancelOutcome {
+    /// Whether this call gave a coupon back.
+    pub fn restored(&self) -> bool {
+        matches!(self, CancelOutcome::Released { .. })
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+const COUPON_COLUMNS: &str = "id, user_id, amount_cents, status, order_id, used_at, created_at";
+
+fn coupon_from_row(row: &AnyRow) -> Result<Coupon, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let status = match status.as_str() {
+        "unused" => CouponStatus::Unused,
+        "used" => CouponStatus::Used,
+        other => {
+            return Err(sqlx::Error::Decode(
+                format!("unknown coupon status {other:?}").into(),
+            ));
+        }
+    };
+    let order_id: Option<String> = row.try_get("order_id")?;
+    let order_id = order_id
+        .map(|text| Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()?;
+    Ok(Coupon {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        amount_cents: row.try_get("amount_cents")?,
+        status,
+        order_id,
+        used_at: row.try_get("used_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn check_user_id(user_id: i64) -> Result<(), CouponError> {
+    if user_id <= 0 {
+        return Err(CouponError::invalid(
+            "invalid_user_id",
+            "user_id must be a positive user id",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an unused coupon worth `amount_cents` for `user_id`. The user is
+/// not looked up: users belong to the user service.
+pub async fn create_coupon(
+    db: &Db,
+    user_id: i64,
+    amount_cents: i64,
+) -> Result<Coupon, CouponError> {
+    check_user_id(user_id)?;
+    if !(1..=MAX_AMOUNT_CENTS).contains(&amount_cents) {
+        return Err(CouponError::invalid(
+            "invalid_amount",
+            format!(
+                "amount must be between 0.01 and {}",
+                shop_common::money::from_cents(MAX_AMOUNT_CENTS)
+            ),
+        ));
+    }
+    let created_at = now_ms();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO coupon (user_id, amount_cents, status, created_at) VALUES ($1, $2, 'unused', $3) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(amount_cents)
+    .bind(created_at)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(Coupon {
+        id,
+        user_id,
+        amount_cents,
+        status: CouponStatus::Unused,
+        order_id: None,
+        used_at: None,
+        created_at,
+    })
+}
+
+pub async fn get_coupon(db: &Db, id: i64) -> Result<Coupon, CouponError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COUPON_COLUMNS} FROM coupon WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(CouponError::CouponNotFound(id))?;
+    Ok(coupon_from_row(&row)?)
+}
+
+/// The coupons of `user_id` with an id above `after_id`, by id, at most
+/// `limit` (1 to [`MAX_PAGE`]).
+pub async fn list_coupons(
+    db: &Db,
+    user_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Coupon>, CouponError> {
+    check_user_id(user_id)?;
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(CouponError::invalid(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {COUPON_COLUMNS} FROM coupon WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(user_id)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(coupon_from_row).collect::<Result<_, _>>()?)
+}
+
+/// Serializes the coupon use and the cancellation of one order.
+///
+/// SQLite runs one writer at a time, and each transaction here writes first,
+/// so it holds the write lock to its end. PostgreSQL runs them side by side,
+/// and a use that has not committed yet is invisible to a cancellation: the
+/// cancellation would release nothing while the use commits after it. A
+/// transaction-scoped advisory lock on the order closes that gap.
+async fn lock_order(conn: &mut AnyConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
+    if conn.backend_name() == "PostgreSQL" {
+        let (high, low) = order_id.as_u64_pair();
+        // The same bits as a signed key; collisions only serialize two orders.
+        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Uses coupon `coupon_id` of `user_id` for `order_id`.
+///
+/// Idempotent per order: repeating the same use answers the same coupon
+/// (with `replayed`) and changes nothing; another coupon for the same order
+/// is [`CouponError::ReservationMismatch`]. A cancelled order is refused with
+/// [`CouponError::OrderCancelled`]. On any error nothing changes.
+pub async fn use_coupon(
+    db: &Db,
+    coupon_id: i64,
+    order_id: Uuid,
+    user_id: i64,
+) -> Result<CouponUse, CouponError> {
+    check_user_id(user_id)?;
+    let order = order_id.to_string();
+    let used_at = now_ms();
+    let mut tx = db.pool().begin().await?;
+    lock_order(&mut tx, order_id).await?;
+    // Write first: on SQLite this takes the write lock before anything is
+    // read, so racing transactions queue on the busy timeout instead of
+    // failing to upgrade a read snapshot.
+    let inserted = sqlx::query(
+        "INSERT INTO coupon_ledger (order_id, operation, coupon_id, user_id, created_at) \
+         VALUES ($1, 'use', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
+    )
+    .bind(&order)
+    .bind(coupon_id)
+    .bind(user_id)
+    .bind(used_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+
+    let cancelled =
+        sqlx::query("SELECT 1 FROM coupon_ledger WHERE order_id = $1 AND operation = 'cancel'")
+            .bind(&order)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+    if cancelled {
+        tx.rollback().await?;
+        return Err(CouponError::OrderCancelled(order_id));
+    }
+
+    if !inserted {
+        let earlier = sqlx::query("SELECT coupon_id, user_id FROM coupon_ledger WHERE order_id = $1 AND operation = 'use'")
+            .bind(&order)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (earlier_coupon, earlier_user): (i64, i64) =
+            (earlier.try_get("coupon_id")?, earlier.try_get("user_id")?);
+        if earlier_coupon != coupon_id || earlier_user != user_id {
+            tx.rollback().await?;
+            return Err(CouponError::ReservationMismatch {
+                order_id,
+                coupon_id: earlier_coupon,
+            });
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {COUPON_COLUMNS} FROM coupon WHERE id = $1"
+        ))
+        .bind(coupon_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        return Ok(CouponUse {
+            coupon: coupon_from_row(&row)?,
+            replayed: true,
+        });
+    }
+
+    let taken = sqlx::query(&format!(
+        "UPDATE coupon SET status = 'used', order_id = $1, used_at = $2 \
+         WHERE id = $3 AND user_id = $4 AND status = 'unused' RETURNING {COUPON_COLUMNS}"
+    ))
+    .bind(&order)
+    .bind(used_at)
+    .bind(coupon_id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = taken else {
+        let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM coupon WHERE id = $1")
+            .bind(coupon_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        return Err(match owner {
+            None => CouponError::CouponNotFound(coupon_id),
+            Some(owner) if owner != user_id => CouponError::CouponNotOwned { coupon_id, user_id },
+            Some(_) => CouponError::CouponUsed(coupon_id),
+        });
+    };
+    let coupon = coupon_from_row(&row)?;
+    tx.commit().await?;
+    Ok(CouponUse {
+        coupon,
+        replayed: false,
+    })
+}
+
+/// The ORDER_CANCEL compensation: records that `order_id` is cancelled (so a
+/// later use of a coupon for it is refused) and makes the coupon it used, if
+/// any, unused again, exactly once. A second call changes nothing and
+/// answers [`CancelOutcome::AlreadyCancelled`].
+pub async fn cancel_order(db: &Db, order_id: Uuid) -> Result<CancelOutcome, CouponError> {
+    let mut tx = db.pool().begin().await?;
+    let outcome = cancel_order_in(&mut tx, order_id).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`cancel_order`] inside a transaction the caller owns and commits, for a
+/// consumer that records other rows (e.g. its consumed message) with it.
+pub async fn cancel_order_in(
+    conn: &mut AnyConnection,
+    order_id: Uuid,
+) -> Result<CancelOutcome, CouponError> {
+    let order = order_id.to_string();
+    lock_order(conn, order_id).await?;
+    let first = sqlx::query(
+        "INSERT INTO coupon_ledger (order_id, operation, coupon_id, user_id, created_at) \
+         VALUES ($1, 'cancel', NULL, NULL, $2) ON CONFLICT (order_id, operation) DO NOTHING",
+    )
+    .bind(&order)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first {
+        return Ok(CancelOutcome::AlreadyCancelled);
+    }
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT coupon_id FROM coupon_ledger WHERE order_id = $1 AND operation = 'use'",
+    )
+    .bind(&order)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(coupon_id) = used else {
+        return Ok(CancelOutcome::NothingUsed);
+    };
+    // The order_id guard keeps a coupon that somehow moved on untouched.
+    let released = sqlx::query(
+        "UPDATE coupon SET status = 'unused', order_id = NULL, used_at = NULL WHERE id = $1 AND order_id = $2",
+    )
+    .bind(coupon_id)
+    .bind(&order)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !released {
+        tracing::warn!(%order_id, coupon_id, "the coupon this order used is no longer held by it; nothing released");
+        return Ok(CancelOutcome::NothingUsed);
+    }
+    sqlx::query(
+        "UPDATE coupon_ledger SET coupon_id = $1 WHERE order_id = $2 AND operation = 'cancel'",
+    )
+    .bind(coupon_id)
+    .bind(&order)
+    .execute(&mut *conn)
+    .await?;
+    Ok(CancelOutcome::Released { coupon_id })
+}

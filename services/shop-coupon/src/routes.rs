@@ -1,0 +1,139 @@
+//! The HTTP API: request and response bodies, and one handler per endpoint.
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shop_common::money::{from_cents, to_cents};
+use shop_common::ApiError;
+use uuid::Uuid;
+
+use crate::coupon::{self, Coupon};
+use crate::extract::{decimal, Json, Path, Query};
+use crate::AppState;
+
+/// Set to `true` on a use answer that repeats an earlier one.
+pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Page size of `GET /coupons` when the client gives none.
+pub const DEFAULT_PAGE: i64 = 100;
+
+/// `POST /coupons`. `amount` is a string or a number with at most two decimals.
+#[derive(Debug, Deserialize)]
+pub struct CreateCoupon {
+    pub user_id: i64,
+    #[serde(deserialize_with = "decimal")]
+    pub amount: Decimal,
+}
+
+/// A coupon as the API shows it; `amount` is always a string like `"5.00"`,
+/// `status` is `unused` or `used`, `order_id` and `used_at` are null while
+/// unused.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CouponView {
+    pub id: i64,
+    pub user_id: i64,
+    pub amount: Decimal,
+    pub status: String,
+    pub order_id: Option<Uuid>,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl From<Coupon> for CouponView {
+    fn from(c: Coupon) -> Self {
+        CouponView {
+            id: c.id,
+            user_id: c.user_id,
+            amount: from_cents(c.amount_cents),
+            status: c.status.as_str().to_owned(),
+            order_id: c.order_id,
+            used_at: c.used_at,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// `GET /coupons?user_id=N&after_id=&limit=`; `user_id` is required.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub user_id: i64,
+    #[serde(default)]
+    pub after_id: i64,
+    pub limit: Option<i64>,
+}
+
+/// `POST /coupons/{id}/use`.
+#[derive(Debug, Deserialize)]
+pub struct UseRequest {
+    pub order_id: Uuid,
+    pub user_id: i64,
+}
+
+pub async fn create_coupon(
+    State(state): State<AppState>,
+    Json(body): Json<CreateCoupon>,
+) -> Result<(StatusCode, axum::Json<CouponView>), ApiError> {
+    let amount_cents = to_cents(body.amount)
+        .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
+    let coupon = coupon::create_coupon(&state.db, body.user_id, amount_cents).await?;
+    Ok((StatusCode::CREATED, axum::Json(coupon.into())))
+}
+
+pub async fn list_coupons(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Vec<CouponView>>, ApiError> {
+    let coupons = coupon::list_coupons(
+        &state.db,
+        query.user_id,
+        query.after_id,
+        query.limit.unwrap_or(DEFAULT_PAGE),
+    )
+    .await?;
+    Ok(axum::Json(
+        coupons.into_iter().map(CouponView::from).collect(),
+    ))
+}
+
+pub async fn get_coupon(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CouponView>, ApiError> {
+    Ok(axum::Json(coupon::get_coupon(&state.db, id).await?.into()))
+}
+
+pub async fn use_coupon(
+    State(state): State<AppState>,
+    Path(coupon_id): Path<i64>,
+    Json(body): Json<UseRequest>,
+) -> Result<Response, ApiError> {
+    let used = coupon::use_coupon(&state.db, coupon_id, body.order_id, body.user_id).await?;
+    let mut response = axum::Json(CouponView::from(used.coupon)).into_response();
+    if used.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// `GET /health`: the service answers and its database does too.
+pub async fn health(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,412 @@
+//! The coupon API against a fresh database per test, on SQLite and on
+//! PostgreSQL (`shop_common::db_test!`), through `Router::oneshot` and, for
+//! start-up and shutdown, through the real listener on port 0.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use shop_common::testing::TestDatabase;
+use shop_common::Db;
+use shop_coupon::coupon::MAX_AMOUNT_CENTS;
+use shop_coupon::{cancel_order, router, AppState, Application, CancelOutcome, Config, MIGRATIONS};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+#[derive(Clone)]
+struct TestApp {
+    router: Router,
+    db: Db,
+}
+
+struct Answer {
+    status: StatusCode,
+    replayed: bool,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+    }
+}
+
+async fn spawn_app(test_db: &TestDatabase) -> TestApp {
+    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
+        .await
+        .expect("migrate the test database");
+    TestApp {
+        router: router(AppState { db: db.clone() }),
+        db,
+    }
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: String,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Answer {
+            status,
+            replayed,
+            body,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send("POST", path, Some("application/json"), body.to_string())
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, String::new()).await
+    }
+
+    async fn create_coupon(&self, user_id: i64, amount: &str) -> i64 {
+        let answer = self
+            .post("/coupons", json!({ "user_id": user_id, "amount": amount }))
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body["id"].as_i64().unwrap()
+    }
+
+    async fn use_coupon(&self, coupon_id: i64, order_id: Uuid, user_id: i64) -> Answer {
+        self.post(
+            &format!("/coupons/{coupon_id}/use"),
+            json!({ "order_id": order_id, "user_id": user_id }),
+        )
+        .await
+    }
+
+    async fn coupon(&self, coupon_id: i64) -> Value {
+        let answer = self.get(&format!("/coupons/{coupon_id}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body
+    }
+
+    async fn ledger_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM coupon_ledger")
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+const ALICE: i64 = 1;
+const BOB: i64 = 2;
+
+shop_common::db_test!(async fn coupons_are_created_read_and_listed_by_user(db) {
+    let app = spawn_app(&db).await;
+    let answer = app.post("/coupons", json!({ "user_id": ALICE, "amount": 5 })).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(answer.body["amount"], "5.00", "amounts are answered as strings with cents");
+    assert_eq!(answer.body["status"], "unused");
+    assert_eq!(answer.body["order_id"], Value::Null);
+    assert_eq!(answer.body["used_at"], Value::Null);
+    let first = answer.body["id"].as_i64().unwrap();
+    let second = app.create_coupon(ALICE, "2.50").await;
+    let bobs = app.create_coupon(BOB, "1.25").await;
+
+    assert_eq!(app.coupon(second).await["amount"], "2.50");
+    let answer = app.get(&format!("/coupons?user_id={ALICE}")).await;
+    let ids: Vec<i64> = answer.body.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [first, second]);
+    let answer = app.get(&format!("/coupons?user_id={BOB}")).await;
+    assert_eq!(answer.body[0]["id"], bobs);
+    let answer = app.get(&format!("/coupons?user_id={ALICE}&after_id={first}&limit=5")).await;
+    assert_eq!(answer.body.as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/coupons?user_id=99").await.body, json!([]));
+
+    let answer = app.get("/coupons/999999").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "coupon_not_found"));
+});
+
+shop_common::db_test!(async fn a_coupon_is_used_once_and_a_replay_answers_the_same(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let other = app.create_coupon(ALICE, "3.00").await;
+    let order = Uuid::new_v4();
+
+    let first = app.use_coupon(coupon, order, ALICE).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(!first.replayed);
+    assert_eq!(first.body["status"], "used");
+    assert_eq!(first.body["order_id"], order.to_string());
+    assert!(first.body["used_at"].is_i64());
+
+    let again = app.use_coupon(coupon, order, ALICE).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body, "a replay answers the same success");
+
+    // One order, one coupon.
+    let second_coupon = app.use_coupon(other, order, ALICE).await;
+    assert_eq!((second_coupon.status, second_coupon.code()), (StatusCode::CONFLICT, "reservation_mismatch"));
+    assert_eq!(app.coupon(other).await["status"], "unused");
+    assert_eq!(app.ledger_rows().await, 1);
+});
+
+shop_common::db_test!(async fn a_coupon_of_another_user_is_refused(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let answer = app.use_coupon(coupon, Uuid::new_v4(), BOB).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::FORBIDDEN, "coupon_not_owned"));
+    assert_eq!(app.coupon(coupon).await["status"], "unused");
+    assert_eq!(app.ledger_rows().await, 0, "a refused use leaves no ledger row");
+
+    // Someone else's coupon that is also used is still "not yours", not "used".
+    assert_eq!(app.use_coupon(coupon, Uuid::new_v4(), ALICE).await.status, StatusCode::OK);
+    let answer = app.use_coupon(coupon, Uuid::new_v4(), BOB).await;
+    assert_eq!(answer.code(), "coupon_not_owned");
+});
+
+shop_common::db_test!(async fn a_coupon_used_by_another_order_is_refused(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let first_order = Uuid::new_v4();
+    let second_order = Uuid::new_v4();
+    assert_eq!(app.use_coupon(coupon, first_order, ALICE).await.status, StatusCode::OK);
+
+    let answer = app.use_coupon(coupon, second_order, ALICE).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::CONFLICT, "coupon_used"));
+    assert_eq!(app.coupon(coupon).await["order_id"], first_order.to_string());
+    assert_eq!(app.ledger_rows().await, 1);
+
+    let answer = app.use_coupon(424242, second_order, ALICE).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "coupon_not_found"));
+    assert_eq!(app.ledger_rows().await, 1);
+
+    // The refusals did not burn the second order: it can use a free coupon.
+    let free = app.create_coupon(ALICE, "1.00").await;
+    assert_eq!(app.use_coupon(free, second_order, ALICE).await.status, StatusCode::OK);
+});
+
+shop_common::db_test!(async fn cancellation_releases_the_coupon_exactly_once(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let cancelled_order = Uuid::new_v4();
+    assert_eq!(app.use_coupon(coupon, cancelled_order, ALICE).await.status, StatusCode::OK);
+
+    let first = cancel_order(&app.db, cancelled_order).await.unwrap();
+    assert_eq!(first, CancelOutcome::Released { coupon_id: coupon });
+    assert!(first.restored());
+    let view = app.coupon(coupon).await;
+    assert_eq!(view["status"], "unused");
+    assert_eq!(view["order_id"], Value::Null);
+    assert_eq!(view["used_at"], Value::Null);
+
+    // The released coupon is usable again, by another order...
+    let next_order = Uuid::new_v4();
+    assert_eq!(app.use_coupon(coupon, next_order, ALICE).await.status, StatusCode::OK);
+    // ...and a second cancellation of the first order must not take it away.
+    let second = cancel_order(&app.db, cancelled_order).await.unwrap();
+    assert_eq!(second, CancelOutcome::AlreadyCancelled);
+    assert_eq!(app.coupon(coupon).await["order_id"], next_order.to_string());
+
+    let late = app.use_coupon(coupon, cancelled_order, ALICE).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
+    assert_eq!(app.coupon(coupon).await["order_id"], next_order.to_string());
+});
+
+shop_common::db_test!(async fn a_cancellation_before_the_use_refuses_it(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let order = Uuid::new_v4();
+    assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::NothingUsed);
+
+    let late = app.use_coupon(coupon, order, ALICE).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
+    assert_eq!(app.coupon(coupon).await["status"], "unused");
+    assert_eq!(app.ledger_rows().await, 1, "only the cancellation marker");
+    assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::AlreadyCancelled);
+});
+
+shop_common::db_test!(async fn racing_orders_for_one_coupon_use_it_once(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.use_coupon(coupon, Uuid::new_v4(), ALICE).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match answer.status {
+            StatusCode::OK => winners.push(answer.body["order_id"].clone()),
+            StatusCode::CONFLICT => assert_eq!(answer.code(), "coupon_used"),
+            other => panic!("unexpected {other}: {}", answer.body),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(app.coupon(coupon).await["order_id"], winners[0]);
+    assert_eq!(app.ledger_rows().await, 1);
+});
+
+shop_common::db_test!(async fn a_use_racing_its_cancellation_never_keeps_the_coupon(db) {
+    let app = spawn_app(&db).await;
+    let mut tasks = Vec::new();
+    let mut coupons = Vec::new();
+    for _ in 0..30 {
+        let coupon = app.create_coupon(ALICE, "1.00").await;
+        coupons.push(coupon);
+        let order = Uuid::new_v4();
+        let using = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let answer = using.use_coupon(coupon, order, ALICE).await;
+            assert!(
+                answer.status == StatusCode::OK || answer.code() == "order_cancelled",
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+        }));
+        let cancelling = app.db.clone();
+        tasks.push(tokio::spawn(async move {
+            cancel_order(&cancelling, order).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for coupon in coupons {
+        assert_eq!(app.coupon(coupon).await["status"], "unused", "a cancelled order keeps no coupon");
+    }
+});
+
+shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) {
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let path = format!("/coupons/{coupon}/use");
+    let order = Uuid::new_v4().to_string();
+    let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
+        (Some("application/json"), "{\"order_id\": ".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), "{\"user_id\" 1}".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), json!({ "user_id": ALICE }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order, "user_id": "one" }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": 17, "user_id": ALICE }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order, "user_id": 0 }).to_string(), StatusCode::BAD_REQUEST, "invalid_user_id"),
+        (Some("application/json"), json!({ "order_id": order, "user_id": -5 }).to_string(), StatusCode::BAD_REQUEST, "invalid_user_id"),
+        (Some("text/plain"), json!({ "order_id": order, "user_id": ALICE }).to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    ];
+    for (content_type, body, status, code) in cases {
+        let answer = app.send("POST", &path, content_type, body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
+        assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    let too_much = format!("{}.01", MAX_AMOUNT_CENTS / 100);
+    let create_cases = [
+        (json!({ "user_id": ALICE, "amount": "0.001" }), "invalid_amount"),
+        (json!({ "user_id": ALICE, "amount": 0.015 }), "invalid_amount"),
+        (json!({ "user_id": ALICE, "amount": "0" }), "invalid_amount"),
+        (json!({ "user_id": ALICE, "amount": "-2" }), "invalid_amount"),
+        (json!({ "user_id": ALICE, "amount": too_much }), "invalid_amount"),
+        (json!({ "user_id": ALICE, "amount": [5] }), "invalid_body"),
+        (json!({ "user_id": 0, "amount": "5" }), "invalid_user_id"),
+        (json!({ "amount": "5" }), "invalid_body"),
+    ];
+    for (body, code) in create_cases {
+        let answer = app.post("/coupons", body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{body}: {}", answer.body);
+    }
+
+    for (path, code) in [
+        ("/coupons/x", "invalid_path"),
+        ("/coupons", "invalid_query"),
+        ("/coupons?user_id=abc", "invalid_query"),
+        ("/coupons?user_id=1&limit=100000", "invalid_limit"),
+    ] {
+        let answer = app.get(path).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{path}: {}", answer.body);
+    }
+    let answer = app.send("PUT", &path, None, String::new()).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+
+    assert_eq!(app.coupon(coupon).await["status"], "unused");
+    assert_eq!(app.ledger_rows().await, 0);
+    let listed = app.get(&format!("/coupons?user_id={ALICE}")).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "no bad coupon was created");
+});
+
+/// One HTTP/1.1 exchange over a fresh connection: (status, body).
+async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
+    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    let port = app.port();
+    assert_ne!(port, 0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let (status, body) = http(port, "POST", "/coupons", r#"{"user_id": 1, "amount": "2.50"}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(port, "GET", "/health", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = http(port, "POST", "/coupons/1/use", "{oops").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_json"), "{body}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the listener is closed");
+});
