@@ -44,6 +44,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{source_name} line {line}: {reason}")]
+    Syntax {
+        source_name: String,
+        line: usize,
+        reason: String,
+    },
     #[error("invalid value {value:?} for {key} in {source_name}: {reason}")]
     InvalidValue {
         key: String,
@@ -122,7 +128,7 @@ impl NamesrvConfig {
         let mut config = NamesrvConfig::default();
         let source_name = path.display().to_string();
         let mut warnings = Vec::new();
-        for (key, value) in parse_properties(&text) {
+        for (key, value) in parse_properties(&text, &source_name)? {
             if config.set(&key, &value, &source_name)? == KeyOutcome::Unknown {
                 warnings.push(format!("unknown key {key} in {source_name} ignored"));
             }
@@ -237,102 +243,22 @@ fn parse_positive(value: &str) -> Result<u64, String> {
     }
 }
 
-/// Parses Java `.properties` text: `key=value`, `key: value` or `key value`
-/// lines, `#` and `!` comments, a trailing `\` continues a line, and `\t`,
-/// `\n`, `\\`, `\=`, `\:` escapes.
-pub fn parse_properties(text: &str) -> Vec<(String, String)> {
-    let mut entries = Vec::new();
-    let mut logical = String::new();
-    for line in text.lines() {
-        let part = line.trim_start();
-        if logical.is_empty() && (part.is_empty() || part.starts_with('#') || part.starts_with('!'))
-        {
-            continue;
-        }
-        let trailing = part.chars().rev().take_while(|c| *c == '\\').count();
-        if trailing % 2 == 1 {
-            logical.push_str(&part[..part.len() - 1]);
-            continue;
-        }
-        logical.push_str(part);
-        entries.push(split_entry(&logical));
-        logical.clear();
-    }
-    if !logical.is_empty() {
-        entries.push(split_entry(&logical));
-    }
-    entries
-}
-
-fn split_entry(line: &str) -> (String, String) {
-    let mut key = String::new();
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(escaped) = chars.next() {
-                    key.push(unescape(escaped));
-                }
-            }
-            '=' | ':' => break,
-            c if c.is_whitespace() => {
-                // `key value` or `key = value`.
-                while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                    chars.next();
-                }
-                if matches!(chars.peek(), Some('=' | ':')) {
-                    chars.next();
-                }
-                break;
-            }
-            c => key.push(c),
-        }
-    }
-    let mut value = String::new();
-    let rest: String = chars.collect();
-    let mut rest = rest.trim_start().chars();
-    while let Some(c) = rest.next() {
-        if c == '\\' {
-            if let Some(escaped) = rest.next() {
-                value.push(unescape(escaped));
-            }
-        } else {
-            value.push(c);
-        }
-    }
-    (key, value.trim_end().to_owned())
-}
-
-fn unescape(c: char) -> char {
-    match c {
-        't' => '\t',
-        'n' => '\n',
-        'r' => '\r',
-        'f' => '\u{c}',
-        other => other,
-    }
+/// `key, value` pairs of Java `.properties` text, in file order.
+pub fn parse_properties(
+    text: &str,
+    source_name: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let entries = mq_protocol::properties::parse(text).map_err(|e| ConfigError::Syntax {
+        source_name: source_name.to_owned(),
+        line: e.line,
+        reason: e.reason,
+    })?;
+    Ok(entries.into_iter().map(|e| (e.key, e.value)).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn properties_syntax() {
-        let text = "# comment\n! also\n\nlistenPort=9877\nkvConfigPath : /tmp/kv.json\nrocketmqHome /opt/rmq\n  orderMessageEnable = true  \nlong=a\\\n   b\nesc\\=key=c\\:d\\\\e\n";
-        let entries = parse_properties(text);
-        assert_eq!(
-            entries,
-            vec![
-                ("listenPort".into(), "9877".into()),
-                ("kvConfigPath".into(), "/tmp/kv.json".into()),
-                ("rocketmqHome".into(), "/opt/rmq".into()),
-                ("orderMessageEnable".into(), "true".into()),
-                ("long".into(), "ab".into()),
-                ("esc=key".into(), "c:d\\e".into()),
-            ]
-        );
-    }
 
     #[test]
     fn file_keys_apply_and_unknown_keys_warn() {
@@ -379,7 +305,7 @@ mod tests {
         assert!(text.contains("bindAddress=0.0.0.0\n"));
         assert!(text.contains("orderMessageEnable=false\n"));
         assert!(text.contains("kvConfigPath="));
-        let reparsed = parse_properties(&text);
+        let reparsed = parse_properties(&text, "test").unwrap();
         let mut config = NamesrvConfig::default();
         for (key, value) in &reparsed {
             assert_eq!(

@@ -210,16 +210,19 @@ impl RouteInfoManager {
         }
     }
 
-    /// Drops the broker that registered over the channel `channel_id`, if
-    /// any; returns its address.
-    pub fn on_channel_closed(&mut self, channel_id: u64) -> Option<String> {
-        let addr = self
+    /// Drops the brokers that registered over the channel `channel_id` (one,
+    /// normally); returns their addresses.
+    pub fn on_channel_closed(&mut self, channel_id: u64) -> Vec<String> {
+        let addrs: Vec<String> = self
             .broker_live_table
             .iter()
-            .find(|(_, live)| live.channel.as_ref().is_some_and(|c| c.id() == channel_id))
-            .map(|(addr, _)| addr.clone())?;
-        self.remove_broker_addr(&addr);
-        Some(addr)
+            .filter(|(_, live)| live.channel.as_ref().is_some_and(|c| c.id() == channel_id))
+            .map(|(addr, _)| addr.clone())
+            .collect();
+        for addr in &addrs {
+            self.remove_broker_addr(addr);
+        }
+        addrs
     }
 
     /// Drops every broker not heard from within `expire_ms` before `now`,

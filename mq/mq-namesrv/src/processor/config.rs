@@ -26,7 +26,13 @@ pub(super) fn update_config(
         return RemotingCommand::response_to(request, ResponseCode::SYSTEM_ERROR)
             .with_remark("string2Properties error");
     };
-    let entries = parse_properties(text);
+    let entries = match parse_properties(text, "UPDATE_NAMESRV_CONFIG") {
+        Ok(entries) => entries,
+        Err(error) => {
+            return RemotingCommand::response_to(request, ResponseCode::SYSTEM_ERROR)
+                .with_remark(error.to_string())
+        }
+    };
     if entries
         .iter()
         .any(|(key, _)| BLACK_LIST.contains(&key.as_str()))

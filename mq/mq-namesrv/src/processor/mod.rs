@@ -45,7 +45,7 @@ impl RequestHandler for NameServer {
     }
 
     fn on_close(&self, channel: &Channel) {
-        if let Some(addr) = self.write_routes().on_channel_closed(channel.id()) {
+        for addr in self.write_routes().on_channel_closed(channel.id()) {
             info!(broker_addr = addr, peer = %channel.peer_addr(), "broker connection closed; broker removed");
         }
     }
