@@ -259,6 +259,11 @@ fn parse_message<'a>(
     }
     let properties =
         std::str::from_utf8(&rec[props_at..props_end]).map_err(|_| "properties are not UTF-8")?;
+    // The store refuses NUL in topics and properties at put time, so a NUL
+    // here is a torn tail (zeros) in the fields the body CRC does not cover.
+    if verify_crc && (topic.contains('\0') || properties.contains('\0')) {
+        return Err("NUL byte in topic or properties (torn record)".into());
+    }
 
     let tags_code = if topic == SCHEDULE_TOPIC {
         delivery_time(properties, store_timestamp, delay_levels)

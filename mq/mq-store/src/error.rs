@@ -41,6 +41,12 @@ pub enum StoreError {
     #[error("message cannot be stored: {0}")]
     InvalidMessage(#[from] ProtocolError),
 
+    /// The message breaks a rule of the store (a NUL byte in its topic or
+    /// properties, which recovery relies on to spot torn records); nothing
+    /// was written.
+    #[error("message refused: {reason}")]
+    IllegalMessage { reason: String },
+
     /// Disk usage is above `diskMaxUsedSpaceRatio` or
     /// `diskSpaceWarningLevelRatio`; writes are refused until the cleaner
     /// frees space.

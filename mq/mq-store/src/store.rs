@@ -813,6 +813,11 @@ impl Inner {
         for m in msgs {
             let record = m.record(0, 0, 0);
             record.validate()?;
+            if m.topic.contains('\0') || m.properties.contains('\0') {
+                return Err(StoreError::IllegalMessage {
+                    reason: "NUL byte in topic or properties".into(),
+                });
+            }
             let size = record.encoded_len();
             if size > self.config.max_message_size {
                 return Err(StoreError::MessageTooLarge {
