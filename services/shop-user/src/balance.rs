@@ -1,0 +1,377 @@
+//! Users, balances and the money ledger: every statement that touches the
+//! database.
+//!
+//! A balance reservation and a cancellation each run in one transaction
+//! that writes its ledger row first. The ledger's primary key
+//! `(order_id, operation)` is what makes them happen once: a repeated
+//! reservation finds its `reserve` row, a repeated cancellation its `cancel`
+//! row, and neither touches the balance again. Money is taken by one
+//! conditional `UPDATE ... WHERE balance_cents >= amount`, so racing orders
+//! cannot overspend (and `CHECK (balance_cents >= 0)` backs it up).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shop_common::money::from_cents;
+use shop_common::Db;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use crate::error::UserError;
+
+/// Largest amount one order may take from a balance, in cents
+/// (1,000,000.00): far above any real basket, low enough to stop a typo.
+pub const MAX_RESERVATION_CENTS: i64 = 100_000_000;
+/// Largest balance a user may be created with, in cents (1,000,000,000.00).
+pub const MAX_BALANCE_CENTS: i64 = 100_000_000_000;
+/// Longest user name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub balance_cents: i64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Money taken from a balance by one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceReservation {
+    pub order_id: Uuid,
+    pub user_id: i64,
+    pub amount_cents: i64,
+    pub reserved_at: i64,
+}
+
+/// The result of [`reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub reservation: BalanceReservation,
+    /// The order had reserved exactly this before; nothing changed now.
+    pub replayed: bool,
+}
+
+/// What the ledger holds for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLedger {
+    pub order_id: Uuid,
+    pub reservation: Option<BalanceReservation>,
+    pub cancellation: Option<Cancellation>,
+}
+
+/// The `cancel` row of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The user and amount (cents) refunded, when the order had reserved some.
+    pub refunded: Option<(i64, i64)>,
+    pub cancelled_at: i64,
+}
+
+/// The result of [`cancel_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// First cancellation of an order that had reserved money: it is back.
+    Refunded { user_id: i64, amount_cents: i64 },
+    /// First cancellation of an order that had reserved nothing here; the
+    /// marker makes a later reservation for it fail with `order_cancelled`.
+    NothingReserved,
+    /// The order was cancelled before; nothing changed.
+    AlreadyCancelled,
+}
+
+impl CancelOutcome {
+    /// Whether this call refunded money.
+    pub fn restored(&self) -> bool {
+        matches!(self, CancelOutcome::Refunded { .. })
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        balance_cents: row.try_get("balance_cents")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Checks the name and the opening balance and stores a new user.
+pub async fn create_user(db: &Db, name: &str, balance_cents: i64) -> Result<User, UserError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(UserError::invalid(
+            "invalid_name",
+            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if !(0..=MAX_BALANCE_CENTS).contains(&balance_cents) {
+        return Err(UserError::invalid(
+            "invalid_balance",
+            format!(
+                "balance must be between 0.00 and {}",
+                from_cents(MAX_BALANCE_CENTS)
+            ),
+        ));
+    }
+    let created_at = now_ms();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (name, balance_cents, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(name)
+    .bind(balance_cents)
+    .bind(created_at)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(User {
+        id,
+        name: name.to_owned(),
+        balance_cents,
+        created_at,
+    })
+}
+
+pub async fn get_user(db: &Db, id: i64) -> Result<User, UserError> {
+    let row = sqlx::query("SELECT id, name, balance_cents, created_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(UserError::UserNotFound(id))?;
+    Ok(user_from_row(&row)?)
+}
+
+/// Serializes the balance reservation and the cancellation of one order.
+///
+/// SQLite runs one writer at a time, and each transaction here writes first,
+/// so it holds the write lock to its end. PostgreSQL runs them side by side,
+/// and a reservation that has not committed yet is invisible to a
+/// cancellation: the cancellation would refund nothing while the reservation
+/// commits after it. A transaction-scoped advisory lock on the order closes
+/// that gap.
+async fn lock_order(conn: &mut AnyConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
+    if conn.backend_name() == "PostgreSQL" {
+        let (high, low) = order_id.as_u64_pair();
+        // The same bits as a signed key; collisions only serialize two orders.
+        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Takes `amount_cents` from the balance of `user_id` for `order_id`.
+///
+/// Idempotent per order: repeating the same reservation answers the same
+/// [`BalanceReservation`] (with `replayed`) and changes nothing; another
+/// user or amount for the same order is [`UserError::ReservationMismatch`].
+/// A cancelled order is refused with [`UserError::OrderCancelled`]. On any
+/// error nothing changes.
+pub async fn reserve(
+    db: &Db,
+    user_id: i64,
+    order_id: Uuid,
+    amount_cents: i64,
+) -> Result<Reserved, UserError> {
+    if !(1..=MAX_RESERVATION_CENTS).contains(&amount_cents) {
+        return Err(UserError::invalid(
+            "invalid_amount",
+            format!(
+                "amount must be between 0.01 and {}",
+                from_cents(MAX_RESERVATION_CENTS)
+            ),
+        ));
+    }
+    let order = order_id.to_string();
+    let reserved_at = now_ms();
+    let mut tx = db.pool().begin().await?;
+    lock_order(&mut tx, order_id).await?;
+    // Write first: on SQLite this takes the write lock before anything is
+    // read, so racing transactions queue on the busy timeout instead of
+    // failing to upgrade a read snapshot.
+    let inserted = sqlx::query(
+        "INSERT INTO money_ledger (order_id, operation, user_id, amount_cents, created_at) \
+         VALUES ($1, 'reserve', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
+    )
+    .bind(&order)
+    .bind(user_id)
+    .bind(amount_cents)
+    .bind(reserved_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+
+    let cancelled =
+        sqlx::query("SELECT 1 FROM money_ledger WHERE order_id = $1 AND operation = 'cancel'")
+            .bind(&order)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+    if cancelled {
+        tx.rollback().await?;
+        return Err(UserError::OrderCancelled(order_id));
+    }
+
+    if !inserted {
+        let earlier = read_reservation(&mut tx, order_id).await?;
+        tx.rollback().await?;
+        return match earlier {
+            Some(r) if r.user_id == user_id && r.amount_cents == amount_cents => Ok(Reserved {
+                reservation: r,
+                replayed: true,
+            }),
+            Some(r) => Err(UserError::ReservationMismatch {
+                order_id,
+                user_id: r.user_id,
+                amount_cents: r.amount_cents,
+            }),
+            // The row that blocked the insert is there until we commit.
+            None => Err(UserError::Database(sqlx::Error::RowNotFound)),
+        };
+    }
+
+    let taken = sqlx::query(
+        "UPDATE users SET balance_cents = balance_cents - $1 WHERE id = $2 AND balance_cents >= $1",
+    )
+    .bind(amount_cents)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !taken {
+        let available: Option<i64> =
+            sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.rollback().await?;
+        return Err(match available {
+            None => UserError::UserNotFound(user_id),
+            Some(available_cents) => UserError::InsufficientBalance {
+                user_id,
+                requested_cents: amount_cents,
+                available_cents,
+            },
+        });
+    }
+    tx.commit().await?;
+    Ok(Reserved {
+        reservation: BalanceReservation {
+            order_id,
+            user_id,
+            amount_cents,
+            reserved_at,
+        },
+        replayed: false,
+    })
+}
+
+async fn read_reservation(
+    conn: &mut AnyConnection,
+    order_id: Uuid,
+) -> Result<Option<BalanceReservation>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT user_id, amount_cents, created_at FROM money_ledger WHERE order_id = $1 AND operation = 'reserve'",
+    )
+    .bind(order_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(BalanceReservation {
+            order_id,
+            user_id: row.try_get("user_id")?,
+            amount_cents: row.try_get("amount_cents")?,
+            reserved_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// The ledger rows of `order_id`.
+pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, UserError> {
+    let mut conn = db.pool().acquire().await?;
+    let reservation = read_reservation(&mut conn, order_id).await?;
+    let cancellation = sqlx::query(
+        "SELECT user_id, amount_cents, created_at FROM money_ledger WHERE order_id = $1 AND operation = 'cancel'",
+    )
+    .bind(order_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| -> Result<Cancellation, sqlx::Error> {
+        let user_id: Option<i64> = row.try_get("user_id")?;
+        let amount_cents: i64 = row.try_get("amount_cents")?;
+        Ok(Cancellation {
+            refunded: user_id.map(|u| (u, amount_cents)),
+            cancelled_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()?;
+    Ok(OrderLedger {
+        order_id,
+        reservation,
+        cancellation,
+    })
+}
+
+/// The ORDER_CANCEL compensation: records that `order_id` is cancelled (so a
+/// later reservation for it is refused) and refunds the money it reserved,
+/// if any, exactly once. A second call changes nothing and answers
+/// [`CancelOutcome::AlreadyCancelled`].
+pub async fn cancel_order(db: &Db, order_id: Uuid) -> Result<CancelOutcome, UserError> {
+    let mut tx = db.pool().begin().await?;
+    let outcome = cancel_order_in(&mut tx, order_id).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`cancel_order`] inside a transaction the caller owns and commits, for a
+/// consumer that records other rows (e.g. its consumed message) with it.
+pub async fn cancel_order_in(
+    conn: &mut AnyConnection,
+    order_id: Uuid,
+) -> Result<CancelOutcome, UserError> {
+    let order = order_id.to_string();
+    lock_order(conn, order_id).await?;
+    let first = sqlx::query(
+        "INSERT INTO money_ledger (order_id, operation, user_id, amount_cents, created_at) \
+         VALUES ($1, 'cancel', NULL, 0, $2) ON CONFLICT (order_id, operation) DO NOTHING",
+    )
+    .bind(&order)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first {
+        return Ok(CancelOutcome::AlreadyCancelled);
+    }
+    let Some(reservation) = read_reservation(conn, order_id).await? else {
+        return Ok(CancelOutcome::NothingReserved);
+    };
+    sqlx::query("UPDATE users SET balance_cents = balance_cents + $1 WHERE id = $2")
+        .bind(reservation.amount_cents)
+        .bind(reservation.user_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE money_ledger SET user_id = $1, amount_cents = $2 WHERE order_id = $3 AND operation = 'cancel'")
+        .bind(reservation.user_id)
+        .bind(reservation.amount_cents)
+        .bind(&order)
+        .execute(&mut *conn)
+        .await?;
+    Ok(CancelOutcome::Refunded {
+        user_id: reservation.user_id,
+        amount_cents: reservation.amount_cents,
+    })
+}

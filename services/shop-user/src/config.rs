@@ -1,0 +1,104 @@
+//! The user service's configuration, read through
+//! [`shop_common::config::Settings`]: defaults, then a `.properties` file,
+//! then `DATABASE_URL`, then `USER_*` variables (`USER_HTTP_ADDR`,
+//! `USER_DATABASE_URL`, `USER_MAX_CONNECTIONS`), each overriding the one
+//! before.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use shop_common::config::{ConfigError, Settings};
+
+/// Prefix of the environment variables that override keys.
+pub const ENV_PREFIX: &str = "USER";
+/// Every key this service reads; others get a warning at start-up.
+pub const KEYS: &[&str] = &["http_addr", "database_url", "max_connections"];
+const DEFAULTS: &[(&str, &str)] = &[
+    ("http_addr", "127.0.0.1:8084"),
+    ("database_url", "sqlite://data/user.db"),
+    ("max_connections", "10"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP API listens; port 0 picks a free port (tests).
+    pub http_addr: SocketAddr,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Size of the database connection pool.
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// The layered settings: defaults, `file`, `DATABASE_URL`, `USER_*`.
+    pub fn settings(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::with_defaults(DEFAULTS);
+        if let Some(file) = file {
+            settings.load_file(file)?;
+        }
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            settings.set("database_url", url);
+        }
+        settings.apply_env(ENV_PREFIX);
+        Ok(settings)
+    }
+
+    pub fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
+        let max_connections: u32 = settings.require("max_connections")?;
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_connections".to_owned(),
+                value: "0".to_owned(),
+                origin: shop_common::config::Source::Default,
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(Config {
+            http_addr: settings.require("http_addr")?,
+            database_url: settings.require("database_url")?,
+            max_connections,
+        })
+    }
+
+    /// A configuration for tests: port 0 on localhost and `database_url`.
+    pub fn for_tests(database_url: &str) -> Config {
+        Config {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            max_connections: 10,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file() {
+        let defaults = Config::from_settings(&Settings::with_defaults(DEFAULTS)).unwrap();
+        assert_eq!(defaults.http_addr.port(), 8084);
+        assert_eq!(defaults.database_url, "sqlite://data/user.db");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user.properties");
+        std::fs::write(&path, "http_addr=0.0.0.0:9000\nmax_connections=3\n").unwrap();
+        let mut settings = Settings::with_defaults(DEFAULTS);
+        settings.load_file(&path).unwrap();
+        let config = Config::from_settings(&settings).unwrap();
+        assert_eq!(config.http_addr, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.max_connections, 3);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut settings = Settings::with_defaults(DEFAULTS);
+        settings.set("http_addr", "localhost");
+        let err = Config::from_settings(&settings).unwrap_err().to_string();
+        assert!(err.contains("http_addr"), "{err}");
+        settings.set("http_addr", "127.0.0.1:1");
+        settings.set("max_connections", "0");
+        let err = Config::from_settings(&settings).unwrap_err().to_string();
+        assert!(err.contains("max_connections"), "{err}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The user service: users and their balance, and balance reservations
+//! for orders.
+//!
+//! Layout:
+//! - [`balance`]: every database statement: users, balance reservations and
+//!   the ORDER_CANCEL compensation [`cancel_order`], idempotent per order
+//!   through the `money_ledger` table.
+//! - [`routes`]: the HTTP API over it (JSON in and out).
+//! - [`extract`]: request extractors that answer bad input with the shop's
+//!   JSON error instead of axum's plain text.
+//! - [`error`]: [`UserError`] and the HTTP answer of each variant.
+//! - [`config`]: [`Config`], layered through `shop_common::config`.
+//!
+//! Data flows from a request through an extractor to a handler, which calls
+//! one function of [`balance`]; that function runs one transaction and its
+//! error becomes an `ApiError`. The order service reserves balance over
+//! HTTP; its ORDER_CANCEL consumer (wired later, with the client crate)
+//! calls [`cancel_order`] directly. Points are not here: they belong to the
+//! points service.
+
+pub mod balance;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::routing::{get, post};
+use axum::Router;
+use shop_common::db::DbError;
+use shop_common::{Db, Migrations};
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+pub use balance::{cancel_order, cancel_order_in, CancelOutcome};
+pub use config::Config;
+pub use error::UserError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/user");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/postgres/user");
+
+/// This service's schema, for SQLite and PostgreSQL.
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE_MIGRATIONS,
+    postgres: &POSTGRES_MIGRATIONS,
+};
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+}
+
+/// The HTTP API:
+///
+/// - `POST /users`, `GET /users/{id}`
+/// - `POST /users/{id}/balance/reservations`,
+///   `GET /users/{id}/balance/reservations/{order_id}`
+/// - `GET /health`
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/users", post(routes::create_user))
+        .route("/users/{id}", get(routes::get_user))
+        .route("/users/{id}/balance/reservations", post(routes::reserve))
+        .route(
+            "/users/{id}/balance/reservations/{order_id}",
+            get(routes::order_ledger),
+        )
+        .route("/health", get(routes::health))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+}
+
+/// Why the service could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot create the folder {path} for the SQLite database: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The service with its database open and its listener bound.
+pub struct Application {
+    listener: TcpListener,
+    db: Db,
+}
+
+impl Application {
+    /// Opens (and migrates) the database and binds the listener. Port 0 in
+    /// `config.http_addr` picks a free port; [`Application::port`] says which.
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        create_sqlite_dir(&config.database_url)?;
+        let db = Db::connect_and_migrate(&config.database_url, config.max_connections, MIGRATIONS)
+            .await?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        Ok(Application { listener, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests
+    /// finish and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(AppState {
+            db: self.db.clone(),
+        });
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.db.close().await;
+        served
+    }
+}
+
+/// A SQLite file is created when missing, but not its folder (the default
+/// `sqlite://data/user.db` lives in `data/`).
+fn create_sqlite_dir(url: &str) -> Result<(), StartError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}

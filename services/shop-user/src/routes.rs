@@ -1,0 +1,187 @@
+//! The HTTP API: request and response bodies, and one handler per endpoint.
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shop_common::money::{from_cents, to_cents};
+use shop_common::ApiError;
+use uuid::Uuid;
+
+use crate::balance::{self, BalanceReservation, OrderLedger, User};
+use crate::error::UserError;
+use crate::extract::{decimal, Json, Path};
+use crate::AppState;
+
+/// Set to `true` on a reservation answer that repeats an earlier one.
+pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// `POST /users`. `balance` is a string or a number with at most two decimals.
+#[derive(Debug, Deserialize)]
+pub struct CreateUser {
+    pub name: String,
+    #[serde(deserialize_with = "decimal")]
+    pub balance: Decimal,
+}
+
+/// A user as the API shows it; `balance` is always a string like `"100.00"`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    pub balance: Decimal,
+    pub created_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView {
+            id: u.id,
+            name: u.name,
+            balance: from_cents(u.balance_cents),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// `POST /users/{id}/balance/reservations`.
+#[derive(Debug, Deserialize)]
+pub struct ReserveRequest {
+    pub order_id: Uuid,
+    #[serde(deserialize_with = "decimal")]
+    pub amount: Decimal,
+}
+
+/// The answer to a reservation, the same every time it is repeated.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReservationView {
+    pub order_id: Uuid,
+    pub user_id: i64,
+    pub amount: Decimal,
+    pub reserved_at: i64,
+}
+
+impl From<BalanceReservation> for ReservationView {
+    fn from(r: BalanceReservation) -> Self {
+        ReservationView {
+            order_id: r.order_id,
+            user_id: r.user_id,
+            amount: from_cents(r.amount_cents),
+            reserved_at: r.reserved_at,
+        }
+    }
+}
+
+/// `GET /users/{id}/balance/reservations/{order_id}`: `status` is `reserved`
+/// (money held) or `cancelled` (`refunded_amount` went back to the balance;
+/// 0 when the order was cancelled before it reserved anything).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerView {
+    pub order_id: Uuid,
+    pub user_id: i64,
+    pub status: String,
+    pub reserved_amount: Decimal,
+    pub reserved_at: Option<i64>,
+    pub refunded_amount: Decimal,
+    pub cancelled_at: Option<i64>,
+}
+
+fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserError> {
+    let reservation = ledger.reservation.filter(|r| r.user_id == user_id);
+    // A cancellation is shown for any user when it refunded nothing, since
+    // it then refuses reservations from every balance for that order.
+    let cancellation = ledger.cancellation.filter(|c| {
+        c.refunded
+            .is_none_or(|(refunded_user, _)| refunded_user == user_id)
+    });
+    if reservation.is_none() && cancellation.is_none() {
+        return Err(UserError::ReservationNotFound {
+            order_id: ledger.order_id,
+            user_id,
+        });
+    }
+    Ok(LedgerView {
+        order_id: ledger.order_id,
+        user_id,
+        status: if cancellation.is_some() {
+            "cancelled"
+        } else {
+            "reserved"
+        }
+        .to_owned(),
+        reserved_amount: from_cents(reservation.as_ref().map_or(0, |r| r.amount_cents)),
+        reserved_at: reservation.as_ref().map(|r| r.reserved_at),
+        refunded_amount: from_cents(
+            cancellation
+                .as_ref()
+                .and_then(|c| c.refunded)
+                .map_or(0, |(_, a)| a),
+        ),
+        cancelled_at: cancellation.map(|c| c.cancelled_at),
+    })
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    Json(body): Json<CreateUser>,
+) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
+    let balance_cents = to_cents(body.balance)
+        .map_err(|e| ApiError::bad_request("invalid_balance", format!("balance: {e}")))?;
+    let user = balance::create_user(&state.db, &body.name, balance_cents).await?;
+    Ok((StatusCode::CREATED, axum::Json(user.into())))
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    Ok(axum::Json(balance::get_user(&state.db, id).await?.into()))
+}
+
+pub async fn reserve(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+    Json(body): Json<ReserveRequest>,
+) -> Result<Response, ApiError> {
+    let amount_cents = to_cents(body.amount)
+        .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
+    let reserved = balance::reserve(&state.db, user_id, body.order_id, amount_cents).await?;
+    let mut response = axum::Json(ReservationView::from(reserved.reservation)).into_response();
+    if reserved.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+pub async fn order_ledger(
+    State(state): State<AppState>,
+    Path((user_id, order_id)): Path<(i64, Uuid)>,
+) -> Result<axum::Json<LedgerView>, ApiError> {
+    // An unknown user is a 404 of its own, not a missing reservation.
+    balance::get_user(&state.db, user_id).await?;
+    let ledger = balance::order_ledger(&state.db, order_id).await?;
+    Ok(axum::Json(ledger_view(user_id, ledger)?))
+}
+
+/// `GET /health`: the service answers and its database does too.
+pub async fn health(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,403 @@
+//! The user API against a fresh database per test, on SQLite and on
+//! PostgreSQL (`shop_common::db_test!`), through `Router::oneshot` and, for
+//! start-up and shutdown, through the real listener on port 0.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use shop_common::testing::TestDatabase;
+use shop_common::Db;
+use shop_user::balance::MAX_RESERVATION_CENTS;
+use shop_user::{cancel_order, router, AppState, Application, CancelOutcome, Config, MIGRATIONS};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+#[derive(Clone)]
+struct TestApp {
+    router: Router,
+    db: Db,
+}
+
+struct Answer {
+    status: StatusCode,
+    replayed: bool,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+    }
+}
+
+async fn spawn_app(test_db: &TestDatabase) -> TestApp {
+    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
+        .await
+        .expect("migrate the test database");
+    TestApp {
+        router: router(AppState { db: db.clone() }),
+        db,
+    }
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: String,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Answer {
+            status,
+            replayed,
+            body,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send("POST", path, Some("application/json"), body.to_string())
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, String::new()).await
+    }
+
+    async fn create_user(&self, name: &str, balance: &str) -> i64 {
+        let answer = self
+            .post("/users", json!({ "name": name, "balance": balance }))
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.body["id"].as_i64().unwrap()
+    }
+
+    async fn reserve(&self, user_id: i64, order_id: Uuid, amount: Value) -> Answer {
+        self.post(
+            &format!("/users/{user_id}/balance/reservations"),
+            json!({ "order_id": order_id, "amount": amount }),
+        )
+        .await
+    }
+
+    async fn balance(&self, user_id: i64) -> String {
+        let answer = self.get(&format!("/users/{user_id}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body["balance"].as_str().unwrap().to_owned()
+    }
+
+    async fn ledger_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM money_ledger")
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+shop_common::db_test!(async fn users_are_created_and_read(db) {
+    let app = spawn_app(&db).await;
+    let answer = app.post("/users", json!({ "name": " Ann ", "balance": 100.5 })).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(answer.body["name"], "Ann");
+    assert_eq!(answer.body["balance"], "100.50", "amounts are answered as strings with cents");
+    assert!(answer.body.get("points").is_none(), "points belong to the points service");
+    let ann = answer.body["id"].as_i64().unwrap();
+    let bob = app.create_user("Bob", "0").await;
+    assert_ne!(ann, bob);
+    assert_eq!(app.balance(bob).await, "0.00");
+
+    let answer = app.get(&format!("/users/{ann}")).await;
+    assert_eq!(answer.body["name"], "Ann");
+    let answer = app.get("/users/999999").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+});
+
+shop_common::db_test!(async fn a_reservation_takes_money_once_and_replays_the_same_answer(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "100.00").await;
+    let order = Uuid::new_v4();
+
+    let first = app.reserve(user, order, json!("12.34")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(!first.replayed);
+    assert_eq!(first.body["amount"], "12.34");
+    assert_eq!(first.body["order_id"], order.to_string());
+    assert_eq!(app.balance(user).await, "87.66", "cents are kept exactly");
+
+    // The same amount as a JSON number is the same reservation.
+    let again = app.reserve(user, order, json!(12.34)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body, "a replay answers the same success");
+    assert_eq!(app.balance(user).await, "87.66", "a replay takes nothing");
+
+    let changed = app.reserve(user, order, json!("12.35")).await;
+    assert_eq!((changed.status, changed.code()), (StatusCode::CONFLICT, "reservation_mismatch"));
+    let other_user = app.create_user("Bob", "50.00").await;
+    let elsewhere = app.reserve(other_user, order, json!("12.34")).await;
+    assert_eq!((elsewhere.status, elsewhere.code()), (StatusCode::CONFLICT, "reservation_mismatch"));
+    assert_eq!(app.balance(user).await, "87.66");
+    assert_eq!(app.balance(other_user).await, "50.00");
+
+    let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+    assert_eq!(ledger.status, StatusCode::OK);
+    assert_eq!(ledger.body["status"], "reserved");
+    assert_eq!(ledger.body["reserved_amount"], "12.34");
+    assert_eq!(ledger.body["refunded_amount"], "0.00");
+    let unknown = app.get(&format!("/users/{user}/balance/reservations/{}", Uuid::new_v4())).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "reservation_not_found"));
+    assert_eq!(app.ledger_rows().await, 1);
+});
+
+shop_common::db_test!(async fn insufficient_balance_and_unknown_users_change_nothing(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "10.00").await;
+    let order = Uuid::new_v4();
+
+    let short = app.reserve(user, order, json!("10.01")).await;
+    assert_eq!((short.status, short.code()), (StatusCode::CONFLICT, "insufficient_balance"));
+    assert!(short.body["error"]["message"].as_str().unwrap().contains("10.00 available"), "{}", short.body);
+    assert_eq!(app.balance(user).await, "10.00");
+    assert_eq!(app.ledger_rows().await, 0, "a refused reservation leaves no ledger row");
+
+    let missing = app.reserve(424242, order, json!("1.00")).await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+    assert_eq!(app.ledger_rows().await, 0);
+
+    // The refusal did not burn the order id: the whole balance can be reserved.
+    let exact = app.reserve(user, order, json!("10")).await;
+    assert_eq!(exact.status, StatusCode::OK, "{}", exact.body);
+    assert_eq!(app.balance(user).await, "0.00");
+});
+
+shop_common::db_test!(async fn cancellation_refunds_exactly_once(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "100.00").await;
+    let order = Uuid::new_v4();
+    assert_eq!(app.reserve(user, order, json!("40.05")).await.status, StatusCode::OK);
+    assert_eq!(app.balance(user).await, "59.95");
+
+    let first = cancel_order(&app.db, order).await.unwrap();
+    assert_eq!(first, CancelOutcome::Refunded { user_id: user, amount_cents: 4005 });
+    assert!(first.restored());
+    assert_eq!(app.balance(user).await, "100.00");
+
+    let second = cancel_order(&app.db, order).await.unwrap();
+    assert_eq!(second, CancelOutcome::AlreadyCancelled);
+    assert!(!second.restored());
+    assert_eq!(app.balance(user).await, "100.00", "a second cancellation refunds nothing");
+
+    let late = app.reserve(user, order, json!("40.05")).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
+    assert_eq!(app.balance(user).await, "100.00");
+
+    let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+    assert_eq!(ledger.body["status"], "cancelled");
+    assert_eq!(ledger.body["reserved_amount"], "40.05");
+    assert_eq!(ledger.body["refunded_amount"], "40.05");
+});
+
+shop_common::db_test!(async fn a_cancellation_before_the_reservation_refuses_it(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "100.00").await;
+    let order = Uuid::new_v4();
+
+    assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::NothingReserved);
+    let late = app.reserve(user, order, json!("1.00")).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
+    assert_eq!(app.balance(user).await, "100.00");
+    assert_eq!(app.ledger_rows().await, 1, "only the cancellation marker");
+    assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::AlreadyCancelled);
+
+    let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+    assert_eq!(ledger.body["status"], "cancelled");
+    assert_eq!(ledger.body["reserved_amount"], "0.00");
+});
+
+shop_common::db_test!(async fn racing_orders_never_overspend(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "5.00").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.reserve(user, Uuid::new_v4(), json!("1.00")).await })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match answer.status {
+            StatusCode::OK => succeeded += 1,
+            StatusCode::CONFLICT => assert_eq!(answer.code(), "insufficient_balance"),
+            other => panic!("unexpected {other}: {}", answer.body),
+        }
+    }
+    assert_eq!(succeeded, 5);
+    assert_eq!(app.balance(user).await, "0.00");
+    assert_eq!(app.ledger_rows().await, 5);
+});
+
+shop_common::db_test!(async fn a_reservation_racing_its_cancellation_never_keeps_money(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "1000.00").await;
+    let orders: Vec<Uuid> = (0..30).map(|_| Uuid::new_v4()).collect();
+    let mut tasks = Vec::new();
+    for &order in &orders {
+        let reserving = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let answer = reserving.reserve(user, order, json!("2.50")).await;
+            assert!(
+                answer.status == StatusCode::OK || answer.code() == "order_cancelled",
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+        }));
+        let cancelling = app.db.clone();
+        tasks.push(tokio::spawn(async move {
+            cancel_order(&cancelling, order).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(app.balance(user).await, "1000.00", "no cancelled order keeps money");
+    for order in orders {
+        let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+        assert_eq!(ledger.body["status"], "cancelled");
+        assert_eq!(ledger.body["reserved_amount"], ledger.body["refunded_amount"], "{}", ledger.body);
+    }
+});
+
+shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "100.00").await;
+    let path = format!("/users/{user}/balance/reservations");
+    let order = Uuid::new_v4().to_string();
+    let too_much = format!("{}.01", MAX_RESERVATION_CENTS / 100);
+    let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
+        (Some("application/json"), "{\"order_id\": ".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), "".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), json!({ "amount": "1.00" }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order, "amount": "one" }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order, "amount": true }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": "x", "amount": "1.00" }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (Some("application/json"), json!({ "order_id": order, "amount": "0.001" }).to_string(), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (Some("application/json"), json!({ "order_id": order, "amount": 1.005 }).to_string(), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (Some("application/json"), json!({ "order_id": order, "amount": 0 }).to_string(), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (Some("application/json"), json!({ "order_id": order, "amount": "-1.00" }).to_string(), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (Some("application/json"), json!({ "order_id": order, "amount": too_much }).to_string(), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (Some("application/json"), json!({ "order_id": order, "amount": "1e30" }).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        (None, json!({ "order_id": order, "amount": "1.00" }).to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    ];
+    for (content_type, body, status, code) in cases {
+        let answer = app.send("POST", &path, content_type, body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
+        assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    let create_cases = [
+        (json!({ "name": "Fraction", "balance": "1.001" }), "invalid_balance"),
+        (json!({ "name": "Negative", "balance": -1 }), "invalid_balance"),
+        (json!({ "name": "Huge", "balance": "99999999999999999" }), "invalid_balance"),
+        (json!({ "name": "", "balance": "1.00" }), "invalid_name"),
+        (json!({ "name": 7, "balance": "1.00" }), "invalid_body"),
+        (json!({ "balance": "1.00" }), "invalid_body"),
+        (json!({ "name": "No balance" }), "invalid_body"),
+    ];
+    for (body, code) in create_cases {
+        let answer = app.post("/users", body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{body}: {}", answer.body);
+    }
+
+    for (path, code) in [("/users/abc", "invalid_path"), ("/users/1/balance/reservations/nope", "invalid_path")] {
+        let answer = app.get(path).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{path}");
+    }
+    let answer = app.send("GET", "/users", None, String::new()).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+
+    assert_eq!(app.balance(user).await, "100.00");
+    assert_eq!(app.ledger_rows().await, 0);
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(app.db.pool()).await.unwrap();
+    assert_eq!(users, 1, "no bad user was created");
+});
+
+/// One HTTP/1.1 exchange over a fresh connection: (status, body).
+async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
+    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    let port = app.port();
+    assert_ne!(port, 0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let (status, body) = http(port, "POST", "/users", r#"{"name": "Ann", "balance": "2.50"}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(port, "GET", "/health", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = http(port, "POST", "/users/1/balance/reservations", "{oops").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_json"), "{body}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the listener is closed");
+});
