@@ -6,10 +6,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
+use shop_common::idempotency::record_consumption;
 use shop_common::testing::TestDatabase;
 use shop_common::Db;
 use shop_coupon::coupon::MAX_AMOUNT_CENTS;
-use shop_coupon::{cancel_order, router, AppState, Application, CancelOutcome, Config, MIGRATIONS};
+use shop_coupon::{
+    cancel_order, cancel_order_in, router, AppState, Application, CancelOutcome, Config, MIGRATIONS,
+};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -409,4 +412,32 @@ shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_c
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the listener is closed");
+});
+
+shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_consumed_message(db) {
+    // How the ORDER_CANCEL consumer will call it: the compensation and the
+    // consumed-message row in one transaction. An attempt that fails before
+    // its commit leaves nothing behind; the redelivery applies it once.
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let order = Uuid::new_v4();
+    assert_eq!(app.use_coupon(coupon, order, ALICE).await.status, StatusCode::OK);
+
+    let mut tx = app.db.pool().begin().await.unwrap();
+    assert!(record_consumption(&mut tx, "coupon-order-cancel", "msg-1", 1).await.unwrap());
+    assert!(cancel_order_in(&mut tx, order).await.unwrap().restored());
+    tx.rollback().await.unwrap();
+    assert_eq!(app.coupon(coupon).await["status"], "used", "a rolled-back attempt releases nothing");
+
+    for delivery in 0..2 {
+        let mut tx = app.db.pool().begin().await.unwrap();
+        let first = record_consumption(&mut tx, "coupon-order-cancel", "msg-1", 2).await.unwrap();
+        assert_eq!(first, delivery == 0);
+        if first {
+            let outcome = cancel_order_in(&mut tx, order).await.unwrap();
+            assert_eq!(outcome, CancelOutcome::Released { coupon_id: coupon });
+        }
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(app.coupon(coupon).await["status"], "unused");
 });
