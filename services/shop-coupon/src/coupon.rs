@@ -166,6 +166,7 @@ pub async fn create_coupon(
     })
 }
 
+/// The coupon `id`, or [`CouponError::CouponNotFound`].
 pub async fn get_coupon(db: &Db, id: i64) -> Result<Coupon, CouponError> {
     let row = sqlx::query(&format!(
         "SELECT {COUPON_COLUMNS} FROM coupon WHERE id = $1"

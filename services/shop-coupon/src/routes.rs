@@ -70,6 +70,7 @@ pub struct UseRequest {
     pub user_id: i64,
 }
 
+/// `POST /coupons` → 201 [`CouponView`]; 400 `invalid_amount`, `invalid_user_id`.
 pub async fn create_coupon(
     State(state): State<AppState>,
     Json(body): Json<CreateCoupon>,
@@ -80,6 +81,8 @@ pub async fn create_coupon(
     Ok((StatusCode::CREATED, axum::Json(coupon.into())))
 }
 
+/// `GET /coupons?user_id=N` → 200 `[CouponView]` by id; 400 `invalid_query`,
+/// `invalid_user_id`, `invalid_limit`.
 pub async fn list_coupons(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -96,6 +99,7 @@ pub async fn list_coupons(
     ))
 }
 
+/// `GET /coupons/{id}` → 200 [`CouponView`]; 404 `coupon_not_found`.
 pub async fn get_coupon(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -103,6 +107,10 @@ pub async fn get_coupon(
     Ok(axum::Json(coupon::get_coupon(&state.db, id).await?.into()))
 }
 
+/// `POST /coupons/{id}/use` → 200 [`CouponView`] (the same on a replay, with
+/// `idempotent-replayed: true`); 400 `invalid_user_id`, 403
+/// `coupon_not_owned`, 404 `coupon_not_found`, 409 `coupon_used`,
+/// `order_cancelled`, `reservation_mismatch`.
 pub async fn use_coupon(
     State(state): State<AppState>,
     Path(coupon_id): Path<i64>,

@@ -132,6 +132,7 @@ fn ledger_view(goods_id: i64, ledger: OrderLedger) -> Result<LedgerView, GoodsEr
     })
 }
 
+/// `POST /goods` → 201 [`GoodsView`]; 400 `invalid_name`, `invalid_price`, `invalid_stock`.
 pub async fn create_goods(
     State(state): State<AppState>,
     Json(body): Json<CreateGoods>,
@@ -150,6 +151,7 @@ pub async fn create_goods(
     Ok((StatusCode::CREATED, axum::Json(goods.into())))
 }
 
+/// `GET /goods` → 200 `[GoodsView]` by id; 400 `invalid_limit`.
 pub async fn list_goods(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -163,6 +165,7 @@ pub async fn list_goods(
     Ok(axum::Json(goods.into_iter().map(GoodsView::from).collect()))
 }
 
+/// `GET /goods/{id}` → 200 [`GoodsView`]; 404 `goods_not_found`.
 pub async fn get_goods(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -170,6 +173,10 @@ pub async fn get_goods(
     Ok(axum::Json(stock::get_goods(&state.db, id).await?.into()))
 }
 
+/// `POST /goods/{id}/reservations` → 200 [`ReservationView`] (the same on a
+/// replay, with `idempotent-replayed: true`); 400 `invalid_quantity`, 404
+/// `goods_not_found`, 409 `insufficient_stock`, `order_cancelled`,
+/// `reservation_mismatch`.
 pub async fn reserve(
     State(state): State<AppState>,
     Path(goods_id): Path<i64>,
@@ -185,6 +192,8 @@ pub async fn reserve(
     Ok(response)
 }
 
+/// `GET /goods/{id}/reservations/{order_id}` → 200 [`LedgerView`]; 404
+/// `goods_not_found`, `reservation_not_found`.
 pub async fn order_ledger(
     State(state): State<AppState>,
     Path((goods_id, order_id)): Path<(i64, Uuid)>,

@@ -160,6 +160,7 @@ pub async fn create_goods(db: &Db, new: &NewGoods) -> Result<Goods, GoodsError> 
     })
 }
 
+/// The goods `id`, or [`GoodsError::GoodsNotFound`].
 pub async fn get_goods(db: &Db, id: i64) -> Result<Goods, GoodsError> {
     let row =
         sqlx::query("SELECT id, name, price_cents, stock, created_at FROM goods WHERE id = $1")

@@ -139,6 +139,7 @@ pub async fn create_user(db: &Db, name: &str, balance_cents: i64) -> Result<User
     })
 }
 
+/// The user `id`, or [`UserError::UserNotFound`].
 pub async fn get_user(db: &Db, id: i64) -> Result<User, UserError> {
     let row = sqlx::query("SELECT id, name, balance_cents, created_at FROM users WHERE id = $1")
         .bind(id)

@@ -122,6 +122,7 @@ fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserErro
     })
 }
 
+/// `POST /users` → 201 [`UserView`]; 400 `invalid_name`, `invalid_balance`.
 pub async fn create_user(
     State(state): State<AppState>,
     Json(body): Json<CreateUser>,
@@ -132,6 +133,7 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
+/// `GET /users/{id}` → 200 [`UserView`]; 404 `user_not_found`.
 pub async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -139,6 +141,10 @@ pub async fn get_user(
     Ok(axum::Json(balance::get_user(&state.db, id).await?.into()))
 }
 
+/// `POST /users/{id}/balance/reservations` → 200 [`ReservationView`] (the
+/// same on a replay, with `idempotent-replayed: true`); 400 `invalid_amount`,
+/// 404 `user_not_found`, 409 `insufficient_balance`, `order_cancelled`,
+/// `reservation_mismatch`.
 pub async fn reserve(
     State(state): State<AppState>,
     Path(user_id): Path<i64>,
@@ -156,6 +162,8 @@ pub async fn reserve(
     Ok(response)
 }
 
+/// `GET /users/{id}/balance/reservations/{order_id}` → 200 [`LedgerView`];
+/// 404 `user_not_found`, `reservation_not_found`.
 pub async fn order_ledger(
     State(state): State<AppState>,
     Path((user_id, order_id)): Path<(i64, Uuid)>,

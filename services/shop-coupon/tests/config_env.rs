@@ -1,0 +1,46 @@
+//! Configuration layering with real environment variables. This file holds
+//! one test so that it owns its process's environment.
+
+use shop_coupon::config::Config;
+
+#[test]
+fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("coupon.properties");
+    std::fs::write(
+        &file,
+        "http_addr=127.0.0.1:9100\ndatabase_url=sqlite://from-file.db\n",
+    )
+    .unwrap();
+
+    std::env::remove_var("COUPON_DATABASE_URL");
+    std::env::remove_var("COUPON_HTTP_ADDR");
+    std::env::set_var("DATABASE_URL", "postgres://plain@db/shop");
+    let config = Config::from_settings(&Config::settings(Some(&file)).unwrap()).unwrap();
+    assert_eq!(
+        config.database_url, "postgres://plain@db/shop",
+        "DATABASE_URL beats the file"
+    );
+    assert_eq!(config.http_addr.port(), 9100);
+
+    std::env::set_var("COUPON_DATABASE_URL", "postgres://prefixed@db/coupon");
+    std::env::set_var("COUPON_HTTP_ADDR", "127.0.0.1:9200");
+    let config = Config::from_settings(&Config::settings(Some(&file)).unwrap()).unwrap();
+    assert_eq!(
+        config.database_url, "postgres://prefixed@db/coupon",
+        "COUPON_DATABASE_URL beats DATABASE_URL"
+    );
+    assert_eq!(config.http_addr.port(), 9200);
+
+    std::env::remove_var("DATABASE_URL");
+    std::env::remove_var("COUPON_DATABASE_URL");
+    std::env::remove_var("COUPON_HTTP_ADDR");
+    let config = Config::from_settings(&Config::settings(None).unwrap()).unwrap();
+    assert_eq!(config.database_url, "sqlite://data/coupon.db");
+    assert_eq!(config.http_addr.port(), 8083);
+
+    let missing = Config::settings(Some(&dir.path().join("nope.properties")))
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("nope.properties"), "{missing}");
+}
