@@ -299,6 +299,90 @@ pub fn apply_properties(
     Ok(warnings)
 }
 
+/// The store's keys and values, for `-p` and GET_BROKER_CONFIG.
+pub fn store_entries(store: &mq_store::MessageStoreConfig) -> Vec<(&'static str, String)> {
+    let path = |p: &Option<std::path::PathBuf>, default: std::path::PathBuf| {
+        p.clone().unwrap_or(default).display().to_string()
+    };
+    vec![
+        (
+            "storePathRootDir",
+            store.store_path_root_dir.display().to_string(),
+        ),
+        (
+            "storePathCommitLog",
+            path(&store.store_path_commit_log, store.commit_log_dir()),
+        ),
+        (
+            "storePathConsumeQueue",
+            path(&store.store_path_consume_queue, store.consume_queue_dir()),
+        ),
+        (
+            "storePathIndex",
+            path(&store.store_path_index, store.index_dir()),
+        ),
+        (
+            "storeCheckpoint",
+            path(&store.store_checkpoint, store.checkpoint_path()),
+        ),
+        ("abortFile", path(&store.abort_file, store.abort_path())),
+        (
+            "mapedFileSizeCommitLog",
+            store.maped_file_size_commit_log.to_string(),
+        ),
+        (
+            "mapedFileSizeConsumeQueue",
+            store.maped_file_size_consume_queue.to_string(),
+        ),
+        (
+            "flushDiskType",
+            match store.flush_disk_type {
+                mq_store::FlushDiskType::AsyncFlush => "ASYNC_FLUSH".to_owned(),
+                mq_store::FlushDiskType::SyncFlush => "SYNC_FLUSH".to_owned(),
+            },
+        ),
+        (
+            "flushIntervalCommitLog",
+            store.flush_interval_commit_log.to_string(),
+        ),
+        (
+            "flushIntervalConsumeQueue",
+            store.flush_interval_consume_queue.to_string(),
+        ),
+        ("syncFlushTimeout", store.sync_flush_timeout.to_string()),
+        ("messageDelayLevel", store.message_delay_level.clone()),
+        ("maxMessageSize", store.max_message_size.to_string()),
+        ("maxHashSlotNum", store.max_hash_slot_num.to_string()),
+        ("maxIndexNum", store.max_index_num.to_string()),
+        ("messageIndexEnable", store.message_index_enable.to_string()),
+        ("deleteWhen", store.delete_when.clone()),
+        ("fileReservedTime", store.file_reserved_time.to_string()),
+        (
+            "diskMaxUsedSpaceRatio",
+            store.disk_max_used_space_ratio.to_string(),
+        ),
+        (
+            "diskSpaceWarningLevelRatio",
+            store.disk_space_warning_level_ratio.to_string(),
+        ),
+        (
+            "cleanResourceInterval",
+            store.clean_resource_interval.to_string(),
+        ),
+        (
+            "deleteFileBatchMax",
+            store.delete_file_batch_max.to_string(),
+        ),
+        ("checkCRCOnRecover", store.check_crc_on_recover.to_string()),
+    ]
+}
+
+impl ConfigSection for mq_store::MessageStoreConfig {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        mq_store::MessageStoreConfig::set(self, key, value).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

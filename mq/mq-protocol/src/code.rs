@@ -3,10 +3,10 @@
 //! of the numbers so an accidental edit cannot drift from the wire.
 
 macro_rules! request_codes {
-    ($($name:ident = $value:expr,)*) => {
+    ($($(#[$doc:meta])* $name:ident = $value:expr,)*) => {
         /// Request codes (the `code` of a request frame).
         pub mod request_code {
-            $(pub const $name: i32 = $value;)*
+            $($(#[$doc])* pub const $name: i32 = $value;)*
         }
 
         /// Every request code we know, with its RocketMQ name, for logs and
@@ -95,6 +95,9 @@ request_codes! {
     ADD_WRITE_PERM_OF_BROKER = 327,
     GET_TOPIC_CONFIG = 351,
     GET_SUBSCRIPTIONGROUP_CONFIG = 352,
+    /// Our extension, outside RocketMQ's table: the half messages a broker
+    /// still waits on an outcome for, with their age and check count (JSON).
+    GET_TRANSACTION_HALF_STATUS = 4001,
 }
 
 /// The RocketMQ name of a request code, if we know it.

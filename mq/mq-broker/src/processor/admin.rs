@@ -1,0 +1,238 @@
+//! Topic, group and broker administration: UPDATE_AND_CREATE_TOPIC,
+//! DELETE_TOPIC_IN_BROKER, GET_ALL_TOPIC_CONFIG,
+//! UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP,
+//! GET_ALL_SUBSCRIPTIONGROUP_CONFIG, GET_BROKER_CONFIG,
+//! GET_BROKER_RUNTIME_INFO, GET_ALL_CONSUMER_OFFSET, GET_ALL_DELAY_OFFSET.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mq_protocol::header::{CreateTopicRequestHeader, TopicHeader};
+use mq_protocol::route::{decode_json, encode_json, perm, KvTable, TopicConfig, TopicFilterType};
+use mq_protocol::{topic, RemotingCommand, ResponseCode};
+use serde::Serialize;
+
+use super::{header_or_reply, reply, success};
+use crate::broker::{lock, now_ms, Broker};
+use crate::metadata::groups::SubscriptionGroupConfig;
+
+/// Tells the name servers about a topic change at once rather than at the
+/// next periodic registration.
+fn register_soon(broker: &Arc<Broker>) {
+    let broker = broker.clone();
+    tokio::spawn(async move { crate::services::register_all(&broker).await });
+}
+
+pub(crate) async fn create_topic(
+    broker: &Arc<Broker>,
+    request: &RemotingCommand,
+) -> RemotingCommand {
+    let header = header_or_reply!(request, CreateTopicRequestHeader);
+    if let Err(why) = topic::validate_topic(&header.topic) {
+        return reply(request, ResponseCode::SYSTEM_ERROR, why);
+    }
+    if header.topic == broker.config().broker_cluster_name {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "the topic[{}] is conflict with system reserved words",
+                header.topic
+            ),
+        );
+    }
+    if !(1..=1024).contains(&header.read_queue_nums)
+        || !(1..=1024).contains(&header.write_queue_nums)
+    {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            "queue numbers must be within 1..=1024",
+        );
+    }
+    if header.perm & !(perm::READ | perm::WRITE | perm::INHERIT) != 0 {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!("invalid perm {}", header.perm),
+        );
+    }
+    let filter = if header.topic_filter_type == "MULTI_TAG" {
+        TopicFilterType::MultiTag
+    } else {
+        TopicFilterType::SingleTag
+    };
+    let config = TopicConfig {
+        topic_name: header.topic.clone(),
+        read_queue_nums: header.read_queue_nums,
+        write_queue_nums: header.write_queue_nums,
+        perm: header.perm,
+        topic_filter_type: filter,
+        topic_sys_flag: header.topic_sys_flag.unwrap_or(0),
+        order: header.order.unwrap_or(false),
+    };
+    if let Err(e) = lock(&broker.topics).upsert(config, now_ms()) {
+        return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    register_soon(broker);
+    success(request)
+}
+
+pub(crate) async fn delete_topic(
+    broker: &Arc<Broker>,
+    request: &RemotingCommand,
+) -> RemotingCommand {
+    let header = header_or_reply!(request, TopicHeader);
+    if topic::is_system_topic(&header.topic) {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "the topic[{}] is a system topic and cannot be deleted",
+                header.topic
+            ),
+        );
+    }
+    if let Err(e) = lock(&broker.topics).delete(&header.topic, now_ms()) {
+        return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    lock(&broker.offsets).remove_topic(&header.topic);
+    if let Err(e) = broker.store.delete_topic(&header.topic) {
+        return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
+    }
+    register_soon(broker);
+    success(request)
+}
+
+pub(crate) fn all_topic_config(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let wrapper = lock(&broker.topics).wrapper();
+    success(request).with_body(encode_json(&wrapper))
+}
+
+pub(crate) fn create_group(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let config: SubscriptionGroupConfig = match decode_json(&request.body) {
+        Ok(c) => c,
+        Err(e) => {
+            return reply(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                format!("bad subscription group body: {e}"),
+            )
+        }
+    };
+    if let Err(why) = topic::validate_group(&config.group_name) {
+        return reply(request, ResponseCode::SYSTEM_ERROR, why);
+    }
+    if config.retry_max_times < 0 || config.retry_queue_nums < 0 {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            "retryMaxTimes and retryQueueNums must not be negative",
+        );
+    }
+    match lock(&broker.groups).upsert(config, now_ms()) {
+        Ok(()) => success(request),
+        Err(e) => reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+pub(crate) fn delete_group(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let Some(group) = request.field("groupName").map(str::to_owned) else {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            "missing header field groupName",
+        );
+    };
+    match lock(&broker.groups).delete(&group, now_ms()) {
+        Ok(_) => success(request),
+        Err(e) => reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupsBody<'a> {
+    subscription_group_table: BTreeMap<&'a str, &'a SubscriptionGroupConfig>,
+    data_version: mq_protocol::route::DataVersion,
+}
+
+pub(crate) fn all_group_config(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let groups = lock(&broker.groups);
+    let body = GroupsBody {
+        subscription_group_table: groups.all().map(|g| (g.group_name.as_str(), g)).collect(),
+        data_version: groups.data_version(),
+    };
+    success(request).with_body(encode_json(&body))
+}
+
+/// The broker's and the store's keys as `.properties` text, as RocketMQ's
+/// GET_BROKER_CONFIG answers.
+pub(crate) fn config_properties(broker: &Broker) -> String {
+    let mut out = String::new();
+    for (key, value) in broker.config().entries() {
+        out.push_str(&format!("{key}={value}\n"));
+    }
+    for (key, value) in crate::config::store_entries(&broker.store_config) {
+        out.push_str(&format!("{key}={value}\n"));
+    }
+    out
+}
+
+pub(crate) fn broker_config(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let version = lock(&broker.topics).data_version();
+    success(request)
+        .with_field("version", String::from_utf8_lossy(&encode_json(&version)))
+        .with_body(config_properties(broker).into_bytes())
+}
+
+pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let stats = broker.store.stats();
+    let now = now_ms();
+    let mut table = BTreeMap::new();
+    table.insert(
+        "brokerVersionDesc".to_owned(),
+        format!("V4_9_4 (rocketshop {})", env!("CARGO_PKG_VERSION")),
+    );
+    table.insert(
+        "brokerVersion".to_owned(),
+        mq_protocol::code::OUR_VERSION.to_string(),
+    );
+    table.insert("bootTimestamp".to_owned(), broker.started_ms.to_string());
+    table.insert(
+        "runtime".to_owned(),
+        format!("{} s", (now - broker.started_ms) / 1000),
+    );
+    table.insert(
+        "commitLogMinOffset".to_owned(),
+        broker.store.commit_log_min_offset().to_string(),
+    );
+    table.insert(
+        "commitLogMaxOffset".to_owned(),
+        broker.store.commit_log_max_offset().to_string(),
+    );
+    table.insert(
+        "commitLogFlushedOffset".to_owned(),
+        broker.store.flushed_offset().to_string(),
+    );
+    table.insert("msgPutTotal".to_owned(), stats.messages_put.to_string());
+    table.insert(
+        "commitLogFlushes".to_owned(),
+        stats.commit_log_flushes.to_string(),
+    );
+    table.insert(
+        "brokerRole".to_owned(),
+        broker.config().broker_role.to_string(),
+    );
+    success(request).with_body(encode_json(&KvTable { table }))
+}
+
+pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let body = lock(&broker.offsets).to_json();
+    success(request).with_body(body)
+}
+
+pub(crate) fn all_delay_offsets(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let body = lock(&broker.delay_offsets).to_json();
+    success(request).with_body(body)
+}

@@ -1,0 +1,129 @@
+//! Request processing: one `match` from request code to the function that
+//! serves it, one file per family. Every processor gets the decoded request
+//! and returns the response; a malformed header becomes a clear error
+//! response, never a dropped connection.
+
+use std::sync::Arc;
+
+use mq_protocol::{request_code as code, ProtocolError, RemotingCommand, ResponseCode};
+use mq_remoting::{async_trait, not_supported, Channel, HandlerError, RequestHandler};
+use tracing::debug;
+
+use crate::broker::{lock, Broker};
+
+pub(crate) mod admin;
+pub(crate) mod consumer;
+pub(crate) mod pull;
+pub(crate) mod query;
+pub(crate) mod send;
+
+/// Serves the broker's remoting port.
+pub struct BrokerHandler {
+    broker: Arc<Broker>,
+}
+
+impl BrokerHandler {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
+        BrokerHandler { broker }
+    }
+}
+
+/// A response with `code` and a remark.
+pub(crate) fn reply(
+    request: &RemotingCommand,
+    code: ResponseCode,
+    remark: impl Into<String>,
+) -> RemotingCommand {
+    RemotingCommand::response_to(request, code).with_remark(remark)
+}
+
+pub(crate) fn success(request: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::response_to(request, ResponseCode::SUCCESS)
+}
+
+/// The answer to a header that could not be decoded.
+pub(crate) fn bad_header(request: &RemotingCommand, error: ProtocolError) -> RemotingCommand {
+    reply(
+        request,
+        ResponseCode::SYSTEM_ERROR,
+        format!("bad request header: {error}"),
+    )
+}
+
+/// Decodes a header or returns the error response from the calling function.
+macro_rules! header_or_reply {
+    ($request:expr, $ty:ty) => {
+        match $request.header::<$ty>() {
+            Ok(h) => h,
+            Err(e) => return $crate::processor::bad_header(&$request, e),
+        }
+    };
+}
+pub(crate) use header_or_reply;
+
+#[async_trait]
+impl RequestHandler for BrokerHandler {
+    async fn handle(
+        &self,
+        channel: &Channel,
+        request: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, HandlerError> {
+        let b = &self.broker;
+        let response = match request.code {
+            code::SEND_MESSAGE | code::SEND_MESSAGE_V2 | code::SEND_BATCH_MESSAGE => {
+                send::send_message(b, channel, &request).await
+            }
+            code::END_TRANSACTION => crate::transaction::end_transaction(b, &request).await,
+            code::GET_TRANSACTION_HALF_STATUS => crate::transaction::half_status(b, &request),
+            code::CONSUMER_SEND_MSG_BACK => send::consumer_send_msg_back(b, &request).await,
+            code::PULL_MESSAGE => pull::pull_message(b, &request).await,
+            code::HEART_BEAT => consumer::heartbeat(b, channel, &request),
+            code::UNREGISTER_CLIENT => consumer::unregister_client(b, channel, &request),
+            code::GET_CONSUMER_LIST_BY_GROUP => consumer::consumer_list(b, &request),
+            code::QUERY_CONSUMER_OFFSET => consumer::query_offset(b, &request),
+            code::UPDATE_CONSUMER_OFFSET => consumer::update_offset(b, &request),
+            code::GET_CONSUMER_CONNECTION_LIST => consumer::consumer_connections(b, &request),
+            code::GET_PRODUCER_CONNECTION_LIST => consumer::producer_connections(b, &request),
+            code::LOCK_BATCH_MQ => consumer::lock_batch(b, &request),
+            code::UNLOCK_BATCH_MQ => consumer::unlock_batch(b, &request),
+            code::GET_MAX_OFFSET => query::max_offset(b, &request),
+            code::GET_MIN_OFFSET => query::min_offset(b, &request),
+            code::GET_EARLIEST_MSG_STORETIME => query::earliest_store_time(b, &request),
+            code::SEARCH_OFFSET_BY_TIMESTAMP => query::search_offset(b, &request),
+            code::QUERY_MESSAGE => query::query_message(b, &request),
+            code::VIEW_MESSAGE_BY_ID => query::view_message(b, &request),
+            code::UPDATE_AND_CREATE_TOPIC => admin::create_topic(b, &request).await,
+            code::DELETE_TOPIC_IN_BROKER => admin::delete_topic(b, &request).await,
+            code::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(b, &request),
+            code::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::create_group(b, &request),
+            code::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(b, &request),
+            code::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_group_config(b, &request),
+            code::GET_BROKER_CONFIG => admin::broker_config(b, &request),
+            code::GET_BROKER_RUNTIME_INFO => admin::runtime_info(b, &request),
+            code::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(b, &request),
+            code::GET_ALL_DELAY_OFFSET => admin::all_delay_offsets(b, &request),
+            other => {
+                debug!(code = other, peer = %channel.peer_addr(), "unsupported request code");
+                not_supported(&request)
+            }
+        };
+        Ok(Some(response))
+    }
+
+    fn on_close(&self, channel: &Channel) {
+        let (changed, client_ids) = {
+            let mut clients = lock(&self.broker.clients);
+            let ids = clients.client_ids_of_channel(channel.id());
+            (clients.channel_closed(channel.id()), ids)
+        };
+        {
+            let mut locks = lock(&self.broker.locks);
+            for id in &client_ids {
+                locks.release_client(id);
+            }
+        }
+        for group in changed {
+            consumer::notify_ids_changed(&self.broker, &group);
+        }
+    }
+}

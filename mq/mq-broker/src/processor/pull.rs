@@ -1,0 +1,256 @@
+//! PULL_MESSAGE with long polling.
+//!
+//! A pull that finds nothing new and carries the suspend flag is held until a
+//! message is dispatched or its suspend timeout passes (RocketMQ's
+//! PullRequestHoldService), then answered. The consumer's commit offset rides
+//! on the pull and is recorded on the master.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mq_protocol::body::SubscriptionData;
+use mq_protocol::header::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
+use mq_protocol::route::perm;
+use mq_protocol::{RemotingCommand, ResponseCode};
+use mq_store::{GetMessageResult, GetMessageStatus};
+
+use super::{header_or_reply, reply};
+use crate::broker::{lock, now_ms, Broker};
+
+/// The longest a pull is held, whatever the client asks for.
+const MAX_SUSPEND: Duration = Duration::from_secs(60);
+/// Bytes of messages one pull returns at most (RocketMQ's
+/// maxTransferBytesOnMessageInMemory).
+const MAX_TRANSFER_BYTES: usize = 256 * 1024;
+/// Messages one pull returns at most (RocketMQ's maxTransferCountOnMessageInMemory).
+const MAX_TRANSFER_COUNT: i32 = 32;
+
+pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let header = header_or_reply!(request, PullMessageRequestHeader);
+    let config = broker.config();
+    if !perm::is_readable(config.broker_permission) {
+        return reply(
+            request,
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "the broker[{}] pulling message is forbidden",
+                broker.broker_addr()
+            ),
+        );
+    }
+    let group = lock(&broker.groups).find_or_create(
+        &header.consumer_group,
+        config.auto_create_subscription_group,
+        now_ms(),
+    );
+    let group = match group {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            return reply(
+                request,
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!(
+                    "subscription group [{}] does not exist",
+                    header.consumer_group
+                ),
+            )
+        }
+        Err(e) => return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    };
+    if !group.consume_enable {
+        return reply(
+            request,
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "subscription group no permission, {}",
+                header.consumer_group
+            ),
+        );
+    }
+    let topic_config = lock(&broker.topics).get(&header.topic).cloned();
+    let Some(topic_config) = topic_config else {
+        return reply(
+            request,
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", header.topic),
+        );
+    };
+    if !perm::is_readable(topic_config.perm) {
+        return reply(
+            request,
+            ResponseCode::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", header.topic),
+        );
+    }
+    if header.queue_id < 0 || header.queue_id >= topic_config.read_queue_nums {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
+                header.queue_id, header.topic, topic_config.read_queue_nums
+            ),
+        );
+    }
+    let subscription = if header.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        SubscriptionData::parse(
+            &header.topic,
+            header.subscription.as_deref().unwrap_or("*"),
+            header.sub_version,
+        )
+    } else {
+        let registered = lock(&broker.clients)
+            .subscription(&header.consumer_group, &header.topic)
+            .cloned();
+        match registered {
+            Some(sub) => sub,
+            None => {
+                return reply(
+                    request,
+                    ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                    format!(
+                        "the consumer's subscription not exist, group: {} topic: {}",
+                        header.consumer_group, header.topic
+                    ),
+                )
+            }
+        }
+    };
+
+    let has_commit = header.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0;
+    if has_commit && !broker.is_slave() && header.commit_offset >= 0 {
+        lock(&broker.offsets).commit(
+            &header.consumer_group,
+            &header.topic,
+            header.queue_id,
+            header.commit_offset,
+        );
+    }
+
+    let suspend = header.sys_flag & pull_sys_flag::SUSPEND != 0;
+    let hold = if !suspend {
+        Duration::ZERO
+    } else if config.long_polling_enable {
+        Duration::from_millis(header.suspend_timeout_millis.max(0) as u64).min(MAX_SUSPEND)
+    } else {
+        Duration::from_millis(config.short_polling_time_mills)
+    };
+    let deadline = tokio::time::Instant::now() + hold;
+    let offset = header.queue_offset.max(0) as u64;
+    let max_count = header.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT) as usize;
+    let max_bytes = header
+        .max_msg_bytes
+        .filter(|b| *b > 0)
+        .map_or(MAX_TRANSFER_BYTES, |b| (b as usize).min(MAX_TRANSFER_BYTES));
+    let codes = subscription.code_set.clone();
+    let all = subscription.is_all();
+    let filter = move |tags_code: i64| all || codes.contains(&(tags_code as i32));
+    let notify = broker.store.new_message_notify();
+    let mut shutdown = broker.shutdown.clone();
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let result = broker.store.get_message(
+            &header.topic,
+            header.queue_id,
+            offset,
+            max_count,
+            max_bytes,
+            &filter,
+        );
+        // Exactly the cases answered PULL_NOT_FOUND are worth waiting on.
+        let waitable = match result.status {
+            GetMessageStatus::OffsetOverflowOne | GetMessageStatus::OffsetFoundNull => true,
+            GetMessageStatus::NoMessageInQueue | GetMessageStatus::NoMatchedLogicQueue => {
+                header.queue_offset == 0
+            }
+            _ => false,
+        };
+        if !waitable || tokio::time::Instant::now() >= deadline || broker.is_shutting_down() {
+            return response(broker, request, &header, result);
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = crate::broker::stopped(&mut shutdown) => {}
+        }
+    }
+}
+
+fn response(
+    broker: &Broker,
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+    result: GetMessageResult,
+) -> RemotingCommand {
+    let code = match result.status {
+        GetMessageStatus::Found => ResponseCode::SUCCESS,
+        GetMessageStatus::MessageWasRemoving | GetMessageStatus::NoMatchedMessage => {
+            ResponseCode::PULL_RETRY_IMMEDIATELY
+        }
+        GetMessageStatus::NoMatchedLogicQueue | GetMessageStatus::NoMessageInQueue => {
+            if header.queue_offset != 0 {
+                ResponseCode::PULL_OFFSET_MOVED
+            } else {
+                ResponseCode::PULL_NOT_FOUND
+            }
+        }
+        GetMessageStatus::OffsetFoundNull | GetMessageStatus::OffsetOverflowOne => {
+            ResponseCode::PULL_NOT_FOUND
+        }
+        GetMessageStatus::OffsetOverflowBadly | GetMessageStatus::OffsetTooSmall => {
+            ResponseCode::PULL_OFFSET_MOVED
+        }
+    };
+    // A consumer reading far behind (past what memory holds) is sent to a
+    // slave when slave reads are allowed, as RocketMQ suggests.
+    let config = broker.config();
+    let behind = broker
+        .store
+        .commit_log_max_offset()
+        .saturating_sub(result.max_phy_offset_pulling);
+    let memory_limit =
+        total_memory_bytes() * u64::from(config.access_message_in_memory_max_ratio) / 100;
+    let suggest = if config.slave_read_enable && behind > memory_limit {
+        1
+    } else {
+        0
+    };
+    let response_header = PullMessageResponseHeader {
+        suggest_which_broker_id: suggest,
+        next_begin_offset: result.next_begin_offset as i64,
+        min_offset: result.min_offset as i64,
+        max_offset: result.max_offset as i64,
+    };
+    let mut response = RemotingCommand::response_to(request, code).with_header(&response_header);
+    if code == ResponseCode::SUCCESS {
+        let total: usize = result.messages.iter().map(|m| m.len()).sum();
+        let mut body = BytesMut::with_capacity(total);
+        for m in &result.messages {
+            body.extend_from_slice(m);
+        }
+        response.body = body.freeze();
+    } else if code != ResponseCode::PULL_NOT_FOUND {
+        response.remark = Some(format!("{:?}", result.status));
+    }
+    response
+}
+
+/// Physical memory, for the "far behind" rule; 8 GiB if unknown.
+fn total_memory_bytes() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(read_total_memory)
+}
+
+fn read_total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kb| kb * 1024)
+}
