@@ -17,6 +17,7 @@
 //! this crate.
 
 pub mod body;
+pub mod client_body;
 pub mod code;
 mod error;
 pub mod frame;

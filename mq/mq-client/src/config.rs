@@ -1,0 +1,112 @@
+//! Settings shared by every producer and consumer of one client instance.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::time::Duration;
+
+use crate::{ClientError, Result};
+
+/// Settings of a client instance (RocketMQ's `ClientConfig`). Producers and
+/// consumers built with equal [`ClientConfig::client_id`]s share one
+/// instance: one set of connections, one route cache, one heartbeat.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Name server addresses separated by `;`. Empty means the
+    /// `NAMESRV_ADDR` environment variable.
+    pub namesrv_addr: String,
+    /// This client's IP as brokers will see it in the client id.
+    pub client_ip: String,
+    /// Distinguishes several instances in one process; default the pid.
+    pub instance_name: String,
+    /// How often routes are fetched again from the name server (30 s).
+    pub poll_name_server_interval: Duration,
+    /// How often every broker of every route gets a heartbeat (30 s).
+    pub heartbeat_broker_interval: Duration,
+    /// How often consumers write their offsets to the brokers (5 s).
+    pub persist_consumer_offset_interval: Duration,
+    /// Timeout of ordinary requests (3 s).
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            namesrv_addr: String::new(),
+            client_ip: local_ip().to_string(),
+            instance_name: std::process::id().to_string(),
+            poll_name_server_interval: Duration::from_secs(30),
+            heartbeat_broker_interval: Duration::from_secs(30),
+            persist_consumer_offset_interval: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Default settings talking to the name servers `namesrv_addr`.
+    pub fn new(namesrv_addr: impl Into<String>) -> Self {
+        ClientConfig {
+            namesrv_addr: namesrv_addr.into(),
+            ..ClientConfig::default()
+        }
+    }
+
+    /// The same settings under another instance name.
+    pub fn with_instance_name(mut self, name: impl Into<String>) -> Self {
+        self.instance_name = name.into();
+        self
+    }
+
+    /// `ip@instance`, how brokers and other group members know this client.
+    pub fn client_id(&self) -> String {
+        format!("{}@{}", self.client_ip, self.instance_name)
+    }
+
+    /// The name server addresses, from the setting or `NAMESRV_ADDR`.
+    pub fn namesrv_addrs(&self) -> Result<Vec<String>> {
+        let raw = if self.namesrv_addr.trim().is_empty() {
+            std::env::var("NAMESRV_ADDR").unwrap_or_default()
+        } else {
+            self.namesrv_addr.clone()
+        };
+        let addrs: Vec<String> = raw
+            .split(';')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if addrs.is_empty() {
+            Err(ClientError::NoNameServer)
+        } else {
+            Ok(addrs)
+        }
+    }
+}
+
+/// The local IPv4 address the default route goes through, else loopback.
+/// Connecting a UDP socket sends nothing; it only picks the interface.
+pub fn local_ip() -> Ipv4Addr {
+    let probe = || -> Option<Ipv4Addr> {
+        let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
+        socket.connect("8.8.8.8:80").ok()?;
+        match socket.local_addr().ok()?.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+            _ => None,
+        }
+    };
+    probe().unwrap_or(Ipv4Addr::LOCALHOST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namesrv_list_and_client_id() {
+        let config = ClientConfig::new(" 10.0.0.1:9876; 10.0.0.2:9876;").with_instance_name("a");
+        assert_eq!(
+            config.namesrv_addrs().unwrap(),
+            vec!["10.0.0.1:9876", "10.0.0.2:9876"]
+        );
+        assert_eq!(config.client_id(), format!("{}@a", config.client_ip));
+    }
+}

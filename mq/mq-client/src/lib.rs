@@ -1,0 +1,54 @@
+//! A RocketMQ 4.x client for our broker (and any other 4.x broker).
+//!
+//! Layout:
+//! - [`config`]: [`ClientConfig`], settings shared by every producer and
+//!   consumer of one client id.
+//! - `instance`: the client instance those share (RocketMQ's
+//!   `MQClientInstance`): one [`mq_remoting::RemotingClient`], the route
+//!   cache refreshed every 30 s, heartbeats every 30 s, and the handler of
+//!   requests brokers send back (transaction check-backs, consumer id
+//!   changes).
+//! - [`producer`]: [`Producer`], round-robin queue choice, retries on
+//!   another broker, selectors, batches, auto-creation through `TBW102`.
+//! - [`transaction`]: [`TransactionProducer`], half messages, local
+//!   transactions, check-backs, [`TransactionHandle`] for later outcomes.
+//! - [`consumer`]: [`PushConsumer`] (rebalance, long-polling pulls,
+//!   concurrent and ordered listeners, send-back, offsets) and
+//!   [`PullConsumer`].
+//! - [`admin`]: [`AdminClient`], one file per area.
+//! - [`message`] and [`id`]: the [`Message`] to send and its unique id.
+//!
+//! Data flow of a send: `Producer::send` → route (cache or name server) →
+//! queue → SEND_MESSAGE_V2 to the queue's master → [`SendResult`]. Of a
+//! consume: rebalance assigns queues → a pull loop per queue → listener →
+//! offset tracker → offset store → UPDATE_CONSUMER_OFFSET.
+
+pub mod admin;
+pub mod config;
+pub mod consumer;
+mod error;
+pub mod id;
+mod instance;
+pub mod message;
+pub mod producer;
+pub mod transaction;
+
+pub use admin::{AdminClient, TopicSpec};
+pub use config::ClientConfig;
+pub use consumer::{
+    ConsumeStatus, Listener, MessageListener, OrderedMessageListener, PullConsumer, PullResult,
+    PullStatus, PushConsumer, PushConsumerConfig,
+};
+pub use error::{ClientError, Result};
+pub use message::Message;
+pub use mq_protocol::body::{ConsumeFromWhere, MessageModel, MessageQueue};
+pub use mq_protocol::client_body::SubscriptionGroupConfig;
+pub use mq_protocol::MessageExt;
+pub use producer::{Producer, ProducerConfig, SendResult, SendStatus};
+pub use transaction::{
+    LocalTransactionState, TransactionChecker, TransactionHandle, TransactionProducer,
+    TransactionSendResult,
+};
+
+/// Re-exported so listener and checker implementations use the same macro.
+pub use mq_remoting::async_trait;
