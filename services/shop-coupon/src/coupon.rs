@@ -9,8 +9,8 @@
 //! orders racing for one coupon cannot both have it.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use shop_common::db::lock_order;
 use shop_common::Db;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -85,11 +85,7 @@ impl CancelOutcome {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use shop_common::now_ms;
 
 const COUPON_COLUMNS: &str = "id, user_id, amount_cents, status, order_id, used_at, created_at";
 
@@ -202,26 +198,6 @@ pub async fn list_coupons(
     .fetch_all(db.pool())
     .await?;
     Ok(rows.iter().map(coupon_from_row).collect::<Result<_, _>>()?)
-}
-
-/// Serializes the coupon use and the cancellation of one order.
-///
-/// SQLite runs one writer at a time, and each transaction here writes first,
-/// so it holds the write lock to its end. PostgreSQL runs them side by side,
-/// and a use that has not committed yet is invisible to a cancellation: the
-/// cancellation would release nothing while the use commits after it. A
-/// transaction-scoped advisory lock on the order closes that gap.
-async fn lock_order(conn: &mut AnyConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    if conn.backend_name() == "PostgreSQL" {
-        let (high, low) = order_id.as_u64_pair();
-        // The same bits as a signed key; collisions only serialize two orders.
-        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
-        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Uses coupon `coupon_id` of `user_id` for `order_id`.

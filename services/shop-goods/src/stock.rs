@@ -9,8 +9,7 @@
 //! `UPDATE ... WHERE stock >= quantity`, so racing orders cannot oversell
 //! (and `CHECK (stock >= 0)` backs it up).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use shop_common::db::lock_order;
 use shop_common::Db;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -101,11 +100,7 @@ impl CancelOutcome {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use shop_common::now_ms;
 
 fn goods_from_row(row: &AnyRow) -> Result<Goods, sqlx::Error> {
     Ok(Goods {
@@ -188,27 +183,6 @@ pub async fn list_goods(db: &Db, after_id: i64, limit: i64) -> Result<Vec<Goods>
     .fetch_all(db.pool())
     .await?;
     Ok(rows.iter().map(goods_from_row).collect::<Result<_, _>>()?)
-}
-
-/// Serializes the reservation and the cancellation of one order.
-///
-/// SQLite runs one writer at a time, and each transaction here writes first,
-/// so it holds the write lock to its end. PostgreSQL runs them side by side,
-/// and a reservation that has not committed yet is invisible to a
-/// cancellation: the cancellation would put nothing back while the
-/// reservation commits after it. A transaction-scoped advisory lock on the
-/// order closes that gap.
-async fn lock_order(conn: &mut AnyConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    if conn.backend_name() == "PostgreSQL" {
-        let (high, low) = order_id.as_u64_pair();
-        // The same bits as a signed key; collisions only serialize two orders.
-        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
-        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Reserves `quantity` of goods `goods_id` for `order_id`.

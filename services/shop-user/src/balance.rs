@@ -9,8 +9,7 @@
 //! conditional `UPDATE ... WHERE balance_cents >= amount`, so racing orders
 //! cannot overspend (and `CHECK (balance_cents >= 0)` backs it up).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use shop_common::db::lock_order;
 use shop_common::money::from_cents;
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -89,11 +88,7 @@ impl CancelOutcome {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use shop_common::now_ms;
 
 fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
@@ -147,27 +142,6 @@ pub async fn get_user(db: &Db, id: i64) -> Result<User, UserError> {
         .await?
         .ok_or(UserError::UserNotFound(id))?;
     Ok(user_from_row(&row)?)
-}
-
-/// Serializes the balance reservation and the cancellation of one order.
-///
-/// SQLite runs one writer at a time, and each transaction here writes first,
-/// so it holds the write lock to its end. PostgreSQL runs them side by side,
-/// and a reservation that has not committed yet is invisible to a
-/// cancellation: the cancellation would refund nothing while the reservation
-/// commits after it. A transaction-scoped advisory lock on the order closes
-/// that gap.
-async fn lock_order(conn: &mut AnyConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    if conn.backend_name() == "PostgreSQL" {
-        let (high, low) = order_id.as_u64_pair();
-        // The same bits as a signed key; collisions only serialize two orders.
-        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
-        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Takes `amount_cents` from the balance of `user_id` for `order_id`.

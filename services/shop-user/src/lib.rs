@@ -21,7 +21,7 @@
 pub mod balance;
 pub mod config;
 pub mod error;
-pub mod extract;
+pub use shop_common::extract;
 pub mod routes;
 
 use std::future::Future;
@@ -80,11 +80,6 @@ pub fn router(state: AppState) -> Router {
 pub enum StartError {
     #[error(transparent)]
     Database(#[from] DbError),
-    #[error("cannot create the folder {path} for the SQLite database: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -102,7 +97,6 @@ impl Application {
     /// Opens (and migrates) the database and binds the listener. Port 0 in
     /// `config.http_addr` picks a free port; [`Application::port`] says which.
     pub async fn build(config: Config) -> Result<Application, StartError> {
-        create_sqlite_dir(&config.database_url)?;
         let db = Db::connect_and_migrate(&config.database_url, config.max_connections, MIGRATIONS)
             .await?;
         let listener = TcpListener::bind(config.http_addr)
@@ -136,27 +130,5 @@ impl Application {
             .await;
         self.db.close().await;
         served
-    }
-}
-
-/// A SQLite file is created when missing, but not its folder (the default
-/// `sqlite://data/user.db` lives in `data/`).
-fn create_sqlite_dir(url: &str) -> Result<(), StartError> {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Ok(());
-    };
-    let path = rest.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
-        _ => Ok(()),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 use thiserror::Error;
 
 /// Which database a URL points at.
@@ -41,6 +41,11 @@ pub struct Migrations {
 pub enum DbError {
     #[error("unsupported database URL {0} (use sqlite:// or postgres://)")]
     UnsupportedUrl(String),
+    #[error("cannot create the folder {path} of the SQLite database: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("migrations failed on {url}: {source}")]
@@ -77,6 +82,9 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let kind = DbKind::from_url(url)?;
+        if kind == DbKind::Sqlite {
+            create_sqlite_dir(url)?;
+        }
         let url_for_sqlx = match kind {
             DbKind::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
@@ -150,6 +158,45 @@ impl Db {
     }
 }
 
+/// A SQLite file is created when missing, but not its folder (a default
+/// such as `sqlite://data/goods.db` lives in `data/`).
+fn create_sqlite_dir(url: &str) -> Result<(), DbError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Serialises work on one order across transactions on PostgreSQL (an
+/// advisory lock held until the transaction ends), so that a reservation and
+/// the cancellation of the same order cannot interleave unseen. SQLite has a
+/// single writer already; there this does nothing.
+pub async fn lock_order(conn: &mut AnyConnection, order_id: uuid::Uuid) -> Result<(), sqlx::Error> {
+    if conn.backend_name() == "PostgreSQL" {
+        let (high, low) = order_id.as_u64_pair();
+        // The same bits as a signed key; a collision only serialises two orders.
+        let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +215,16 @@ mod tests {
         assert!(
             matches!(DbKind::from_url("mysql://u:pw@h/db"), Err(DbError::UnsupportedUrl(u)) if u == "mysql://u:***@h/db")
         );
+    }
+
+    #[test]
+    fn sqlite_folders_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b/shop.db");
+        create_sqlite_dir(&format!("sqlite://{}?mode=rwc", nested.display())).unwrap();
+        assert!(dir.path().join("a/b").is_dir());
+        create_sqlite_dir("sqlite::memory:").unwrap();
+        create_sqlite_dir("postgres://h/db").unwrap();
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! - [`money`]: `Decimal` amounts to and from integer cents.
 //! - [`idempotency`]: record a consumed message in the effect's transaction.
 //! - [`http`]: the JSON error every service answers with.
+//! - [`extract`]: axum extractors that answer bad input in that shape, and
+//!   amounts read from JSON strings or numbers.
 //! - [`telemetry`]: tracing to stderr.
 //! - [`testing`]: fresh test databases and the [`db_test!`] macro that runs a
 //!   test on both databases.
 
 pub mod config;
 pub mod db;
+pub mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod money;
@@ -19,3 +22,10 @@ pub mod testing;
 
 pub use db::{Db, DbKind, Migrations};
 pub use http::ApiError;
+
+/// Milliseconds since the Unix epoch: how the services store time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

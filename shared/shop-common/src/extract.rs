@@ -4,13 +4,13 @@
 
 use std::fmt;
 
+use crate::ApiError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::de::{self, DeserializeOwned, Deserializer, Unexpected};
-use shop_common::ApiError;
 
 /// A JSON request body. Syntax errors answer 400 `invalid_json`; missing
 /// fields and wrong types 400 `invalid_body`; a missing
