@@ -1089,6 +1089,10 @@ impl Inner {
             {
                 let (m, cv) = &self.maintenance_wake;
                 let g = lock(m);
+                // Checked under the lock `shutdown` notifies under: no lost wakeup.
+                if self.stopping.load(Ordering::Acquire) {
+                    return;
+                }
                 let wait = next_flush
                     .min(next_clean)
                     .saturating_duration_since(Instant::now());

@@ -1,0 +1,361 @@
+//! Recovery: crash images (a copy of an open store's folder: `abort`
+//! present, checkpoint from the last flush) with the tail of the last
+//! commit log segment truncated or corrupted at many offsets; a child
+//! process SIGKILLed right after SYNC_FLUSH writes; stray files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{config, copy_dir, decode, msg, open, read_queue};
+use mq_store::{FlushDiskType, MessageStore, PutResult};
+
+struct Written {
+    topic: String,
+    queue_id: i32,
+    result: PutResult,
+    key: String,
+}
+
+/// Builds a crash image: a clean stop half way (so the checkpoint points
+/// into the log), more writes, then a copy of the folder while still open.
+async fn crash_image(dir: &Path) -> (PathBuf, Vec<Written>) {
+    let live = dir.join("live");
+    let mut written = Vec::new();
+    async fn put(store: &MessageStore, n: usize) -> Written {
+        let topic = format!("C{}", n % 2);
+        let queue_id = (n % 3) as i32;
+        let m = msg(&topic, queue_id, n, 150 + (n * 53) % 900);
+        Written {
+            result: store.put_message(m).await.unwrap(),
+            topic,
+            queue_id,
+            key: format!("key{n}"),
+        }
+    }
+    {
+        let store = open(&live);
+        for n in 0..60 {
+            written.push(put(&store, n).await);
+        }
+        store.shutdown().unwrap();
+    }
+    let store = open(&live);
+    for n in 60..160 {
+        written.push(put(&store, n).await);
+    }
+    let image = dir.join("image");
+    copy_dir(&live, &image);
+    assert!(image.join("abort").exists());
+    drop(store);
+    (image, written)
+}
+
+fn last_segment(root: &Path) -> (u64, PathBuf) {
+    let mut segs: Vec<_> = std::fs::read_dir(root.join("commitlog"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let p = segs.pop().unwrap();
+    (p.file_name().unwrap().to_str().unwrap().parse().unwrap(), p)
+}
+
+/// Opens a damaged copy and checks that exactly the messages ending at or
+/// before `valid_end` survive, in every queue, the index and the log end.
+fn check_recovered(root: &Path, written: &[Written], valid_end: u64) {
+    let store = MessageStore::open(config(root)).expect("recovery opens the store");
+    let survivors: Vec<&Written> = written
+        .iter()
+        .filter(|w| w.result.wrote_offset + w.result.wrote_bytes as u64 <= valid_end)
+        .collect();
+    let expected_end = survivors
+        .last()
+        .map_or(0, |w| w.result.wrote_offset + w.result.wrote_bytes as u64);
+    // The log ends after the last whole message, or after the blank record
+    // behind it when the first dropped message opened a new segment.
+    let expected_end = match written
+        .iter()
+        .find(|w| w.result.wrote_offset >= expected_end)
+    {
+        Some(w) if w.result.wrote_offset % (64 * 1024) == 0 => w.result.wrote_offset,
+        _ => expected_end,
+    };
+    assert_eq!(
+        store.commit_log_max_offset(),
+        expected_end,
+        "log end (cut {valid_end})"
+    );
+    let mut per_queue: HashMap<(String, i32), Vec<&Written>> = HashMap::new();
+    for w in &survivors {
+        per_queue
+            .entry((w.topic.clone(), w.queue_id))
+            .or_default()
+            .push(w);
+    }
+    for topic in ["C0", "C1"] {
+        for qid in 0..3 {
+            let got = read_queue(&store, topic, qid);
+            let want = per_queue
+                .get(&(topic.to_owned(), qid))
+                .map_or(&[][..], Vec::as_slice);
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{topic}/{qid} keeps exactly the survivors (cut {valid_end})"
+            );
+            for (bytes, w) in got.iter().zip(want) {
+                let m = decode(bytes);
+                assert_eq!(m.commit_log_offset as u64, w.result.wrote_offset);
+                assert_eq!(m.queue_offset as u64, w.result.queue_offset);
+            }
+            assert_eq!(store.max_offset_in_queue(topic, qid), want.len() as u64);
+        }
+    }
+    // The index knows survivors and forgets the dropped.
+    for w in written.iter().rev().take(12) {
+        let hits = store.query_message(&w.topic, &w.key, 4, 0, i64::MAX);
+        let survived = w.result.wrote_offset + w.result.wrote_bytes as u64 <= valid_end;
+        assert_eq!(
+            hits.len(),
+            usize::from(survived),
+            "index for {} (cut {valid_end})",
+            w.key
+        );
+    }
+    drop(store);
+}
+
+#[tokio::test]
+async fn truncated_tail_at_many_offsets_keeps_exactly_the_whole_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, written) = crash_image(dir.path()).await;
+    let (seg_start, _) = last_segment(&image);
+    let end = written
+        .last()
+        .map(|w| w.result.wrote_offset + w.result.wrote_bytes as u64)
+        .unwrap();
+    let mut cuts: Vec<u64> = (seg_start..end).step_by(389).collect();
+    // Right at, just after and just before message boundaries too.
+    for w in written
+        .iter()
+        .filter(|w| w.result.wrote_offset >= seg_start)
+        .step_by(2)
+    {
+        cuts.extend([
+            w.result.wrote_offset,
+            w.result.wrote_offset + 1,
+            w.result.wrote_offset + 9,
+        ]);
+        cuts.push(w.result.wrote_offset + w.result.wrote_bytes as u64 - 1);
+    }
+    cuts.push(end);
+    assert!(cuts.len() > 40, "{} cuts", cuts.len());
+    for (i, cut) in cuts.into_iter().enumerate() {
+        let case = dir.path().join(format!("t{i}"));
+        copy_dir(&image, &case);
+        let (_, seg) = last_segment(&case);
+        // Alternate: a shorter file, or zeros from the cut on.
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        let at = cut - seg_start;
+        if i % 2 == 0 {
+            f.set_len(at).unwrap();
+        } else {
+            use std::os::unix::fs::FileExt;
+            let len = f.metadata().unwrap().len();
+            f.write_all_at(&vec![0u8; (len - at) as usize], at).unwrap();
+        }
+        drop(f);
+        check_recovered(&case, &written, cut);
+        if i % 4 == 0 {
+            // Recovery is idempotent and the store is writable afterwards.
+            let store = open(&case);
+            assert_eq!(
+                store.put_message(msg("C0", 0, 5, 10)).await.unwrap().status,
+                mq_store::PutStatus::PutOk
+            );
+            store.shutdown().unwrap();
+            drop(store);
+        }
+        std::fs::remove_dir_all(&case).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn corrupted_tail_at_many_offsets_drops_the_corrupt_message_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, written) = crash_image(dir.path()).await;
+    let (seg_start, _) = last_segment(&image);
+    let mut cases = Vec::new();
+    for (k, w) in written
+        .iter()
+        .filter(|w| w.result.wrote_offset >= seg_start)
+        .enumerate()
+    {
+        let start = w.result.wrote_offset;
+        // TOTALSIZE, MAGICCODE, BODYCRC, PHYSICALOFFSET, and the body (it starts at 96
+        // for IPv4 hosts), plus a garbage fill from the middle.
+        let within = [0u64, 2, 5, 9, 30, 96 + (k as u64 * 7) % 100];
+        cases.extend(within.iter().map(|d| (start, start + d, false)));
+        cases.push((start, start + 40 + (k as u64 * 13) % 60, true));
+    }
+    assert!(cases.len() > 50);
+    for (i, (msg_start, at, fill)) in cases.into_iter().enumerate() {
+        let case = dir.path().join(format!("c{i}"));
+        copy_dir(&image, &case);
+        let (_, seg) = last_segment(&case);
+        let mut data = std::fs::read(&seg).unwrap();
+        let pos = (at - seg_start) as usize;
+        if fill {
+            let to = (pos + 5000).min(data.len());
+            data[pos..to].fill(0xAB);
+        } else {
+            data[pos] ^= 0x5A;
+        }
+        std::fs::write(&seg, &data).unwrap();
+        check_recovered(&case, &written, msg_start);
+        std::fs::remove_dir_all(&case).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn recovered_store_keeps_writing_with_the_right_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, written) = crash_image(dir.path()).await;
+    // Drop the last message.
+    let last = &written.last().unwrap().result;
+    let (seg_start, seg) = last_segment(&image);
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(last.wrote_offset - seg_start + 3).unwrap();
+    drop(f);
+    let store = open(&image);
+    assert_eq!(store.commit_log_max_offset(), last.wrote_offset);
+    let w = written.last().unwrap();
+    let r = store
+        .put_message(msg(&w.topic, w.queue_id, 7777, 100))
+        .await
+        .unwrap();
+    assert_eq!(r.wrote_offset, last.wrote_offset);
+    assert_eq!(
+        r.queue_offset, last.queue_offset,
+        "the dropped message's queue offset is reused"
+    );
+    store.shutdown().unwrap();
+    drop(store);
+    let store = open(&image);
+    let q = read_queue(&store, &w.topic, w.queue_id);
+    assert_eq!(
+        decode(q.last().unwrap()).born_timestamp,
+        1_700_000_000_000 + 7777
+    );
+}
+
+#[tokio::test]
+async fn stray_files_in_store_folders_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store.put_message(msg("S", 0, 0, 10)).await.unwrap();
+    }
+    std::fs::write(dir.path().join("commitlog/README"), b"x").unwrap();
+    std::fs::write(dir.path().join("consumequeue/S/0/.swp"), b"x").unwrap();
+    std::fs::write(dir.path().join("consumequeue/S/notaqueue"), b"x").unwrap();
+    std::fs::write(dir.path().join("index/junk"), b"x").unwrap();
+    let store = open(dir.path());
+    assert_eq!(read_queue(&store, "S", 0).len(), 1);
+}
+
+const CHILD_DIR_ENV: &str = "MQ_STORE_SIGKILL_CHILD_DIR";
+
+/// Not a test on its own: the child half of
+/// `sync_flush_survives_sigkill_right_after_the_ack`, run by the parent
+/// through this test binary. Writes under SYNC_FLUSH forever, printing
+/// `ACK <offset> <size> <n>` after each acknowledged put.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of sync_flush_survives_sigkill_right_after_the_ack"]
+async fn sigkill_child_writer() {
+    let Some(root) = std::env::var_os(CHILD_DIR_ENV) else {
+        return;
+    };
+    let mut c = config(Path::new(&root));
+    c.flush_disk_type = FlushDiskType::SyncFlush;
+    let store = MessageStore::open(c).unwrap();
+    for n in 0.. {
+        let r = store
+            .put_message(msg("K", (n % 4) as i32, n, 300 + n % 700))
+            .await
+            .unwrap();
+        assert_eq!(r.status, mq_store::PutStatus::PutOk);
+        println!("ACK {} {} {}", r.wrote_offset, r.wrote_bytes, n);
+    }
+}
+
+#[test]
+fn sync_flush_survives_sigkill_right_after_the_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let v: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+            acked.push((v[0], v[1], v[2] as usize));
+            if acked.len() == 400 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+                           // Acks printed before the kill landed count too.
+    for line in lines {
+        let Ok(line) = line else { break };
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let v: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+            acked.push((v[0], v[1], v[2] as usize));
+        }
+    }
+    child.wait().unwrap();
+    assert!(
+        acked.len() >= 400,
+        "child acknowledged {} messages",
+        acked.len()
+    );
+    assert!(
+        dir.path().join("abort").exists(),
+        "the child did not stop cleanly"
+    );
+
+    let store = open(dir.path());
+    for (offset, size, n) in &acked {
+        let m = store
+            .look_message_by_offset(*offset)
+            .unwrap_or_else(|| panic!("acknowledged message {n} at {offset} lost"));
+        let expected = msg("K", (n % 4) as i32, *n, 300 + n % 700);
+        assert_eq!(m.body, expected.body, "message {n}");
+        assert_eq!(m.store_size, *size as usize);
+        let r = store.get_message("K", m.queue_id, m.queue_offset as u64, 1, 1 << 20, &|_| {
+            true
+        });
+        assert_eq!(
+            decode(&r.messages[0]),
+            m,
+            "message {n} is in its consume queue"
+        );
+    }
+}
