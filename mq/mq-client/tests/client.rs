@@ -639,3 +639,48 @@ async fn admin_topics_groups_and_message_queries() {
     admin.shutdown().await;
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oneway_and_auto_created_topics() {
+    let ns = NameServer::start().await;
+    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
+    create_topic(&admin, &[&broker], "Oneway", 1).await;
+    let producer = producer(&ns, "pg-oneway").await;
+    producer
+        .send_oneway(Message::new("Oneway", "oneway"))
+        .await
+        .unwrap();
+    let pull = PullConsumer::start("cg-oneway", client_config(&ns.addr))
+        .await
+        .unwrap();
+    let mq = pull.fetch_queues("Oneway").await.unwrap().remove(0);
+    wait_until("the oneway message stored", LIMIT, || async {
+        pull.max_offset(&mq).await.is_ok_and(|m| m == 1)
+    })
+    .await;
+    let got = pull.pull(&mq, "*", 0, 32).await.unwrap().messages;
+    assert_eq!(got[0].body.as_ref(), b"oneway");
+    assert_eq!(got[0].msg_id().len(), 32);
+
+    // A topic nobody created: the first send goes through TBW102's route and
+    // the broker creates it; its own route follows.
+    let r = producer
+        .send(Message::new("AutoCreated", "first"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    wait_until("the auto-created topic's route", LIMIT, || async {
+        admin.topic_route("AutoCreated").await.is_ok()
+    })
+    .await;
+    producer
+        .send(Message::new("AutoCreated", "second"))
+        .await
+        .unwrap();
+
+    pull.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+    broker.stop().await;
+}
