@@ -74,6 +74,8 @@ pub struct Broker {
     pub(crate) namesrv_client: RemotingClient,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) started_ms: i64,
+    /// The topic table version last sent to the name servers.
+    pub(crate) registered_version: std::sync::atomic::AtomicI64,
 }
 
 /// Completes once the stop flag is set (or its sender is gone).
@@ -182,6 +184,25 @@ impl Broker {
         }
     }
 
+    /// Registers with the name servers at once when topics changed since the
+    /// last registration (a topic auto-created by a send, a retry topic
+    /// created by a heartbeat), so its route exists without waiting for the
+    /// periodic registration, as RocketMQ's broker does.
+    pub(crate) fn register_if_topics_changed(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        let version = lock(&self.topics).data_version().counter;
+        let registered = self.registered_version.load(Ordering::Acquire);
+        if version != registered
+            && self
+                .registered_version
+                .compare_exchange(registered, version, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            let broker = self.clone();
+            tokio::spawn(async move { crate::services::register_all(&broker).await });
+        }
+    }
+
     /// Persists consumer and delay offsets (periodically and at shutdown).
     pub(crate) fn persist_offsets(&self) {
         if let Err(e) = lock(&self.offsets).persist() {
@@ -266,6 +287,7 @@ impl BrokerHandle {
             namesrv_client: RemotingClient::new(ClientConfig::default()),
             shutdown,
             started_ms: now,
+            registered_version: std::sync::atomic::AtomicI64::new(-1),
         });
         let addr = broker.store_host;
         info!(

@@ -120,6 +120,10 @@ fn every<F, Fut>(
 pub(crate) fn register_request(broker: &Broker) -> RemotingCommand {
     let config = broker.config();
     let wrapper = lock(&broker.topics).wrapper();
+    broker.registered_version.store(
+        wrapper.data_version.counter,
+        std::sync::atomic::Ordering::Release,
+    );
     let body = encode_json(&RegisterBrokerBody {
         topic_config_serialize_wrapper: wrapper,
         filter_server_list: Vec::new(),

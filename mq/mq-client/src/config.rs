@@ -1,6 +1,6 @@
 //! Settings shared by every producer and consumer of one client instance.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::{ClientError, Result};
@@ -82,18 +82,23 @@ impl ClientConfig {
     }
 }
 
-/// The local IPv4 address the default route goes through, else loopback.
-/// Connecting a UDP socket sends nothing; it only picks the interface.
+/// This host's first non-loopback IPv4 address as its own host name
+/// resolves (normally from `/etc/hosts`), else loopback. Only used to make
+/// the client id readable; nothing is sent anywhere to find it.
 pub fn local_ip() -> Ipv4Addr {
-    let probe = || -> Option<Ipv4Addr> {
-        let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
-        socket.connect("8.8.8.8:80").ok()?;
-        match socket.local_addr().ok()?.ip() {
-            std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+    use std::net::ToSocketAddrs;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty());
+    host.and_then(|h| (h.as_str(), 0).to_socket_addrs().ok())
+        .into_iter()
+        .flatten()
+        .find_map(|addr| match addr.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
             _ => None,
-        }
-    };
-    probe().unwrap_or(Ipv4Addr::LOCALHOST)
+        })
+        .unwrap_or(Ipv4Addr::LOCALHOST)
 }
 
 #[cfg(test)]

@@ -684,3 +684,33 @@ async fn oneway_and_auto_created_topics() {
     admin.shutdown().await;
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_stored_in_order_with_its_ids() {
+    let ns = NameServer::start().await;
+    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
+    create_topic(&admin, &[&broker], "Batched", 1).await;
+    let producer = producer(&ns, "pg-batch").await;
+    let batch: Vec<Message> = (0..5)
+        .map(|i| Message::new("Batched", format!("b{i}")).with_tags("B"))
+        .collect();
+    let result = producer.send_batch(batch).await.unwrap();
+    let ids: Vec<&str> = result.msg_id.split(',').collect();
+    assert_eq!(ids.len(), 5);
+
+    let pull = PullConsumer::start("cg-batch", client_config(&ns.addr))
+        .await
+        .unwrap();
+    let mq = pull.fetch_queues("Batched").await.unwrap().remove(0);
+    let got = pull.pull(&mq, "*", 0, 32).await.unwrap().messages;
+    let got_ids: Vec<String> = got.iter().map(|m| m.msg_id()).collect();
+    assert_eq!(got_ids, ids);
+    let bodies: Vec<&[u8]> = got.iter().map(|m| m.body.as_ref()).collect();
+    assert_eq!(bodies, vec![&b"b0"[..], b"b1", b"b2", b"b3", b"b4"]);
+
+    pull.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+    broker.stop().await;
+}

@@ -71,7 +71,7 @@ impl TestBroker {
             listen_port: 0,
             bind_address: "127.0.0.1".into(),
             broker_ip1: "127.0.0.1".into(),
-            register_name_server_period: 300,
+            register_name_server_period: 30_000,
             transaction_time_out: 300,
             transaction_check_interval: 200,
             ..BrokerConfig::default()

@@ -19,8 +19,7 @@ use crate::metadata::groups::SubscriptionGroupConfig;
 /// Tells the name servers about a topic change at once rather than at the
 /// next periodic registration.
 fn register_soon(broker: &Arc<Broker>) {
-    let broker = broker.clone();
-    tokio::spawn(async move { crate::services::register_all(&broker).await });
+    broker.register_if_topics_changed();
 }
 
 pub(crate) async fn create_topic(

@@ -107,6 +107,16 @@ impl RequestHandler for BrokerHandler {
                 not_supported(&request)
             }
         };
+        if matches!(
+            request.code,
+            code::SEND_MESSAGE
+                | code::SEND_MESSAGE_V2
+                | code::SEND_BATCH_MESSAGE
+                | code::HEART_BEAT
+                | code::CONSUMER_SEND_MSG_BACK
+        ) {
+            b.register_if_topics_changed();
+        }
         Ok(Some(response))
     }
 

@@ -31,8 +31,13 @@ pub(crate) async fn send_message(
     channel: &Channel,
     request: &RemotingCommand,
 ) -> RemotingCommand {
+    // RocketMQ clients send SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE with the
+    // short V2 field names; some send a batch with the long names. Accept both.
     let header = match request.code {
         code::SEND_MESSAGE_V2 => request
+            .header::<SendMessageRequestHeaderV2>()
+            .map(SendMessageRequestHeaderV2::into_v1),
+        code::SEND_BATCH_MESSAGE if request.ext_fields.contains_key("b") => request
             .header::<SendMessageRequestHeaderV2>()
             .map(SendMessageRequestHeaderV2::into_v1),
         _ => request.header::<SendMessageRequestHeader>(),
