@@ -883,7 +883,7 @@ impl Inner {
         self.check_writable()?;
         let seg_size = self.commit_log.segment_size();
         if self.commit_log.segments().is_empty() {
-            if offset % seg_size != 0 {
+            if !offset.is_multiple_of(seg_size) {
                 return Err(StoreError::OffsetMismatch {
                     offset,
                     expected: offset - offset % seg_size,
@@ -1287,5 +1287,56 @@ impl Inner {
             }
         }
         lo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(n: usize) -> PutMessage {
+        PutMessage {
+            topic: "P".into(),
+            queue_id: 0,
+            flag: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            born_host: "127.0.0.1:1".parse().unwrap(),
+            store_host: "127.0.0.1:2".parse().unwrap(),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: Bytes::from(vec![n as u8 | 1; 100]),
+            properties: String::new(),
+        }
+    }
+
+    /// A failed flush is not retried: the store refuses further writes and
+    /// flushes, and does not claim a clean stop.
+    #[tokio::test]
+    async fn failed_flush_poisons_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = MessageStoreConfig::with_root(dir.path());
+        config.maped_file_size_commit_log = 64 * 1024;
+        config.max_message_size = 8 * 1024;
+        config.flush_disk_type = FlushDiskType::SyncFlush;
+        let store = MessageStore::open(config).unwrap();
+        store.put_message(message(0)).await.unwrap();
+        let failed_file = dir.path().join("commitlog").join("00000000000000000000");
+        store
+            .inner
+            .set_poison(&StoreError::io(&failed_file, std::io::Error::other("EIO")));
+        match store.put_message(message(1)).await {
+            Err(StoreError::Poisoned { path, reason }) => {
+                assert_eq!(path, failed_file);
+                assert!(reason.contains("EIO"), "{reason}");
+            }
+            other => panic!("expected Poisoned, got {other:?}"),
+        }
+        assert!(matches!(store.flush(), Err(StoreError::Poisoned { .. })));
+        assert!(store.shutdown().is_err());
+        assert!(
+            dir.path().join("abort").exists(),
+            "a poisoned store leaves abort behind"
+        );
     }
 }
