@@ -109,7 +109,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut tasks = Vec::new();
         for w in 0..args.writers {
             let store = store.clone();
-            let probe = probe.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(1 << 20);
                 let mut bytes = 0u64;
