@@ -12,11 +12,17 @@ use shop_common::config::{ConfigError, Settings};
 /// Prefix of the environment variables that override keys.
 pub const ENV_PREFIX: &str = "COUPON";
 /// Every key this service reads; others get a warning at start-up.
-pub const KEYS: &[&str] = &["http_addr", "database_url", "max_connections"];
+pub const KEYS: &[&str] = &[
+    "http_addr",
+    "database_url",
+    "max_connections",
+    "namesrv_addr",
+];
 const DEFAULTS: &[(&str, &str)] = &[
     ("http_addr", "127.0.0.1:8083"),
     ("database_url", "sqlite://data/coupon.db"),
     ("max_connections", "10"),
+    ("namesrv_addr", "127.0.0.1:9876"),
 ];
 
 #[derive(Debug, Clone)]
@@ -27,6 +33,10 @@ pub struct Config {
     pub database_url: String,
     /// Size of the database connection pool.
     pub max_connections: u32,
+    /// Name servers of the broker cluster (`;`-separated) for the
+    /// ORDER_CANCEL consumer. Empty runs the HTTP API alone, without the
+    /// compensation consumer (tests of the API only).
+    pub namesrv_addr: String,
 }
 
 impl Config {
@@ -57,6 +67,11 @@ impl Config {
             http_addr: settings.require("http_addr")?,
             database_url: settings.require("database_url")?,
             max_connections,
+            namesrv_addr: settings
+                .get("namesrv_addr")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
         })
     }
 
@@ -66,6 +81,7 @@ impl Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.to_owned(),
             max_connections: 10,
+            namesrv_addr: String::new(),
         }
     }
 }

@@ -21,6 +21,7 @@
 pub mod balance;
 pub mod config;
 pub mod error;
+pub mod events;
 pub use shop_common::extract;
 pub mod routes;
 
@@ -80,6 +81,8 @@ pub fn router(state: AppState) -> Router {
 pub enum StartError {
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error("cannot start the ORDER_CANCEL consumer: {0}")]
+    Broker(#[from] mq_client::ClientError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -91,6 +94,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     db: Db,
+    consumers: Vec<mq_client::PushConsumer>,
 }
 
 impl Application {
@@ -105,7 +109,26 @@ impl Application {
                 addr: config.http_addr,
                 source,
             })?;
-        Ok(Application { listener, db })
+        let mut consumers = Vec::new();
+        if !config.namesrv_addr.is_empty() {
+            let client = mq_client::ClientConfig::new(config.namesrv_addr.clone())
+                .with_instance_name(format!("{}-{}", events::CANCEL_GROUP, std::process::id()));
+            consumers.push(
+                shop_common::events::subscribe(
+                    db.clone(),
+                    client,
+                    events::CANCEL_GROUP,
+                    shop_common::events::ORDER_CANCEL,
+                    std::sync::Arc::new(events::OnOrderCancelled),
+                )
+                .await?,
+            );
+        }
+        Ok(Application {
+            listener,
+            db,
+            consumers,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -128,6 +151,9 @@ impl Application {
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        for consumer in &self.consumers {
+            consumer.shutdown().await;
+        }
         self.db.close().await;
         served
     }

@@ -4,19 +4,23 @@
 //! - [`db`]: one pool over SQLite or PostgreSQL chosen by URL, and migrations.
 //! - [`money`]: `Decimal` amounts to and from integer cents.
 //! - [`idempotency`]: record a consumed message in the effect's transaction.
+//! - [`events`]: the shop's topics, their bodies, and consumers that apply
+//!   each message exactly once.
 //! - [`http`]: the JSON error every service answers with.
 //! - [`extract`]: axum extractors that answer bad input in that shape, and
 //!   amounts read from JSON strings or numbers.
-//! - [`telemetry`]: tracing to stderr.
+//! - [`telemetry`]: tracing to stderr; [`signal`]: Ctrl-C and SIGTERM.
 //! - [`testing`]: fresh test databases and the [`db_test!`] macro that runs a
 //!   test on both databases.
 
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod money;
+pub mod signal;
 pub mod telemetry;
 pub mod testing;
 
