@@ -171,12 +171,40 @@ impl QueueData {
 
 /// A broker group: the brokers sharing one `brokerName`, by broker id (0 is
 /// the master). RocketMQ's `BrokerData`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// Serialized by hand (below) to add `enableActingMaster`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BrokerData {
     pub cluster: String,
     pub broker_name: String,
     pub broker_addrs: BTreeMap<i64, String>,
+}
+
+/// Writes RocketMQ 5's `enableActingMaster: false` beside the 4.x fields.
+/// Java 4.x readers ignore it, but clients modelled on 5.x require it: the
+/// `rocketmq-client-rust` crate declares it as a plain `bool` without a
+/// default, so a route without it fails to parse ("missing field
+/// `enableActingMaster`") and every send fails. We never act as master for
+/// another broker, hence always `false`.
+impl Serialize for BrokerData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            cluster: &'a str,
+            broker_name: &'a str,
+            broker_addrs: &'a BTreeMap<i64, String>,
+            enable_acting_master: bool,
+        }
+        Wire {
+            cluster: &self.cluster,
+            broker_name: &self.broker_name,
+            broker_addrs: &self.broker_addrs,
+            enable_acting_master: false,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl BrokerData {
@@ -359,6 +387,30 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<TopicRouteData>(&ours).unwrap(),
             route
+        );
+    }
+
+    #[test]
+    fn broker_data_carries_enable_acting_master_for_5x_clients() {
+        let data = BrokerData {
+            cluster: "c".into(),
+            broker_name: "broker-a".into(),
+            broker_addrs: BTreeMap::from([(0, "h:1".into())]),
+        };
+        let json: serde_json::Value = serde_json::from_slice(&encode_json(&data)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "cluster": "c",
+                "brokerName": "broker-a",
+                "brokerAddrs": {"0": "h:1"},
+                "enableActingMaster": false
+            })
+        );
+        // And it reads back, as do 4.x bodies without the field.
+        assert_eq!(
+            decode_json::<BrokerData>(&encode_json(&data)).unwrap(),
+            data
         );
     }
 
