@@ -175,6 +175,12 @@ impl PutState {
     }
 }
 
+/// Pause without new appends after which a SYNC_FLUSH group is complete.
+const GROUP_COMMIT_QUIET: Duration = Duration::from_micros(50);
+/// Longest a SYNC_FLUSH flush waits for its group to fill (RocketMQ's
+/// GroupCommitService waits up to 10 ms between rounds).
+const GROUP_COMMIT_MAX_WAIT: Duration = Duration::from_millis(1);
+
 type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
 
 struct Inner {
@@ -1040,7 +1046,28 @@ impl Inner {
             if self.poisoned.load(Ordering::Acquire) {
                 return;
             }
+            if sync {
+                self.gather_group();
+            }
             let _ = self.flush_commit_log();
+        }
+    }
+
+    /// Group commit window: before a SYNC_FLUSH flush, waits while appends
+    /// keep arriving (each pause [`GROUP_COMMIT_QUIET`], at most
+    /// [`GROUP_COMMIT_MAX_WAIT`] in all), so that writers woken by the
+    /// previous flush join this one instead of forming a half-size batch of
+    /// their own. A lone writer pays one quiet period.
+    fn gather_group(&self) {
+        let started = Instant::now();
+        let mut seen = self.dispatched.load(Ordering::Acquire);
+        while started.elapsed() < GROUP_COMMIT_MAX_WAIT {
+            std::thread::sleep(GROUP_COMMIT_QUIET);
+            let now = self.dispatched.load(Ordering::Acquire);
+            if now == seen {
+                return;
+            }
+            seen = now;
         }
     }
 

@@ -404,6 +404,12 @@ async fn retention_deletes_expired_files_and_never_the_current_one() {
     let all = segs();
     assert!(all.len() >= 5);
     let cq_before = cq_files();
+    let index_files = || std::fs::read_dir(dir.path().join("index")).unwrap().count();
+    let index_before = index_files();
+    assert!(
+        index_before >= 3,
+        "keys of 400 messages fill several 400-entry index files"
+    );
     let now = index_now();
     // Not yet expired (written just now, kept 1 hour), disk fine: nothing.
     assert_eq!(store.clean_step(now, 0.10).unwrap(), CleanOutcome::Idle);
@@ -423,6 +429,11 @@ async fn retention_deletes_expired_files_and_never_the_current_one() {
         cq_files() < cq_before,
         "consume queue files of deleted messages go too"
     );
+    assert!(
+        index_files() < index_before,
+        "index files of deleted messages go too"
+    );
+    assert!(index_files() >= 1, "the index file being written stays");
     assert_eq!(store.clean_step(later, 0.10).unwrap(), CleanOutcome::Idle);
     let min = store.min_offset_in_queue("T", 0);
     assert!(min > 0);
