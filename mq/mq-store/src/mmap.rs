@@ -49,7 +49,8 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
-/// Fraction (0.0 - 1.0) of the file system holding `path` that is in use.
+/// Fraction (0.0 - 1.0) of the file system holding `path` that is in use:
+/// `(total - free) / total`, as RocketMQ's `getDiskPartitionSpaceUsedPercent`.
 pub(crate) fn disk_usage_ratio(path: &Path) -> Result<f64, StoreError> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
@@ -67,7 +68,9 @@ pub(crate) fn disk_usage_ratio(path: &Path) -> Result<f64, StoreError> {
     if total <= 0.0 {
         return Ok(0.0);
     }
-    let free = st.f_bavail as f64;
+    // Free blocks including the root reserve, as Java's File.getFreeSpace()
+    // that RocketMQ's ratio uses.
+    let free = st.f_bfree as f64;
     Ok(((total - free) / total).clamp(0.0, 1.0))
 }
 
