@@ -1257,7 +1257,8 @@ impl Inner {
             let mut looked = 0u64;
             for e in &entries {
                 if !r.messages.is_empty()
-                    && (r.messages.len() >= max_count || total_bytes + e.size as usize > max_bytes)
+                    && (r.messages.len() >= max_count
+                        || total_bytes.saturating_add(e.size as usize) > max_bytes)
                 {
                     break;
                 }
