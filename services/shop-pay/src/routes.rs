@@ -1,0 +1,126 @@
+//! The HTTP API: request and response bodies, and one handler per endpoint.
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shop_common::money::from_cents;
+use shop_common::ApiError;
+use uuid::Uuid;
+
+use crate::error::PayError;
+use crate::extract::{Json, Path};
+use crate::payment::{self, Notification};
+use crate::repo::{self, Payment, PaymentStatus};
+use crate::AppState;
+
+/// Set to `true` on a `POST /payments` answer that returns an existing payment.
+pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// `POST /payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    pub order_id: Uuid,
+}
+
+/// A payment as the API shows it; `amount` is a string like `"12.30"`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub user_id: i64,
+    pub amount: Decimal,
+    pub status: PaymentStatus,
+    pub trade_no: Option<String>,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+    /// Where the user pays, at the gateway.
+    pub pay_url: String,
+}
+
+fn view(state: &AppState, payment: Payment) -> Result<PaymentView, ApiError> {
+    let pay_url = payment::pay_url(&state.config, &payment).ok_or_else(|| {
+        ApiError::internal(format!(
+            "cannot build a pay URL from gateway_url {}",
+            state.config.gateway_url
+        ))
+    })?;
+    Ok(PaymentView {
+        payment_id: payment.id,
+        order_id: payment.order_id,
+        user_id: payment.user_id,
+        amount: from_cents(payment.amount_cents),
+        status: payment.status,
+        trade_no: payment.trade_no,
+        created_at: payment.created_at,
+        paid_at: payment.paid_at,
+        pay_url,
+    })
+}
+
+/// `POST /payments` → 201 [`PaymentView`] when created, 200 with
+/// `idempotent-replayed: true` when the order already has a payment; 404
+/// `order_not_found`, 409 `order_not_payable` (not CONFIRMED),
+/// `nothing_to_pay` (amount 0), 503 `order_service_unavailable`.
+pub async fn create_payment(
+    State(state): State<AppState>,
+    Json(body): Json<CreatePayment>,
+) -> Result<Response, ApiError> {
+    let (payment, created) = payment::create_payment(&state, body.order_id).await?;
+    let view = view(&state, payment)?;
+    if created {
+        return Ok((StatusCode::CREATED, axum::Json(view)).into_response());
+    }
+    let mut response = axum::Json(view).into_response();
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+/// `GET /payments/{id}` → 200 [`PaymentView`]; 404 `payment_not_found`.
+pub async fn get_payment(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<PaymentView>, ApiError> {
+    let payment = repo::get(&state.db, id)
+        .await?
+        .ok_or(PayError::PaymentNotFound(id))?;
+    Ok(axum::Json(view(&state, payment)?))
+}
+
+/// `POST /payments/callback` (the gateway's notification) → 200
+/// `{"result": "success"}`, the same for a replay; 400 `invalid_amount`,
+/// `invalid_trade_no`, `order_mismatch`, `amount_mismatch`; 401
+/// `invalid_signature`; 404 `payment_not_found`; 409 `already_paid` (paid
+/// with another trade number); 503 `broker_unavailable` (nothing changed,
+/// the gateway should retry).
+pub async fn callback(
+    State(state): State<AppState>,
+    Json(notification): Json<Notification>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    payment::handle_callback(&state, &notification).await?;
+    Ok(axum::Json(serde_json::json!({ "result": "success" })))
+}
+
+/// `GET /health`: the service answers and its database does too.
+pub async fn health(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
