@@ -1,0 +1,40 @@
+//! The consumers: PAY_SUCCESS into `payment_log`, ORDER_CANCEL into
+//! `order_log`, each applied once per (group, message key) by
+//! `shop_common::events::apply_once`.
+
+use mq_client::{async_trait, MessageExt};
+use shop_common::events::{body, EventHandler, OrderCancelled, PaymentSucceeded};
+use shop_common::now_ms;
+use sqlx::AnyConnection;
+use tracing::info;
+
+use crate::store;
+
+/// This service's consumer group for PAY_SUCCESS.
+pub const PAY_GROUP: &str = "log-service-pay-success";
+/// This service's consumer group for ORDER_CANCEL.
+pub const CANCEL_GROUP: &str = "log-service-order-cancel";
+
+pub struct OnPaymentSucceeded;
+
+#[async_trait]
+impl EventHandler for OnPaymentSucceeded {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+        let event: PaymentSucceeded = body(msg)?;
+        let logged = store::log_payment(tx, &event, now_ms()).await?;
+        info!(payment_id = %event.payment_id, order_id = %event.order_id, logged, "PAY_SUCCESS logged");
+        Ok(())
+    }
+}
+
+pub struct OnOrderCancelled;
+
+#[async_trait]
+impl EventHandler for OnOrderCancelled {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+        let event: OrderCancelled = body(msg)?;
+        let logged = store::log_cancellation(tx, &event, now_ms()).await?;
+        info!(order_id = %event.order_id, logged, "ORDER_CANCEL logged");
+        Ok(())
+    }
+}

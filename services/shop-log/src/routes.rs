@@ -1,0 +1,117 @@
+//! The HTTP API: listings of the logs, and health.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shop_common::money::from_cents;
+use shop_common::ApiError;
+use uuid::Uuid;
+
+use crate::extract::Query;
+use crate::store::{self, Filter, OrderLog, PaymentLog};
+use crate::AppState;
+
+/// Page size when the client gives none.
+pub const DEFAULT_PAGE: i64 = 100;
+/// The largest page.
+pub const MAX_PAGE: i64 = 1000;
+
+/// `GET /logs/payments` and `GET /logs/orders`: every filter is optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub order_id: Option<Uuid>,
+    pub user_id: Option<i64>,
+    #[serde(default)]
+    pub after_id: i64,
+    pub limit: Option<i64>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> Result<Filter, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        Ok(Filter {
+            order_id: self.order_id,
+            user_id: self.user_id,
+            after_id: self.after_id,
+            limit,
+        })
+    }
+}
+
+/// A logged payment; `amount` is a string like `"12.30"`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentLogView {
+    pub id: i64,
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub user_id: i64,
+    pub amount: Decimal,
+    pub trade_no: String,
+    pub paid_at: i64,
+    pub logged_at: i64,
+}
+
+impl From<PaymentLog> for PaymentLogView {
+    fn from(p: PaymentLog) -> Self {
+        PaymentLogView {
+            id: p.id,
+            payment_id: p.payment_id,
+            order_id: p.order_id,
+            user_id: p.user_id,
+            amount: from_cents(p.amount_cents),
+            trade_no: p.trade_no,
+            paid_at: p.paid_at,
+            logged_at: p.logged_at,
+        }
+    }
+}
+
+/// `GET /logs/payments?order_id=&user_id=&after_id=&limit=` → 200
+/// `[PaymentLogView]` by id; 400 `invalid_query`, `invalid_limit`.
+pub async fn list_payments(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Vec<PaymentLogView>>, ApiError> {
+    let rows = store::payments(&state.db, &query.filter()?).await?;
+    Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /logs/orders?order_id=&user_id=&after_id=&limit=` → 200
+/// `[OrderLog]` by id (`event` is `cancelled`); 400 `invalid_query`,
+/// `invalid_limit`.
+pub async fn list_orders(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Vec<OrderLog>>, ApiError> {
+    Ok(axum::Json(
+        store::orders(&state.db, &query.filter()?).await?,
+    ))
+}
+
+/// `GET /health`: the service answers and its database does too.
+pub async fn health(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}

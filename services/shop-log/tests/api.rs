@@ -1,0 +1,227 @@
+//! The log service against a fresh database per test, on SQLite and on
+//! PostgreSQL: its consumers' handlers driven through
+//! `shop_common::events::apply_once` with hand-built messages (each
+//! delivered twice), and its API through `Router::oneshot`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use mq_client::MessageExt;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use shop_common::events::{
+    apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
+};
+use shop_common::testing::TestDatabase;
+use shop_common::Db;
+use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
+use shop_log::{router, AppState, Application, Config, MIGRATIONS};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// A message as a consumer receives it: `body` on `topic` with KEYS `key`.
+fn message(topic: &str, key: &str, body: Vec<u8>) -> MessageExt {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 10911));
+    let mut properties = BTreeMap::new();
+    properties.insert("KEYS".to_owned(), key.to_owned());
+    properties.insert("UNIQ_KEY".to_owned(), Uuid::new_v4().simple().to_string());
+    MessageExt {
+        topic: topic.to_owned(),
+        queue_id: 0,
+        flag: 0,
+        queue_offset: 0,
+        commit_log_offset: 0,
+        sys_flag: 0,
+        born_timestamp: shop_common::now_ms(),
+        born_host: loopback,
+        store_timestamp: shop_common::now_ms(),
+        store_host: loopback,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body_crc: 0,
+        body: body.into(),
+        properties,
+        store_size: 0,
+    }
+}
+
+fn paid(amount: &str) -> PaymentSucceeded {
+    PaymentSucceeded {
+        payment_id: Uuid::new_v4(),
+        order_id: Uuid::new_v4(),
+        user_id: 7,
+        amount: amount.parse::<Decimal>().unwrap(),
+        trade_no: "GW-1".to_owned(),
+        paid_at: 1_700_000_000_000,
+    }
+}
+
+fn pay_message(event: &PaymentSucceeded) -> MessageExt {
+    message(
+        PAY_SUCCESS,
+        &event.payment_id.to_string(),
+        serde_json::to_vec(event).unwrap(),
+    )
+}
+
+struct TestApp {
+    router: Router,
+    db: Db,
+}
+
+async fn spawn_app(test_db: &TestDatabase) -> TestApp {
+    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
+        .await
+        .expect("migrate the test database");
+    TestApp {
+        router: router(AppState { db: db.clone() }),
+        db,
+    }
+}
+
+impl TestApp {
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+shop_common::db_test!(async fn a_payment_is_logged_once_however_often_it_arrives(db) {
+    let app = spawn_app(&db).await;
+    let event = paid("12.30");
+    let msg = pay_message(&event);
+    assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &msg).await.unwrap());
+    // Redelivered: the consumed-message row stops it.
+    assert!(!apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &msg).await.unwrap());
+    // The same event published again as another message (a new unique id,
+    // the same KEYS): still once.
+    let copy = pay_message(&event);
+    assert!(!apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &copy).await.unwrap());
+    // Even under another key, the unique payment id keeps one row.
+    let other_key = message(PAY_SUCCESS, "another-key", serde_json::to_vec(&event).unwrap());
+    assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &other_key).await.unwrap());
+    assert_eq!(app.count("payment_log").await, 1);
+
+    let (status, body) = app.get(&format!("/logs/payments?order_id={}", event.order_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = body.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["payment_id"], event.payment_id.to_string());
+    assert_eq!(rows[0]["amount"], "12.30");
+    assert_eq!(rows[0]["trade_no"], "GW-1");
+    assert_eq!(rows[0]["user_id"], 7);
+    assert_eq!(rows[0]["paid_at"], 1_700_000_000_000_i64);
+});
+
+shop_common::db_test!(async fn a_cancellation_is_logged_once(db) {
+    let app = spawn_app(&db).await;
+    let event = OrderCancelled {
+        order_id: Uuid::new_v4(),
+        user_id: 3,
+        reason: "goods refused: insufficient_stock".to_owned(),
+    };
+    let msg = message(ORDER_CANCEL, &event.order_id.to_string(), serde_json::to_vec(&event).unwrap());
+    assert!(apply_once(&app.db, CANCEL_GROUP, &OnOrderCancelled, &msg).await.unwrap());
+    assert!(!apply_once(&app.db, CANCEL_GROUP, &OnOrderCancelled, &msg).await.unwrap());
+    assert_eq!(app.count("order_log").await, 1);
+
+    let (status, body) = app.get(&format!("/logs/orders?order_id={}", event.order_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body[0]["event"], "cancelled");
+    assert_eq!(body[0]["reason"], "goods refused: insufficient_stock");
+    assert_eq!(body[0]["user_id"], 3);
+    let (_, none) = app.get(&format!("/logs/orders?order_id={}", Uuid::new_v4())).await;
+    assert_eq!(none, json!([]));
+});
+
+shop_common::db_test!(async fn a_bad_message_fails_and_leaves_no_trace(db) {
+    let app = spawn_app(&db).await;
+    let garbage = message(PAY_SUCCESS, "k1", b"{not json".to_vec());
+    assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &garbage).await.is_err());
+    // A fraction of a cent cannot be logged exactly: refused, not rounded.
+    let msg = pay_message(&paid("0.001"));
+    assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &msg).await.is_err());
+    // Nothing recorded, so a redelivery is applied again (and fails again
+    // until the broker's retries send it to the dead-letter queue).
+    assert_eq!(app.count("consumed_message").await, 0);
+    assert_eq!(app.count("payment_log").await, 0);
+});
+
+shop_common::db_test!(async fn listings_filter_and_page(db) {
+    let app = spawn_app(&db).await;
+    let events: Vec<_> = (0..5).map(|i| {
+        let mut e = paid(&format!("{i}.50"));
+        e.user_id = 100 + i % 2;
+        e
+    }).collect();
+    for e in &events {
+        assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &pay_message(e)).await.unwrap());
+    }
+    let (_, all) = app.get("/logs/payments").await;
+    assert_eq!(all.as_array().unwrap().len(), 5);
+    let (_, page) = app.get("/logs/payments?limit=2").await;
+    let page = page.as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[1]["amount"], "1.50");
+    let after = page[1]["id"].as_i64().unwrap();
+    let (_, rest) = app.get(&format!("/logs/payments?after_id={after}")).await;
+    assert_eq!(rest.as_array().unwrap().len(), 3);
+    assert_eq!(rest[0]["amount"], "2.50");
+    let (_, user) = app.get("/logs/payments?user_id=101").await;
+    assert_eq!(user.as_array().unwrap().len(), 2);
+
+    for (path, code) in [
+        ("/logs/payments?limit=0", "invalid_limit"),
+        ("/logs/payments?limit=1001", "invalid_limit"),
+        ("/logs/payments?limit=ten", "invalid_query"),
+        ("/logs/payments?order_id=42", "invalid_query"),
+        ("/logs/orders?colour=red", "invalid_query"),
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["code"], code, "{path}");
+    }
+    let (status, body) = app.get("/logs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+});
+
+shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
+    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    assert!(app.consumers().is_empty());
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+});
