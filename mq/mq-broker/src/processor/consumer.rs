@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use mq_protocol::body::{
-    ConsumerListBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
+    java_string_hash, ConsumerData, ConsumerListBody, HeartbeatData, LockBatchRequestBody,
+    LockBatchResponseBody,
 };
 use mq_protocol::header::{
     ConsumerGroupHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
@@ -63,7 +64,8 @@ pub(crate) fn heartbeat(
             Ok(None) => {}
             Err(e) => warn!(error = %e, "creating a subscription group failed"),
         }
-        let joined = lock(&broker.clients).register_consumer(consumer, client.clone());
+        let consumer = with_tag_codes_from_tags(consumer);
+        let joined = lock(&broker.clients).register_consumer(&consumer, client.clone());
         if joined {
             info!(group = %consumer.group_name, client = %data.client_id, "consumer joined");
             notify_ids_changed(broker, &consumer.group_name);
@@ -73,6 +75,25 @@ pub(crate) fn heartbeat(
         lock(&broker.clients).register_producer(&producer.group_name, client.clone());
     }
     success(request)
+}
+
+/// The consumer's subscriptions with each TAG subscription's code set
+/// recomputed from its tag set, as Java's `FilterAPI` builds it (the hash of
+/// each trimmed tag). Pulls filter on these codes, so a client that hashes
+/// differently would silently get nothing: the third-party
+/// `rocketmq-client-rust` 1.0 hashes the *untrimmed* pieces of `TagA || TagC`
+/// (`"TagA "`, `" TagC"`) while its tag set holds the trimmed tags; a Java
+/// broker then filters out every message. The tag set is what the client
+/// matches on afterwards, so it is the one to trust.
+fn with_tag_codes_from_tags(consumer: &ConsumerData) -> ConsumerData {
+    let mut consumer = consumer.clone();
+    for sub in &mut consumer.subscription_data_set {
+        let is_tag = sub.expression_type.is_empty() || sub.expression_type == "TAG";
+        if is_tag && !sub.class_filter_mode && !sub.tags_set.is_empty() {
+            sub.code_set = sub.tags_set.iter().map(|t| java_string_hash(t)).collect();
+        }
+    }
+    consumer
 }
 
 pub(crate) fn unregister_client(
@@ -292,4 +313,40 @@ pub(crate) fn producer_connections(broker: &Broker, request: &RemotingCommand) -
     success(request).with_body(encode_json(&ProducerConnectionBody {
         connection_set: producers.iter().map(connection).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use mq_protocol::body::{java_string_hash, ConsumerData, SubscriptionData};
+
+    use super::with_tag_codes_from_tags;
+
+    #[test]
+    fn tag_codes_come_from_the_trimmed_tags() {
+        // What rocketmq-client-rust 1.0 sends for `TagA || TagC`.
+        let mut sub = SubscriptionData::parse("T", "TagA || TagC", 1);
+        sub.code_set = ["TagA ", " TagC"]
+            .iter()
+            .map(|t| java_string_hash(t))
+            .collect();
+        let star = SubscriptionData::parse("U", "*", 1);
+        let mut sql = SubscriptionData::parse("V", "a > 1", 1);
+        sql.expression_type = "SQL92".into();
+        let sql_codes = sql.code_set.clone();
+        let data = ConsumerData {
+            group_name: "g".into(),
+            subscription_data_set: vec![sub, star.clone(), sql],
+            ..ConsumerData::default()
+        };
+
+        let fixed = with_tag_codes_from_tags(&data);
+
+        let subs = &fixed.subscription_data_set;
+        assert_eq!(
+            subs[0].code_set,
+            [java_string_hash("TagA"), java_string_hash("TagC")].into()
+        );
+        assert_eq!(subs[1], star, "`*` has no codes to fix");
+        assert_eq!(subs[2].code_set, sql_codes, "only TAG subscriptions");
+    }
 }
