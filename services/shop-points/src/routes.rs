@@ -1,0 +1,114 @@
+//! The HTTP API: a user's points and credits, and health.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shop_common::money::from_cents;
+use shop_common::ApiError;
+use uuid::Uuid;
+
+use crate::extract::{Path, Query};
+use crate::points::{self, Credit};
+use crate::AppState;
+
+/// Credits listed when the client gives no limit.
+pub const DEFAULT_PAGE: i64 = 100;
+/// The most credits one listing returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// `GET /points/{user_id}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PointsView {
+    pub user_id: i64,
+    pub points: i64,
+}
+
+/// One credit; `amount` is a string like `"12.30"`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreditView {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub amount: Decimal,
+    pub points: i64,
+    pub credited_at: i64,
+}
+
+impl From<Credit> for CreditView {
+    fn from(c: Credit) -> Self {
+        CreditView {
+            payment_id: c.payment_id,
+            order_id: c.order_id,
+            amount: from_cents(c.amount_cents),
+            points: c.points,
+            credited_at: c.credited_at,
+        }
+    }
+}
+
+/// `GET /points/{user_id}/credits?limit=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsQuery {
+    pub limit: Option<i64>,
+}
+
+fn user(user_id: i64) -> Result<i64, ApiError> {
+    if user_id <= 0 {
+        return Err(ApiError::bad_request(
+            "invalid_user_id",
+            "user_id must be a positive id",
+        ));
+    }
+    Ok(user_id)
+}
+
+/// `GET /points/{user_id}` → 200 `{user_id, points}` (0 for a user never
+/// credited); 400 `invalid_path`, `invalid_user_id`.
+pub async fn get_points(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+) -> Result<axum::Json<PointsView>, ApiError> {
+    let user_id = user(user_id)?;
+    let points = points::balance(&state.db, user_id).await?;
+    Ok(axum::Json(PointsView { user_id, points }))
+}
+
+/// `GET /points/{user_id}/credits` → 200 `[CreditView]`, oldest first; 400
+/// `invalid_path`, `invalid_user_id`, `invalid_limit`, `invalid_query`.
+pub async fn list_credits(
+    State(state): State<AppState>,
+    Path(user_id): Path<i64>,
+    Query(query): Query<CreditsQuery>,
+) -> Result<axum::Json<Vec<CreditView>>, ApiError> {
+    let user_id = user(user_id)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let credits = points::ledger(&state.db, user_id, limit).await?;
+    Ok(axum::Json(credits.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /health`: the service answers and its database does too.
+pub async fn health(
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}

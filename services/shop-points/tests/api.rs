@@ -1,0 +1,245 @@
+//! The points service against a fresh database per test, on SQLite and on
+//! PostgreSQL: the PAY_SUCCESS handler driven through
+//! `shop_common::events::apply_once` with hand-built messages (each
+//! delivered twice), and the API through `Router::oneshot`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use mq_client::MessageExt;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
+use shop_common::testing::TestDatabase;
+use shop_common::Db;
+use shop_points::events::{OnPaymentSucceeded, PAY_GROUP};
+use shop_points::{router, AppState, Application, Config, MIGRATIONS};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// A PAY_SUCCESS message as a consumer receives it, with KEYS `key`.
+fn message(key: &str, body: Vec<u8>) -> MessageExt {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 10911));
+    let mut properties = BTreeMap::new();
+    properties.insert("KEYS".to_owned(), key.to_owned());
+    properties.insert("UNIQ_KEY".to_owned(), Uuid::new_v4().simple().to_string());
+    MessageExt {
+        topic: PAY_SUCCESS.to_owned(),
+        queue_id: 1,
+        flag: 0,
+        queue_offset: 3,
+        commit_log_offset: 1234,
+        sys_flag: 0,
+        born_timestamp: shop_common::now_ms(),
+        born_host: loopback,
+        store_timestamp: shop_common::now_ms(),
+        store_host: loopback,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body_crc: 0,
+        body: body.into(),
+        properties,
+        store_size: 0,
+    }
+}
+
+fn paid(user_id: i64, amount: &str) -> PaymentSucceeded {
+    PaymentSucceeded {
+        payment_id: Uuid::new_v4(),
+        order_id: Uuid::new_v4(),
+        user_id,
+        amount: amount.parse::<Decimal>().unwrap(),
+        trade_no: "GW-1".to_owned(),
+        paid_at: 1_700_000_000_000,
+    }
+}
+
+fn pay_message(event: &PaymentSucceeded) -> MessageExt {
+    message(
+        &event.payment_id.to_string(),
+        serde_json::to_vec(event).unwrap(),
+    )
+}
+
+struct TestApp {
+    router: Router,
+    db: Db,
+}
+
+async fn spawn_app(test_db: &TestDatabase) -> TestApp {
+    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
+        .await
+        .expect("migrate the test database");
+    TestApp {
+        router: router(AppState { db: db.clone() }),
+        db,
+    }
+}
+
+impl TestApp {
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn points(&self, user_id: i64) -> i64 {
+        let (status, body) = self.get(&format!("/points/{user_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["user_id"], user_id);
+        body["points"].as_i64().unwrap()
+    }
+
+    async fn apply(&self, msg: &MessageExt) -> bool {
+        apply_once(&self.db, PAY_GROUP, &OnPaymentSucceeded, msg)
+            .await
+            .unwrap()
+    }
+}
+
+shop_common::db_test!(async fn points_are_one_per_whole_unit_paid(db) {
+    let app = spawn_app(&db).await;
+    assert_eq!(app.points(7).await, 0, "a user never credited has 0 points");
+    // 12.99 → 12, 0.99 → 0, 100 → 100, 5.01 → 5: 117 in all.
+    for amount in ["12.99", "0.99", "100", "5.01"] {
+        assert!(app.apply(&pay_message(&paid(7, amount))).await, "{amount}");
+    }
+    assert_eq!(app.points(7).await, 117);
+    assert_eq!(app.points(8).await, 0, "another user is untouched");
+
+    let (status, credits) = app.get("/points/7/credits").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut points: Vec<(String, i64)> = credits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["amount"].as_str().unwrap().to_owned(), c["points"].as_i64().unwrap()))
+        .collect();
+    points.sort();
+    assert_eq!(
+        points,
+        vec![
+            ("0.99".to_owned(), 0),
+            ("100.00".to_owned(), 100),
+            ("12.99".to_owned(), 12),
+            ("5.01".to_owned(), 5)
+        ]
+    );
+});
+
+shop_common::db_test!(async fn a_payment_credits_once_however_often_it_arrives(db) {
+    let app = spawn_app(&db).await;
+    let event = paid(7, "12.30");
+    let msg = pay_message(&event);
+    assert!(app.apply(&msg).await);
+    assert!(!app.apply(&msg).await, "a redelivery is skipped");
+    assert!(!app.apply(&pay_message(&event)).await, "a re-publication under the same key too");
+    assert_eq!(app.points(7).await, 12);
+
+    // The same payment under another key, and another payment for the same
+    // order: the ledger's unique keys stop both.
+    let other_key = message("another-key", serde_json::to_vec(&event).unwrap());
+    assert!(app.apply(&other_key).await);
+    let same_order = PaymentSucceeded { payment_id: Uuid::new_v4(), ..event.clone() };
+    assert!(app.apply(&pay_message(&same_order)).await);
+    assert_eq!(app.points(7).await, 12);
+    let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM points_ledger")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(ledger, 1);
+});
+
+shop_common::db_test!(async fn concurrent_deliveries_credit_once(db) {
+    let app = spawn_app(&db).await;
+    let event = paid(9, "50.00");
+    let msg = pay_message(&event);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let db = app.db.clone();
+            let msg = msg.clone();
+            tokio::spawn(async move {
+                // A losing transaction may fail on the unique key; the broker
+                // would redeliver it, and the redelivery is skipped.
+                apply_once(&db, PAY_GROUP, &OnPaymentSucceeded, &msg).await
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for task in tasks {
+        if let Ok(true) = task.await.unwrap() {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1);
+    assert!(!app.apply(&msg).await);
+    assert_eq!(app.points(9).await, 50);
+});
+
+shop_common::db_test!(async fn bad_messages_credit_nothing(db) {
+    let app = spawn_app(&db).await;
+    for msg in [
+        message("k1", b"not json".to_vec()),
+        message("k2", br#"{"payment_id": 5}"#.to_vec()),
+        pay_message(&paid(7, "0.001")),
+        pay_message(&paid(7, "-3")),
+    ] {
+        assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &msg).await.is_err());
+    }
+    assert_eq!(app.points(7).await, 0);
+    let consumed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consumed_message")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(consumed, 0, "a failed message is not recorded, so it is retried");
+});
+
+shop_common::db_test!(async fn bad_requests_are_answered_in_the_shop_error_shape(db) {
+    let app = spawn_app(&db).await;
+    for (path, status, code) in [
+        ("/points/abc", StatusCode::BAD_REQUEST, "invalid_path"),
+        ("/points/0", StatusCode::BAD_REQUEST, "invalid_user_id"),
+        ("/points/-4", StatusCode::BAD_REQUEST, "invalid_user_id"),
+        ("/points/1/credits?limit=0", StatusCode::BAD_REQUEST, "invalid_limit"),
+        ("/points/1/credits?limit=x", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/points", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let (got, body) = app.get(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["error"]["code"], code, "{path}");
+    }
+    let (_, body) = app.get("/points/1/credits").await;
+    assert_eq!(body, json!([]));
+});
+
+shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
+    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    assert!(app.consumers().is_empty());
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /points/3 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"user_id":3,"points":0}"#), "{answer}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+});
