@@ -1,0 +1,143 @@
+//! The gateway's configuration, read through
+//! [`shop_common::config::Settings`]: defaults, then a `.properties` file,
+//! then `GATEWAY_*` variables (`GATEWAY_HTTP_ADDR`, `GATEWAY_GATEWAY_SECRET`,
+//! ...), each overriding the one before. No database.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use shop_common::config::{ConfigError, Settings, Source};
+use shop_pay::config::{Secret, DEV_GATEWAY_SECRET};
+
+/// Prefix of the environment variables that override keys.
+pub const ENV_PREFIX: &str = "GATEWAY";
+/// Every key this service reads; others get a warning at start-up.
+pub const KEYS: &[&str] = &[
+    "http_addr",
+    "gateway_secret",
+    "callback_attempts",
+    "callback_backoff_ms",
+    "call_timeout_ms",
+];
+const DEFAULTS: &[(&str, &str)] = &[
+    ("http_addr", "127.0.0.1:8088"),
+    ("gateway_secret", DEV_GATEWAY_SECRET),
+    ("callback_attempts", "5"),
+    ("callback_backoff_ms", "200"),
+    ("call_timeout_ms", "3000"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the gateway listens; port 0 picks a free port (tests).
+    pub http_addr: SocketAddr,
+    /// The HMAC-SHA256 key shared with the pay service.
+    pub gateway_secret: Secret,
+    /// How many times a notification is sent before the gateway gives up
+    /// (a refusal, 4xx, is final at once).
+    pub callback_attempts: u32,
+    /// The pause before the second attempt; it doubles for each next one.
+    pub callback_backoff: Duration,
+    /// Timeout of each notification.
+    pub call_timeout: Duration,
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        origin: Source::Default,
+        reason: reason.to_owned(),
+    }
+}
+
+impl Config {
+    /// The layered settings: defaults, `file`, `GATEWAY_*`.
+    pub fn settings(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::with_defaults(DEFAULTS);
+        if let Some(file) = file {
+            settings.load_file(file)?;
+        }
+        settings.apply_env(ENV_PREFIX);
+        Ok(settings)
+    }
+
+    pub fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
+        let callback_attempts: u32 = settings.require("callback_attempts")?;
+        if !(1..=20).contains(&callback_attempts) {
+            return Err(invalid(
+                "callback_attempts",
+                &callback_attempts.to_string(),
+                "must be between 1 and 20",
+            ));
+        }
+        let call_timeout_ms: u64 = settings.require("call_timeout_ms")?;
+        if call_timeout_ms == 0 {
+            return Err(invalid("call_timeout_ms", "0", "must be at least 1 ms"));
+        }
+        let secret = settings.get("gateway_secret").unwrap_or_default();
+        if secret.is_empty() {
+            return Err(invalid("gateway_secret", "", "must not be empty"));
+        }
+        Ok(Config {
+            http_addr: settings.require("http_addr")?,
+            gateway_secret: Secret::new(secret),
+            callback_attempts,
+            callback_backoff: Duration::from_millis(settings.require("callback_backoff_ms")?),
+            call_timeout: Duration::from_millis(call_timeout_ms),
+        })
+    }
+
+    /// A configuration for tests: port 0 on localhost, the development
+    /// secret, 3 attempts 20 ms apart (doubling).
+    pub fn for_tests() -> Config {
+        Config {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            gateway_secret: Secret::new(DEV_GATEWAY_SECRET),
+            callback_attempts: 3,
+            callback_backoff: Duration::from_millis(20),
+            call_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_checks() {
+        let defaults = Config::from_settings(&Settings::with_defaults(DEFAULTS)).unwrap();
+        assert_eq!(defaults.http_addr.port(), 8088);
+        assert_eq!(
+            defaults.gateway_secret.expose(),
+            DEV_GATEWAY_SECRET.as_bytes()
+        );
+        assert_eq!(defaults.callback_attempts, 5);
+        assert_eq!(defaults.callback_backoff, Duration::from_millis(200));
+
+        for (key, value) in [
+            ("callback_attempts", "0"),
+            ("callback_attempts", "many"),
+            ("callback_backoff_ms", "-1"),
+            ("call_timeout_ms", "0"),
+            ("gateway_secret", ""),
+            ("http_addr", "nowhere"),
+        ] {
+            let mut settings = Settings::with_defaults(DEFAULTS);
+            settings.set(key, value);
+            let err = Config::from_settings(&settings).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_secret_never_shows() {
+        let mut settings = Settings::with_defaults(DEFAULTS);
+        settings.set("gateway_secret", "hunter2");
+        let config = Config::from_settings(&settings).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!settings.render().contains("hunter2"));
+    }
+}
