@@ -110,7 +110,7 @@ impl Application {
         let mut consumers = Vec::new();
         if !config.namesrv_addr.is_empty() {
             let client = mq_client::ClientConfig::new(config.namesrv_addr.clone())
-                .with_instance_name(format!("{}-{}", events::CANCEL_GROUP, std::process::id()));
+                .with_instance_name(shop_common::events::instance_name(events::CANCEL_GROUP));
             consumers.push(
                 shop_common::events::subscribe(
                     db.clone(),

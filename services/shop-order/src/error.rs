@@ -66,29 +66,6 @@ impl OrderError {
     }
 }
 
-/// The machine-readable code of a cancelled order's answer, leaked as a
-/// `'static` only for the few codes the services use.
-fn static_code(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "insufficient_stock",
-        "insufficient_balance",
-        "coupon_used",
-        "coupon_not_owned",
-        "coupon_not_found",
-        "goods_not_found",
-        "user_not_found",
-        "order_cancelled",
-        "service_unavailable",
-        "saga_timeout",
-        "reservation_mismatch",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("order_cancelled")
-}
-
 impl From<OrderError> for ApiError {
     fn from(error: OrderError) -> Self {
         let message = error.to_string();
@@ -100,7 +77,7 @@ impl From<OrderError> for ApiError {
                 } else {
                     StatusCode::CONFLICT
                 };
-                ApiError::new(status, static_code(&code), message)
+                ApiError::new(status, code, message)
             }
             OrderError::Cancelled { code, .. } => {
                 let status = if code == "service_unavailable" {
@@ -108,7 +85,7 @@ impl From<OrderError> for ApiError {
                 } else {
                     StatusCode::CONFLICT
                 };
-                ApiError::new(status, static_code(&code), message)
+                ApiError::new(status, code, message)
             }
             OrderError::NotFound(_) => ApiError::not_found("order_not_found", message),
             OrderError::Unavailable(_) | OrderError::Broker(_) => {

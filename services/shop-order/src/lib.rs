@@ -112,7 +112,7 @@ impl Application {
                 source,
             })?;
         let client = ClientConfig::new(config.namesrv_addr.clone())
-            .with_instance_name(format!("order-{}", std::process::id()));
+            .with_instance_name(shop_common::events::instance_name("order-service"));
         let checker = Arc::new(checker::OrderChecker {
             state: std::sync::OnceLock::new(),
         });

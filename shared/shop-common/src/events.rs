@@ -131,6 +131,16 @@ pub async fn subscribe(
     Ok(consumer)
 }
 
+/// A client instance name unique in this process: `<role>-<pid>-<n>`.
+/// Producers and consumers with equal instance names share a client
+/// instance, which refuses two consumers of one group; several services in
+/// one process (the all-in-one runner, tests) each need their own.
+pub fn instance_name(role: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{role}-{}-{n}", std::process::id())
+}
+
 /// Parses a JSON message body.
 pub fn body<T: for<'de> Deserialize<'de>>(msg: &MessageExt) -> anyhow::Result<T> {
     serde_json::from_slice(&msg.body)

@@ -5,6 +5,8 @@
 //! errors are logged in full and answered with a generic message, so no
 //! internal detail leaks.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,15 +27,21 @@ pub struct ErrorEnvelope {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    /// Machine-readable: a fixed string of the service, or a code passed
+    /// through from a service it called.
+    pub code: Cow<'static, str>,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
@@ -71,7 +79,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorEnvelope {
             error: ErrorBody {
-                code: self.code.to_owned(),
+                code: self.code.into_owned(),
                 message: self.message,
             },
         };

@@ -380,14 +380,25 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// How soon a rebalance that found a subscribed topic without a route (not
+/// created yet) tries again, instead of waiting a whole rebalance interval:
+/// the first message of a new topic then reaches its consumers in about a
+/// second.
+const MISSING_ROUTE_RETRY: Duration = Duration::from_secs(1);
+
 async fn rebalance_loop(inner: Arc<PushInner>) {
     let stop = inner.stop.subscribe();
     loop {
-        inner.rebalance().await;
+        let complete = inner.rebalance().await;
+        let wait = if complete {
+            inner.config.rebalance_interval
+        } else {
+            inner.config.rebalance_interval.min(MISSING_ROUTE_RETRY)
+        };
         tokio::select! {
             () = stopped(stop.clone()) => break,
             () = inner.rebalance_now.notified() => {}
-            () = tokio::time::sleep(inner.config.rebalance_interval) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }
@@ -442,10 +453,13 @@ impl PushInner {
         lock(&self.subscriptions).get(topic).cloned()
     }
 
-    async fn rebalance(self: &Arc<Self>) {
+    /// Reassigns queues; false when some subscribed topic could not be
+    /// balanced yet (no route or no member list).
+    async fn rebalance(self: &Arc<Self>) -> bool {
         if !self.running.load(Ordering::SeqCst) {
-            return;
+            return true;
         }
+        let mut complete = true;
         let _guard = self.rebalance_lock.lock().await;
         let topics: Vec<String> = lock(&self.subscriptions).keys().cloned().collect();
         let instance = self.instance().clone();
@@ -455,6 +469,7 @@ impl PushInner {
                 Err(error) => {
                     instance.watch_topic(&topic);
                     debug!(topic, %error, "rebalance: no route");
+                    complete = false;
                     continue;
                 }
             };
@@ -462,9 +477,13 @@ impl PushInner {
             let mine: BTreeSet<MessageQueue> = if self.clustering() {
                 let mut ids = match instance.consumer_ids(&topic, &self.config.group).await {
                     Ok(ids) if !ids.is_empty() => ids,
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        complete = false;
+                        continue;
+                    }
                     Err(error) => {
                         debug!(topic, %error, "rebalance: no consumer list");
+                        complete = false;
                         continue;
                     }
                 };
@@ -477,6 +496,7 @@ impl PushInner {
             };
             self.update_queues(&topic, mine).await;
         }
+        complete
     }
 
     async fn update_queues(self: &Arc<Self>, topic: &str, mine: BTreeSet<MessageQueue>) {
