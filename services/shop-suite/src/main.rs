@@ -1,0 +1,275 @@
+//! `shop`: the whole shop in one process.
+//!
+//! Starts a name server, a broker (store under `<data>/broker`), the goods,
+//! coupon, user and order services on SQLite files under `<data>`, creates
+//! the shop's topics, seeds demo data on the first run, prints every URL,
+//! and on Ctrl-C (or SIGTERM) stops everything cleanly: the broker leaves no
+//! `abort` file. A second run reuses the data.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use mq_broker::{BrokerConfig, BrokerHandle};
+use mq_client::{AdminClient, ClientConfig, TopicSpec};
+use mq_namesrv::NamesrvConfig;
+use mq_store::MessageStoreConfig;
+use serde_json::json;
+use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shop",
+    version,
+    about = "Run the whole shop: name server, broker and services"
+)]
+struct Args {
+    /// Where the broker's store and the services' SQLite files live.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Added to every default port (9876, 10911, 8081-8084); 0 keeps them.
+    /// With --random-ports every server binds a free port instead.
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
+    /// Bind every server to a free port (tests, several shops on one host).
+    #[arg(long)]
+    random_ports: bool,
+    /// Do not add demo goods, users and coupons on the first run.
+    #[arg(long)]
+    no_seed: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    shop_common::telemetry::init("info,sqlx=warn,mq_remoting=warn");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shop: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn port(args: &Args, default: u16) -> u16 {
+    if args.random_ports {
+        0
+    } else {
+        default.saturating_add(args.port_offset)
+    }
+}
+
+fn sqlite(data: &Path, name: &str) -> String {
+    format!("sqlite://{}", data.join(format!("{name}.db")).display())
+}
+
+fn http_addr(args: &Args, default: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port(args, default)))
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Runs a service until the stop flag is set.
+fn spawn_service<F>(
+    tasks: &mut JoinSet<std::io::Result<()>>,
+    stop: &watch::Sender<bool>,
+    run: impl FnOnce(watch::Receiver<bool>) -> F,
+) where
+    F: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    tasks.spawn(run(stop.subscribe()));
+}
+
+async fn run(args: Args) -> Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create the data folder {}", args.data.display()))?;
+    let data = std::fs::canonicalize(&args.data)?;
+    let (stop, _) = watch::channel(false);
+
+    // The name server.
+    let listener = TcpListener::bind(("127.0.0.1", port(&args, 9876)))
+        .await
+        .context("binding the name server")?;
+    let namesrv = listener.local_addr()?.to_string();
+    let namesrv_config = NamesrvConfig {
+        kv_config_path: data.join("namesrv").join("kvConfig.json"),
+        ..NamesrvConfig::default()
+    };
+    let namesrv_task = tokio::spawn(mq_namesrv::run(
+        listener,
+        namesrv_config,
+        stopped(stop.subscribe()),
+    ));
+
+    // The broker.
+    let broker_config = BrokerConfig {
+        broker_name: "broker-a".into(),
+        namesrv_addr: namesrv.clone(),
+        listen_port: port(&args, 10911),
+        bind_address: "127.0.0.1".into(),
+        broker_ip1: "127.0.0.1".into(),
+        broker_ip2: "127.0.0.1".into(),
+        // The demo wants an abandoned order settled in seconds, not minutes.
+        transaction_time_out: 3_000,
+        transaction_check_interval: 5_000,
+        ..BrokerConfig::default()
+    };
+    let mut store_config = MessageStoreConfig::with_root(data.join("broker"));
+    // 64 MiB segments keep a laptop's disk use modest; production uses 1 GiB.
+    store_config.maped_file_size_commit_log = 64 * 1024 * 1024;
+    let broker = BrokerHandle::start(broker_config, store_config)
+        .await
+        .context("starting the broker")?;
+    let broker_addr = broker.addr().to_string();
+
+    // The shop's topics, before any consumer looks for their routes.
+    let admin = AdminClient::start(
+        ClientConfig::new(namesrv.clone())
+            .with_instance_name(shop_common::events::instance_name("shop-admin")),
+    )
+    .await
+    .context("starting the admin client")?;
+    for topic in [ORDER_CANCEL, PAY_SUCCESS] {
+        admin
+            .create_topic(&broker_addr, &TopicSpec::new(topic).with_queues(4, 4))
+            .await
+            .with_context(|| format!("creating topic {topic}"))?;
+    }
+    admin.shutdown().await;
+
+    let mut services = JoinSet::new();
+    let mut goods_config = shop_goods::Config::for_tests(&sqlite(&data, "goods"));
+    goods_config.http_addr = http_addr(&args, 8082);
+    goods_config.namesrv_addr = namesrv.clone();
+    let goods = shop_goods::Application::build(goods_config)
+        .await
+        .context("starting the goods service")?;
+    let goods_url = format!("http://127.0.0.1:{}", goods.port());
+    spawn_service(&mut services, &stop, |rx| {
+        goods.run_until_stopped(stopped(rx))
+    });
+
+    let mut coupon_config = shop_coupon::Config::for_tests(&sqlite(&data, "coupon"));
+    coupon_config.http_addr = http_addr(&args, 8083);
+    coupon_config.namesrv_addr = namesrv.clone();
+    let coupon = shop_coupon::Application::build(coupon_config)
+        .await
+        .context("starting the coupon service")?;
+    let coupon_url = format!("http://127.0.0.1:{}", coupon.port());
+    spawn_service(&mut services, &stop, |rx| {
+        coupon.run_until_stopped(stopped(rx))
+    });
+
+    let mut user_config = shop_user::Config::for_tests(&sqlite(&data, "user"));
+    user_config.http_addr = http_addr(&args, 8084);
+    user_config.namesrv_addr = namesrv.clone();
+    let user = shop_user::Application::build(user_config)
+        .await
+        .context("starting the user service")?;
+    let user_url = format!("http://127.0.0.1:{}", user.port());
+    spawn_service(&mut services, &stop, |rx| {
+        user.run_until_stopped(stopped(rx))
+    });
+
+    let mut order_config = shop_order::Config::with_database(&sqlite(&data, "order"));
+    order_config.http_addr = http_addr(&args, 8081);
+    order_config.namesrv_addr = namesrv.clone();
+    order_config.goods_url = goods_url.clone();
+    order_config.coupon_url = coupon_url.clone();
+    order_config.user_url = user_url.clone();
+    let order = shop_order::Application::build(order_config)
+        .await
+        .context("starting the order service")?;
+    let order_url = format!("http://127.0.0.1:{}", order.port());
+    spawn_service(&mut services, &stop, |rx| {
+        order.run_until_stopped(stopped(rx))
+    });
+
+    if !args.no_seed {
+        seed(&goods_url, &user_url, &coupon_url)
+            .await
+            .context("seeding demo data")?;
+    }
+
+    println!("name server  {namesrv}");
+    println!("broker       {broker_addr}");
+    println!("order        {order_url}");
+    println!("goods        {goods_url}");
+    println!("coupon       {coupon_url}");
+    println!("user         {user_url}");
+    println!("data         {}", data.display());
+    println!("shop ready; Ctrl-C stops it");
+
+    shop_common::signal::shutdown().await;
+    tracing::info!("stopping the shop");
+    let _ = stop.send(true);
+    while let Some(done) = services.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::warn!(error = %e, "a service stopped with an error");
+        }
+    }
+    broker.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), namesrv_task).await;
+    println!("shop stopped");
+    Ok(())
+}
+
+/// Demo goods, users and coupons, added once (when there are no goods yet).
+async fn seed(goods_url: &str, user_url: &str, coupon_url: &str) -> Result<()> {
+    let http = reqwest::Client::new();
+    let existing: serde_json::Value = http
+        .get(format!("{goods_url}/goods"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if existing.as_array().is_some_and(|a| !a.is_empty()) {
+        return Ok(());
+    }
+    for (name, price, stock) in [
+        ("Rust mug", "12.50", 100),
+        ("Crab plush", "24.00", 50),
+        ("Ferris sticker pack", "3.99", 1000),
+    ] {
+        let body = json!({"name": name, "price": price, "stock": stock});
+        http.post(format!("{goods_url}/goods"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    for (name, balance) in [("alice", "200.00"), ("bob", "50.00")] {
+        let created: serde_json::Value = http
+            .post(format!("{user_url}/users"))
+            .json(&json!({"name": name, "balance": balance}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = created["id"].as_i64().context("a user id")?;
+        http.post(format!("{coupon_url}/coupons"))
+            .json(&json!({"user_id": id, "amount": "5.00"}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    tracing::info!("demo data added: 3 goods, users alice and bob with a 5.00 coupon each");
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The `shop` binary: starts everything, serves an order, stops cleanly on
+//! SIGINT (no broker `abort` file), and a second run reuses the data.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Shop {
+    child: Child,
+    urls: HashMap<String, String>,
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &std::path::Path) -> Shop {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shop"))
+        .args(["--random-ports", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("shop starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut urls = HashMap::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        if line.starts_with("shop ready") {
+            break;
+        }
+        let mut parts = line.split_whitespace();
+        if let (Some(name), Some(url)) = (parts.next(), parts.next()) {
+            urls.insert(name.to_owned(), url.to_owned());
+        }
+    }
+    assert!(
+        urls.contains_key("order"),
+        "the shop printed its URLs: {urls:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    Shop { child, urls }
+}
+
+fn sigint(shop: &mut Shop) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-INT", &shop.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    shop.child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn one_command_runs_the_shop_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut shop = start(&data);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let goods: serde_json::Value = http
+        .get(format!("{}/goods", shop.urls["goods"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(goods.as_array().unwrap().len(), 3, "demo goods seeded");
+    let mug = &goods[0];
+    let order: serde_json::Value = http
+        .post(format!("{}/orders", shop.urls["order"]))
+        .json(&serde_json::json!({"user_id": 1, "goods_id": mug["id"], "quantity": 2, "unit_price": mug["price"], "coupon_id": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "CONFIRMED", "{order}");
+
+    let status = sigint(&mut shop);
+    assert!(status.success(), "{status:?}");
+    assert!(data.join("broker/checkpoint").exists());
+    assert!(
+        !data.join("broker/abort").exists(),
+        "a clean stop leaves no abort file"
+    );
+
+    // A second run reuses the data: no second seeding, the order is still there.
+    let mut again = start(&data);
+    let goods: serde_json::Value = http
+        .get(format!("{}/goods", again.urls["goods"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(goods.as_array().unwrap().len(), 3);
+    let kept: serde_json::Value = http
+        .get(format!(
+            "{}/orders/{}",
+            again.urls["order"],
+            order["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["status"], "CONFIRMED");
+    assert!(sigint(&mut again).success());
+}
