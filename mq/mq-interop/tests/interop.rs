@@ -1,0 +1,462 @@
+//! Compatibility with a RocketMQ client we did not write: the third-party
+//! `rocketmq-client-rust` crate (crates.io) against our name server and broker,
+//! both in-process on port 0. Every step goes through the third-party client's
+//! own route lookup, heartbeats, rebalance, pull and offset commits; our raw
+//! frames are used only to observe the broker (offsets) and to mix in messages
+//! from our own producer.
+
+mod support;
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[allow(deprecated)]
+use rocketmq_client_rust::DefaultMQPullConsumer;
+use rocketmq_client_rust::{
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, DefaultMQPushConsumer,
+    LocalTransactionState, MQPushConsumer, PullStatus, SendStatus, TransactionListener,
+    TransactionMQProducer,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_client_id_setter::MessageClientIDSetter;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::MessageTrait;
+
+use support::{bounded, message, unique, wait_caught_up, wait_for, Cluster, Expect};
+
+/// One message as the third-party push consumer's listener saw it.
+#[derive(Clone, Debug)]
+struct Received {
+    body: String,
+    tags: String,
+    msg_id: String,
+}
+
+type Inbox = Arc<Mutex<Vec<Received>>>;
+
+fn bodies(inbox: &Inbox) -> Vec<String> {
+    inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body.clone())
+        .collect()
+}
+
+/// Starts a third-party clustering push consumer of `group` on `topic` with
+/// the tag expression `expr`; everything its listener sees goes to the inbox.
+async fn push_consumer(
+    cluster: &Cluster,
+    group: &str,
+    topic: &str,
+    expr: &str,
+    instance: &'static str,
+) -> (DefaultMQPushConsumer, Inbox) {
+    let inbox: Inbox = Arc::default();
+    let mut consumer = DefaultMQPushConsumer::builder(support::client_runtime(instance))
+        .client_config(support::client_config(&cluster.namesrv, instance))
+        .name_server_addr(cluster.namesrv.clone())
+        .consumer_group(group.to_owned())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .consume_message_batch_max_size(1)
+        .build();
+    consumer
+        .subscribe(topic.to_owned(), expr.to_owned())
+        .await
+        .or_explain("subscribe");
+    let sink = Arc::clone(&inbox);
+    consumer.register_message_listener_concurrently(
+        move |msgs: &[&MessageExt], _context: &ConsumeConcurrentlyContext| {
+            let mut sink = sink.lock().unwrap();
+            for msg in msgs {
+                sink.push(Received {
+                    body: String::from_utf8_lossy(msg.body().as_deref().unwrap_or_default())
+                        .into_owned(),
+                    tags: msg.get_tags().map(|t| t.to_string()).unwrap_or_default(),
+                    msg_id: MessageClientIDSetter::get_uniq_id(*msg)
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
+                });
+            }
+            Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+        },
+    );
+    bounded("third-party push consumer start", consumer.start())
+        .await
+        .or_explain("third-party push consumer starts");
+    (consumer, inbox)
+}
+
+/// Test 1: a synchronous send through the third-party producer (route lookup
+/// through our name server, the topic auto-created on the broker from TBW102)
+/// gets SEND_OK and a message id; the third-party pull consumer then finds the
+/// message at the returned queue and offset, with the same id, tag and body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_send_auto_creates_the_topic_and_the_message_is_pulled() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropSync");
+    let mut producer = support::producer(&cluster, "sync-producer").await;
+
+    let result = bounded(
+        "third-party sync send",
+        producer.send_with_timeout(message(&topic, "TagSync", "hello from a stranger"), 10_000),
+    )
+    .await
+    .or_explain("the third-party producer's sync send succeeds")
+    .expect("a sync send returns a SendResult");
+    assert_eq!(result.send_status, SendStatus::SendOk, "{result:?}");
+    let msg_id = result.msg_id.clone().expect("a msg id").to_string();
+    assert!(!msg_id.is_empty(), "{result:?}");
+    let queue = result.message_queue.clone().expect("the queue it went to");
+    assert_eq!(queue.topic().as_str(), topic);
+
+    #[allow(deprecated)]
+    let consumer = DefaultMQPullConsumer::builder(support::client_runtime("sync-pull"))
+        .consumer_group(unique("interop-pull"))
+        .name_server_addr(cluster.namesrv.clone())
+        .consumer_pull_timeout(Duration::from_secs(10))
+        .build()
+        .or_explain("pull consumer builds");
+    bounded("third-party pull consumer start", consumer.start())
+        .await
+        .or_explain("third-party pull consumer starts");
+
+    let queues = bounded(
+        "fetch_subscribe_message_queues",
+        consumer.fetch_subscribe_message_queues(&topic),
+    )
+    .await
+    .or_explain("the pull consumer gets the topic's queues from our name server");
+    assert!(queues.contains(&queue), "{queue:?} not in {queues:?}");
+    // Auto-created with the producer's defaultTopicQueueNums (4).
+    assert_eq!(queues.len(), 4, "{queues:?}");
+
+    let offset = i64::try_from(result.queue_offset).expect("offset fits i64");
+    let pulled = bounded(
+        "third-party pull",
+        consumer.pull(&queue, "TagSync", offset, 32),
+    )
+    .await
+    .or_explain("the third-party pull succeeds");
+    assert_eq!(*pulled.pull_status(), PullStatus::Found);
+    let found = pulled.msg_found_list().expect("messages found");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let msg = &found[0];
+    assert_eq!(msg.body().as_deref(), Some(&b"hello from a stranger"[..]));
+    assert_eq!(
+        msg.get_tags().map(|t| t.to_string()).as_deref(),
+        Some("TagSync")
+    );
+    // The client-side id the send returned is the message's UNIQ_KEY; the
+    // pulled message's own id is the broker's offset id (store host and
+    // commit log offset), which the send result also carried.
+    assert_eq!(
+        MessageClientIDSetter::get_uniq_id(msg).map(|id| id.to_string()),
+        Some(msg_id),
+        "UNIQ_KEY of the pulled message"
+    );
+    assert_eq!(
+        Some(msg.msg_id().to_string()),
+        result.offset_msg_id.clone(),
+        "offset msg id of the pulled message"
+    );
+    assert_eq!(pulled.next_begin_offset(), result.queue_offset + 1);
+
+    // (This client's classic pull consumer keeps offsets in memory only, it
+    // never sends them to a broker; the push consumer tests below check
+    // offset commits.)
+    consumer
+        .shutdown()
+        .await
+        .or_explain("pull consumer shutdown");
+    producer.shutdown().await;
+    cluster.stop().await;
+}
+
+/// Test 2: a clustering push consumer with `TagA || TagC` receives exactly the
+/// matching messages, sent both by the third-party producer and by our own
+/// SEND_MESSAGE_V2 frames, and none of the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_consumer_with_a_tag_filter_gets_exactly_the_matching_messages() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropTags");
+    cluster.create_topic(&topic, 4).await;
+    let group = unique("interop-tags");
+    let (mut consumer, inbox) =
+        push_consumer(&cluster, &group, &topic, "TagA || TagC", "tags-consumer").await;
+    let mut producer = support::producer(&cluster, "tags-producer").await;
+    let raw = support::raw_client();
+
+    let mut expected = BTreeSet::new();
+    for i in 0..12 {
+        let tag = ["TagA", "TagB", "TagC"][i % 3];
+        let body = format!("third-party-{tag}-{i}");
+        let result = bounded(
+            "third-party send",
+            producer.send_with_timeout(message(&topic, tag, &body), 10_000),
+        )
+        .await
+        .or_explain("send")
+        .expect("send result");
+        assert_eq!(result.send_status, SendStatus::SendOk);
+        if tag != "TagB" {
+            expected.insert(body);
+        }
+    }
+    for (i, tag) in ["TagA", "TagB", "TagC", "TagD"].iter().enumerate() {
+        let body = format!("raw-{tag}-{i}");
+        support::raw_send(&raw, &cluster.broker, &topic, tag, &body).await;
+        if *tag == "TagA" || *tag == "TagC" {
+            expected.insert(body);
+        }
+    }
+
+    wait_for(
+        "the push consumer to receive every matching message",
+        || {
+            let got: BTreeSet<String> = bodies(&inbox).into_iter().collect();
+            let done = expected.is_subset(&got);
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
+    // Every queue's committed offset at its max: nothing is still in flight.
+    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+
+    let received = inbox.lock().unwrap().clone();
+    let got: BTreeSet<String> = received.iter().map(|r| r.body.clone()).collect();
+    assert_eq!(got, expected, "exactly the TagA/TagC messages");
+    for r in &received {
+        assert!(r.tags == "TagA" || r.tags == "TagC", "{r:?}");
+        assert!(!r.msg_id.is_empty(), "{r:?}");
+    }
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    cluster.stop().await;
+}
+
+/// Test 3: two third-party consumers of one clustering group share the
+/// topic's queues (each gets some of the messages once the broker told them
+/// about each other) and together consume every message at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_of_one_group_share_the_queues() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropCluster");
+    cluster.create_topic(&topic, 4).await;
+    let group = unique("interop-cluster");
+    let (mut first, first_inbox) =
+        push_consumer(&cluster, &group, &topic, "*", "cluster-consumer-1").await;
+    let (mut second, second_inbox) =
+        push_consumer(&cluster, &group, &topic, "*", "cluster-consumer-2").await;
+    let mut producer = support::producer(&cluster, "cluster-producer").await;
+    let raw = support::raw_client();
+
+    // Send in rounds (the producer spreads them over the four queues) until
+    // both consumers have received something: the rebalance after the second
+    // one joined has then given each its share. Bounded by WAIT.
+    let mut sent = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        for _ in 0..8 {
+            let body = format!("cluster-{}", sent.len());
+            let result = bounded(
+                "third-party send",
+                producer.send_with_timeout(message(&topic, "TagX", &body), 10_000),
+            )
+            .await
+            .or_explain("send")
+            .expect("send result");
+            assert_eq!(result.send_status, SendStatus::SendOk);
+            sent.insert(body);
+        }
+        let (a, b) = (bodies(&first_inbox), bodies(&second_inbox));
+        if !a.is_empty() && !b.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after {} messages one consumer still got nothing ({} vs {}): \
+             the queues were not shared",
+            sent.len(),
+            a.len(),
+            b.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    wait_for("every message to be consumed by one of the two", || {
+        let mut got: BTreeSet<String> = bodies(&first_inbox).into_iter().collect();
+        got.extend(bodies(&second_inbox));
+        let done = sent.is_subset(&got);
+        async move { done.then_some(()) }
+    })
+    .await;
+    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+
+    let (a, b) = (bodies(&first_inbox), bodies(&second_inbox));
+    assert!(!a.is_empty() && !b.is_empty(), "both consumed: {a:?} {b:?}");
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for body in a.iter().chain(b.iter()) {
+        *counts.entry(body.clone()).or_default() += 1;
+    }
+    let got: BTreeSet<String> = counts.keys().cloned().collect();
+    assert_eq!(got, sent, "every message at least once, nothing else");
+
+    first.shutdown().await;
+    second.shutdown().await;
+    producer.shutdown().await;
+    cluster.stop().await;
+}
+
+/// The local transaction outcome and check-back answer are named by the tag:
+/// `commit`, `rollback`, `unknown-then-commit`, `unknown-then-rollback`.
+#[derive(Default)]
+struct TagDecides {
+    checks: Mutex<HashMap<String, usize>>,
+}
+
+impl TransactionListener for TagDecides {
+    fn execute_local_transaction(
+        &self,
+        msg: &dyn MessageTrait,
+        _arg: Option<&(dyn Any + Send + Sync)>,
+    ) -> LocalTransactionState {
+        match msg.tags().as_deref() {
+            Some("commit") => LocalTransactionState::CommitMessage,
+            Some("rollback") => LocalTransactionState::RollbackMessage,
+            _ => LocalTransactionState::Unknown,
+        }
+    }
+
+    fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
+        let tag = msg.get_tags().map(|t| t.to_string()).unwrap_or_default();
+        *self.checks.lock().unwrap().entry(tag.clone()).or_default() += 1;
+        match tag.as_str() {
+            "commit" | "unknown-then-commit" => LocalTransactionState::CommitMessage,
+            "rollback" | "unknown-then-rollback" => LocalTransactionState::RollbackMessage,
+            _ => LocalTransactionState::Unknown,
+        }
+    }
+}
+
+/// Test 4: the third-party transactional producer commits (the consumer sees
+/// the message once) and rolls back (never seen); an UNKNOWN local outcome is
+/// resolved by our broker's CHECK_TRANSACTION_STATE call-back to the
+/// producer's listener, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_producer_commit_rollback_and_check_back() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropTx");
+    cluster.create_topic(&topic, 4).await;
+    let group = unique("interop-tx-consumer");
+    let (mut consumer, inbox) = push_consumer(&cluster, &group, &topic, "*", "tx-consumer").await;
+
+    let listener = Arc::new(TagDecides::default());
+    let mut producer = TransactionMQProducer::builder(support::client_runtime("tx-producer"))
+        .client_config(support::client_config(&cluster.namesrv, "tx-producer"))
+        .producer_group(unique("interop-tx-producer"))
+        .name_server_addr(cluster.namesrv.clone())
+        .send_msg_timeout(10_000)
+        .transaction_listener(SharedListener(Arc::clone(&listener)))
+        .build();
+    bounded("third-party transactional producer start", producer.start())
+        .await
+        .or_explain("third-party transactional producer starts");
+
+    let cases = [
+        ("commit", LocalTransactionState::CommitMessage),
+        ("rollback", LocalTransactionState::RollbackMessage),
+        ("unknown-then-commit", LocalTransactionState::Unknown),
+        ("unknown-then-rollback", LocalTransactionState::Unknown),
+    ];
+    for (tag, outcome) in cases {
+        let result = bounded(
+            "send_message_in_transaction",
+            producer.send_message_in_transaction::<(), _>(message(&topic, tag, tag), None),
+        )
+        .await
+        .or_explain("the half message is stored");
+        assert_eq!(result.local_transaction_state, Some(outcome), "{tag}");
+        let send = result.send_result.expect("a send result");
+        assert_eq!(send.send_status, SendStatus::SendOk, "{tag}");
+        assert!(send.msg_id.is_some_and(|id| !id.is_empty()), "{tag}");
+    }
+
+    // The committed one at once, the unknown-then-commit one after our broker
+    // asked the producer (transactionTimeOut 300 ms, check every 200 ms).
+    wait_for(
+        "the committed and the check-back committed messages",
+        || {
+            let got = bodies(&inbox);
+            let done =
+                got.iter().any(|b| b == "commit") && got.iter().any(|b| b == "unknown-then-commit");
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
+    // The check-back rollback must also have been asked and answered.
+    wait_for(
+        "our broker to check the unknown-then-rollback message",
+        || {
+            let asked = listener
+                .checks
+                .lock()
+                .unwrap()
+                .get("unknown-then-rollback")
+                .copied()
+                .unwrap_or(0);
+            async move { (asked > 0).then_some(()) }
+        },
+    )
+    .await;
+    let raw = support::raw_client();
+    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+
+    let mut got = bodies(&inbox);
+    got.sort();
+    assert_eq!(
+        got,
+        vec!["commit".to_owned(), "unknown-then-commit".to_owned()],
+        "committed ones once each, rolled back ones never"
+    );
+    // Exactly two messages reached the real topic: the rollbacks wrote nothing.
+    let mut total = 0;
+    for queue in 0..4 {
+        total += support::max_offset(&raw, &cluster.broker, &topic, queue).await;
+    }
+    assert_eq!(total, 2, "messages in the real topic");
+    assert!(
+        listener
+            .checks
+            .lock()
+            .unwrap()
+            .get("unknown-then-commit")
+            .is_some_and(|n| *n > 0),
+        "the commit after UNKNOWN came from a check-back"
+    );
+
+    producer.shutdown().await;
+    consumer.shutdown().await;
+    cluster.stop().await;
+}
+
+/// The builder takes the listener by value; the test keeps a handle to read
+/// the check counts.
+struct SharedListener(Arc<TagDecides>);
+
+impl TransactionListener for SharedListener {
+    fn execute_local_transaction(
+        &self,
+        msg: &dyn MessageTrait,
+        arg: Option<&(dyn Any + Send + Sync)>,
+    ) -> LocalTransactionState {
+        self.0.execute_local_transaction(msg, arg)
+    }
+
+    fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
+        self.0.check_local_transaction(msg)
+    }
+}
