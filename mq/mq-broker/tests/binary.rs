@@ -4,72 +4,13 @@
 
 mod harness;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use harness::*;
 use mq_protocol::header::EndTransactionRequestHeader;
 use mq_protocol::message::{decode_message_id, sys_flag};
 use mq_protocol::{request_code, RemotingCommand, ResponseCode};
-
-struct Broker {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_config(dir: &Path, namesrv: &str, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("broker-a.properties");
-    let text = format!(
-        "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerRole=ASYNC_MASTER\n\
-         namesrvAddr={namesrv}\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\n\
-         storePathRootDir={}\nmapedFileSizeCommitLog=8388608\nmapedFileSizeConsumeQueue=20000\n\
-         maxHashSlotNum=1000\nmaxIndexNum=4000\n{extra}",
-        dir.join("store").display()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Starts the binary and waits for its boot line.
-fn start(config: &Path) -> Broker {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
-        .arg("-c")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mqbroker starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().expect("a boot line").unwrap();
-    assert!(line.contains("boot success"), "{line}");
-    let addr = line
-        .split(", ")
-        .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .expect("the address in the boot line")
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Broker { child, addr }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test]
 async fn sigterm_stops_cleanly_and_sigkill_loses_nothing_acknowledged_under_sync_flush() {
@@ -78,7 +19,7 @@ async fn sigterm_stops_cleanly_and_sigkill_loses_nothing_acknowledged_under_sync
     let config = write_config(dir.path(), &ns.addr, "flushDiskType=SYNC_FLUSH\n");
     let c = client();
 
-    let mut broker = start(&config);
+    let mut broker = start_process(&config);
     create_topic(&c, &broker.addr, "Durable", 1).await;
     send(
         &c,
@@ -94,7 +35,7 @@ async fn sigterm_stops_cleanly_and_sigkill_loses_nothing_acknowledged_under_sync
         "a clean stop removes the abort file"
     );
 
-    let mut broker = start(&config);
+    let mut broker = start_process(&config);
     let mut acked = Vec::new();
     for i in 0..50 {
         acked.push(
@@ -113,7 +54,7 @@ async fn sigterm_stops_cleanly_and_sigkill_loses_nothing_acknowledged_under_sync
         "a crash leaves the abort file"
     );
 
-    let broker = start(&config);
+    let broker = start_process(&config);
     let c = client();
     heartbeat_consumer(&c, &broker.addr, "c1", "g", &[("Durable", "*")]).await;
     let got = pull_all(
@@ -146,7 +87,7 @@ async fn a_transaction_armed_before_a_sigkill_is_ended_after_restart() {
         "flushDiskType=SYNC_FLUSH\ntransactionTimeOut=3600000\n",
     );
     let c = client();
-    let mut broker = start(&config);
+    let mut broker = start_process(&config);
     create_topic(&c, &broker.addr, "Tx", 1).await;
     let mut half = with_property(message("Tx", 0, "", "", b"armed"), "TRAN_MSG", "true");
     half = with_property(half, "PGROUP", "p");
@@ -155,7 +96,7 @@ async fn a_transaction_armed_before_a_sigkill_is_ended_after_restart() {
     signal(&broker.child, "KILL");
     broker.child.wait().unwrap();
 
-    let broker = start(&config);
+    let broker = start_process(&config);
     let c = client();
     let (_, commit_log_offset) = decode_message_id(&sent.msg_id).unwrap();
     let end = RemotingCommand::request(request_code::END_TRANSACTION).with_header(

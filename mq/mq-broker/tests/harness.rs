@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -389,4 +391,62 @@ pub async fn pull_all(
         }
     }
     out
+}
+
+/// A `mqbroker` process.
+pub struct BrokerProcess {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn write_config(dir: &Path, namesrv: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("broker-a.properties");
+    let text = format!(
+        "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerRole=ASYNC_MASTER\n\
+         namesrvAddr={namesrv}\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\n\
+         storePathRootDir={}\nmapedFileSizeCommitLog=8388608\nmapedFileSizeConsumeQueue=20000\n\
+         maxHashSlotNum=1000\nmaxIndexNum=4000\n{extra}",
+        dir.join("store").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts the binary and waits for its boot line.
+pub fn start_process(config: &Path) -> BrokerProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mqbroker starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("a boot line").unwrap();
+    assert!(line.contains("boot success"), "{line}");
+    let addr = line
+        .split(", ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("the address in the boot line")
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    BrokerProcess { child, addr }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -1,0 +1,125 @@
+//! The `deploy/2m-noslave` files as an operator would use them: two name
+//! servers and two `mqbroker -c <file>` processes (ports, addresses and
+//! paths overridden for this machine), a topic created on the whole cluster,
+//! and messages spread over both brokers.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use harness::*;
+use mq_client::{AdminClient, ClientConfig, Message, Producer, ProducerConfig, TopicSpec};
+
+/// The deploy file with the keys a test must change replaced.
+fn overridden(file: &Path, dir: &Path, namesrv: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(file).expect("the deploy file");
+    let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+    let store = dir.join(&name);
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = line.split('=').next().unwrap_or("");
+        let replaced = match key {
+            "namesrvAddr" => format!("namesrvAddr={namesrv}"),
+            "brokerIP1" => "brokerIP1=127.0.0.1".to_owned(),
+            "listenPort" => "listenPort=0\nbindAddress=127.0.0.1".to_owned(),
+            "storePathRootDir" => format!("storePathRootDir={}", store.display()),
+            "storePathCommitLog" => {
+                format!("storePathCommitLog={}", store.join("commitlog").display())
+            }
+            _ => line.to_owned(),
+        };
+        out.push_str(&replaced);
+        out.push('\n');
+    }
+    // Small files for a test machine.
+    out.push_str("mapedFileSizeCommitLog=8388608\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n");
+    let path = dir.join(format!("{name}.properties"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_master_cluster_from_the_deploy_files_spreads_messages() {
+    let ns1 = NameServer::start().await;
+    let ns2 = NameServer::start().await;
+    let namesrv = format!("{};{}", ns1.addr, ns2.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/2m-noslave");
+    let a = start_process(&overridden(
+        &deploy.join("broker-a.properties"),
+        dir.path(),
+        &namesrv,
+    ));
+    let b = start_process(&overridden(
+        &deploy.join("broker-b.properties"),
+        dir.path(),
+        &namesrv,
+    ));
+
+    let client = ClientConfig::new(namesrv.clone());
+    let admin = AdminClient::start(client.clone().with_instance_name("deploy-admin"))
+        .await
+        .unwrap();
+    // autoCreateTopicEnable=false in the files: the operator creates topics.
+    let mut masters = Vec::new();
+    for _ in 0..100 {
+        masters = admin
+            .cluster_masters("DefaultCluster")
+            .await
+            .unwrap_or_default();
+        if masters.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    masters.sort();
+    let mut expected = vec![a.addr.clone(), b.addr.clone()];
+    expected.sort();
+    assert_eq!(
+        masters, expected,
+        "both brokers registered with the name servers"
+    );
+    admin
+        .create_topic_in_cluster(
+            "DefaultCluster",
+            &TopicSpec::new("Spread").with_queues(4, 4),
+        )
+        .await
+        .unwrap();
+
+    let producer = Producer::start(
+        ProducerConfig::new("deploy-producer"),
+        client.with_instance_name("deploy-producer"),
+    )
+    .await
+    .unwrap();
+    let mut per_broker: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..40 {
+        let sent = producer
+            .send(Message::new("Spread", format!("m{i}")))
+            .await
+            .unwrap();
+        *per_broker
+            .entry(sent.queue.broker_name.clone())
+            .or_default() += 1;
+    }
+    assert_eq!(per_broker.len(), 2, "{per_broker:?}");
+    assert!(per_broker.values().all(|n| *n >= 10), "{per_broker:?}");
+    // Each name server alone knows the whole cluster.
+    for ns in [&ns1.addr, &ns2.addr] {
+        let one = AdminClient::start(
+            ClientConfig::new(ns.clone()).with_instance_name(format!("probe-{ns}")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            one.topic_route("Spread").await.unwrap().broker_datas.len(),
+            2
+        );
+        one.shutdown().await;
+    }
+    producer.shutdown().await;
+    admin.shutdown().await;
+    drop((a, b));
+}
