@@ -147,14 +147,11 @@ async fn count(db: &Db, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
 }
 
-shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_once(db) {
-    let log_db = TestDatabase::create(db.kind).await.unwrap();
-    let points_db = TestDatabase::create(db.kind).await.unwrap();
-    let mut cluster = Cluster::start().await;
-
-    // The topics exist before anyone subscribes or sends.
-    // Clients of one instance name share one instance (and its name
-    // servers): the SQLite and PostgreSQL halves run side by side.
+/// An admin client, once the shop's topics exist (before anyone
+/// subscribes or sends). Clients of one instance name share one instance
+/// (and its name servers), and the SQLite and PostgreSQL halves run side by
+/// side: the name is unique.
+async fn admin_with_topics(cluster: &Cluster) -> AdminClient {
     let admin = AdminClient::start(client(
         ClientConfig::new(cluster.namesrv.clone())
             .with_instance_name(format!("pay-flow-admin-{}", Uuid::new_v4().simple())),
@@ -163,16 +160,55 @@ shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_
     .unwrap();
     for topic in [PAY_SUCCESS, ORDER_CANCEL] {
         admin
-            .create_topic(&cluster.broker_addr, &TopicSpec::new(topic).with_queues(4, 4))
+            .create_topic(
+                &cluster.broker_addr,
+                &TopicSpec::new(topic).with_queues(4, 4),
+            )
             .await
             .unwrap();
-        wait_until("the topic's route", || async { admin.topic_route(topic).await.is_ok() }).await;
+        wait_until("the topic's route", || async {
+            admin.topic_route(topic).await.is_ok()
+        })
+        .await;
     }
+    admin
+}
+
+/// Messages stored on PAY_SUCCESS (committed ones only: half messages live
+/// in the broker's own topic until they are committed).
+async fn pay_success_count(admin: &AdminClient) -> i64 {
+    let mut stored = 0;
+    for mq in admin.topic_queues(PAY_SUCCESS).await.unwrap() {
+        stored += admin.max_offset(&mq).await.unwrap();
+    }
+    stored
+}
+
+/// The log service with its consumers owning their queues.
+async fn start_log(cluster: &Cluster, url: &str) -> shop_log::Application {
+    let mut config = shop_log::Config::for_tests(url);
+    config.namesrv_addr = cluster.namesrv.clone();
+    let log = shop_log::Application::build_with(config, client)
+        .await
+        .unwrap();
+    for consumer in log.consumers() {
+        wait_until("queues assigned to the log's consumers", || async {
+            !consumer.assigned_queues().is_empty()
+        })
+        .await;
+    }
+    log
+}
+
+shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_once(db) {
+    let log_db = TestDatabase::create(db.kind).await.unwrap();
+    let points_db = TestDatabase::create(db.kind).await.unwrap();
+    let mut cluster = Cluster::start().await;
+
+    let admin = admin_with_topics(&cluster).await;
 
     // The consumers, ready when they own PAY_SUCCESS's queues.
-    let mut log_config = shop_log::Config::for_tests(&log_db.url);
-    log_config.namesrv_addr = cluster.namesrv.clone();
-    let log = shop_log::Application::build_with(log_config, client).await.unwrap();
+    let log = start_log(&cluster, &log_db.url).await;
     let mut points_config = shop_points::Config::for_tests(&points_db.url);
     points_config.namesrv_addr = cluster.namesrv.clone();
     let points = shop_points::Application::build_with(points_config, client).await.unwrap();
@@ -282,15 +318,23 @@ shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_
     // ...and nothing more, however long we wait: one message on the topic,
     // one row each, the half messages of the replays rolled back.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut on_topic = 0;
-    for mq in admin.topic_queues(PAY_SUCCESS).await.unwrap() {
-        on_topic += admin.max_offset(&mq).await.unwrap();
-    }
-    assert_eq!(on_topic, 1, "exactly one PAY_SUCCESS was committed");
+    assert_eq!(
+        pay_success_count(&admin).await,
+        1,
+        "exactly one PAY_SUCCESS was committed"
+    );
     assert_eq!(count(&log_db_handle, "SELECT COUNT(*) FROM payment_log").await, 1);
     assert_eq!(
         count(&log_db_handle, "SELECT COUNT(*) FROM consumed_message").await,
         1
+    );
+    assert_eq!(
+        count(&log_db_handle, "SELECT amount_cents FROM payment_log").await,
+        4299
+    );
+    assert_eq!(
+        count(&log_db_handle, "SELECT user_id FROM payment_log").await,
+        11
     );
     assert_eq!(
         count(&points_db_handle, "SELECT points FROM user_points WHERE user_id = 11").await,
@@ -317,6 +361,76 @@ shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_
     log_task.await.unwrap().unwrap();
     let _ = stop_points.send(());
     points_task.await.unwrap().unwrap();
+    admin.shutdown().await;
+    cluster.stop().await;
+});
+
+shop_common::db_test!(async fn a_lost_end_transaction_is_settled_by_the_check_back(db) {
+    let log_db = TestDatabase::create(db.kind).await.unwrap();
+    let mut cluster = Cluster::start().await;
+    let admin = admin_with_topics(&cluster).await;
+    let log = start_log(&cluster, &log_db.url).await;
+    let log_db_handle = log.db().clone();
+    let (stop_log, log_stopped) = oneshot::channel::<()>();
+    let log_task = tokio::spawn(log.run_until_stopped(async move {
+        let _ = log_stopped.await;
+    }));
+
+    let mut pay_config = shop_pay::Config::for_tests(&db.url, "http://127.0.0.1:1");
+    pay_config.namesrv_addr = cluster.namesrv.clone();
+    let pay = shop_pay::Application::build_with(pay_config, client)
+        .await
+        .unwrap();
+    let state = pay.state().clone();
+    let producer = state.producer.clone().expect("a broker is configured");
+    let now = shop_common::now_ms();
+    let (payment, _) = shop_pay::repo::insert_or_get(
+        &state.db,
+        &shop_pay::repo::Payment {
+            id: Uuid::new_v4(),
+            order_id: Uuid::new_v4(),
+            user_id: 5,
+            amount_cents: 1999,
+            status: shop_pay::repo::PaymentStatus::Unpaid,
+            trade_no: None,
+            pay_msg_id: None,
+            created_at: now,
+            paid_at: None,
+        },
+    )
+    .await
+    .unwrap();
+
+    // The callback's half message and local transaction, then a "crash":
+    // no END_TRANSACTION. A replay's half message, also never ended, finds
+    // the payment paid. Only the broker's check-back can settle them.
+    let message = shop_pay::payment::pay_success_message(&payment, "GW-LOST", now);
+    let (sent, _) = producer.send_half(message.clone()).await.unwrap();
+    assert!(shop_pay::repo::mark_paid_db(&state.db, payment.id, "GW-LOST", Some(&sent.msg_id), now)
+        .await
+        .unwrap());
+    let (replayed, _) = producer.send_half(message).await.unwrap();
+    assert!(!shop_pay::repo::mark_paid_db(&state.db, payment.id, "GW-LOST", Some(&replayed.msg_id), now)
+        .await
+        .unwrap());
+    assert_eq!(pay_success_count(&admin).await, 0, "half messages are invisible");
+
+    // The check-back commits the first (it paid) and rolls back the second.
+    wait_until("the checked-back PAY_SUCCESS in the log", || async {
+        count(&log_db_handle, "SELECT COUNT(*) FROM payment_log").await == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pay_success_count(&admin).await, 1);
+    assert_eq!(
+        count(&log_db_handle, "SELECT amount_cents FROM payment_log").await,
+        1999
+    );
+
+    producer.shutdown().await;
+    drop(pay);
+    let _ = stop_log.send(());
+    log_task.await.unwrap().unwrap();
     admin.shutdown().await;
     cluster.stop().await;
 });
