@@ -1,0 +1,252 @@
+//! `mqbench`: load a RocketMQ-compatible broker and report throughput and
+//! latency.
+//!
+//! ```text
+//! mqbench producer -n 127.0.0.1:9876 -t BenchTopic --size 1024 --concurrency 32 --seconds 10
+//! mqbench consumer -n 127.0.0.1:9876 -t BenchTopic -g bench-consumer --seconds 10
+//! mqbench tx       -n 127.0.0.1:9876 -t BenchTopic --size 1024 --concurrency 32 --seconds 10
+//! ```
+//!
+//! `producer` keeps `--concurrency` synchronous sends in flight; `tx` does
+//! the same with transactional sends (half message + END_TRANSACTION
+//! commit); `consumer` consumes the topic with a push consumer. Each prints
+//! one summary line: messages/s, MB/s, and for sends p50/p99/p999 latency.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use mq_client::{
+    async_trait, ClientConfig, ConsumeFromWhere, ConsumeStatus, Listener, LocalTransactionState,
+    Message, MessageExt, Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
+    TransactionChecker, TransactionProducer,
+};
+
+#[derive(Parser, Debug)]
+#[command(name = "mqbench", about = "Benchmark a RocketMQ-compatible broker")]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Common {
+    /// Name server address(es), `;`-separated.
+    #[arg(short = 'n', long, default_value = "127.0.0.1:9876")]
+    namesrv: String,
+    #[arg(short = 't', long, default_value = "BenchmarkTest")]
+    topic: String,
+    /// How long to run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Synchronous sends, `--concurrency` in flight.
+    Producer {
+        #[command(flatten)]
+        common: Common,
+        /// Message body size in bytes.
+        #[arg(short = 's', long, default_value_t = 1024)]
+        size: usize,
+        /// Sends in flight at once.
+        #[arg(short = 'c', long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// Transactional sends (half + commit), `--concurrency` in flight.
+    Tx {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 's', long, default_value_t = 1024)]
+        size: usize,
+        #[arg(short = 'c', long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// A push consumer of the topic.
+    Consumer {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'g', long, default_value = "benchmark-consumer")]
+        group: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        match args.mode {
+            Mode::Producer {
+                common,
+                size,
+                concurrency,
+            } => produce(common, size, concurrency, false).await,
+            Mode::Tx {
+                common,
+                size,
+                concurrency,
+            } => produce(common, size, concurrency, true).await,
+            Mode::Consumer { common, group } => consume(common, group).await,
+        }
+    })
+}
+
+/// Latency percentiles of sorted microseconds.
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+struct CommitAll;
+
+#[async_trait]
+impl TransactionChecker for CommitAll {
+    async fn check(&self, _msg: &MessageExt) -> LocalTransactionState {
+        LocalTransactionState::Commit
+    }
+}
+
+enum Sender {
+    Plain(Producer),
+    Tx(TransactionProducer),
+}
+
+async fn produce(
+    common: Common,
+    size: usize,
+    concurrency: usize,
+    transactional: bool,
+) -> Result<()> {
+    let client = ClientConfig::new(common.namesrv.clone())
+        .with_instance_name(format!("mqbench-{}", std::process::id()));
+    let config = ProducerConfig::new(if transactional {
+        "mqbench-tx-producer"
+    } else {
+        "mqbench-producer"
+    });
+    let sender = Arc::new(if transactional {
+        Sender::Tx(TransactionProducer::start(config, client, Arc::new(CommitAll)).await?)
+    } else {
+        Sender::Plain(Producer::start(config, client).await?)
+    });
+    let body = Bytes::from(vec![b'x'; size]);
+    // Warm up: routes, connections, topic auto-creation.
+    let warm = Message::new(common.topic.clone(), body.clone());
+    match sender.as_ref() {
+        Sender::Plain(p) => drop(p.send(warm).await.context("the first send")?),
+        Sender::Tx(p) => drop(
+            p.send_in_transaction(warm, |_| async { LocalTransactionState::Commit })
+                .await
+                .context("the first send")?,
+        ),
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (sender, stop, sent, failed, latencies, topic, body) = (
+            sender.clone(),
+            stop.clone(),
+            sent.clone(),
+            failed.clone(),
+            latencies.clone(),
+            common.topic.clone(),
+            body.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::with_capacity(100_000);
+            while !stop.load(Ordering::Relaxed) {
+                let msg = Message::new(topic.clone(), body.clone());
+                let t = Instant::now();
+                let ok = match sender.as_ref() {
+                    Sender::Plain(p) => p.send(msg).await.is_ok(),
+                    Sender::Tx(p) => p
+                        .send_in_transaction(msg, |_| async { LocalTransactionState::Commit })
+                        .await
+                        .is_ok(),
+                };
+                if ok {
+                    mine.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies.lock().expect("not poisoned").extend(mine);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(common.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for w in workers {
+        let _ = w.await;
+    }
+    let mut all = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    all.sort_unstable();
+    let n = sent.load(Ordering::Relaxed);
+    println!(
+        "{} size={size} concurrency={concurrency} sent={n} failed={} msgs/s={:.0} MB/s={:.1} p50={:.2}ms p99={:.2}ms p999={:.2}ms",
+        if transactional { "tx" } else { "producer" },
+        failed.load(Ordering::Relaxed),
+        n as f64 / elapsed,
+        n as f64 * size as f64 / elapsed / 1e6,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        percentile(&all, 0.999),
+    );
+    match sender.as_ref() {
+        Sender::Plain(p) => p.shutdown().await,
+        Sender::Tx(p) => p.shutdown().await,
+    }
+    Ok(())
+}
+
+async fn consume(common: Common, group: String) -> Result<()> {
+    let client = ClientConfig::new(common.namesrv.clone())
+        .with_instance_name(format!("mqbench-c-{}", std::process::id()));
+    let mut config = PushConsumerConfig::new(group);
+    config.consume_from_where = ConsumeFromWhere::ConsumeFromFirstOffset;
+    config.consume_batch_max_size = 32;
+    let consumer = PushConsumer::new(config, client);
+    consumer.subscribe(&common.topic, "*")?;
+    let count = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (c, b) = (count.clone(), bytes.clone());
+    consumer
+        .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
+            c.fetch_add(msgs.len() as u64, Ordering::Relaxed);
+            b.fetch_add(
+                msgs.iter().map(|m| m.body.len() as u64).sum(),
+                Ordering::Relaxed,
+            );
+            async { ConsumeStatus::Success }
+        }))
+        .await?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(common.seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = count.load(Ordering::Relaxed);
+    println!(
+        "consumer consumed={n} msgs/s={:.0} MB/s={:.1}",
+        n as f64 / elapsed,
+        bytes.load(Ordering::Relaxed) as f64 / elapsed / 1e6
+    );
+    consumer.shutdown().await;
+    Ok(())
+}
