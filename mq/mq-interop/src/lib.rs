@@ -6,4 +6,5 @@
 //! Layout: `tests/support` starts the servers, owns the third-party client's
 //! runtime and reads offsets from the broker with our own raw frames;
 //! `tests/interop.rs` holds the scenarios (sync send and pull, tag-filtered
-//! push consumption, a clustering group of two, transactions with check-back).
+//! push consumption, a clustering group of two, transactions with check-back,
+//! batch and oneway sends, retry through `%RETRY%`, orderly consumption).

@@ -15,23 +15,44 @@ use std::time::Duration;
 #[allow(deprecated)]
 use rocketmq_client_rust::DefaultMQPullConsumer;
 use rocketmq_client_rust::{
-    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, DefaultMQPushConsumer,
-    LocalTransactionState, MQPushConsumer, PullStatus, SendStatus, TransactionListener,
-    TransactionMQProducer,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
+    ConsumeOrderlyStatus, DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, PullStatus,
+    SendStatus, TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_client_id_setter::MessageClientIDSetter;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::MessageTrait;
+use rocketmq_model::message::MessageQueue;
 
 use support::{bounded, message, unique, wait_caught_up, wait_for, Cluster, Expect};
 
 /// One message as the third-party push consumer's listener saw it.
 #[derive(Clone, Debug)]
 struct Received {
+    topic: String,
     body: String,
     tags: String,
     msg_id: String,
+    queue_id: i32,
+    queue_offset: i64,
+    reconsume_times: i32,
+}
+
+impl Received {
+    fn of(msg: &MessageExt) -> Received {
+        Received {
+            topic: msg.topic().to_string(),
+            body: String::from_utf8_lossy(msg.body().as_deref().unwrap_or_default()).into_owned(),
+            tags: msg.get_tags().map(|t| t.to_string()).unwrap_or_default(),
+            msg_id: MessageClientIDSetter::get_uniq_id(msg)
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            queue_id: msg.queue_id(),
+            queue_offset: msg.queue_offset(),
+            reconsume_times: msg.reconsume_times(),
+        }
+    }
 }
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -45,6 +66,16 @@ fn bodies(inbox: &Inbox) -> Vec<String> {
         .collect()
 }
 
+/// How a test's push consumer answers.
+enum Listener {
+    /// Concurrent, always CONSUME_SUCCESS.
+    Concurrent,
+    /// Concurrent, RECONSUME_LATER on a message's first delivery.
+    ConcurrentRetryOnce,
+    /// Orderly (the client locks its queues with LOCK_BATCH_MQ), always SUCCESS.
+    Orderly,
+}
+
 /// Starts a third-party clustering push consumer of `group` on `topic` with
 /// the tag expression `expr`; everything its listener sees goes to the inbox.
 async fn push_consumer(
@@ -53,6 +84,17 @@ async fn push_consumer(
     topic: &str,
     expr: &str,
     instance: &'static str,
+) -> (DefaultMQPushConsumer, Inbox) {
+    push_consumer_with(cluster, group, topic, expr, instance, Listener::Concurrent).await
+}
+
+async fn push_consumer_with(
+    cluster: &Cluster,
+    group: &str,
+    topic: &str,
+    expr: &str,
+    instance: &'static str,
+    listener: Listener,
 ) -> (DefaultMQPushConsumer, Inbox) {
     let inbox: Inbox = Arc::default();
     let mut consumer = DefaultMQPushConsumer::builder(support::client_runtime(instance))
@@ -67,22 +109,33 @@ async fn push_consumer(
         .await
         .or_explain("subscribe");
     let sink = Arc::clone(&inbox);
-    consumer.register_message_listener_concurrently(
-        move |msgs: &[&MessageExt], _context: &ConsumeConcurrentlyContext| {
-            let mut sink = sink.lock().unwrap();
-            for msg in msgs {
-                sink.push(Received {
-                    body: String::from_utf8_lossy(msg.body().as_deref().unwrap_or_default())
-                        .into_owned(),
-                    tags: msg.get_tags().map(|t| t.to_string()).unwrap_or_default(),
-                    msg_id: MessageClientIDSetter::get_uniq_id(*msg)
-                        .map(|id| id.to_string())
-                        .unwrap_or_default(),
-                });
-            }
-            Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-        },
-    );
+    match listener {
+        Listener::Concurrent | Listener::ConcurrentRetryOnce => {
+            let retry_once = matches!(listener, Listener::ConcurrentRetryOnce);
+            consumer.register_message_listener_concurrently(
+                move |msgs: &[&MessageExt], _context: &ConsumeConcurrentlyContext| {
+                    let mut sink = sink.lock().unwrap();
+                    let mut status = ConsumeConcurrentlyStatus::ConsumeSuccess;
+                    for msg in msgs {
+                        if retry_once && msg.reconsume_times() == 0 {
+                            status = ConsumeConcurrentlyStatus::ReconsumeLater;
+                        }
+                        sink.push(Received::of(msg));
+                    }
+                    Ok(status)
+                },
+            );
+        }
+        Listener::Orderly => {
+            consumer.register_message_listener_orderly(
+                move |msgs: &[&MessageExt], _context: &mut ConsumeOrderlyContext| {
+                    let mut sink = sink.lock().unwrap();
+                    sink.extend(msgs.iter().map(|msg| Received::of(msg)));
+                    Ok(ConsumeOrderlyStatus::Success)
+                },
+            );
+        }
+    }
     bounded("third-party push consumer start", consumer.start())
         .await
         .or_explain("third-party push consumer starts");
@@ -459,4 +512,169 @@ impl TransactionListener for SharedListener {
     fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
         self.0.check_local_transaction(msg)
     }
+}
+
+/// Batch (SEND_BATCH_MESSAGE) and oneway sends of the third-party producer
+/// are stored as separate messages that its push consumer receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_and_oneway_sends_are_consumed() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropBatch");
+    cluster.create_topic(&topic, 4).await;
+    let group = unique("interop-batch");
+    let (mut consumer, inbox) =
+        push_consumer(&cluster, &group, &topic, "*", "batch-consumer").await;
+    let mut producer = support::producer(&cluster, "batch-producer").await;
+
+    let batch: Vec<_> = (0..3)
+        .map(|i| message(&topic, "TagBatch", &format!("batch-{i}")))
+        .collect();
+    let result = bounded("third-party batch send", producer.send_batch(batch))
+        .await
+        .or_explain("the batch is stored");
+    assert_eq!(result.send_status, SendStatus::SendOk, "{result:?}");
+    let ids = result.msg_id.clone().expect("batch msg ids").to_string();
+    assert_eq!(ids.split(',').count(), 3, "one id per message: {ids}");
+    bounded(
+        "third-party oneway send",
+        producer.send_oneway(message(&topic, "TagOneway", "oneway")),
+    )
+    .await
+    .or_explain("oneway send");
+
+    let expected: BTreeSet<String> = ["batch-0", "batch-1", "batch-2", "oneway"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    wait_for("the batch and the oneway message", || {
+        let got: BTreeSet<String> = bodies(&inbox).into_iter().collect();
+        let done = expected.is_subset(&got);
+        async move { done.then_some(()) }
+    })
+    .await;
+    let raw = support::raw_client();
+    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+    let received = inbox.lock().unwrap().clone();
+    assert_eq!(received.len(), 4, "{received:?}");
+    let batch_ids: BTreeSet<&str> = ids.split(',').collect();
+    for r in received.iter().filter(|r| r.tags == "TagBatch") {
+        assert!(batch_ids.contains(r.msg_id.as_str()), "{r:?} not in {ids}");
+    }
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    cluster.stop().await;
+}
+
+/// RECONSUME_LATER from the third-party consumer sends the message back
+/// (CONSUMER_SEND_MSG_BACK); our broker redelivers it through
+/// `%RETRY%<group>` after the delay level, with the original topic restored
+/// and reconsumeTimes 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconsume_later_redelivers_through_the_retry_topic() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropRetry");
+    cluster.create_topic(&topic, 4).await;
+    let group = unique("interop-retry");
+    let (mut consumer, inbox) = push_consumer_with(
+        &cluster,
+        &group,
+        &topic,
+        "*",
+        "retry-consumer",
+        Listener::ConcurrentRetryOnce,
+    )
+    .await;
+    let mut producer = support::producer(&cluster, "retry-producer").await;
+    for i in 0..2 {
+        let result = bounded(
+            "third-party send",
+            producer.send_with_timeout(message(&topic, "TagRetry", &format!("retry-{i}")), 10_000),
+        )
+        .await
+        .or_explain("send")
+        .expect("send result");
+        assert_eq!(result.send_status, SendStatus::SendOk);
+    }
+
+    wait_for("each message a second time with reconsumeTimes 1", || {
+        let got = inbox.lock().unwrap().clone();
+        let done = ["retry-0", "retry-1"].iter().all(|body| {
+            got.iter()
+                .any(|r| r.body == *body && r.reconsume_times == 1)
+        });
+        async move { done.then_some(()) }
+    })
+    .await;
+    let got = inbox.lock().unwrap().clone();
+    for body in ["retry-0", "retry-1"] {
+        let deliveries: Vec<_> = got.iter().filter(|r| r.body == body).collect();
+        assert_eq!(deliveries[0].reconsume_times, 0, "{deliveries:?}");
+        let retried = deliveries
+            .iter()
+            .find(|r| r.reconsume_times == 1)
+            .expect("the retry");
+        assert_eq!(retried.topic, topic, "original topic restored: {retried:?}");
+        assert_eq!(retried.tags, "TagRetry", "{retried:?}");
+        assert_eq!(retried.msg_id, deliveries[0].msg_id, "same UNIQ_KEY");
+    }
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    cluster.stop().await;
+}
+
+/// The orderly push consumer (which must first lock its queues with
+/// LOCK_BATCH_MQ) receives the messages of one queue in send order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orderly_consumer_gets_one_queue_in_order() {
+    let cluster = Cluster::start().await;
+    let topic = unique("InteropOrder");
+    cluster.create_topic(&topic, 4).await;
+    let group = unique("interop-order");
+    let (mut consumer, inbox) = push_consumer_with(
+        &cluster,
+        &group,
+        &topic,
+        "*",
+        "order-consumer",
+        Listener::Orderly,
+    )
+    .await;
+    let mut producer = support::producer(&cluster, "order-producer").await;
+    let queue = MessageQueue::from_parts(topic.clone(), cluster.broker_name.clone(), 2);
+    let sent: Vec<String> = (0..10).map(|i| format!("order-{i}")).collect();
+    for body in &sent {
+        let result = bounded(
+            "third-party send to one queue",
+            producer.send_to_queue(message(&topic, "TagOrder", body), queue.clone()),
+        )
+        .await
+        .or_explain("send to queue")
+        .expect("send result");
+        assert_eq!(result.send_status, SendStatus::SendOk);
+        assert_eq!(result.message_queue.as_ref(), Some(&queue));
+    }
+
+    wait_for("all ten messages of the queue", || {
+        let done = inbox.lock().unwrap().len() >= sent.len();
+        async move { done.then_some(()) }
+    })
+    .await;
+    let got = inbox.lock().unwrap().clone();
+    assert_eq!(
+        got.iter().map(|r| r.body.clone()).collect::<Vec<_>>(),
+        sent,
+        "in send order, once each"
+    );
+    assert!(got.iter().all(|r| r.queue_id == 2), "{got:?}");
+    assert!(
+        got.windows(2)
+            .all(|w| w[1].queue_offset == w[0].queue_offset + 1),
+        "{got:?}"
+    );
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    cluster.stop().await;
 }

@@ -93,6 +93,7 @@ pub fn message(topic: &str, tag: &str, body: &str) -> Message {
 pub struct Cluster {
     pub namesrv: String,
     pub broker: String,
+    pub broker_name: String,
     handle: Option<BrokerHandle>,
     stop_namesrv: Option<oneshot::Sender<()>>,
     _dir: TempDir,
@@ -120,12 +121,14 @@ impl Cluster {
             .await;
         });
         let (broker_config, store_config) = configs(&dir.path().join("broker"), &namesrv);
+        let broker_name = broker_config.broker_name.clone();
         let handle = BrokerHandle::start(broker_config, store_config)
             .await
             .expect("broker starts");
         let cluster = Cluster {
             namesrv,
             broker: handle.addr().to_string(),
+            broker_name,
             handle: Some(handle),
             stop_namesrv: Some(stop_namesrv),
             _dir: dir,
@@ -203,7 +206,8 @@ impl Cluster {
 }
 
 /// Broker settings for a test, as in mq-broker's own harness: port 0,
-/// loopback, small files, short transaction timings (check-back after 300 ms).
+/// loopback, small files, short transaction timings (check-back after 300 ms)
+/// and 1 s delay levels (a consumer's retry comes back after 1 s).
 fn configs(root: &Path, namesrv: &str) -> (BrokerConfig, MessageStoreConfig) {
     let broker = BrokerConfig {
         broker_name: unique("interop-broker"),
@@ -220,6 +224,7 @@ fn configs(root: &Path, namesrv: &str) -> (BrokerConfig, MessageStoreConfig) {
     store.maped_file_size_consume_queue = 20 * 1000;
     store.max_hash_slot_num = 1000;
     store.max_index_num = 4000;
+    store.message_delay_level = ["1s"; 18].join(" ");
     (broker, store)
 }
 
