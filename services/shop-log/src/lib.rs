@@ -75,15 +75,6 @@ pub enum StartError {
     },
 }
 
-/// A client instance name unique in this process (`<group>-<pid>-<n>`):
-/// clients with equal names share one instance, and several services (or
-/// tests) may run in one process.
-fn instance_name(group: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{group}-{}-{n}", std::process::id())
-}
-
 /// The service with its database open, its consumers started and its
 /// listener bound.
 pub struct Application {
@@ -131,7 +122,7 @@ impl Application {
             for (group, topic, handler) in subscriptions {
                 let settings = client(
                     ClientConfig::new(config.namesrv_addr.clone())
-                        .with_instance_name(instance_name(group)),
+                        .with_instance_name(shop_common::events::instance_name(group)),
                 );
                 let started = subscribe(db.clone(), settings, group, topic, handler).await;
                 match started {

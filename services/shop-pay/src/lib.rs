@@ -95,15 +95,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A client instance name unique in this process (`<group>-<pid>-<n>`):
-/// clients with equal names share one instance, and several services (or
-/// tests) may run in one process.
-fn instance_name(group: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{group}-{}-{n}", std::process::id())
-}
-
 /// Why the service could not start.
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -153,7 +144,7 @@ impl Application {
         } else {
             let client = client(
                 ClientConfig::new(config.namesrv_addr.clone())
-                    .with_instance_name(instance_name(PRODUCER_GROUP)),
+                    .with_instance_name(shop_common::events::instance_name(PRODUCER_GROUP)),
             );
             Some(
                 TransactionProducer::start(

@@ -1,7 +1,8 @@
 //! `shop`: the whole shop in one process.
 //!
-//! Starts a name server, a broker (store under `<data>/broker`), the goods,
-//! coupon, user and order services on SQLite files under `<data>`, creates
+//! Starts a name server, a broker (store under `<data>`/broker), the goods,
+//! coupon, user, order, pay, log and points services on SQLite files under
+//! `<data>`, the fake payment gateway, creates
 //! the shop's topics, seeds demo data on the first run, prints every URL,
 //! and on Ctrl-C (or SIGTERM) stops everything cleanly: the broker leaves no
 //! `abort` file. A second run reuses the data.
@@ -34,7 +35,7 @@ struct Args {
     /// Where the broker's store and the services' SQLite files live.
     #[arg(long, default_value = "data")]
     data: PathBuf,
-    /// Added to every default port (9876, 10911, 8081-8084); 0 keeps them.
+    /// Added to every default port (9876, 10911, 8081-8088); 0 keeps them.
     /// With --random-ports every server binds a free port instead.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
@@ -79,6 +80,18 @@ fn sqlite(data: &Path, name: &str) -> String {
 
 fn http_addr(args: &Args, default: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port(args, default)))
+}
+
+/// A concrete address for a service that must know its own URL before it
+/// starts (pay tells the gateway where to call back): with random ports, a
+/// free one picked now.
+fn fixed_addr(args: &Args, default: u16) -> Result<SocketAddr> {
+    let addr = http_addr(args, default);
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe = std::net::TcpListener::bind(addr).context("picking a free port")?;
+    Ok(probe.local_addr()?)
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -201,6 +214,54 @@ async fn run(args: Args) -> Result<()> {
         order.run_until_stopped(stopped(rx))
     });
 
+    let mut gateway_config = shop_gateway::Config::for_tests();
+    gateway_config.http_addr = http_addr(&args, 8088);
+    gateway_config.callback_attempts = 5;
+    gateway_config.callback_backoff = Duration::from_millis(200);
+    let gateway = shop_gateway::Application::build(gateway_config)
+        .await
+        .context("starting the payment gateway")?;
+    let gateway_url = format!("http://127.0.0.1:{}", gateway.port());
+    spawn_service(&mut services, &stop, |rx| {
+        gateway.run_until_stopped(stopped(rx))
+    });
+
+    let pay_addr = fixed_addr(&args, 8085)?;
+    let mut pay_config = shop_pay::Config::for_tests(&sqlite(&data, "pay"), &order_url);
+    pay_config.http_addr = pay_addr;
+    pay_config.namesrv_addr = namesrv.clone();
+    pay_config.gateway_url = gateway_url.clone();
+    pay_config.public_url = format!("http://{pay_addr}");
+    let pay = shop_pay::Application::build(pay_config)
+        .await
+        .context("starting the pay service")?;
+    let pay_url = format!("http://127.0.0.1:{}", pay.port());
+    spawn_service(&mut services, &stop, |rx| {
+        pay.run_until_stopped(stopped(rx))
+    });
+
+    let mut log_config = shop_log::Config::for_tests(&sqlite(&data, "log"));
+    log_config.http_addr = http_addr(&args, 8086);
+    log_config.namesrv_addr = namesrv.clone();
+    let log = shop_log::Application::build(log_config)
+        .await
+        .context("starting the log service")?;
+    let log_url = format!("http://127.0.0.1:{}", log.port());
+    spawn_service(&mut services, &stop, |rx| {
+        log.run_until_stopped(stopped(rx))
+    });
+
+    let mut points_config = shop_points::Config::for_tests(&sqlite(&data, "points"));
+    points_config.http_addr = http_addr(&args, 8087);
+    points_config.namesrv_addr = namesrv.clone();
+    let points = shop_points::Application::build(points_config)
+        .await
+        .context("starting the points service")?;
+    let points_url = format!("http://127.0.0.1:{}", points.port());
+    spawn_service(&mut services, &stop, |rx| {
+        points.run_until_stopped(stopped(rx))
+    });
+
     if !args.no_seed {
         seed(&goods_url, &user_url, &coupon_url)
             .await
@@ -213,6 +274,10 @@ async fn run(args: Args) -> Result<()> {
     println!("goods        {goods_url}");
     println!("coupon       {coupon_url}");
     println!("user         {user_url}");
+    println!("pay          {pay_url}");
+    println!("log          {log_url}");
+    println!("points       {points_url}");
+    println!("gateway      {gateway_url}");
     println!("data         {}", data.display());
     println!("shop ready; Ctrl-C stops it");
 

@@ -85,6 +85,73 @@ async fn one_command_runs_the_shop_and_stops_cleanly() {
         .unwrap();
     assert_eq!(order["status"], "CONFIRMED", "{order}");
 
+    // Pay it through the fake gateway; the callback fans out to the order,
+    // log and points services.
+    let payment: serde_json::Value = http
+        .post(format!("{}/payments", shop.urls["pay"]))
+        .json(&serde_json::json!({"order_id": order["id"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payment["amount"], order["amount_to_pay"], "{payment}");
+    let paid: serde_json::Value = http
+        .post(format!("{}/api/pay", shop.urls["gateway"]))
+        .json(&serde_json::json!({
+            "payment_id": payment["payment_id"],
+            "order_id": order["id"],
+            "amount": payment["amount"],
+            "notify_url": format!("{}/payments/callback", shop.urls["pay"]),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["accepted"], true, "{paid}");
+    let order_url = format!(
+        "{}/orders/{}",
+        shop.urls["order"],
+        order["id"].as_str().unwrap()
+    );
+    let mut status = String::new();
+    for _ in 0..200 {
+        let now: serde_json::Value = http
+            .get(&order_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = now["status"].as_str().unwrap_or_default().to_owned();
+        if status == "PAID" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "PAID");
+    // 2 x 12.50 + 10.00 shipping - 5.00 coupon = 30.00 paid: 30 points.
+    let mut points = serde_json::Value::Null;
+    for _ in 0..200 {
+        points = http
+            .get(format!("{}/points/1", shop.urls["points"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if points["points"] == 30 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(points["points"], 30, "{points}");
+
     let status = sigint(&mut shop);
     assert!(status.success(), "{status:?}");
     assert!(data.join("broker/checkpoint").exists());
@@ -116,6 +183,6 @@ async fn one_command_runs_the_shop_and_stops_cleanly() {
         .json()
         .await
         .unwrap();
-    assert_eq!(kept["status"], "CONFIRMED");
+    assert_eq!(kept["status"], "PAID");
     assert!(sigint(&mut again).success());
 }
