@@ -348,7 +348,9 @@ pub async fn raw_send(raw: &RemotingClient, broker: &str, topic: &str, tag: &str
         default_topic_queue_nums: 4,
         queue_id: 0,
         sys_flag: 0,
-        born_timestamp: 0,
+        born_timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
         flag: 0,
         properties: Some(properties_to_string(&properties)),
         reconsume_times: Some(0),
