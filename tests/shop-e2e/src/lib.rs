@@ -49,6 +49,16 @@ impl Service {
         }
     }
 
+    /// A service slot filled in later (its database already known).
+    fn placeholder(db: Db) -> Service {
+        Service {
+            url: String::new(),
+            db,
+            stop: None,
+            task: None,
+        }
+    }
+
     /// Stops the service gracefully and waits for it.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -178,11 +188,16 @@ pub struct Shop {
     pub coupon: Service,
     pub user: Service,
     pub order: Service,
+    pub pay: Service,
+    pub log: Service,
+    pub points: Service,
+    pub gateway_url: String,
     pub http: reqwest::Client,
     pub options: Options,
     /// The URL the order service calls for users (the proxy, if any).
     user_url_for_order: String,
     order_db_url: String,
+    pay_db_url: String,
     initial_stock: BTreeMap<i64, i64>,
     initial_balance: BTreeMap<i64, i64>,
     _dbs: Vec<TestDatabase>,
@@ -193,7 +208,8 @@ impl Shop {
     /// not configured outside CI (the test is skipped).
     pub async fn start(kind: DbKind, options: Options) -> Option<Shop> {
         let mut dbs = Vec::new();
-        for _ in 0..4 {
+        // goods, coupon, user, order, pay, log, points.
+        for _ in 0..7 {
             dbs.push(TestDatabase::create(kind).await?);
         }
         let cluster = Cluster::start().await;
@@ -226,6 +242,30 @@ impl Shop {
             app.run_until_stopped(stopped(rx))
         });
 
+        let mut config = shop_log::Config::for_tests(&dbs[5].url);
+        config.namesrv_addr = namesrv.clone();
+        let app = shop_log::Application::build(config)
+            .await
+            .expect("log starts");
+        let log = Service::spawn(app.port(), app.db().clone(), |rx| {
+            app.run_until_stopped(stopped(rx))
+        });
+
+        let mut config = shop_points::Config::for_tests(&dbs[6].url);
+        config.namesrv_addr = namesrv.clone();
+        let app = shop_points::Application::build(config)
+            .await
+            .expect("points starts");
+        let points = Service::spawn(app.port(), app.db().clone(), |rx| {
+            app.run_until_stopped(stopped(rx))
+        });
+
+        let app = shop_gateway::Application::build(shop_gateway::Config::for_tests())
+            .await
+            .expect("gateway starts");
+        let gateway_url = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+
         let user_url_for_order = match options.user_fault {
             Some(fault) => FaultProxy::start(&user.url, fault).await.url,
             None => user.url.clone(),
@@ -234,12 +274,12 @@ impl Shop {
             goods,
             coupon,
             user,
-            order: Service {
-                url: String::new(),
-                db: Db::connect(&dbs[3].url, 1).await.expect("order db"),
-                stop: None,
-                task: None,
-            },
+            order: Service::placeholder(Db::connect(&dbs[3].url, 1).await.expect("order db")),
+            pay: Service::placeholder(Db::connect(&dbs[4].url, 1).await.expect("pay db")),
+            log,
+            points,
+            gateway_url,
+            pay_db_url: dbs[4].url.clone(),
             cluster,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -253,6 +293,21 @@ impl Shop {
             _dbs: dbs,
         };
         shop.order = shop.start_order(options.sweep_interval).await;
+
+        // The pay service must know its own URL for the gateway's callback.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let pay_addr = probe.local_addr().expect("an address");
+        drop(probe);
+        let mut config = shop_pay::Config::for_tests(&shop.pay_db_url, &shop.order.url);
+        config.http_addr = pay_addr;
+        config.namesrv_addr = shop.cluster.namesrv.addr.clone();
+        config.gateway_url = shop.gateway_url.clone();
+        config.public_url = format!("http://{pay_addr}");
+        let app = shop_pay::Application::build(config)
+            .await
+            .expect("pay starts");
+        let db = app.state().db.clone();
+        shop.pay = Service::spawn(app.port(), db, |rx| app.run_until_stopped(stopped(rx)));
         Some(shop)
     }
 
@@ -372,7 +427,7 @@ impl Shop {
     pub async fn violations(&self) -> Vec<String> {
         let mut out = Vec::new();
         let orders: Vec<OrderRow> = sqlx::query_as(
-            "SELECT id, user_id, goods_id, quantity, coupon_id, balance_used_cents, status, created_at FROM orders",
+            "SELECT id, user_id, goods_id, quantity, coupon_id, balance_used_cents, amount_to_pay_cents, status, created_at FROM orders",
         )
         .fetch_all(self.order.db.pool())
         .await
@@ -433,6 +488,30 @@ impl Shop {
                 )),
             }
         }
+        for order in orders.iter().filter(|o| o.status == "PAID") {
+            let logs: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM payment_log WHERE order_id = $1")
+                    .bind(&order.id)
+                    .fetch_one(self.log.db.pool())
+                    .await
+                    .expect("payment log");
+            if logs != 1 {
+                out.push(format!("PAID order {} has {logs} payment logs", order.id));
+            }
+            let points: Vec<i64> =
+                sqlx::query_scalar("SELECT points FROM points_ledger WHERE order_id = $1")
+                    .bind(&order.id)
+                    .fetch_all(self.points.db.pool())
+                    .await
+                    .expect("points ledger");
+            let expected = order.amount_to_pay_cents / 100;
+            if points != [expected] {
+                out.push(format!(
+                    "PAID order {} credited {points:?} points, expected [{expected}]",
+                    order.id
+                ));
+            }
+        }
         let limit = shop_common::now_ms() - (self.options.saga_timeout.as_millis() as i64 + 2_000);
         for o in orders
             .iter()
@@ -459,7 +538,44 @@ impl Shop {
         }
     }
 
+    /// Creates a payment for an order and has the gateway pay it; returns
+    /// the payment.
+    pub async fn pay(&self, order_id: &str) -> Value {
+        let (status, payment) = self
+            .post(
+                format!("{}/payments", self.pay.url),
+                json!({"order_id": order_id}),
+            )
+            .await;
+        assert!(status.is_success(), "{payment}");
+        let (status, paid) = self
+            .post(
+                format!("{}/api/pay", self.gateway_url),
+                json!({
+                    "payment_id": payment["payment_id"],
+                    "order_id": order_id,
+                    "amount": payment["amount"],
+                    "notify_url": format!("{}/payments/callback", self.pay.url),
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{paid}");
+        assert_eq!(paid["accepted"], true, "{paid}");
+        payment
+    }
+
+    /// The points a user has.
+    pub async fn points_of(&self, user_id: i64) -> i64 {
+        self.get(format!("{}/points/{user_id}", self.points.url))
+            .await["points"]
+            .as_i64()
+            .expect("points")
+    }
+
     pub async fn stop(mut self) {
+        self.pay.stop().await;
+        self.log.stop().await;
+        self.points.stop().await;
         self.order.stop().await;
         self.goods.stop().await;
         self.coupon.stop().await;
@@ -477,6 +593,7 @@ struct OrderRow {
     quantity: i64,
     coupon_id: Option<i64>,
     balance_used_cents: i64,
+    amount_to_pay_cents: i64,
     status: String,
     created_at: i64,
 }

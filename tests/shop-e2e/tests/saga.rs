@@ -194,3 +194,26 @@ shop_common::db_test!(async fn an_order_service_that_dies_mid_saga_is_settled_by
     shop.assert_invariants().await;
     shop.stop().await;
 });
+
+shop_common::db_test!(async fn a_paid_order_fans_out_to_order_log_and_points_exactly_once(db) {
+    let Some(mut shop) = shop(db.kind, Options::default()).await else { return };
+    let goods = shop.add_goods("19.99", 10).await;
+    let user = shop.add_user("100.00").await;
+    let (status, order) = shop
+        .place_order(json!({"user_id": user, "goods_id": goods, "quantity": 3, "unit_price": "19.99", "balance": "0.50"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    // 59.97 + 10.00 shipping - 0.50 balance = 69.47: 69 points.
+    assert_eq!(order["amount_to_pay"], "69.47");
+    let payment = shop.pay(&order_id).await;
+    // The gateway notifies again (a second click): answered the same, no new effect.
+    let again = shop.pay(&order_id).await;
+    assert_eq!(again["payment_id"], payment["payment_id"]);
+    eventually("the order is PAID", || async { shop.order(&order_id).await["status"] == "PAID" }).await;
+    eventually("the points are credited", || async { shop.points_of(user).await == 69 }).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(shop.points_of(user).await, 69, "credited once");
+    shop.assert_invariants().await;
+    shop.stop().await;
+});
