@@ -45,6 +45,11 @@ struct Args {
     /// Do not add demo goods, users and coupons on the first run.
     #[arg(long)]
     no_seed: bool,
+    /// Use PostgreSQL instead of SQLite files: a server URL such as
+    /// `postgres://postgres@127.0.0.1:5432`; each service gets its own
+    /// database `rocketshop_<service>`, created when missing.
+    #[arg(long)]
+    postgres: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -74,8 +79,31 @@ fn port(args: &Args, default: u16) -> u16 {
     }
 }
 
-fn sqlite(data: &Path, name: &str) -> String {
-    format!("sqlite://{}", data.join(format!("{name}.db")).display())
+/// The database URL of a service: a SQLite file under the data folder, or
+/// its own database on the `--postgres` server.
+async fn database(args: &Args, data: &Path, name: &str) -> Result<String> {
+    let Some(server) = &args.postgres else {
+        return Ok(format!(
+            "sqlite://{}",
+            data.join(format!("{name}.db")).display()
+        ));
+    };
+    use sqlx::{Connection, Executor};
+    let server = server.trim_end_matches('/');
+    let database = format!("rocketshop_{name}");
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .with_context(|| format!("connecting to {}", shop_common::db::redact(server)))?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&database)
+        .fetch_optional(&mut admin)
+        .await?;
+    if exists.is_none() {
+        admin
+            .execute(format!("CREATE DATABASE {database}").as_str())
+            .await?;
+    }
+    Ok(format!("{server}/{database}"))
 }
 
 fn http_addr(args: &Args, default: u16) -> SocketAddr {
@@ -167,7 +195,7 @@ async fn run(args: Args) -> Result<()> {
     admin.shutdown().await;
 
     let mut services = JoinSet::new();
-    let mut goods_config = shop_goods::Config::for_tests(&sqlite(&data, "goods"));
+    let mut goods_config = shop_goods::Config::for_tests(&database(&args, &data, "goods").await?);
     goods_config.http_addr = http_addr(&args, 8082);
     goods_config.namesrv_addr = namesrv.clone();
     let goods = shop_goods::Application::build(goods_config)
@@ -178,7 +206,8 @@ async fn run(args: Args) -> Result<()> {
         goods.run_until_stopped(stopped(rx))
     });
 
-    let mut coupon_config = shop_coupon::Config::for_tests(&sqlite(&data, "coupon"));
+    let mut coupon_config =
+        shop_coupon::Config::for_tests(&database(&args, &data, "coupon").await?);
     coupon_config.http_addr = http_addr(&args, 8083);
     coupon_config.namesrv_addr = namesrv.clone();
     let coupon = shop_coupon::Application::build(coupon_config)
@@ -189,7 +218,7 @@ async fn run(args: Args) -> Result<()> {
         coupon.run_until_stopped(stopped(rx))
     });
 
-    let mut user_config = shop_user::Config::for_tests(&sqlite(&data, "user"));
+    let mut user_config = shop_user::Config::for_tests(&database(&args, &data, "user").await?);
     user_config.http_addr = http_addr(&args, 8084);
     user_config.namesrv_addr = namesrv.clone();
     let user = shop_user::Application::build(user_config)
@@ -200,7 +229,8 @@ async fn run(args: Args) -> Result<()> {
         user.run_until_stopped(stopped(rx))
     });
 
-    let mut order_config = shop_order::Config::with_database(&sqlite(&data, "order"));
+    let mut order_config =
+        shop_order::Config::with_database(&database(&args, &data, "order").await?);
     order_config.http_addr = http_addr(&args, 8081);
     order_config.namesrv_addr = namesrv.clone();
     order_config.goods_url = goods_url.clone();
@@ -227,7 +257,8 @@ async fn run(args: Args) -> Result<()> {
     });
 
     let pay_addr = fixed_addr(&args, 8085)?;
-    let mut pay_config = shop_pay::Config::for_tests(&sqlite(&data, "pay"), &order_url);
+    let mut pay_config =
+        shop_pay::Config::for_tests(&database(&args, &data, "pay").await?, &order_url);
     pay_config.http_addr = pay_addr;
     pay_config.namesrv_addr = namesrv.clone();
     pay_config.gateway_url = gateway_url.clone();
@@ -240,7 +271,7 @@ async fn run(args: Args) -> Result<()> {
         pay.run_until_stopped(stopped(rx))
     });
 
-    let mut log_config = shop_log::Config::for_tests(&sqlite(&data, "log"));
+    let mut log_config = shop_log::Config::for_tests(&database(&args, &data, "log").await?);
     log_config.http_addr = http_addr(&args, 8086);
     log_config.namesrv_addr = namesrv.clone();
     let log = shop_log::Application::build(log_config)
@@ -251,7 +282,8 @@ async fn run(args: Args) -> Result<()> {
         log.run_until_stopped(stopped(rx))
     });
 
-    let mut points_config = shop_points::Config::for_tests(&sqlite(&data, "points"));
+    let mut points_config =
+        shop_points::Config::for_tests(&database(&args, &data, "points").await?);
     points_config.http_addr = http_addr(&args, 8087);
     points_config.namesrv_addr = namesrv.clone();
     let points = shop_points::Application::build(points_config)
