@@ -53,7 +53,8 @@ pub enum BrokerError {
 
 /// Everything the request processors share.
 pub struct Broker {
-    pub(crate) config: RwLock<BrokerConfig>,
+    /// Swapped whole on a change; readers hold an `Arc` for one request.
+    pub(crate) config: RwLock<Arc<BrokerConfig>>,
     pub(crate) store_config: MessageStoreConfig,
     pub(crate) store: Arc<MessageStore>,
     /// The address stored in every message and advertised to name servers.
@@ -106,7 +107,7 @@ pub(crate) struct InboundMessage {
 }
 
 impl Broker {
-    pub(crate) fn config(&self) -> BrokerConfig {
+    pub(crate) fn config(&self) -> Arc<BrokerConfig> {
         self.config
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -272,7 +273,7 @@ impl BrokerHandle {
         let (stop, shutdown) = watch::channel(false);
         let broker = Arc::new(Broker {
             store_host: SocketAddr::new(ip, port),
-            config: RwLock::new(config.clone()),
+            config: RwLock::new(Arc::new(config.clone())),
             store_config,
             store: Arc::new(store),
             topics: Mutex::new(topics),

@@ -343,7 +343,10 @@ impl ClientInstance {
         addr: &str,
         request: RemotingCommand,
     ) -> Result<RemotingCommand> {
-        Ok(self.remoting.invoke(addr, request, self.timeout()).await?)
+        Ok(self
+            .remoting
+            .invoke(addr, compact(request), self.timeout())
+            .await?)
     }
 
     pub(crate) async fn invoke_timeout(
@@ -352,11 +355,14 @@ impl ClientInstance {
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        Ok(self.remoting.invoke(addr, request, timeout).await?)
+        Ok(self
+            .remoting
+            .invoke(addr, compact(request), timeout)
+            .await?)
     }
 
     pub(crate) async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> Result<()> {
-        Ok(self.remoting.invoke_oneway(addr, request).await?)
+        Ok(self.remoting.invoke_oneway(addr, compact(request)).await?)
     }
 
     // ----- members -----
@@ -528,4 +534,13 @@ pub(crate) fn is_network_error(error: &ClientError) -> bool {
                 | RemotingError::Io { .. }
         )
     )
+}
+
+/// Requests to brokers use RocketMQ's binary header (serialize type
+/// ROCKETMQ, which every 4.x broker accepts and answers in kind): encoding
+/// and decoding it costs a fraction of the JSON header on every send and
+/// pull.
+fn compact(mut request: RemotingCommand) -> RemotingCommand {
+    request.serialize_type = mq_protocol::SerializeType::RocketMq;
+    request
 }

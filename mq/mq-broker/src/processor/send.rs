@@ -72,7 +72,7 @@ pub(crate) async fn send_message(
         header.queue_id
     };
     let born_host = channel.peer_addr();
-    let cluster = broker.config().broker_cluster_name;
+    let cluster = broker.config().broker_cluster_name.clone();
 
     if request.code == code::SEND_BATCH_MESSAGE || header.batch == Some(true) {
         let entries = match BatchEntry::decode_all(&request.body) {
