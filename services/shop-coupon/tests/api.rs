@@ -2,38 +2,21 @@
 //! PostgreSQL (`shop_common::db_test!`), through `Router::oneshot` and, for
 //! start-up and shutdown, through the real listener on port 0.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use shop_common::idempotency::record_consumption;
-use shop_common::testing::TestDatabase;
+use shop_common::testing::{Answer, RouterClient, TestDatabase};
 use shop_common::Db;
 use shop_coupon::coupon::MAX_AMOUNT_CENTS;
 use shop_coupon::{
     cancel_order, cancel_order_in, router, AppState, Application, CancelOutcome, Config, MIGRATIONS,
 };
-use tower::ServiceExt;
 use uuid::Uuid;
 
 #[derive(Clone)]
 struct TestApp {
-    router: Router,
+    api: RouterClient,
     db: Db,
-}
-
-struct Answer {
-    status: StatusCode,
-    replayed: bool,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error code in {}", self.body))
-    }
 }
 
 async fn spawn_app(test_db: &TestDatabase) -> TestApp {
@@ -41,63 +24,20 @@ async fn spawn_app(test_db: &TestDatabase) -> TestApp {
         .await
         .expect("migrate the test database");
     TestApp {
-        router: router(AppState { db: db.clone() }),
+        api: RouterClient::new(router(AppState { db: db.clone() })),
         db,
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = RouterClient;
+
+    fn deref(&self) -> &RouterClient {
+        &self.api
+    }
+}
+
 impl TestApp {
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: String,
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let replayed = response
-            .headers()
-            .get("idempotent-replayed")
-            .is_some_and(|v| v == "true");
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!(
-                    "{method} {path}: answer is not JSON ({e}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        Answer {
-            status,
-            replayed,
-            body,
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        self.send("POST", path, Some("application/json"), body.to_string())
-            .await
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send("GET", path, None, String::new()).await
-    }
-
     async fn create_coupon(&self, user_id: i64, amount: &str) -> i64 {
         let answer = self
             .post("/coupons", json!({ "user_id": user_id, "amount": amount }))

@@ -8,20 +8,18 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use mq_client::LocalTransactionState;
 use serde_json::{json, Value};
-use shop_common::testing::TestDatabase;
+use shop_common::testing::{RouterClient, TestDatabase};
 use shop_common::Db;
 use shop_pay::checker::{PayChecker, CHECK_GRACE_MS};
 use shop_pay::config::DEV_GATEWAY_SECRET;
 use shop_pay::signature::{canonical, sign};
 use shop_pay::{router, AppState, Application, Config, MIGRATIONS};
-use tower::ServiceExt;
 use uuid::Uuid;
 
 /// The order service's answers, by order id, and how often it was asked.
@@ -73,23 +71,9 @@ impl OrderStub {
 
 #[derive(Clone)]
 struct TestApp {
-    router: Router,
+    api: RouterClient,
     db: Db,
     orders: OrderStub,
-}
-
-struct Answer {
-    status: StatusCode,
-    replayed: bool,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error code in {}", self.body))
-    }
 }
 
 async fn spawn_app(test_db: &TestDatabase) -> TestApp {
@@ -104,60 +88,21 @@ async fn spawn_app_with(test_db: &TestDatabase, order_url: &str, orders: OrderSt
         .expect("migrate the test database");
     let config = Config::for_tests(&test_db.url, order_url);
     TestApp {
-        router: router(AppState::without_broker(db.clone(), config)),
+        api: RouterClient::new(router(AppState::without_broker(db.clone(), config))),
         db,
         orders,
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = RouterClient;
+
+    fn deref(&self) -> &RouterClient {
+        &self.api
+    }
+}
+
 impl TestApp {
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: String,
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let replayed = response
-            .headers()
-            .get("idempotent-replayed")
-            .is_some_and(|v| v == "true");
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "{method} {path}: answer is not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        Answer {
-            status,
-            replayed,
-            body,
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        self.send("POST", path, Some("application/json"), body.to_string())
-            .await
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send("GET", path, None, String::new()).await
-    }
-
     /// A payment for a new CONFIRMED order of `amount`; returns (payment, order).
     async fn payment(&self, amount: &str) -> (Uuid, Uuid) {
         let order_id = self.orders.add("CONFIRMED", amount);

@@ -8,6 +8,7 @@
 
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
+use tower::ServiceExt;
 
 use crate::db::DbKind;
 
@@ -142,6 +143,91 @@ macro_rules! db_test {
             }
         }
     };
+}
+
+/// What a service answered to a [`RouterClient`] request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: axum::http::StatusCode,
+    /// The `idempotent-replayed: true` header was present.
+    pub replayed: bool,
+    /// The JSON body (`Null` when empty).
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The machine-readable error code of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+    }
+}
+
+/// Calls a service's router in-process (`Router::oneshot`), no socket.
+#[derive(Clone)]
+pub struct RouterClient {
+    router: axum::Router,
+}
+
+impl RouterClient {
+    pub fn new(router: axum::Router) -> Self {
+        RouterClient { router }
+    }
+
+    /// Sends a request with `body` and reads the JSON answer.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: String,
+    ) -> Answer {
+        let mut request = axum::http::Request::builder().method(method).uri(path);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(axum::body::Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Answer {
+            status,
+            replayed,
+            body,
+        }
+    }
+
+    /// `POST` a JSON body.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Answer {
+        self.send("POST", path, Some("application/json"), body.to_string())
+            .await
+    }
+
+    /// `GET` a path.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, String::new()).await
+    }
 }
 
 #[cfg(test)]
