@@ -5,6 +5,11 @@
 #   storage (nats-server on 127.0.0.1:4222, persistence on) driven by an
 #   equivalent client. Each setting runs RUNS times; compare medians.
 #
+#   The Rust RocketMQ reimplementation from crates.io is measured too when
+#   RMQ_RUST_BIN names the folder of its binaries, e.g. after
+#     cargo install --root /tmp/peer rocketmq-namesrv rocketmq-broker
+#   RMQ_RUST_BIN=/tmp/peer/bin (it listens on fixed ports 39876/30911).
+#
 #   bench/side-by-side.sh [seconds] [runs] [in-flight]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +58,31 @@ for flush in ASYNC_FLUSH SYNC_FLUSH; do
     fi
     kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
 done
+
+if [ -n "${RMQ_RUST_BIN:-}" ] && [ -x "$RMQ_RUST_BIN/rocketmq-broker-rust" ]; then
+    for flush in ASYNC_FLUSH SYNC_FLUSH; do
+        peer="$work/peer-$flush"
+        mkdir -p "$peer"
+        "$RMQ_RUST_BIN/rocketmq-namesrv-rust" --listenPort 39876 --bindAddress 127.0.0.1 > "$peer/ns.log" 2>&1 &
+        peer_ns=$!
+        pids+=($peer_ns)
+        printf 'brokerClusterName=DefaultCluster\nbrokerName=peer\nbrokerId=0\nbrokerRole=ASYNC_MASTER\nflushDiskType=%s\nlistenPort=30911\nbrokerIP1=127.0.0.1\nnamesrvAddr=127.0.0.1:39876\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n' "$flush" "$peer" > "$peer/broker.properties"
+        sleep 1
+        "$RMQ_RUST_BIN/rocketmq-broker-rust" -c "$peer/broker.properties" -n 127.0.0.1:39876 > "$peer/broker.log" 2>&1 &
+        peer_broker=$!
+        pids+=($peer_broker)
+        sleep 5
+        for r in $(seq "$RUNS"); do
+            echo -n "rocketmq-rust $flush run $r: "
+            $bin/mqbench producer -n 127.0.0.1:39876 -t "Peer$flush" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN" || echo "failed"
+        done
+        if [ "$flush" = ASYNC_FLUSH ]; then
+            echo -n "rocketmq-rust $flush consume: "
+            $bin/mqbench consumer -n 127.0.0.1:39876 -t "Peer$flush" -g bench-consumer --seconds "$SECONDS_PER_RUN" || echo "failed"
+        fi
+        kill "$peer_broker" "$peer_ns"; wait "$peer_broker" "$peer_ns" 2>/dev/null || true
+    done
+fi
 
 if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
     for r in $(seq "$RUNS"); do
