@@ -1,0 +1,48 @@
+//! `mqadmin`: RocketMQ's operator tool, with RocketMQ's command names and
+//! flags. `-n` (or NAMESRV_ADDR) names the name servers everywhere.
+//!
+//! The layout: [`args`] parses RocketMQ-style `-x value` flags, each command
+//! is a file under `command/` with its flags and its `run`, and this file is
+//! the table from command name to command. Results go to stdout; errors are
+//! one line on stderr and a non-zero exit.
+
+mod args;
+mod command;
+
+use std::process::ExitCode;
+
+use args::Flags;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match run(&argv) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mqadmin: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(argv: &[String]) -> anyhow::Result<ExitCode> {
+    let Some(name) = argv.first() else {
+        print!("{}", command::usage());
+        return Ok(ExitCode::SUCCESS);
+    };
+    if name == "help" {
+        let Some(topic) = argv.get(1) else {
+            print!("{}", command::usage());
+            return Ok(ExitCode::SUCCESS);
+        };
+        let cmd = command::find(topic)
+            .ok_or_else(|| anyhow::anyhow!("unknown command {topic}; run mqadmin for the list"))?;
+        print!("{}", command::help(cmd));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cmd = command::find(name)
+        .ok_or_else(|| anyhow::anyhow!("unknown command {name}; run mqadmin for the list"))?;
+    let flags = Flags::parse(cmd.flags, &argv[1..])?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async { (cmd.run)(flags).await })?;
+    Ok(ExitCode::SUCCESS)
+}
