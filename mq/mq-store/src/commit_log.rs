@@ -349,6 +349,40 @@ impl CommitLog {
         })
     }
 
+    /// Whether a record starts at `offset` (or it is the end of the written
+    /// data): hops from the start of its segment over each record's
+    /// TOTALSIZE. A replication peer's offset is checked with this before
+    /// anything is read from there.
+    pub(crate) fn is_record_boundary(&self, offset: u64) -> bool {
+        if offset == self.max_offset() {
+            return true;
+        }
+        let Some(seg) = self.segment_for(offset) else {
+            return false;
+        };
+        let Ok(target) = usize::try_from(offset - seg.start) else {
+            return false;
+        };
+        let wrote = seg.file.wrote();
+        let mut pos = 0usize;
+        while pos < target && pos < wrote {
+            let Some(size) = seg
+                .file
+                .read(pos, 4)
+                .and_then(|h| <[u8; 4]>::try_from(h).ok())
+                .and_then(|h| usize::try_from(i32::from_be_bytes(h)).ok())
+                .filter(|&s| s >= BLANK_HEADER)
+            else {
+                return false;
+            };
+            match pos.checked_add(size) {
+                Some(next) => pos = next,
+                None => return false,
+            }
+        }
+        pos == target && target < wrote
+    }
+
     /// Deletes up to `max` of the oldest segments chosen by `pick` (given a
     /// segment, whether to delete it), never the last one; stops at the
     /// first segment `pick` keeps, so the log stays contiguous.

@@ -79,6 +79,13 @@ pub enum PutStatus {
     /// FLUSH_DISK_TIMEOUT: written (and readable) but the SYNC_FLUSH flush did
     /// not finish within `syncFlushTimeout`; it stays queued.
     FlushDiskTimeout,
+    /// FLUSH_SLAVE_TIMEOUT: written on a SYNC_MASTER, but no slave confirmed
+    /// the bytes within `syncFlushTimeout` (the broker sets this, not the
+    /// store).
+    FlushSlaveTimeout,
+    /// SLAVE_NOT_AVAILABLE: written on a SYNC_MASTER that has no slave
+    /// connected, or one too far behind to wait for (set by the broker).
+    SlaveNotAvailable,
 }
 
 /// What a put wrote.
@@ -588,6 +595,13 @@ impl MessageStore {
     /// there is nothing at `from_offset`.
     pub fn read_commit_log(&self, from_offset: u64, max_bytes: usize) -> Option<Bytes> {
         self.inner.commit_log.read_records(from_offset, max_bytes)
+    }
+
+    /// Whether a record starts at commit log offset `offset`, or it is the
+    /// end of the written data (the master checks a slave's offset with this
+    /// before sending from there).
+    pub fn is_record_boundary(&self, offset: u64) -> bool {
+        self.inner.commit_log.is_record_boundary(offset)
     }
 
     /// A slave appends bytes read from its master's

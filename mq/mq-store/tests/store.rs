@@ -616,3 +616,77 @@ async fn slave_replicates_raw_bytes_and_dispatches_them() {
     }
     assert_eq!(slave.query_message("R1", "key7", 5, 0, i64::MAX).len(), 1);
 }
+
+/// A new slave copies from the master's second segment on: its empty store
+/// starts at that segment boundary, keeps consume queues that start past
+/// queue offset 0, takes blank records and segment rolls in separate
+/// appends, and reopens to the same state.
+#[tokio::test]
+async fn empty_slave_starts_at_a_later_segment_and_reopens() {
+    let master_dir = tempfile::tempdir().unwrap();
+    let slave_dir = tempfile::tempdir().unwrap();
+    let master = open(master_dir.path());
+    let seg = 64 * 1024u64;
+    let mut n = 0;
+    while master.commit_log_max_offset() < 3 * seg + 1000 {
+        master
+            .put_message(msg("S", (n % 2) as i32, n, 700))
+            .await
+            .unwrap();
+        n += 1;
+    }
+    {
+        let slave = open(slave_dir.path());
+        // Not a segment boundary: an empty store cannot start there.
+        assert!(matches!(
+            slave.append_raw(seg + 8, b"12345678").await,
+            Err(StoreError::OffsetMismatch { .. })
+        ));
+        let mut from = seg;
+        // One record per append: blank records arrive on their own.
+        while let Some(bytes) = master.read_commit_log(from, 1) {
+            slave.append_raw(from, &bytes).await.unwrap();
+            from += bytes.len() as u64;
+        }
+        assert_eq!(from, master.commit_log_max_offset());
+        assert_eq!(slave.commit_log_min_offset(), seg);
+        for q in 0..2 {
+            assert_eq!(
+                slave.max_offset_in_queue("S", q),
+                master.max_offset_in_queue("S", q)
+            );
+            let min = slave.min_offset_in_queue("S", q);
+            assert!(min > 0, "the first segment's messages are not on the slave");
+            let got = slave.get_message("S", q, min, 32, usize::MAX, &|_| true);
+            let want = master.get_message("S", q, min, 32, usize::MAX, &|_| true);
+            assert_eq!(got.messages, want.messages);
+        }
+        slave.shutdown().unwrap();
+    }
+    let slave = open(slave_dir.path());
+    assert_eq!(
+        slave.commit_log_max_offset(),
+        master.commit_log_max_offset()
+    );
+    for k in 1..4u64 {
+        let name = format!("{:020}", k * seg);
+        let a = std::fs::read(master_dir.path().join("commitlog").join(&name)).unwrap();
+        let b = std::fs::read(slave_dir.path().join("commitlog").join(&name)).unwrap();
+        assert!(a == b, "segment {name} differs");
+    }
+}
+
+#[tokio::test]
+async fn record_boundaries_are_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = store.put_message(msg("B", 0, 0, 100)).await.unwrap();
+    let b = store.put_message(msg("B", 0, 1, 100)).await.unwrap();
+    assert!(store.is_record_boundary(a.wrote_offset));
+    assert!(store.is_record_boundary(b.wrote_offset));
+    assert!(store.is_record_boundary(store.commit_log_max_offset()));
+    assert!(!store.is_record_boundary(b.wrote_offset + 4));
+    assert!(!store.is_record_boundary(a.wrote_offset + 1));
+    assert!(!store.is_record_boundary(store.commit_log_max_offset() + 20));
+    assert!(!store.is_record_boundary(u64::MAX));
+}
