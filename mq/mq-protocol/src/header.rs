@@ -302,6 +302,74 @@ headers! {
         consumer_group: String = "consumerGroup",
         topic: Option<String> = "topic",
     }
+
+    /// INVOKE_BROKER_TO_RESET_OFFSET (admin → broker) and
+    /// RESET_CONSUMER_CLIENT_OFFSET (broker → client). `timestamp` -1 means
+    /// the end of each queue.
+    pub struct ResetOffsetRequestHeader {
+        group: String = "group",
+        topic: String = "topic",
+        timestamp: i64 = "timestamp",
+        is_force: bool = "isForce",
+    }
+
+    /// INVOKE_BROKER_TO_GET_CONSUMER_STATUS and GET_CONSUMER_STATUS_FROM_CLIENT.
+    pub struct GetConsumerStatusRequestHeader {
+        topic: String = "topic",
+        group: String = "group",
+        client_addr: Option<String> = "clientAddr",
+    }
+
+    /// GET_CONSUMER_RUNNING_INFO (admin → broker → client).
+    pub struct GetConsumerRunningInfoRequestHeader {
+        consumer_group: String = "consumerGroup",
+        client_id: String = "clientId",
+        jstack_enable: Option<bool> = "jstackEnable",
+    }
+
+    pub struct CloneGroupOffsetRequestHeader {
+        src_group: String = "srcGroup",
+        dest_group: String = "destGroup",
+        topic: Option<String> = "topic",
+        offline: Option<bool> = "offline",
+    }
+
+    /// VIEW_BROKER_STATS_DATA: e.g. `TOPIC_PUT_NUMS` and a topic name.
+    pub struct ViewBrokerStatsDataRequestHeader {
+        stats_name: String = "statsName",
+        stats_key: String = "statsKey",
+    }
+
+    /// GET_BROKER_CONSUME_STATS.
+    pub struct GetConsumeStatsInBrokerHeader {
+        is_order: bool = "isOrder",
+    }
+
+    /// GET_PRODUCER_CONNECTION_LIST.
+    pub struct ProducerGroupHeader {
+        producer_group: String = "producerGroup",
+    }
+
+    /// WIPE_WRITE_PERM_OF_BROKER.
+    pub struct BrokerNameHeader {
+        broker_name: String = "brokerName",
+    }
+
+    /// The answer to WIPE_WRITE_PERM_OF_BROKER.
+    pub struct WipeWritePermResponseHeader {
+        wipe_topic_count: i32 = "wipeTopicCount",
+    }
+
+    /// PUT_KV_CONFIG, GET_KV_CONFIG, DELETE_KV_CONFIG (`value` only on put).
+    pub struct KvConfigHeader {
+        namespace: String = "namespace",
+        key: String = "key",
+        value: Option<String> = "value",
+    }
+
+    pub struct NamespaceHeader {
+        namespace: String = "namespace",
+    }
 }
 
 impl SendMessageRequestHeaderV2 {

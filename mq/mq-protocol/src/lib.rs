@@ -6,6 +6,8 @@
 //!   [`RemotingCommand::decode`] and writes [`RemotingCommand::encode`].
 //! - [`header`]: typed request/response headers over a frame's extFields.
 //! - [`body`]: JSON bodies of heartbeats, queue locks and consumer lists.
+//! - [`admin_body`]: bodies of the admin requests (stats, offset resets,
+//!   consumer status), several in [`fastjson`]'s object-keyed dialect.
 //! - [`code`]: request codes, response codes and language codes.
 //! - [`message`]: the stored/pulled message format ([`MessageExt`],
 //!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
@@ -16,10 +18,12 @@
 //! justify: the broker, the name server, the client and the store all share
 //! this crate.
 
+pub mod admin_body;
 pub mod body;
 pub mod client_body;
 pub mod code;
 mod error;
+pub mod fastjson;
 pub mod frame;
 pub mod header;
 pub mod message;
