@@ -1,47 +1,8 @@
 //! `shop-coupon`: the coupon service's binary. Everything is in the library;
-//! this reads the configuration, sets up logging and serves until Ctrl-C or
-//! SIGTERM.
-
-use std::path::PathBuf;
-
-use anyhow::Context;
-use clap::Parser;
-use shop_coupon::config::{Config, KEYS};
-use shop_coupon::Application;
-
-#[derive(Debug, Parser)]
-#[command(name = "shop-coupon", version, about = "The shop's coupon service")]
-struct Args {
-    /// A `.properties` file (keys: http_addr, database_url, max_connections).
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    config: Option<PathBuf>,
-}
+//! `shop_common::service::main` reads `-c FILE` and the environment and
+//! serves until Ctrl-C or SIGTERM.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    run(Args::parse()).await
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    shop_common::telemetry::init("info,sqlx=warn");
-    let settings = Config::settings(args.config.as_deref()).context("reading the configuration")?;
-    for (key, source) in settings.unknown_keys(KEYS) {
-        tracing::warn!(key, %source, "unknown configuration key, ignored");
-    }
-    let config = Config::from_settings(&settings).context("reading the configuration")?;
-    tracing::info!(
-        http_addr = %config.http_addr,
-        database_url = %shop_common::db::redact(&config.database_url),
-        max_connections = config.max_connections,
-        "effective configuration"
-    );
-    let app = Application::build(config)
-        .await
-        .context("starting the coupon service")?;
-    tracing::info!(port = app.port(), "coupon service listening");
-    app.run_until_stopped(shop_common::signal::shutdown())
-        .await
-        .context("serving HTTP")?;
-    tracing::info!("coupon service stopped");
-    Ok(())
+    shop_common::service::main(&shop_coupon::SERVICE).await
 }

@@ -21,6 +21,7 @@ use mq_namesrv::NamesrvConfig;
 use mq_store::MessageStoreConfig;
 use serde_json::{json, Value};
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
+use shop_common::service::{Application, ServiceConfig};
 use shop_common::testing::TestDatabase;
 use shop_common::Db;
 use tempfile::TempDir;
@@ -185,12 +186,10 @@ async fn pay_success_count(admin: &AdminClient) -> i64 {
 }
 
 /// The log service with its consumers owning their queues.
-async fn start_log(cluster: &Cluster, url: &str) -> shop_log::Application {
-    let mut config = shop_log::Config::for_tests(url);
+async fn start_log(cluster: &Cluster, url: &str) -> Application {
+    let mut config = ServiceConfig::for_tests(url);
     config.namesrv_addr = cluster.namesrv.clone();
-    let log = shop_log::Application::build_with(config, client)
-        .await
-        .unwrap();
+    let log = shop_log::SERVICE.start_with(config, client).await.unwrap();
     for consumer in log.consumers() {
         wait_until("queues assigned to the log's consumers", || async {
             !consumer.assigned_queues().is_empty()
@@ -209,9 +208,9 @@ shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_
 
     // The consumers, ready when they own PAY_SUCCESS's queues.
     let log = start_log(&cluster, &log_db.url).await;
-    let mut points_config = shop_points::Config::for_tests(&points_db.url);
+    let mut points_config = ServiceConfig::for_tests(&points_db.url);
     points_config.namesrv_addr = cluster.namesrv.clone();
-    let points = shop_points::Application::build_with(points_config, client).await.unwrap();
+    let points = shop_points::SERVICE.start_with(points_config, client).await.unwrap();
     for consumers in [log.consumers(), points.consumers()] {
         for consumer in consumers {
             wait_until("queues assigned to the consumers", || async {

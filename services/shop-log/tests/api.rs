@@ -14,10 +14,11 @@ use serde_json::{json, Value};
 use shop_common::events::{
     apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
 };
+use shop_common::service::ServiceConfig;
 use shop_common::testing::TestDatabase;
 use shop_common::Db;
 use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
-use shop_log::{router, AppState, Application, Config, MIGRATIONS};
+use shop_log::{router, AppState, MIGRATIONS, SERVICE};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -205,7 +206,7 @@ shop_common::db_test!(async fn listings_filter_and_page(db) {
 });
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
-    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
     assert!(app.consumers().is_empty());
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

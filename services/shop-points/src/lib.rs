@@ -9,28 +9,21 @@
 //!   payment and per order) and the `user_points` balances.
 //! - [`routes`]: `GET /points/{user_id}`, `GET /points/{user_id}/credits`,
 //!   `GET /health`.
-//! - [`config`]: [`Config`], layered through `shop_common::config`.
+//! - [`SERVICE`]: its name, port, schema, API and consumers, from which
+//!   `shop_common::service` configures, starts and stops it.
 
-pub mod config;
 pub mod events;
 pub use shop_common::extract;
 pub mod points;
 pub mod routes;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use mq_client::{ClientConfig, PushConsumer};
-use shop_common::db::DbError;
-use shop_common::events::{subscribe, PAY_SUCCESS};
+use shop_common::events::PAY_SUCCESS;
+use shop_common::service::{Service, Subscription};
 use shop_common::{Db, Migrations};
-use thiserror::Error;
-use tokio::net::TcpListener;
-
-pub use config::Config;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("../../migrations/sqlite/points");
@@ -64,109 +57,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Why the service could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Database(#[from] DbError),
-    #[error("cannot start the consumers: {0}")]
-    Broker(#[from] mq_client::ClientError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
+/// The points service, as `shop_common::service` configures, starts and
+/// stops it.
+pub static SERVICE: Service = Service {
+    name: "points",
+    about: "The shop's points service",
+    env_prefix: "POINTS",
+    default_port: 8087,
+    migrations: MIGRATIONS,
+    router: |db| router(AppState { db }),
+    subscriptions: || {
+        vec![Subscription {
+            group: events::PAY_GROUP,
+            topic: PAY_SUCCESS,
+            handler: Arc::new(events::OnPaymentSucceeded),
+        }]
     },
-}
-
-/// The service with its database open, its consumers started and its
-/// listener bound.
-pub struct Application {
-    listener: TcpListener,
-    db: Db,
-    consumers: Vec<PushConsumer>,
-}
-
-impl Application {
-    /// Opens (and migrates) the database, binds the listener and, when a
-    /// name server is configured, starts the PAY_SUCCESS consumer. Port 0 in `config.http_addr` picks a free port.
-    pub async fn build(config: Config) -> Result<Application, StartError> {
-        Self::build_with(config, |c| c).await
-    }
-
-    /// [`Application::build`] with a hook to adjust the broker client's
-    /// settings (tests shorten its intervals).
-    pub async fn build_with(
-        config: Config,
-        client: impl Fn(ClientConfig) -> ClientConfig,
-    ) -> Result<Application, StartError> {
-        let db = Db::connect_and_migrate(&config.database_url, config.max_connections, MIGRATIONS)
-            .await?;
-        let listener = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
-        let mut consumers = Vec::new();
-        if !config.namesrv_addr.is_empty() {
-            let subscriptions: [(&str, &str, Arc<dyn shop_common::events::EventHandler>); 1] = [(
-                events::PAY_GROUP,
-                PAY_SUCCESS,
-                Arc::new(events::OnPaymentSucceeded),
-            )];
-            for (group, topic, handler) in subscriptions {
-                let settings = client(
-                    ClientConfig::new(config.namesrv_addr.clone())
-                        .with_instance_name(shop_common::events::instance_name(group)),
-                );
-                let started = subscribe(db.clone(), settings, group, topic, handler).await;
-                match started {
-                    Ok(consumer) => consumers.push(consumer),
-                    Err(error) => {
-                        for consumer in &consumers {
-                            consumer.shutdown().await;
-                        }
-                        return Err(error.into());
-                    }
-                }
-            }
-        }
-        Ok(Application {
-            listener,
-            db,
-            consumers,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |a| a.port())
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// The running consumers (none without a name server).
-    pub fn consumers(&self) -> &[PushConsumer] {
-        &self.consumers
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish, stops the consumers and closes the database.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let app = router(AppState {
-            db: self.db.clone(),
-        });
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        for consumer in &self.consumers {
-            consumer.shutdown().await;
-        }
-        self.db.close().await;
-        served
-    }
-}
+};

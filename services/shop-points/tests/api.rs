@@ -12,10 +12,11 @@ use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
+use shop_common::service::ServiceConfig;
 use shop_common::testing::TestDatabase;
 use shop_common::Db;
 use shop_points::events::{OnPaymentSucceeded, PAY_GROUP};
-use shop_points::{router, AppState, Application, Config, MIGRATIONS};
+use shop_points::{router, AppState, MIGRATIONS, SERVICE};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -223,7 +224,7 @@ shop_common::db_test!(async fn bad_requests_are_answered_in_the_shop_error_shape
 });
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
-    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
     assert!(app.consumers().is_empty());
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

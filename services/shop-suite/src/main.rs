@@ -21,6 +21,7 @@ use mq_namesrv::NamesrvConfig;
 use mq_store::MessageStoreConfig;
 use serde_json::json;
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
+use shop_common::service::ServiceConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -195,10 +196,11 @@ async fn run(args: Args) -> Result<()> {
     admin.shutdown().await;
 
     let mut services = JoinSet::new();
-    let mut goods_config = shop_goods::Config::for_tests(&database(&args, &data, "goods").await?);
+    let mut goods_config = ServiceConfig::for_tests(&database(&args, &data, "goods").await?);
     goods_config.http_addr = http_addr(&args, 8082);
     goods_config.namesrv_addr = namesrv.clone();
-    let goods = shop_goods::Application::build(goods_config)
+    let goods = shop_goods::SERVICE
+        .start(goods_config)
         .await
         .context("starting the goods service")?;
     let goods_url = format!("http://127.0.0.1:{}", goods.port());
@@ -206,11 +208,11 @@ async fn run(args: Args) -> Result<()> {
         goods.run_until_stopped(stopped(rx))
     });
 
-    let mut coupon_config =
-        shop_coupon::Config::for_tests(&database(&args, &data, "coupon").await?);
+    let mut coupon_config = ServiceConfig::for_tests(&database(&args, &data, "coupon").await?);
     coupon_config.http_addr = http_addr(&args, 8083);
     coupon_config.namesrv_addr = namesrv.clone();
-    let coupon = shop_coupon::Application::build(coupon_config)
+    let coupon = shop_coupon::SERVICE
+        .start(coupon_config)
         .await
         .context("starting the coupon service")?;
     let coupon_url = format!("http://127.0.0.1:{}", coupon.port());
@@ -218,10 +220,11 @@ async fn run(args: Args) -> Result<()> {
         coupon.run_until_stopped(stopped(rx))
     });
 
-    let mut user_config = shop_user::Config::for_tests(&database(&args, &data, "user").await?);
+    let mut user_config = ServiceConfig::for_tests(&database(&args, &data, "user").await?);
     user_config.http_addr = http_addr(&args, 8084);
     user_config.namesrv_addr = namesrv.clone();
-    let user = shop_user::Application::build(user_config)
+    let user = shop_user::SERVICE
+        .start(user_config)
         .await
         .context("starting the user service")?;
     let user_url = format!("http://127.0.0.1:{}", user.port());
@@ -271,10 +274,11 @@ async fn run(args: Args) -> Result<()> {
         pay.run_until_stopped(stopped(rx))
     });
 
-    let mut log_config = shop_log::Config::for_tests(&database(&args, &data, "log").await?);
+    let mut log_config = ServiceConfig::for_tests(&database(&args, &data, "log").await?);
     log_config.http_addr = http_addr(&args, 8086);
     log_config.namesrv_addr = namesrv.clone();
-    let log = shop_log::Application::build(log_config)
+    let log = shop_log::SERVICE
+        .start(log_config)
         .await
         .context("starting the log service")?;
     let log_url = format!("http://127.0.0.1:{}", log.port());
@@ -282,11 +286,11 @@ async fn run(args: Args) -> Result<()> {
         log.run_until_stopped(stopped(rx))
     });
 
-    let mut points_config =
-        shop_points::Config::for_tests(&database(&args, &data, "points").await?);
+    let mut points_config = ServiceConfig::for_tests(&database(&args, &data, "points").await?);
     points_config.http_addr = http_addr(&args, 8087);
     points_config.namesrv_addr = namesrv.clone();
-    let points = shop_points::Application::build(points_config)
+    let points = shop_points::SERVICE
+        .start(points_config)
         .await
         .context("starting the points service")?;
     let points_url = format!("http://127.0.0.1:{}", points.port());

@@ -9,7 +9,8 @@
 //! - [`extract`]: request extractors that answer bad input with the shop's
 //!   JSON error instead of axum's plain text.
 //! - [`error`]: [`UserError`] and the HTTP answer of each variant.
-//! - [`config`]: [`Config`], layered through `shop_common::config`.
+//! - [`SERVICE`]: its name, port, schema, API and consumers, from which
+//!   `shop_common::service` configures, starts and stops it.
 //!
 //! Data flows from a request through an extractor to a handler, which calls
 //! one function of [`balance`]; that function runs one transaction and its
@@ -19,24 +20,20 @@
 //! points service.
 
 pub mod balance;
-pub mod config;
 pub mod error;
 pub mod events;
 pub use shop_common::extract;
 pub mod routes;
 
-use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use shop_common::db::DbError;
+use shop_common::events::ORDER_CANCEL;
+use shop_common::service::{Service, Subscription};
 use shop_common::{Db, Migrations};
-use thiserror::Error;
-use tokio::net::TcpListener;
 
 pub use balance::{cancel_order, cancel_order_in, CancelOutcome};
-pub use config::Config;
 pub use error::UserError;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/user");
@@ -76,85 +73,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Why the service could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Database(#[from] DbError),
-    #[error("cannot start the ORDER_CANCEL consumer: {0}")]
-    Broker(#[from] mq_client::ClientError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
+/// The user service, as `shop_common::service` configures, starts and
+/// stops it.
+pub static SERVICE: Service = Service {
+    name: "user",
+    about: "The shop's user and balance service",
+    env_prefix: "USER",
+    default_port: 8084,
+    migrations: MIGRATIONS,
+    router: |db| router(AppState { db }),
+    subscriptions: || {
+        vec![Subscription {
+            group: events::CANCEL_GROUP,
+            topic: ORDER_CANCEL,
+            handler: Arc::new(events::OnOrderCancelled),
+        }]
     },
-}
-
-/// The service with its database open and its listener bound.
-pub struct Application {
-    listener: TcpListener,
-    db: Db,
-    consumers: Vec<mq_client::PushConsumer>,
-}
-
-impl Application {
-    /// Opens (and migrates) the database and binds the listener. Port 0 in
-    /// `config.http_addr` picks a free port; [`Application::port`] says which.
-    pub async fn build(config: Config) -> Result<Application, StartError> {
-        let db = Db::connect_and_migrate(&config.database_url, config.max_connections, MIGRATIONS)
-            .await?;
-        let listener = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
-        let mut consumers = Vec::new();
-        if !config.namesrv_addr.is_empty() {
-            let client = mq_client::ClientConfig::new(config.namesrv_addr.clone())
-                .with_instance_name(shop_common::events::instance_name(events::CANCEL_GROUP));
-            consumers.push(
-                shop_common::events::subscribe(
-                    db.clone(),
-                    client,
-                    events::CANCEL_GROUP,
-                    shop_common::events::ORDER_CANCEL,
-                    std::sync::Arc::new(events::OnOrderCancelled),
-                )
-                .await?,
-            );
-        }
-        Ok(Application {
-            listener,
-            db,
-            consumers,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |a| a.port())
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish and closes the database.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let app = router(AppState {
-            db: self.db.clone(),
-        });
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        for consumer in &self.consumers {
-            consumer.shutdown().await;
-        }
-        self.db.close().await;
-        served
-    }
-}
+};

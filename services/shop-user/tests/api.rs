@@ -5,11 +5,12 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use shop_common::idempotency::record_consumption;
+use shop_common::service::ServiceConfig;
 use shop_common::testing::{Answer, RouterClient, TestDatabase};
 use shop_common::Db;
 use shop_user::balance::MAX_RESERVATION_CENTS;
 use shop_user::{
-    cancel_order, cancel_order_in, router, AppState, Application, CancelOutcome, Config, MIGRATIONS,
+    cancel_order, cancel_order_in, router, AppState, CancelOutcome, MIGRATIONS, SERVICE,
 };
 use uuid::Uuid;
 
@@ -324,7 +325,7 @@ async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) 
 }
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
-    let app = Application::build(Config::for_tests(&db.url)).await.unwrap();
+    let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
     let port = app.port();
     assert_ne!(port, 0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

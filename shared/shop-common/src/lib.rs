@@ -9,6 +9,8 @@
 //! - [`http`]: the JSON error every service answers with.
 //! - [`extract`]: axum extractors that answer bad input in that shape, and
 //!   amounts read from JSON strings or numbers.
+//! - [`service`]: the frame of the plain services (goods, coupon, user, log,
+//!   points): configuration, start-up, graceful stop, binary entry point.
 //! - [`telemetry`]: tracing to stderr; [`signal`]: Ctrl-C and SIGTERM.
 //! - [`testing`]: fresh test databases and the [`db_test!`] macro that runs a
 //!   test on both databases.
@@ -20,6 +22,7 @@ pub mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod money;
+pub mod service;
 pub mod signal;
 pub mod telemetry;
 pub mod testing;

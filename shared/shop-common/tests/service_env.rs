@@ -1,7 +1,25 @@
 //! Configuration layering with real environment variables. This file holds
 //! one test so that it owns its process's environment.
 
-use shop_goods::config::Config;
+use shop_common::service::{Service, ServiceConfig};
+
+static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/goods");
+static GOODS: Service = Service {
+    name: "goods",
+    about: "goods",
+    env_prefix: "GOODS",
+    default_port: 8082,
+    migrations: shop_common::Migrations {
+        sqlite: &SCHEMA,
+        postgres: &SCHEMA,
+    },
+    router: |_| axum::Router::new(),
+    subscriptions: Vec::new,
+};
+
+fn load(file: Option<&std::path::Path>) -> ServiceConfig {
+    ServiceConfig::from_settings(&ServiceConfig::settings(&GOODS, file).unwrap()).unwrap()
+}
 
 #[test]
 fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_url() {
@@ -16,7 +34,7 @@ fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_u
     std::env::remove_var("GOODS_DATABASE_URL");
     std::env::remove_var("GOODS_HTTP_ADDR");
     std::env::set_var("DATABASE_URL", "postgres://plain@db/shop");
-    let config = Config::from_settings(&Config::settings(Some(&file)).unwrap()).unwrap();
+    let config = load(Some(&file));
     assert_eq!(
         config.database_url, "postgres://plain@db/shop",
         "DATABASE_URL beats the file"
@@ -25,7 +43,7 @@ fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_u
 
     std::env::set_var("GOODS_DATABASE_URL", "postgres://prefixed@db/goods");
     std::env::set_var("GOODS_HTTP_ADDR", "127.0.0.1:9200");
-    let config = Config::from_settings(&Config::settings(Some(&file)).unwrap()).unwrap();
+    let config = load(Some(&file));
     assert_eq!(
         config.database_url, "postgres://prefixed@db/goods",
         "GOODS_DATABASE_URL beats DATABASE_URL"
@@ -35,11 +53,11 @@ fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_u
     std::env::remove_var("DATABASE_URL");
     std::env::remove_var("GOODS_DATABASE_URL");
     std::env::remove_var("GOODS_HTTP_ADDR");
-    let config = Config::from_settings(&Config::settings(None).unwrap()).unwrap();
+    let config = load(None);
     assert_eq!(config.database_url, "sqlite://data/goods.db");
     assert_eq!(config.http_addr.port(), 8082);
 
-    let missing = Config::settings(Some(&dir.path().join("nope.properties")))
+    let missing = ServiceConfig::settings(&GOODS, Some(&dir.path().join("nope.properties")))
         .unwrap_err()
         .to_string();
     assert!(missing.contains("nope.properties"), "{missing}");

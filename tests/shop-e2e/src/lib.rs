@@ -17,6 +17,7 @@ use axum::Router;
 use mq_testkit::Cluster;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use shop_common::service::ServiceConfig;
 use shop_common::testing::TestDatabase;
 use shop_common::{Db, DbKind};
 use tokio::net::TcpListener;
@@ -215,45 +216,44 @@ impl Shop {
         let cluster = Cluster::start().await;
         let namesrv = cluster.namesrv.addr.clone();
 
-        let mut config = shop_goods::Config::for_tests(&dbs[0].url);
+        let mut config = ServiceConfig::for_tests(&dbs[0].url);
         config.namesrv_addr = namesrv.clone();
-        let app = shop_goods::Application::build(config)
+        let app = shop_goods::SERVICE
+            .start(config)
             .await
             .expect("goods starts");
         let goods = Service::spawn(app.port(), app.db().clone(), |rx| {
             app.run_until_stopped(stopped(rx))
         });
 
-        let mut config = shop_coupon::Config::for_tests(&dbs[1].url);
+        let mut config = ServiceConfig::for_tests(&dbs[1].url);
         config.namesrv_addr = namesrv.clone();
-        let app = shop_coupon::Application::build(config)
+        let app = shop_coupon::SERVICE
+            .start(config)
             .await
             .expect("coupon starts");
         let coupon = Service::spawn(app.port(), app.db().clone(), |rx| {
             app.run_until_stopped(stopped(rx))
         });
 
-        let mut config = shop_user::Config::for_tests(&dbs[2].url);
+        let mut config = ServiceConfig::for_tests(&dbs[2].url);
         config.namesrv_addr = namesrv.clone();
-        let app = shop_user::Application::build(config)
-            .await
-            .expect("user starts");
+        let app = shop_user::SERVICE.start(config).await.expect("user starts");
         let user = Service::spawn(app.port(), app.db().clone(), |rx| {
             app.run_until_stopped(stopped(rx))
         });
 
-        let mut config = shop_log::Config::for_tests(&dbs[5].url);
+        let mut config = ServiceConfig::for_tests(&dbs[5].url);
         config.namesrv_addr = namesrv.clone();
-        let app = shop_log::Application::build(config)
-            .await
-            .expect("log starts");
+        let app = shop_log::SERVICE.start(config).await.expect("log starts");
         let log = Service::spawn(app.port(), app.db().clone(), |rx| {
             app.run_until_stopped(stopped(rx))
         });
 
-        let mut config = shop_points::Config::for_tests(&dbs[6].url);
+        let mut config = ServiceConfig::for_tests(&dbs[6].url);
         config.namesrv_addr = namesrv.clone();
-        let app = shop_points::Application::build(config)
+        let app = shop_points::SERVICE
+            .start(config)
             .await
             .expect("points starts");
         let points = Service::spawn(app.port(), app.db().clone(), |rx| {
