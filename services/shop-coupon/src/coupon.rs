@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use shop_common::db::lock_order;
+use shop_common::ledger::{claim, mark_cancelled, Claim};
 use shop_common::Db;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -216,35 +216,25 @@ pub async fn use_coupon(
     let order = order_id.to_string();
     let used_at = now_ms();
     let mut tx = db.pool().begin().await?;
-    lock_order(&mut tx, order_id).await?;
-    // Write first: on SQLite this takes the write lock before anything is
-    // read, so racing transactions queue on the busy timeout instead of
-    // failing to upgrade a read snapshot.
-    let inserted = sqlx::query(
-        "INSERT INTO coupon_ledger (order_id, operation, coupon_id, user_id, created_at) \
-         VALUES ($1, 'use', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
+    let claimed = claim(
+        &mut tx,
+        "coupon_ledger",
+        order_id,
+        sqlx::query(
+            "INSERT INTO coupon_ledger (order_id, operation, coupon_id, user_id, created_at) \
+             VALUES ($1, 'use', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
+        )
+        .bind(&order)
+        .bind(coupon_id)
+        .bind(user_id)
+        .bind(used_at),
     )
-    .bind(&order)
-    .bind(coupon_id)
-    .bind(user_id)
-    .bind(used_at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-
-    let cancelled =
-        sqlx::query("SELECT 1 FROM coupon_ledger WHERE order_id = $1 AND operation = 'cancel'")
-            .bind(&order)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-    if cancelled {
+    .await?;
+    if claimed == Claim::Cancelled {
         tx.rollback().await?;
         return Err(CouponError::OrderCancelled(order_id));
     }
-
-    if !inserted {
+    if claimed == Claim::Repeated {
         let earlier = sqlx::query("SELECT coupon_id, user_id FROM coupon_ledger WHERE order_id = $1 AND operation = 'use'")
             .bind(&order)
             .fetch_one(&mut *tx)
@@ -319,18 +309,7 @@ pub async fn cancel_order_in(
     order_id: Uuid,
 ) -> Result<CancelOutcome, CouponError> {
     let order = order_id.to_string();
-    lock_order(conn, order_id).await?;
-    let first = sqlx::query(
-        "INSERT INTO coupon_ledger (order_id, operation, coupon_id, user_id, created_at) \
-         VALUES ($1, 'cancel', NULL, NULL, $2) ON CONFLICT (order_id, operation) DO NOTHING",
-    )
-    .bind(&order)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if !first {
+    if !mark_cancelled(conn, "coupon_ledger", &[], order_id).await? {
         return Ok(CancelOutcome::AlreadyCancelled);
     }
     let used: Option<i64> = sqlx::query_scalar(

@@ -9,13 +9,22 @@
 //! `UPDATE ... WHERE stock >= quantity`, so racing orders cannot oversell
 //! (and `CHECK (stock >= 0)` backs it up).
 
-use shop_common::db::lock_order;
+use shop_common::ledger::{AmountLedger, Cancel, Hold, Reserve};
 use shop_common::Db;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::error::GoodsError;
+
+/// The stock ledger: a reservation takes `quantity` from `goods.stock`.
+const STOCK: AmountLedger = AmountLedger {
+    ledger: "stock_ledger",
+    owner: "goods_id",
+    amount: "quantity",
+    accounts: "goods",
+    balance: "stock",
+};
 
 /// Largest quantity one order may reserve of one goods: far above any real
 /// basket, low enough that a typo or an attack cannot empty a warehouse.
@@ -204,129 +213,61 @@ pub async fn reserve(
             format!("quantity must be between 1 and {MAX_RESERVATION_QUANTITY}"),
         ));
     }
-    let order = order_id.to_string();
-    let reserved_at = now_ms();
-    let mut tx = db.pool().begin().await?;
-    lock_order(&mut tx, order_id).await?;
-    // Write first: on SQLite this takes the write lock before anything is
-    // read, so racing transactions queue on the busy timeout instead of
-    // failing to upgrade a read snapshot.
-    let inserted = sqlx::query(
-        "INSERT INTO stock_ledger (order_id, operation, goods_id, quantity, created_at) \
-         VALUES ($1, 'reserve', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
-    )
-    .bind(&order)
-    .bind(goods_id)
-    .bind(quantity)
-    .bind(reserved_at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-
-    let cancelled =
-        sqlx::query("SELECT 1 FROM stock_ledger WHERE order_id = $1 AND operation = 'cancel'")
-            .bind(&order)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-    if cancelled {
-        tx.rollback().await?;
-        return Err(GoodsError::OrderCancelled(order_id));
-    }
-
-    if !inserted {
-        let earlier = read_reservation(&mut tx, order_id).await?;
-        tx.rollback().await?;
-        return match earlier {
-            Some(r) if r.goods_id == goods_id && r.quantity == quantity => Ok(Reserved {
-                reservation: r,
-                replayed: true,
-            }),
-            Some(r) => Err(GoodsError::ReservationMismatch {
-                order_id,
-                goods_id: r.goods_id,
-                quantity: r.quantity,
-            }),
-            // The row that blocked the insert is there until we commit.
-            None => Err(GoodsError::Database(sqlx::Error::RowNotFound)),
-        };
-    }
-
-    let taken = sqlx::query("UPDATE goods SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
-        .bind(quantity)
-        .bind(goods_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if !taken {
-        let available: Option<i64> = sqlx::query_scalar("SELECT stock FROM goods WHERE id = $1")
-            .bind(goods_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.rollback().await?;
-        return Err(match available {
-            None => GoodsError::GoodsNotFound(goods_id),
-            Some(available) => GoodsError::InsufficientStock {
-                goods_id,
-                requested: quantity,
-                available,
+    let reservation = |hold: Hold| Reservation {
+        order_id,
+        goods_id: hold.owner,
+        quantity: hold.amount,
+        reserved_at: hold.at_ms,
+    };
+    Ok(
+        match STOCK.reserve(db, order_id, goods_id, quantity).await? {
+            Reserve::Taken(hold) => Reserved {
+                reservation: reservation(hold),
+                replayed: false,
             },
-        });
-    }
-    tx.commit().await?;
-    Ok(Reserved {
-        reservation: Reservation {
-            order_id,
-            goods_id,
-            quantity,
-            reserved_at,
+            Reserve::Replayed(hold) => Reserved {
+                reservation: reservation(hold),
+                replayed: true,
+            },
+            Reserve::Mismatch(earlier) => {
+                return Err(GoodsError::ReservationMismatch {
+                    order_id,
+                    goods_id: earlier.owner,
+                    quantity: earlier.amount,
+                })
+            }
+            Reserve::Cancelled => return Err(GoodsError::OrderCancelled(order_id)),
+            Reserve::NoAccount => return Err(GoodsError::GoodsNotFound(goods_id)),
+            Reserve::Insufficient { available } => {
+                return Err(GoodsError::InsufficientStock {
+                    goods_id,
+                    requested: quantity,
+                    available,
+                })
+            }
         },
-        replayed: false,
-    })
-}
-
-async fn read_reservation(
-    conn: &mut AnyConnection,
-    order_id: Uuid,
-) -> Result<Option<Reservation>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT goods_id, quantity, created_at FROM stock_ledger WHERE order_id = $1 AND operation = 'reserve'",
     )
-    .bind(order_id.to_string())
-    .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(Reservation {
-            order_id,
-            goods_id: row.try_get("goods_id")?,
-            quantity: row.try_get("quantity")?,
-            reserved_at: row.try_get("created_at")?,
-        })
-    })
-    .transpose()
 }
 
 /// The ledger rows of `order_id`.
 pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, GoodsError> {
     let mut conn = db.pool().acquire().await?;
-    let reservation = read_reservation(&mut conn, order_id).await?;
-    let cancellation = sqlx::query(
-        "SELECT goods_id, quantity, created_at FROM stock_ledger WHERE order_id = $1 AND operation = 'cancel'",
-    )
-    .bind(order_id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| -> Result<Cancellation, sqlx::Error> {
-        let goods_id: Option<i64> = row.try_get("goods_id")?;
-        let quantity: i64 = row.try_get("quantity")?;
-        Ok(Cancellation {
-            restored: goods_id.map(|g| (g, quantity)),
-            cancelled_at: row.try_get("created_at")?,
-        })
-    })
-    .transpose()?;
+    let reservation = STOCK
+        .reservation(&mut conn, order_id)
+        .await?
+        .map(|hold| Reservation {
+            order_id,
+            goods_id: hold.owner,
+            quantity: hold.amount,
+            reserved_at: hold.at_ms,
+        });
+    let cancellation = STOCK
+        .cancellation(&mut conn, order_id)
+        .await?
+        .map(|marker| Cancellation {
+            restored: marker.restored.map(|hold| (hold.owner, hold.amount)),
+            cancelled_at: marker.at_ms,
+        });
     Ok(OrderLedger {
         order_id,
         reservation,
@@ -351,37 +292,12 @@ pub async fn cancel_order_in(
     conn: &mut AnyConnection,
     order_id: Uuid,
 ) -> Result<CancelOutcome, GoodsError> {
-    let order = order_id.to_string();
-    lock_order(conn, order_id).await?;
-    let first = sqlx::query(
-        "INSERT INTO stock_ledger (order_id, operation, goods_id, quantity, created_at) \
-         VALUES ($1, 'cancel', NULL, 0, $2) ON CONFLICT (order_id, operation) DO NOTHING",
-    )
-    .bind(&order)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if !first {
-        return Ok(CancelOutcome::AlreadyCancelled);
-    }
-    let Some(reservation) = read_reservation(conn, order_id).await? else {
-        return Ok(CancelOutcome::NothingReserved);
-    };
-    sqlx::query("UPDATE goods SET stock = stock + $1 WHERE id = $2")
-        .bind(reservation.quantity)
-        .bind(reservation.goods_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE stock_ledger SET goods_id = $1, quantity = $2 WHERE order_id = $3 AND operation = 'cancel'")
-        .bind(reservation.goods_id)
-        .bind(reservation.quantity)
-        .bind(&order)
-        .execute(&mut *conn)
-        .await?;
-    Ok(CancelOutcome::Restored {
-        goods_id: reservation.goods_id,
-        quantity: reservation.quantity,
+    Ok(match STOCK.cancel_in(conn, order_id).await? {
+        Cancel::Restored(hold) => CancelOutcome::Restored {
+            goods_id: hold.owner,
+            quantity: hold.amount,
+        },
+        Cancel::NothingReserved => CancelOutcome::NothingReserved,
+        Cancel::AlreadyCancelled => CancelOutcome::AlreadyCancelled,
     })
 }

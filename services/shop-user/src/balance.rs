@@ -9,7 +9,7 @@
 //! conditional `UPDATE ... WHERE balance_cents >= amount`, so racing orders
 //! cannot overspend (and `CHECK (balance_cents >= 0)` backs it up).
 
-use shop_common::db::lock_order;
+use shop_common::ledger::{AmountLedger, Cancel, Hold, Reserve};
 use shop_common::money::from_cents;
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -17,6 +17,16 @@ use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::error::UserError;
+
+/// The money ledger: a reservation takes `amount_cents` from
+/// `users.balance_cents`.
+const MONEY: AmountLedger = AmountLedger {
+    ledger: "money_ledger",
+    owner: "user_id",
+    amount: "amount_cents",
+    accounts: "users",
+    balance: "balance_cents",
+};
 
 /// Largest amount one order may take from a balance, in cents
 /// (1,000,000.00): far above any real basket, low enough to stop a typo.
@@ -166,132 +176,62 @@ pub async fn reserve(
             ),
         ));
     }
-    let order = order_id.to_string();
-    let reserved_at = now_ms();
-    let mut tx = db.pool().begin().await?;
-    lock_order(&mut tx, order_id).await?;
-    // Write first: on SQLite this takes the write lock before anything is
-    // read, so racing transactions queue on the busy timeout instead of
-    // failing to upgrade a read snapshot.
-    let inserted = sqlx::query(
-        "INSERT INTO money_ledger (order_id, operation, user_id, amount_cents, created_at) \
-         VALUES ($1, 'reserve', $2, $3, $4) ON CONFLICT (order_id, operation) DO NOTHING",
-    )
-    .bind(&order)
-    .bind(user_id)
-    .bind(amount_cents)
-    .bind(reserved_at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-
-    let cancelled =
-        sqlx::query("SELECT 1 FROM money_ledger WHERE order_id = $1 AND operation = 'cancel'")
-            .bind(&order)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-    if cancelled {
-        tx.rollback().await?;
-        return Err(UserError::OrderCancelled(order_id));
-    }
-
-    if !inserted {
-        let earlier = read_reservation(&mut tx, order_id).await?;
-        tx.rollback().await?;
-        return match earlier {
-            Some(r) if r.user_id == user_id && r.amount_cents == amount_cents => Ok(Reserved {
-                reservation: r,
-                replayed: true,
-            }),
-            Some(r) => Err(UserError::ReservationMismatch {
-                order_id,
-                user_id: r.user_id,
-                amount_cents: r.amount_cents,
-            }),
-            // The row that blocked the insert is there until we commit.
-            None => Err(UserError::Database(sqlx::Error::RowNotFound)),
-        };
-    }
-
-    let taken = sqlx::query(
-        "UPDATE users SET balance_cents = balance_cents - $1 WHERE id = $2 AND balance_cents >= $1",
-    )
-    .bind(amount_cents)
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !taken {
-        let available: Option<i64> =
-            sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.rollback().await?;
-        return Err(match available {
-            None => UserError::UserNotFound(user_id),
-            Some(available_cents) => UserError::InsufficientBalance {
-                user_id,
-                requested_cents: amount_cents,
-                available_cents,
+    let reservation = |hold: Hold| BalanceReservation {
+        order_id,
+        user_id: hold.owner,
+        amount_cents: hold.amount,
+        reserved_at: hold.at_ms,
+    };
+    Ok(
+        match MONEY.reserve(db, order_id, user_id, amount_cents).await? {
+            Reserve::Taken(hold) => Reserved {
+                reservation: reservation(hold),
+                replayed: false,
             },
-        });
-    }
-    tx.commit().await?;
-    Ok(Reserved {
-        reservation: BalanceReservation {
-            order_id,
-            user_id,
-            amount_cents,
-            reserved_at,
+            Reserve::Replayed(hold) => Reserved {
+                reservation: reservation(hold),
+                replayed: true,
+            },
+            Reserve::Mismatch(earlier) => {
+                return Err(UserError::ReservationMismatch {
+                    order_id,
+                    user_id: earlier.owner,
+                    amount_cents: earlier.amount,
+                })
+            }
+            Reserve::Cancelled => return Err(UserError::OrderCancelled(order_id)),
+            Reserve::NoAccount => return Err(UserError::UserNotFound(user_id)),
+            Reserve::Insufficient { available } => {
+                return Err(UserError::InsufficientBalance {
+                    user_id,
+                    requested_cents: amount_cents,
+                    available_cents: available,
+                })
+            }
         },
-        replayed: false,
-    })
-}
-
-async fn read_reservation(
-    conn: &mut AnyConnection,
-    order_id: Uuid,
-) -> Result<Option<BalanceReservation>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT user_id, amount_cents, created_at FROM money_ledger WHERE order_id = $1 AND operation = 'reserve'",
     )
-    .bind(order_id.to_string())
-    .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(BalanceReservation {
-            order_id,
-            user_id: row.try_get("user_id")?,
-            amount_cents: row.try_get("amount_cents")?,
-            reserved_at: row.try_get("created_at")?,
-        })
-    })
-    .transpose()
 }
 
 /// The ledger rows of `order_id`.
 pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, UserError> {
     let mut conn = db.pool().acquire().await?;
-    let reservation = read_reservation(&mut conn, order_id).await?;
-    let cancellation = sqlx::query(
-        "SELECT user_id, amount_cents, created_at FROM money_ledger WHERE order_id = $1 AND operation = 'cancel'",
-    )
-    .bind(order_id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| -> Result<Cancellation, sqlx::Error> {
-        let user_id: Option<i64> = row.try_get("user_id")?;
-        let amount_cents: i64 = row.try_get("amount_cents")?;
-        Ok(Cancellation {
-            refunded: user_id.map(|u| (u, amount_cents)),
-            cancelled_at: row.try_get("created_at")?,
-        })
-    })
-    .transpose()?;
+    let reservation =
+        MONEY
+            .reservation(&mut conn, order_id)
+            .await?
+            .map(|hold| BalanceReservation {
+                order_id,
+                user_id: hold.owner,
+                amount_cents: hold.amount,
+                reserved_at: hold.at_ms,
+            });
+    let cancellation = MONEY
+        .cancellation(&mut conn, order_id)
+        .await?
+        .map(|marker| Cancellation {
+            refunded: marker.restored.map(|hold| (hold.owner, hold.amount)),
+            cancelled_at: marker.at_ms,
+        });
     Ok(OrderLedger {
         order_id,
         reservation,
@@ -316,37 +256,12 @@ pub async fn cancel_order_in(
     conn: &mut AnyConnection,
     order_id: Uuid,
 ) -> Result<CancelOutcome, UserError> {
-    let order = order_id.to_string();
-    lock_order(conn, order_id).await?;
-    let first = sqlx::query(
-        "INSERT INTO money_ledger (order_id, operation, user_id, amount_cents, created_at) \
-         VALUES ($1, 'cancel', NULL, 0, $2) ON CONFLICT (order_id, operation) DO NOTHING",
-    )
-    .bind(&order)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if !first {
-        return Ok(CancelOutcome::AlreadyCancelled);
-    }
-    let Some(reservation) = read_reservation(conn, order_id).await? else {
-        return Ok(CancelOutcome::NothingReserved);
-    };
-    sqlx::query("UPDATE users SET balance_cents = balance_cents + $1 WHERE id = $2")
-        .bind(reservation.amount_cents)
-        .bind(reservation.user_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE money_ledger SET user_id = $1, amount_cents = $2 WHERE order_id = $3 AND operation = 'cancel'")
-        .bind(reservation.user_id)
-        .bind(reservation.amount_cents)
-        .bind(&order)
-        .execute(&mut *conn)
-        .await?;
-    Ok(CancelOutcome::Refunded {
-        user_id: reservation.user_id,
-        amount_cents: reservation.amount_cents,
+    Ok(match MONEY.cancel_in(conn, order_id).await? {
+        Cancel::Restored(hold) => CancelOutcome::Refunded {
+            user_id: hold.owner,
+            amount_cents: hold.amount,
+        },
+        Cancel::NothingReserved => CancelOutcome::NothingReserved,
+        Cancel::AlreadyCancelled => CancelOutcome::AlreadyCancelled,
     })
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: layered settings (defaults, a `.properties` file, environment).
 //! - [`db`]: one pool over SQLite or PostgreSQL chosen by URL, and migrations.
+//! - [`ledger`]: the per-order ledger that makes a reservation and its
+//!   compensation each happen once.
 //! - [`money`]: `Decimal` amounts to and from integer cents.
 //! - [`idempotency`]: record a consumed message in the effect's transaction.
 //! - [`events`]: the shop's topics, their bodies, and consumers that apply
@@ -21,6 +23,7 @@ pub mod events;
 pub mod extract;
 pub mod http;
 pub mod idempotency;
+pub mod ledger;
 pub mod money;
 pub mod service;
 pub mod signal;
