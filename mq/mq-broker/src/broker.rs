@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mq_protocol::message::{properties_to_string, property, sys_flag, Properties};
 use mq_protocol::topic;
 use mq_remoting::{ClientConfig, RemotingClient, ServerConfig};
-use mq_store::{MessageStore, MessageStoreConfig, PutMessage, PutResult, StoreError};
+use mq_store::{MessageStore, MessageStoreConfig, PutMessage, PutResult, PutStatus, StoreError};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::clients::ClientRegistry;
 use crate::config::{BrokerConfig, BrokerRole};
+use crate::ha::{HaService, HaSettings};
 use crate::locks::QueueLocks;
 use crate::metadata::groups::GroupTable;
 use crate::metadata::offsets::{ConsumerOffsets, DelayOffsets};
@@ -77,6 +78,10 @@ pub struct Broker {
     pub(crate) started_ms: i64,
     /// The topic table version last sent to the name servers.
     pub(crate) registered_version: std::sync::atomic::AtomicI64,
+    /// Replication (both roles).
+    pub(crate) ha: Arc<HaService>,
+    /// The replication address advertised to name servers.
+    pub(crate) ha_addr: SocketAddr,
 }
 
 /// Completes once the stop flag is set (or its sender is gone).
@@ -135,9 +140,15 @@ impl Broker {
     /// Applies the store-side rewrites RocketMQ's commit log does and stores
     /// the message: a delayed message goes to `SCHEDULE_TOPIC_XXXX` (queue =
     /// level - 1) with its real topic and queue kept as properties.
+    ///
+    /// On a SYNC_MASTER it then waits for a slave to have the message; the
+    /// result's status says when none did (the message stays stored).
     pub(crate) async fn put(&self, msg: InboundMessage) -> Result<PutResult, StoreError> {
         let put = self.prepare(msg);
-        self.store.put_message(put).await
+        let mut result = self.store.put_message(put).await?;
+        let end = result.wrote_offset + result.wrote_bytes as u64;
+        result.status = replicated(result.status, self.ha.wait_replicated(end).await);
+        Ok(result)
     }
 
     /// Stores several messages of one queue with consecutive offsets.
@@ -146,7 +157,18 @@ impl Broker {
         msgs: Vec<InboundMessage>,
     ) -> Result<Vec<PutResult>, StoreError> {
         let puts: Vec<PutMessage> = msgs.into_iter().map(|m| self.prepare(m)).collect();
-        self.store.put_messages(&puts).await
+        let mut results = self.store.put_messages(&puts).await?;
+        if let Some(end) = results
+            .iter()
+            .map(|r| r.wrote_offset + r.wrote_bytes as u64)
+            .max()
+        {
+            let ha = self.ha.wait_replicated(end).await;
+            for r in &mut results {
+                r.status = replicated(r.status, ha);
+            }
+        }
+        Ok(results)
     }
 
     fn prepare(&self, mut msg: InboundMessage) -> PutMessage {
@@ -215,6 +237,17 @@ impl Broker {
     }
 }
 
+/// The status of a put after the flush (`flushed`) and the replication wait
+/// (`ha`): a replication failure is what the sender hears, as RocketMQ's
+/// broker answers FLUSH_SLAVE_TIMEOUT over FLUSH_DISK_TIMEOUT.
+fn replicated(flushed: PutStatus, ha: PutStatus) -> PutStatus {
+    if ha == PutStatus::PutOk {
+        flushed
+    } else {
+        ha
+    }
+}
+
 /// A running broker.
 pub struct BrokerHandle {
     broker: Arc<Broker>,
@@ -255,6 +288,37 @@ impl BrokerHandle {
             .map_err(|source| BrokerError::Bind { addr: bind, source })?
             .port();
 
+        // Masters serve replication; a slave only connects out.
+        let ha_listener = if config.broker_role == BrokerRole::Slave {
+            None
+        } else {
+            let ha_bind = format!("{}:{}", config.bind_address, config.effective_ha_port());
+            Some(
+                TcpListener::bind(&ha_bind)
+                    .await
+                    .map_err(|source| BrokerError::Bind {
+                        addr: ha_bind.clone(),
+                        source,
+                    })?,
+            )
+        };
+        let ha_port = match &ha_listener {
+            Some(l) => l
+                .local_addr()
+                .map_err(|source| BrokerError::Bind {
+                    addr: config.bind_address.clone(),
+                    source,
+                })?
+                .port(),
+            None => config.effective_ha_port(),
+        };
+        let ha_ip: IpAddr = config.broker_ip2.parse().map_err(|_| {
+            BrokerError::Config(format!(
+                "brokerIP2 {:?} is not an IP address",
+                config.broker_ip2
+            ))
+        })?;
+
         let opened = store_config.clone();
         let store = tokio::task::spawn_blocking(move || MessageStore::open(opened))
             .await
@@ -271,11 +335,16 @@ impl BrokerHandle {
         )?;
 
         let (stop, shutdown) = watch::channel(false);
+        let store = Arc::new(store);
+        let ha = Arc::new(HaService::new(
+            HaSettings::new(&config, &store_config),
+            store.clone(),
+        ));
         let broker = Arc::new(Broker {
             store_host: SocketAddr::new(ip, port),
             config: RwLock::new(Arc::new(config.clone())),
             store_config,
-            store: Arc::new(store),
+            store,
             topics: Mutex::new(topics),
             groups: Mutex::new(groups),
             offsets: Mutex::new(offsets),
@@ -289,6 +358,8 @@ impl BrokerHandle {
             shutdown,
             started_ms: now,
             registered_version: std::sync::atomic::AtomicI64::new(-1),
+            ha,
+            ha_addr: SocketAddr::new(ha_ip, ha_port),
         });
         let addr = broker.store_host;
         info!(
@@ -312,6 +383,16 @@ impl BrokerHandle {
             })
             .await;
         });
+        if let Some(listener) = ha_listener {
+            info!(ha_addr = %broker.ha_addr, "replication server listening");
+            tasks.spawn(crate::ha::master::serve(
+                listener,
+                broker.ha.clone(),
+                stop.subscribe(),
+            ));
+        } else {
+            tasks.spawn(crate::ha::slave::run(broker.ha.clone(), stop.subscribe()));
+        }
         crate::services::spawn_all(&broker, &stop, &mut tasks);
         Ok(BrokerHandle {
             broker,
@@ -324,6 +405,12 @@ impl BrokerHandle {
     /// The address clients use (brokerIP1 and the bound port).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The replication address (brokerIP2 and the bound HA port; for a
+    /// slave, the port it would use as a master).
+    pub fn ha_addr(&self) -> SocketAddr {
+        self.broker.ha_addr
     }
 
     /// Stops serving, unregisters from the name servers, persists offsets

@@ -119,10 +119,21 @@ broker_config! {
     listen_port: u16 = 10911, "listenPort";
     /// Address to bind (RocketMQ binds every interface).
     bind_address: String = "0.0.0.0".to_owned(), "bindAddress";
-    /// Port of the replication server; 0 means `listenPort + 1`.
+    /// Port of the replication server (masters); 0 means `listenPort + 1`,
+    /// or any free port when `listenPort` is 0 too.
     ha_listen_port: u16 = 0, "haListenPort";
-    /// A slave's master replication address, when not learned from the name server.
+    /// A slave's master replication address (`host:port`); when empty the
+    /// slave learns it from its name server registration.
     ha_master_address: String = String::new(), "haMasterAddress";
+    /// Period (ms) of replication heartbeats in both directions.
+    ha_send_heartbeat_interval: u64 = 5_000, "haSendHeartbeatInterval";
+    /// A replication peer silent this long (ms) is disconnected.
+    ha_housekeeping_interval: u64 = 20_000, "haHousekeepingInterval";
+    /// Bytes of commit log per replication transfer (whole records).
+    ha_transfer_batch_size: usize = 32 * 1024, "haTransferBatchSize";
+    /// A SYNC_MASTER whose best slave is further behind than this (bytes)
+    /// answers SLAVE_NOT_AVAILABLE instead of waiting for it.
+    ha_slave_fallbehind_max: u64 = 256 * 1024 * 1024, "haSlaveFallbehindMax";
     broker_role: BrokerRole = BrokerRole::AsyncMaster, "brokerRole";
     register_name_server_period: u64 = 30_000, "registerNameServerPeriod";
     register_broker_timeout_mills: u64 = 6_000, "registerBrokerTimeoutMills";
@@ -159,10 +170,13 @@ impl BrokerConfig {
             .collect()
     }
 
-    /// The replication port: `haListenPort`, or `listenPort + 1`.
+    /// The replication port to bind: `haListenPort`, else `listenPort + 1`,
+    /// else 0 (any free port) when `listenPort` is 0.
     pub fn effective_ha_port(&self) -> u16 {
         if self.ha_listen_port != 0 {
             self.ha_listen_port
+        } else if self.listen_port == 0 {
+            0
         } else {
             self.listen_port.saturating_add(1)
         }

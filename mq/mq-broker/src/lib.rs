@@ -10,6 +10,8 @@
 //! - `transaction`: half messages, END_TRANSACTION and the check service.
 //! - `services`: background step functions (registration, client expiry,
 //!   offset persistence, delay delivery, transaction checks).
+//! - `ha`: master/slave replication (the master's replication server, the
+//!   slave's client, SYNC_MASTER waits, the slave's metadata copy).
 //! - `clients`, `locks`, [`metadata`]: who is connected, ordered-consumption
 //!   queue locks, and the JSON files under the store's `config/`.
 //!
@@ -21,6 +23,7 @@
 pub mod broker;
 mod clients;
 pub mod config;
+mod ha;
 mod locks;
 pub mod metadata;
 mod processor;

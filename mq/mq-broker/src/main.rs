@@ -99,6 +99,10 @@ fn run(args: Args) -> Result<ExitCode> {
             "The broker[{name}, {}] boot success. serializeType=JSON and name server is {namesrv}",
             handle.addr()
         );
+        println!(
+            "The broker[{name}] replication address is {}",
+            handle.ha_addr()
+        );
         wait_for_signal().await;
         handle.shutdown().await;
         println!("The broker[{name}] shut down cleanly");

@@ -4,7 +4,8 @@
 //! - expiry of clients silent for `serverChannelMaxIdleTimeSeconds`;
 //! - persistence of consumer offsets every `flushConsumerOffsetInterval`;
 //! - delivery of delayed messages from `SCHEDULE_TOPIC_XXXX` when due;
-//! - transaction check-backs every `transactionCheckInterval`.
+//! - transaction check-backs every `transactionCheckInterval`;
+//! - on a slave, instead of the last two, the copy of the master's metadata.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,21 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks:
         broker.clone(),
         |b| async move { b.persist_offsets() },
     );
+    if broker.ha.is_slave() {
+        // A slave copies its master's metadata, and writes nothing itself:
+        // delayed messages and transaction checks are the master's.
+        every(
+            tasks,
+            stop,
+            crate::ha::metadata::SYNC_TICK,
+            true,
+            broker.clone(),
+            |b| async move {
+                crate::ha::metadata::sync_step(&b).await;
+            },
+        );
+        return;
+    }
     every(
         tasks,
         stop,
@@ -133,10 +149,7 @@ pub(crate) fn register_request(broker: &Broker) -> RemotingCommand {
         .with_field("brokerName", &config.broker_name)
         .with_field("brokerId", config.broker_id)
         .with_field("clusterName", &config.broker_cluster_name)
-        .with_field(
-            "haServerAddr",
-            format!("{}:{}", config.broker_ip2, config.effective_ha_port()),
-        )
+        .with_field("haServerAddr", broker.ha_addr.to_string())
         .with_field("compressed", false)
         .with_field("bodyCrc32", mq_protocol::message::body_crc(&body))
         .with_body(body)
@@ -149,7 +162,22 @@ pub(crate) async fn register_all(broker: &Broker) {
     for addr in config.namesrv_addrs() {
         let request = register_request(broker);
         match broker.namesrv_client.invoke(&addr, request, timeout).await {
-            Ok(response) if response.code == 0 => debug!(namesrv = %addr, "registered"),
+            Ok(response) if response.code == 0 => {
+                debug!(namesrv = %addr, "registered");
+                if broker.ha.is_slave() {
+                    // The name server tells a slave where its master is.
+                    let field = |k: &str| {
+                        response
+                            .ext_fields
+                            .get(k)
+                            .filter(|v| !v.is_empty())
+                            .cloned()
+                    };
+                    broker
+                        .ha
+                        .set_master(field("masterAddr"), field("haServerAddr"));
+                }
+            }
             Ok(response) => warn!(
                 namesrv = %addr,
                 code = response.code,

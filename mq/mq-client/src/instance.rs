@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mq_protocol::body::{ConsumerData, HeartbeatData, ProducerData};
 use mq_protocol::header::{ConsumerGroupHeader, TopicHeader, UnregisterClientRequestHeader};
@@ -46,6 +46,12 @@ pub(crate) struct ClientInstance {
     watched: Mutex<std::collections::BTreeSet<String>>,
     /// Broker addresses by broker name and broker id, from every route seen.
     brokers: Mutex<HashMap<String, BTreeMap<i64, String>>>,
+    /// Broker addresses a request just failed to reach, and when: requests
+    /// prefer another broker of the group for [`UNREACHABLE_FOR`].
+    unreachable: Mutex<HashMap<String, Instant>>,
+    /// The broker id each queue's broker suggested pulling from next
+    /// (RocketMQ's pullFromWhichNodeTable).
+    pull_from: Mutex<HashMap<mq_protocol::body::MessageQueue, i64>>,
     producers: Mutex<HashMap<String, Option<Arc<dyn TransactionChecker>>>>,
     consumers: Mutex<HashMap<String, Arc<dyn ConsumerRegistration>>>,
     users: Mutex<usize>,
@@ -53,6 +59,11 @@ pub(crate) struct ClientInstance {
 }
 
 type Registry = Mutex<HashMap<String, Weak<ClientInstance>>>;
+
+/// How long a broker address that failed with a network error is passed
+/// over in favour of another broker of its group (a slave while the master
+/// is down); after that it is tried again.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
@@ -90,6 +101,8 @@ impl ClientInstance {
                 routes: Mutex::default(),
                 watched: Mutex::default(),
                 brokers: Mutex::default(),
+                unreachable: Mutex::default(),
+                pull_from: Mutex::default(),
                 producers: Mutex::default(),
                 consumers: Mutex::default(),
                 users: Mutex::new(1),
@@ -298,14 +311,66 @@ impl ClientInstance {
             .and_then(|addrs| addrs.get(&MASTER_ID).cloned())
     }
 
-    /// The master's address, else any other of the group.
+    /// The master's address, else another broker of the group (a slave)
+    /// when the master is gone from the route or just failed to answer.
     pub(crate) fn any_addr(&self, broker_name: &str) -> Option<String> {
+        self.pick_addr(broker_name, MASTER_ID)
+    }
+
+    /// The address of broker `preferred` of the group if it is known and
+    /// reachable, else the master, else the other brokers by id; addresses
+    /// that just failed come last.
+    pub(crate) fn pick_addr(&self, broker_name: &str, preferred: i64) -> Option<String> {
         let brokers = lock(&self.brokers);
         let addrs = brokers.get(broker_name)?;
-        addrs
-            .get(&MASTER_ID)
-            .or_else(|| addrs.values().next())
+        let unreachable = lock(&self.unreachable);
+        let reachable = |addr: &String| {
+            unreachable
+                .get(addr)
+                .is_none_or(|at| at.elapsed() >= UNREACHABLE_FOR)
+        };
+        let ordered = addrs
+            .get(&preferred)
+            .into_iter()
+            .chain(addrs.get(&MASTER_ID))
+            .chain(addrs.values());
+        ordered
+            .clone()
+            .find(|a| reachable(a))
+            .or_else(|| ordered.clone().next())
             .cloned()
+    }
+
+    /// Remembers the broker id a pull response suggested for `mq`.
+    pub(crate) fn set_pull_from(&self, mq: &mq_protocol::body::MessageQueue, broker_id: i64) {
+        let mut table = lock(&self.pull_from);
+        if broker_id == MASTER_ID {
+            table.remove(mq);
+        } else {
+            table.insert(mq.clone(), broker_id);
+        }
+    }
+
+    /// The broker id to pull `mq` from (the master unless a broker said otherwise).
+    pub(crate) fn pull_from(&self, mq: &mq_protocol::body::MessageQueue) -> i64 {
+        lock(&self.pull_from).get(mq).copied().unwrap_or(MASTER_ID)
+    }
+
+    /// Notes how a request to `addr` went: a network failure makes the
+    /// address second choice for a while, a success clears that.
+    fn note_outcome<T>(&self, addr: &str, result: &Result<T>) {
+        match result {
+            Err(e) if is_network_error(e) => {
+                lock(&self.unreachable).insert(addr.to_owned(), Instant::now());
+            }
+            Ok(_) => {
+                let mut unreachable = lock(&self.unreachable);
+                if !unreachable.is_empty() {
+                    unreachable.remove(addr);
+                }
+            }
+            Err(_) => {}
+        }
     }
 
     /// The address for a broker group, refreshing the topic's route once if
@@ -343,10 +408,13 @@ impl ClientInstance {
         addr: &str,
         request: RemotingCommand,
     ) -> Result<RemotingCommand> {
-        Ok(self
+        let result = self
             .remoting
             .invoke(addr, compact(request), self.timeout())
-            .await?)
+            .await
+            .map_err(ClientError::from);
+        self.note_outcome(addr, &result);
+        result
     }
 
     pub(crate) async fn invoke_timeout(
@@ -355,10 +423,13 @@ impl ClientInstance {
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        Ok(self
+        let result = self
             .remoting
             .invoke(addr, compact(request), timeout)
-            .await?)
+            .await
+            .map_err(ClientError::from);
+        self.note_outcome(addr, &result);
+        result
     }
 
     pub(crate) async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> Result<()> {

@@ -15,7 +15,7 @@ use shop_common::events::{
     apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
 };
 use shop_common::service::ServiceConfig;
-use shop_common::testing::TestDatabase;
+use shop_common::testing::{Served, TestDatabase};
 use shop_common::Db;
 use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
 use shop_log::{router, AppState, MIGRATIONS, SERVICE};
@@ -208,21 +208,8 @@ shop_common::db_test!(async fn listings_filter_and_page(db) {
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
     let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
     assert!(app.consumers().is_empty());
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    let served = Served::start(app);
+    let (status, body) = served.http("GET", "/health", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    served.stop().await;
 });

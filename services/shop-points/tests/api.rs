@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
 use shop_common::service::ServiceConfig;
-use shop_common::testing::TestDatabase;
+use shop_common::testing::{Served, TestDatabase};
 use shop_common::Db;
 use shop_points::events::{OnPaymentSucceeded, PAY_GROUP};
 use shop_points::{router, AppState, MIGRATIONS, SERVICE};
@@ -226,21 +226,8 @@ shop_common::db_test!(async fn bad_requests_are_answered_in_the_shop_error_shape
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
     let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
     assert!(app.consumers().is_empty());
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /points/3 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.ends_with(r#"{"user_id":3,"points":0}"#), "{answer}");
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    let served = Served::start(app);
+    let (status, body) = served.http("GET", "/points/3", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"user_id":3,"points":0}"#));
+    served.stop().await;
 });

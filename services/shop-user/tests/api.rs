@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use shop_common::idempotency::record_consumption;
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{Answer, RouterClient, TestDatabase};
+use shop_common::testing::{Answer, RouterClient, Served, TestDatabase};
 use shop_common::Db;
 use shop_user::balance::MAX_RESERVATION_CENTS;
 use shop_user::{
@@ -299,51 +299,18 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
     assert_eq!(users, 1, "no bad user was created");
 });
 
-/// One HTTP/1.1 exchange over a fresh connection: (status, body).
-async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
-    let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
-    let port = app.port();
-    assert_ne!(port, 0);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start(SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap());
 
-    let (status, body) = http(port, "POST", "/users", r#"{"name": "Ann", "balance": "2.50"}"#).await;
+    let (status, body) = served.http("POST", "/users", r#"{"name": "Ann", "balance": "2.50"}"#).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = http(port, "GET", "/health", "").await;
+    let (status, body) = served.http("GET", "/health", "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-    let (status, body) = http(port, "POST", "/users/1/balance/reservations", "{oops").await;
+    let (status, body) = served.http("POST", "/users/1/balance/reservations", "{oops").await;
     assert_eq!(status, 400);
     assert!(body.contains("invalid_json"), "{body}");
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
-    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the listener is closed");
+    served.stop().await;
 });
 
 shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_consumed_message(db) {

@@ -230,6 +230,67 @@ impl RouterClient {
     }
 }
 
+/// A service [`Application`](crate::service::Application) serving on its
+/// port in a task until [`Served::stop`]: for tests that go through a real
+/// socket.
+pub struct Served {
+    pub port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    pub fn start(app: crate::service::Application) -> Served {
+        let port = app.port();
+        assert_ne!(port, 0, "the application is bound");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Served { port, stop, task }
+    }
+
+    /// One HTTP/1.1 exchange over a fresh connection: (status, body).
+    pub async fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Stops the application, waits for it and checks its listener is
+    /// closed.
+    pub async fn stop(self) {
+        let port = self.port;
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err(),
+            "the listener is closed"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

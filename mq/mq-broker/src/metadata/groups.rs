@@ -120,6 +120,24 @@ impl GroupTable {
         write_json(&self.path, &self.stored)
     }
 
+    /// Takes the master's table (GET_ALL_SUBSCRIPTIONGROUP_CONFIG's body) as
+    /// it is: a slave's periodic copy. Writes only on a change.
+    pub fn replace_from_master(&mut self, json: &[u8]) -> Result<bool, MetadataError> {
+        let stored: Stored =
+            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        if stored.data_version == self.stored.data_version
+            && stored.subscription_group_table == self.stored.subscription_group_table
+        {
+            return Ok(false);
+        }
+        self.stored = stored;
+        write_json(&self.path, &self.stored)?;
+        Ok(true)
+    }
+
     pub fn delete(&mut self, group: &str, now_ms: i64) -> Result<bool, MetadataError> {
         if self.stored.subscription_group_table.remove(group).is_none() {
             return Ok(false);

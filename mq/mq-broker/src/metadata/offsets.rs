@@ -133,6 +133,27 @@ impl ConsumerOffsets {
         Ok(())
     }
 
+    /// A slave's periodic copy from its master (GET_ALL_CONSUMER_OFFSET's
+    /// body): the master's entries replace ours queue by queue, and entries
+    /// only this slave has (committed while the master was away) stay, as
+    /// RocketMQ's slave does.
+    pub fn merge_from_master(&mut self, json: &[u8]) -> Result<(), MetadataError> {
+        let master: StoredOffsets =
+            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        for (key, queues) in master.offset_table {
+            let ours = self.stored.offset_table.entry(key).or_default();
+            for (queue_id, offset) in queues {
+                if ours.insert(queue_id, offset) != Some(offset) {
+                    self.dirty = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the table if anything changed since the last write.
     pub fn persist(&mut self) -> Result<(), MetadataError> {
         if self.dirty {
@@ -174,6 +195,18 @@ impl DelayOffsets {
 
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(&self.stored).expect("offsets serialize")
+    }
+
+    /// Takes the master's table (GET_ALL_DELAY_OFFSET's body): a slave's
+    /// periodic copy, so that it knows where delivery stands if it is ever
+    /// made master.
+    pub fn replace_from_master(&mut self, json: &[u8]) -> Result<(), MetadataError> {
+        self.stored =
+            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        self.persist()
     }
 
     pub fn persist(&self) -> Result<(), MetadataError> {

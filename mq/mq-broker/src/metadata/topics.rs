@@ -167,6 +167,21 @@ impl TopicTable {
         Ok(changed)
     }
 
+    /// Takes the master's table as it is (a slave's periodic copy); writes
+    /// it only when the master's data version differs from ours.
+    pub fn replace_from_master(
+        &mut self,
+        wrapper: TopicConfigSerializeWrapper,
+    ) -> Result<bool, MetadataError> {
+        if wrapper.data_version == self.data_version && wrapper.topic_config_table == self.topics {
+            return Ok(false);
+        }
+        self.topics = wrapper.topic_config_table;
+        self.data_version = wrapper.data_version;
+        self.persist()?;
+        Ok(true)
+    }
+
     fn persist(&self) -> Result<(), MetadataError> {
         write_json(&self.path, &self.wrapper())
     }

@@ -223,6 +223,8 @@ pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> Remoti
         "brokerRole".to_owned(),
         broker.config().broker_role.to_string(),
     );
+    // Replication figures (slaveFallBehindMuch, ...), from the ha module.
+    table.extend(broker.ha.runtime_entries());
     success(request).with_body(encode_json(&KvTable { table }))
 }
 

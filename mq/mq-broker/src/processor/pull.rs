@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mq_protocol::body::SubscriptionData;
 use mq_protocol::header::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
-use mq_protocol::route::perm;
+use mq_protocol::route::{perm, TopicConfig, MASTER_ID};
 use mq_protocol::{RemotingCommand, ResponseCode};
 use mq_store::{GetMessageResult, GetMessageStatus};
 
@@ -67,7 +67,10 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
             ),
         );
     }
-    let topic_config = lock(&broker.topics).get(&header.topic).cloned();
+    let topic_config = lock(&broker.topics)
+        .get(&header.topic)
+        .cloned()
+        .or_else(|| replicated_topic(broker, &header.topic));
     let Some(topic_config) = topic_config else {
         return reply(
             request,
@@ -203,20 +206,7 @@ fn response(
             ResponseCode::PULL_OFFSET_MOVED
         }
     };
-    // A consumer reading far behind (past what memory holds) is sent to a
-    // slave when slave reads are allowed, as RocketMQ suggests.
-    let config = broker.config();
-    let behind = broker
-        .store
-        .commit_log_max_offset()
-        .saturating_sub(result.max_phy_offset_pulling);
-    let memory_limit =
-        total_memory_bytes() * u64::from(config.access_message_in_memory_max_ratio) / 100;
-    let suggest = if config.slave_read_enable && behind > memory_limit {
-        1
-    } else {
-        0
-    };
+    let suggest = suggest_which_broker_id(broker, &header.consumer_group, &result);
     let response_header = PullMessageResponseHeader {
         suggest_which_broker_id: suggest,
         next_begin_offset: result.next_begin_offset as i64,
@@ -235,6 +225,50 @@ fn response(
         response.remark = Some(format!("{:?}", result.status));
     }
     response
+}
+
+/// Which broker of the group the consumer should pull from next, as
+/// RocketMQ's PullMessageProcessor answers: with `slaveReadEnable`, a
+/// consumer reading further behind the commit log end than
+/// `accessMessageInMemoryMaxRatio`% of memory (no longer in the page cache)
+/// goes to the group's `whichBrokerWhenConsumeSlowly` (a slave), and one
+/// that keeps up to the group's `brokerId`; without it, to the master.
+/// A slave serves every pull it gets either way (the client comes to it
+/// when the master is gone).
+fn suggest_which_broker_id(broker: &Broker, group: &str, result: &GetMessageResult) -> i64 {
+    let config = broker.config();
+    if !config.slave_read_enable {
+        return MASTER_ID;
+    }
+    let behind = broker
+        .store
+        .commit_log_max_offset()
+        .saturating_sub(result.max_phy_offset_pulling);
+    let memory_limit =
+        total_memory_bytes() * u64::from(config.access_message_in_memory_max_ratio) / 100;
+    let group = lock(&broker.groups).get(group).cloned().unwrap_or_default();
+    if result.max_phy_offset_pulling > 0 && behind > memory_limit {
+        group.which_broker_when_consume_slowly
+    } else {
+        group.broker_id
+    }
+}
+
+/// On a slave, a topic its metadata copy does not have yet but whose
+/// messages it already replicated: readable, with the queues the store has.
+fn replicated_topic(broker: &Broker, topic: &str) -> Option<TopicConfig> {
+    if !broker.is_slave() {
+        return None;
+    }
+    let queues = broker.store.topics_and_queues().remove(topic)?;
+    let count = queues.iter().max().map_or(0, |q| q + 1);
+    Some(TopicConfig {
+        topic_name: topic.to_owned(),
+        read_queue_nums: count,
+        write_queue_nums: count,
+        perm: perm::READ | perm::WRITE,
+        ..TopicConfig::default()
+    })
 }
 
 /// Physical memory, for the "far behind" rule; 8 GiB if unknown.

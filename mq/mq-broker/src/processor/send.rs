@@ -353,6 +353,8 @@ fn put_response(
     let code = match status {
         PutStatus::PutOk => ResponseCode::SUCCESS,
         PutStatus::FlushDiskTimeout => ResponseCode::FLUSH_DISK_TIMEOUT,
+        PutStatus::FlushSlaveTimeout => ResponseCode::FLUSH_SLAVE_TIMEOUT,
+        PutStatus::SlaveNotAvailable => ResponseCode::SLAVE_NOT_AVAILABLE,
     };
     let mut response = RemotingCommand::response_to(request, code).with_header(&header);
     // RocketMQ's broker adds these; Java clients read them for tracing.

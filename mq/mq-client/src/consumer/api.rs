@@ -46,8 +46,8 @@ pub struct PullResult {
 }
 
 impl ClientInstance {
-    /// The master address of `mq`'s broker group (any member when the
-    /// master is gone), refreshing the route if unknown.
+    /// The master address of `mq`'s broker group (a slave when the master
+    /// is gone or just failed to answer), refreshing the route if unknown.
     pub(crate) async fn queue_addr(self: &Arc<Self>, mq: &MessageQueue) -> Result<String> {
         self.broker_addr_for(&mq.topic, &mq.broker_name).await
     }
@@ -59,7 +59,10 @@ impl ClientInstance {
         header: PullMessageRequestHeader,
         timeout: Duration,
     ) -> Result<PullResult> {
-        let addr = self.queue_addr(mq).await?;
+        let mut addr = self.queue_addr(mq).await?;
+        if let Some(suggested) = self.pick_addr(&mq.broker_name, self.pull_from(mq)) {
+            addr = suggested;
+        }
         let request = RemotingCommand::request(request_code::PULL_MESSAGE).with_header(&header);
         let response = self.invoke_timeout(&addr, request, timeout).await?;
         let status = match ResponseCode::from_i32(response.code) {
@@ -70,6 +73,7 @@ impl ClientInstance {
             _ => return Err(expect_success(response).unwrap_err()),
         };
         let head: PullMessageResponseHeader = response.header()?;
+        self.set_pull_from(mq, head.suggest_which_broker_id);
         let messages = if status == PullStatus::Found {
             let mut messages = MessageExt::decode_all(&response.body)?;
             for msg in &mut messages {
