@@ -331,6 +331,7 @@ mod tests {
     fn service(role: BrokerRole, dir: &std::path::Path) -> (Arc<HaService>, Arc<MessageStore>) {
         let mut store_config = mq_store::MessageStoreConfig::with_root(dir);
         store_config.maped_file_size_commit_log = 1 << 20;
+        store_config.max_message_size = 64 * 1024;
         store_config.sync_flush_timeout = 200;
         let store = Arc::new(MessageStore::open(store_config.clone()).unwrap());
         let config = BrokerConfig {
