@@ -78,6 +78,8 @@ pub struct Broker {
     pub(crate) started_ms: i64,
     /// The topic table version last sent to the name servers.
     pub(crate) registered_version: std::sync::atomic::AtomicI64,
+    /// Put/get counters for operators (`mqadmin statsAll`).
+    pub(crate) stats: crate::stats::BrokerStats,
     /// Replication (both roles).
     pub(crate) ha: Arc<HaService>,
     /// The replication address advertised to name servers.
@@ -358,6 +360,7 @@ impl BrokerHandle {
             shutdown,
             started_ms: now,
             registered_version: std::sync::atomic::AtomicI64::new(-1),
+            stats: crate::stats::BrokerStats::new(&config.broker_cluster_name),
             ha,
             ha_addr: SocketAddr::new(ha_ip, ha_port),
         });

@@ -156,6 +156,15 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
+    /// Groups online with a subscription to `topic`.
+    pub fn groups_subscribed_to(&self, topic: &str) -> Vec<String> {
+        self.consumers
+            .iter()
+            .filter(|(_, info)| info.subscriptions.contains_key(topic))
+            .map(|(group, _)| group.clone())
+            .collect()
+    }
+
     pub fn subscription(&self, group: &str, topic: &str) -> Option<&SubscriptionData> {
         self.consumers.get(group)?.subscriptions.get(topic)
     }

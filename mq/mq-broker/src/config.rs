@@ -155,6 +155,9 @@ broker_config! {
     flush_consumer_offset_interval: u64 = 5_000, "flushConsumerOffsetInterval";
     /// A client connection idle this long (s) is closed.
     server_channel_max_idle_time_seconds: u64 = 120, "serverChannelMaxIdleTimeSeconds";
+    /// The file UPDATE_BROKER_CONFIG writes to (the `-c` file); empty means
+    /// `<storePathRootDir>/config/broker.properties`.
+    broker_config_path: String = String::new(), "brokerConfigPath";
     /// Largest remoting frame accepted (bytes).
     server_frame_max_length: usize = mq_protocol::DEFAULT_MAX_FRAME_LEN, "serverFrameMaxLength";
 }

@@ -28,6 +28,7 @@ mod locks;
 pub mod metadata;
 mod processor;
 mod services;
+mod stats;
 pub mod transaction;
 
 pub use broker::{BrokerError, BrokerHandle};

@@ -58,6 +58,9 @@ fn load(args: &Args) -> Result<(BrokerConfig, MessageStoreConfig)> {
             eprintln!("mqbroker: warning: {warning}");
         }
     }
+    if let (Some(path), true) = (&args.config_file, broker.broker_config_path.is_empty()) {
+        broker.broker_config_path = path.display().to_string();
+    }
     if let Some(addr) = &args.namesrv_addr {
         broker.namesrv_addr = addr.clone();
     }

@@ -96,6 +96,7 @@ pub(crate) async fn delete_topic(
         return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
     }
     lock(&broker.offsets).remove_topic(&header.topic);
+    broker.stats.remove_topic(&header.topic);
     if let Err(e) = broker.store.delete_topic(&header.topic) {
         return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
     }
@@ -223,9 +224,42 @@ pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> Remoti
         "brokerRole".to_owned(),
         broker.config().broker_role.to_string(),
     );
+    stats_entries(broker, &mut table);
     // Replication figures (slaveFallBehindMuch, ...), from the ha module.
     table.extend(broker.ha.runtime_entries());
     success(request).with_body(encode_json(&KvTable { table }))
+}
+
+/// Traffic figures under RocketMQ's runtime-info keys (what `mqadmin
+/// clusterList` prints): TPS over the last minute and hour, and message
+/// totals now and at the start of today and yesterday (UTC).
+fn stats_entries(broker: &Broker, table: &mut BTreeMap<String, String>) {
+    use mq_protocol::admin_body::stats_name;
+    let put = broker.stats.broker_wide(stats_name::BROKER_PUT_NUMS);
+    let get = broker.stats.broker_wide(stats_name::BROKER_GET_NUMS);
+    let tps = |d: &mq_protocol::admin_body::BrokerStatsData| {
+        format!(
+            "{:.2} {:.2} {:.2}",
+            d.stats_minute.tps, d.stats_minute.tps, d.stats_hour.tps
+        )
+    };
+    table.insert("putTps".to_owned(), tps(&put));
+    table.insert("getTransferedTps".to_owned(), tps(&get));
+    let (puts, gets) = broker.stats.daily_totals();
+    for (key, value) in [
+        ("msgPutTotalTodayNow", puts.now),
+        ("msgPutTotalTodayMorning", puts.today_morning),
+        ("msgPutTotalYesterdayMorning", puts.yesterday_morning),
+        ("msgGetTotalTodayNow", gets.now),
+        ("msgGetTotalTodayMorning", gets.today_morning),
+        ("msgGetTotalYesterdayMorning", gets.yesterday_morning),
+    ] {
+        table.insert(key.to_owned(), value.to_string());
+    }
+    table.insert(
+        "brokerActive".to_owned(),
+        (!broker.is_shutting_down()).to_string(),
+    );
 }
 
 pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {

@@ -12,10 +12,13 @@ use tracing::debug;
 use crate::broker::{lock, Broker};
 
 pub(crate) mod admin;
+pub(crate) mod broker_admin;
 pub(crate) mod consumer;
+pub(crate) mod consumer_admin;
 pub(crate) mod pull;
 pub(crate) mod query;
 pub(crate) mod send;
+pub(crate) mod statistics;
 
 /// Serves the broker's remoting port.
 pub struct BrokerHandler {
@@ -102,6 +105,20 @@ impl RequestHandler for BrokerHandler {
             code::GET_BROKER_RUNTIME_INFO => admin::runtime_info(b, &request),
             code::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(b, &request),
             code::GET_ALL_DELAY_OFFSET => admin::all_delay_offsets(b, &request),
+            code::UPDATE_BROKER_CONFIG => broker_admin::update_config(b, &request),
+            code::CLEAN_EXPIRED_CONSUMEQUEUE => broker_admin::clean_expired_cq(b, &request),
+            code::CLEAN_UNUSED_TOPIC => broker_admin::clean_unused_topic(b, &request),
+            code::GET_TOPIC_STATS_INFO => statistics::topic_stats(b, &request),
+            code::GET_CONSUME_STATS => statistics::consume_stats(b, &request),
+            code::GET_BROKER_CONSUME_STATS => statistics::broker_consume_stats(b, &request),
+            code::VIEW_BROKER_STATS_DATA => statistics::view_stats(b, &request),
+            code::QUERY_TOPIC_CONSUME_BY_WHO => statistics::consumed_by(b, &request),
+            code::INVOKE_BROKER_TO_RESET_OFFSET => consumer_admin::reset_offset(b, &request).await,
+            code::INVOKE_BROKER_TO_GET_CONSUMER_STATUS => {
+                consumer_admin::consumer_status(b, &request).await
+            }
+            code::GET_CONSUMER_RUNNING_INFO => consumer_admin::running_info(b, &request).await,
+            code::CLONE_GROUP_OFFSET => consumer_admin::clone_group_offset(b, &request),
             other => {
                 debug!(code = other, peer = %channel.peer_addr(), "unsupported request code");
                 not_supported(&request)

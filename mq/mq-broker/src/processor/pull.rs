@@ -216,6 +216,12 @@ fn response(
     let mut response = RemotingCommand::response_to(request, code).with_header(&response_header);
     if code == ResponseCode::SUCCESS {
         let total: usize = result.messages.iter().map(|m| m.len()).sum();
+        broker.stats.record_get(
+            &header.consumer_group,
+            &header.topic,
+            result.messages.len(),
+            total,
+        );
         let mut body = BytesMut::with_capacity(total);
         for m in &result.messages {
             body.extend_from_slice(m);

@@ -125,6 +125,9 @@ pub(crate) async fn send_message(
         }
         return match broker.put_batch(msgs).await {
             Ok(results) => {
+                broker
+                    .stats
+                    .record_put(&header.topic, results.len(), request.body.len());
                 let ids: Vec<&str> = results.iter().map(|r| r.msg_id.as_str()).collect();
                 let first = &results[0];
                 let response_header = SendMessageResponseHeader {
@@ -189,6 +192,9 @@ pub(crate) async fn send_message(
     };
     match broker.put(msg).await {
         Ok(result) => {
+            broker
+                .stats
+                .record_put(&header.topic, 1, request.body.len());
             let response_header = SendMessageResponseHeader {
                 msg_id: result.msg_id.clone(),
                 queue_id,

@@ -1,0 +1,246 @@
+//! Operator requests about the broker itself: UPDATE_BROKER_CONFIG (applied
+//! at once and written to the broker's config file, as RocketMQ does),
+//! CLEAN_EXPIRED_CONSUMEQUEUE and CLEAN_UNUSED_TOPIC.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mq_protocol::{topic, RemotingCommand, ResponseCode};
+use tracing::{info, warn};
+
+use super::{reply, success};
+use crate::broker::{lock, Broker};
+use crate::config::{BrokerConfig, ConfigSection};
+
+/// Keys that name the broker, its place in the cluster or its sockets:
+/// changing them under a running broker would make it a different broker,
+/// so they are refused (edit the file and restart instead).
+const FIXED_AT_START: &[&str] = &[
+    "brokerName",
+    "brokerClusterName",
+    "brokerId",
+    "brokerRole",
+    "listenPort",
+    "bindAddress",
+    "brokerIP1",
+    "brokerIP2",
+    "haListenPort",
+    "brokerConfigPath",
+    "rocketmqHome",
+];
+
+/// Where the broker's configuration is persisted: `brokerConfigPath` (the
+/// `-c` file), else `<storePathRootDir>/config/broker.properties`.
+pub(crate) fn config_file_path(broker: &Broker) -> PathBuf {
+    let configured = broker.config().broker_config_path.clone();
+    if configured.is_empty() {
+        broker
+            .store_config
+            .store_path_root_dir
+            .join("config")
+            .join("broker.properties")
+    } else {
+        PathBuf::from(configured)
+    }
+}
+
+/// Rewrites `key=value` lines of a `.properties` file: the first line of
+/// each updated key gets the new value (later duplicates are dropped), keys
+/// not in the file are appended; comments and other lines stay. Written to
+/// a temporary file and renamed over the original.
+pub(crate) fn persist_properties(path: &Path, updates: &[(String, String)]) -> std::io::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let key_of = |line: &str| -> Option<String> {
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') || t.starts_with('!') {
+            return None;
+        }
+        let end = t.find(['=', ':', ' ', '\t']).unwrap_or(t.len());
+        Some(t[..end].to_owned())
+    };
+    let mut written = BTreeSet::new();
+    let mut out = String::new();
+    for line in text.lines() {
+        match key_of(line).and_then(|k| updates.iter().find(|(u, _)| *u == k)) {
+            Some((key, value)) => {
+                if written.insert(key.clone()) {
+                    out.push_str(&format!("{key}={value}\n"));
+                }
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for (key, value) in updates {
+        if !written.contains(key) {
+            out.push_str(&format!("{key}={value}\n"));
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("properties.tmp");
+    std::fs::write(&tmp, out)?;
+    std::fs::rename(&tmp, path)
+}
+
+pub(crate) fn update_config(broker: &Arc<Broker>, request: &RemotingCommand) -> RemotingCommand {
+    let text = String::from_utf8_lossy(&request.body);
+    let entries = match mq_protocol::properties::parse(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            return reply(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                format!("bad properties body: {e}"),
+            )
+        }
+    };
+    if entries.is_empty() {
+        return reply(request, ResponseCode::SYSTEM_ERROR, "no key to update");
+    }
+    let current = broker.config();
+    let mut updated: BrokerConfig = (*current).clone();
+    let mut updates = Vec::new();
+    for entry in &entries {
+        if FIXED_AT_START.contains(&entry.key.as_str()) {
+            return reply(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                format!(
+                    "{} cannot change while the broker runs; edit the config file and restart",
+                    entry.key
+                ),
+            );
+        }
+        match updated.set(&entry.key, &entry.value) {
+            Ok(true) => updates.push((entry.key.clone(), entry.value.trim().to_owned())),
+            Ok(false) => {
+                return reply(
+                    request,
+                    ResponseCode::SYSTEM_ERROR,
+                    format!(
+                        "{} is not a broker key this broker can change at runtime",
+                        entry.key
+                    ),
+                )
+            }
+            Err(why) => {
+                return reply(
+                    request,
+                    ResponseCode::SYSTEM_ERROR,
+                    format!("invalid value {:?} for {}: {why}", entry.value, entry.key),
+                )
+            }
+        }
+    }
+    if let Err(why) = updated.validate() {
+        return reply(request, ResponseCode::SYSTEM_ERROR, why);
+    }
+    let path = config_file_path(broker);
+    if let Err(e) = persist_properties(&path, &updates) {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!("cannot write {}: {e}", path.display()),
+        );
+    }
+    let permission_changed = updated.broker_permission != current.broker_permission;
+    *broker.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(updated);
+    info!(?updates, file = %path.display(), "broker config updated");
+    if permission_changed {
+        let broker = broker.clone();
+        tokio::spawn(async move { crate::services::register_all(&broker).await });
+    }
+    success(request)
+}
+
+/// Topics with consume queues in the store that the topic table does not
+/// know (system topics excepted).
+fn unknown_topics(broker: &Broker) -> Vec<(String, Vec<i32>)> {
+    let topics = lock(&broker.topics);
+    broker
+        .store
+        .topics_and_queues()
+        .into_iter()
+        .filter(|(t, _)| !topic::is_system_topic(t) && topics.get(t).is_none())
+        .collect()
+}
+
+/// CLEAN_EXPIRED_CONSUMEQUEUE: removes the consume queues of unknown topics
+/// whose messages are all gone from the commit log.
+pub(crate) fn clean_expired_cq(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let mut removed = 0;
+    for (name, queues) in unknown_topics(broker) {
+        let expired = queues.iter().all(|q| {
+            broker.store.min_offset_in_queue(&name, *q)
+                >= broker.store.max_offset_in_queue(&name, *q)
+        });
+        if expired {
+            match broker.store.delete_topic(&name) {
+                Ok(_) => removed += 1,
+                Err(e) => {
+                    warn!(topic = name, error = %e, "removing expired consume queues failed");
+                    return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
+                }
+            }
+        }
+    }
+    info!(topics = removed, "expired consume queues cleaned");
+    success(request).with_remark(format!("removed the consume queues of {removed} topic(s)"))
+}
+
+/// CLEAN_UNUSED_TOPIC: removes the consume queues of every topic the topic
+/// table no longer has.
+pub(crate) fn clean_unused_topic(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let mut removed = 0;
+    for (name, _) in unknown_topics(broker) {
+        match broker.store.delete_topic(&name) {
+            Ok(_) => removed += 1,
+            Err(e) => {
+                warn!(topic = name, error = %e, "removing an unused topic failed");
+                return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
+            }
+        }
+    }
+    info!(topics = removed, "unused topics cleaned");
+    success(request).with_remark(format!("removed the consume queues of {removed} topic(s)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_are_rewritten_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker-a.properties");
+        std::fs::write(
+            &path,
+            "# the broker\nbrokerName=broker-a\nbrokerPermission=6\nflushDiskType=ASYNC_FLUSH\nbrokerPermission=2\n",
+        )
+        .unwrap();
+        persist_properties(
+            &path,
+            &[
+                ("brokerPermission".into(), "4".into()),
+                ("slaveReadEnable".into(), "true".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# the broker\nbrokerName=broker-a\nbrokerPermission=4\nflushDiskType=ASYNC_FLUSH\nslaveReadEnable=true\n"
+        );
+        let fresh = dir.path().join("config/new.properties");
+        persist_properties(&fresh, &[("a".into(), "1".into())]).unwrap();
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "a=1\n");
+    }
+}

@@ -1,0 +1,239 @@
+//! Operator requests about consumer groups that may reach into the
+//! consumers themselves: INVOKE_BROKER_TO_RESET_OFFSET (the broker moves
+//! the group's offsets and tells each member with
+//! RESET_CONSUMER_CLIENT_OFFSET), INVOKE_BROKER_TO_GET_CONSUMER_STATUS
+//! (asks each member, GET_CONSUMER_STATUS_FROM_CLIENT),
+//! GET_CONSUMER_RUNNING_INFO (forwarded to the named client) and
+//! CLONE_GROUP_OFFSET.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mq_protocol::admin_body::{GetConsumerStatusBody, ResetOffsetBody};
+use mq_protocol::body::MessageQueue;
+use mq_protocol::header::{
+    CloneGroupOffsetRequestHeader, GetConsumerRunningInfoRequestHeader,
+    GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
+};
+use mq_protocol::{request_code, RemotingCommand, ResponseCode};
+use tracing::{info, warn};
+
+use super::{header_or_reply, reply, success};
+use crate::broker::{lock, Broker};
+use crate::clients::ClientInfo;
+
+/// How long a consumer has to answer a status or running-info request.
+const CLIENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn members(broker: &Broker, group: &str) -> Vec<ClientInfo> {
+    lock(&broker.clients)
+        .consumer_group(group)
+        .map(|info| info.clients.values().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Moves the group's offsets of `topic` to the first message stored at or
+/// after `timestamp` (-1: the end of each queue). Without `isForce` an
+/// offset only moves back. The new offsets are committed here and sent to
+/// every online member, which drops what it holds and reads on from them.
+pub(crate) async fn reset_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let header = header_or_reply!(request, ResetOffsetRequestHeader);
+    let Some(config) = lock(&broker.topics).get(&header.topic).cloned() else {
+        return reply(
+            request,
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", header.topic),
+        );
+    };
+    let committed = lock(&broker.offsets).queues(&header.group, &header.topic);
+    if committed.is_empty()
+        && lock(&broker.clients)
+            .consumer_group(&header.group)
+            .is_none()
+    {
+        return reply(
+            request,
+            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!(
+                "the consumer group <{}> has no offsets on topic <{}> and is not online",
+                header.group, header.topic
+            ),
+        );
+    }
+    let broker_name = broker.config().broker_name.clone();
+    let mut body = ResetOffsetBody::default();
+    for queue_id in 0..config.read_queue_nums {
+        let consumer_offset = committed.get(&queue_id).copied().unwrap_or(0);
+        let by_time = if header.timestamp == -1 {
+            broker.store.max_offset_in_queue(&header.topic, queue_id)
+        } else {
+            broker
+                .store
+                .offset_by_timestamp(&header.topic, queue_id, header.timestamp)
+        } as i64;
+        let offset = if header.is_force || by_time < consumer_offset {
+            by_time
+        } else {
+            consumer_offset
+        };
+        body.offset_table.insert(
+            MessageQueue {
+                topic: header.topic.clone(),
+                broker_name: broker_name.clone(),
+                queue_id,
+            },
+            offset,
+        );
+    }
+    {
+        let mut offsets = lock(&broker.offsets);
+        for (mq, offset) in &body.offset_table {
+            offsets.commit(&header.group, &header.topic, mq.queue_id, *offset);
+        }
+    }
+    broker.persist_offsets();
+    let encoded = body.encode();
+    for member in members(broker, &header.group) {
+        let notice = RemotingCommand::request(request_code::RESET_CONSUMER_CLIENT_OFFSET)
+            .with_header(&header)
+            .with_body(encoded.clone())
+            .oneway();
+        if let Err(e) = member.channel.oneway(notice).await {
+            warn!(client = member.client_id, error = %e, "telling a consumer about an offset reset failed");
+        }
+    }
+    info!(
+        group = header.group,
+        topic = header.topic,
+        timestamp = header.timestamp,
+        "consumer offsets reset"
+    );
+    success(request).with_body(encoded)
+}
+
+/// Asks every online member of the group (or the one at `clientAddr`) for
+/// its offsets of the topic.
+pub(crate) async fn consumer_status(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let header = header_or_reply!(request, GetConsumerStatusRequestHeader);
+    let wanted = header.client_addr.as_deref().filter(|a| !a.is_empty());
+    let members: Vec<ClientInfo> = members(broker, &header.group)
+        .into_iter()
+        .filter(|m| {
+            wanted.is_none_or(|a| a == m.client_id || a == m.channel.peer_addr().to_string())
+        })
+        .collect();
+    if members.is_empty() {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "no consumer of group [{}] is online{}",
+                header.group,
+                wanted.map(|a| format!(" at {a}")).unwrap_or_default()
+            ),
+        );
+    }
+    let mut body = GetConsumerStatusBody::default();
+    for member in members {
+        let ask = RemotingCommand::request(request_code::GET_CONSUMER_STATUS_FROM_CLIENT)
+            .with_header(&GetConsumerStatusRequestHeader {
+                client_addr: None,
+                ..header.clone()
+            });
+        match member.channel.invoke(ask, CLIENT_ANSWER_TIMEOUT).await {
+            Ok(answer) if answer.code == i32::from(ResponseCode::SUCCESS) => {
+                match GetConsumerStatusBody::decode(&answer.body) {
+                    Ok(status) => {
+                        body.consumer_table
+                            .insert(member.client_id.clone(), status.message_queue_table);
+                    }
+                    Err(e) => {
+                        warn!(client = member.client_id, error = %e, "bad consumer status")
+                    }
+                }
+            }
+            Ok(answer) => {
+                warn!(client = member.client_id, code = answer.code, remark = ?answer.remark, "consumer refused its status")
+            }
+            Err(e) => warn!(client = member.client_id, error = %e, "consumer status failed"),
+        }
+    }
+    success(request).with_body(body.encode())
+}
+
+/// Forwards GET_CONSUMER_RUNNING_INFO to the client and answers with what
+/// it says.
+pub(crate) async fn running_info(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let header = header_or_reply!(request, GetConsumerRunningInfoRequestHeader);
+    let Some(member) = members(broker, &header.consumer_group)
+        .into_iter()
+        .find(|m| m.client_id == header.client_id)
+    else {
+        return reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "the consumer <{}> <{}> is not online",
+                header.consumer_group, header.client_id
+            ),
+        );
+    };
+    let ask =
+        RemotingCommand::request(request_code::GET_CONSUMER_RUNNING_INFO).with_header(&header);
+    match member.channel.invoke(ask, CLIENT_ANSWER_TIMEOUT).await {
+        Ok(answer) => {
+            let mut response = RemotingCommand::response_to(
+                request,
+                ResponseCode::from_i32(answer.code).unwrap_or(ResponseCode::SYSTEM_ERROR),
+            );
+            response.remark = answer.remark;
+            response.body = answer.body;
+            response
+        }
+        Err(e) => reply(
+            request,
+            ResponseCode::SYSTEM_ERROR,
+            format!("the consumer <{}> did not answer: {e}", header.client_id),
+        ),
+    }
+}
+
+/// Copies `srcGroup`'s offsets to `destGroup`, for one topic or all that
+/// `srcGroup` has offsets on. Unless `offline`, a topic the online source
+/// group no longer subscribes to is skipped.
+pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+    let header = header_or_reply!(request, CloneGroupOffsetRequestHeader);
+    let topics: Vec<String> = match header.topic.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => vec![t.to_owned()],
+        None => lock(&broker.offsets).topics_of_group(&header.src_group),
+    };
+    let subscribed: Option<BTreeMap<String, ()>> = if header.offline.unwrap_or(false) {
+        None
+    } else {
+        lock(&broker.clients)
+            .consumer_group(&header.src_group)
+            .map(|info| info.subscriptions.keys().map(|t| (t.clone(), ())).collect())
+    };
+    let mut cloned = 0;
+    for topic_name in topics {
+        if lock(&broker.topics).get(&topic_name).is_none() {
+            continue;
+        }
+        if subscribed
+            .as_ref()
+            .is_some_and(|s| !s.contains_key(&topic_name))
+        {
+            continue;
+        }
+        lock(&broker.offsets).clone_group(&header.src_group, &header.dest_group, &topic_name);
+        cloned += 1;
+    }
+    broker.persist_offsets();
+    info!(
+        src = header.src_group,
+        dest = header.dest_group,
+        topics = cloned,
+        "group offsets cloned"
+    );
+    success(request)
+}
