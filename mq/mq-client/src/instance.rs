@@ -29,6 +29,22 @@ pub(crate) trait ConsumerRegistration: Send + Sync {
     fn consumer_data(&self) -> ConsumerData;
     /// Asks for a rebalance soon (the group's members changed).
     fn trigger_rebalance(&self);
+    /// What GET_CONSUMER_RUNNING_INFO reports (see `callback`).
+    fn running_info(&self) -> mq_protocol::admin_body::ConsumerRunningInfo {
+        crate::callback::basic_running_info(&self.consumer_data())
+    }
+    /// The consumer's offsets of `topic` (GET_CONSUMER_STATUS_FROM_CLIENT).
+    fn topic_offsets(&self, _topic: &str) -> BTreeMap<mq_protocol::body::MessageQueue, i64> {
+        BTreeMap::new()
+    }
+    /// The broker moved the group's offsets of `topic`
+    /// (RESET_CONSUMER_CLIENT_OFFSET): read on from `offsets`.
+    fn reset_offsets(
+        &self,
+        _topic: &str,
+        _offsets: &BTreeMap<mq_protocol::body::MessageQueue, i64>,
+    ) {
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -470,6 +486,11 @@ impl ClientInstance {
         Ok(())
     }
 
+    /// The consumer of `group` registered here, for broker callbacks.
+    pub(crate) fn consumer(&self, group: &str) -> Option<Arc<dyn ConsumerRegistration>> {
+        lock(&self.consumers).get(group).cloned()
+    }
+
     pub(crate) fn checker(&self, group: &str) -> Option<Arc<dyn TransactionChecker>> {
         lock(&self.producers).get(group).cloned().flatten()
     }
@@ -584,7 +605,7 @@ impl RequestHandler for ClientHandler {
                 }
                 Ok(None)
             }
-            _ => Ok(Some(mq_remoting::not_supported(&request))),
+            _ => Ok(crate::callback::answer(&instance, &request)),
         }
     }
 }

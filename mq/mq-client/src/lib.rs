@@ -24,6 +24,7 @@
 //! offset tracker → offset store → UPDATE_CONSUMER_OFFSET.
 
 pub mod admin;
+mod callback;
 pub mod config;
 pub mod consumer;
 mod error;

@@ -3,10 +3,14 @@
 //! file (or a new file) built on [`AdminClient::call_broker`] and
 //! [`AdminClient::call_namesrv`].
 
+mod broker;
 mod cluster;
+mod consumer;
 mod group;
 mod message;
+mod namesrv;
 mod offset;
+mod stats;
 mod topic;
 
 use std::sync::atomic::{AtomicBool, Ordering};

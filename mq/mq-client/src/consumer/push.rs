@@ -346,6 +346,80 @@ impl ConsumerRegistration for PushInner {
     fn trigger_rebalance(&self) {
         self.rebalance_now.notify_one();
     }
+
+    fn running_info(&self) -> mq_protocol::admin_body::ConsumerRunningInfo {
+        use mq_protocol::admin_body::{running_info, ProcessQueueInfo};
+        let mut info = crate::callback::basic_running_info(&self.consumer_data());
+        let ordered = self.listener.get().is_some_and(Listener::is_ordered);
+        for (key, value) in [
+            (running_info::PROP_CONSUME_ORDERLY, ordered.to_string()),
+            (
+                running_info::PROP_THREADPOOL_CORE_SIZE,
+                self.config.consume_concurrency.to_string(),
+            ),
+        ] {
+            info.properties.insert(key.to_owned(), value);
+        }
+        for (mq, pq) in lock(&self.queues).iter() {
+            let tracker = pq.tracker();
+            info.mq_table.insert(
+                mq.clone(),
+                ProcessQueueInfo {
+                    commit_offset: self.offsets.get().and_then(|o| o.get(mq)).unwrap_or(-1),
+                    cached_msg_min_offset: tracker.committable(),
+                    cached_msg_max_offset: tracker.next() - 1,
+                    cached_msg_count: tracker.in_flight() as i32,
+                    locked: pq.locked.load(Ordering::SeqCst),
+                    droped: pq.is_dropped(),
+                    ..ProcessQueueInfo::default()
+                },
+            );
+        }
+        for topic in lock(&self.subscriptions).keys() {
+            info.status_table.insert(topic.clone(), Default::default());
+        }
+        info
+    }
+
+    fn topic_offsets(&self, topic: &str) -> BTreeMap<MessageQueue, i64> {
+        let Some(offsets) = self.offsets.get() else {
+            return BTreeMap::new();
+        };
+        lock(&self.queues)
+            .keys()
+            .filter(|mq| mq.topic == topic)
+            .filter_map(|mq| offsets.get(mq).map(|o| (mq.clone(), o)))
+            .collect()
+    }
+
+    /// Drops the reset queues this member holds (their in-flight messages
+    /// no longer commit), records the new offsets, and rebalances: the
+    /// queues come back starting from the stored, reset offsets.
+    fn reset_offsets(&self, topic: &str, offsets: &BTreeMap<MessageQueue, i64>) {
+        let dropped: Vec<Arc<ProcessQueue>> = {
+            let mut queues = lock(&self.queues);
+            offsets.keys().filter_map(|mq| queues.remove(mq)).collect()
+        };
+        for pq in &dropped {
+            pq.dropped.store(true, Ordering::SeqCst);
+            pq.wake.notify_waiters();
+            for task in lock(&pq.tasks).drain(..) {
+                task.abort();
+            }
+        }
+        if let Some(store) = self.offsets.get() {
+            for (mq, offset) in offsets {
+                store.set(mq, *offset);
+            }
+        }
+        info!(
+            group = self.config.group,
+            topic,
+            dropped = dropped.len(),
+            "offsets reset; rebalancing"
+        );
+        self.rebalance_now.notify_one();
+    }
 }
 
 /// The readable queues of a topic, sorted.
