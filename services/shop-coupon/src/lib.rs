@@ -68,8 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/coupons/{id}", get(routes::get_coupon))
         .route("/coupons/{id}/use", post(routes::use_coupon))
         .route("/health", get(routes::health))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(shop_common::http::not_found)
+        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
         .with_state(state)
 }
 

@@ -1,10 +1,11 @@
 //! The HTTP API: request and response bodies, and one handler per endpoint.
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -13,8 +14,6 @@ use crate::coupon::{self, Coupon};
 use crate::extract::{decimal, Json, Path, Query};
 use crate::AppState;
 
-/// Set to `true` on a use answer that repeats an earlier one.
-pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Page size of `GET /coupons` when the client gives none.
 pub const DEFAULT_PAGE: i64 = 100;
 
@@ -117,31 +116,12 @@ pub async fn use_coupon(
     Json(body): Json<UseRequest>,
 ) -> Result<Response, ApiError> {
     let used = coupon::use_coupon(&state.db, coupon_id, body.order_id, body.user_id).await?;
-    let mut response = axum::Json(CouponView::from(used.coupon)).into_response();
-    if used.replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(json_replayed(CouponView::from(used.coupon), used.replayed))
 }
 
 /// `GET /health`: the service answers and its database does too.
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    shop_common::http::health(&state.db).await
 }

@@ -186,18 +186,6 @@ pub async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,11 @@
 //! The HTTP API: request and response bodies, and one handler per endpoint.
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -14,8 +15,6 @@ use crate::extract::{decimal, Json, Path, Query};
 use crate::stock::{self, Goods, NewGoods, OrderLedger, Reservation};
 use crate::AppState;
 
-/// Set to `true` on a reservation answer that repeats an earlier one.
-pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Page size of `GET /goods` when the client gives none.
 pub const DEFAULT_PAGE: i64 = 100;
 
@@ -183,13 +182,10 @@ pub async fn reserve(
     Json(body): Json<ReserveRequest>,
 ) -> Result<Response, ApiError> {
     let reserved = stock::reserve(&state.db, goods_id, body.order_id, body.quantity).await?;
-    let mut response = axum::Json(ReservationView::from(reserved.reservation)).into_response();
-    if reserved.replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(json_replayed(
+        ReservationView::from(reserved.reservation),
+        reserved.replayed,
+    ))
 }
 
 /// `GET /goods/{id}/reservations/{order_id}` → 200 [`LedgerView`]; 404
@@ -208,18 +204,5 @@ pub async fn order_ledger(
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    shop_common::http::health(&state.db).await
 }

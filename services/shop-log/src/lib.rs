@@ -49,8 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/logs/payments", get(routes::list_payments))
         .route("/logs/orders", get(routes::list_orders))
         .route("/health", get(routes::health))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(shop_common::http::not_found)
+        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
         .with_state(state)
 }
 

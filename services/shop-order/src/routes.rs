@@ -72,18 +72,5 @@ pub async fn list_orders(
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
-    Ok(axum::Json(serde_json::json!({"status": "ok"})))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    shop_common::http::health(&state.db).await
 }

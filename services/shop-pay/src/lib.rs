@@ -90,8 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/callback", post(routes::callback))
         .route("/payments/{id}", get(routes::get_payment))
         .route("/health", get(routes::health))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(shop_common::http::not_found)
+        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
         .with_state(state)
 }
 

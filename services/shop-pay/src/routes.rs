@@ -1,10 +1,11 @@
 //! The HTTP API: request and response bodies, and one handler per endpoint.
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::http::json_replayed;
 use shop_common::money::from_cents;
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -14,9 +15,6 @@ use crate::extract::{Json, Path};
 use crate::payment::{self, Notification};
 use crate::repo::{self, Payment, PaymentStatus};
 use crate::AppState;
-
-/// Set to `true` on a `POST /payments` answer that returns an existing payment.
-pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// `POST /payments`.
 #[derive(Debug, Deserialize)]
@@ -73,11 +71,7 @@ pub async fn create_payment(
     if created {
         return Ok((StatusCode::CREATED, axum::Json(view)).into_response());
     }
-    let mut response = axum::Json(view).into_response();
-    response
-        .headers_mut()
-        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    Ok(response)
+    Ok(json_replayed(view, true))
 }
 
 /// `GET /payments/{id}` → 200 [`PaymentView`]; 404 `payment_not_found`.
@@ -109,18 +103,5 @@ pub async fn callback(
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    shop_common::http::health(&state.db).await
 }

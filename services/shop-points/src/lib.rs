@@ -52,8 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/points/{user_id}", get(routes::get_points))
         .route("/points/{user_id}/credits", get(routes::list_credits))
         .route("/health", get(routes::health))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(shop_common::http::not_found)
+        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
         .with_state(state)
 }
 

@@ -1,10 +1,11 @@
 //! The HTTP API: request and response bodies, and one handler per endpoint.
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -13,9 +14,6 @@ use crate::balance::{self, BalanceReservation, OrderLedger, User};
 use crate::error::UserError;
 use crate::extract::{decimal, Json, Path};
 use crate::AppState;
-
-/// Set to `true` on a reservation answer that repeats an earlier one.
-pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// `POST /users`. `balance` is a string or a number with at most two decimals.
 #[derive(Debug, Deserialize)]
@@ -153,13 +151,10 @@ pub async fn reserve(
     let amount_cents = to_cents(body.amount)
         .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
     let reserved = balance::reserve(&state.db, user_id, body.order_id, amount_cents).await?;
-    let mut response = axum::Json(ReservationView::from(reserved.reservation)).into_response();
-    if reserved.replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(json_replayed(
+        ReservationView::from(reserved.reservation),
+        reserved.replayed,
+    ))
 }
 
 /// `GET /users/{id}/balance/reservations/{order_id}` → 200 [`LedgerView`];
@@ -178,18 +173,5 @@ pub async fn order_ledger(
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(state.db.pool()).await?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    shop_common::http::health(&state.db).await
 }

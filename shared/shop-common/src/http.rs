@@ -69,6 +69,44 @@ impl ApiError {
     }
 }
 
+/// The header that marks an idempotent request answered from its first
+/// run: `idempotent-replayed: true`.
+pub const REPLAYED_HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("idempotent-replayed");
+
+/// `value` as JSON, with [`REPLAYED_HEADER`] when `replayed`.
+pub fn json_replayed(value: impl Serialize, replayed: bool) -> Response {
+    let mut response = Json(value).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            REPLAYED_HEADER,
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
+/// The fallback of every service's router: 404 `not_found`.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+/// The method fallback of every service's router: 405 `method_not_allowed`.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+/// `GET /health` of a service with a database: 200 `{"status":"ok"}` when
+/// the database answers too.
+pub async fn health(db: &crate::Db) -> Result<Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(db.pool()).await?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::internal(e)
