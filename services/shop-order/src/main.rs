@@ -1,4 +1,4 @@
-//! `shop-goods`: the order service's binary. Everything is in the library;
+//! `shop-order`: the order service's binary. Everything is in the library;
 //! this reads the configuration, sets up logging and serves until Ctrl-C or
 //! SIGTERM.
 
