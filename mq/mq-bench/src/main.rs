@@ -21,7 +21,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use mq_client::{
     async_trait, ClientConfig, ConsumeFromWhere, ConsumeStatus, Listener, LocalTransactionState,
-    Message, MessageExt, Producer, ProducerConfig, PushConsumer, PushConsumerConfig,
+    Message, MessageExt, Producer, ProducerConfig, PushConsumer, PushConsumerConfig, SendStatus,
     TransactionChecker, TransactionProducer,
 };
 
@@ -175,7 +175,13 @@ async fn produce(
                 let msg = Message::new(topic.clone(), body.clone());
                 let t = Instant::now();
                 let ok = match sender.as_ref() {
-                    Sender::Plain(p) => p.send(msg).await.is_ok(),
+                    // Only SEND_OK counts: a SYNC_MASTER's SLAVE_NOT_AVAILABLE
+                    // or FLUSH_SLAVE_TIMEOUT stored the message but did not
+                    // replicate it in time.
+                    Sender::Plain(p) => p
+                        .send(msg)
+                        .await
+                        .is_ok_and(|r| r.status == SendStatus::SendOk),
                     Sender::Tx(p) => p
                         .send_in_transaction(msg, |_| async { LocalTransactionState::Commit })
                         .await

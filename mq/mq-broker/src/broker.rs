@@ -314,10 +314,10 @@ impl BrokerHandle {
                 .port(),
             None => config.effective_ha_port(),
         };
-        let ha_ip: IpAddr = config.broker_ip2.parse().map_err(|_| {
+        let ha_ip: IpAddr = config.effective_broker_ip2().parse().map_err(|_| {
             BrokerError::Config(format!(
                 "brokerIP2 {:?} is not an IP address",
-                config.broker_ip2
+                config.effective_broker_ip2()
             ))
         })?;
 

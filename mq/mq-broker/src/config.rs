@@ -101,8 +101,8 @@ broker_config! {
     /// The address clients are told to use. Defaults to loopback; set it to
     /// the host's address on a multi-host cluster.
     broker_ip1: String = "127.0.0.1".to_owned(), "brokerIP1";
-    /// The address slaves use for replication.
-    broker_ip2: String = "127.0.0.1".to_owned(), "brokerIP2";
+    /// The address slaves use for replication; empty means `brokerIP1`.
+    broker_ip2: String = String::new(), "brokerIP2";
     broker_name: String = default_broker_name(), "brokerName";
     broker_cluster_name: String = "DefaultCluster".to_owned(), "brokerClusterName";
     /// 0 is the master; anything else is a slave.
@@ -171,6 +171,16 @@ impl BrokerConfig {
             .filter(|a| !a.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The replication address advertised to slaves: `brokerIP2`, else
+    /// `brokerIP1`.
+    pub fn effective_broker_ip2(&self) -> &str {
+        if self.broker_ip2.trim().is_empty() {
+            &self.broker_ip1
+        } else {
+            self.broker_ip2.trim()
+        }
     }
 
     /// The replication port to bind: `haListenPort`, else `listenPort + 1`,

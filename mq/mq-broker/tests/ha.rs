@@ -721,3 +721,74 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
     second.shutdown().await;
     admin.shutdown().await;
 }
+
+/// The `deploy/2m-2s-sync` files as an operator would start them (ports,
+/// addresses and paths overridden for this machine): both slaves find their
+/// masters and every SEND_OK is on the sending master's slave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_2m_2s_sync_deploy_files_replicate() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/2m-2s-sync");
+    let overridden = |name: &str| {
+        let text = std::fs::read_to_string(deploy.join(format!("{name}.properties"))).unwrap();
+        let store = dir.path().join(name);
+        let mut out = String::new();
+        for line in text.lines() {
+            let replaced = match line.split('=').next().unwrap_or("") {
+                "namesrvAddr" => format!("namesrvAddr={}", ns.addr),
+                "brokerIP1" => "brokerIP1=127.0.0.1".to_owned(),
+                "listenPort" => "listenPort=0\nbindAddress=127.0.0.1".to_owned(),
+                "haListenPort" => "haListenPort=0".to_owned(),
+                "storePathRootDir" => format!("storePathRootDir={}", store.display()),
+                "storePathCommitLog" => {
+                    format!("storePathCommitLog={}", store.join("commitlog").display())
+                }
+                _ => line.to_owned(),
+            };
+            out.push_str(&replaced);
+            out.push('\n');
+        }
+        out.push_str(
+            "mapedFileSizeCommitLog=8388608\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n\
+             registerNameServerPeriod=1000\n",
+        );
+        let path = dir.path().join(format!("{name}.properties"));
+        std::fs::write(&path, out).unwrap();
+        path
+    };
+    let brokers: Vec<Broker> = ["broker-a", "broker-a-s", "broker-b", "broker-b-s"]
+        .iter()
+        .map(|name| spawn(&overridden(name)))
+        .collect();
+    let refs: Vec<&Broker> = brokers.iter().collect();
+    let admin = admin(&ns.addr, "ha-deploy-admin").await;
+    wait_until("both slaves connected", &refs, || async {
+        info_u64(&admin, &brokers[0].addr, "haConnectionCount").await == Some(1)
+            && info_u64(&admin, &brokers[2].addr, "haConnectionCount").await == Some(1)
+    })
+    .await;
+    let client = client();
+    for (master, group) in [(&brokers[0], "a"), (&brokers[2], "b")] {
+        // autoCreateTopicEnable=false in the files: the operator creates topics.
+        create_topic(&client, &master.addr, "Deployed", 4).await;
+        send_many(&client, &master.addr, "Deployed", group, 20).await;
+    }
+    // SYNC_MASTER: each SEND_OK above was on the slave before it returned.
+    for (master, slave) in [(&brokers[0], &brokers[1]), (&brokers[2], &brokers[3])] {
+        let m = info_u64(&admin, &master.addr, "commitLogMaxOffset").await;
+        let s = info_u64(&admin, &slave.addr, "commitLogMaxOffset").await;
+        assert!(m.is_some() && s >= m, "master {m:?}, slave {s:?}");
+    }
+    let info = admin.cluster_info().await.unwrap();
+    for (name, master, slave) in [
+        ("broker-a", &brokers[0], &brokers[1]),
+        ("broker-b", &brokers[2], &brokers[3]),
+    ] {
+        assert_eq!(
+            info.broker_addr_table[name].broker_addrs,
+            BTreeMap::from([(0, master.addr.clone()), (1, slave.addr.clone())])
+        );
+    }
+    admin.shutdown().await;
+}

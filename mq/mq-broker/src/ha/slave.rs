@@ -103,6 +103,9 @@ async fn session(ha: &HaService, addr: &str, mut stop: watch::Receiver<bool>) ->
             Ok(Ok(0)) => return Ended::Failed("master closed the connection".into()),
             Ok(Ok(_)) => {}
         }
+        // Every whole transfer read so far is appended, then acknowledged
+        // once: a SYNC_MASTER's waiting sends are released together.
+        let mut appended = false;
         loop {
             let (offset, used) = match frame::decode_transfer(&buf, ha.settings.max_body) {
                 Ok(Some((t, used))) => (t.offset, used),
@@ -113,10 +116,11 @@ async fn session(ha: &HaService, addr: &str, mut stop: watch::Receiver<bool>) ->
             if let Err(e) = apply(ha, &store, offset, &body).await {
                 return e;
             }
-            if !body.is_empty() {
-                if let Err(e) = report(&mut stream, store.commit_log_max_offset()).await {
-                    return e;
-                }
+            appended |= !body.is_empty();
+        }
+        if appended {
+            if let Err(e) = report(&mut stream, store.commit_log_max_offset()).await {
+                return e;
             }
         }
     }
