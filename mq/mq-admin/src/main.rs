@@ -8,6 +8,7 @@
 
 mod args;
 mod command;
+mod time;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,7 @@
 //! `mqadmin` against a live name server and broker: each command's output
-//! parsed and checked, and errors as one line with a non-zero exit.
+//! parsed and checked, and errors as one line with a non-zero exit. Each
+//! test starts its own cluster (in this process, on port 0), so they run
+//! in parallel without sharing state.
 
 use mq_testkit::Cluster;
 
@@ -7,6 +9,26 @@ struct Out {
     ok: bool,
     stdout: String,
     stderr: String,
+}
+
+impl Out {
+    /// Data rows: the non-empty lines that are not headers (`#...`), split
+    /// on whitespace.
+    fn rows(&self) -> Vec<Vec<&str>> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| l.split_whitespace().collect())
+            .collect()
+    }
+
+    /// The value of a `Key: value` summary line.
+    fn summary(&self, key: &str) -> Option<&str> {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim_start_matches(':').trim())
+    }
 }
 
 async fn mqadmin(args: &[&str]) -> Out {
@@ -23,13 +45,52 @@ async fn mqadmin(args: &[&str]) -> Out {
     }
 }
 
+/// Runs mqadmin and insists that it succeeds.
+async fn ok(args: &[&str]) -> Out {
+    let out = mqadmin(args).await;
+    assert!(
+        out.ok,
+        "mqadmin {args:?} failed:\n{}{}",
+        out.stdout, out.stderr
+    );
+    out
+}
+
+/// Runs mqadmin and insists that it fails with one line on stderr that
+/// says `says`.
+async fn fails(args: &[&str], says: &str) {
+    let out = mqadmin(args).await;
+    assert!(!out.ok, "{args:?} should fail:\n{}", out.stdout);
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "{args:?}: one line, got {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+}
+
+/// `sendMessage` and the broker name, queue id and unique id it reports.
+async fn send(ns: &str, args: &[&str]) -> (String, i32, String) {
+    let mut all = vec!["sendMessage", "-n", ns];
+    all.extend_from_slice(args);
+    let out = ok(&all).await;
+    let row = out.rows().into_iter().next().expect("a result row");
+    assert_eq!(row[2], "SEND_OK", "{}", out.stdout);
+    (
+        row[0].to_owned(),
+        row[1].parse().unwrap(),
+        row[3].to_owned(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topic_group_and_message_commands_against_a_live_broker() {
+async fn topic_commands() {
     let cluster = Cluster::start().await;
     let ns = cluster.namesrv.addr.as_str();
     let broker = cluster.broker_addr.as_str();
 
-    let created = mqadmin(&[
+    let created = ok(&[
         "updateTopic",
         "-n",
         ns,
@@ -43,137 +104,164 @@ async fn topic_group_and_message_commands_against_a_live_broker() {
         "5",
     ])
     .await;
-    assert!(created.ok, "{}", created.stderr);
-    assert!(
-        created
-            .stdout
-            .contains(&format!("create topic to {broker} success.")),
-        "{}",
-        created.stdout
-    );
-    assert!(
-        created
-            .stdout
-            .contains("readQueueNums=3, writeQueueNums=5, perm=RW-"),
-        "{}",
-        created.stdout
-    );
+    assert!(created
+        .stdout
+        .contains(&format!("create topic to {broker} success.")));
+    assert!(created
+        .stdout
+        .contains("readQueueNums=3, writeQueueNums=5, perm=RW-"));
+    // By cluster too.
+    ok(&[
+        "updateTopic",
+        "-n",
+        ns,
+        "-c",
+        "DefaultCluster",
+        "-t",
+        "ClusterTopic",
+    ])
+    .await;
 
-    let route = mqadmin(&["topicRoute", "-n", ns, "-t", "AdminTopic"]).await;
-    assert!(route.ok, "{}", route.stderr);
-    assert!(
-        route.stdout.contains("\"readQueueNums\": 3")
-            && route.stdout.contains("\"writeQueueNums\": 5"),
+    let route = ok(&["topicRoute", "-n", ns, "-t", "AdminTopic"]).await;
+    let json: serde_json::Value = serde_json::from_str(&route.stdout).unwrap();
+    assert_eq!(
+        json["queueDatas"][0]["readQueueNums"], 3,
         "{}",
         route.stdout
     );
-    assert!(route.stdout.contains(broker));
+    assert_eq!(json["queueDatas"][0]["writeQueueNums"], 5);
+    assert_eq!(json["queueDatas"][0]["perm"], 6);
+    assert_eq!(json["brokerDatas"][0]["brokerAddrs"]["0"], broker);
 
-    let list = mqadmin(&["topicList", "-n", ns]).await;
+    let list = ok(&["topicList", "-n", ns]).await;
+    assert!(list.stdout.lines().any(|l| l == "AdminTopic"));
+    assert!(list.stdout.lines().any(|l| l == "ClusterTopic"));
+    let by_cluster = ok(&["topicList", "-n", ns, "-c"]).await;
     assert!(
-        list.stdout.lines().any(|l| l == "AdminTopic"),
+        by_cluster
+            .rows()
+            .iter()
+            .any(|r| r[..] == ["DefaultCluster", "AdminTopic"]),
         "{}",
-        list.stdout
+        by_cluster.stdout
     );
 
-    let clusters = mqadmin(&["clusterList", "-n", ns]).await;
-    let row = clusters
-        .stdout
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect::<Vec<_>>();
-    assert_eq!(
-        row,
-        vec!["DefaultCluster", "broker-a", "0", broker],
-        "{}",
-        clusters.stdout
-    );
+    send(ns, &["-t", "AdminTopic", "-p", "one"]).await;
+    let status = ok(&["topicStatus", "-n", ns, "-t", "AdminTopic"]).await;
+    let rows = status.rows();
+    assert_eq!(rows.len(), 5, "{}", status.stdout);
+    let stored: i64 = rows.iter().map(|r| r[3].parse::<i64>().unwrap()).sum();
+    assert_eq!(stored, 1, "one message in one queue: {}", status.stdout);
+    assert!(rows.iter().all(|r| r[0] == "broker-a"));
 
-    let sent = mqadmin(&[
-        "sendMessage",
+    let clusters = ok(&["topicClusterList", "-n", ns, "-t", "AdminTopic"]).await;
+    assert_eq!(clusters.stdout.trim(), "DefaultCluster");
+
+    let allocated = ok(&[
+        "allocateMQ",
         "-n",
         ns,
+        "-t",
+        "AdminTopic",
+        "-i",
+        "10.0.0.2,10.0.0.1",
+    ])
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&allocated.stdout).unwrap();
+    let first = json["result"]["10.0.0.1"].as_array().unwrap();
+    let second = json["result"]["10.0.0.2"].as_array().unwrap();
+    assert_eq!((first.len(), second.len()), (2, 1), "{}", allocated.stdout);
+    assert_eq!(first[0]["queueId"], 0);
+    assert_eq!(second[0]["queueId"], 2);
+
+    let perm = ok(&[
+        "updateTopicPerm",
+        "-n",
+        ns,
+        "-c",
+        "DefaultCluster",
         "-t",
         "AdminTopic",
         "-p",
-        "hello admin",
-        "-k",
-        "admin-key",
-        "-c",
-        "TagA",
+        "4",
     ])
     .await;
-    assert!(sent.ok, "{}", sent.stderr);
     assert!(
-        sent.stdout
-            .lines()
-            .nth(1)
-            .is_some_and(|l| l.contains("SendOk")),
+        perm.stdout.contains("update topic perm from 6 to 4"),
         "{}",
-        sent.stdout
+        perm.stdout
     );
+    let route = ok(&["topicRoute", "-n", ns, "-t", "AdminTopic"]).await;
+    let json: serde_json::Value = serde_json::from_str(&route.stdout).unwrap();
+    assert_eq!(json["queueDatas"][0]["perm"], 4, "{}", route.stdout);
 
-    let by_key = mqadmin(&[
-        "queryMsgByKey",
+    ok(&[
+        "updateOrderConf",
         "-n",
         ns,
         "-t",
         "AdminTopic",
+        "-m",
+        "put",
+        "-v",
+        "broker-a:3",
+    ])
+    .await;
+    let got = ok(&["updateOrderConf", "-n", ns, "-t", "AdminTopic", "-m", "get"]).await;
+    assert!(
+        got.stdout.contains("orderConf=[broker-a:3]"),
+        "{}",
+        got.stdout
+    );
+    // Routes carry the order conf once the name servers are told to.
+    ok(&[
+        "updateNamesrvConfig",
+        "-n",
+        ns,
         "-k",
-        "admin-key",
+        "orderMessageEnable",
+        "-v",
+        "true",
     ])
     .await;
-    assert!(by_key.ok, "{}", by_key.stderr);
-    let rows: Vec<&str> = by_key.stdout.lines().skip(1).collect();
-    assert_eq!(rows.len(), 1, "{}", by_key.stdout);
-    let offset_id = rows[0].split_whitespace().next().unwrap();
-
-    let by_id = mqadmin(&["queryMsgById", "-n", ns, "-i", offset_id]).await;
-    assert!(by_id.ok, "{}", by_id.stderr);
+    let route = ok(&["topicRoute", "-n", ns, "-t", "AdminTopic"]).await;
     assert!(
-        by_id.stdout.contains("Message Body        : hello admin"),
+        route.stdout.contains("\"orderTopicConf\": \"broker-a:3\""),
         "{}",
-        by_id.stdout
+        route.stdout
     );
-    assert!(
-        by_id.stdout.contains("Tags                : [TagA]"),
-        "{}",
-        by_id.stdout
-    );
-
-    let group = mqadmin(&[
-        "updateSubGroup",
+    ok(&[
+        "updateOrderConf",
         "-n",
         ns,
-        "-b",
-        broker,
-        "-g",
-        "admin-group",
-        "-r",
-        "3",
+        "-t",
+        "AdminTopic",
+        "-m",
+        "delete",
     ])
     .await;
-    assert!(
-        group.ok && group.stdout.contains("retry_max_times: 3"),
-        "{}{}",
-        group.stdout,
-        group.stderr
-    );
-    let deleted = mqadmin(&[
-        "deleteSubGroup",
-        "-n",
-        ns,
-        "-b",
-        broker,
-        "-g",
-        "admin-group",
-    ])
+    fails(
+        &["updateOrderConf", "-n", ns, "-t", "AdminTopic", "-m", "get"],
+        "no order conf",
+    )
     .await;
-    assert!(deleted.ok, "{}", deleted.stderr);
+    fails(
+        &[
+            "updateOrderConf",
+            "-n",
+            ns,
+            "-t",
+            "AdminTopic",
+            "-m",
+            "put",
+            "-v",
+            "broker-a",
+        ],
+        "bad order conf",
+    )
+    .await;
 
-    let gone = mqadmin(&[
+    ok(&[
         "deleteTopic",
         "-n",
         ns,
@@ -183,26 +271,586 @@ async fn topic_group_and_message_commands_against_a_live_broker() {
         "AdminTopic",
     ])
     .await;
-    assert!(gone.ok, "{}", gone.stderr);
-    let route = mqadmin(&["topicRoute", "-n", ns, "-t", "AdminTopic"]).await;
-    assert!(!route.ok);
-    assert_eq!(route.stderr.lines().count(), 1, "{}", route.stderr);
+    fails(&["topicRoute", "-n", ns, "-t", "AdminTopic"], "AdminTopic").await;
+    fails(&["topicStatus", "-n", ns, "-t", "AdminTopic"], "AdminTopic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_commands() {
+    let cluster = Cluster::start().await;
+    let ns = cluster.namesrv.addr.as_str();
+    let broker = cluster.broker_addr.as_str();
+    ok(&[
+        "updateTopic",
+        "-n",
+        ns,
+        "-b",
+        broker,
+        "-t",
+        "MsgTopic",
+        "-r",
+        "4",
+        "-w",
+        "4",
+    ])
+    .await;
+
+    let (name, qid, uniq) = send(
+        ns,
+        &[
+            "-t",
+            "MsgTopic",
+            "-p",
+            "hello admin",
+            "-k",
+            "admin-key",
+            "-c",
+            "TagA",
+        ],
+    )
+    .await;
+    assert_eq!(name, "broker-a");
+
+    let by_key = ok(&[
+        "queryMsgByKey",
+        "-n",
+        ns,
+        "-t",
+        "MsgTopic",
+        "-k",
+        "admin-key",
+    ])
+    .await;
+    let rows = by_key.rows();
+    assert_eq!(rows.len(), 1, "{}", by_key.stdout);
+    assert_eq!(rows[0][1], qid.to_string());
+    let offset_id = rows[0][0];
+
+    let by_id = ok(&["queryMsgById", "-n", ns, "-i", offset_id]).await;
+    assert!(
+        by_id.stdout.contains("Message Body        : hello admin"),
+        "{}",
+        by_id.stdout
+    );
+    assert!(by_id.stdout.contains("Tags                : [TagA]"));
+
+    let by_uniq = ok(&[
+        "queryMsgByUniqueKey",
+        "-n",
+        ns,
+        "-t",
+        "MsgTopic",
+        "-i",
+        &uniq,
+    ])
+    .await;
+    assert!(
+        by_uniq
+            .stdout
+            .contains(&format!("OffsetID            : {offset_id}")),
+        "{}",
+        by_uniq.stdout
+    );
+    fails(
+        &[
+            "queryMsgByUniqueKey",
+            "-n",
+            ns,
+            "-t",
+            "MsgTopic",
+            "-i",
+            "0000",
+        ],
+        "no message",
+    )
+    .await;
+
+    let by_offset = ok(&[
+        "queryMsgByOffset",
+        "-n",
+        ns,
+        "-t",
+        "MsgTopic",
+        "-b",
+        "broker-a",
+        "-i",
+        &qid.to_string(),
+        "-o",
+        "0",
+    ])
+    .await;
+    assert!(
+        by_offset
+            .stdout
+            .contains("Message Body        : hello admin"),
+        "{}",
+        by_offset.stdout
+    );
+    fails(
+        &[
+            "queryMsgByOffset",
+            "-n",
+            ns,
+            "-t",
+            "MsgTopic",
+            "-b",
+            "broker-a",
+            "-i",
+            &qid.to_string(),
+            "-o",
+            "7",
+        ],
+        "no message at offset 7",
+    )
+    .await;
+
+    // Three TagA and two TagB into queue 1, aimed with -b and -i.
+    let other = (qid + 1) % 4;
+    for tag in ["TagA", "TagB", "TagA", "TagB", "TagA"] {
+        let (_, q, _) = send(
+            ns,
+            &[
+                "-t",
+                "MsgTopic",
+                "-p",
+                &format!("to {other}"),
+                "-c",
+                tag,
+                "-b",
+                "broker-a",
+                "-i",
+                &other.to_string(),
+            ],
+        )
+        .await;
+        assert_eq!(q, other);
+    }
+    let counted = ok(&[
+        "printMsgByQueue",
+        "-n",
+        ns,
+        "-t",
+        "MsgTopic",
+        "-a",
+        "broker-a",
+        "-i",
+        &other.to_string(),
+        "-f",
+        "true",
+    ])
+    .await;
+    assert_eq!(
+        counted.rows(),
+        vec![
+            vec!["Tag:", "TagA", "Count:", "3"],
+            vec!["Tag:", "TagB", "Count:", "2"]
+        ],
+        "{}",
+        counted.stdout
+    );
+
+    let printed = ok(&["printMsg", "-n", ns, "-t", "MsgTopic", "-s", "TagB"]).await;
+    let bodies: Vec<&str> = printed
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("MSGID:"))
+        .collect();
+    assert_eq!(bodies.len(), 2, "{}", printed.stdout);
+    assert!(bodies
+        .iter()
+        .all(|l| l.ends_with(&format!("BODY: to {other}"))));
+
+    let consumed = ok(&["consumeMessage", "-n", ns, "-t", "MsgTopic", "-c", "4"]).await;
+    assert_eq!(
+        consumed
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("MSGID:"))
+            .count(),
+        4
+    );
+    assert!(consumed.stdout.contains("Consume ok: 4 message(s)"));
+    let one_queue = ok(&[
+        "consumeMessage",
+        "-n",
+        ns,
+        "-t",
+        "MsgTopic",
+        "-b",
+        "broker-a",
+        "-i",
+        &other.to_string(),
+        "-o",
+        "3",
+    ])
+    .await;
+    assert!(
+        one_queue.stdout.contains("Consume ok: 2 message(s)"),
+        "{}",
+        one_queue.stdout
+    );
+
+    let rt = ok(&[
+        "checkMsgSendRT",
+        "-n",
+        ns,
+        "-t",
+        "MsgTopic",
+        "-a",
+        "3",
+        "-s",
+        "16",
+    ])
+    .await;
+    let rows = rt.rows();
+    assert_eq!(rows.len(), 4, "{}", rt.stdout);
+    assert!(rows[..3].iter().all(|r| r[2] == "SEND_OK"));
+    assert!(rt
+        .summary("Avg RT")
+        .is_some_and(|v| v.parse::<f64>().is_ok()));
+
+    fails(
+        &[
+            "sendMessage",
+            "-n",
+            ns,
+            "-t",
+            "MsgTopic",
+            "-p",
+            "x",
+            "-i",
+            "1",
+        ],
+        "needs -b",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_and_cluster_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("broker-a.properties");
+    std::fs::write(
+        &config_file,
+        "# ours\nbrokerName=broker-a\nslaveReadEnable=false\n",
+    )
+    .unwrap();
+    let path = config_file.display().to_string();
+    let cluster = Cluster::start_with(move |broker, _| broker.broker_config_path = path).await;
+    let ns = cluster.namesrv.addr.as_str();
+    let broker = cluster.broker_addr.as_str();
+
+    let clusters = ok(&["clusterList", "-n", ns]).await;
+    let row = &clusters.rows()[0];
+    assert_eq!(
+        row[..4],
+        ["DefaultCluster", "broker-a", "0", broker],
+        "{}",
+        clusters.stdout
+    );
+    assert_eq!(row.last(), Some(&"true"), "active: {}", clusters.stdout);
+
+    ok(&[
+        "updateBrokerConfig",
+        "-n",
+        ns,
+        "-b",
+        broker,
+        "-k",
+        "slaveReadEnable",
+        "-v",
+        "true",
+    ])
+    .await;
+    let config = ok(&["getBrokerConfig", "-n", ns, "-b", broker]).await;
+    assert!(
+        config
+            .rows()
+            .iter()
+            .any(|r| r[..] == ["slaveReadEnable", "=", "true"]),
+        "{}",
+        config.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config_file).unwrap(),
+        "# ours\nbrokerName=broker-a\nslaveReadEnable=true\n",
+        "persisted in place"
+    );
+    fails(
+        &[
+            "updateBrokerConfig",
+            "-n",
+            ns,
+            "-b",
+            broker,
+            "-k",
+            "defaultTopicQueueNums",
+            "-v",
+            "0",
+        ],
+        "defaultTopicQueueNums",
+    )
+    .await;
+    fails(
+        &[
+            "updateBrokerConfig",
+            "-n",
+            ns,
+            "-b",
+            broker,
+            "-k",
+            "brokerName",
+            "-v",
+            "other",
+        ],
+        "cannot change",
+    )
+    .await;
+    assert!(
+        std::fs::read_to_string(&config_file)
+            .unwrap()
+            .contains("brokerName=broker-a\n"),
+        "a refused update changes nothing"
+    );
+
+    // Traffic for the runtime figures.
+    let sent = ok(&[
+        "sendMsgStatus",
+        "-n",
+        ns,
+        "-b",
+        "broker-a",
+        "-c",
+        "3",
+        "-s",
+        "32",
+    ])
+    .await;
+    let lines: Vec<&str> = sent.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", sent.stdout);
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("rt=") && l.contains("sendStatus=SEND_OK")));
+
+    let status = ok(&["brokerStatus", "-n", ns, "-b", broker]).await;
+    let value = |key: &str| {
+        status
+            .stdout
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(key)
+                    .filter(|r| r.trim_start().starts_with(':'))
+            })
+            .map(|r| r.trim_start()[1..].trim().to_owned())
+    };
+    assert_eq!(
+        value("msgPutTotalTodayNow").as_deref(),
+        Some("3"),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(value("brokerRole").as_deref(), Some("ASYNC_MASTER"));
+    assert!(value("putTps").is_some());
+
+    let more = ok(&["clusterList", "-n", ns, "-m"]).await;
+    assert_eq!(
+        more.rows()[0][..],
+        ["DefaultCluster", "broker-a", "0", "0", "0", "3", "0"],
+        "{}",
+        more.stdout
+    );
+
+    let rt = ok(&["clusterListRT", "-n", ns, "-a", "2", "-s", "16"]).await;
+    let row = &rt.rows()[0];
+    assert_eq!(row[..2], ["DefaultCluster", "broker-a"], "{}", rt.stdout);
+    assert_eq!(row[3..], ["2", "0"], "{}", rt.stdout);
+
+    for command in ["cleanExpiredCQ", "cleanUnusedTopic"] {
+        let cleaned = ok(&[command, "-n", ns, "-c", "DefaultCluster"]).await;
+        assert!(
+            cleaned.stdout.starts_with(&format!("{broker}: success")),
+            "{}",
+            cleaned.stdout
+        );
+    }
+
+    let wiped = ok(&["wipeWritePerm", "-n", ns, "-b", "broker-a"]).await;
+    let count: i32 = wiped
+        .stdout
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(count > 0, "{}", wiped.stdout);
+    let route = ok(&["topicRoute", "-n", ns, "-t", "broker-a"]).await;
+    let json: serde_json::Value = serde_json::from_str(&route.stdout).unwrap();
+    assert_eq!(
+        json["queueDatas"][0]["perm"].as_i64().unwrap() & 2,
+        0,
+        "write bit wiped"
+    );
+
+    fails(
+        &["brokerStatus", "-n", ns, "-c", "NoSuchCluster"],
+        "NoSuchCluster",
+    )
+    .await;
+    fails(&["wipeWritePerm", "-n", ns], "missing required option -b").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namesrv_commands() {
+    let cluster = Cluster::start().await;
+    let ns = cluster.namesrv.addr.as_str();
+
+    ok(&[
+        "updateKvConfig",
+        "-n",
+        ns,
+        "-s",
+        "ORDER_TOPIC_CONFIG",
+        "-k",
+        "KvTopic",
+        "-v",
+        "broker-a:2",
+    ])
+    .await;
+    let got = ok(&["updateOrderConf", "-n", ns, "-t", "KvTopic", "-m", "get"]).await;
+    assert!(
+        got.stdout.contains("orderConf=[broker-a:2]"),
+        "{}",
+        got.stdout
+    );
+    ok(&[
+        "deleteKvConfig",
+        "-n",
+        ns,
+        "-s",
+        "ORDER_TOPIC_CONFIG",
+        "-k",
+        "KvTopic",
+    ])
+    .await;
+    fails(
+        &["updateOrderConf", "-n", ns, "-t", "KvTopic", "-m", "get"],
+        "no order conf",
+    )
+    .await;
+
+    let config = ok(&["getNamesrvConfig", "-n", ns]).await;
+    assert!(config
+        .stdout
+        .starts_with(&format!("============{ns}============")));
+    assert!(
+        config
+            .rows()
+            .iter()
+            .any(|r| r[..] == ["orderMessageEnable", "=", "false"]),
+        "{}",
+        config.stdout
+    );
+    ok(&[
+        "updateNamesrvConfig",
+        "-n",
+        ns,
+        "-k",
+        "orderMessageEnable",
+        "-v",
+        "true",
+    ])
+    .await;
+    let config = ok(&["getNamesrvConfig", "-n", ns]).await;
+    assert!(config
+        .rows()
+        .iter()
+        .any(|r| r[..] == ["orderMessageEnable", "=", "true"]));
+    fails(
+        &[
+            "updateNamesrvConfig",
+            "-n",
+            ns,
+            "-k",
+            "kvConfigPath",
+            "-v",
+            "/tmp/x",
+        ],
+        "black list",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_help_and_errors() {
-    let usage = mqadmin(&[]).await;
-    assert!(
-        usage.ok && usage.stdout.contains("updateTopic") && usage.stdout.contains("queryMsgByKey")
-    );
-    let help = mqadmin(&["help", "updateTopic"]).await;
-    assert!(
-        help.ok && help.stdout.contains("-t,--topic") && help.stdout.contains("-n,--namesrvAddr"),
-        "{}",
-        help.stdout
-    );
+    let usage = ok(&[]).await;
+    for name in [
+        "updateTopic",
+        "deleteTopic",
+        "topicList",
+        "topicRoute",
+        "topicStatus",
+        "topicClusterList",
+        "updateTopicPerm",
+        "updateOrderConf",
+        "allocateMQ",
+        "statsAll",
+        "clusterList",
+        "clusterRT",
+        "clusterListRT",
+        "updateBrokerConfig",
+        "brokerStatus",
+        "brokerConsumeStats",
+        "getBrokerConfig",
+        "wipeWritePerm",
+        "cleanExpiredCQ",
+        "cleanUnusedTopic",
+        "sendMsgStatus",
+        "queryMsgById",
+        "queryMsgByKey",
+        "queryMsgByOffset",
+        "queryMsgByUniqueKey",
+        "checkMsgSendRT",
+        "sendMessage",
+        "consumeMessage",
+        "printMsg",
+        "printMsgByQueue",
+        "resetOffsetByTime",
+        "consumerProgress",
+        "consumerStatus",
+        "getConsumerStatus",
+        "updateSubGroup",
+        "deleteSubGroup",
+        "cloneGroupOffset",
+        "consumerConnection",
+        "producerConnection",
+        "updateKvConfig",
+        "deleteKvConfig",
+        "getNamesrvConfig",
+        "updateNamesrvConfig",
+        "startMonitoring",
+    ] {
+        assert!(
+            usage
+                .stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} missing from:\n{}",
+            usage.stdout
+        );
+        let help = ok(&["help", name]).await;
+        assert!(
+            help.stdout.contains("-n,--namesrvAddr"),
+            "{name}: {}",
+            help.stdout
+        );
+    }
+    let help = ok(&["help", "resetOffsetByTime"]).await;
+    for flag in ["-g,--group", "-t,--topic", "-s,--timestamp", "-f,--force"] {
+        assert!(help.stdout.contains(flag), "{}", help.stdout);
+    }
 
-    for (args, says) in [
+    let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["noSuchCommand"], "unknown command"),
         (
             vec!["updateTopic", "-n", "127.0.0.1:1", "-b", "127.0.0.1:2"],
@@ -234,17 +882,123 @@ async fn usage_help_and_errors() {
             ],
             "must be a number",
         ),
+        (
+            vec![
+                "updateTopicPerm",
+                "-n",
+                "127.0.0.1:1",
+                "-b",
+                "127.0.0.1:2",
+                "-t",
+                "T",
+                "-p",
+                "3",
+            ],
+            "must be 2, 4 or 6",
+        ),
+        (
+            vec![
+                "resetOffsetByTime",
+                "-n",
+                "127.0.0.1:1",
+                "-g",
+                "g",
+                "-t",
+                "T",
+                "-s",
+                "yesterday",
+            ],
+            "bad time",
+        ),
+        (
+            vec![
+                "resetOffsetByTime",
+                "-n",
+                "127.0.0.1:1",
+                "-g",
+                "g",
+                "-t",
+                "T",
+                "-s",
+                "now",
+                "-f",
+                "maybe",
+            ],
+            "true or false",
+        ),
+        (
+            vec![
+                "updateOrderConf",
+                "-n",
+                "127.0.0.1:1",
+                "-t",
+                "T",
+                "-m",
+                "list",
+            ],
+            "get, put or delete",
+        ),
+        (
+            vec!["printMsg", "-n", "127.0.0.1:1", "-t", "T", "-c", "GBK"],
+            "charset",
+        ),
         (vec!["topicList"], "no name server"),
         (vec!["topicList", "-n", "127.0.0.1:1"], "127.0.0.1:1"),
-    ] {
-        let out = mqadmin(&args).await;
-        assert!(!out.ok, "{args:?} should fail");
-        assert_eq!(
-            out.stderr.lines().count(),
-            1,
-            "{args:?}: one line, got {}",
-            out.stderr
-        );
-        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        (vec!["clusterList", "-n", "127.0.0.1:1"], "127.0.0.1:1"),
+    ];
+    for (args, says) in cases {
+        fails(&args, says).await;
     }
+
+    // Against a live cluster: unknown topics and groups.
+    let cluster = Cluster::start().await;
+    let ns = cluster.namesrv.addr.as_str();
+    fails(
+        &["topicStatus", "-n", ns, "-t", "NoSuchTopic"],
+        "NoSuchTopic",
+    )
+    .await;
+    fails(
+        &["consumerProgress", "-n", ns, "-g", "no-such-group"],
+        "no-such-group",
+    )
+    .await;
+    fails(
+        &["consumerConnection", "-n", ns, "-g", "no-such-group"],
+        "not online",
+    )
+    .await;
+    fails(
+        &["consumerStatus", "-n", ns, "-g", "no-such-group"],
+        "not online",
+    )
+    .await;
+    fails(
+        &[
+            "resetOffsetByTime",
+            "-n",
+            ns,
+            "-g",
+            "no-such-group",
+            "-t",
+            "TBW102",
+            "-s",
+            "now",
+        ],
+        "no-such-group",
+    )
+    .await;
+    fails(
+        &[
+            "producerConnection",
+            "-n",
+            ns,
+            "-g",
+            "no-such-group",
+            "-t",
+            "TBW102",
+        ],
+        "not online",
+    )
+    .await;
 }

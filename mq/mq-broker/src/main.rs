@@ -59,6 +59,7 @@ fn load(args: &Args) -> Result<(BrokerConfig, MessageStoreConfig)> {
         }
     }
     if let (Some(path), true) = (&args.config_file, broker.broker_config_path.is_empty()) {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
         broker.broker_config_path = path.display().to_string();
     }
     if let Some(addr) = &args.namesrv_addr {

@@ -57,7 +57,9 @@ impl Window {
         let first = self.snapshots.front().copied().unwrap_or(now);
         let sum = now.sum - first.sum;
         let times = now.times - first.times;
-        let elapsed = now.at_ms - first.at_ms;
+        // A statistic younger than one snapshot interval is averaged over
+        // the interval, so a first message is not a burst of thousands/s.
+        let elapsed = (now.at_ms - first.at_ms).max(self.interval_ms);
         BrokerStatsItem {
             sum,
             tps: if elapsed > 0 {

@@ -3,17 +3,8 @@
 use anyhow::{bail, Result};
 use mq_client::SubscriptionGroupConfig;
 
-use super::{admin, value, Command};
+use super::{admin, boolean, value, Command};
 use crate::args::{FlagSpec, Flags};
-
-fn boolean(f: &Flags, short: char, default: bool) -> Result<bool> {
-    match f.get(short) {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => bail!("option -{short} must be true or false, got {other:?}"),
-    }
-}
 
 const UPDATE_SUB_GROUP_FLAGS: &[FlagSpec] = &[
     value(

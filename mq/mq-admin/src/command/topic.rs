@@ -1,14 +1,17 @@
 //! updateTopic, deleteTopic, topicList, topicRoute.
 
-use anyhow::{bail, Result};
-use mq_client::TopicSpec;
-use mq_protocol::route::perm;
+use std::collections::BTreeSet;
 
-use super::{admin, value, Command};
+use anyhow::{bail, Result};
+use mq_client::{AdminClient, TopicSpec};
+use mq_protocol::route::perm;
+use mq_protocol::topic::{DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX};
+
+use super::{admin, switch, value, Command};
 use crate::args::{FlagSpec, Flags};
 
 /// Topic names `mqadmin updateTopic` accepts, as RocketMQ's tool: `^[a-zA-Z0-9_-]+$`.
-fn check_topic_name(topic: &str) -> Result<()> {
+pub(crate) fn check_topic_name(topic: &str) -> Result<()> {
     if topic.is_empty()
         || topic.len() > 127
         || !topic
@@ -115,20 +118,67 @@ async fn delete_topic(f: Flags) -> Result<()> {
     Ok(())
 }
 
+const TOPIC_LIST_FLAGS: &[FlagSpec] = &[switch(
+    'c',
+    "clusterModel",
+    "with each topic's cluster and consumer groups",
+)];
+
 pub const TOPIC_LIST: Command = Command {
     name: "topicList",
     summary: "Fetch all topic list from name server",
-    flags: &[],
+    flags: TOPIC_LIST_FLAGS,
     run: |f| Box::pin(topic_list(f)),
 };
 
 async fn topic_list(f: Flags) -> Result<()> {
     let admin = admin(&f).await?;
-    let list = admin.topic_list().await?;
-    for topic in list.topic_list {
-        println!("{topic}");
-    }
+    let result = topic_list_with(&admin, f.get('c').is_some()).await;
     admin.shutdown().await;
+    result
+}
+
+async fn topic_list_with(admin: &AdminClient, clusters: bool) -> Result<()> {
+    let list = admin.topic_list().await?;
+    if !clusters {
+        for topic in list.topic_list {
+            println!("{topic}");
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<20}  {:<48}  {:<48}",
+        "#Cluster Name", "#Topic", "#Consumer Group"
+    );
+    for topic in &list.topic_list {
+        if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) || topic.starts_with(DLQ_GROUP_TOPIC_PREFIX)
+        {
+            continue;
+        }
+        // A topic whose route vanished meanwhile is skipped.
+        let Ok(route) = admin.topic_route(topic).await else {
+            continue;
+        };
+        let cluster = route
+            .broker_datas
+            .first()
+            .map(|b| b.cluster.clone())
+            .unwrap_or_default();
+        let mut groups = BTreeSet::new();
+        for broker in &route.broker_datas {
+            if let Some(addr) = broker.master_addr() {
+                if let Ok(list) = admin.topic_consumed_by(addr, topic).await {
+                    groups.extend(list.group_list);
+                }
+            }
+        }
+        if groups.is_empty() {
+            groups.insert(String::new());
+        }
+        for group in groups {
+            println!("{cluster:<20}  {topic:<48}  {group:<48}");
+        }
+    }
     Ok(())
 }
 

@@ -20,6 +20,28 @@ impl AdminClient {
         begin: i64,
         end: i64,
     ) -> Result<Vec<MessageExt>> {
+        self.query_index(topic, key, max, begin, end, false).await
+    }
+
+    /// The messages of `topic` whose client-side unique id (UNIQ_KEY) is
+    /// `msg_id`: usually one, more if it was sent again (a retry).
+    pub async fn query_message_by_unique_key(
+        &self,
+        topic: &str,
+        msg_id: &str,
+    ) -> Result<Vec<MessageExt>> {
+        self.query_index(topic, msg_id, 32, 0, i64::MAX, true).await
+    }
+
+    async fn query_index(
+        &self,
+        topic: &str,
+        key: &str,
+        max: i32,
+        begin: i64,
+        end: i64,
+        unique: bool,
+    ) -> Result<Vec<MessageExt>> {
         let instance = self.instance()?;
         let route = instance.update_route(topic).await?;
         let mut found = Vec::new();
@@ -27,7 +49,7 @@ impl AdminClient {
             let Some(addr) = broker.select_broker_addr() else {
                 continue;
             };
-            let request = RemotingCommand::request(request_code::QUERY_MESSAGE).with_header(
+            let mut request = RemotingCommand::request(request_code::QUERY_MESSAGE).with_header(
                 &QueryMessageRequestHeader {
                     topic: topic.to_owned(),
                     key: key.to_owned(),
@@ -36,6 +58,9 @@ impl AdminClient {
                     end_timestamp: end,
                 },
             );
+            if unique {
+                request = request.with_field("_UNIQUE_KEY_QUERY", "true");
+            }
             let response = instance.invoke(addr, request).await?;
             if response.code == i32::from(ResponseCode::QUERY_NOT_FOUND) {
                 continue;
@@ -43,7 +68,12 @@ impl AdminClient {
             let response = expect_success(response)?;
             for mut msg in MessageExt::decode_all(&response.body)? {
                 // The index matches key hashes; keep exact matches only.
-                if msg.topic == topic && msg.keys().contains(&key) {
+                let matches = if unique {
+                    msg.property("UNIQ_KEY") == Some(key)
+                } else {
+                    msg.keys().contains(&key)
+                };
+                if msg.topic == topic && matches {
                     inflate(&mut msg)?;
                     found.push(msg);
                 }

@@ -375,9 +375,8 @@ impl ConsumerRegistration for PushInner {
                 },
             );
         }
-        for topic in lock(&self.subscriptions).keys() {
-            info.status_table.insert(topic.clone(), Default::default());
-        }
+        // No RT/TPS figures: this consumer does not measure them, and
+        // zeros would read as "idle".
         info
     }
 
