@@ -1002,3 +1002,146 @@ async fn usage_help_and_errors() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commands() {
+    let cluster = Cluster::start().await;
+    let ns = cluster.namesrv.addr.as_str();
+    let broker = cluster.broker_addr.as_str();
+
+    let group = ok(&[
+        "updateSubGroup",
+        "-n",
+        ns,
+        "-b",
+        broker,
+        "-g",
+        "admin-group",
+        "-r",
+        "3",
+        "-s",
+        "false",
+    ])
+    .await;
+    assert!(group
+        .stdout
+        .contains(&format!("create subscription group to {broker} success.")));
+    assert!(
+        group
+            .stdout
+            .contains("groupName=admin-group, consumeEnable=false")
+            && group.stdout.contains("retryMaxTimes=3"),
+        "{}",
+        group.stdout
+    );
+    // By cluster too; then the group is gone after deleteSubGroup.
+    ok(&[
+        "updateSubGroup",
+        "-n",
+        ns,
+        "-c",
+        "DefaultCluster",
+        "-g",
+        "admin-group-2",
+    ])
+    .await;
+    let deleted = ok(&[
+        "deleteSubGroup",
+        "-n",
+        ns,
+        "-b",
+        broker,
+        "-g",
+        "admin-group",
+    ])
+    .await;
+    assert!(deleted
+        .stdout
+        .contains("delete subscription group [admin-group]"));
+    fails(
+        &[
+            "updateSubGroup",
+            "-n",
+            ns,
+            "-b",
+            broker,
+            "-g",
+            "g",
+            "-s",
+            "yes",
+        ],
+        "true or false",
+    )
+    .await;
+    fails(&["deleteSubGroup", "-n", ns, "-g", "g"], "-b").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_commands_remove_queues_of_topics_the_broker_no_longer_has() {
+    let root = tempfile::tempdir().unwrap();
+    let store_root = root.path().to_owned();
+    let mut first = Cluster::start_with({
+        let r = store_root.clone();
+        move |_, store| store.store_path_root_dir = r
+    })
+    .await;
+    let ns = first.namesrv.addr.clone();
+    ok(&[
+        "updateTopic",
+        "-n",
+        &ns,
+        "-b",
+        &first.broker_addr,
+        "-t",
+        "Stray",
+        "-r",
+        "2",
+        "-w",
+        "2",
+    ])
+    .await;
+    send(&ns, &["-t", "Stray", "-p", "left behind"]).await;
+    first.stop().await;
+    drop(first);
+
+    // The topic leaves the topic table but its consume queues stay.
+    let topics_file = store_root.join("config/topics.json");
+    let mut topics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&topics_file).unwrap()).unwrap();
+    assert!(topics["topicConfigTable"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Stray")
+        .is_some());
+    std::fs::write(&topics_file, topics.to_string()).unwrap();
+    assert!(store_root.join("consumequeue/Stray").exists());
+
+    let second = Cluster::start_with({
+        let r = store_root.clone();
+        move |_, store| store.store_path_root_dir = r
+    })
+    .await;
+    let ns = second.namesrv.addr.as_str();
+    let broker = second.broker_addr.as_str();
+    // Its message is still in the commit log: not expired.
+    let expired = ok(&["cleanExpiredCQ", "-n", ns, "-b", broker]).await;
+    assert!(
+        expired
+            .stdout
+            .contains("removed the consume queues of 0 topic(s)"),
+        "{}",
+        expired.stdout
+    );
+    assert!(store_root.join("consumequeue/Stray").exists());
+    let unused = ok(&["cleanUnusedTopic", "-n", ns, "-b", broker]).await;
+    assert!(
+        unused
+            .stdout
+            .contains("removed the consume queues of 1 topic(s)"),
+        "{}",
+        unused.stdout
+    );
+    assert!(!store_root.join("consumequeue/Stray").exists());
+    let again = ok(&["cleanUnusedTopic", "-n", ns, "-c", "DefaultCluster"]).await;
+    assert!(again.stdout.contains("of 0 topic(s)"), "{}", again.stdout);
+}

@@ -91,7 +91,19 @@ async fn update_sub_group(f: Flags) -> Result<()> {
         admin.create_subscription_group(addr, &config).await?;
         println!("create subscription group to {addr} success.");
     }
-    println!("{config:?}");
+    let c = &config;
+    println!(
+        "SubscriptionGroupConfig [groupName={}, consumeEnable={}, consumeFromMinEnable={}, consumeBroadcastEnable={}, retryQueueNums={}, retryMaxTimes={}, brokerId={}, whichBrokerWhenConsumeSlowly={}, notifyConsumerIdsChangedEnable={}]",
+        c.group_name,
+        c.consume_enable,
+        c.consume_from_min_enable,
+        c.consume_broadcast_enable,
+        c.retry_queue_nums,
+        c.retry_max_times,
+        c.broker_id,
+        c.which_broker_when_consume_slowly,
+        c.notify_consumer_ids_changed_enable
+    );
     admin.shutdown().await;
     Ok(())
 }

@@ -117,6 +117,12 @@ const CONSUME_MESSAGE_FLAGS: &[FlagSpec] = &[
         "Number of messages to consume (default 128)",
         false,
     ),
+    value(
+        'd',
+        "printBody",
+        "print each message's body (default true)",
+        false,
+    ),
 ];
 
 pub const CONSUME_MESSAGE: Command = Command {
@@ -138,6 +144,7 @@ async fn consume_message(f: Flags) -> Result<()> {
     if offset.is_some() && f.get('i').is_none() {
         bail!("-o (offset) needs -b and -i (one queue)");
     }
+    let print_body = boolean(&f, 'd', true)?;
     let consumer = tools_consumer(&f).await?;
     let result = async {
         let queues: Vec<MessageQueue> = consumer
@@ -160,7 +167,7 @@ async fn consume_message(f: Flags) -> Result<()> {
                 from = o;
             }
             let read = read_queue(&consumer, mq, "*", from, to, left, &mut |m| {
-                println!("{}", one_line(m, true));
+                println!("{}", one_line(m, print_body));
             })
             .await?;
             left -= read;
