@@ -87,6 +87,9 @@ async fn session(ha: &HaService, addr: &str, mut stop: watch::Receiver<bool>) ->
     let mut heartbeat = tokio::time::interval(ha.settings.heartbeat);
     heartbeat.tick().await;
     loop {
+        // Room for a whole batch: transfers already split off keep their
+        // part of the old buffer.
+        buf.reserve(ha.settings.batch);
         let read = tokio::select! {
             _ = crate::broker::stopped(&mut stop) => return Ended::Stopped,
             _ = heartbeat.tick() => {
