@@ -241,6 +241,21 @@ async fn the_slave_keeps_a_byte_for_byte_copy_across_restarts_of_either_side() {
         },
     )
     .await;
+    // The slave copies the master's topics, groups and offsets.
+    wait_until(
+        "the slave has the master's topics",
+        &[&master, &slave],
+        || async {
+            let response = call(
+                &client,
+                &slave.addr,
+                RemotingCommand::request(request_code::GET_ALL_TOPIC_CONFIG),
+            )
+            .await;
+            String::from_utf8_lossy(&response.body).contains("\"Copied\"")
+        },
+    )
+    .await;
     let route = admin.topic_route("Copied").await.unwrap();
     assert_eq!(route.broker_datas[0].broker_addrs.len(), 2);
 

@@ -17,11 +17,11 @@
 //!
 //! SYNC_MASTER: a send waits in [`HaService::wait_replicated`] until the
 //! highest offset any slave acknowledged reaches the end of the message.
-//! That offset is one `watch` channel, so every send waiting when an
-//! acknowledgement arrives is released by it: a slave appends and
-//! acknowledges whatever the master streamed since its last
-//! acknowledgement, and concurrent sends share those round trips (group
-//! commit).
+//! Waiting sends are kept ordered by that end offset, and an
+//! acknowledgement releases every one it covers at once (each is woken
+//! exactly once): a slave appends and acknowledges whatever the master
+//! streamed since its last acknowledgement, so concurrent sends share those
+//! round trips (group commit).
 //!
 //! A slave whose commit log is ahead of its master's (a master that lost its
 //! tail, e.g. in a power cut, and came back) never truncates or overwrites
@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mq_store::{MessageStore, PutStatus};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use crate::broker::lock;
 use crate::config::{BrokerConfig, BrokerRole};
@@ -92,6 +92,40 @@ impl HaSettings {
     }
 }
 
+/// The master's acknowledged offset and the SYNC_MASTER sends waiting for
+/// it, by the end offset each needs.
+#[derive(Default)]
+struct Acks {
+    acked: u64,
+    waiting: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
+}
+
+impl Acks {
+    /// Moves the acknowledged offset up to `offset`; returns the waiters it
+    /// releases.
+    fn advance(&mut self, offset: u64) -> Vec<oneshot::Sender<()>> {
+        if offset <= self.acked {
+            return Vec::new();
+        }
+        self.acked = offset;
+        let still_waiting = self.waiting.split_off(&(offset + 1));
+        std::mem::replace(&mut self.waiting, still_waiting)
+            .into_values()
+            .flatten()
+            .collect()
+    }
+
+    /// Drops the waiters for `end` that gave up (timed out).
+    fn forget_abandoned(&mut self, end: u64) {
+        if let Some(list) = self.waiting.get_mut(&end) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                self.waiting.remove(&end);
+            }
+        }
+    }
+}
+
 /// One connected slave, as the master sees it.
 #[derive(Debug, Clone)]
 struct SlaveLink {
@@ -115,8 +149,9 @@ struct SlaveView {
 pub(crate) struct HaService {
     pub(crate) settings: HaSettings,
     store: Arc<MessageStore>,
-    /// Master: highest commit log offset a slave acknowledged.
-    acked: watch::Sender<u64>,
+    /// Master: highest commit log offset a slave acknowledged, and the sends
+    /// waiting for it (SYNC_MASTER).
+    acks: Mutex<Acks>,
     slaves: Mutex<BTreeMap<u64, SlaveLink>>,
     next_link: AtomicU64,
     /// Slave: where the master is and how replication goes.
@@ -134,7 +169,7 @@ impl HaService {
         HaService {
             settings,
             store,
-            acked: watch::channel(0).0,
+            acks: Mutex::new(Acks::default()),
             slaves: Mutex::new(BTreeMap::new()),
             next_link: AtomicU64::new(1),
             view: Mutex::new(view),
@@ -168,7 +203,7 @@ impl HaService {
 
     /// Highest offset any slave acknowledged (RocketMQ's push2SlaveMaxOffset).
     pub(crate) fn acked_offset(&self) -> u64 {
-        *self.acked.borrow()
+        lock(&self.acks).acked
     }
 
     fn add_slave(&self, peer: String, acked: u64) -> u64 {
@@ -187,11 +222,10 @@ impl HaService {
         if let Some(link) = lock(&self.slaves).get_mut(&id) {
             link.acked = link.acked.max(offset);
         }
-        self.acked.send_if_modified(|a| {
-            let moved = offset > *a;
-            *a = (*a).max(offset);
-            moved
-        });
+        let released = lock(&self.acks).advance(offset);
+        for waiter in released {
+            let _ = waiter.send(());
+        }
     }
 
     pub(crate) fn slave_count(&self) -> usize {
@@ -218,14 +252,21 @@ impl HaService {
         {
             return PutStatus::SlaveNotAvailable;
         }
-        let mut rx = self.acked.subscribe();
-        let confirmed = tokio::time::timeout(self.settings.sync_timeout, async {
-            rx.wait_for(|a| *a >= end).await.is_ok()
-        })
-        .await;
-        match confirmed {
-            Ok(true) => PutStatus::PutOk,
-            _ => PutStatus::FlushSlaveTimeout,
+        let rx = {
+            let mut acks = lock(&self.acks);
+            if acks.acked >= end {
+                return PutStatus::PutOk;
+            }
+            let (tx, rx) = oneshot::channel();
+            acks.waiting.entry(end).or_default().push(tx);
+            rx
+        };
+        match tokio::time::timeout(self.settings.sync_timeout, rx).await {
+            Ok(Ok(())) => PutStatus::PutOk,
+            _ => {
+                lock(&self.acks).forget_abandoned(end);
+                PutStatus::FlushSlaveTimeout
+            }
         }
     }
 
@@ -408,6 +449,23 @@ mod tests {
             ha.runtime_entries()[0],
             ("slaveFallBehindMuch".into(), "0".into())
         );
+    }
+
+    #[test]
+    fn an_acknowledgement_releases_exactly_the_waiters_it_covers() {
+        let mut acks = Acks::default();
+        let mut rxs = Vec::new();
+        for end in [10u64, 20, 20, 30] {
+            let (tx, rx) = oneshot::channel();
+            acks.waiting.entry(end).or_default().push(tx);
+            rxs.push(rx);
+        }
+        assert_eq!(acks.advance(20).len(), 3);
+        assert!(acks.advance(15).is_empty(), "never backwards");
+        assert_eq!(acks.acked, 20);
+        drop(rxs.pop());
+        acks.forget_abandoned(30);
+        assert!(acks.waiting.is_empty());
     }
 
     #[tokio::test]

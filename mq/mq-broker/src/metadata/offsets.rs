@@ -219,6 +219,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_slave_takes_the_masters_offsets_and_keeps_its_own_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut master = ConsumerOffsets::load(&dir.path().join("m.json")).unwrap();
+        master.commit("g", "T", 0, 10);
+        master.commit("g", "T", 1, 20);
+        let mut slave = ConsumerOffsets::load(&dir.path().join("s.json")).unwrap();
+        slave.commit("g", "T", 1, 25);
+        slave.commit("g", "T", 2, 7);
+        slave.merge_from_master(&master.to_json()).unwrap();
+        assert_eq!(slave.query("g", "T", 0), Some(10));
+        assert_eq!(
+            slave.query("g", "T", 1),
+            Some(20),
+            "the master's entry wins"
+        );
+        assert_eq!(
+            slave.query("g", "T", 2),
+            Some(7),
+            "a slave-only entry stays"
+        );
+        assert!(slave.merge_from_master(b"not json").is_err());
+        assert_eq!(
+            slave.query("g", "T", 0),
+            Some(10),
+            "a bad body changes nothing"
+        );
+    }
+
+    #[test]
     fn offsets_commit_query_persist_and_reload() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("consumerOffset.json");
