@@ -1,9 +1,9 @@
 //! updateBrokerConfig, brokerStatus, brokerConsumeStats, getBrokerConfig,
 //! wipeWritePerm, cleanExpiredCQ, cleanUnusedTopic, sendMsgStatus.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use mq_client::Message;
 
 use super::{admin, body_of_size, producer, target_brokers, value, Command};
@@ -85,7 +85,7 @@ const BROKER_CONSUME_STATS_FLAGS: &[FlagSpec] = &[
     value(
         't',
         "timeoutMillis",
-        "request timeout Millis (accepted, unused)",
+        "request timeout Millis (default 50000)",
         false,
     ),
     value('l', "level", "threshold of print diff (default 0)", false),
@@ -108,11 +108,11 @@ async fn broker_consume_stats(f: Flags) -> Result<()> {
     let addr = f.value('b')?;
     let level: i64 = f.number('l', 0)?;
     let order = super::boolean(&f, 'o', false)?;
-    let _timeout: u64 = f.number('t', 50_000)?;
+    let timeout = Duration::from_millis(f.number('t', 50_000)?);
     let admin = admin(&f).await?;
-    let list = admin.broker_consume_stats(addr, order).await;
+    let list = tokio::time::timeout(timeout, admin.broker_consume_stats(addr, order)).await;
     admin.shutdown().await;
-    let list = list?;
+    let list = list.map_err(|_| anyhow!("no answer from {addr} within {timeout:?}"))??;
     println!(
         "{:<48}  {:<48}  {:<24}  {:<4}  {:<20}  {:<20}  {:<20}  #LastTime",
         "#Topic", "#Group", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff",
