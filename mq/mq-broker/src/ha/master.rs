@@ -199,7 +199,11 @@ async fn stream_log(
             continue;
         }
         tokio::select! {
-            _ = &mut notified => {}
+            _ = &mut notified => {
+                // Let the sends woken with us append first: one transfer
+                // (and one acknowledgement) then carries them all.
+                tokio::task::yield_now().await;
+            }
             _ = tokio::time::sleep_until(heartbeat_at) => {}
         }
     }
