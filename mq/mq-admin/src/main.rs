@@ -1,10 +1,15 @@
 //! `mqadmin`: RocketMQ's operator tool, with RocketMQ's command names and
 //! flags. `-n` (or NAMESRV_ADDR) names the name servers everywhere.
 //!
-//! The layout: [`args`] parses RocketMQ-style `-x value` flags, each command
-//! is a file under `command/` with its flags and its `run`, and this file is
-//! the table from command name to command. Results go to stdout; errors are
-//! one line on stderr and a non-zero exit.
+//! The layout: [`args`] parses RocketMQ-style `-x value` flags, each area
+//! of commands is a file under `command/` (topics, cluster, broker,
+//! messages, consumers, connections, name server, monitoring) with each
+//! command's flags and its `run`, `command/mod.rs` is the table from command
+//! name to command, and [`time`] prints and reads timestamps. Results go to
+//! stdout; errors are one line on stderr and a non-zero exit.
+//!
+//! The package's other binaries live in `src/bin/`: `mqshutdown` and the
+//! quickstart producer and consumer.
 
 mod args;
 mod command;
