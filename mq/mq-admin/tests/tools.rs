@@ -235,7 +235,11 @@ async fn quickstart_and_consumer_commands() {
     let active = admin(ns, &["statsAll", "-a"]).await;
     let topics: Vec<&str> = active.rows().iter().map(|r| r[0]).collect();
     assert!(topics.contains(&"TopicTest"), "{}", active.stdout);
-    assert!(!topics.contains(&"TBW102"), "-a leaves idle topics out: {}", active.stdout);
+    assert!(
+        !topics.contains(&"TBW102"),
+        "-a leaves idle topics out: {}",
+        active.stdout
+    );
 
     let broker_stats = admin(ns, &["brokerConsumeStats", "-b", &cluster.broker_addr]).await;
     assert!(broker_stats
