@@ -1145,3 +1145,69 @@ async fn clean_commands_remove_queues_of_topics_the_broker_no_longer_has() {
     let again = ok(&["cleanUnusedTopic", "-n", ns, "-c", "DefaultCluster"]).await;
     assert!(again.stdout.contains("of 0 topic(s)"), "{}", again.stdout);
 }
+
+/// The admin requests this work added, sent malformed: each gets an error
+/// answer, the broker keeps serving and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_admin_requests_get_clear_errors() {
+    use mq_protocol::{request_code as code, RemotingCommand};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("broker.properties");
+    std::fs::write(&config_file, "brokerName=broker-a\n").unwrap();
+    let path = config_file.display().to_string();
+    let cluster = Cluster::start_with(move |broker, _| broker.broker_config_path = path).await;
+    let ns = cluster.namesrv.addr.as_str();
+    let broker = cluster.broker_addr.as_str();
+    let admin = mq_client::AdminClient::start(
+        mq_client::ClientConfig::new(ns).with_instance_name("malformed-requests"),
+    )
+    .await
+    .unwrap();
+
+    let requests = [
+        RemotingCommand::request(code::GET_TOPIC_STATS_INFO),
+        RemotingCommand::request(code::GET_CONSUME_STATS),
+        RemotingCommand::request(code::GET_BROKER_CONSUME_STATS).with_field("isOrder", "maybe"),
+        RemotingCommand::request(code::VIEW_BROKER_STATS_DATA)
+            .with_field("statsName", "NO_SUCH_STATS")
+            .with_field("statsKey", "x"),
+        RemotingCommand::request(code::QUERY_TOPIC_CONSUME_BY_WHO),
+        RemotingCommand::request(code::INVOKE_BROKER_TO_RESET_OFFSET)
+            .with_field("group", "g")
+            .with_field("topic", "T")
+            .with_field("timestamp", "soon")
+            .with_field("isForce", "true"),
+        RemotingCommand::request(code::INVOKE_BROKER_TO_GET_CONSUMER_STATUS)
+            .with_field("group", "g")
+            .with_field("topic", "T"),
+        RemotingCommand::request(code::GET_CONSUMER_RUNNING_INFO)
+            .with_field("consumerGroup", "g")
+            .with_field("clientId", "nobody"),
+        RemotingCommand::request(code::CLONE_GROUP_OFFSET).with_field("srcGroup", "a"),
+        RemotingCommand::request(code::UPDATE_BROKER_CONFIG).with_body(&b"\xff\xfe=\x00"[..]),
+        RemotingCommand::request(code::UPDATE_BROKER_CONFIG)
+            .with_body(&b"slaveReadEnable=true\nbrokerPermission=banana\n"[..]),
+        RemotingCommand::request(code::UPDATE_BROKER_CONFIG).with_body(&b""[..]),
+    ];
+    for request in requests {
+        let what = request.code;
+        let answer = admin.call_broker(broker, request).await;
+        assert!(answer.is_err(), "code {what} should be refused");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&config_file).unwrap(),
+        "brokerName=broker-a\n",
+        "no refused update reached the file"
+    );
+    let config = ok(&["getBrokerConfig", "-n", ns, "-b", broker]).await;
+    assert!(
+        config
+            .rows()
+            .iter()
+            .any(|r| r[..] == ["slaveReadEnable", "=", "false"]),
+        "a half-valid update applies nothing: {}",
+        config.stdout
+    );
+    admin.shutdown().await;
+}
