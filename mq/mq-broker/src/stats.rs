@@ -143,24 +143,36 @@ impl StatsItem {
 /// stops counting new ones rather than grow without bound.
 const MAX_ITEMS: usize = 100_000;
 
-/// Every statistic name this broker keeps.
-const NAMES: &[&str] = &[
-    stats_name::TOPIC_PUT_NUMS,
-    stats_name::TOPIC_PUT_SIZE,
-    stats_name::GROUP_GET_NUMS,
-    stats_name::GROUP_GET_SIZE,
-    stats_name::BROKER_PUT_NUMS,
-    stats_name::BROKER_GET_NUMS,
-];
-
-/// The broker's statistics, by (name, key).
-#[derive(Debug, Default)]
+/// The broker's statistics, by name then key. Sends and pulls record
+/// under one lock and allocate only for a statistic seen the first time.
+#[derive(Debug)]
 pub struct BrokerStats {
-    items: Mutex<HashMap<(&'static str, String), StatsItem>>,
-    /// The cluster name, key of the broker-wide statistics.
-    cluster: Mutex<String>,
-    puts: Mutex<DailyTotal>,
-    gets: Mutex<DailyTotal>,
+    inner: Mutex<Inner>,
+    /// The cluster name, key of the broker-wide statistics (fixed while
+    /// the broker runs).
+    cluster: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    items: HashMap<&'static str, HashMap<String, StatsItem>>,
+    count: usize,
+    puts: DailyTotal,
+    gets: DailyTotal,
+}
+
+impl Inner {
+    fn add(&mut self, name: &'static str, key: &str, value: i64, now_ms: i64) {
+        let by_key = self.items.entry(name).or_default();
+        if let Some(item) = by_key.get_mut(key) {
+            item.add(value, now_ms);
+        } else if self.count < MAX_ITEMS {
+            let mut item = StatsItem::new(now_ms);
+            item.add(value, now_ms);
+            by_key.insert(key.to_owned(), item);
+            self.count += 1;
+        }
+    }
 }
 
 const DAY: i64 = 24 * HOUR;
@@ -202,24 +214,12 @@ impl BrokerStats {
             ..DailyTotal::default()
         };
         BrokerStats {
-            items: Mutex::default(),
-            cluster: Mutex::new(cluster.to_owned()),
-            puts: Mutex::new(today),
-            gets: Mutex::new(today),
-        }
-    }
-
-    fn add(&self, name: &'static str, key: String, value: i64, now_ms: i64) {
-        let mut items = lock(&self.items);
-        let len = items.len();
-        match items.get_mut(&(name, key.clone())) {
-            Some(item) => item.add(value, now_ms),
-            None if len < MAX_ITEMS => {
-                let mut item = StatsItem::new(now_ms);
-                item.add(value, now_ms);
-                items.insert((name, key), item);
-            }
-            None => {}
+            inner: Mutex::new(Inner {
+                puts: today,
+                gets: today,
+                ..Inner::default()
+            }),
+            cluster: cluster.to_owned(),
         }
     }
 
@@ -229,21 +229,11 @@ impl BrokerStats {
     }
 
     fn record_put_at(&self, topic: &str, msgs: usize, bytes: usize, now: i64) {
-        let cluster = lock(&self.cluster).clone();
-        self.add(
-            stats_name::TOPIC_PUT_NUMS,
-            topic.to_owned(),
-            msgs as i64,
-            now,
-        );
-        self.add(
-            stats_name::TOPIC_PUT_SIZE,
-            topic.to_owned(),
-            bytes as i64,
-            now,
-        );
-        self.add(stats_name::BROKER_PUT_NUMS, cluster, msgs as i64, now);
-        lock(&self.puts).add(msgs as i64, now);
+        let mut inner = lock(&self.inner);
+        inner.add(stats_name::TOPIC_PUT_NUMS, topic, msgs as i64, now);
+        inner.add(stats_name::TOPIC_PUT_SIZE, topic, bytes as i64, now);
+        inner.add(stats_name::BROKER_PUT_NUMS, &self.cluster, msgs as i64, now);
+        inner.puts.add(msgs as i64, now);
     }
 
     /// Counts `msgs` messages of `bytes` bytes `group` pulled from `topic`.
@@ -252,12 +242,12 @@ impl BrokerStats {
     }
 
     fn record_get_at(&self, group: &str, topic: &str, msgs: usize, bytes: usize, now: i64) {
-        let cluster = lock(&self.cluster).clone();
         let key = format!("{topic}@{group}");
-        self.add(stats_name::GROUP_GET_NUMS, key.clone(), msgs as i64, now);
-        self.add(stats_name::GROUP_GET_SIZE, key, bytes as i64, now);
-        self.add(stats_name::BROKER_GET_NUMS, cluster, msgs as i64, now);
-        lock(&self.gets).add(msgs as i64, now);
+        let mut inner = lock(&self.inner);
+        inner.add(stats_name::GROUP_GET_NUMS, &key, msgs as i64, now);
+        inner.add(stats_name::GROUP_GET_SIZE, &key, bytes as i64, now);
+        inner.add(stats_name::BROKER_GET_NUMS, &self.cluster, msgs as i64, now);
+        inner.gets.add(msgs as i64, now);
     }
 
     /// The figures of one statistic; `None` if it was never counted.
@@ -266,9 +256,10 @@ impl BrokerStats {
     }
 
     fn view_at(&self, name: &str, key: &str, now: i64) -> Option<BrokerStatsData> {
-        let name = NAMES.iter().find(|n| **n == name)?;
-        lock(&self.items)
-            .get_mut(&(*name, key.to_owned()))
+        lock(&self.inner)
+            .items
+            .get_mut(name)?
+            .get_mut(key)
             .map(|item| item.data(now))
     }
 
@@ -280,25 +271,30 @@ impl BrokerStats {
 
     /// The broker-wide put or get statistic (`BROKER_PUT_NUMS` / `BROKER_GET_NUMS`).
     pub fn broker_wide(&self, name: &str) -> BrokerStatsData {
-        let cluster = lock(&self.cluster).clone();
-        self.view(name, &cluster).unwrap_or_default()
+        self.view(name, &self.cluster).unwrap_or_default()
     }
 
     /// Messages put and got since start, and at the start of today and of
     /// yesterday.
     pub fn daily_totals(&self) -> (DailyTotal, DailyTotal) {
         let now = now_ms();
-        let mut puts = lock(&self.puts);
-        let mut gets = lock(&self.gets);
-        puts.roll(now);
-        gets.roll(now);
-        (*puts, *gets)
+        let mut inner = lock(&self.inner);
+        inner.puts.roll(now);
+        inner.gets.roll(now);
+        (inner.puts, inner.gets)
     }
 
     /// Forgets a topic's statistics (the topic was deleted).
     pub fn remove_topic(&self, topic: &str) {
         let prefix = format!("{topic}@");
-        lock(&self.items).retain(|(_, k), _| k != topic && !k.starts_with(&prefix));
+        let mut inner = lock(&self.inner);
+        let mut removed = 0;
+        for by_key in inner.items.values_mut() {
+            let before = by_key.len();
+            by_key.retain(|k, _| k != topic && !k.starts_with(&prefix));
+            removed += before - by_key.len();
+        }
+        inner.count -= removed;
     }
 }
 
