@@ -652,6 +652,13 @@ async fn broker_and_cluster_commands() {
     assert_eq!(value("brokerRole").as_deref(), Some("ASYNC_MASTER"));
     assert!(value("putTps").is_some());
 
+    let clusters = ok(&["clusterList", "-n", ns]).await;
+    let row = &clusters.rows()[0];
+    let hours: f64 = row[row.len() - 2]
+        .parse()
+        .expect("hours of messages stored");
+    assert!((0.0..1.0).contains(&hours), "{}", clusters.stdout);
+
     let more = ok(&["clusterList", "-n", ns, "-m"]).await;
     assert_eq!(
         more.rows()[0][..],

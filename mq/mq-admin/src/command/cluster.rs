@@ -66,7 +66,7 @@ async fn print_clusters(admin: &AdminClient, cluster: Option<&str>, more: bool) 
         );
     } else {
         println!(
-            "{:<16}  {:<22}  {:<4}  {:<22}  {:<28}  {:>16}  {:>16}  {:>8}",
+            "{:<16}  {:<22}  {:<4}  {:<22}  {:<28}  {:>16}  {:>16}  {:>8}  {:>8}",
             "#Cluster Name",
             "#Broker Name",
             "#BID",
@@ -74,6 +74,7 @@ async fn print_clusters(admin: &AdminClient, cluster: Option<&str>, more: bool) 
             "#Version",
             "#InTPS(LOAD)",
             "#OutTPS(LOAD)",
+            "#Hour",
             "#Active"
         );
     }
@@ -112,8 +113,15 @@ async fn print_clusters(admin: &AdminClient, cluster: Option<&str>, more: bool) 
                         .cloned()
                         .unwrap_or_else(|| "unreachable".into());
                     let active = rt.get("brokerActive").map_or("false", String::as_str);
+                    // Hours of messages stored, as RocketMQ's #Hour.
+                    let oldest = total(&rt, "earliestMessageTimeStamp");
+                    let hours = if oldest > 0 {
+                        format!("{:.2}", (now_ms() - oldest) as f64 / 3_600_000.0)
+                    } else {
+                        "-".to_owned()
+                    };
                     println!(
-                        "{name:<16}  {broker_name:<22}  {id:<4}  {addr:<22}  {version:<28}  {:>16.2}  {:>16.2}  {active:>8}",
+                        "{name:<16}  {broker_name:<22}  {id:<4}  {addr:<22}  {version:<28}  {:>16.2}  {:>16.2}  {hours:>8}  {active:>8}",
                         first_tps(&rt, "putTps"),
                         first_tps(&rt, "getTransferedTps"),
                     );

@@ -260,6 +260,13 @@ fn stats_entries(broker: &Broker, table: &mut BTreeMap<String, String>) {
         "brokerActive".to_owned(),
         (!broker.is_shutting_down()).to_string(),
     );
+    // Store time of the oldest message still stored (RocketMQ's
+    // earliestMessageTimeStamp; `clusterList` prints its age in hours).
+    let oldest = broker
+        .store
+        .look_message_by_offset(broker.store.commit_log_min_offset())
+        .map_or(0, |m| m.store_timestamp);
+    table.insert("earliestMessageTimeStamp".to_owned(), oldest.to_string());
 }
 
 pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
