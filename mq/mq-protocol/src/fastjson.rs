@@ -145,20 +145,6 @@ impl Value {
             _ => None,
         }
     }
-
-    /// The value without the entries whose string key is in `keys`.
-    pub fn without(&self, keys: &[&str]) -> Value {
-        match self {
-            Value::Object(entries) => Value::Object(
-                entries
-                    .iter()
-                    .filter(|(k, _)| !matches!(k, Value::String(s) if keys.contains(&s.as_str())))
-                    .cloned()
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
 }
 
 fn from_json(json: serde_json::Value) -> Value {

@@ -6,7 +6,7 @@
 //! GET_CONSUMER_RUNNING_INFO (forwarded to the named client) and
 //! CLONE_GROUP_OFFSET.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mq_protocol::admin_body::{GetConsumerStatusBody, ResetOffsetBody};
@@ -207,12 +207,12 @@ pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> 
         Some(t) => vec![t.to_owned()],
         None => lock(&broker.offsets).topics_of_group(&header.src_group),
     };
-    let subscribed: Option<BTreeMap<String, ()>> = if header.offline.unwrap_or(false) {
+    let subscribed: Option<BTreeSet<String>> = if header.offline.unwrap_or(false) {
         None
     } else {
         lock(&broker.clients)
             .consumer_group(&header.src_group)
-            .map(|info| info.subscriptions.keys().map(|t| (t.clone(), ())).collect())
+            .map(|info| info.subscriptions.keys().cloned().collect())
     };
     let mut cloned = 0;
     for topic_name in topics {
@@ -221,7 +221,7 @@ pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> 
         }
         if subscribed
             .as_ref()
-            .is_some_and(|s| !s.contains_key(&topic_name))
+            .is_some_and(|s| !s.contains(&topic_name))
         {
             continue;
         }
