@@ -807,3 +807,68 @@ async fn the_2m_2s_sync_deploy_files_replicate() {
     }
     admin.shutdown().await;
 }
+
+/// `slaveReadEnable`: a consumer reading far behind the commit log end is
+/// told to pull from the slave (`suggestWhichBrokerId`), and the client does.
+/// `accessMessageInMemoryMaxRatio=0` makes every read but the newest "far
+/// behind", so the test needs no gigabytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_far_behind_is_sent_to_the_slave() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin(&ns.addr, "ha-slow-admin").await;
+    let client = client();
+    let extra = "slaveReadEnable=true\naccessMessageInMemoryMaxRatio=0\n";
+    let master = spawn(&config(
+        dir.path(),
+        "master",
+        &ns.addr,
+        "ASYNC_MASTER",
+        extra,
+    ));
+    let slave = spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", extra));
+    create_topic(&client, &master.addr, "SlowReader", 1).await;
+    for i in 0..10 {
+        let body = format!("slow-{i}");
+        send(
+            &client,
+            &master.addr,
+            message("SlowReader", 0, "", "", body.as_bytes()),
+        )
+        .await;
+    }
+    wait_until("replicated", &[&master, &slave], || {
+        caught_up(&admin, &master, &slave)
+    })
+    .await;
+    heartbeat_consumer(&client, &master.addr, "c1", "probe", &[("SlowReader", "*")]).await;
+    let pulled = pull(&client, &master.addr, "probe", "SlowReader", 0, 0, 0).await;
+    assert_eq!(pulled.header.unwrap().suggest_which_broker_id, 1);
+
+    let consumer = mq_client::PullConsumer::start(
+        "slow-group",
+        ClientConfig::new(ns.addr.clone()).with_instance_name("ha-slow-consumer"),
+    )
+    .await
+    .unwrap();
+    let mq = consumer.fetch_queues("SlowReader").await.unwrap()[0].clone();
+    let mut got = Vec::new();
+    let mut offset = 0;
+    while got.len() < 10 {
+        let result = consumer.pull(&mq, "*", offset, 1).await.unwrap();
+        offset = result.next_begin_offset;
+        got.extend(
+            result
+                .messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+        );
+    }
+    let want: Vec<String> = (0..10).map(|i| format!("slow-{i}")).collect();
+    assert_eq!(got, want);
+    // Only the first pull went to the master: the rest were served by the slave.
+    let served = info_u64(&admin, &slave.addr, "msgGetTotalTodayNow").await;
+    assert!(served >= Some(9), "the slave served {served:?}");
+    consumer.shutdown().await;
+    admin.shutdown().await;
+}

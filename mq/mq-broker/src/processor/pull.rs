@@ -253,7 +253,14 @@ fn suggest_which_broker_id(broker: &Broker, group: &str, result: &GetMessageResu
     let memory_limit =
         total_memory_bytes() * u64::from(config.access_message_in_memory_max_ratio) / 100;
     let group = lock(&broker.groups).get(group).cloned().unwrap_or_default();
-    if result.max_phy_offset_pulling > 0 && behind > memory_limit {
+    // Only a read that looked at entries says how far behind it is.
+    let looked = matches!(
+        result.status,
+        GetMessageStatus::Found
+            | GetMessageStatus::NoMatchedMessage
+            | GetMessageStatus::MessageWasRemoving
+    );
+    if looked && behind > memory_limit {
         group.which_broker_when_consume_slowly
     } else {
         group.broker_id
