@@ -6,9 +6,13 @@
 #   equivalent client. Each setting runs RUNS times; compare medians.
 #
 #   The Rust RocketMQ reimplementation from crates.io is measured too when
-#   RMQ_RUST_BIN names the folder of its binaries, e.g. after
-#     cargo install --root /tmp/peer rocketmq-namesrv rocketmq-broker
-#   RMQ_RUST_BIN=/tmp/peer/bin (it listens on fixed ports 39876/30911).
+#   RMQ_RUST_BIN names the folder of its broker binary, e.g. after
+#     cargo install --root /tmp/peer rocketmq-broker
+#   RMQ_RUST_BIN=/tmp/peer/bin. Its broker (fixed port 30911, and 30909,
+#   10912 beside it) registers with our name server: rocketmq-namesrv-rust
+#   1.0.0 exits at start on these machines (see BENCHMARKS.md), and the name
+#   server only hands out the route; every measured request goes from
+#   mqbench to the broker under test.
 #
 #   bench/side-by-side.sh [seconds] [runs] [in-flight]
 set -euo pipefail
@@ -21,11 +25,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release -q --bin mqnamesrv --bin mqbroker --bin mqbench
+cargo build --release -q --bin mqnamesrv --bin mqbroker --bin mqbench --bin mqadmin
 (cd bench/nats-bench && cargo build --release -q)
 bin=target/release
 
-printf 'listenPort=0\nkvConfigPath=%s/kv.json\n' "$work" > "$work/ns.properties"
+printf 'listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath=%s/kv.json\n' "$work" > "$work/ns.properties"
 $bin/mqnamesrv -c "$work/ns.properties" > "$work/ns.out" 2>/dev/null &
 pids+=($!)
 for _ in $(seq 50); do grep -q 'boot success' "$work/ns.out" && break; sleep 0.1; done
@@ -63,24 +67,22 @@ if [ -n "${RMQ_RUST_BIN:-}" ] && [ -x "$RMQ_RUST_BIN/rocketmq-broker-rust" ]; th
     for flush in ASYNC_FLUSH SYNC_FLUSH; do
         peer="$work/peer-$flush"
         mkdir -p "$peer"
-        "$RMQ_RUST_BIN/rocketmq-namesrv-rust" --listenPort 39876 --bindAddress 127.0.0.1 > "$peer/ns.log" 2>&1 &
-        peer_ns=$!
-        pids+=($peer_ns)
-        printf 'brokerClusterName=DefaultCluster\nbrokerName=peer\nbrokerId=0\nbrokerRole=ASYNC_MASTER\nflushDiskType=%s\nlistenPort=30911\nbrokerIP1=127.0.0.1\nnamesrvAddr=127.0.0.1:39876\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n' "$flush" "$peer" > "$peer/broker.properties"
-        sleep 1
-        "$RMQ_RUST_BIN/rocketmq-broker-rust" -c "$peer/broker.properties" -n 127.0.0.1:39876 > "$peer/broker.log" 2>&1 &
+        printf 'brokerClusterName=DefaultCluster\nbrokerName=peer\nbrokerId=0\nbrokerRole=ASYNC_MASTER\nflushDiskType=%s\nlistenPort=30911\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n' "$flush" "$ns" "$peer" > "$peer/broker.properties"
+        "$RMQ_RUST_BIN/rocketmq-broker-rust" -c "$peer/broker.properties" > "$peer/broker.log" 2>&1 &
         peer_broker=$!
         pids+=($peer_broker)
-        sleep 5
+        for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/30911) 2>/dev/null && break; sleep 0.1; done
+        sleep 2
+        $bin/mqadmin updateTopic -n "$ns" -b 127.0.0.1:30911 -t "Peer$flush" -r 8 -w 8 > /dev/null
         for r in $(seq "$RUNS"); do
             echo -n "rocketmq-rust $flush run $r: "
-            $bin/mqbench producer -n 127.0.0.1:39876 -t "Peer$flush" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN" || echo "failed"
+            $bin/mqbench producer -n "$ns" -t "Peer$flush" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN" || echo "failed"
         done
         if [ "$flush" = ASYNC_FLUSH ]; then
             echo -n "rocketmq-rust $flush consume: "
-            $bin/mqbench consumer -n 127.0.0.1:39876 -t "Peer$flush" -g bench-consumer --seconds "$SECONDS_PER_RUN" || echo "failed"
+            $bin/mqbench consumer -n "$ns" -t "Peer$flush" -g bench-consumer --seconds "$SECONDS_PER_RUN" || echo "failed"
         fi
-        kill "$peer_broker" "$peer_ns"; wait "$peer_broker" "$peer_ns" 2>/dev/null || true
+        kill "$peer_broker"; wait "$peer_broker" 2>/dev/null || true
     done
 fi
 
