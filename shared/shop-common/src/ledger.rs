@@ -245,26 +245,16 @@ impl AmountLedger {
         conn: &mut AnyConnection,
         order_id: Uuid,
     ) -> Result<Option<Hold>, sqlx::Error> {
-        let Self {
-            ledger,
-            owner,
-            amount,
-            ..
-        } = *self;
-        let row = sqlx::query(&format!(
-            "SELECT {owner}, {amount}, created_at FROM {ledger} WHERE order_id = $1 AND operation = 'reserve'"
-        ))
-        .bind(order_id.to_string())
-        .fetch_optional(conn)
-        .await?;
-        row.map(|row| {
-            Ok(Hold {
-                owner: row.try_get(owner)?,
-                amount: row.try_get(amount)?,
-                at_ms: row.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        Ok(self
+            .row(conn, order_id, "reserve")
+            .await?
+            .and_then(|(owner, amount, at_ms)| {
+                owner.map(|owner| Hold {
+                    owner,
+                    amount,
+                    at_ms,
+                })
+            }))
     }
 
     /// The `cancel` row of `order_id`.
@@ -273,6 +263,27 @@ impl AmountLedger {
         conn: &mut AnyConnection,
         order_id: Uuid,
     ) -> Result<Option<CancelMarker>, sqlx::Error> {
+        Ok(self
+            .row(conn, order_id, "cancel")
+            .await?
+            .map(|(owner, amount, at_ms)| CancelMarker {
+                restored: owner.map(|owner| Hold {
+                    owner,
+                    amount,
+                    at_ms,
+                }),
+                at_ms,
+            }))
+    }
+
+    /// The owner (NULL on a cancel marker that restored nothing), amount and
+    /// time of one ledger row.
+    async fn row(
+        &self,
+        conn: &mut AnyConnection,
+        order_id: Uuid,
+        operation: &str,
+    ) -> Result<Option<(Option<i64>, i64, i64)>, sqlx::Error> {
         let Self {
             ledger,
             owner,
@@ -280,24 +291,18 @@ impl AmountLedger {
             ..
         } = *self;
         let row = sqlx::query(&format!(
-            "SELECT {owner}, {amount}, created_at FROM {ledger} WHERE order_id = $1 AND operation = 'cancel'"
+            "SELECT {owner}, {amount}, created_at FROM {ledger} WHERE order_id = $1 AND operation = $2"
         ))
         .bind(order_id.to_string())
+        .bind(operation)
         .fetch_optional(conn)
         .await?;
         row.map(|row| {
-            let at_ms = row.try_get("created_at")?;
-            let restored = row
-                .try_get::<Option<i64>, _>(owner)?
-                .map(|owner| -> Result<Hold, sqlx::Error> {
-                    Ok(Hold {
-                        owner,
-                        amount: row.try_get(amount)?,
-                        at_ms,
-                    })
-                })
-                .transpose()?;
-            Ok(CancelMarker { restored, at_ms })
+            Ok((
+                row.try_get(owner)?,
+                row.try_get(amount)?,
+                row.try_get("created_at")?,
+            ))
         })
         .transpose()
     }
