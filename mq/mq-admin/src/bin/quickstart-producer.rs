@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
-use mq_client::{ClientConfig, Message, Producer, ProducerConfig, SendStatus};
+use mq_client::{ClientConfig, Message, Producer, ProducerConfig, SendResult, SendStatus};
 
 struct Args {
     namesrv: String,
@@ -65,7 +65,7 @@ async fn run(args: Args) -> Result<()> {
         for i in 0..args.count {
             let msg = Message::new(args.topic.clone(), format!("Hello RocketMQ {i}").into_bytes())
                 .with_tags("TagA");
-            let sent = producer.send(msg).await?;
+            let sent = send_with_retries(&producer, msg).await?;
             println!(
                 "SendResult [sendStatus={}, msgId={}, offsetMsgId={}, messageQueue=MessageQueue [topic={}, brokerName={}, queueId={}], queueOffset={}]",
                 status(sent.status),
@@ -82,6 +82,25 @@ async fn run(args: Args) -> Result<()> {
     .await;
     producer.shutdown().await;
     result
+}
+
+/// Sends `msg`, trying again after a second when a send fails (a route
+/// that is not there yet, a broker restarting), as RocketMQ's quickstart
+/// keeps going after an exception; gives up after the third failure.
+async fn send_with_retries(producer: &Producer, msg: Message) -> Result<SendResult> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        match producer.send(msg.clone()).await {
+            Ok(sent) => return Ok(sent),
+            Err(e) if attempt < ATTEMPTS => {
+                eprintln!("quickstart-producer: send failed ({e}); trying again in 1 s");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
