@@ -2,25 +2,25 @@
 //! tags, offsets, routes, queries, retry and DLQ, delay levels, locks,
 //! restart durability and bad input.
 
-mod harness;
+mod common;
 
 use std::time::Duration;
 
-use harness::*;
+use common::*;
 use mq_protocol::body::{LockBatchRequestBody, LockBatchResponseBody, MessageQueue};
 use mq_protocol::header::{
     ConsumerSendMsgBackRequestHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
     QueryMessageRequestHeader, QueueRequestHeader, UpdateConsumerOffsetRequestHeader,
     ViewMessageRequestHeader,
 };
-use mq_protocol::route::{decode_json, encode_json, TopicRouteData};
+use mq_protocol::route::{decode_json, encode_json};
 use mq_protocol::{request_code, MessageExt, RemotingCommand, ResponseCode};
 
 #[tokio::test]
 async fn send_then_pull_with_tag_filter_and_route_registration() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     create_topic(&c, &broker.addr, "Orders", 2).await;
 
@@ -79,22 +79,10 @@ async fn send_then_pull_with_tag_filter_and_route_registration() {
     }
 
     // The name server knows the topic's route.
-    let mut route = None;
-    for _ in 0..50 {
-        let response = call(
-            &c,
-            &ns.addr,
-            RemotingCommand::request(request_code::GET_ROUTEINFO_BY_TOPIC)
-                .with_field("topic", "Orders"),
-        )
-        .await;
-        if code(&response) == Some(ResponseCode::SUCCESS) {
-            route = Some(decode_json::<TopicRouteData>(&response.body).unwrap());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let route = route.expect("the topic is routed");
+    let route = wait_for("the name server to route Orders", || {
+        mq_testkit::frames::route(&c, &ns.addr, "Orders")
+    })
+    .await;
     assert_eq!(route.queue_datas[0].write_queue_nums, 2);
     assert_eq!(
         route.broker_datas[0].master_addr(),
@@ -106,14 +94,16 @@ async fn send_then_pull_with_tag_filter_and_route_registration() {
 async fn a_held_pull_returns_as_soon_as_a_message_arrives() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     create_topic(&c, &broker.addr, "Held", 1).await;
     heartbeat_consumer(&c, &broker.addr, "c1", "g", &[("Held", "*")]).await;
 
     let (c2, addr) = (c.clone(), broker.addr.clone());
     let held = tokio::spawn(async move { pull(&c2, &addr, "g", "Held", 0, 0, 30_000).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A held pull shows nowhere until it is answered, so only watching it
+    // not return can tell that the broker holds it.
+    watch_for_absence(Duration::from_millis(200)).await;
     assert!(!held.is_finished(), "an empty queue holds the pull");
     send(&c, &broker.addr, message("Held", 0, "", "", b"wake up")).await;
     // Well before the 30 s suspend timeout.
@@ -134,7 +124,7 @@ async fn a_held_pull_returns_as_soon_as_a_message_arrives() {
 async fn offsets_and_topics_survive_a_restart_and_queries_find_messages() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let mut broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     create_topic(&c, &broker.addr, "Kept", 1).await;
     let mut sent = Vec::new();
@@ -166,7 +156,7 @@ async fn offsets_and_topics_survive_a_restart_and_queries_find_messages() {
         "a clean stop leaves no abort file"
     );
 
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     let query = RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET).with_header(
         &QueryConsumerOffsetRequestHeader {
@@ -241,7 +231,7 @@ async fn offsets_and_topics_survive_a_restart_and_queries_find_messages() {
 async fn delayed_messages_wait_for_their_level() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     create_topic(&c, &broker.addr, "Later", 1).await;
     heartbeat_consumer(&c, &broker.addr, "c1", "g", &[("Later", "*")]).await;
@@ -275,7 +265,7 @@ async fn delayed_messages_wait_for_their_level() {
 async fn send_back_retries_then_dead_letters() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     create_topic(&c, &broker.addr, "Work", 1).await;
     // A group that retries once before giving up.
@@ -369,7 +359,7 @@ async fn send_back_retries_then_dead_letters() {
 async fn queue_locks_give_each_queue_one_owner() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     let mq = |q| MessageQueue {
         topic: "T".into(),
@@ -406,7 +396,7 @@ async fn queue_locks_give_each_queue_one_owner() {
 async fn bad_requests_get_clear_answers_and_the_connection_keeps_serving() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let c = client();
     let unknown = call(&c, &broker.addr, RemotingCommand::request(9999)).await;
     assert_eq!(
@@ -462,12 +452,12 @@ async fn auto_creation_follows_the_broker_switch() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let c = client();
-    let open = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let open = start_broker("broker-a", dir.path(), &ns.addr).await;
     let sent = send(&c, &open.addr, message("Fresh", -1, "", "", b"x")).await;
     assert!(sent.queue_id >= 0 && sent.queue_id < 4);
 
     let dir2 = tempfile::tempdir().unwrap();
-    let strict = TestBroker::start_with("broker-b", dir2.path(), &ns.addr, |b, _| {
+    let strict = start_broker_with("broker-b", dir2.path(), &ns.addr, |b, _| {
         b.auto_create_topic_enable = false
     })
     .await;
@@ -480,7 +470,7 @@ async fn a_slave_refuses_sends() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let c = client();
-    let slave = TestBroker::start_with("broker-a", dir.path(), &ns.addr, |b, _| {
+    let slave = start_broker_with("broker-a", dir.path(), &ns.addr, |b, _| {
         b.broker_id = 1;
         b.broker_role = mq_broker::BrokerRole::Slave;
     })

@@ -3,41 +3,13 @@
 //! paths overridden for this machine), a topic created on the whole cluster,
 //! and messages spread over both brokers.
 
-mod harness;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use harness::*;
+use common::*;
 use mq_client::{AdminClient, ClientConfig, Message, Producer, ProducerConfig, TopicSpec};
-
-/// The deploy file with the keys a test must change replaced.
-fn overridden(file: &Path, dir: &Path, namesrv: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(file).expect("the deploy file");
-    let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-    let store = dir.join(&name);
-    let mut out = String::new();
-    for line in text.lines() {
-        let key = line.split('=').next().unwrap_or("");
-        let replaced = match key {
-            "namesrvAddr" => format!("namesrvAddr={namesrv}"),
-            "brokerIP1" => "brokerIP1=127.0.0.1".to_owned(),
-            "listenPort" => "listenPort=0\nbindAddress=127.0.0.1".to_owned(),
-            "storePathRootDir" => format!("storePathRootDir={}", store.display()),
-            "storePathCommitLog" => {
-                format!("storePathCommitLog={}", store.join("commitlog").display())
-            }
-            _ => line.to_owned(),
-        };
-        out.push_str(&replaced);
-        out.push('\n');
-    }
-    // Small files for a test machine.
-    out.push_str("mapedFileSizeCommitLog=8388608\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n");
-    let path = dir.join(format!("{name}.properties"));
-    std::fs::write(&path, out).unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_master_cluster_from_the_deploy_files_spreads_messages() {
@@ -46,15 +18,17 @@ async fn a_two_master_cluster_from_the_deploy_files_spreads_messages() {
     let namesrv = format!("{};{}", ns1.addr, ns2.addr);
     let dir = tempfile::tempdir().unwrap();
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/2m-noslave");
-    let a = start_process(&overridden(
+    let a = BrokerProcess::spawn(&deploy_file(
         &deploy.join("broker-a.properties"),
         dir.path(),
         &namesrv,
+        "",
     ));
-    let b = start_process(&overridden(
+    let b = BrokerProcess::spawn(&deploy_file(
         &deploy.join("broker-b.properties"),
         dir.path(),
         &namesrv,
+        "",
     ));
 
     let client = ClientConfig::new(namesrv.clone());
@@ -62,17 +36,14 @@ async fn a_two_master_cluster_from_the_deploy_files_spreads_messages() {
         .await
         .unwrap();
     // autoCreateTopicEnable=false in the files: the operator creates topics.
-    let mut masters = Vec::new();
-    for _ in 0..100 {
-        masters = admin
+    let mut masters = wait_for("both masters to register with the name servers", || async {
+        let masters = admin
             .cluster_masters("DefaultCluster")
             .await
             .unwrap_or_default();
-        if masters.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        (masters.len() == 2).then_some(masters)
+    })
+    .await;
     masters.sort();
     let mut expected = vec![a.addr.clone(), b.addr.clone()];
     expected.sort();

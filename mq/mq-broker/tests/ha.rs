@@ -4,17 +4,15 @@
 //! is down, lag is reported, bad replication input closes only its own
 //! connection, and a slave ahead of its master keeps its log.
 
-mod harness;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::*;
+use common::*;
 use mq_client::{
     AdminClient, ClientConfig, ConsumeStatus, Listener, MessageExt, PushConsumer,
     PushConsumerConfig,
@@ -26,43 +24,6 @@ use tokio::net::TcpStream;
 
 /// Generous: the machine running the tests may be loaded.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A `mqbroker` process with its addresses and log.
-struct Broker {
-    child: Child,
-    addr: String,
-    ha_addr: String,
-    log: PathBuf,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Broker {
-    fn signal(&self, sig: &str) {
-        signal(&self.child, sig);
-    }
-
-    /// SIGKILL, and wait for the process to be gone.
-    fn kill(mut self) {
-        self.signal("KILL");
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM (clean stop), and wait for it.
-    fn stop(mut self) {
-        self.signal("TERM");
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
 
 /// One broker of group `broker-a` (id 0 = master, else slave).
 fn config(dir: &Path, name: &str, namesrv: &str, role: &str, extra: &str) -> PathBuf {
@@ -80,58 +41,22 @@ fn config(dir: &Path, name: &str, namesrv: &str, role: &str, extra: &str) -> Pat
     path
 }
 
-/// Starts the binary and reads its boot and replication lines.
-fn spawn(config: &Path) -> Broker {
-    let log = config.with_extension("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
-        .arg("-c")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("mqbroker starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let boot = lines.next().expect("a boot line").unwrap();
-    assert!(
-        boot.contains("boot success"),
-        "{boot}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    let addr = boot
-        .split(", ")
-        .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .expect("the address in the boot line")
-        .to_owned();
-    let ha = lines.next().expect("a replication line").unwrap();
-    let ha_addr = ha
-        .rsplit(' ')
-        .next()
-        .expect("the replication address")
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Broker {
-        child,
-        addr,
-        ha_addr,
-        log,
-    }
-}
-
-async fn wait_until<F, Fut>(what: &str, brokers: &[&Broker], mut check: F)
+/// Polls `check` until it holds; after [`LIMIT`] panics naming `what`,
+/// with the logs of `brokers`.
+async fn wait_with_logs<F, Fut>(what: &str, brokers: &[&BrokerProcess], mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !check().await {
-        if tokio::time::Instant::now() > deadline {
-            let logs: Vec<String> = brokers.iter().map(|b| b.log()).collect();
-            panic!("timed out waiting for: {what}\n{}", logs.join("\n-----\n"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let logs = || {
+        let logs: Vec<String> = brokers.iter().map(|b| b.log()).collect();
+        logs.join("\n-----\n")
+    };
+    wait_explained(what, LIMIT, logs, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await;
 }
 
 async fn admin(namesrv: &str, name: &str) -> AdminClient {
@@ -162,7 +87,7 @@ async fn info_u64(admin: &AdminClient, addr: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn caught_up(admin: &AdminClient, master: &Broker, slave: &Broker) -> bool {
+async fn caught_up(admin: &AdminClient, master: &BrokerProcess, slave: &BrokerProcess) -> bool {
     let m = info_u64(admin, &master.addr, "commitLogMaxOffset").await;
     let s = info_u64(admin, &slave.addr, "commitLogMaxOffset").await;
     m.is_some() && m == s
@@ -210,13 +135,13 @@ async fn the_slave_keeps_a_byte_for_byte_copy_across_restarts_of_either_side() {
     let client = client();
     let master_conf = config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", "");
     let slave_conf = config(dir.path(), "slave", &ns.addr, "SLAVE", "");
-    let master = spawn(&master_conf);
+    let master = BrokerProcess::spawn(&master_conf);
     create_topic(&client, &master.addr, "Copied", 4).await;
     // Before the slave exists: it starts from an empty store.
     send_many(&client, &master.addr, "Copied", "before", 40).await;
-    let slave = spawn(&slave_conf);
+    let slave = BrokerProcess::spawn(&slave_conf);
     send_many(&client, &master.addr, "Copied", "after", 40).await;
-    wait_until("the slave caught up", &[&master, &slave], || {
+    wait_with_logs("the slave caught up", &[&master, &slave], || {
         caught_up(&admin, &master, &slave)
     })
     .await;
@@ -226,7 +151,7 @@ async fn the_slave_keeps_a_byte_for_byte_copy_across_restarts_of_either_side() {
     );
 
     // Routes and the cluster list show both, with their ids.
-    wait_until(
+    wait_with_logs(
         "the name server lists master and slave",
         &[&master, &slave],
         || async {
@@ -242,7 +167,7 @@ async fn the_slave_keeps_a_byte_for_byte_copy_across_restarts_of_either_side() {
     )
     .await;
     // The slave copies the master's topics, groups and offsets.
-    wait_until(
+    wait_with_logs(
         "the slave has the master's topics",
         &[&master, &slave],
         || async {
@@ -285,8 +210,8 @@ async fn the_slave_keeps_a_byte_for_byte_copy_across_restarts_of_either_side() {
     // The slave stops cleanly and resumes from its own end.
     slave.stop();
     send_many(&client, &master.addr, "Copied", "while-slave-down", 30).await;
-    let slave = spawn(&slave_conf);
-    wait_until("the restarted slave caught up", &[&master, &slave], || {
+    let slave = BrokerProcess::spawn(&slave_conf);
+    wait_with_logs("the restarted slave caught up", &[&master, &slave], || {
         caught_up(&admin, &master, &slave)
     })
     .await;
@@ -295,9 +220,9 @@ async fn the_slave_keeps_a_byte_for_byte_copy_across_restarts_of_either_side() {
     // The master is killed and comes back (on a new port): the slave
     // learns the new address from the name server and carries on.
     master.kill();
-    let master = spawn(&master_conf);
+    let master = BrokerProcess::spawn(&master_conf);
     send_many(&client, &master.addr, "Copied", "new-master", 30).await;
-    wait_until(
+    wait_with_logs(
         "the slave follows the restarted master",
         &[&master, &slave],
         || caught_up(&admin, &master, &slave),
@@ -313,7 +238,7 @@ async fn sync_master_acknowledges_only_what_the_slave_has() {
     let dir = tempfile::tempdir().unwrap();
     let admin = admin(&ns.addr, "ha-sync-admin").await;
     let client = client();
-    let master = spawn(&config(
+    let master = BrokerProcess::spawn(&config(
         dir.path(),
         "master",
         &ns.addr,
@@ -332,8 +257,8 @@ async fn sync_master_acknowledges_only_what_the_slave_has() {
     assert_eq!(code(&lonely), Some(ResponseCode::SLAVE_NOT_AVAILABLE));
     assert!(info_u64(&admin, &master.addr, "commitLogMaxOffset").await > Some(0));
 
-    let slave = spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
-    wait_until("the slave connected", &[&master, &slave], || async {
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
+    wait_with_logs("the slave connected", &[&master, &slave], || async {
         info_u64(&admin, &master.addr, "haConnectionCount").await == Some(1)
     })
     .await;
@@ -422,11 +347,11 @@ async fn async_master_reports_how_far_the_slave_is_behind() {
     let dir = tempfile::tempdir().unwrap();
     let admin = admin(&ns.addr, "ha-lag-admin").await;
     let client = client();
-    let master = spawn(&config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", ""));
-    let slave = spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
+    let master = BrokerProcess::spawn(&config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", ""));
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
     create_topic(&client, &master.addr, "Lagging", 4).await;
     send_many(&client, &master.addr, "Lagging", "a", 10).await;
-    wait_until("no lag", &[&master, &slave], || async {
+    wait_with_logs("no lag", &[&master, &slave], || async {
         info_u64(&admin, &master.addr, "slaveFallBehindMuch").await == Some(0)
             && info_u64(&admin, &master.addr, "haConnectionCount").await == Some(1)
     })
@@ -449,7 +374,7 @@ async fn async_master_reports_how_far_the_slave_is_behind() {
         "lag {lag}, sent {}",
         after - before
     );
-    wait_until("the slave caught up again", &[&master, &slave], || async {
+    wait_with_logs("the slave caught up again", &[&master, &slave], || async {
         info_u64(&admin, &master.addr, "slaveFallBehindMuch").await == Some(0)
     })
     .await;
@@ -478,11 +403,11 @@ async fn bad_input_on_the_ha_port_closes_only_that_connection() {
     let dir = tempfile::tempdir().unwrap();
     let admin = admin(&ns.addr, "ha-bad-admin").await;
     let client = client();
-    let master = spawn(&config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", ""));
-    let slave = spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
+    let master = BrokerProcess::spawn(&config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", ""));
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
     create_topic(&client, &master.addr, "Guarded", 4).await;
     send_many(&client, &master.addr, "Guarded", "x", 10).await;
-    wait_until("replicating", &[&master, &slave], || {
+    wait_with_logs("replicating", &[&master, &slave], || {
         caught_up(&admin, &master, &slave)
     })
     .await;
@@ -530,7 +455,7 @@ async fn bad_input_on_the_ha_port_closes_only_that_connection() {
 
     // The real slave was not disturbed, nor was the broker.
     send_many(&client, &master.addr, "Guarded", "y", 10).await;
-    wait_until("still replicating", &[&master, &slave], || {
+    wait_with_logs("still replicating", &[&master, &slave], || {
         caught_up(&admin, &master, &slave)
     })
     .await;
@@ -550,11 +475,11 @@ async fn a_slave_ahead_of_its_master_stops_replicating_and_keeps_its_log() {
     let client = client();
     let master_conf = config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", "");
     let slave_conf = config(dir.path(), "slave", &ns.addr, "SLAVE", "");
-    let master = spawn(&master_conf);
-    let slave = spawn(&slave_conf);
+    let master = BrokerProcess::spawn(&master_conf);
+    let slave = BrokerProcess::spawn(&slave_conf);
     create_topic(&client, &master.addr, "Lost", 4).await;
     send_many(&client, &master.addr, "Lost", "old", 20).await;
-    wait_until("replicated", &[&master, &slave], || {
+    wait_with_logs("replicated", &[&master, &slave], || {
         caught_up(&admin, &master, &slave)
     })
     .await;
@@ -566,8 +491,8 @@ async fn a_slave_ahead_of_its_master_stops_replicating_and_keeps_its_log() {
     // The master comes back without its data (a lost disk): behind the slave.
     master.kill();
     std::fs::remove_dir_all(dir.path().join("master")).unwrap();
-    let master = spawn(&master_conf);
-    wait_until("the slave noticed", &[&master, &slave], || async {
+    let master = BrokerProcess::spawn(&master_conf);
+    wait_with_logs("the slave noticed", &[&master, &slave], || async {
         runtime_info(&admin, &slave.addr)
             .await
             .get("haSlaveDiverged")
@@ -618,6 +543,29 @@ fn consumer(namesrv: &str, name: &str) -> PushConsumer {
     consumer
 }
 
+/// The sum of `failover-group`'s committed offsets over the 4 queues of
+/// `Failover` on `broker` (a queue without one counts 0).
+async fn group_offsets(client: &mq_remoting::RemotingClient, broker: &str) -> i64 {
+    let mut total = 0;
+    for q in 0..4 {
+        let response = call(
+            client,
+            broker,
+            RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET)
+                .with_field("consumerGroup", "failover-group")
+                .with_field("topic", "Failover")
+                .with_field("queueId", q),
+        )
+        .await;
+        total += response
+            .ext_fields
+            .get("offset")
+            .and_then(|o| o.parse::<i64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
 fn count(seen: &Seen, prefix: &str) -> usize {
     seen.lock()
         .unwrap()
@@ -633,8 +581,8 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
     let admin = admin(&ns.addr, "ha-failover-admin").await;
     let client = client();
     let master_conf = config(dir.path(), "master", &ns.addr, "ASYNC_MASTER", "");
-    let master = spawn(&master_conf);
-    let slave = spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
+    let master = BrokerProcess::spawn(&master_conf);
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
     create_topic(&client, &master.addr, "Failover", 4).await;
 
     // Phase 1, master up: batch A consumed and committed on the master.
@@ -642,7 +590,7 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
     let first = consumer(&ns.addr, "failover-1");
     let (seen1, listener) = recorder();
     first.start(listener).await.unwrap();
-    wait_until("A consumed", &[&master, &slave], || async {
+    wait_with_logs("A consumed", &[&master, &slave], || async {
         count(&seen1, "A-") >= 20
     })
     .await;
@@ -651,30 +599,14 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
     // Batch B reaches the slave with the committed offsets; then the
     // master dies.
     send_many(&client, &master.addr, "Failover", "B", 20).await;
-    wait_until(
+    wait_with_logs(
         "B and the offsets on the slave",
         &[&master, &slave],
         || async {
             if !caught_up(&admin, &master, &slave).await {
                 return false;
             }
-            let mut total = 0;
-            for q in 0..4 {
-                let response = call(
-                    &client,
-                    &slave.addr,
-                    RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET)
-                        .with_field("consumerGroup", "failover-group")
-                        .with_field("topic", "Failover")
-                        .with_field("queueId", q),
-                )
-                .await;
-                total += response
-                    .ext_fields
-                    .get("offset")
-                    .and_then(|o| o.parse::<i64>().ok())
-                    .unwrap_or(0);
-            }
+            let total = group_offsets(&client, &slave.addr).await;
             total == 20
         },
     )
@@ -686,7 +618,7 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
     let second = consumer(&ns.addr, "failover-2");
     let (seen2, listener) = recorder();
     second.start(listener).await.unwrap();
-    wait_until("B consumed from the slave", &[&slave], || async {
+    wait_with_logs("B consumed from the slave", &[&slave], || async {
         count(&seen2, "B-") >= 20
     })
     .await;
@@ -694,8 +626,8 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
 
     // Phase 3, the master is back (new port): the consumer moves to it and
     // carries on after B, its offsets committed there.
-    let master = spawn(&master_conf);
-    wait_until("the master is routed again", &[&master, &slave], || async {
+    let master = BrokerProcess::spawn(&master_conf);
+    wait_with_logs("the master is routed again", &[&master, &slave], || async {
         admin
             .topic_route("Failover")
             .await
@@ -703,32 +635,16 @@ async fn consumers_read_from_the_slave_while_the_master_is_down() {
     })
     .await;
     send_many(&client, &master.addr, "Failover", "C", 20).await;
-    wait_until("C consumed", &[&master, &slave], || async {
+    wait_with_logs("C consumed", &[&master, &slave], || async {
         count(&seen2, "C-") >= 20
     })
     .await;
     assert_eq!(count(&seen2, "B-"), 20, "B is read once");
-    wait_until(
+    wait_with_logs(
         "the master has the group's offsets",
         &[&master, &slave],
         || async {
-            let mut total = 0;
-            for q in 0..4 {
-                let response = call(
-                    &client,
-                    &master.addr,
-                    RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET)
-                        .with_field("consumerGroup", "failover-group")
-                        .with_field("topic", "Failover")
-                        .with_field("queueId", q),
-                )
-                .await;
-                total += response
-                    .ext_fields
-                    .get("offset")
-                    .and_then(|o| o.parse::<i64>().ok())
-                    .unwrap_or(0);
-            }
+            let total = group_offsets(&client, &master.addr).await;
             total == 60
         },
     )
@@ -746,39 +662,20 @@ async fn the_2m_2s_sync_deploy_files_replicate() {
     let dir = tempfile::tempdir().unwrap();
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/2m-2s-sync");
     let overridden = |name: &str| {
-        let text = std::fs::read_to_string(deploy.join(format!("{name}.properties"))).unwrap();
-        let store = dir.path().join(name);
-        let mut out = String::new();
-        for line in text.lines() {
-            let replaced = match line.split('=').next().unwrap_or("") {
-                "namesrvAddr" => format!("namesrvAddr={}", ns.addr),
-                "brokerIP1" => "brokerIP1=127.0.0.1".to_owned(),
-                "listenPort" => "listenPort=0\nbindAddress=127.0.0.1".to_owned(),
-                "haListenPort" => "haListenPort=0".to_owned(),
-                "storePathRootDir" => format!("storePathRootDir={}", store.display()),
-                "storePathCommitLog" => {
-                    format!("storePathCommitLog={}", store.join("commitlog").display())
-                }
-                _ => line.to_owned(),
-            };
-            out.push_str(&replaced);
-            out.push('\n');
-        }
-        out.push_str(
-            "mapedFileSizeCommitLog=8388608\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n\
-             registerNameServerPeriod=1000\n",
-        );
-        let path = dir.path().join(format!("{name}.properties"));
-        std::fs::write(&path, out).unwrap();
-        path
+        deploy_file(
+            &deploy.join(format!("{name}.properties")),
+            dir.path(),
+            &ns.addr,
+            "registerNameServerPeriod=1000\n",
+        )
     };
-    let brokers: Vec<Broker> = ["broker-a", "broker-a-s", "broker-b", "broker-b-s"]
+    let brokers: Vec<BrokerProcess> = ["broker-a", "broker-a-s", "broker-b", "broker-b-s"]
         .iter()
-        .map(|name| spawn(&overridden(name)))
+        .map(|name| BrokerProcess::spawn(&overridden(name)))
         .collect();
-    let refs: Vec<&Broker> = brokers.iter().collect();
+    let refs: Vec<&BrokerProcess> = brokers.iter().collect();
     let admin = admin(&ns.addr, "ha-deploy-admin").await;
-    wait_until("both slaves connected", &refs, || async {
+    wait_with_logs("both slaves connected", &refs, || async {
         info_u64(&admin, &brokers[0].addr, "haConnectionCount").await == Some(1)
             && info_u64(&admin, &brokers[2].addr, "haConnectionCount").await == Some(1)
     })
@@ -819,14 +716,14 @@ async fn a_consumer_far_behind_is_sent_to_the_slave() {
     let admin = admin(&ns.addr, "ha-slow-admin").await;
     let client = client();
     let extra = "slaveReadEnable=true\naccessMessageInMemoryMaxRatio=0\n";
-    let master = spawn(&config(
+    let master = BrokerProcess::spawn(&config(
         dir.path(),
         "master",
         &ns.addr,
         "ASYNC_MASTER",
         extra,
     ));
-    let slave = spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", extra));
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", extra));
     create_topic(&client, &master.addr, "SlowReader", 1).await;
     for i in 0..10 {
         let body = format!("slow-{i}");
@@ -837,7 +734,7 @@ async fn a_consumer_far_behind_is_sent_to_the_slave() {
         )
         .await;
     }
-    wait_until("replicated", &[&master, &slave], || {
+    wait_with_logs("replicated", &[&master, &slave], || {
         caught_up(&admin, &master, &slave)
     })
     .await;

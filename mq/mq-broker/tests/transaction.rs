@@ -2,13 +2,13 @@
 //! commit delivers once, rollback never, unknown outcomes are checked back,
 //! outcomes survive restarts, and too many checks discard the message.
 
-mod harness;
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::*;
+use common::*;
 use mq_protocol::header::{
     CheckTransactionStateRequestHeader, EndTransactionRequestHeader, SendMessageResponseHeader,
 };
@@ -55,11 +55,53 @@ async fn consumer_sees(
     pull_all(c, broker, "tx-consumer", topic, 1, want, within).await
 }
 
+/// Everything queue 0 of `topic` holds now, as a consumer pulls it. Exact
+/// right after an acknowledged END_TRANSACTION: the broker writes the
+/// committed message before it answers.
+async fn delivered_now(
+    c: &mq_remoting::RemotingClient,
+    broker: &str,
+    topic: &str,
+) -> Vec<MessageExt> {
+    heartbeat_consumer(c, broker, "consumer-1", "tx-consumer", &[(topic, "*")]).await;
+    pull_to_end(c, broker, "tx-consumer", topic, 0).await
+}
+
+/// The half messages the broker still waits on an outcome for
+/// (GET_TRANSACTION_HALF_STATUS, what operators see).
+async fn pending_halves(
+    c: &mq_remoting::RemotingClient,
+    broker: &str,
+) -> Vec<mq_broker::transaction::PendingHalf> {
+    let status = call(
+        c,
+        broker,
+        RemotingCommand::request(request_code::GET_TRANSACTION_HALF_STATUS),
+    )
+    .await;
+    let status: mq_broker::transaction::HalfStatus = serde_json::from_slice(&status.body).unwrap();
+    status.pending
+}
+
+/// What queue 0 of `topic` holds once no half message is pending: a half
+/// message gets one outcome only, so nothing can be committed after that.
+async fn delivered_when_settled(
+    c: &mq_remoting::RemotingClient,
+    broker: &str,
+    topic: &str,
+) -> Vec<MessageExt> {
+    wait_for("every half message to have an outcome", || async {
+        pending_halves(c, broker).await.is_empty().then_some(())
+    })
+    .await;
+    delivered_now(c, broker, topic).await
+}
+
 #[tokio::test]
 async fn commit_delivers_once_and_rollback_never() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start_with("broker-a", dir.path(), &ns.addr, |b, _| {
+    let broker = start_broker_with("broker-a", dir.path(), &ns.addr, |b, _| {
         // No check-back during this test.
         b.transaction_time_out = 3_600_000;
     })
@@ -70,11 +112,10 @@ async fn commit_delivers_once_and_rollback_never() {
     let rolled_back = send(&c, &broker.addr, half("Tx", b"roll me back")).await;
     assert!(committed.transaction_id.is_some());
     assert!(
-        consumer_sees(&c, &broker.addr, "Tx", 1, Duration::from_millis(300))
-            .await
-            .is_empty(),
+        delivered_now(&c, &broker.addr, "Tx").await.is_empty(),
         "half messages are invisible"
     );
+    assert_eq!(pending_halves(&c, &broker.addr).await.len(), 2);
 
     for _ in 0..3 {
         // Repeated outcomes are harmless.
@@ -101,7 +142,7 @@ async fn commit_delivers_once_and_rollback_never() {
     )
     .await;
 
-    let seen = consumer_sees(&c, &broker.addr, "Tx", 2, Duration::from_millis(500)).await;
+    let seen = delivered_when_settled(&c, &broker.addr, "Tx").await;
     assert_eq!(seen.len(), 1, "committed exactly once, rolled back never");
     assert_eq!(&seen[0].body[..], b"commit me");
     assert_eq!(seen[0].property("TRAN_MSG"), None);
@@ -190,7 +231,7 @@ impl RequestHandler for Checker {
 async fn an_unknown_outcome_is_checked_back_and_committed() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let (handler, checks, checked) = checker(sys_flag::TRANSACTION_COMMIT_TYPE);
     let producer = client_with(Arc::new(handler));
     create_topic(&producer, &broker.addr, "Tx", 1).await;
@@ -206,7 +247,7 @@ async fn an_unknown_outcome_is_checked_back_and_committed() {
     let c = client();
     let seen = consumer_sees(&c, &broker.addr, "Tx", 1, Duration::from_secs(10)).await;
     assert_eq!(seen.len(), 1, "the check-back committed the message");
-    let again = consumer_sees(&c, &broker.addr, "Tx", 2, Duration::from_millis(800)).await;
+    let again = delivered_when_settled(&c, &broker.addr, "Tx").await;
     assert_eq!(again.len(), 1, "and only once, though checks may repeat");
     assert!(checks.load(Ordering::SeqCst) >= 1);
     assert!(checked.lock().unwrap().iter().all(|b| b == "decided later"));
@@ -217,7 +258,7 @@ async fn a_second_producer_of_the_group_answers_when_the_first_is_gone_and_outco
 ) {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = TestBroker::start_with("broker-a", dir.path(), &ns.addr, |b, _| {
+    let mut broker = start_broker_with("broker-a", dir.path(), &ns.addr, |b, _| {
         b.transaction_time_out = 3_600_000
     })
     .await;
@@ -242,16 +283,12 @@ async fn a_second_producer_of_the_group_answers_when_the_first_is_gone_and_outco
     }
     broker.stop().await;
     // After a restart with short check timings, a new producer of the group answers.
-    let broker = TestBroker::start("broker-a", dir.path(), &ns.addr).await;
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
     let (handler, checks, bodies) = checker(sys_flag::TRANSACTION_COMMIT_TYPE);
     let second = client_with(Arc::new(handler));
     heartbeat_producer(&second, &broker.addr, "producer-2", GROUP).await;
     let c = client();
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while seen.len() < 2 && tokio::time::Instant::now() < deadline {
-        seen = consumer_sees(&c, &broker.addr, "Tx", 2, Duration::from_millis(200)).await;
-    }
+    let seen = consumer_sees(&c, &broker.addr, "Tx", 2, Duration::from_secs(10)).await;
     let mut delivered: Vec<_> = seen
         .iter()
         .map(|m| String::from_utf8_lossy(&m.body).into_owned())
@@ -276,7 +313,7 @@ async fn a_second_producer_of_the_group_answers_when_the_first_is_gone_and_outco
 async fn a_half_message_checked_too_often_is_discarded_not_delivered() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start_with("broker-a", dir.path(), &ns.addr, |b, _| {
+    let broker = start_broker_with("broker-a", dir.path(), &ns.addr, |b, _| {
         b.transaction_check_max = 2
     })
     .await;
@@ -316,29 +353,21 @@ async fn a_half_message_checked_too_often_is_discarded_not_delivered() {
         *checked.lock().unwrap(),
         vec!["never decided", "never decided"]
     );
+    // Operators see no pending half any more, and it was never delivered.
     assert!(
-        consumer_sees(&c, &broker.addr, "Tx", 1, Duration::from_millis(300))
+        delivered_when_settled(&c, &broker.addr, "Tx")
             .await
             .is_empty(),
         "never delivered"
     );
-
-    // Operators see no pending half any more.
-    let status = call(
-        &c,
-        &broker.addr,
-        RemotingCommand::request(request_code::GET_TRANSACTION_HALF_STATUS),
-    )
-    .await;
-    let status: mq_broker::transaction::HalfStatus = serde_json::from_slice(&status.body).unwrap();
-    assert!(status.pending.is_empty(), "{status:?}");
+    assert!(pending_halves(&c, &broker.addr).await.is_empty());
 }
 
 #[tokio::test]
 async fn operators_see_pending_half_messages() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start_with("broker-a", dir.path(), &ns.addr, |b, _| {
+    let broker = start_broker_with("broker-a", dir.path(), &ns.addr, |b, _| {
         b.transaction_time_out = 3_600_000
     })
     .await;
@@ -352,15 +381,9 @@ async fn operators_see_pending_half_messages() {
         end(&done, sys_flag::TRANSACTION_ROLLBACK_TYPE, false),
     )
     .await;
-    let status = call(
-        &c,
-        &broker.addr,
-        RemotingCommand::request(request_code::GET_TRANSACTION_HALF_STATUS),
-    )
-    .await;
-    let status: mq_broker::transaction::HalfStatus = serde_json::from_slice(&status.body).unwrap();
-    assert_eq!(status.pending.len(), 1);
-    assert_eq!(status.pending[0].topic, "Tx");
-    assert_eq!(status.pending[0].producer_group, GROUP);
-    assert_eq!(status.pending[0].check_times, 0);
+    let pending = pending_halves(&c, &broker.addr).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].topic, "Tx");
+    assert_eq!(pending[0].producer_group, GROUP);
+    assert_eq!(pending[0].check_times, 0);
 }

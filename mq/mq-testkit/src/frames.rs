@@ -1,139 +1,36 @@
-//! A name server and brokers in-process on port 0, and a raw remoting client
-//! that speaks to them frame by frame (the client crate is tested on its own).
+//! Requests to a broker or name server frame by frame, with our own remoting
+//! client: how the broker's and name server's tests drive them without the
+//! client crate, and how other tests observe what a broker stored.
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_broker::{BrokerConfig, BrokerHandle};
-use mq_namesrv::config::NamesrvConfig;
 use mq_protocol::body::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
 use mq_protocol::header::{
     pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader, SendMessageRequestHeader,
     SendMessageRequestHeaderV2, SendMessageResponseHeader,
 };
 use mq_protocol::message::{properties_to_string, Properties};
-use mq_protocol::route::{encode_json, perm};
+use mq_protocol::route::{decode_json, encode_json, perm, ClusterInfo, TopicRouteData};
 use mq_protocol::{request_code, MessageExt, RemotingCommand, ResponseCode};
 use mq_remoting::{ClientConfig, RemotingClient, RequestHandler};
-use mq_store::MessageStoreConfig;
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
+/// How long one request may take to be answered.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct NameServer {
-    pub addr: String,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: TempDir,
-}
-
-impl NameServer {
-    pub async fn start() -> NameServer {
-        let dir = tempfile::tempdir().unwrap();
-        let config = NamesrvConfig {
-            kv_config_path: dir.path().join("kvConfig.json"),
-            ..NamesrvConfig::default()
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = mq_namesrv::run(listener, config, async move {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        NameServer {
-            addr,
-            stop: Some(stop),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for NameServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Broker and store configs for a test: small files, port 0, loopback.
-pub fn configs(name: &str, root: &Path, namesrv: &str) -> (BrokerConfig, MessageStoreConfig) {
-    let broker = BrokerConfig {
-        broker_name: name.to_owned(),
-        namesrv_addr: namesrv.to_owned(),
-        listen_port: 0,
-        bind_address: "127.0.0.1".into(),
-        broker_ip1: "127.0.0.1".into(),
-        transaction_time_out: 300,
-        transaction_check_interval: 200,
-        ..BrokerConfig::default()
-    };
-    let mut store = MessageStoreConfig::with_root(root);
-    store.maped_file_size_commit_log = 8 * 1024 * 1024;
-    store.maped_file_size_consume_queue = 20 * 1000;
-    store.max_hash_slot_num = 1000;
-    store.max_index_num = 4000;
-    store.message_delay_level = "1s 1s 1s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s 2s".into();
-    (broker, store)
-}
-
-pub struct TestBroker {
-    pub handle: Option<BrokerHandle>,
-    pub addr: String,
-    pub root: PathBuf,
-    pub name: String,
-    pub namesrv: String,
-}
-
-impl TestBroker {
-    pub async fn start(name: &str, root: &Path, namesrv: &str) -> TestBroker {
-        Self::start_with(name, root, namesrv, |_, _| {}).await
-    }
-
-    pub async fn start_with(
-        name: &str,
-        root: &Path,
-        namesrv: &str,
-        tweak: impl FnOnce(&mut BrokerConfig, &mut MessageStoreConfig),
-    ) -> TestBroker {
-        let (mut broker, mut store) = configs(name, root, namesrv);
-        tweak(&mut broker, &mut store);
-        let handle = BrokerHandle::start(broker, store)
-            .await
-            .expect("broker starts");
-        TestBroker {
-            addr: handle.addr().to_string(),
-            handle: Some(handle),
-            root: root.to_owned(),
-            name: name.to_owned(),
-            namesrv: namesrv.to_owned(),
-        }
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            handle.shutdown().await;
-        }
-    }
-}
-
+/// A remoting client with default settings.
 pub fn client() -> RemotingClient {
     RemotingClient::new(ClientConfig::default())
 }
 
+/// A remoting client that answers the server's requests (check-backs, say)
+/// with `handler`.
 pub fn client_with(handler: Arc<dyn RequestHandler>) -> RemotingClient {
     RemotingClient::with_handler(ClientConfig::default(), handler)
 }
 
+/// Sends `request` to `addr` and returns the answer; panics if there is none
+/// within [`TIMEOUT`].
 pub async fn call(
     client: &RemotingClient,
     addr: &str,
@@ -145,10 +42,13 @@ pub async fn call(
         .expect("the call is answered")
 }
 
+/// The response code of `response`.
 pub fn code(response: &RemotingCommand) -> Option<ResponseCode> {
     response.response_code()
 }
 
+/// Creates `topic` with `queues` read and write queues on `broker`
+/// (UPDATE_AND_CREATE_TOPIC) and insists that it succeeds.
 pub async fn create_topic(client: &RemotingClient, broker: &str, topic: &str, queues: i32) {
     let response = call(
         client,
@@ -207,6 +107,7 @@ pub fn message(
     )
 }
 
+/// `msg` with one more property.
 pub fn with_property(
     mut msg: (SendMessageRequestHeader, Vec<u8>),
     key: &str,
@@ -219,6 +120,7 @@ pub fn with_property(
     msg
 }
 
+/// A number no other call in this process returns (for unique keys).
 pub fn rand_u128() -> u128 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(1);
@@ -227,6 +129,7 @@ pub fn rand_u128() -> u128 {
         | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Wall-clock milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -262,6 +165,8 @@ pub async fn send(
     response.header().unwrap()
 }
 
+/// HEART_BEAT for consumer `client_id` of `group` subscribed to `subs`
+/// (topic, tag expression).
 pub async fn heartbeat_consumer(
     client: &RemotingClient,
     broker: &str,
@@ -290,6 +195,7 @@ pub async fn heartbeat_consumer(
     assert_eq!(code(&response), Some(ResponseCode::SUCCESS));
 }
 
+/// HEART_BEAT for producer `client_id` of `group`.
 pub async fn heartbeat_producer(
     client: &RemotingClient,
     broker: &str,
@@ -312,12 +218,15 @@ pub async fn heartbeat_producer(
     assert_eq!(code(&response), Some(ResponseCode::SUCCESS));
 }
 
+/// What one PULL_MESSAGE answered.
 pub struct Pulled {
     pub code: Option<ResponseCode>,
     pub header: Option<PullMessageResponseHeader>,
     pub messages: Vec<MessageExt>,
 }
 
+/// PULL_MESSAGE of up to 32 messages from one queue; `suspend_ms > 0` asks
+/// the broker to hold the pull that long while the queue is empty.
 pub async fn pull(
     client: &RemotingClient,
     broker: &str,
@@ -393,60 +302,112 @@ pub async fn pull_all(
     out
 }
 
-/// A `mqbroker` process.
-pub struct BrokerProcess {
-    pub child: Child,
-    pub addr: String,
+/// The broker groups and clusters a name server knows
+/// (GET_BROKER_CLUSTER_INFO); `None` while it does not answer.
+pub async fn cluster_info(client: &RemotingClient, namesrv: &str) -> Option<ClusterInfo> {
+    let response = client
+        .invoke(
+            namesrv,
+            RemotingCommand::request(request_code::GET_BROKER_CLUSTER_INFO),
+            TIMEOUT,
+        )
+        .await
+        .ok()?;
+    if response.response_code() != Some(ResponseCode::SUCCESS) {
+        return None;
+    }
+    decode_json(&response.body).ok()
 }
 
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The route a name server serves for `topic` (GET_ROUTEINFO_BY_TOPIC);
+/// `None` while it has none.
+pub async fn route(client: &RemotingClient, namesrv: &str, topic: &str) -> Option<TopicRouteData> {
+    let response = client
+        .invoke(
+            namesrv,
+            RemotingCommand::request(request_code::GET_ROUTEINFO_BY_TOPIC)
+                .with_field("topic", topic),
+            TIMEOUT,
+        )
+        .await
+        .ok()?;
+    if response.response_code() != Some(ResponseCode::SUCCESS) {
+        return None;
+    }
+    decode_json(&response.body).ok()
+}
+
+/// Asks for an offset; -1 when the broker has none (QUERY_NOT_FOUND: a
+/// group that committed nothing yet).
+async fn offset_query(client: &RemotingClient, broker: &str, request: RemotingCommand) -> i64 {
+    let response = call(client, broker, request).await;
+    match code(&response) {
+        Some(ResponseCode::SUCCESS) => response
+            .field("offset")
+            .and_then(|offset| offset.parse().ok())
+            .expect("offset field in the response header"),
+        Some(ResponseCode::QUERY_NOT_FOUND) => -1,
+        other => panic!("offset request failed: {other:?} {:?}", response.remark),
     }
 }
 
-pub fn write_config(dir: &Path, namesrv: &str, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("broker-a.properties");
-    let text = format!(
-        "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerRole=ASYNC_MASTER\n\
-         namesrvAddr={namesrv}\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\n\
-         storePathRootDir={}\nmapedFileSizeCommitLog=8388608\nmapedFileSizeConsumeQueue=20000\n\
-         maxHashSlotNum=1000\nmaxIndexNum=4000\n{extra}",
-        dir.join("store").display()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+/// The max offset of one queue (GET_MAX_OFFSET): how many messages it holds.
+pub async fn max_offset(client: &RemotingClient, broker: &str, topic: &str, queue: i32) -> i64 {
+    offset_query(
+        client,
+        broker,
+        RemotingCommand::request(request_code::GET_MAX_OFFSET)
+            .with_field("topic", topic)
+            .with_field("queueId", queue),
+    )
+    .await
 }
 
-/// Starts the binary and waits for its boot line.
-pub fn start_process(config: &Path) -> BrokerProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
-        .arg("-c")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mqbroker starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().expect("a boot line").unwrap();
-    assert!(line.contains("boot success"), "{line}");
-    let addr = line
-        .split(", ")
-        .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .expect("the address in the boot line")
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    BrokerProcess { child, addr }
+/// The consumer offset the broker holds for `group` on one queue
+/// (QUERY_CONSUMER_OFFSET), -1 when none was committed.
+pub async fn committed_offset(
+    client: &RemotingClient,
+    broker: &str,
+    group: &str,
+    topic: &str,
+    queue: i32,
+) -> i64 {
+    offset_query(
+        client,
+        broker,
+        RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET)
+            .with_field("consumerGroup", group)
+            .with_field("topic", topic)
+            .with_field("queueId", queue),
+    )
+    .await
 }
 
-pub fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+/// Everything one queue holds now, pulled by `group` from offset 0 up to
+/// the queue's max offset (the group must have sent a heartbeat). A broker
+/// dispatches a message to its queue before it acknowledges the write, so
+/// after an acknowledged send or END_TRANSACTION nothing is missing: a test
+/// can assert that something is absent without waiting to see it not come.
+pub async fn pull_to_end(
+    client: &RemotingClient,
+    broker: &str,
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+) -> Vec<MessageExt> {
+    let end = max_offset(client, broker, topic, queue_id).await;
+    let mut offset = 0;
+    let mut out = Vec::new();
+    while offset < end {
+        let pulled = pull(client, broker, group, topic, queue_id, offset, 0).await;
+        match &pulled.header {
+            Some(header) if header.next_begin_offset > offset => offset = header.next_begin_offset,
+            _ => panic!(
+                "pulling {topic}:{queue_id} at {offset} (of {end}) did not advance: {:?}",
+                pulled.code
+            ),
+        }
+        out.extend(pulled.messages);
+    }
+    out
 }

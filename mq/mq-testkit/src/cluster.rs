@@ -1,0 +1,78 @@
+//! A name server and one broker registered with it: what tests of the
+//! client-facing crates (admin tools, services, end-to-end sagas) start.
+
+use mq_broker::BrokerConfig;
+use mq_protocol::route::perm;
+use mq_protocol::{request_code, RemotingCommand, ResponseCode};
+use mq_store::MessageStoreConfig;
+
+use crate::broker::TestBroker;
+use crate::frames;
+use crate::namesrv::NameServer;
+use crate::wait::wait_for;
+
+/// A name server and one broker, `broker-a` unless adjusted.
+pub struct Cluster {
+    /// The name server the broker registered with.
+    pub namesrv: NameServer,
+    /// `host:port` of the broker.
+    pub broker_addr: String,
+    /// `brokerName` of the broker.
+    pub broker_name: String,
+    broker: TestBroker,
+}
+
+impl Cluster {
+    /// Starts with [`crate::broker_configs`].
+    pub async fn start() -> Cluster {
+        Self::start_with(|_, _| {}).await
+    }
+
+    /// Starts with settings adjusted by `tweak`; returns once the broker is
+    /// registered and routable.
+    pub async fn start_with(
+        tweak: impl FnOnce(&mut BrokerConfig, &mut MessageStoreConfig),
+    ) -> Cluster {
+        let namesrv = NameServer::start().await;
+        let broker = TestBroker::start_temp("broker-a", &namesrv.addr, tweak).await;
+        Cluster {
+            broker_addr: broker.addr.clone(),
+            broker_name: broker.name.clone(),
+            namesrv,
+            broker,
+        }
+    }
+
+    /// Creates `topic` with `queues` read and write queues on the broker and
+    /// waits until the name server routes it.
+    pub async fn create_topic(&self, topic: &str, queues: i32) {
+        let client = frames::client();
+        let response = frames::call(
+            &client,
+            &self.broker_addr,
+            RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC)
+                .with_field("topic", topic)
+                .with_field("defaultTopic", "TBW102")
+                .with_field("readQueueNums", queues)
+                .with_field("writeQueueNums", queues)
+                .with_field("perm", perm::READ | perm::WRITE)
+                .with_field("topicFilterType", "SINGLE_TAG"),
+        )
+        .await;
+        assert_eq!(
+            response.response_code(),
+            Some(ResponseCode::SUCCESS),
+            "create topic {topic}: {:?}",
+            response.remark
+        );
+        wait_for(&format!("the name server to route {topic}"), || {
+            frames::route(&client, &self.namesrv.addr, topic)
+        })
+        .await;
+    }
+
+    /// Stops the broker cleanly; the name server stops on drop.
+    pub async fn stop(&mut self) {
+        self.broker.stop().await;
+    }
+}
