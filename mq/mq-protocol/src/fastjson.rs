@@ -14,7 +14,12 @@
 //! their object-keyed maps and read one back with [`read_keyed_map`]; every
 //! other part goes through serde via [`Value::from_serde`] and
 //! [`Value::to_serde`].
+//!
+//! fastjson also leaves numeric map keys unquoted
+//! (`"brokerAddrs":{0:"10.0.0.1:10911"}`); [`quote_numeric_keys`] turns
+//! such text into JSON for serde (the route bodies).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::de::DeserializeOwned;
@@ -48,16 +53,7 @@ pub enum Value {
 impl Value {
     /// Reads fastjson (or JSON) text.
     pub fn parse(text: &str) -> Result<Value, FastjsonError> {
-        let mut p = Parser {
-            bytes: text.as_bytes(),
-            pos: 0,
-        };
-        let value = p.value(0)?;
-        p.skip_ws();
-        if p.pos != p.bytes.len() {
-            return Err(p.error("trailing characters"));
-        }
-        Ok(value)
+        Parser::new(text).document()
     }
 
     /// Reads fastjson bytes (UTF-8).
@@ -225,12 +221,58 @@ where
     }
 }
 
+/// Puts quotes around the object keys that are bare numbers
+/// (`{0:"a",-1:"b"}` becomes `{"0":"a","-1":"b"}`), leaving everything
+/// else, strings and whitespace included, as it is: fastjson text that is
+/// JSON but for those keys becomes JSON. Borrows when no key needed quoting;
+/// an error when the text is not fastjson at all.
+pub fn quote_numeric_keys(text: &str) -> Result<Cow<'_, str>, FastjsonError> {
+    let mut p = Parser::new(text);
+    p.document()?;
+    if p.number_keys.is_empty() {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut fixed = String::with_capacity(text.len() + 2 * p.number_keys.len());
+    let mut copied = 0;
+    // Spans are in text order: keys are recorded as they are read, and a
+    // number has no keys inside it.
+    for (start, end) in p.number_keys {
+        fixed.push_str(&text[copied..start]);
+        fixed.push('"');
+        fixed.push_str(&text[start..end]);
+        fixed.push('"');
+        copied = end;
+    }
+    fixed.push_str(&text[copied..]);
+    Ok(Cow::Owned(fixed))
+}
+
 struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Byte spans of the object keys that were numbers.
+    number_keys: Vec<(usize, usize)>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Parser {
+            bytes: text.as_bytes(),
+            pos: 0,
+            number_keys: Vec::new(),
+        }
+    }
+
+    /// One value and nothing after it but whitespace.
+    fn document(&mut self) -> Result<Value, FastjsonError> {
+        let value = self.value(0)?;
+        self.skip_ws();
+        if self.pos != self.bytes.len() {
+            return Err(self.error("trailing characters"));
+        }
+        Ok(value)
+    }
+
     fn error(&self, what: &'static str) -> FastjsonError {
         FastjsonError::Syntax {
             what,
@@ -276,7 +318,12 @@ impl Parser<'_> {
                     return Ok(Value::Object(entries));
                 }
                 loop {
+                    self.skip_ws();
+                    let key_start = self.pos;
                     let key = self.value(depth + 1)?;
+                    if matches!(key, Value::Number(_)) {
+                        self.number_keys.push((key_start, self.pos));
+                    }
                     self.expect(b':', "expected ':'")?;
                     let value = self.value(depth + 1)?;
                     entries.push((key, value));
@@ -463,6 +510,29 @@ mod tests {
             v,
             "what we write reads back the same"
         );
+    }
+
+    #[test]
+    fn quotes_bare_numeric_keys_only_outside_strings() {
+        assert_eq!(
+            quote_numeric_keys(r#"{0:"a", 1 : "b",-1:"c"}"#).unwrap(),
+            r#"{"0":"a", "1" : "b","-1":"c"}"#
+        );
+        // Strings that look like keys, numbers as values and array items stay.
+        let untouched = r#"{"k":"{0:1}","n":[1,2,{"x":3}],"v":10,"e":"\"{5:6}"}"#;
+        assert!(matches!(
+            quote_numeric_keys(untouched),
+            Ok(Cow::Borrowed(_))
+        ));
+        // Nested maps.
+        assert_eq!(
+            quote_numeric_keys(r#"{"a":{"brokerAddrs":{0:"x",12:"y"}}}"#).unwrap(),
+            r#"{"a":{"brokerAddrs":{"0":"x","12":"y"}}}"#
+        );
+        // Empty and truncated input is an error, not a panic.
+        assert!(quote_numeric_keys("").is_err());
+        assert!(quote_numeric_keys("{12").is_err());
+        assert!(quote_numeric_keys("{-").is_err());
     }
 
     #[test]

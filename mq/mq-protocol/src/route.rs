@@ -8,15 +8,17 @@
 //!
 //! Java writes these bodies with fastjson, which leaves numeric map keys
 //! unquoted (`"brokerAddrs":{0:"10.0.0.1:10911"}`). That is not JSON, so
-//! [`decode_json`] retries with [`quote_numeric_keys`] when a strict parse
-//! fails. We always write standard JSON ([`encode_json`]), which fastjson
-//! reads.
+//! [`decode_json`] retries with [`fastjson::quote_numeric_keys`] when a
+//! strict parse fails. We always write standard JSON ([`encode_json`]),
+//! which fastjson reads.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::fastjson;
 
 /// The broker id of a master; slaves have ids above 0.
 pub const MASTER_ID: i64 = 0;
@@ -270,77 +272,11 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::E
             let Ok(text) = std::str::from_utf8(bytes) else {
                 return Err(strict);
             };
-            match quote_numeric_keys(text) {
-                Cow::Borrowed(_) => Err(strict),
-                Cow::Owned(fixed) => serde_json::from_str(&fixed),
+            match fastjson::quote_numeric_keys(text) {
+                Ok(Cow::Owned(fixed)) => serde_json::from_str(&fixed),
+                // Nothing to quote, or not even fastjson: the strict error says why.
+                Ok(Cow::Borrowed(_)) | Err(_) => Err(strict),
             }
-        }
-    }
-}
-
-/// Puts quotes around object keys that are bare numbers (`{0:"a",-1:"b"}`
-/// becomes `{"0":"a","-1":"b"}`), leaving strings and everything else as
-/// they are. Borrows when nothing needed quoting.
-///
-/// A bare key is a run of `-` and digits outside any string, right after `{`
-/// or `,` (whitespace aside), and followed (whitespace aside) by `:`.
-pub fn quote_numeric_keys(text: &str) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    // The last significant byte outside strings.
-    let mut last = 0u8;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-                last = b'"';
-            }
-            i += 1;
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b' ' | b'\t' | b'\r' | b'\n' => {}
-            b'-' | b'0'..=b'9' if last == b'{' || last == b',' => {
-                let end = i + bytes[i..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit() || **c == b'-')
-                    .count();
-                let after = end
-                    + bytes[end..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_whitespace())
-                        .count();
-                if bytes.get(after) == Some(&b':') {
-                    let fixed = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
-                    fixed.push_str(&text[copied..i]);
-                    fixed.push('"');
-                    fixed.push_str(&text[i..end]);
-                    fixed.push('"');
-                    copied = end;
-                }
-                last = b'0';
-                i = end;
-                continue;
-            }
-            other => last = other,
-        }
-        i += 1;
-    }
-    match out {
-        None => Cow::Borrowed(text),
-        Some(mut fixed) => {
-            fixed.push_str(&text[copied..]);
-            Cow::Owned(fixed)
         }
     }
 }
@@ -348,26 +284,6 @@ pub fn quote_numeric_keys(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_bare_numeric_keys_only_outside_strings() {
-        assert_eq!(
-            quote_numeric_keys(r#"{0:"a", 1 : "b",-1:"c"}"#),
-            r#"{"0":"a", "1" : "b","-1":"c"}"#
-        );
-        // Strings that look like keys, numbers as values and array items stay.
-        let untouched = r#"{"k":"{0:1}","n":[1,2,{"x":3}],"v":10,"e":"\"{5:6}"}"#;
-        assert!(matches!(quote_numeric_keys(untouched), Cow::Borrowed(_)));
-        // Nested maps.
-        assert_eq!(
-            quote_numeric_keys(r#"{"a":{"brokerAddrs":{0:"x",12:"y"}}}"#),
-            r#"{"a":{"brokerAddrs":{"0":"x","12":"y"}}}"#
-        );
-        // Empty and truncated input does not panic.
-        assert_eq!(quote_numeric_keys(""), "");
-        assert_eq!(quote_numeric_keys("{12"), "{12");
-        assert_eq!(quote_numeric_keys("{-"), "{-");
-    }
 
     #[test]
     fn fastjson_route_data_decodes() {
@@ -388,6 +304,17 @@ mod tests {
             serde_json::from_slice::<TopicRouteData>(&ours).unwrap(),
             route
         );
+        // Only bare keys are quoted: strings that look like keys stay.
+        let table: KvTable =
+            decode_json(br#"{"table":{"k":"{0:1}","e":"\"{5:6}"},"n":{1 : 2}}"#).unwrap();
+        assert_eq!(table.table["k"], "{0:1}");
+        assert_eq!(table.table["e"], "\"{5:6}");
+        let map: BTreeMap<i64, String> = decode_json(br#"{0:"a", 1 : "b",-1:"c"}"#).unwrap();
+        assert_eq!(map[&-1], "c");
+        // Empty and truncated input is an error, not a panic.
+        for bad in ["", "{12", "{-"] {
+            assert!(decode_json::<BTreeMap<i64, String>>(bad.as_bytes()).is_err());
+        }
     }
 
     #[test]
