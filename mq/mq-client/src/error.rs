@@ -1,6 +1,6 @@
 //! The typed errors of the client.
 
-use mq_protocol::ProtocolError;
+use mq_protocol::{ProtocolError, RemotingCommand};
 use mq_remoting::RemotingError;
 use thiserror::Error;
 
@@ -63,3 +63,21 @@ impl ClientError {
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// Turns a non-SUCCESS response into an error naming the broker.
+pub(crate) fn expect_success(response: RemotingCommand) -> Result<RemotingCommand> {
+    mq_remoting::check_success(response).map_err(ClientError::from)
+}
+
+/// True when the error is a connection-level failure rather than a broker's answer.
+pub(crate) fn is_network_error(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Remoting(
+            RemotingError::ConnectFailed { .. }
+                | RemotingError::Timeout { .. }
+                | RemotingError::ConnectionClosed { .. }
+                | RemotingError::Io { .. }
+        )
+    )
+}

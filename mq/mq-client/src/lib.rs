@@ -5,9 +5,9 @@
 //!   consumer of one client id.
 //! - `instance`: the client instance those share (RocketMQ's
 //!   `MQClientInstance`): one [`mq_remoting::RemotingClient`], the route
-//!   cache refreshed every 30 s, heartbeats every 30 s, and the handler of
-//!   requests brokers send back (transaction check-backs, consumer id
-//!   changes).
+//!   cache refreshed every 30 s, heartbeats every 30 s, the registered
+//!   groups, and the handler of requests brokers send back (transaction
+//!   check-backs, consumer id changes, admin queries about consumers).
 //! - [`producer`]: [`Producer`], round-robin queue choice, retries on
 //!   another broker, selectors, batches, auto-creation through `TBW102`.
 //! - [`transaction`]: [`TransactionProducer`], half messages, local
@@ -17,6 +17,9 @@
 //!   [`PullConsumer`].
 //! - [`admin`]: [`AdminClient`], one file per area.
 //! - [`message`] and [`id`]: the [`Message`] to send and its unique id.
+//! - Shared by several of those: `compress` (message bodies), `route`
+//!   (a route's readable queues), `sync` (locks that survive a panic) and
+//!   the error type.
 //!
 //! Data flow of a send: `Producer::send` → route (cache or name server) →
 //! queue → SEND_MESSAGE_V2 to the queue's master → [`SendResult`]. Of a
@@ -24,7 +27,7 @@
 //! offset tracker → offset store → UPDATE_CONSUMER_OFFSET.
 
 pub mod admin;
-mod callback;
+mod compress;
 pub mod config;
 pub mod consumer;
 mod error;
@@ -32,6 +35,8 @@ pub mod id;
 mod instance;
 pub mod message;
 pub mod producer;
+mod route;
+mod sync;
 pub mod transaction;
 
 pub use admin::{AdminClient, TopicSpec};

@@ -5,9 +5,8 @@ use mq_protocol::message::decode_message_id;
 use mq_protocol::{request_code, MessageExt, RemotingCommand, ResponseCode};
 
 use super::AdminClient;
-use crate::consumer::api::inflate;
-use crate::instance::expect_success;
-use crate::Result;
+use crate::compress::inflate;
+use crate::error::{expect_success, Result};
 
 impl AdminClient {
     /// QUERY_MESSAGE to every broker of the topic: up to `max` messages per

@@ -21,7 +21,8 @@ use mq_protocol::RemotingCommand;
 pub use topic::TopicSpec;
 
 use crate::config::ClientConfig;
-use crate::instance::{expect_success, ClientInstance};
+use crate::error::expect_success;
+use crate::instance::ClientInstance;
 use crate::{ClientError, Result};
 
 /// Administers name servers and brokers (RocketMQ's `DefaultMQAdminExt`).

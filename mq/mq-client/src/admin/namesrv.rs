@@ -10,7 +10,7 @@ use mq_protocol::{request_code, RemotingCommand, ResponseCode};
 
 use super::broker::{parse_properties, properties_text};
 use super::AdminClient;
-use crate::instance::expect_success;
+use crate::error::expect_success;
 use crate::{ClientError, Result};
 
 impl AdminClient {

@@ -3,7 +3,8 @@
 use mq_protocol::body::MessageQueue;
 
 use super::AdminClient;
-use crate::Result;
+use crate::error::Result;
+use crate::route::readable_queues;
 
 impl AdminClient {
     /// The group's committed offset of `mq`, `None` if it has none.
@@ -36,6 +37,6 @@ impl AdminClient {
     /// The readable queues of `topic`, sorted.
     pub async fn topic_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         let route = self.instance()?.update_route(topic).await?;
-        Ok(crate::consumer::push::readable_queues(topic, &route))
+        Ok(readable_queues(topic, &route))
     }
 }

@@ -86,7 +86,7 @@ impl AdminClient {
         for addr in instance.namesrv_addrs() {
             let request = RemotingCommand::request(request_code::DELETE_TOPIC_IN_NAMESRV)
                 .with_header(&header);
-            crate::instance::expect_success(instance.invoke(addr, request).await?)?;
+            crate::error::expect_success(instance.invoke(addr, request).await?)?;
         }
         Ok(())
     }

@@ -13,14 +13,13 @@ use mq_protocol::header::{
     PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
     QueueRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use mq_protocol::message::sys_flag;
 use mq_protocol::route::{decode_json, encode_json};
 use mq_protocol::{request_code, MessageExt, RemotingCommand, ResponseCode};
 use serde::{Deserialize, Serialize};
 
-use crate::instance::{expect_success, ClientInstance};
-use crate::producer::decompress;
-use crate::{ClientError, Result};
+use crate::compress::inflate;
+use crate::error::{expect_success, ClientError, Result};
+use crate::instance::ClientInstance;
 
 /// What a pull found (RocketMQ's `PullStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,16 +244,15 @@ impl ClientInstance {
         group: &str,
         queues: BTreeSet<MessageQueue>,
     ) -> Result<BTreeSet<MessageQueue>> {
-        let addr = self.broker_addr_for(topic, broker_name).await?;
-        let body = LockBatchRequestBody {
-            consumer_group: group.to_owned(),
-            client_id: self.client_id().to_owned(),
-            only_this_broker: false,
-            mq_set: queues,
-        };
-        let request =
-            RemotingCommand::request(request_code::LOCK_BATCH_MQ).with_body(encode_json(&body));
-        let response = expect_success(self.invoke(&addr, request).await?)?;
+        let response = self
+            .lock_request(
+                request_code::LOCK_BATCH_MQ,
+                broker_name,
+                topic,
+                group,
+                queues,
+            )
+            .await?;
         let body: LockBatchResponseBody = decode_json(&response.body)?;
         Ok(body.lock_ok_mq_set)
     }
@@ -267,6 +265,27 @@ impl ClientInstance {
         group: &str,
         queues: BTreeSet<MessageQueue>,
     ) -> Result<()> {
+        self.lock_request(
+            request_code::UNLOCK_BATCH_MQ,
+            broker_name,
+            topic,
+            group,
+            queues,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// LOCK_BATCH_MQ or UNLOCK_BATCH_MQ (`code`) of `queues` for this
+    /// client on the broker group `broker_name`.
+    async fn lock_request(
+        self: &Arc<Self>,
+        code: i32,
+        broker_name: &str,
+        topic: &str,
+        group: &str,
+        queues: BTreeSet<MessageQueue>,
+    ) -> Result<RemotingCommand> {
         let addr = self.broker_addr_for(topic, broker_name).await?;
         let body = LockBatchRequestBody {
             consumer_group: group.to_owned(),
@@ -274,21 +293,7 @@ impl ClientInstance {
             only_this_broker: false,
             mq_set: queues,
         };
-        let request =
-            RemotingCommand::request(request_code::UNLOCK_BATCH_MQ).with_body(encode_json(&body));
-        expect_success(self.invoke(&addr, request).await?)?;
-        Ok(())
+        let request = RemotingCommand::request(code).with_body(encode_json(&body));
+        expect_success(self.invoke(&addr, request).await?)
     }
-}
-
-/// Inflates a compressed body in place and clears the flag.
-pub(crate) fn inflate(msg: &mut MessageExt) -> Result<()> {
-    if msg.sys_flag & sys_flag::COMPRESSED != 0 {
-        msg.body = decompress(&msg.body).map_err(|source| ClientError::Io {
-            path: format!("body of message {}", msg.msg_id()),
-            source,
-        })?;
-        msg.sys_flag &= !sys_flag::COMPRESSED;
-    }
-    Ok(())
 }

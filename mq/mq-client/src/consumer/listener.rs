@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use mq_protocol::MessageExt;
+use tracing::warn;
 
 /// The verdict on a batch of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,18 @@ impl Listener {
             Listener::Concurrent(l) => l.consume(msgs).await,
             Listener::Ordered(l) => l.consume(msgs).await,
         }
+    }
+
+    /// Calls the listener in a task of its own so that a panic counts as
+    /// ReconsumeLater instead of losing the messages.
+    pub(crate) async fn consume_guarded(&self, msgs: Vec<MessageExt>) -> ConsumeStatus {
+        let listener = self.clone();
+        tokio::spawn(async move { listener.consume(&msgs).await })
+            .await
+            .unwrap_or_else(|error| {
+                warn!(%error, "listener panicked");
+                ConsumeStatus::ReconsumeLater
+            })
     }
 }
 

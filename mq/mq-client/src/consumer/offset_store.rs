@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::instance::ClientInstance;
+use crate::sync::lock;
 use crate::{ClientError, Result};
 
 /// The offsets of one consumer group: a memory table written through to
@@ -87,7 +88,7 @@ impl OffsetStore {
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<MessageQueue, i64>> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.table)
     }
 
     /// Records `offset` in memory (never moving backwards).

@@ -10,11 +10,11 @@ use mq_protocol::body::{
 use mq_protocol::header::{pull_sys_flag, PullMessageRequestHeader};
 
 use super::api::PullResult;
-use super::push::readable_queues;
 use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
 use crate::id::now_millis;
 use crate::instance::{ClientInstance, ConsumerRegistration};
-use crate::{ClientError, Result};
+use crate::route::readable_queues;
 
 /// A consumer that pulls explicitly (RocketMQ's `DefaultMQPullConsumer`).
 /// Offsets are the caller's; [`PullConsumer::commit_offset`] stores one on
