@@ -1,100 +1,74 @@
-//! The broker's shared state and its life cycle: open the store, load the
-//! metadata, bind the remoting port, start the background services
-//! (name server registration, delay delivery, client expiry, offset
-//! persistence), and stop them all cleanly.
+//! The broker's shared state and the put path.
+//!
+//! [`Broker`] is what the request processors and the background tasks
+//! share: the configuration, the store, one manager per kind of state
+//! ([`crate::manager`]) and replication. Its `put` applies the rewrites
+//! RocketMQ's commit log does (delayed messages to `SCHEDULE_TOPIC_XXXX`)
+//! and, on a SYNC_MASTER, waits for a slave.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 
+use mq_protocol::header::ConsumerGroupHeader;
 use mq_protocol::message::{properties_to_string, property, sys_flag, Properties};
-use mq_protocol::topic;
-use mq_remoting::{ClientConfig, RemotingClient, ServerConfig};
+use mq_protocol::{request_code, topic, RemotingCommand};
+use mq_remoting::RemotingClient;
 use mq_store::{MessageStore, MessageStoreConfig, PutMessage, PutResult, PutStatus, StoreError};
-use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
-use crate::clients::ClientRegistry;
 use crate::config::{BrokerConfig, BrokerRole};
-use crate::ha::{HaService, HaSettings};
-use crate::locks::QueueLocks;
-use crate::metadata::groups::GroupTable;
-use crate::metadata::offsets::{ConsumerOffsets, DelayOffsets};
-use crate::metadata::topics::TopicTable;
-use crate::metadata::MetadataError;
+use crate::ha::HaService;
+use crate::manager::clients::ClientManager;
+use crate::manager::groups::SubscriptionGroupManager;
+use crate::manager::offsets::{ConsumerOffsetManager, DelayOffsetManager};
+use crate::manager::stats::BrokerStats;
+use crate::manager::topics::TopicConfigManager;
+use crate::manager::transactions::TransactionManager;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// How often silent clients are looked for.
-pub(crate) const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Why a broker could not start.
-#[derive(Debug, Error)]
-pub enum BrokerError {
-    #[error("invalid broker configuration: {0}")]
-    Config(String),
-    #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
-    #[error("cannot load broker metadata: {0}")]
-    Metadata(#[from] MetadataError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-}
-
-/// Everything the request processors share.
-pub struct Broker {
-    /// Swapped whole on a change; readers hold an `Arc` for one request.
-    pub(crate) config: RwLock<Arc<BrokerConfig>>,
+/// Everything the request processors and background tasks share.
+pub(crate) struct Broker {
+    pub(crate) config: SharedConfig,
     pub(crate) store_config: MessageStoreConfig,
     pub(crate) store: Arc<MessageStore>,
     /// The address stored in every message and advertised to name servers.
     pub(crate) store_host: SocketAddr,
-    pub(crate) topics: Mutex<TopicTable>,
-    pub(crate) groups: Mutex<GroupTable>,
-    pub(crate) offsets: Mutex<ConsumerOffsets>,
-    pub(crate) delay_offsets: Mutex<DelayOffsets>,
-    pub(crate) clients: Mutex<ClientRegistry>,
-    pub(crate) locks: Mutex<QueueLocks>,
-    pub(crate) transactions: Mutex<crate::transaction::TransactionState>,
-    /// Serialises the decision of a transaction's outcome (commit, rollback,
-    /// discard), which spans store writes.
-    pub(crate) transaction_lock: tokio::sync::Mutex<()>,
+    /// The replication address advertised to name servers.
+    pub(crate) ha_addr: SocketAddr,
+    pub(crate) topics: TopicConfigManager,
+    pub(crate) groups: SubscriptionGroupManager,
+    pub(crate) offsets: ConsumerOffsetManager,
+    pub(crate) delay_offsets: DelayOffsetManager,
+    pub(crate) clients: ClientManager,
+    pub(crate) transactions: TransactionManager,
+    /// Put/get counters for operators (`mqadmin statsAll`).
+    pub(crate) stats: BrokerStats,
+    /// Replication (both roles).
+    pub(crate) ha: Arc<HaService>,
     /// Delay of each level, in ms (level 1 is index 0).
     pub(crate) delay_levels: Vec<i64>,
-    /// Talks to name servers.
+    /// Talks to name servers (and, on a slave, to its master).
     pub(crate) namesrv_client: RemotingClient,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) started_ms: i64,
-    /// The topic table version last sent to the name servers.
-    pub(crate) registered_version: std::sync::atomic::AtomicI64,
-    /// Put/get counters for operators (`mqadmin statsAll`).
-    pub(crate) stats: crate::stats::BrokerStats,
-    /// Replication (both roles).
-    pub(crate) ha: Arc<HaService>,
-    /// The replication address advertised to name servers.
-    pub(crate) ha_addr: SocketAddr,
 }
 
-/// Completes once the stop flag is set (or its sender is gone).
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+/// The configuration, swapped whole on a change (UPDATE_BROKER_CONFIG);
+/// a reader keeps the `Arc` it got for one request.
+pub(crate) struct SharedConfig(RwLock<Arc<BrokerConfig>>);
 
-/// Locks a mutex, taking over a poisoned one: every critical section here
-/// leaves its data consistent before anything that can panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl SharedConfig {
+    pub(crate) fn new(config: BrokerConfig) -> Self {
+        SharedConfig(RwLock::new(Arc::new(config)))
+    }
+
+    pub(crate) fn get(&self) -> Arc<BrokerConfig> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set(&self, config: BrokerConfig) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
 }
 
 /// A message the broker is about to store, before the delay and transaction
@@ -114,11 +88,9 @@ pub(crate) struct InboundMessage {
 }
 
 impl Broker {
+    /// The configuration now; one request keeps using the `Arc` it got.
     pub(crate) fn config(&self) -> Arc<BrokerConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.get()
     }
 
     pub(crate) fn broker_addr(&self) -> String {
@@ -209,32 +181,35 @@ impl Broker {
         }
     }
 
-    /// Registers with the name servers at once when topics changed since the
-    /// last registration (a topic auto-created by a send, a retry topic
-    /// created by a heartbeat), so its route exists without waiting for the
-    /// periodic registration, as RocketMQ's broker does.
-    pub(crate) fn register_if_topics_changed(self: &Arc<Self>) {
-        use std::sync::atomic::Ordering;
-        let version = lock(&self.topics).data_version().counter;
-        let registered = self.registered_version.load(Ordering::Acquire);
-        if version != registered
-            && self
-                .registered_version
-                .compare_exchange(registered, version, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            let broker = self.clone();
-            tokio::spawn(async move { crate::services::register_all(&broker).await });
+    /// Persists consumer and delay offsets (periodically and at shutdown).
+    pub(crate) fn persist_offsets(&self) {
+        if let Err(e) = self.offsets.persist() {
+            warn!(error = %e, "persisting consumer offsets failed");
+        }
+        if let Err(e) = self.delay_offsets.persist() {
+            warn!(error = %e, "persisting delay offsets failed");
         }
     }
 
-    /// Persists consumer and delay offsets (periodically and at shutdown).
-    pub(crate) fn persist_offsets(&self) {
-        if let Err(e) = lock(&self.offsets).persist() {
-            warn!(error = %e, "persisting consumer offsets failed");
+    /// Tells every member of `group` that the membership changed, so each
+    /// rebalances at once instead of at its next periodic rebalance.
+    pub(crate) fn notify_consumer_ids_changed(&self, group: &str) {
+        let enabled = self.config().notify_consumer_ids_changed_enable
+            && self.groups.notifies_ids_changed(group);
+        if !enabled {
+            return;
         }
-        if let Err(e) = lock(&self.delay_offsets).persist() {
-            warn!(error = %e, "persisting delay offsets failed");
+        for channel in self.clients.consumer_channels(group) {
+            let request = RemotingCommand::request(request_code::NOTIFY_CONSUMER_IDS_CHANGED)
+                .with_header(&ConsumerGroupHeader {
+                    consumer_group: group.to_owned(),
+                })
+                .oneway();
+            tokio::spawn(async move {
+                if let Err(e) = channel.oneway(request).await {
+                    debug!(error = %e, "notifying a consumer failed");
+                }
+            });
         }
     }
 }
@@ -247,187 +222,5 @@ fn replicated(flushed: PutStatus, ha: PutStatus) -> PutStatus {
         flushed
     } else {
         ha
-    }
-}
-
-/// A running broker.
-pub struct BrokerHandle {
-    broker: Arc<Broker>,
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl BrokerHandle {
-    /// Opens the store, loads the metadata, binds `bindAddress:listenPort`
-    /// (port 0 picks one) and starts serving and registering.
-    pub async fn start(
-        config: BrokerConfig,
-        store_config: MessageStoreConfig,
-    ) -> Result<BrokerHandle, BrokerError> {
-        config.validate().map_err(BrokerError::Config)?;
-        store_config
-            .validate()
-            .map_err(|e| BrokerError::Config(e.to_string()))?;
-        let delay_levels = store_config
-            .delay_levels()
-            .map_err(|e| BrokerError::Config(e.to_string()))?;
-        let ip: IpAddr = config.broker_ip1.parse().map_err(|_| {
-            BrokerError::Config(format!(
-                "brokerIP1 {:?} is not an IP address",
-                config.broker_ip1
-            ))
-        })?;
-        let bind = format!("{}:{}", config.bind_address, config.listen_port);
-        let listener = TcpListener::bind(&bind)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: bind.clone(),
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| BrokerError::Bind { addr: bind, source })?
-            .port();
-
-        // Masters serve replication; a slave only connects out.
-        let ha_listener = if config.broker_role == BrokerRole::Slave {
-            None
-        } else {
-            let ha_bind = format!("{}:{}", config.bind_address, config.effective_ha_port());
-            Some(
-                TcpListener::bind(&ha_bind)
-                    .await
-                    .map_err(|source| BrokerError::Bind {
-                        addr: ha_bind.clone(),
-                        source,
-                    })?,
-            )
-        };
-        let ha_port = match &ha_listener {
-            Some(l) => l
-                .local_addr()
-                .map_err(|source| BrokerError::Bind {
-                    addr: config.bind_address.clone(),
-                    source,
-                })?
-                .port(),
-            None => config.effective_ha_port(),
-        };
-        let ha_ip: IpAddr = config.effective_broker_ip2().parse().map_err(|_| {
-            BrokerError::Config(format!(
-                "brokerIP2 {:?} is not an IP address",
-                config.effective_broker_ip2()
-            ))
-        })?;
-
-        let opened = store_config.clone();
-        let store = tokio::task::spawn_blocking(move || MessageStore::open(opened))
-            .await
-            .map_err(|e| BrokerError::Config(format!("store open task failed: {e}")))??;
-        let config_dir = store_config.store_path_root_dir.join("config");
-        let now = now_ms();
-        let topics = TopicTable::load(&config_dir.join("topics.json"), &config, now)?;
-        let groups = GroupTable::load(&config_dir.join("subscriptionGroup.json"), now)?;
-        let offsets = ConsumerOffsets::load(&config_dir.join("consumerOffset.json"))?;
-        let delay_offsets = DelayOffsets::load(&config_dir.join("delayOffset.json"))?;
-        let transactions = crate::transaction::TransactionState::load(
-            &config_dir.join("transactionCheck.json"),
-            &store,
-        )?;
-
-        let (stop, shutdown) = watch::channel(false);
-        let store = Arc::new(store);
-        let ha = Arc::new(HaService::new(
-            HaSettings::new(&config, &store_config),
-            store.clone(),
-        ));
-        let broker = Arc::new(Broker {
-            store_host: SocketAddr::new(ip, port),
-            config: RwLock::new(Arc::new(config.clone())),
-            store_config,
-            store,
-            topics: Mutex::new(topics),
-            groups: Mutex::new(groups),
-            offsets: Mutex::new(offsets),
-            delay_offsets: Mutex::new(delay_offsets),
-            clients: Mutex::new(ClientRegistry::default()),
-            locks: Mutex::new(QueueLocks::default()),
-            transactions: Mutex::new(transactions),
-            transaction_lock: tokio::sync::Mutex::new(()),
-            delay_levels,
-            namesrv_client: RemotingClient::new(ClientConfig::default()),
-            shutdown,
-            started_ms: now,
-            registered_version: std::sync::atomic::AtomicI64::new(-1),
-            stats: crate::stats::BrokerStats::new(&config.broker_cluster_name),
-            ha,
-            ha_addr: SocketAddr::new(ha_ip, ha_port),
-        });
-        let addr = broker.store_host;
-        info!(
-            broker = %config.broker_name,
-            id = config.broker_id,
-            role = %config.broker_role,
-            %addr,
-            "broker serving"
-        );
-
-        let mut tasks = JoinSet::new();
-        let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone()));
-        let server_config = ServerConfig {
-            max_frame_len: config.server_frame_max_length,
-            ..ServerConfig::default()
-        };
-        let mut stop_rx = stop.subscribe();
-        tasks.spawn(async move {
-            mq_remoting::serve_with(listener, handler, server_config, async move {
-                crate::broker::stopped(&mut stop_rx).await;
-            })
-            .await;
-        });
-        if let Some(listener) = ha_listener {
-            info!(ha_addr = %broker.ha_addr, "replication server listening");
-            tasks.spawn(crate::ha::master::serve(
-                listener,
-                broker.ha.clone(),
-                stop.subscribe(),
-            ));
-        } else {
-            tasks.spawn(crate::ha::slave::run(broker.ha.clone(), stop.subscribe()));
-        }
-        crate::services::spawn_all(&broker, &stop, &mut tasks);
-        Ok(BrokerHandle {
-            broker,
-            addr,
-            stop,
-            tasks,
-        })
-    }
-
-    /// The address clients use (brokerIP1 and the bound port).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The replication address (brokerIP2 and the bound HA port; for a
-    /// slave, the port it would use as a master).
-    pub fn ha_addr(&self) -> SocketAddr {
-        self.broker.ha_addr
-    }
-
-    /// Stops serving, unregisters from the name servers, persists offsets
-    /// and closes the store cleanly (no `abort` file is left).
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        crate::services::unregister(&self.broker).await;
-        while self.tasks.join_next().await.is_some() {}
-        self.broker.persist_offsets();
-        let store = self.broker.store.clone();
-        match tokio::task::spawn_blocking(move || store.shutdown()).await {
-            Ok(Ok(())) => info!("broker stopped cleanly"),
-            Ok(Err(e)) => warn!(error = %e, "store shutdown failed"),
-            Err(e) => warn!(error = %e, "store shutdown task failed"),
-        }
     }
 }

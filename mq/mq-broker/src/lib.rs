@@ -1,35 +1,42 @@
 //! The broker: RocketMQ 4.x's request processing over our store.
 //!
-//! Layout:
-//! - [`config`]: `broker.conf` keys, roles, loading a properties file over
-//!   every configuration section.
-//! - [`broker`]: the shared state, [`BrokerHandle::start`] and shutdown, and
-//!   the put path (delay and transaction rewrites before the store).
-//! - `processor`: one `match` from request code to a function; one file per
-//!   family (send, pull, consumer, query, admin).
-//! - `transaction`: half messages, END_TRANSACTION and the check service.
-//! - `services`: background step functions (registration, client expiry,
-//!   offset persistence, delay delivery, transaction checks).
+//! Layout, from the bottom up (a module imports only from those above it
+//! in this list):
+//! - `util`, [`config`], [`metadata`]: the clock and lock helpers,
+//!   `broker.conf` keys and roles, and the JSON files under the store's
+//!   `config/`.
+//! - `manager`: one owner per kind of shared state (topics, subscription
+//!   groups, consumer and delay offsets, clients and queue locks,
+//!   transaction state, statistics), each keeping its locks inside.
 //! - `ha`: master/slave replication (the master's replication server, the
-//!   slave's client, SYNC_MASTER waits, the slave's metadata copy).
-//! - `clients`, `locks`, [`metadata`]: who is connected, ordered-consumption
-//!   queue locks, and the JSON files under the store's `config/`.
+//!   slave's client, SYNC_MASTER waits).
+//! - `broker`: the shared state (managers, store, configuration) and the
+//!   put path (delay rewrites before the store, the SYNC_MASTER wait).
+//! - [`transaction`], `registration`: writing transaction outcomes, and
+//!   registering with the name servers.
+//! - `tasks`: background step functions (client expiry, offset
+//!   persistence, delay delivery, transaction check-backs, the slave's
+//!   metadata copy).
+//! - `processor`: one `match` from request code to a function; one file per
+//!   family (send, pull, consumer, query, admin, ...).
+//! - `startup`: [`BrokerHandle::start`] and shutdown.
 //!
 //! Data flow of a send: remoting connection → `processor::send` (checks,
 //! topic auto-creation) → `Broker::put` (rewrites) → `mq_store` (commit log,
 //! dispatch to consume queue and index) → the new-message notification wakes
 //! held pulls in `processor::pull`.
 
-pub mod broker;
-mod clients;
+mod broker;
 pub mod config;
 mod ha;
-mod locks;
+mod manager;
 pub mod metadata;
 mod processor;
-mod services;
-mod stats;
+mod registration;
+mod startup;
+mod tasks;
 pub mod transaction;
+mod util;
 
-pub use broker::{BrokerError, BrokerHandle};
 pub use config::{BrokerConfig, BrokerRole};
+pub use startup::{BrokerError, BrokerHandle};

@@ -29,7 +29,7 @@ pub(crate) async fn serve(listener: TcpListener, ha: Arc<HaService>, stop: watch
     loop {
         let mut stop_rx = stop.clone();
         let accepted = tokio::select! {
-            _ = crate::broker::stopped(&mut stop_rx) => break,
+            _ = crate::util::stopped(&mut stop_rx) => break,
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
@@ -130,7 +130,7 @@ async fn serve_slave(
     let result = tokio::select! {
         r = stream_log(ha, &mut wr, from, &sent) => r,
         r = &mut reader => r.unwrap_or_else(|e| Err(format!("reader task failed: {e}"))),
-        _ = crate::broker::stopped(&mut stop) => Ok(()),
+        _ = crate::util::stopped(&mut stop) => Ok(()),
     };
     reader.abort();
     ha.remove_slave(id);

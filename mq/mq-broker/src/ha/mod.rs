@@ -12,8 +12,9 @@
 //!   reports its commit log end, appends what it receives through
 //!   [`MessageStore::append_raw`] (which validates each record and builds the
 //!   consume queues and index) and acknowledges each append.
-//! - [`metadata`]: the slave's periodic copy of the master's topics,
-//!   subscription groups, consumer offsets and delay offsets.
+//!
+//! The slave's periodic copy of the master's metadata is a background task
+//! (`tasks::slave_sync`).
 //!
 //! SYNC_MASTER: a send waits in [`HaService::wait_replicated`] until the
 //! highest offset any slave acknowledged reaches the end of the message.
@@ -32,7 +33,6 @@
 
 pub(crate) mod frame;
 pub(crate) mod master;
-pub(crate) mod metadata;
 pub(crate) mod slave;
 
 use std::collections::BTreeMap;
@@ -44,8 +44,8 @@ use std::time::Duration;
 use mq_store::{MessageStore, PutStatus};
 use tokio::sync::oneshot;
 
-use crate::broker::lock;
 use crate::config::{BrokerConfig, BrokerRole};
+use crate::util::lock;
 
 /// Name of the file a slave writes in its store folder when it found its
 /// master behind it; replication stays off while it exists.
@@ -179,14 +179,19 @@ impl HaService {
 
     /// Whether the slave should copy `master`'s metadata now: `interval`
     /// passed since the last copy, or the master is new. Marks it done.
-    pub(crate) fn metadata_sync_due(&self, master: &str, interval: Duration) -> bool {
+    pub(crate) fn metadata_sync_due(
+        &self,
+        master: &str,
+        interval: Duration,
+        now: std::time::Instant,
+    ) -> bool {
         let mut last = lock(&self.last_metadata_sync);
         let due = match &*last {
-            Some((at, from)) => from != master || at.elapsed() >= interval,
+            Some((at, from)) => from != master || now.saturating_duration_since(*at) >= interval,
             None => true,
         };
         if due {
-            *last = Some((std::time::Instant::now(), master.to_owned()));
+            *last = Some((now, master.to_owned()));
         }
         due
     }

@@ -56,7 +56,7 @@ pub(crate) async fn run(ha: Arc<HaService>, mut stop: watch::Receiver<bool>) {
             None => {}
         }
         tokio::select! {
-            _ = crate::broker::stopped(&mut stop) => return,
+            _ = crate::util::stopped(&mut stop) => return,
             _ = tokio::time::sleep(RECONNECT_DELAY) => {}
         }
     }
@@ -91,7 +91,7 @@ async fn session(ha: &HaService, addr: &str, mut stop: watch::Receiver<bool>) ->
         // part of the old buffer.
         buf.reserve(ha.settings.batch);
         let read = tokio::select! {
-            _ = crate::broker::stopped(&mut stop) => return Ended::Stopped,
+            _ = crate::util::stopped(&mut stop) => return Ended::Stopped,
             _ = heartbeat.tick() => {
                 if let Err(e) = report(&mut stream, store.commit_log_max_offset()).await {
                     return e;

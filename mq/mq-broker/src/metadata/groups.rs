@@ -11,46 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::persist::{read_json, write_json};
 use super::MetadataError;
 
-/// RocketMQ's `SubscriptionGroupConfig`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SubscriptionGroupConfig {
-    pub group_name: String,
-    pub consume_enable: bool,
-    pub consume_from_min_enable: bool,
-    pub consume_broadcast_enable: bool,
-    pub retry_queue_nums: i32,
-    /// Deliveries after the first before a message goes to `%DLQ%<group>`.
-    pub retry_max_times: i32,
-    pub broker_id: i64,
-    pub which_broker_when_consume_slowly: i64,
-    pub notify_consumer_ids_changed_enable: bool,
-}
-
-impl Default for SubscriptionGroupConfig {
-    fn default() -> Self {
-        SubscriptionGroupConfig {
-            group_name: String::new(),
-            consume_enable: true,
-            consume_from_min_enable: true,
-            consume_broadcast_enable: true,
-            retry_queue_nums: 1,
-            retry_max_times: 16,
-            broker_id: 0,
-            which_broker_when_consume_slowly: 1,
-            notify_consumer_ids_changed_enable: true,
-        }
-    }
-}
-
-impl SubscriptionGroupConfig {
-    pub fn new(group_name: impl Into<String>) -> Self {
-        SubscriptionGroupConfig {
-            group_name: group_name.into(),
-            ..SubscriptionGroupConfig::default()
-        }
-    }
-}
+/// RocketMQ's `SubscriptionGroupConfig`, the same type clients send.
+pub use mq_protocol::client_body::SubscriptionGroupConfig;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

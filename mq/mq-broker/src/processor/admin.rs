@@ -9,52 +9,37 @@ use std::sync::Arc;
 
 use mq_protocol::header::{CreateTopicRequestHeader, TopicHeader};
 use mq_protocol::route::{decode_json, encode_json, perm, KvTable, TopicConfig, TopicFilterType};
-use mq_protocol::{topic, RemotingCommand, ResponseCode};
+use mq_protocol::{topic, RemotingCommand};
 use serde::Serialize;
 
-use super::{header_or_reply, reply, success};
-use crate::broker::{lock, now_ms, Broker};
+use super::error::{ProcessError, Processed};
+use super::success;
+use crate::broker::Broker;
 use crate::metadata::groups::SubscriptionGroupConfig;
+use crate::registration::register_if_topics_changed;
+use crate::util::now_ms;
 
-/// Tells the name servers about a topic change at once rather than at the
-/// next periodic registration.
-fn register_soon(broker: &Arc<Broker>) {
-    broker.register_if_topics_changed();
-}
-
-pub(crate) async fn create_topic(
-    broker: &Arc<Broker>,
-    request: &RemotingCommand,
-) -> RemotingCommand {
-    let header = header_or_reply!(request, CreateTopicRequestHeader);
-    if let Err(why) = topic::validate_topic(&header.topic) {
-        return reply(request, ResponseCode::SYSTEM_ERROR, why);
-    }
+pub(crate) fn create_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
+    let header: CreateTopicRequestHeader = request.header()?;
+    topic::validate_topic(&header.topic).map_err(ProcessError::system)?;
     if header.topic == broker.config().broker_cluster_name {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
-                "the topic[{}] is conflict with system reserved words",
-                header.topic
-            ),
-        );
+        return Err(ProcessError::system(format!(
+            "the topic[{}] is conflict with system reserved words",
+            header.topic
+        )));
     }
     if !(1..=1024).contains(&header.read_queue_nums)
         || !(1..=1024).contains(&header.write_queue_nums)
     {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
+        return Err(ProcessError::system(
             "queue numbers must be within 1..=1024",
-        );
+        ));
     }
     if header.perm & !(perm::READ | perm::WRITE | perm::INHERIT) != 0 {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("invalid perm {}", header.perm),
-        );
+        return Err(ProcessError::system(format!(
+            "invalid perm {}",
+            header.perm
+        )));
     }
     let filter = if header.topic_filter_type == "MULTI_TAG" {
         TopicFilterType::MultiTag
@@ -70,84 +55,53 @@ pub(crate) async fn create_topic(
         topic_sys_flag: header.topic_sys_flag.unwrap_or(0),
         order: header.order.unwrap_or(false),
     };
-    if let Err(e) = lock(&broker.topics).upsert(config, now_ms()) {
-        return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-    }
-    register_soon(broker);
-    success(request)
+    broker.topics.upsert(config, now_ms())?;
+    register_if_topics_changed(broker);
+    Ok(success(request))
 }
 
-pub(crate) async fn delete_topic(
-    broker: &Arc<Broker>,
-    request: &RemotingCommand,
-) -> RemotingCommand {
-    let header = header_or_reply!(request, TopicHeader);
+pub(crate) fn delete_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
+    let header: TopicHeader = request.header()?;
     if topic::is_system_topic(&header.topic) {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
-                "the topic[{}] is a system topic and cannot be deleted",
-                header.topic
-            ),
-        );
+        return Err(ProcessError::system(format!(
+            "the topic[{}] is a system topic and cannot be deleted",
+            header.topic
+        )));
     }
-    if let Err(e) = lock(&broker.topics).delete(&header.topic, now_ms()) {
-        return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-    }
-    lock(&broker.offsets).remove_topic(&header.topic);
+    broker.topics.delete(&header.topic, now_ms())?;
+    broker.offsets.remove_topic(&header.topic);
     broker.stats.remove_topic(&header.topic);
-    if let Err(e) = broker.store.delete_topic(&header.topic) {
-        return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-    }
-    register_soon(broker);
-    success(request)
+    broker
+        .store
+        .delete_topic(&header.topic)
+        .map_err(|e| ProcessError::system(e.to_string()))?;
+    register_if_topics_changed(broker);
+    Ok(success(request))
 }
 
-pub(crate) fn all_topic_config(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let wrapper = lock(&broker.topics).wrapper();
-    success(request).with_body(encode_json(&wrapper))
+pub(crate) fn all_topic_config(broker: &Broker, request: &RemotingCommand) -> Processed {
+    Ok(success(request).with_body(encode_json(&broker.topics.wrapper())))
 }
 
-pub(crate) fn create_group(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let config: SubscriptionGroupConfig = match decode_json(&request.body) {
-        Ok(c) => c,
-        Err(e) => {
-            return reply(
-                request,
-                ResponseCode::SYSTEM_ERROR,
-                format!("bad subscription group body: {e}"),
-            )
-        }
-    };
-    if let Err(why) = topic::validate_group(&config.group_name) {
-        return reply(request, ResponseCode::SYSTEM_ERROR, why);
-    }
+pub(crate) fn create_group(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let config: SubscriptionGroupConfig = decode_json(&request.body)
+        .map_err(|e| ProcessError::system(format!("bad subscription group body: {e}")))?;
+    topic::validate_group(&config.group_name).map_err(ProcessError::system)?;
     if config.retry_max_times < 0 || config.retry_queue_nums < 0 {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
+        return Err(ProcessError::system(
             "retryMaxTimes and retryQueueNums must not be negative",
-        );
+        ));
     }
-    match lock(&broker.groups).upsert(config, now_ms()) {
-        Ok(()) => success(request),
-        Err(e) => reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
-    }
+    broker.groups.upsert(config, now_ms())?;
+    Ok(success(request))
 }
 
-pub(crate) fn delete_group(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let Some(group) = request.field("groupName").map(str::to_owned) else {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            "missing header field groupName",
-        );
-    };
-    match lock(&broker.groups).delete(&group, now_ms()) {
-        Ok(_) => success(request),
-        Err(e) => reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
-    }
+pub(crate) fn delete_group(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let group = request
+        .field("groupName")
+        .ok_or_else(|| ProcessError::system("missing header field groupName"))?;
+    broker.groups.delete(group, now_ms())?;
+    Ok(success(request))
 }
 
 #[derive(Serialize)]
@@ -157,13 +111,13 @@ struct GroupsBody<'a> {
     data_version: mq_protocol::route::DataVersion,
 }
 
-pub(crate) fn all_group_config(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let groups = lock(&broker.groups);
+pub(crate) fn all_group_config(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let (groups, data_version) = broker.groups.all();
     let body = GroupsBody {
-        subscription_group_table: groups.all().map(|g| (g.group_name.as_str(), g)).collect(),
-        data_version: groups.data_version(),
+        subscription_group_table: groups.iter().map(|g| (g.group_name.as_str(), g)).collect(),
+        data_version,
     };
-    success(request).with_body(encode_json(&body))
+    Ok(success(request).with_body(encode_json(&body)))
 }
 
 /// The broker's and the store's keys as `.properties` text, as RocketMQ's
@@ -179,14 +133,14 @@ pub(crate) fn config_properties(broker: &Broker) -> String {
     out
 }
 
-pub(crate) fn broker_config(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let version = lock(&broker.topics).data_version();
-    success(request)
+pub(crate) fn broker_config(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let version = broker.topics.data_version();
+    Ok(success(request)
         .with_field("version", String::from_utf8_lossy(&encode_json(&version)))
-        .with_body(config_properties(broker).into_bytes())
+        .with_body(config_properties(broker).into_bytes()))
 }
 
-pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
+pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> Processed {
     let stats = broker.store.stats();
     let now = now_ms();
     let mut table = BTreeMap::new();
@@ -227,7 +181,7 @@ pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> Remoti
     stats_entries(broker, &mut table);
     // Replication figures (slaveFallBehindMuch, ...), from the ha module.
     table.extend(broker.ha.runtime_entries());
-    success(request).with_body(encode_json(&KvTable { table }))
+    Ok(success(request).with_body(encode_json(&KvTable { table })))
 }
 
 /// Traffic figures under RocketMQ's runtime-info keys (what `mqadmin
@@ -269,12 +223,10 @@ fn stats_entries(broker: &Broker, table: &mut BTreeMap<String, String>) {
     table.insert("earliestMessageTimeStamp".to_owned(), oldest.to_string());
 }
 
-pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let body = lock(&broker.offsets).to_json();
-    success(request).with_body(body)
+pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -> Processed {
+    Ok(success(request).with_body(broker.offsets.to_json()))
 }
 
-pub(crate) fn all_delay_offsets(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let body = lock(&broker.delay_offsets).to_json();
-    success(request).with_body(body)
+pub(crate) fn all_delay_offsets(broker: &Broker, request: &RemotingCommand) -> Processed {
+    Ok(success(request).with_body(broker.delay_offsets.to_json()))
 }

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mq_protocol::{topic, RemotingCommand, ResponseCode};
+use mq_protocol::{topic, RemotingCommand};
 use tracing::{info, warn};
 
-use super::{reply, success};
-use crate::broker::{lock, Broker};
+use super::error::{ProcessError, Processed};
+use super::success;
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, ConfigSection};
 
 /// Keys that name the broker, its place in the cluster or its sockets:
@@ -91,127 +92,116 @@ pub(crate) fn persist_properties(path: &Path, updates: &[(String, String)]) -> s
     std::fs::rename(&tmp, path)
 }
 
-pub(crate) fn update_config(broker: &Arc<Broker>, request: &RemotingCommand) -> RemotingCommand {
+pub(crate) fn update_config(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
     let text = String::from_utf8_lossy(&request.body);
-    let entries = match mq_protocol::properties::parse(&text) {
-        Ok(e) => e,
-        Err(e) => {
-            return reply(
-                request,
-                ResponseCode::SYSTEM_ERROR,
-                format!("bad properties body: {e}"),
-            )
-        }
-    };
+    let entries = mq_protocol::properties::parse(&text)
+        .map_err(|e| ProcessError::system(format!("bad properties body: {e}")))?;
     if entries.is_empty() {
-        return reply(request, ResponseCode::SYSTEM_ERROR, "no key to update");
+        return Err(ProcessError::system("no key to update"));
     }
     let current = broker.config();
     let mut updated: BrokerConfig = (*current).clone();
     let mut updates = Vec::new();
     for entry in &entries {
         if FIXED_AT_START.contains(&entry.key.as_str()) {
-            return reply(
-                request,
-                ResponseCode::SYSTEM_ERROR,
-                format!(
-                    "{} cannot change while the broker runs; edit the config file and restart",
-                    entry.key
-                ),
-            );
+            return Err(ProcessError::system(format!(
+                "{} cannot change while the broker runs; edit the config file and restart",
+                entry.key
+            )));
         }
         match updated.set(&entry.key, &entry.value) {
             Ok(true) => updates.push((entry.key.clone(), entry.value.trim().to_owned())),
             Ok(false) => {
-                return reply(
-                    request,
-                    ResponseCode::SYSTEM_ERROR,
-                    format!(
-                        "{} is not a broker key this broker can change at runtime",
-                        entry.key
-                    ),
-                )
+                return Err(ProcessError::system(format!(
+                    "{} is not a broker key this broker can change at runtime",
+                    entry.key
+                )))
             }
             Err(why) => {
-                return reply(
-                    request,
-                    ResponseCode::SYSTEM_ERROR,
-                    format!("invalid value {:?} for {}: {why}", entry.value, entry.key),
-                )
+                return Err(ProcessError::system(format!(
+                    "invalid value {:?} for {}: {why}",
+                    entry.value, entry.key
+                )))
             }
         }
     }
-    if let Err(why) = updated.validate() {
-        return reply(request, ResponseCode::SYSTEM_ERROR, why);
-    }
+    updated.validate().map_err(ProcessError::system)?;
     let path = config_file_path(broker);
-    if let Err(e) = persist_properties(&path, &updates) {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("cannot write {}: {e}", path.display()),
-        );
-    }
+    persist_properties(&path, &updates)
+        .map_err(|e| ProcessError::system(format!("cannot write {}: {e}", path.display())))?;
     let permission_changed = updated.broker_permission != current.broker_permission;
-    *broker.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(updated);
+    broker.config.set(updated);
     info!(?updates, file = %path.display(), "broker config updated");
     if permission_changed {
-        let broker = broker.clone();
-        tokio::spawn(async move { crate::services::register_all(&broker).await });
+        crate::registration::register_soon(broker);
     }
-    success(request)
+    Ok(success(request))
 }
 
 /// Topics with consume queues in the store that the topic table does not
 /// know (system topics excepted).
 fn unknown_topics(broker: &Broker) -> Vec<(String, Vec<i32>)> {
-    let topics = lock(&broker.topics);
-    broker
+    let stored = broker
         .store
         .topics_and_queues()
         .into_iter()
-        .filter(|(t, _)| !topic::is_system_topic(t) && topics.get(t).is_none())
-        .collect()
+        .filter(|(t, _)| !topic::is_system_topic(t));
+    broker.topics.unknown(stored)
+}
+
+/// Removes the consume queues of each of `topics` that `expired` says may
+/// go; answers with how many went.
+fn remove_consume_queues(
+    broker: &Broker,
+    request: &RemotingCommand,
+    topics: Vec<(String, Vec<i32>)>,
+    expired: impl Fn(&str, &[i32]) -> bool,
+    what: &str,
+) -> Processed {
+    let mut removed = 0;
+    for (name, queues) in topics {
+        if !expired(&name, &queues) {
+            continue;
+        }
+        match broker.store.delete_topic(&name) {
+            Ok(_) => removed += 1,
+            Err(e) => {
+                warn!(topic = name, error = %e, "removing {what} failed");
+                return Err(ProcessError::system(e.to_string()));
+            }
+        }
+    }
+    info!(topics = removed, "{what} cleaned");
+    Ok(success(request).with_remark(format!("removed the consume queues of {removed} topic(s)")))
 }
 
 /// CLEAN_EXPIRED_CONSUMEQUEUE: removes the consume queues of unknown topics
 /// whose messages are all gone from the commit log.
-pub(crate) fn clean_expired_cq(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let mut removed = 0;
-    for (name, queues) in unknown_topics(broker) {
-        let expired = queues.iter().all(|q| {
-            broker.store.min_offset_in_queue(&name, *q)
-                >= broker.store.max_offset_in_queue(&name, *q)
-        });
-        if expired {
-            match broker.store.delete_topic(&name) {
-                Ok(_) => removed += 1,
-                Err(e) => {
-                    warn!(topic = name, error = %e, "removing expired consume queues failed");
-                    return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-                }
-            }
-        }
-    }
-    info!(topics = removed, "expired consume queues cleaned");
-    success(request).with_remark(format!("removed the consume queues of {removed} topic(s)"))
+pub(crate) fn clean_expired_cq(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let expired = |name: &str, queues: &[i32]| {
+        queues.iter().all(|q| {
+            broker.store.min_offset_in_queue(name, *q) >= broker.store.max_offset_in_queue(name, *q)
+        })
+    };
+    remove_consume_queues(
+        broker,
+        request,
+        unknown_topics(broker),
+        expired,
+        "expired consume queues",
+    )
 }
 
 /// CLEAN_UNUSED_TOPIC: removes the consume queues of every topic the topic
 /// table no longer has.
-pub(crate) fn clean_unused_topic(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let mut removed = 0;
-    for (name, _) in unknown_topics(broker) {
-        match broker.store.delete_topic(&name) {
-            Ok(_) => removed += 1,
-            Err(e) => {
-                warn!(topic = name, error = %e, "removing an unused topic failed");
-                return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-            }
-        }
-    }
-    info!(topics = removed, "unused topics cleaned");
-    success(request).with_remark(format!("removed the consume queues of {removed} topic(s)"))
+pub(crate) fn clean_unused_topic(broker: &Broker, request: &RemotingCommand) -> Processed {
+    remove_consume_queues(
+        broker,
+        request,
+        unknown_topics(broker),
+        |_, _| true,
+        "unused topics",
+    )
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP, QUERY/UPDATE_CONSUMER_OFFSET,
 //! LOCK/UNLOCK_BATCH_MQ, and the NOTIFY_CONSUMER_IDS_CHANGED call-back.
 
-use std::sync::Arc;
-
 use mq_protocol::body::{
     java_string_hash, ConsumerData, ConsumerListBody, HeartbeatData, LockBatchRequestBody,
     LockBatchResponseBody,
@@ -13,29 +11,23 @@ use mq_protocol::header::{
     UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use mq_protocol::route::{decode_json, encode_json, perm};
-use mq_protocol::{request_code, topic, RemotingCommand, ResponseCode};
+use mq_protocol::{topic, RemotingCommand, ResponseCode};
 use mq_remoting::Channel;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use super::{header_or_reply, reply, success};
-use crate::broker::{lock, now_ms, Broker};
-use crate::clients::ClientInfo;
+use super::error::{ProcessError, Processed};
+use super::success;
+use crate::broker::Broker;
+use crate::manager::clients::ClientInfo;
+use crate::util::now_ms;
 
 pub(crate) fn heartbeat(
-    broker: &Arc<Broker>,
+    broker: &Broker,
     channel: &Channel,
     request: &RemotingCommand,
-) -> RemotingCommand {
-    let data: HeartbeatData = match decode_json(&request.body) {
-        Ok(d) => d,
-        Err(e) => {
-            return reply(
-                request,
-                ResponseCode::SYSTEM_ERROR,
-                format!("bad heartbeat body: {e}"),
-            )
-        }
-    };
+) -> Processed {
+    let data: HeartbeatData = decode_json(&request.body)
+        .map_err(|e| ProcessError::system(format!("bad heartbeat body: {e}")))?;
     let now = now_ms();
     let client = ClientInfo {
         channel: channel.clone(),
@@ -46,12 +38,14 @@ pub(crate) fn heartbeat(
     };
     let auto_create = broker.config().auto_create_subscription_group;
     for consumer in &data.consumer_data_set {
-        let group = lock(&broker.groups).find_or_create(&consumer.group_name, auto_create, now);
+        let group = broker
+            .groups
+            .find_or_create(&consumer.group_name, auto_create, now);
         match group {
             Ok(Some(config)) => {
                 if config.retry_queue_nums > 0 {
                     let retry = topic::retry_topic(&consumer.group_name);
-                    if let Err(e) = lock(&broker.topics).ensure_internal(
+                    if let Err(e) = broker.topics.ensure_internal(
                         &retry,
                         config.retry_queue_nums,
                         perm::READ | perm::WRITE,
@@ -65,16 +59,18 @@ pub(crate) fn heartbeat(
             Err(e) => warn!(error = %e, "creating a subscription group failed"),
         }
         let consumer = with_tag_codes_from_tags(consumer);
-        let joined = lock(&broker.clients).register_consumer(&consumer, client.clone());
+        let joined = broker.clients.register_consumer(&consumer, client.clone());
         if joined {
             info!(group = %consumer.group_name, client = %data.client_id, "consumer joined");
-            notify_ids_changed(broker, &consumer.group_name);
+            broker.notify_consumer_ids_changed(&consumer.group_name);
         }
     }
     for producer in &data.producer_data_set {
-        lock(&broker.clients).register_producer(&producer.group_name, client.clone());
+        broker
+            .clients
+            .register_producer(&producer.group_name, client.clone());
     }
-    success(request)
+    Ok(success(request))
 }
 
 /// The consumer's subscriptions with each TAG subscription's code set
@@ -97,68 +93,43 @@ fn with_tag_codes_from_tags(consumer: &ConsumerData) -> ConsumerData {
 }
 
 pub(crate) fn unregister_client(
-    broker: &Arc<Broker>,
+    broker: &Broker,
     channel: &Channel,
     request: &RemotingCommand,
-) -> RemotingCommand {
-    let header = header_or_reply!(request, UnregisterClientRequestHeader);
+) -> Processed {
+    let header: UnregisterClientRequestHeader = request.header()?;
     if let Some(group) = header.producer_group.as_deref() {
-        lock(&broker.clients).unregister_producer(group, channel.id());
+        broker.clients.unregister_producer(group, channel.id());
     }
     if let Some(group) = header.consumer_group.as_deref() {
-        let removed = lock(&broker.clients).unregister_consumer(group, &header.client_id);
+        let removed = broker.clients.unregister_consumer(group, &header.client_id);
         if removed {
             info!(%group, client = %header.client_id, "consumer left");
-            notify_ids_changed(broker, group);
+            broker.notify_consumer_ids_changed(group);
         }
     }
-    success(request)
+    Ok(success(request))
 }
 
-/// Tells every member of `group` that the membership changed, so each
-/// rebalances at once instead of at its next periodic rebalance.
-pub(crate) fn notify_ids_changed(broker: &Arc<Broker>, group: &str) {
-    let enabled = broker.config().notify_consumer_ids_changed_enable
-        && lock(&broker.groups)
-            .get(group)
-            .is_none_or(|g| g.notify_consumer_ids_changed_enable);
-    if !enabled {
-        return;
-    }
-    let channels = lock(&broker.clients).consumer_channels(group);
-    for channel in channels {
-        let request = RemotingCommand::request(request_code::NOTIFY_CONSUMER_IDS_CHANGED)
-            .with_header(&ConsumerGroupHeader {
-                consumer_group: group.to_owned(),
-            })
-            .oneway();
-        tokio::spawn(async move {
-            if let Err(e) = channel.oneway(request).await {
-                debug!(error = %e, "notifying a consumer failed");
-            }
-        });
-    }
-}
-
-pub(crate) fn consumer_list(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, ConsumerGroupHeader);
-    let ids = lock(&broker.clients).consumer_ids(&header.consumer_group);
+pub(crate) fn consumer_list(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: ConsumerGroupHeader = request.header()?;
+    let ids = broker.clients.consumer_ids(&header.consumer_group);
     if ids.is_empty() {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("no consumer for this group, {}", header.consumer_group),
-        );
+        return Err(ProcessError::system(format!(
+            "no consumer for this group, {}",
+            header.consumer_group
+        )));
     }
-    success(request).with_body(encode_json(&ConsumerListBody {
+    Ok(success(request).with_body(encode_json(&ConsumerListBody {
         consumer_id_list: ids,
-    }))
+    })))
 }
 
-pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, QueryConsumerOffsetRequestHeader);
-    let committed =
-        lock(&broker.offsets).query(&header.consumer_group, &header.topic, header.queue_id);
+pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: QueryConsumerOffsetRequestHeader = request.header()?;
+    let committed = broker
+        .offsets
+        .query(&header.consumer_group, &header.topic, header.queue_id);
     let offset = match committed {
         Some(offset) => offset,
         // A new group on a queue that still holds its first message starts
@@ -172,69 +143,55 @@ pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> Remoti
             0
         }
         None => {
-            return reply(
-                request,
+            return Err(ProcessError::new(
                 ResponseCode::QUERY_NOT_FOUND,
                 "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first",
-            )
+            ))
         }
     };
-    success(request).with_header(&OffsetResponseHeader { offset })
+    Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
-pub(crate) fn update_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, UpdateConsumerOffsetRequestHeader);
+pub(crate) fn update_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: UpdateConsumerOffsetRequestHeader = request.header()?;
     if header.commit_offset < 0 {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            "commitOffset must not be negative",
-        );
+        return Err(ProcessError::system("commitOffset must not be negative"));
     }
-    lock(&broker.offsets).commit(
+    broker.offsets.commit(
         &header.consumer_group,
         &header.topic,
         header.queue_id,
         header.commit_offset,
     );
-    success(request)
+    Ok(success(request))
 }
 
-pub(crate) fn lock_batch(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let body: LockBatchRequestBody = match decode_json(&request.body) {
-        Ok(b) => b,
-        Err(e) => {
-            return reply(
-                request,
-                ResponseCode::SYSTEM_ERROR,
-                format!("bad lock body: {e}"),
-            )
-        }
-    };
-    let held = lock(&broker.locks).try_lock(
+/// The body of LOCK_BATCH_MQ and UNLOCK_BATCH_MQ.
+fn lock_body(request: &RemotingCommand, what: &str) -> Result<LockBatchRequestBody, ProcessError> {
+    decode_json(&request.body).map_err(|e| ProcessError::system(format!("bad {what} body: {e}")))
+}
+
+pub(crate) fn lock_batch(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let body = lock_body(request, "lock")?;
+    let held = broker.clients.try_lock(
         &body.consumer_group,
         &body.client_id,
         &body.mq_set,
         now_ms(),
     );
-    success(request).with_body(encode_json(&LockBatchResponseBody {
-        lock_ok_mq_set: held,
-    }))
+    Ok(
+        success(request).with_body(encode_json(&LockBatchResponseBody {
+            lock_ok_mq_set: held,
+        })),
+    )
 }
 
-pub(crate) fn unlock_batch(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let body: LockBatchRequestBody = match decode_json(&request.body) {
-        Ok(b) => b,
-        Err(e) => {
-            return reply(
-                request,
-                ResponseCode::SYSTEM_ERROR,
-                format!("bad unlock body: {e}"),
-            )
-        }
-    };
-    lock(&broker.locks).unlock(&body.consumer_group, &body.client_id, &body.mq_set);
-    success(request)
+pub(crate) fn unlock_batch(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let body = lock_body(request, "unlock")?;
+    broker
+        .clients
+        .unlock(&body.consumer_group, &body.client_id, &body.mq_set);
+    Ok(success(request))
 }
 
 /// One client connection, as RocketMQ's `Connection`.
@@ -268,51 +225,49 @@ struct ConsumerConnectionBody<'a> {
 }
 
 /// GET_CONSUMER_CONNECTION_LIST.
-pub(crate) fn consumer_connections(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, ConsumerGroupHeader);
-    let clients = lock(&broker.clients);
-    let Some(info) = clients.consumer_group(&header.consumer_group) else {
-        return reply(
-            request,
-            ResponseCode::CONSUMER_NOT_ONLINE,
-            format!("the consumer group[{}] not online", header.consumer_group),
-        );
-    };
-    let body = ConsumerConnectionBody {
-        connection_set: info.clients.values().map(connection).collect(),
-        subscription_table: &info.subscriptions,
-        consume_type: info.consume_type,
-        message_model: info.message_model,
-        consume_from_where: info.consume_from_where,
-    };
-    success(request).with_body(encode_json(&body))
+pub(crate) fn consumer_connections(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: ConsumerGroupHeader = request.header()?;
+    let body = broker
+        .clients
+        .with_consumer_group(&header.consumer_group, |info| {
+            encode_json(&ConsumerConnectionBody {
+                connection_set: info.clients.values().map(connection).collect(),
+                subscription_table: &info.subscriptions,
+                consume_type: info.consume_type,
+                message_model: info.message_model,
+                consume_from_where: info.consume_from_where,
+            })
+        })
+        .ok_or_else(|| {
+            ProcessError::new(
+                ResponseCode::CONSUMER_NOT_ONLINE,
+                format!("the consumer group[{}] not online", header.consumer_group),
+            )
+        })?;
+    Ok(success(request).with_body(body))
 }
 
 /// GET_PRODUCER_CONNECTION_LIST.
-pub(crate) fn producer_connections(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let Some(group) = request.field("producerGroup") else {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            "missing header field producerGroup",
-        );
-    };
-    let producers = lock(&broker.clients).producers_of(group);
+pub(crate) fn producer_connections(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let group = request
+        .field("producerGroup")
+        .ok_or_else(|| ProcessError::system("missing header field producerGroup"))?;
+    let producers = broker.clients.producers_of(group);
     if producers.is_empty() {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("the producer group[{group}] not exist"),
-        );
+        return Err(ProcessError::system(format!(
+            "the producer group[{group}] not exist"
+        )));
     }
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct ProducerConnectionBody {
         connection_set: Vec<ConnectionBody>,
     }
-    success(request).with_body(encode_json(&ProducerConnectionBody {
-        connection_set: producers.iter().map(connection).collect(),
-    }))
+    Ok(
+        success(request).with_body(encode_json(&ProducerConnectionBody {
+            connection_set: producers.iter().map(connection).collect(),
+        })),
+    )
 }
 
 #[cfg(test)]

@@ -18,47 +18,30 @@ use mq_protocol::header::{
 use mq_protocol::{request_code, RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
-use super::{header_or_reply, reply, success};
-use crate::broker::{lock, Broker};
-use crate::clients::ClientInfo;
+use super::error::{ProcessError, Processed};
+use super::success;
+use crate::broker::Broker;
+use crate::manager::clients::ClientInfo;
 
 /// How long a consumer has to answer a status or running-info request.
 const CLIENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn members(broker: &Broker, group: &str) -> Vec<ClientInfo> {
-    lock(&broker.clients)
-        .consumer_group(group)
-        .map(|info| info.clients.values().cloned().collect())
-        .unwrap_or_default()
-}
 
 /// Moves the group's offsets of `topic` to the first message stored at or
 /// after `timestamp` (-1: the end of each queue). Without `isForce` an
 /// offset only moves back. The new offsets are committed here and sent to
 /// every online member, which drops what it holds and reads on from them.
-pub(crate) async fn reset_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, ResetOffsetRequestHeader);
-    let Some(config) = lock(&broker.topics).get(&header.topic).cloned() else {
-        return reply(
-            request,
-            ResponseCode::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist", header.topic),
-        );
-    };
-    let committed = lock(&broker.offsets).queues(&header.group, &header.topic);
-    if committed.is_empty()
-        && lock(&broker.clients)
-            .consumer_group(&header.group)
-            .is_none()
-    {
-        return reply(
-            request,
+pub(crate) async fn reset_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: ResetOffsetRequestHeader = request.header()?;
+    let config = super::inspect::existing_topic(broker, &header.topic)?;
+    let committed = broker.offsets.queues(&header.group, &header.topic);
+    if committed.is_empty() && !broker.clients.is_online(&header.group) {
+        return Err(ProcessError::new(
             ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!(
                 "the consumer group <{}> has no offsets on topic <{}> and is not online",
                 header.group, header.topic
             ),
-        );
+        ));
     }
     let broker_name = broker.config().broker_name.clone();
     let mut body = ResetOffsetBody::default();
@@ -85,15 +68,17 @@ pub(crate) async fn reset_offset(broker: &Broker, request: &RemotingCommand) -> 
             offset,
         );
     }
-    {
-        let mut offsets = lock(&broker.offsets);
-        for (mq, offset) in &body.offset_table {
-            offsets.commit(&header.group, &header.topic, mq.queue_id, *offset);
-        }
-    }
+    let reset: Vec<(i32, i64)> = body
+        .offset_table
+        .iter()
+        .map(|(mq, offset)| (mq.queue_id, *offset))
+        .collect();
+    broker
+        .offsets
+        .commit_all(&header.group, &header.topic, &reset);
     broker.persist_offsets();
     let encoded = body.encode();
-    for member in members(broker, &header.group) {
+    for member in broker.clients.members(&header.group) {
         let notice = RemotingCommand::request(request_code::RESET_CONSUMER_CLIENT_OFFSET)
             .with_header(&header)
             .with_body(encoded.clone())
@@ -108,30 +93,28 @@ pub(crate) async fn reset_offset(broker: &Broker, request: &RemotingCommand) -> 
         timestamp = header.timestamp,
         "consumer offsets reset"
     );
-    success(request).with_body(encoded)
+    Ok(success(request).with_body(encoded))
 }
 
 /// Asks every online member of the group (or the one at `clientAddr`) for
 /// its offsets of the topic.
-pub(crate) async fn consumer_status(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, GetConsumerStatusRequestHeader);
+pub(crate) async fn consumer_status(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: GetConsumerStatusRequestHeader = request.header()?;
     let wanted = header.client_addr.as_deref().filter(|a| !a.is_empty());
-    let members: Vec<ClientInfo> = members(broker, &header.group)
+    let members: Vec<ClientInfo> = broker
+        .clients
+        .members(&header.group)
         .into_iter()
         .filter(|m| {
             wanted.is_none_or(|a| a == m.client_id || a == m.channel.peer_addr().to_string())
         })
         .collect();
     if members.is_empty() {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
-                "no consumer of group [{}] is online{}",
-                header.group,
-                wanted.map(|a| format!(" at {a}")).unwrap_or_default()
-            ),
-        );
+        return Err(ProcessError::system(format!(
+            "no consumer of group [{}] is online{}",
+            header.group,
+            wanted.map(|a| format!(" at {a}")).unwrap_or_default()
+        )));
     }
     let mut body = GetConsumerStatusBody::default();
     for member in members {
@@ -158,65 +141,62 @@ pub(crate) async fn consumer_status(broker: &Broker, request: &RemotingCommand) 
             Err(e) => warn!(client = member.client_id, error = %e, "consumer status failed"),
         }
     }
-    success(request).with_body(body.encode())
+    Ok(success(request).with_body(body.encode()))
 }
 
 /// Forwards GET_CONSUMER_RUNNING_INFO to the client and answers with what
 /// it says.
-pub(crate) async fn running_info(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, GetConsumerRunningInfoRequestHeader);
-    let Some(member) = members(broker, &header.consumer_group)
+pub(crate) async fn running_info(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: GetConsumerRunningInfoRequestHeader = request.header()?;
+    let member = broker
+        .clients
+        .members(&header.consumer_group)
         .into_iter()
         .find(|m| m.client_id == header.client_id)
-    else {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
+        .ok_or_else(|| {
+            ProcessError::system(format!(
                 "the consumer <{}> <{}> is not online",
                 header.consumer_group, header.client_id
-            ),
-        );
-    };
+            ))
+        })?;
     let ask =
         RemotingCommand::request(request_code::GET_CONSUMER_RUNNING_INFO).with_header(&header);
-    match member.channel.invoke(ask, CLIENT_ANSWER_TIMEOUT).await {
-        Ok(answer) => {
-            let mut response = RemotingCommand::response_to(
-                request,
-                ResponseCode::from_i32(answer.code).unwrap_or(ResponseCode::SYSTEM_ERROR),
-            );
-            response.remark = answer.remark;
-            response.body = answer.body;
-            response
-        }
-        Err(e) => reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("the consumer <{}> did not answer: {e}", header.client_id),
-        ),
-    }
+    let answer = member
+        .channel
+        .invoke(ask, CLIENT_ANSWER_TIMEOUT)
+        .await
+        .map_err(|e| {
+            ProcessError::system(format!(
+                "the consumer <{}> did not answer: {e}",
+                header.client_id
+            ))
+        })?;
+    let mut response = RemotingCommand::response_to(
+        request,
+        ResponseCode::from_i32(answer.code).unwrap_or(ResponseCode::SYSTEM_ERROR),
+    );
+    response.remark = answer.remark;
+    response.body = answer.body;
+    Ok(response)
 }
 
 /// Copies `srcGroup`'s offsets to `destGroup`, for one topic or all that
 /// `srcGroup` has offsets on. Unless `offline`, a topic the online source
 /// group no longer subscribes to is skipped.
-pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, CloneGroupOffsetRequestHeader);
+pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: CloneGroupOffsetRequestHeader = request.header()?;
     let topics: Vec<String> = match header.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_owned()],
-        None => lock(&broker.offsets).topics_of_group(&header.src_group),
+        None => broker.offsets.topics_of_group(&header.src_group),
     };
     let subscribed: Option<BTreeSet<String>> = if header.offline.unwrap_or(false) {
         None
     } else {
-        lock(&broker.clients)
-            .consumer_group(&header.src_group)
-            .map(|info| info.subscriptions.keys().cloned().collect())
+        broker.clients.subscribed_topics(&header.src_group)
     };
     let mut cloned = 0;
     for topic_name in topics {
-        if lock(&broker.topics).get(&topic_name).is_none() {
+        if !broker.topics.contains(&topic_name) {
             continue;
         }
         if subscribed
@@ -225,7 +205,9 @@ pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> 
         {
             continue;
         }
-        lock(&broker.offsets).clone_group(&header.src_group, &header.dest_group, &topic_name);
+        broker
+            .offsets
+            .clone_group(&header.src_group, &header.dest_group, &topic_name);
         cloned += 1;
     }
     broker.persist_offsets();
@@ -235,5 +217,5 @@ pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> 
         topics = cloned,
         "group offsets cloned"
     );
-    success(request)
+    Ok(success(request))
 }

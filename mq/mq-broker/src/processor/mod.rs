@@ -1,24 +1,28 @@
 //! Request processing: one `match` from request code to the function that
-//! serves it, one file per family. Every processor gets the decoded request
-//! and returns the response; a malformed header becomes a clear error
-//! response, never a dropped connection.
+//! serves it, one file per family. Every processor gets the request and
+//! returns the response or a [`error::ProcessError`] (response code and
+//! remark) that the dispatcher answers with; a malformed header becomes a
+//! clear error response, never a dropped connection.
 
 use std::sync::Arc;
 
-use mq_protocol::{request_code as code, ProtocolError, RemotingCommand, ResponseCode};
+use mq_protocol::{request_code as code, RemotingCommand, ResponseCode};
 use mq_remoting::{async_trait, not_supported, Channel, HandlerError, RequestHandler};
 use tracing::debug;
 
-use crate::broker::{lock, Broker};
+use crate::broker::Broker;
+use error::Processed;
 
 pub(crate) mod admin;
 pub(crate) mod broker_admin;
 pub(crate) mod consumer;
 pub(crate) mod consumer_admin;
+pub(crate) mod error;
+pub(crate) mod inspect;
 pub(crate) mod pull;
 pub(crate) mod query;
 pub(crate) mod send;
-pub(crate) mod statistics;
+pub(crate) mod transaction;
 
 /// Serves the broker's remoting port.
 pub struct BrokerHandler {
@@ -29,40 +33,69 @@ impl BrokerHandler {
     pub(crate) fn new(broker: Arc<Broker>) -> Self {
         BrokerHandler { broker }
     }
-}
 
-/// A response with `code` and a remark.
-pub(crate) fn reply(
-    request: &RemotingCommand,
-    code: ResponseCode,
-    remark: impl Into<String>,
-) -> RemotingCommand {
-    RemotingCommand::response_to(request, code).with_remark(remark)
+    /// The processor of `request`'s code; unknown codes are answered
+    /// REQUEST_CODE_NOT_SUPPORTED.
+    async fn dispatch(&self, channel: &Channel, request: &RemotingCommand) -> Processed {
+        let b = &self.broker;
+        match request.code {
+            code::SEND_MESSAGE | code::SEND_MESSAGE_V2 | code::SEND_BATCH_MESSAGE => {
+                send::send_message(b, channel, request).await
+            }
+            code::END_TRANSACTION => transaction::end_transaction(b, request).await,
+            code::GET_TRANSACTION_HALF_STATUS => transaction::half_status(b, request),
+            code::CONSUMER_SEND_MSG_BACK => send::consumer_send_msg_back(b, request).await,
+            code::PULL_MESSAGE => pull::pull_message(b, request).await,
+            code::HEART_BEAT => consumer::heartbeat(b, channel, request),
+            code::UNREGISTER_CLIENT => consumer::unregister_client(b, channel, request),
+            code::GET_CONSUMER_LIST_BY_GROUP => consumer::consumer_list(b, request),
+            code::QUERY_CONSUMER_OFFSET => consumer::query_offset(b, request),
+            code::UPDATE_CONSUMER_OFFSET => consumer::update_offset(b, request),
+            code::GET_CONSUMER_CONNECTION_LIST => consumer::consumer_connections(b, request),
+            code::GET_PRODUCER_CONNECTION_LIST => consumer::producer_connections(b, request),
+            code::LOCK_BATCH_MQ => consumer::lock_batch(b, request),
+            code::UNLOCK_BATCH_MQ => consumer::unlock_batch(b, request),
+            code::GET_MAX_OFFSET => query::max_offset(b, request),
+            code::GET_MIN_OFFSET => query::min_offset(b, request),
+            code::GET_EARLIEST_MSG_STORETIME => query::earliest_store_time(b, request),
+            code::SEARCH_OFFSET_BY_TIMESTAMP => query::search_offset(b, request),
+            code::QUERY_MESSAGE => query::query_message(b, request),
+            code::VIEW_MESSAGE_BY_ID => query::view_message(b, request),
+            code::UPDATE_AND_CREATE_TOPIC => admin::create_topic(b, request),
+            code::DELETE_TOPIC_IN_BROKER => admin::delete_topic(b, request),
+            code::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(b, request),
+            code::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::create_group(b, request),
+            code::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(b, request),
+            code::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_group_config(b, request),
+            code::GET_BROKER_CONFIG => admin::broker_config(b, request),
+            code::GET_BROKER_RUNTIME_INFO => admin::runtime_info(b, request),
+            code::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(b, request),
+            code::GET_ALL_DELAY_OFFSET => admin::all_delay_offsets(b, request),
+            code::UPDATE_BROKER_CONFIG => broker_admin::update_config(b, request),
+            code::CLEAN_EXPIRED_CONSUMEQUEUE => broker_admin::clean_expired_cq(b, request),
+            code::CLEAN_UNUSED_TOPIC => broker_admin::clean_unused_topic(b, request),
+            code::GET_TOPIC_STATS_INFO => inspect::topic_stats(b, request),
+            code::GET_CONSUME_STATS => inspect::consume_stats(b, request),
+            code::GET_BROKER_CONSUME_STATS => inspect::broker_consume_stats(b, request),
+            code::VIEW_BROKER_STATS_DATA => inspect::view_stats(b, request),
+            code::QUERY_TOPIC_CONSUME_BY_WHO => inspect::consumed_by(b, request),
+            code::INVOKE_BROKER_TO_RESET_OFFSET => consumer_admin::reset_offset(b, request).await,
+            code::INVOKE_BROKER_TO_GET_CONSUMER_STATUS => {
+                consumer_admin::consumer_status(b, request).await
+            }
+            code::GET_CONSUMER_RUNNING_INFO => consumer_admin::running_info(b, request).await,
+            code::CLONE_GROUP_OFFSET => consumer_admin::clone_group_offset(b, request),
+            other => {
+                debug!(code = other, peer = %channel.peer_addr(), "unsupported request code");
+                Ok(not_supported(request))
+            }
+        }
+    }
 }
 
 pub(crate) fn success(request: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::SUCCESS)
 }
-
-/// The answer to a header that could not be decoded.
-pub(crate) fn bad_header(request: &RemotingCommand, error: ProtocolError) -> RemotingCommand {
-    reply(
-        request,
-        ResponseCode::SYSTEM_ERROR,
-        format!("bad request header: {error}"),
-    )
-}
-
-/// Decodes a header or returns the error response from the calling function.
-macro_rules! header_or_reply {
-    ($request:expr, $ty:ty) => {
-        match $request.header::<$ty>() {
-            Ok(h) => h,
-            Err(e) => return $crate::processor::bad_header(&$request, e),
-        }
-    };
-}
-pub(crate) use header_or_reply;
 
 #[async_trait]
 impl RequestHandler for BrokerHandler {
@@ -71,59 +104,10 @@ impl RequestHandler for BrokerHandler {
         channel: &Channel,
         request: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, HandlerError> {
-        let b = &self.broker;
-        let response = match request.code {
-            code::SEND_MESSAGE | code::SEND_MESSAGE_V2 | code::SEND_BATCH_MESSAGE => {
-                send::send_message(b, channel, &request).await
-            }
-            code::END_TRANSACTION => crate::transaction::end_transaction(b, &request).await,
-            code::GET_TRANSACTION_HALF_STATUS => crate::transaction::half_status(b, &request),
-            code::CONSUMER_SEND_MSG_BACK => send::consumer_send_msg_back(b, &request).await,
-            code::PULL_MESSAGE => pull::pull_message(b, &request).await,
-            code::HEART_BEAT => consumer::heartbeat(b, channel, &request),
-            code::UNREGISTER_CLIENT => consumer::unregister_client(b, channel, &request),
-            code::GET_CONSUMER_LIST_BY_GROUP => consumer::consumer_list(b, &request),
-            code::QUERY_CONSUMER_OFFSET => consumer::query_offset(b, &request),
-            code::UPDATE_CONSUMER_OFFSET => consumer::update_offset(b, &request),
-            code::GET_CONSUMER_CONNECTION_LIST => consumer::consumer_connections(b, &request),
-            code::GET_PRODUCER_CONNECTION_LIST => consumer::producer_connections(b, &request),
-            code::LOCK_BATCH_MQ => consumer::lock_batch(b, &request),
-            code::UNLOCK_BATCH_MQ => consumer::unlock_batch(b, &request),
-            code::GET_MAX_OFFSET => query::max_offset(b, &request),
-            code::GET_MIN_OFFSET => query::min_offset(b, &request),
-            code::GET_EARLIEST_MSG_STORETIME => query::earliest_store_time(b, &request),
-            code::SEARCH_OFFSET_BY_TIMESTAMP => query::search_offset(b, &request),
-            code::QUERY_MESSAGE => query::query_message(b, &request),
-            code::VIEW_MESSAGE_BY_ID => query::view_message(b, &request),
-            code::UPDATE_AND_CREATE_TOPIC => admin::create_topic(b, &request).await,
-            code::DELETE_TOPIC_IN_BROKER => admin::delete_topic(b, &request).await,
-            code::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(b, &request),
-            code::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::create_group(b, &request),
-            code::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(b, &request),
-            code::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_group_config(b, &request),
-            code::GET_BROKER_CONFIG => admin::broker_config(b, &request),
-            code::GET_BROKER_RUNTIME_INFO => admin::runtime_info(b, &request),
-            code::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(b, &request),
-            code::GET_ALL_DELAY_OFFSET => admin::all_delay_offsets(b, &request),
-            code::UPDATE_BROKER_CONFIG => broker_admin::update_config(b, &request),
-            code::CLEAN_EXPIRED_CONSUMEQUEUE => broker_admin::clean_expired_cq(b, &request),
-            code::CLEAN_UNUSED_TOPIC => broker_admin::clean_unused_topic(b, &request),
-            code::GET_TOPIC_STATS_INFO => statistics::topic_stats(b, &request),
-            code::GET_CONSUME_STATS => statistics::consume_stats(b, &request),
-            code::GET_BROKER_CONSUME_STATS => statistics::broker_consume_stats(b, &request),
-            code::VIEW_BROKER_STATS_DATA => statistics::view_stats(b, &request),
-            code::QUERY_TOPIC_CONSUME_BY_WHO => statistics::consumed_by(b, &request),
-            code::INVOKE_BROKER_TO_RESET_OFFSET => consumer_admin::reset_offset(b, &request).await,
-            code::INVOKE_BROKER_TO_GET_CONSUMER_STATUS => {
-                consumer_admin::consumer_status(b, &request).await
-            }
-            code::GET_CONSUMER_RUNNING_INFO => consumer_admin::running_info(b, &request).await,
-            code::CLONE_GROUP_OFFSET => consumer_admin::clone_group_offset(b, &request),
-            other => {
-                debug!(code = other, peer = %channel.peer_addr(), "unsupported request code");
-                not_supported(&request)
-            }
-        };
+        let response = self
+            .dispatch(channel, &request)
+            .await
+            .unwrap_or_else(|e| e.into_response(&request));
         if matches!(
             request.code,
             code::SEND_MESSAGE
@@ -132,25 +116,14 @@ impl RequestHandler for BrokerHandler {
                 | code::HEART_BEAT
                 | code::CONSUMER_SEND_MSG_BACK
         ) {
-            b.register_if_topics_changed();
+            crate::registration::register_if_topics_changed(&self.broker);
         }
         Ok(Some(response))
     }
 
     fn on_close(&self, channel: &Channel) {
-        let (changed, client_ids) = {
-            let mut clients = lock(&self.broker.clients);
-            let ids = clients.client_ids_of_channel(channel.id());
-            (clients.channel_closed(channel.id()), ids)
-        };
-        {
-            let mut locks = lock(&self.broker.locks);
-            for id in &client_ids {
-                locks.release_client(id);
-            }
-        }
-        for group in changed {
-            consumer::notify_ids_changed(&self.broker, &group);
+        for group in self.broker.clients.channel_closed(channel.id()) {
+            self.broker.notify_consumer_ids_changed(&group);
         }
     }
 }

@@ -14,8 +14,9 @@ use mq_protocol::route::{perm, TopicConfig, MASTER_ID};
 use mq_protocol::{RemotingCommand, ResponseCode};
 use mq_store::{GetMessageResult, GetMessageStatus};
 
-use super::{header_or_reply, reply};
-use crate::broker::{lock, now_ms, Broker};
+use super::error::{ProcessError, Processed};
+use crate::broker::Broker;
+use crate::util::{now_ms, stopped};
 
 /// The longest a pull is held, whatever the client asks for.
 const MAX_SUSPEND: Duration = Duration::from_secs(60);
@@ -25,75 +26,62 @@ const MAX_TRANSFER_BYTES: usize = 256 * 1024;
 /// Messages one pull returns at most (RocketMQ's maxTransferCountOnMessageInMemory).
 const MAX_TRANSFER_COUNT: i32 = 32;
 
-pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, PullMessageRequestHeader);
+pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: PullMessageRequestHeader = request.header()?;
     let config = broker.config();
     if !perm::is_readable(config.broker_permission) {
-        return reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
             format!(
                 "the broker[{}] pulling message is forbidden",
                 broker.broker_addr()
             ),
-        );
+        ));
     }
-    let group = lock(&broker.groups).find_or_create(
+    let group = broker.groups.find_or_create(
         &header.consumer_group,
         config.auto_create_subscription_group,
         now_ms(),
-    );
-    let group = match group {
-        Ok(Some(g)) => g,
-        Ok(None) => {
-            return reply(
-                request,
-                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-                format!(
-                    "subscription group [{}] does not exist",
-                    header.consumer_group
-                ),
-            )
-        }
-        Err(e) => return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()),
+    )?;
+    let Some(group) = group else {
+        return Err(ProcessError::new(
+            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!(
+                "subscription group [{}] does not exist",
+                header.consumer_group
+            ),
+        ));
     };
     if !group.consume_enable {
-        return reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
             format!(
                 "subscription group no permission, {}",
                 header.consumer_group
             ),
-        );
+        ));
     }
-    let topic_config = lock(&broker.topics)
+    let topic_config = broker
+        .topics
         .get(&header.topic)
-        .cloned()
         .or_else(|| replicated_topic(broker, &header.topic));
     let Some(topic_config) = topic_config else {
-        return reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::TOPIC_NOT_EXIST,
             format!("topic[{}] not exist, apply first please!", header.topic),
-        );
+        ));
     };
     if !perm::is_readable(topic_config.perm) {
-        return reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
             format!("the topic[{}] pulling message is forbidden", header.topic),
-        );
+        ));
     }
     if header.queue_id < 0 || header.queue_id >= topic_config.read_queue_nums {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
-                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
-                header.queue_id, header.topic, topic_config.read_queue_nums
-            ),
-        );
+        return Err(ProcessError::system(format!(
+            "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
+            header.queue_id, header.topic, topic_config.read_queue_nums
+        )));
     }
     let subscription = if header.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
         SubscriptionData::parse(
@@ -102,27 +90,23 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
             header.sub_version,
         )
     } else {
-        let registered = lock(&broker.clients)
+        broker
+            .clients
             .subscription(&header.consumer_group, &header.topic)
-            .cloned();
-        match registered {
-            Some(sub) => sub,
-            None => {
-                return reply(
-                    request,
+            .ok_or_else(|| {
+                ProcessError::new(
                     ResponseCode::SUBSCRIPTION_NOT_EXIST,
                     format!(
                         "the consumer's subscription not exist, group: {} topic: {}",
                         header.consumer_group, header.topic
                     ),
                 )
-            }
-        }
+            })?
     };
 
     let has_commit = header.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0;
     if has_commit && !broker.is_slave() && header.commit_offset >= 0 {
-        lock(&broker.offsets).commit(
+        broker.offsets.commit(
             &header.consumer_group,
             &header.topic,
             header.queue_id,
@@ -171,12 +155,12 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
             _ => false,
         };
         if !waitable || tokio::time::Instant::now() >= deadline || broker.is_shutting_down() {
-            return response(broker, request, &header, result);
+            return Ok(response(broker, request, &header, result));
         }
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = crate::broker::stopped(&mut shutdown) => {}
+            _ = stopped(&mut shutdown) => {}
         }
     }
 }
@@ -252,7 +236,7 @@ fn suggest_which_broker_id(broker: &Broker, group: &str, result: &GetMessageResu
         .saturating_sub(result.max_phy_offset_pulling);
     let memory_limit =
         total_memory_bytes() * u64::from(config.access_message_in_memory_max_ratio) / 100;
-    let group = lock(&broker.groups).get(group).cloned().unwrap_or_default();
+    let group = broker.groups.get(group).unwrap_or_default();
     // Only a read that looked at entries says how far behind it is.
     let looked = matches!(
         result.status,

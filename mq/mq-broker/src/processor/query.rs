@@ -9,30 +9,34 @@ use mq_protocol::header::{
 };
 use mq_protocol::{MessageExt, RemotingCommand, ResponseCode};
 
-use super::{header_or_reply, reply, success};
+use super::error::{ProcessError, Processed};
+use super::success;
 use crate::broker::Broker;
 
 /// Most messages one QUERY_MESSAGE returns (RocketMQ's defaultQueryMaxNum).
 const QUERY_MAX_NUM: i32 = 32;
 
-pub(crate) fn max_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, QueueRequestHeader);
-    let offset = broker
-        .store
-        .max_offset_in_queue(&header.topic, header.queue_id) as i64;
-    success(request).with_header(&OffsetResponseHeader { offset })
+/// Answers with one offset of the queue the request names.
+fn queue_offset(request: &RemotingCommand, offset: impl FnOnce(&str, i32) -> u64) -> Processed {
+    let header: QueueRequestHeader = request.header()?;
+    let offset = offset(&header.topic, header.queue_id) as i64;
+    Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
-pub(crate) fn min_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, QueueRequestHeader);
-    let offset = broker
-        .store
-        .min_offset_in_queue(&header.topic, header.queue_id) as i64;
-    success(request).with_header(&OffsetResponseHeader { offset })
+pub(crate) fn max_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    queue_offset(request, |topic, queue_id| {
+        broker.store.max_offset_in_queue(topic, queue_id)
+    })
 }
 
-pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, QueueRequestHeader);
+pub(crate) fn min_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    queue_offset(request, |topic, queue_id| {
+        broker.store.min_offset_in_queue(topic, queue_id)
+    })
+}
+
+pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: QueueRequestHeader = request.header()?;
     let min = broker
         .store
         .min_offset_in_queue(&header.topic, header.queue_id);
@@ -47,20 +51,20 @@ pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) ->
         .first()
         .and_then(|bytes| MessageExt::decode(bytes, false).ok())
         .map_or(-1, |(m, _)| m.store_timestamp);
-    success(request).with_field("timestamp", timestamp)
+    Ok(success(request).with_field("timestamp", timestamp))
 }
 
-pub(crate) fn search_offset(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, SearchOffsetRequestHeader);
+pub(crate) fn search_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: SearchOffsetRequestHeader = request.header()?;
     let offset = broker
         .store
         .offset_by_timestamp(&header.topic, header.queue_id, header.timestamp)
         as i64;
-    success(request).with_header(&OffsetResponseHeader { offset })
+    Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
-pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, QueryMessageRequestHeader);
+pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: QueryMessageRequestHeader = request.header()?;
     let max = header.max_num.clamp(1, QUERY_MAX_NUM) as usize;
     let messages = broker.store.query_message(
         &header.topic,
@@ -81,13 +85,12 @@ pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> Remot
         }
     }
     if body.is_empty() {
-        return reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::QUERY_NOT_FOUND,
             "can not find message, maybe time range not correct",
-        );
+        ));
     }
-    success(request)
+    Ok(success(request)
         .with_header(&QueryMessageResponseHeader {
             index_last_update_timestamp: messages
                 .iter()
@@ -96,21 +99,22 @@ pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> Remot
                 .unwrap_or(0),
             index_last_update_phyoffset: last_phy,
         })
-        .with_body(body.freeze())
+        .with_body(body.freeze()))
 }
 
-pub(crate) fn view_message(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, ViewMessageRequestHeader);
-    let found = u64::try_from(header.offset).ok().and_then(|offset| {
-        let msg = broker.store.look_message_by_offset(offset)?;
-        broker.store.get_message_bytes(offset, msg.store_size)
-    });
-    match found {
-        Some(bytes) => success(request).with_body(bytes),
-        None => reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("can not find message by the offset, {}", header.offset),
-        ),
-    }
+pub(crate) fn view_message(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: ViewMessageRequestHeader = request.header()?;
+    let bytes = u64::try_from(header.offset)
+        .ok()
+        .and_then(|offset| {
+            let msg = broker.store.look_message_by_offset(offset)?;
+            broker.store.get_message_bytes(offset, msg.store_size)
+        })
+        .ok_or_else(|| {
+            ProcessError::system(format!(
+                "can not find message by the offset, {}",
+                header.offset
+            ))
+        })?;
+    Ok(success(request).with_body(bytes))
 }

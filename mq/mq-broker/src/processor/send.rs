@@ -18,10 +18,13 @@ use mq_protocol::request_code as code;
 use mq_protocol::route::{perm, TopicConfig};
 use mq_protocol::{topic, RemotingCommand, ResponseCode};
 use mq_remoting::Channel;
-use mq_store::{PutResult, PutStatus, StoreError};
+use mq_store::PutStatus;
 
-use super::{bad_header, header_or_reply, reply, success};
-use crate::broker::{lock, now_ms, Broker, InboundMessage};
+use super::error::{ProcessError, Processed};
+use super::success;
+use crate::broker::{Broker, InboundMessage};
+use crate::metadata::groups::SubscriptionGroupConfig;
+use crate::util::now_ms;
 
 /// How many queues a group's dead-letter topic has.
 const DLQ_NUMS_PER_GROUP: i32 = 1;
@@ -30,7 +33,7 @@ pub(crate) async fn send_message(
     broker: &Broker,
     channel: &Channel,
     request: &RemotingCommand,
-) -> RemotingCommand {
+) -> Processed {
     // RocketMQ clients send SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE with the
     // short V2 field names; some send a batch with the long names. Accept both.
     let header = match request.code {
@@ -42,29 +45,17 @@ pub(crate) async fn send_message(
             .map(SendMessageRequestHeaderV2::into_v1),
         _ => request.header::<SendMessageRequestHeader>(),
     };
-    let header = match header {
-        Ok(h) => h,
-        Err(e) => return bad_header(request, e),
-    };
-    if let Err(refusal) = check_writable(broker, request) {
-        return refusal;
-    }
-    let topic_config = match topic_for_send(broker, request, &header) {
-        Ok(config) => config,
-        Err(refusal) => return refusal,
-    };
+    let header = header?;
+    check_writable(broker)?;
+    let topic_config = topic_for_send(broker, &header)?;
     let queue_nums = topic_config
         .write_queue_nums
         .max(topic_config.read_queue_nums);
     if header.queue_id >= queue_nums {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
-                "request queueId[{}] is illegal, {} topic has {} queues",
-                header.queue_id, header.topic, queue_nums
-            ),
-        );
+        return Err(ProcessError::system(format!(
+            "request queueId[{}] is illegal, {} topic has {} queues",
+            header.queue_id, header.topic, queue_nums
+        )));
     }
     let queue_id = if header.queue_id < 0 {
         random_queue(topic_config.write_queue_nums)
@@ -75,17 +66,18 @@ pub(crate) async fn send_message(
     let cluster = broker.config().broker_cluster_name.clone();
 
     if request.code == code::SEND_BATCH_MESSAGE || header.batch == Some(true) {
-        let entries = match BatchEntry::decode_all(&request.body) {
-            Ok(entries) if !entries.is_empty() => entries,
-            Ok(_) => return reply(request, ResponseCode::MESSAGE_ILLEGAL, "the batch is empty"),
-            Err(e) => {
-                return reply(
-                    request,
-                    ResponseCode::MESSAGE_ILLEGAL,
-                    format!("bad batch body: {e}"),
-                )
-            }
-        };
+        let entries = BatchEntry::decode_all(&request.body).map_err(|e| {
+            ProcessError::new(
+                ResponseCode::MESSAGE_ILLEGAL,
+                format!("bad batch body: {e}"),
+            )
+        })?;
+        if entries.is_empty() {
+            return Err(ProcessError::new(
+                ResponseCode::MESSAGE_ILLEGAL,
+                "the batch is empty",
+            ));
+        }
         let mut msgs = Vec::with_capacity(entries.len());
         for entry in entries {
             let mut properties = entry.properties;
@@ -93,21 +85,19 @@ pub(crate) async fn send_message(
                 .get(property::DELAY_TIME_LEVEL)
                 .is_some_and(|d| d != "0")
             {
-                return reply(
-                    request,
+                return Err(ProcessError::new(
                     ResponseCode::MESSAGE_ILLEGAL,
                     "a batch message cannot be delayed",
-                );
+                ));
             }
             if properties
                 .get(property::TRANSACTION_PREPARED)
                 .is_some_and(|t| t == "true")
             {
-                return reply(
-                    request,
+                return Err(ProcessError::new(
                     ResponseCode::MESSAGE_ILLEGAL,
                     "a batch message cannot be transactional",
-                );
+                ));
             }
             properties.insert(property::CLUSTER.into(), cluster.clone());
             msgs.push(InboundMessage {
@@ -123,28 +113,24 @@ pub(crate) async fn send_message(
                 properties,
             });
         }
-        return match broker.put_batch(msgs).await {
-            Ok(results) => {
-                broker
-                    .stats
-                    .record_put(&header.topic, results.len(), request.body.len());
-                let ids: Vec<&str> = results.iter().map(|r| r.msg_id.as_str()).collect();
-                let first = &results[0];
-                let response_header = SendMessageResponseHeader {
-                    msg_id: ids.join(","),
-                    queue_id,
-                    queue_offset: first.queue_offset as i64,
-                    transaction_id: None,
-                };
-                let worst = results
-                    .iter()
-                    .map(|r| r.status)
-                    .find(|s| *s != PutStatus::PutOk)
-                    .unwrap_or(PutStatus::PutOk);
-                put_response(request, worst, response_header)
-            }
-            Err(e) => store_refusal(request, &e),
+        let results = broker.put_batch(msgs).await?;
+        broker
+            .stats
+            .record_put(&header.topic, results.len(), request.body.len());
+        let ids: Vec<&str> = results.iter().map(|r| r.msg_id.as_str()).collect();
+        let first = &results[0];
+        let response_header = SendMessageResponseHeader {
+            msg_id: ids.join(","),
+            queue_id,
+            queue_offset: first.queue_offset as i64,
+            transaction_id: None,
         };
+        let worst = results
+            .iter()
+            .map(|r| r.status)
+            .find(|s| *s != PutStatus::PutOk)
+            .unwrap_or(PutStatus::PutOk);
+        return Ok(put_response(request, worst, response_header));
     }
 
     let mut properties = string_to_properties(header.properties.as_deref().unwrap_or(""));
@@ -162,9 +148,7 @@ pub(crate) async fn send_message(
         properties,
     };
     if msg.topic.starts_with(topic::RETRY_GROUP_TOPIC_PREFIX) {
-        if let Some(refusal) = retry_to_dlq(broker, request, &header, &mut msg) {
-            return refusal;
-        }
+        retry_to_dlq(broker, &header, &mut msg)?;
     }
     let transactional = msg
         .properties
@@ -172,14 +156,13 @@ pub(crate) async fn send_message(
         .is_some_and(|t| t == "true");
     if transactional {
         if broker.config().reject_transaction_message {
-            return reply(
-                request,
+            return Err(ProcessError::new(
                 ResponseCode::NO_PERMISSION,
                 format!(
                     "the broker[{}] sending transaction message is forbidden",
                     broker.broker_addr()
                 ),
-            );
+            ));
         }
         msg = crate::transaction::half_message(msg);
     }
@@ -190,64 +173,61 @@ pub(crate) async fn send_message(
     } else {
         None
     };
-    match broker.put(msg).await {
-        Ok(result) => {
-            broker
-                .stats
-                .record_put(&header.topic, 1, request.body.len());
-            let response_header = SendMessageResponseHeader {
-                msg_id: result.msg_id.clone(),
-                queue_id,
-                queue_offset: result.queue_offset as i64,
-                transaction_id,
-            };
-            put_response(request, result.status, response_header)
-        }
-        Err(e) => store_refusal(request, &e),
-    }
+    let result = broker.put(msg).await?;
+    broker
+        .stats
+        .record_put(&header.topic, 1, request.body.len());
+    let response_header = SendMessageResponseHeader {
+        msg_id: result.msg_id,
+        queue_id,
+        queue_offset: result.queue_offset as i64,
+        transaction_id,
+    };
+    Ok(put_response(request, result.status, response_header))
 }
 
 /// A send to a `%RETRY%` topic that has been retried too often goes to the
 /// group's dead-letter topic instead (RocketMQ's `handleRetryAndDLQ`).
 fn retry_to_dlq(
     broker: &Broker,
-    request: &RemotingCommand,
     header: &SendMessageRequestHeader,
     msg: &mut InboundMessage,
-) -> Option<RemotingCommand> {
+) -> Result<(), ProcessError> {
     let group = &msg.topic[topic::RETRY_GROUP_TOPIC_PREFIX.len()..];
-    let group_config = lock(&broker.groups).get(group).cloned();
-    let Some(group_config) = group_config else {
-        return Some(reply(
-            request,
-            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-            format!("subscription group not exist, {group}"),
-        ));
-    };
+    let group_config = group_config(broker, group)?;
     let max = header
         .max_reconsume_times
         .unwrap_or(group_config.retry_max_times);
     if msg.reconsume_times >= max {
-        let dlq = topic::dlq_topic(group);
-        if let Err(e) = lock(&broker.topics).ensure_internal(
-            &dlq,
-            DLQ_NUMS_PER_GROUP,
-            perm::READ | perm::WRITE,
-            now_ms(),
-        ) {
-            return Some(reply(request, ResponseCode::SYSTEM_ERROR, e.to_string()));
-        }
-        msg.topic = dlq;
+        msg.topic = ensure_dlq(broker, group, now_ms())?;
         msg.queue_id = 0;
     }
-    None
+    Ok(())
 }
 
-fn check_writable(broker: &Broker, request: &RemotingCommand) -> Result<(), RemotingCommand> {
+/// The subscription group a send-back or retry belongs to.
+fn group_config(broker: &Broker, group: &str) -> Result<SubscriptionGroupConfig, ProcessError> {
+    broker.groups.get(group).ok_or_else(|| {
+        ProcessError::new(
+            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group not exist, {group}"),
+        )
+    })
+}
+
+/// The group's dead-letter topic, created if needed.
+fn ensure_dlq(broker: &Broker, group: &str, now: i64) -> Result<String, ProcessError> {
+    let dlq = topic::dlq_topic(group);
+    broker
+        .topics
+        .ensure_internal(&dlq, DLQ_NUMS_PER_GROUP, perm::READ | perm::WRITE, now)?;
+    Ok(dlq)
+}
+
+fn check_writable(broker: &Broker) -> Result<(), ProcessError> {
     let config = broker.config();
     if broker.is_slave() {
-        return Err(reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::SERVICE_NOT_AVAILABLE,
             format!(
                 "the broker[{}] is a slave and does not accept sends",
@@ -256,8 +236,7 @@ fn check_writable(broker: &Broker, request: &RemotingCommand) -> Result<(), Remo
         ));
     }
     if !perm::is_writeable(config.broker_permission) {
-        return Err(reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
             format!(
                 "the broker[{}] sending message is forbidden",
@@ -271,56 +250,33 @@ fn check_writable(broker: &Broker, request: &RemotingCommand) -> Result<(), Remo
 /// The topic a send goes to: validated, existing or auto-created, writable.
 fn topic_for_send(
     broker: &Broker,
-    request: &RemotingCommand,
     header: &SendMessageRequestHeader,
-) -> Result<TopicConfig, RemotingCommand> {
-    if let Err(why) = topic::validate_topic(&header.topic) {
-        return Err(reply(request, ResponseCode::SYSTEM_ERROR, why));
-    }
+) -> Result<TopicConfig, ProcessError> {
+    topic::validate_topic(&header.topic).map_err(ProcessError::system)?;
     if topic::is_system_topic(&header.topic) {
-        return Err(reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
             format!("sending message to topic[{}] is forbidden", header.topic),
         ));
     }
     let config = broker.config();
-    let now = now_ms();
-    let found = {
-        let mut topics = lock(&broker.topics);
-        let created = topics.create_for_send(
-            &header.topic,
-            &header.default_topic,
-            header.default_topic_queue_nums,
-            0,
-            &config,
-            now,
-        );
-        match created {
-            Ok(Some(c)) => Some(c),
-            Ok(None) if header.topic.starts_with(topic::RETRY_GROUP_TOPIC_PREFIX) => {
-                let group = &header.topic[topic::RETRY_GROUP_TOPIC_PREFIX.len()..];
-                let queues = lock(&broker.groups)
-                    .get(group)
-                    .map_or(1, |g| g.retry_queue_nums.max(1));
-                topics
-                    .ensure_internal(&header.topic, queues, perm::READ | perm::WRITE, now)
-                    .ok()
-            }
-            Ok(None) => None,
-            Err(e) => return Err(reply(request, ResponseCode::SYSTEM_ERROR, e.to_string())),
-        }
-    };
+    let retry_group = header.topic.strip_prefix(topic::RETRY_GROUP_TOPIC_PREFIX);
+    let found = broker.topics.find_for_send(
+        &header.topic,
+        &header.default_topic,
+        header.default_topic_queue_nums,
+        &config,
+        now_ms(),
+        || retry_group.map(|group| broker.groups.retry_queue_nums(group)),
+    )?;
     let Some(topic_config) = found else {
-        return Err(reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::TOPIC_NOT_EXIST,
             format!("topic[{}] not exist, apply first please!", header.topic),
         ));
     };
     if !perm::is_writeable(topic_config.perm) {
-        return Err(reply(
-            request,
+        return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
             format!("the topic[{}] sending message is forbidden", header.topic),
         ));
@@ -371,52 +327,23 @@ fn put_response(
     response
 }
 
-/// The response for a put the store refused.
-pub(crate) fn store_refusal(request: &RemotingCommand, error: &StoreError) -> RemotingCommand {
-    let code = match error {
-        StoreError::MessageTooLarge { .. }
-        | StoreError::IllegalMessage { .. }
-        | StoreError::InvalidMessage(_) => ResponseCode::MESSAGE_ILLEGAL,
-        StoreError::DiskFull { .. } | StoreError::ShutDown => ResponseCode::SERVICE_NOT_AVAILABLE,
-        _ => ResponseCode::SYSTEM_ERROR,
-    };
-    reply(request, code, error.to_string())
-}
-
 /// CONSUMER_SEND_MSG_BACK: a consumer could not process a message.
 pub(crate) async fn consumer_send_msg_back(
     broker: &Broker,
     request: &RemotingCommand,
-) -> RemotingCommand {
-    let header = header_or_reply!(request, ConsumerSendMsgBackRequestHeader);
-    if let Err(refusal) = check_writable(broker, request) {
-        return refusal;
-    }
-    let group_config = lock(&broker.groups).get(&header.group).cloned();
-    let Some(group_config) = group_config else {
-        return reply(
-            request,
-            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
-            format!("subscription group not exist, {}", header.group),
-        );
-    };
+) -> Processed {
+    let header: ConsumerSendMsgBackRequestHeader = request.header()?;
+    check_writable(broker)?;
+    let group_config = group_config(broker, &header.group)?;
     if group_config.retry_queue_nums <= 0 {
-        return success(request);
+        return Ok(success(request));
     }
-    let Ok(offset) = u64::try_from(header.offset) else {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("look message by offset failed, {}", header.offset),
-        );
-    };
-    let Some(original) = broker.store.look_message_by_offset(offset) else {
-        return reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!("look message by offset failed, {}", header.offset),
-        );
-    };
+    let original = u64::try_from(header.offset)
+        .ok()
+        .and_then(|offset| broker.store.look_message_by_offset(offset))
+        .ok_or_else(|| {
+            ProcessError::system(format!("look message by offset failed, {}", header.offset))
+        })?;
     let now = now_ms();
     let retry_topic = topic::retry_topic(&header.group);
     let mut properties = original.properties.clone();
@@ -436,26 +363,12 @@ pub(crate) async fn consumer_send_msg_back(
         .unwrap_or(group_config.retry_max_times);
     let (target_topic, queue_id) =
         if original.reconsume_times >= max_reconsume || header.delay_level < 0 {
-            let dlq = topic::dlq_topic(&header.group);
-            if let Err(e) = lock(&broker.topics).ensure_internal(
-                &dlq,
-                DLQ_NUMS_PER_GROUP,
-                perm::READ | perm::WRITE,
-                now,
-            ) {
-                return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-            }
-            (dlq, 0)
+            (ensure_dlq(broker, &header.group, now)?, 0)
         } else {
             let queues = group_config.retry_queue_nums;
-            if let Err(e) = lock(&broker.topics).ensure_internal(
-                &retry_topic,
-                queues,
-                perm::READ | perm::WRITE,
-                now,
-            ) {
-                return reply(request, ResponseCode::SYSTEM_ERROR, e.to_string());
-            }
+            broker
+                .topics
+                .ensure_internal(&retry_topic, queues, perm::READ | perm::WRITE, now)?;
             let level = if header.delay_level == 0 {
                 3 + original.reconsume_times
             } else {
@@ -479,8 +392,6 @@ pub(crate) async fn consumer_send_msg_back(
         body: original.body.clone(),
         properties,
     };
-    match broker.put(msg).await {
-        Ok(PutResult { .. }) => success(request),
-        Err(e) => store_refusal(request, &e),
-    }
+    broker.put(msg).await?;
+    Ok(success(request))
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use mq_protocol::admin_body::{stats_name, BrokerStatsData, BrokerStatsItem};
 
-use crate::broker::{lock, now_ms};
+use crate::util::{lock, now_ms};
 
 #[derive(Debug, Clone, Copy)]
 struct Snapshot {

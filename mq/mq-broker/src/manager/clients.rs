@@ -6,14 +6,24 @@
 //! every client's rebalance), to tell a group when its members change
 //! (NOTIFY_CONSUMER_IDS_CHANGED), to find a live producer of a group for a
 //! transaction check-back, and to know each consumer's subscription.
+//!
+//! [`ClientManager`] keeps the registry and the ordered-consumption queue
+//! locks ([`QueueLocks`]) behind their locks: RocketMQ's `ConsumerManager`,
+//! `ProducerManager` and `RebalanceLockManager` in one place, since a closed
+//! connection touches all three.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
+use mq_protocol::body::MessageQueue;
 use mq_protocol::body::{
     ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, SubscriptionData,
 };
 use mq_protocol::LanguageCode;
 use mq_remoting::Channel;
+
+use super::locks::QueueLocks;
+use crate::util::lock;
 
 /// One client connection of a group.
 #[derive(Debug, Clone)]
@@ -206,5 +216,126 @@ impl ClientRegistry {
         ids.sort();
         ids.dedup();
         ids
+    }
+}
+
+/// The connected clients and their queue locks, shared by every request.
+#[derive(Debug, Default)]
+pub(crate) struct ClientManager {
+    registry: Mutex<ClientRegistry>,
+    locks: Mutex<QueueLocks>,
+}
+
+impl ClientManager {
+    /// Records a producer heartbeat.
+    pub(crate) fn register_producer(&self, group: &str, client: ClientInfo) {
+        lock(&self.registry).register_producer(group, client);
+    }
+
+    /// Records a consumer heartbeat; true when a new member joined.
+    pub(crate) fn register_consumer(&self, data: &ConsumerData, client: ClientInfo) -> bool {
+        lock(&self.registry).register_consumer(data, client)
+    }
+
+    pub(crate) fn unregister_producer(&self, group: &str, channel_id: u64) {
+        lock(&self.registry).unregister_producer(group, channel_id);
+    }
+
+    /// Removes a consumer; true when it was a member.
+    pub(crate) fn unregister_consumer(&self, group: &str, client_id: &str) -> bool {
+        lock(&self.registry).unregister_consumer(group, client_id)
+    }
+
+    /// Forgets everything registered over a closed connection, releases the
+    /// queues its clients held, and returns the consumer groups that lost a
+    /// member.
+    pub(crate) fn channel_closed(&self, channel_id: u64) -> Vec<String> {
+        let (changed, client_ids) = {
+            let mut registry = lock(&self.registry);
+            let ids = registry.client_ids_of_channel(channel_id);
+            (registry.channel_closed(channel_id), ids)
+        };
+        let mut locks = lock(&self.locks);
+        for id in &client_ids {
+            locks.release_client(id);
+        }
+        changed
+    }
+
+    /// Forgets clients silent since before `deadline_ms`; returns the
+    /// consumer groups that lost a member.
+    pub(crate) fn expire(&self, deadline_ms: i64) -> Vec<String> {
+        lock(&self.registry).expire(deadline_ms)
+    }
+
+    /// Runs `f` over what is known of an online consumer group.
+    pub(crate) fn with_consumer_group<R>(
+        &self,
+        group: &str,
+        f: impl FnOnce(&ConsumerGroupInfo) -> R,
+    ) -> Option<R> {
+        lock(&self.registry).consumer_group(group).map(f)
+    }
+
+    /// Whether any member of `group` is online.
+    pub(crate) fn is_online(&self, group: &str) -> bool {
+        lock(&self.registry).consumer_group(group).is_some()
+    }
+
+    /// The topics an online group subscribes to; `None` when it is offline.
+    pub(crate) fn subscribed_topics(&self, group: &str) -> Option<BTreeSet<String>> {
+        self.with_consumer_group(group, |info| info.subscriptions.keys().cloned().collect())
+    }
+
+    /// The online members of a consumer group.
+    pub(crate) fn members(&self, group: &str) -> Vec<ClientInfo> {
+        self.with_consumer_group(group, |info| info.clients.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Client ids of a group, sorted.
+    pub(crate) fn consumer_ids(&self, group: &str) -> Vec<String> {
+        lock(&self.registry).consumer_ids(group)
+    }
+
+    /// Channels of a consumer group, to notify them.
+    pub(crate) fn consumer_channels(&self, group: &str) -> Vec<Channel> {
+        lock(&self.registry).consumer_channels(group)
+    }
+
+    /// Groups online with a subscription to `topic`.
+    pub(crate) fn groups_subscribed_to(&self, topic: &str) -> Vec<String> {
+        lock(&self.registry).groups_subscribed_to(topic)
+    }
+
+    /// The subscription a member of `group` registered for `topic`.
+    pub(crate) fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
+        lock(&self.registry).subscription(group, topic).cloned()
+    }
+
+    /// The live connections of a producer group, for check-backs.
+    pub(crate) fn producer_channels(&self, group: &str) -> Vec<ClientInfo> {
+        lock(&self.registry).producer_channels(group)
+    }
+
+    /// Every client of a producer group.
+    pub(crate) fn producers_of(&self, group: &str) -> Vec<ClientInfo> {
+        lock(&self.registry).producers_of(group)
+    }
+
+    /// LOCK_BATCH_MQ: the queues of `queues` the client now holds.
+    pub(crate) fn try_lock(
+        &self,
+        group: &str,
+        client_id: &str,
+        queues: &BTreeSet<MessageQueue>,
+        now_ms: i64,
+    ) -> BTreeSet<MessageQueue> {
+        lock(&self.locks).try_lock(group, client_id, queues, now_ms)
+    }
+
+    /// UNLOCK_BATCH_MQ.
+    pub(crate) fn unlock(&self, group: &str, client_id: &str, queues: &BTreeSet<MessageQueue>) {
+        lock(&self.locks).unlock(group, client_id, queues);
     }
 }

@@ -12,14 +12,25 @@ use mq_protocol::header::{
     GetConsumeStatsInBrokerHeader, GetConsumeStatsRequestHeader, TopicHeader,
     ViewBrokerStatsDataRequestHeader,
 };
-use mq_protocol::route::encode_json;
+use mq_protocol::route::{encode_json, TopicConfig};
 use mq_protocol::{topic, MessageExt, RemotingCommand, ResponseCode};
 
-use super::{header_or_reply, reply, success};
-use crate::broker::{lock, Broker};
+use super::error::{ProcessError, Processed};
+use super::success;
+use crate::broker::Broker;
+
+/// The configuration of a topic an operator asked about, or TOPIC_NOT_EXIST.
+pub(crate) fn existing_topic(broker: &Broker, name: &str) -> Result<TopicConfig, ProcessError> {
+    broker.topics.get(name).ok_or_else(|| {
+        ProcessError::new(
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{name}] not exist"),
+        )
+    })
+}
 
 /// Store time of the message at `offset` of a queue, 0 if there is none.
-pub(crate) fn store_time_at(broker: &Broker, topic: &str, queue_id: i32, offset: i64) -> i64 {
+fn store_time_at(broker: &Broker, topic: &str, queue_id: i32, offset: i64) -> i64 {
     if offset < 0 {
         return 0;
     }
@@ -33,15 +44,9 @@ pub(crate) fn store_time_at(broker: &Broker, topic: &str, queue_id: i32, offset:
         .map_or(0, |(m, _)| m.store_timestamp)
 }
 
-pub(crate) fn topic_stats(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, TopicHeader);
-    let Some(config) = lock(&broker.topics).get(&header.topic).cloned() else {
-        return reply(
-            request,
-            ResponseCode::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist", header.topic),
-        );
-    };
+pub(crate) fn topic_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: TopicHeader = request.header()?;
+    let config = existing_topic(broker, &header.topic)?;
     let broker_name = broker.config().broker_name.clone();
     let mut table = TopicStatsTable::default();
     for queue_id in 0..config.write_queue_nums {
@@ -64,28 +69,23 @@ pub(crate) fn topic_stats(broker: &Broker, request: &RemotingCommand) -> Remotin
             offsets,
         );
     }
-    success(request).with_body(table.encode())
+    Ok(success(request).with_body(table.encode()))
 }
 
 /// The topics `group` consumes here: those it has offsets for, and those
 /// its online members subscribe to.
 fn topics_of_group(broker: &Broker, group: &str) -> BTreeSet<String> {
-    let mut topics: BTreeSet<String> = lock(&broker.offsets)
-        .topics_of_group(group)
-        .into_iter()
-        .collect();
-    if let Some(info) = lock(&broker.clients).consumer_group(group) {
-        topics.extend(info.subscriptions.keys().cloned());
-    }
+    let mut topics: BTreeSet<String> = broker.offsets.topics_of_group(group).into_iter().collect();
+    topics.extend(broker.clients.subscribed_topics(group).unwrap_or_default());
     topics
 }
 
 /// The group's position in every queue of `topic` on this broker; `None`
 /// when the topic does not exist here.
 fn consume_stats_of(broker: &Broker, group: &str, topic_name: &str) -> Option<ConsumeStats> {
-    let config = lock(&broker.topics).get(topic_name).cloned()?;
+    let config = broker.topics.get(topic_name)?;
     let broker_name = broker.config().broker_name.clone();
-    let committed = lock(&broker.offsets).queues(group, topic_name);
+    let committed = broker.offsets.queues(group, topic_name);
     let mut stats = ConsumeStats {
         consume_tps: broker.stats.consume_tps(group, topic_name),
         ..ConsumeStats::default()
@@ -114,8 +114,8 @@ fn consume_stats_of(broker: &Broker, group: &str, topic_name: &str) -> Option<Co
     Some(stats)
 }
 
-pub(crate) fn consume_stats(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, GetConsumeStatsRequestHeader);
+pub(crate) fn consume_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: GetConsumeStatsRequestHeader = request.header()?;
     let topics: Vec<String> = match header.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_owned()],
         None => topics_of_group(broker, &header.consumer_group)
@@ -126,37 +126,31 @@ pub(crate) fn consume_stats(broker: &Broker, request: &RemotingCommand) -> Remot
     for topic_name in &topics {
         let Some(stats) = consume_stats_of(broker, &header.consumer_group, topic_name) else {
             if header.topic.is_some() {
-                return reply(
-                    request,
+                return Err(ProcessError::new(
                     ResponseCode::TOPIC_NOT_EXIST,
                     format!("topic[{topic_name}] not exist"),
-                );
+                ));
             }
             continue;
         };
         all.consume_tps += stats.consume_tps;
         all.offset_table.extend(stats.offset_table);
     }
-    success(request).with_body(all.encode())
+    Ok(success(request).with_body(all.encode()))
 }
 
 /// GET_BROKER_CONSUME_STATS: every group's stats on every topic it consumes
 /// here; `isOrder` keeps ordered topics only.
-pub(crate) fn broker_consume_stats(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, GetConsumeStatsInBrokerHeader);
-    let pairs: BTreeSet<(String, String)> = lock(&broker.offsets)
-        .pairs()
-        .map(|(t, g)| (t.to_owned(), g.to_owned()))
-        .collect();
+pub(crate) fn broker_consume_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: GetConsumeStatsInBrokerHeader = request.header()?;
+    let pairs = broker.offsets.pairs();
     let mut by_group: BTreeMap<String, Vec<ConsumeStats>> = BTreeMap::new();
     let mut total_diff = 0;
     for (topic_name, group) in pairs {
         if topic_name.starts_with(topic::RETRY_GROUP_TOPIC_PREFIX) {
             continue;
         }
-        let order = lock(&broker.topics)
-            .get(&topic_name)
-            .is_some_and(|c| c.order);
+        let order = broker.topics.is_order(&topic_name);
         if header.is_order && !order {
             continue;
         }
@@ -170,32 +164,32 @@ pub(crate) fn broker_consume_stats(broker: &Broker, request: &RemotingCommand) -
         broker_addr: broker.broker_addr(),
         total_diff,
     };
-    success(request).with_body(list.encode())
+    Ok(success(request).with_body(list.encode()))
 }
 
-pub(crate) fn view_stats(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, ViewBrokerStatsDataRequestHeader);
-    match broker.stats.view(&header.stats_name, &header.stats_key) {
-        Some(data) => success(request).with_body(encode_json(&data)),
-        None => reply(
-            request,
-            ResponseCode::SYSTEM_ERROR,
-            format!(
+pub(crate) fn view_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: ViewBrokerStatsDataRequestHeader = request.header()?;
+    let data = broker
+        .stats
+        .view(&header.stats_name, &header.stats_key)
+        .ok_or_else(|| {
+            ProcessError::system(format!(
                 "the stats <{}> <{}> not exist",
                 header.stats_name, header.stats_key
-            ),
-        ),
-    }
+            ))
+        })?;
+    Ok(success(request).with_body(encode_json(&data)))
 }
 
 /// QUERY_TOPIC_CONSUME_BY_WHO: groups online with a subscription to the
 /// topic, and groups with offsets on it.
-pub(crate) fn consumed_by(broker: &Broker, request: &RemotingCommand) -> RemotingCommand {
-    let header = header_or_reply!(request, TopicHeader);
-    let mut groups: BTreeSet<String> = lock(&broker.offsets)
+pub(crate) fn consumed_by(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let header: TopicHeader = request.header()?;
+    let mut groups: BTreeSet<String> = broker
+        .offsets
         .groups_of_topic(&header.topic)
         .into_iter()
         .collect();
-    groups.extend(lock(&broker.clients).groups_subscribed_to(&header.topic));
-    success(request).with_body(encode_json(&GroupList { group_list: groups }))
+    groups.extend(broker.clients.groups_subscribed_to(&header.topic));
+    Ok(success(request).with_body(encode_json(&GroupList { group_list: groups })))
 }

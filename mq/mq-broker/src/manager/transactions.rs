@@ -1,0 +1,245 @@
+//! The state of transactional messages that is not in the commit log:
+//! which half messages have an outcome and how often the others were
+//! checked back (`config/transactionCheck.json`), behind its lock, and the
+//! lock that serialises deciding an outcome.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use mq_protocol::message::property;
+use mq_protocol::{topic, MessageExt};
+use mq_store::MessageStore;
+use serde::{Deserialize, Serialize};
+
+use crate::metadata::persist::{read_json, write_json};
+use crate::metadata::MetadataError;
+use crate::util::lock;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Stored {
+    /// Every half queue offset below this has an outcome.
+    frontier: u64,
+    /// Check-backs sent so far, by half queue offset.
+    check_times: BTreeMap<u64, u32>,
+}
+
+/// Which half messages have an outcome, and how often the others were checked.
+#[derive(Debug)]
+struct TransactionState {
+    path: PathBuf,
+    stored: Stored,
+    /// Half queue offsets at or past the frontier that have an outcome.
+    ended: BTreeSet<u64>,
+}
+
+impl TransactionState {
+    /// Loads the state and rebuilds the outcomes from the op topic.
+    fn load(path: &Path, store: &mq_store::MessageStore) -> Result<Self, MetadataError> {
+        let stored: Stored = read_json(path)?.unwrap_or_default();
+        let mut state = TransactionState {
+            path: path.to_owned(),
+            stored,
+            ended: BTreeSet::new(),
+        };
+        let mut offset = store.min_offset_in_queue(topic::TRANS_OP_HALF_TOPIC, 0);
+        loop {
+            let result = store.get_message(
+                topic::TRANS_OP_HALF_TOPIC,
+                0,
+                offset,
+                256,
+                usize::MAX,
+                &|_| true,
+            );
+            if result.messages.is_empty() {
+                break;
+            }
+            for bytes in &result.messages {
+                if let Ok((op, _)) = MessageExt::decode(bytes, false) {
+                    if let Some(half) = std::str::from_utf8(&op.body)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                    {
+                        if half >= state.stored.frontier {
+                            state.ended.insert(half);
+                        }
+                    }
+                }
+            }
+            if result.next_begin_offset <= offset {
+                break;
+            }
+            offset = result.next_begin_offset;
+        }
+        Ok(state)
+    }
+
+    fn is_ended(&self, half_offset: u64) -> bool {
+        half_offset < self.stored.frontier || self.ended.contains(&half_offset)
+    }
+
+    fn mark_ended(&mut self, half_offset: u64) {
+        if half_offset >= self.stored.frontier {
+            self.ended.insert(half_offset);
+        }
+        self.stored.check_times.remove(&half_offset);
+    }
+
+    /// Moves the frontier past every half with an outcome.
+    fn advance(&mut self) {
+        while self.ended.remove(&self.stored.frontier) {
+            self.stored.frontier += 1;
+        }
+    }
+
+    fn persist(&self) -> Result<(), MetadataError> {
+        write_json(&self.path, &self.stored)
+    }
+}
+
+/// One pending half message, for operators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingHalf {
+    pub queue_offset: u64,
+    pub commit_log_offset: i64,
+    pub topic: String,
+    pub producer_group: String,
+    pub msg_id: String,
+    pub age_ms: i64,
+    pub check_times: u32,
+}
+
+/// The body of [`request_code::GET_TRANSACTION_HALF_STATUS`]-style answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HalfStatus {
+    pub frontier: u64,
+    pub pending: Vec<PendingHalf>,
+}
+
+/// Outcomes and check counts of half messages, shared by END_TRANSACTION and
+/// the check service.
+#[derive(Debug)]
+pub(crate) struct TransactionManager {
+    state: Mutex<TransactionState>,
+    /// Serialises the decision of a transaction's outcome (commit, rollback,
+    /// discard), which spans store writes.
+    decide: tokio::sync::Mutex<()>,
+}
+
+impl TransactionManager {
+    /// Loads the state and rebuilds the outcomes from the op topic.
+    pub(crate) fn load(path: &Path, store: &MessageStore) -> Result<Self, MetadataError> {
+        Ok(TransactionManager {
+            state: Mutex::new(TransactionState::load(path, store)?),
+            decide: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Held while an outcome is decided and written.
+    pub(crate) async fn deciding(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.decide.lock().await
+    }
+
+    pub(crate) fn is_ended(&self, half_offset: u64) -> bool {
+        lock(&self.state).is_ended(half_offset)
+    }
+
+    /// Records an outcome (without moving the frontier).
+    pub(crate) fn mark_ended(&self, half_offset: u64) {
+        lock(&self.state).mark_ended(half_offset);
+    }
+
+    /// Records an outcome and moves the frontier past it if it can.
+    pub(crate) fn end(&self, half_offset: u64) {
+        let mut state = lock(&self.state);
+        state.mark_ended(half_offset);
+        state.advance();
+    }
+
+    /// Every half queue offset below this has an outcome.
+    pub(crate) fn frontier(&self) -> u64 {
+        lock(&self.state).stored.frontier
+    }
+
+    /// Whether a half has an outcome, and how often it was checked.
+    pub(crate) fn check_state(&self, half_offset: u64) -> (bool, u32) {
+        let state = lock(&self.state);
+        (
+            state.is_ended(half_offset),
+            state
+                .stored
+                .check_times
+                .get(&half_offset)
+                .copied()
+                .unwrap_or(0),
+        )
+    }
+
+    /// Records that a half was checked `times` times.
+    pub(crate) fn set_check_times(&self, half_offset: u64, times: u32) {
+        lock(&self.state)
+            .stored
+            .check_times
+            .insert(half_offset, times);
+    }
+
+    /// Moves the frontier past everything resolved and persists the state.
+    pub(crate) fn advance_and_persist(&self) -> Result<(), MetadataError> {
+        let mut state = lock(&self.state);
+        state.advance();
+        state.persist()
+    }
+
+    /// The half messages still waiting for an outcome.
+    pub(crate) fn pending(&self, store: &MessageStore, now: i64, max: usize) -> HalfStatus {
+        let (frontier, checks) = {
+            let state = lock(&self.state);
+            (state.stored.frontier, state.stored.check_times.clone())
+        };
+        let mut pending = Vec::new();
+        let mut offset = frontier;
+        while pending.len() < max {
+            let result =
+                store.get_message(topic::TRANS_HALF_TOPIC, 0, offset, 64, usize::MAX, &|_| {
+                    true
+                });
+            if result.messages.is_empty() {
+                break;
+            }
+            for bytes in &result.messages {
+                let Ok((half, _)) = MessageExt::decode(bytes, false) else {
+                    continue;
+                };
+                let q = half.queue_offset as u64;
+                if self.is_ended(q) {
+                    continue;
+                }
+                pending.push(PendingHalf {
+                    queue_offset: q,
+                    commit_log_offset: half.commit_log_offset,
+                    topic: half
+                        .property(property::REAL_TOPIC)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    producer_group: half
+                        .property(property::PRODUCER_GROUP)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    msg_id: half.msg_id(),
+                    age_ms: now - half.store_timestamp,
+                    check_times: checks.get(&q).copied().unwrap_or(0),
+                });
+            }
+            if result.next_begin_offset <= offset {
+                break;
+            }
+            offset = result.next_begin_offset;
+        }
+        pending.truncate(max);
+        HalfStatus { frontier, pending }
+    }
+}

@@ -1,0 +1,101 @@
+//! The broker's name server registration: REGISTER_BROKER with its topics
+//! (periodically, and at once when topics change), and UNREGISTER_BROKER at
+//! shutdown. On a slave, a registration's answer says where the master is.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_protocol::request_code;
+use mq_protocol::route::{encode_json, RegisterBrokerBody};
+use mq_protocol::RemotingCommand;
+use tracing::{debug, warn};
+
+use crate::broker::Broker;
+
+/// Registers with the name servers at once when topics changed since the
+/// last registration (a topic auto-created by a send, a retry topic created
+/// by a heartbeat), so its route exists without waiting for the periodic
+/// registration, as RocketMQ's broker does.
+pub(crate) fn register_if_topics_changed(broker: &Arc<Broker>) {
+    if broker.topics.claim_unregistered_change() {
+        register_soon(broker);
+    }
+}
+
+/// Registers in the background, now.
+pub(crate) fn register_soon(broker: &Arc<Broker>) {
+    let broker = broker.clone();
+    tokio::spawn(async move { register_all(&broker).await });
+}
+
+/// The REGISTER_BROKER request for this broker's current topics.
+pub(crate) fn register_request(broker: &Broker) -> RemotingCommand {
+    let config = broker.config();
+    let wrapper = broker.topics.wrapper_to_register();
+    let body = encode_json(&RegisterBrokerBody {
+        topic_config_serialize_wrapper: wrapper,
+        filter_server_list: Vec::new(),
+    });
+    RemotingCommand::request(request_code::REGISTER_BROKER)
+        .with_field("brokerAddr", broker.broker_addr())
+        .with_field("brokerName", &config.broker_name)
+        .with_field("brokerId", config.broker_id)
+        .with_field("clusterName", &config.broker_cluster_name)
+        .with_field("haServerAddr", broker.ha_addr.to_string())
+        .with_field("compressed", false)
+        .with_field("bodyCrc32", mq_protocol::message::body_crc(&body))
+        .with_body(body)
+}
+
+/// Registers with every name server; logs the ones that fail.
+pub(crate) async fn register_all(broker: &Broker) {
+    let config = broker.config();
+    let timeout = Duration::from_millis(config.register_broker_timeout_mills.max(1));
+    for addr in config.namesrv_addrs() {
+        let request = register_request(broker);
+        match broker.namesrv_client.invoke(&addr, request, timeout).await {
+            Ok(response) if response.code == 0 => {
+                debug!(namesrv = %addr, "registered");
+                if broker.ha.is_slave() {
+                    // The name server tells a slave where its master is.
+                    let field = |k: &str| {
+                        response
+                            .ext_fields
+                            .get(k)
+                            .filter(|v| !v.is_empty())
+                            .cloned()
+                    };
+                    broker
+                        .ha
+                        .set_master(field("masterAddr"), field("haServerAddr"));
+                }
+            }
+            Ok(response) => warn!(
+                namesrv = %addr,
+                code = response.code,
+                remark = response.remark.as_deref().unwrap_or(""),
+                "name server refused the registration"
+            ),
+            Err(e) => warn!(namesrv = %addr, error = %e, "registering with the name server failed"),
+        }
+    }
+}
+
+/// Unregisters from every name server (clean shutdown).
+pub(crate) async fn unregister(broker: &Broker) {
+    let config = broker.config();
+    for addr in config.namesrv_addrs() {
+        let request = RemotingCommand::request(request_code::UNREGISTER_BROKER)
+            .with_field("brokerAddr", broker.broker_addr())
+            .with_field("brokerName", &config.broker_name)
+            .with_field("brokerId", config.broker_id)
+            .with_field("clusterName", &config.broker_cluster_name);
+        if let Err(e) = broker
+            .namesrv_client
+            .invoke(&addr, request, Duration::from_secs(3))
+            .await
+        {
+            warn!(namesrv = %addr, error = %e, "unregistering from the name server failed");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Start-up and shutdown: validate the configuration, open the store, load
+//! the metadata, bind the remoting and replication ports, build the
+//! [`Broker`], start serving and the background tasks, and stop them all
+//! cleanly.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use mq_remoting::{ClientConfig, RemotingClient, ServerConfig};
+use mq_store::{MessageStore, MessageStoreConfig, StoreError};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::broker::{Broker, SharedConfig};
+use crate::config::{BrokerConfig, BrokerRole};
+use crate::ha::{HaService, HaSettings};
+use crate::manager::clients::ClientManager;
+use crate::manager::groups::SubscriptionGroupManager;
+use crate::manager::offsets::{ConsumerOffsetManager, DelayOffsetManager};
+use crate::manager::stats::BrokerStats;
+use crate::manager::topics::TopicConfigManager;
+use crate::manager::transactions::TransactionManager;
+use crate::metadata::groups::GroupTable;
+use crate::metadata::offsets::{ConsumerOffsets, DelayOffsets};
+use crate::metadata::topics::TopicTable;
+use crate::metadata::MetadataError;
+use crate::util::{now_ms, stopped};
+
+/// Why a broker could not start.
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error("invalid broker configuration: {0}")]
+    Config(String),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot load broker metadata: {0}")]
+    Metadata(#[from] MetadataError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running broker.
+pub struct BrokerHandle {
+    broker: Arc<Broker>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl BrokerHandle {
+    /// Opens the store, loads the metadata, binds `bindAddress:listenPort`
+    /// (port 0 picks one) and starts serving and registering.
+    pub async fn start(
+        config: BrokerConfig,
+        store_config: MessageStoreConfig,
+    ) -> Result<BrokerHandle, BrokerError> {
+        config.validate().map_err(BrokerError::Config)?;
+        store_config
+            .validate()
+            .map_err(|e| BrokerError::Config(e.to_string()))?;
+        let delay_levels = store_config
+            .delay_levels()
+            .map_err(|e| BrokerError::Config(e.to_string()))?;
+        let ip: IpAddr = config.broker_ip1.parse().map_err(|_| {
+            BrokerError::Config(format!(
+                "brokerIP1 {:?} is not an IP address",
+                config.broker_ip1
+            ))
+        })?;
+        let bind = format!("{}:{}", config.bind_address, config.listen_port);
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|source| BrokerError::Bind {
+                addr: bind.clone(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| BrokerError::Bind { addr: bind, source })?
+            .port();
+
+        // Masters serve replication; a slave only connects out.
+        let ha_listener = if config.broker_role == BrokerRole::Slave {
+            None
+        } else {
+            let ha_bind = format!("{}:{}", config.bind_address, config.effective_ha_port());
+            Some(
+                TcpListener::bind(&ha_bind)
+                    .await
+                    .map_err(|source| BrokerError::Bind {
+                        addr: ha_bind.clone(),
+                        source,
+                    })?,
+            )
+        };
+        let ha_port = match &ha_listener {
+            Some(l) => l
+                .local_addr()
+                .map_err(|source| BrokerError::Bind {
+                    addr: config.bind_address.clone(),
+                    source,
+                })?
+                .port(),
+            None => config.effective_ha_port(),
+        };
+        let ha_ip: IpAddr = config.effective_broker_ip2().parse().map_err(|_| {
+            BrokerError::Config(format!(
+                "brokerIP2 {:?} is not an IP address",
+                config.effective_broker_ip2()
+            ))
+        })?;
+
+        let opened = store_config.clone();
+        let store = tokio::task::spawn_blocking(move || MessageStore::open(opened))
+            .await
+            .map_err(|e| BrokerError::Config(format!("store open task failed: {e}")))??;
+        let config_dir = store_config.store_path_root_dir.join("config");
+        let now = now_ms();
+        let topics = TopicTable::load(&config_dir.join("topics.json"), &config, now)?;
+        let groups = GroupTable::load(&config_dir.join("subscriptionGroup.json"), now)?;
+        let offsets = ConsumerOffsets::load(&config_dir.join("consumerOffset.json"))?;
+        let delay_offsets = DelayOffsets::load(&config_dir.join("delayOffset.json"))?;
+        let transactions =
+            TransactionManager::load(&config_dir.join("transactionCheck.json"), &store)?;
+
+        let (stop, shutdown) = watch::channel(false);
+        let store = Arc::new(store);
+        let ha = Arc::new(HaService::new(
+            HaSettings::new(&config, &store_config),
+            store.clone(),
+        ));
+        let broker = Arc::new(Broker {
+            store_host: SocketAddr::new(ip, port),
+            ha_addr: SocketAddr::new(ha_ip, ha_port),
+            stats: BrokerStats::new(&config.broker_cluster_name),
+            config: SharedConfig::new(config.clone()),
+            store_config,
+            store,
+            topics: TopicConfigManager::new(topics),
+            groups: SubscriptionGroupManager::new(groups),
+            offsets: ConsumerOffsetManager::new(offsets),
+            delay_offsets: DelayOffsetManager::new(delay_offsets),
+            clients: ClientManager::default(),
+            transactions,
+            ha,
+            delay_levels,
+            namesrv_client: RemotingClient::new(ClientConfig::default()),
+            shutdown,
+            started_ms: now,
+        });
+        let addr = broker.store_host;
+        info!(
+            broker = %config.broker_name,
+            id = config.broker_id,
+            role = %config.broker_role,
+            %addr,
+            "broker serving"
+        );
+
+        let mut tasks = JoinSet::new();
+        let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone()));
+        let server_config = ServerConfig {
+            max_frame_len: config.server_frame_max_length,
+            ..ServerConfig::default()
+        };
+        let mut stop_rx = stop.subscribe();
+        tasks.spawn(async move {
+            mq_remoting::serve_with(listener, handler, server_config, async move {
+                stopped(&mut stop_rx).await;
+            })
+            .await;
+        });
+        if let Some(listener) = ha_listener {
+            info!(ha_addr = %broker.ha_addr, "replication server listening");
+            tasks.spawn(crate::ha::master::serve(
+                listener,
+                broker.ha.clone(),
+                stop.subscribe(),
+            ));
+        } else {
+            tasks.spawn(crate::ha::slave::run(broker.ha.clone(), stop.subscribe()));
+        }
+        crate::tasks::spawn_all(&broker, &stop, &mut tasks);
+        Ok(BrokerHandle {
+            broker,
+            addr,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The address clients use (brokerIP1 and the bound port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The replication address (brokerIP2 and the bound HA port; for a
+    /// slave, the port it would use as a master).
+    pub fn ha_addr(&self) -> SocketAddr {
+        self.broker.ha_addr
+    }
+
+    /// Stops serving, unregisters from the name servers, persists offsets
+    /// and closes the store cleanly (no `abort` file is left).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        crate::registration::unregister(&self.broker).await;
+        while self.tasks.join_next().await.is_some() {}
+        self.broker.persist_offsets();
+        let store = self.broker.store.clone();
+        match tokio::task::spawn_blocking(move || store.shutdown()).await {
+            Ok(Ok(())) => info!("broker stopped cleanly"),
+            Ok(Err(e)) => warn!(error = %e, "store shutdown failed"),
+            Err(e) => warn!(error = %e, "store shutdown task failed"),
+        }
+    }
+}

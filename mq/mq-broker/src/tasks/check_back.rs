@@ -1,0 +1,134 @@
+//! Transaction check-backs (RocketMQ's `TransactionalMessageCheckService`):
+//! a half message left without an outcome longer than `transactionTimeOut`
+//! is asked about (CHECK_TRANSACTION_STATE to a live producer of its
+//! group), at most `transactionCheckMax` times, then discarded.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mq_protocol::header::CheckTransactionStateRequestHeader;
+use mq_protocol::message::property;
+use mq_protocol::{request_code, topic, MessageExt, RemotingCommand};
+use tracing::{debug, warn};
+
+use super::Step;
+use crate::broker::Broker;
+
+/// Half messages looked at per check step at most.
+const CHECK_BATCH: usize = 256;
+
+/// Checks pending half messages, one [`TransactionCheckService::step`] at a
+/// time.
+pub(crate) struct TransactionCheckService {
+    broker: Arc<Broker>,
+}
+
+impl TransactionCheckService {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
+        TransactionCheckService { broker }
+    }
+
+    /// One round of the check service at time `now`: discard halves checked too
+    /// often, ask a producer about the others that are old enough, and move the
+    /// frontier past everything resolved.
+    pub(crate) async fn step(&self, now: i64) -> Step {
+        let broker = &*self.broker;
+        let config = broker.config();
+        let timeout = config.transaction_time_out as i64;
+        let max_checks = config.transaction_check_max;
+        let mut worked = Step::Idle;
+        let frontier = broker.transactions.frontier();
+        let result = broker.store.get_message(
+            topic::TRANS_HALF_TOPIC,
+            0,
+            frontier,
+            CHECK_BATCH,
+            usize::MAX,
+            &|_| true,
+        );
+        for bytes in &result.messages {
+            let Ok((half, _)) = MessageExt::decode(bytes, false) else {
+                continue;
+            };
+            let q = half.queue_offset as u64;
+            let (ended, checks) = broker.transactions.check_state(q);
+            if ended {
+                continue;
+            }
+            let age = now - half.store_timestamp;
+            if age < timeout {
+                // Later halves are younger still.
+                break;
+            }
+            let immunity = half
+                .property(property::CHECK_IMMUNITY_TIME_IN_SECONDS)
+                .and_then(|s| s.parse::<i64>().ok())
+                .map(|s| s * 1000);
+            if immunity.is_some_and(|ms| age < ms) {
+                continue;
+            }
+            worked = Step::Worked;
+            if checks >= max_checks {
+                crate::transaction::discard(broker, &half).await;
+                continue;
+            }
+            let group = half
+                .property(property::PRODUCER_GROUP)
+                .unwrap_or_default()
+                .to_owned();
+            let producers = broker.clients.producer_channels(&group);
+            broker.transactions.set_check_times(q, checks + 1);
+            let Some(producer) = producers.get((checks as usize) % producers.len().max(1)) else {
+                warn!(%group, msg_id = %half.msg_id(), "no live producer to check a transaction with");
+                continue;
+            };
+            let request = check_request(&half);
+            let channel = producer.channel.clone();
+            tokio::spawn(async move {
+                if let Err(e) = channel.oneway(request).await {
+                    debug!(error = %e, "sending a transaction check failed");
+                }
+            });
+        }
+        if let Err(e) = broker.transactions.advance_and_persist() {
+            warn!(error = %e, "persisting transaction check state failed");
+        }
+        worked
+    }
+}
+
+/// CHECK_TRANSACTION_STATE for a half message: the message as the producer
+/// sent it (real topic and queue), and the offsets to answer with.
+fn check_request(half: &MessageExt) -> RemotingCommand {
+    let mut msg = half.clone();
+    if let Some(real) = msg.properties.get(property::REAL_TOPIC).cloned() {
+        msg.topic = real;
+    }
+    if let Some(q) = msg
+        .properties
+        .get(property::REAL_QUEUE_ID)
+        .and_then(|q| q.parse().ok())
+    {
+        msg.queue_id = q;
+    }
+    let mut body = BytesMut::new();
+    let encoded = msg.encode(&mut body).is_ok();
+    let header = CheckTransactionStateRequestHeader {
+        topic: Some(msg.topic.clone()),
+        tran_state_table_offset: half.queue_offset,
+        commit_log_offset: half.commit_log_offset,
+        msg_id: Some(half.msg_id()),
+        transaction_id: half
+            .property(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
+            .map(str::to_owned),
+        offset_msg_id: Some(half.offset_msg_id()),
+    };
+    let request = RemotingCommand::request(request_code::CHECK_TRANSACTION_STATE)
+        .with_header(&header)
+        .oneway();
+    if encoded {
+        request.with_body(body.freeze())
+    } else {
+        request
+    }
+}

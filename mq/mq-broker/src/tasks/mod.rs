@@ -1,0 +1,145 @@
+//! The broker's background tasks, each a step function driven by a thin
+//! loop so that tests can run one step at a time with their own clock:
+//! - registration with every name server every `registerNameServerPeriod`
+//!   ([`crate::registration`]);
+//! - [`expiry`], clients silent for `serverChannelMaxIdleTimeSeconds`;
+//! - persistence of consumer offsets every `flushConsumerOffsetInterval`;
+//! - [`schedule`], delivery of delayed messages from `SCHEDULE_TOPIC_XXXX`;
+//! - [`check_back`], transaction check-backs every
+//!   `transactionCheckInterval`;
+//! - [`slave_sync`], on a slave, instead of the last two, the copy of the
+//!   master's metadata.
+//!
+//! Commit log retention is the store's own (`deleteWhen`,
+//! `fileReservedTime`), not a broker task.
+
+pub(crate) mod check_back;
+pub(crate) mod expiry;
+pub(crate) mod schedule;
+pub(crate) mod slave_sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::Broker;
+use crate::util::{now_ms, stopped};
+use check_back::TransactionCheckService;
+use expiry::{ClientExpiryService, CLIENT_SCAN_INTERVAL};
+use schedule::{ScheduleService, SCHEDULE_TICK};
+use slave_sync::SlaveSynchronize;
+
+/// Whether a step did something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Worked,
+    Idle,
+}
+
+/// Starts every background task of `broker` in `tasks`; each ends when
+/// `stop` is set.
+pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks: &mut JoinSet<()>) {
+    let config = broker.config();
+    every(
+        tasks,
+        stop,
+        Duration::from_millis(config.register_name_server_period.max(1)),
+        true,
+        broker.clone(),
+        |b| async move { crate::registration::register_all(&b).await },
+    );
+    let expiry = Arc::new(ClientExpiryService::new(broker.clone()));
+    every(
+        tasks,
+        stop,
+        CLIENT_SCAN_INTERVAL,
+        false,
+        expiry,
+        |e| async move {
+            e.step(now_ms());
+        },
+    );
+    every(
+        tasks,
+        stop,
+        Duration::from_millis(config.flush_consumer_offset_interval.max(1)),
+        false,
+        broker.clone(),
+        |b| async move { b.persist_offsets() },
+    );
+    if broker.ha.is_slave() {
+        // A slave copies its master's metadata, and writes nothing itself:
+        // delayed messages and transaction checks are the master's.
+        let sync = Arc::new(SlaveSynchronize::new(broker.clone()));
+        every(
+            tasks,
+            stop,
+            slave_sync::SYNC_TICK,
+            true,
+            sync,
+            |s| async move {
+                s.step(std::time::Instant::now()).await;
+            },
+        );
+        return;
+    }
+    let check = Arc::new(TransactionCheckService::new(broker.clone()));
+    every(
+        tasks,
+        stop,
+        Duration::from_millis(config.transaction_check_interval.max(1)),
+        false,
+        check,
+        |c| async move {
+            c.step(now_ms()).await;
+        },
+    );
+    let schedule = ScheduleService::new(broker.clone());
+    let notify = broker.store.new_message_notify();
+    let mut stop_rx = stop.subscribe();
+    tasks.spawn(async move {
+        loop {
+            let worked = schedule.step(now_ms()).await;
+            if worked == Step::Worked {
+                continue;
+            }
+            let notified = notify.notified();
+            tokio::select! {
+                _ = stopped(&mut stop_rx) => return,
+                _ = notified => {}
+                _ = tokio::time::sleep(SCHEDULE_TICK) => {}
+            }
+        }
+    });
+}
+
+/// Runs `f` every `period` until stop (first run at once when `now`).
+fn every<S, F, Fut>(
+    tasks: &mut JoinSet<()>,
+    stop: &watch::Sender<bool>,
+    period: Duration,
+    now: bool,
+    service: Arc<S>,
+    f: F,
+) where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut stop_rx = stop.subscribe();
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if !now {
+            ticker.tick().await;
+        }
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop_rx) => return,
+                _ = ticker.tick() => f(service.clone()).await,
+            }
+        }
+    });
+}

@@ -1,0 +1,110 @@
+//! Delivery of delayed messages (RocketMQ's `ScheduleMessageService`):
+//! each delay level is a queue of `SCHEDULE_TOPIC_XXXX`; a message whose
+//! level's delay has passed since it was stored goes to its real topic and
+//! queue, and the level's offset (`config/delayOffset.json`) moves on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_protocol::message::{property, MessageExt};
+use mq_protocol::topic;
+use tracing::warn;
+
+use super::Step;
+use crate::broker::{Broker, InboundMessage};
+
+/// Most delayed messages delivered per level in one step.
+const SCHEDULE_BATCH: usize = 64;
+/// How often the schedule service looks for due messages when idle.
+pub(crate) const SCHEDULE_TICK: Duration = Duration::from_millis(100);
+
+/// Delivers due delayed messages, one [`ScheduleService::step`] at a time.
+pub(crate) struct ScheduleService {
+    broker: Arc<Broker>,
+}
+
+impl ScheduleService {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
+        ScheduleService { broker }
+    }
+
+    /// Delivers every due delayed message of every level to its real topic and
+    /// advances that level's offset. At-least-once: the offset is persisted
+    /// after the delivery.
+    pub(crate) async fn step(&self, now: i64) -> Step {
+        let broker = &*self.broker;
+        let mut worked = Step::Idle;
+        for (index, delay) in broker.delay_levels.iter().enumerate() {
+            let level = index as i32 + 1;
+            let queue_id = index as i32;
+            let mut offset = broker.delay_offsets.get(level).max(0) as u64;
+            let min = broker
+                .store
+                .min_offset_in_queue(topic::SCHEDULE_TOPIC, queue_id);
+            if offset < min {
+                offset = min;
+            }
+            let result = broker.store.get_message(
+                topic::SCHEDULE_TOPIC,
+                queue_id,
+                offset,
+                SCHEDULE_BATCH,
+                usize::MAX,
+                &|_| true,
+            );
+            let start = offset;
+            for bytes in &result.messages {
+                let msg = match MessageExt::decode(bytes, false) {
+                    Ok((msg, _)) => msg,
+                    Err(e) => {
+                        warn!(level, offset, error = %e, "skipping an undecodable delayed message");
+                        offset += 1;
+                        continue;
+                    }
+                };
+                if msg.store_timestamp + delay > now {
+                    break;
+                }
+                if let Err(e) = broker.put(timed_up(msg)).await {
+                    warn!(level, offset, error = %e, "delivering a delayed message failed; will retry");
+                    break;
+                }
+                offset += 1;
+            }
+            if offset != start {
+                worked = Step::Worked;
+                if let Err(e) = broker.delay_offsets.advance(level, offset as i64) {
+                    warn!(error = %e, "persisting delay offsets failed");
+                }
+            }
+        }
+        worked
+    }
+}
+
+/// The message a delayed one becomes when its time is up: back on its real
+/// topic and queue, without the delay level.
+fn timed_up(msg: MessageExt) -> InboundMessage {
+    let mut properties = msg.properties;
+    properties.remove(property::DELAY_TIME_LEVEL);
+    let topic = properties
+        .get(property::REAL_TOPIC)
+        .cloned()
+        .unwrap_or_else(|| msg.topic.clone());
+    let queue_id = properties
+        .get(property::REAL_QUEUE_ID)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0);
+    InboundMessage {
+        topic,
+        queue_id,
+        flag: msg.flag,
+        sys_flag: msg.sys_flag,
+        born_timestamp: msg.born_timestamp,
+        born_host: msg.born_host,
+        reconsume_times: msg.reconsume_times,
+        prepared_transaction_offset: msg.prepared_transaction_offset,
+        body: msg.body,
+        properties,
+    }
+}
