@@ -3,46 +3,13 @@
 //! test starts its own cluster (in this process, on port 0), so they run
 //! in parallel without sharing state.
 
-use mq_testkit::Cluster;
+mod common;
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// Data rows: the non-empty lines that are not headers (`#...`), split
-    /// on whitespace.
-    fn rows(&self) -> Vec<Vec<&str>> {
-        self.stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .map(|l| l.split_whitespace().collect())
-            .collect()
-    }
-
-    /// The value of a `Key: value` summary line.
-    fn summary(&self, key: &str) -> Option<&str> {
-        self.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.trim_start_matches(':').trim())
-    }
-}
+use common::{run, Out};
+use mq_testkit::{wait_for, Cluster};
 
 async fn mqadmin(args: &[&str]) -> Out {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
-        .args(args)
-        .env_remove("NAMESRV_ADDR")
-        .output()
-        .await
-        .expect("mqadmin runs");
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run(env!("CARGO_BIN_EXE_mqadmin"), args, None).await
 }
 
 /// Runs mqadmin and insists that it succeeds.
@@ -54,6 +21,25 @@ async fn ok(args: &[&str]) -> Out {
         out.stdout, out.stderr
     );
     out
+}
+
+/// Runs mqadmin, which must succeed, until it prints at least one row.
+async fn ok_with_rows(args: &[&str]) -> Out {
+    wait_for(&format!("mqadmin {args:?} to print a row"), || async {
+        let out = ok(args).await;
+        (!out.rows().is_empty()).then_some(out)
+    })
+    .await
+}
+
+/// `updateOrderConf -m get` for `topic`, which must print `orderConf=[conf]`.
+async fn assert_order_conf(ns: &str, topic: &str, conf: &str) {
+    let got = ok(&["updateOrderConf", "-n", ns, "-t", topic, "-m", "get"]).await;
+    assert!(
+        got.stdout.contains(&format!("orderConf=[{conf}]")),
+        "{}",
+        got.stdout
+    );
 }
 
 /// Runs mqadmin and insists that it fails with one line on stderr that
@@ -207,12 +193,7 @@ async fn topic_commands() {
         "broker-a:3",
     ])
     .await;
-    let got = ok(&["updateOrderConf", "-n", ns, "-t", "AdminTopic", "-m", "get"]).await;
-    assert!(
-        got.stdout.contains("orderConf=[broker-a:3]"),
-        "{}",
-        got.stdout
-    );
+    assert_order_conf(ns, "AdminTopic", "broker-a:3").await;
     // Routes carry the order conf once the name servers are told to.
     ok(&[
         "updateNamesrvConfig",
@@ -540,7 +521,7 @@ async fn broker_and_cluster_commands() {
     let ns = cluster.namesrv.addr.as_str();
     let broker = cluster.broker_addr.as_str();
 
-    let clusters = ok(&["clusterList", "-n", ns]).await;
+    let clusters = ok_with_rows(&["clusterList", "-n", ns]).await;
     let row = &clusters.rows()[0];
     assert_eq!(
         row[..4],
@@ -724,12 +705,7 @@ async fn namesrv_commands() {
         "broker-a:2",
     ])
     .await;
-    let got = ok(&["updateOrderConf", "-n", ns, "-t", "KvTopic", "-m", "get"]).await;
-    assert!(
-        got.stdout.contains("orderConf=[broker-a:2]"),
-        "{}",
-        got.stdout
-    );
+    assert_order_conf(ns, "KvTopic", "broker-a:2").await;
     ok(&[
         "deleteKvConfig",
         "-n",

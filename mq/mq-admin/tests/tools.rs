@@ -3,78 +3,25 @@
 //! offset reset and clone, stats, monitoring), and `mqshutdown` against
 //! real `mqnamesrv` / `mqbroker` processes.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use common::{run, Out};
 use mq_client::{ClientConfig, Message, Producer, ProducerConfig};
-use mq_testkit::Cluster;
+use mq_testkit::{wait_for, Cluster};
 
 const GROUP: &str = "please_rename_unique_group_name_4";
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn rows(&self) -> Vec<Vec<&str>> {
-        self.stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .map(|l| l.split_whitespace().collect())
-            .collect()
-    }
-
-    fn summary(&self, key: &str) -> Option<&str> {
-        self.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.trim_start_matches(':').trim())
-    }
-}
-
-async fn run(bin: &str, args: &[&str], namesrv: Option<&str>) -> Out {
-    let mut cmd = tokio::process::Command::new(bin);
-    cmd.args(args).env_remove("NAMESRV_ADDR");
-    if let Some(ns) = namesrv {
-        cmd.env("NAMESRV_ADDR", ns);
-    }
-    let out = cmd.output().await.expect("the tool runs");
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// mqadmin with NAMESRV_ADDR set (not -n), which must succeed.
 async fn admin(ns: &str, args: &[&str]) -> Out {
     let out = run(env!("CARGO_BIN_EXE_mqadmin"), args, Some(ns)).await;
     assert!(out.ok, "mqadmin {args:?}:\n{}{}", out.stdout, out.stderr);
     out
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A child process killed (by PID) if the test ends early.
@@ -131,7 +78,7 @@ async fn quickstart_and_consumer_commands() {
         });
     }
     let lines_now = || received.lock().unwrap().lines;
-    eventually("1000 messages received", || async {
+    wait_for("1000 messages received", || async {
         (received.lock().unwrap().bodies.len() == 1000).then_some(())
     })
     .await;
@@ -155,7 +102,7 @@ async fn quickstart_and_consumer_commands() {
     assert!(conn.stdout.contains("Topic: TopicTest"), "{}", conn.stdout);
     assert!(conn.stdout.contains("MessageModel: CLUSTERING"));
 
-    let progress = eventually("the offsets committed", || async {
+    let progress = wait_for("the offsets committed", || async {
         let out = admin(ns, &["consumerProgress", "-g", GROUP, "-s", "true"]).await;
         (out.summary("Diff Total") == Some("0")).then_some(out)
     })
@@ -282,13 +229,13 @@ async fn quickstart_and_consumer_commands() {
         "{}",
         reset.stdout
     );
-    eventually("the messages read again", || async {
+    wait_for("the messages read again", || async {
         (lines_now() >= before + 1000).then_some(())
     })
     .await;
 
     // Clone the (again complete) offsets into a new group.
-    eventually("the offsets committed again", || async {
+    wait_for("the offsets committed again", || async {
         let out = admin(ns, &["consumerProgress", "-g", GROUP]).await;
         (out.summary("Diff Total") == Some("0")).then_some(())
     })
@@ -325,7 +272,7 @@ async fn quickstart_and_consumer_commands() {
         .send(Message::new("TopicTest", &b"one more"[..]))
         .await
         .unwrap();
-    let conn = eventually("the producer's heartbeat", || async {
+    let conn = wait_for("the producer's heartbeat", || async {
         let out = run(
             env!("CARGO_BIN_EXE_mqadmin"),
             &[

@@ -1,12 +1,12 @@
 //! The client against a real name server and broker(s), in-process.
 
-mod harness;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::*;
+use common::*;
 use mq_client::{
     AdminClient, ConsumeStatus, Listener, Message, MessageExt, MessageModel, Producer,
     ProducerConfig, PullConsumer, PullStatus, PushConsumer, SendStatus, SubscriptionGroupConfig,
@@ -68,7 +68,7 @@ async fn producer(ns: &NameServer, group: &str) -> Producer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_send_then_consume() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "SyncTopic", 4).await;
 
@@ -148,8 +148,8 @@ async fn sync_send_then_consume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_brokers_share_the_load_and_a_dead_one_is_skipped() {
     let ns = NameServer::start().await;
-    let mut a = TestBroker::start("broker-a", &ns.addr).await;
-    let mut b = TestBroker::start("broker-b", &ns.addr).await;
+    let mut a = start_broker("broker-a", &ns.addr).await;
+    let mut b = start_broker("broker-b", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     wait_until("both brokers registered", LIMIT, || async {
         admin
@@ -209,7 +209,7 @@ async fn two_brokers_share_the_load_and_a_dead_one_is_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tag_expression_filters_exactly() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Tagged", 1).await;
     let producer = producer(&ns, "pg-tags").await;
@@ -260,7 +260,7 @@ async fn tag_expression_filters_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_joining_and_leaving_rebalance_without_losing_messages() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Rebalanced", 8).await;
     let producer = producer(&ns, "pg-rebalance").await;
@@ -326,7 +326,7 @@ async fn members_joining_and_leaving_rebalance_without_losing_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconsume_later_redelivers_through_the_retry_topic() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Retried", 2).await;
     let producer = producer(&ns, "pg-retry").await;
@@ -372,7 +372,7 @@ async fn reconsume_later_redelivers_through_the_retry_topic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_listener_sees_each_key_in_send_order() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Ordered", 4).await;
     let producer = producer(&ns, "pg-ordered").await;
@@ -437,7 +437,7 @@ async fn ordered_listener_sees_each_key_in_send_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasting_delivers_to_every_member_with_local_offsets() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Broadcast", 2).await;
     let dir = tempfile::tempdir().unwrap();
@@ -491,7 +491,7 @@ async fn broadcasting_delivers_to_every_member_with_local_offsets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_consumer_offsets_and_seek() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Pulled", 1).await;
     let producer = producer(&ns, "pg-pull").await;
@@ -561,7 +561,7 @@ async fn pull_consumer_offsets_and_seek() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_topics_groups_and_message_queries() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     admin
         .create_topic(
@@ -643,7 +643,7 @@ async fn admin_topics_groups_and_message_queries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oneway_and_auto_created_topics() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Oneway", 1).await;
     let producer = producer(&ns, "pg-oneway").await;
@@ -688,7 +688,7 @@ async fn oneway_and_auto_created_topics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_stored_in_order_with_its_ids() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     create_topic(&admin, &[&broker], "Batched", 1).await;
     let producer = producer(&ns, "pg-batch").await;

@@ -1,12 +1,12 @@
 //! Transactional sends against the real broker: commit, rollback, an
 //! unknown outcome settled by a check-back, and an explicit later end.
 
-mod harness;
+mod common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use harness::*;
+use common::*;
 use mq_client::{
     async_trait, AdminClient, ConsumeStatus, Listener, LocalTransactionState, Message, MessageExt,
     ProducerConfig, PushConsumer, TopicSpec, TransactionChecker, TransactionProducer,
@@ -33,7 +33,7 @@ impl TransactionChecker for ByBody {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_rollback_check_back_and_later_end() {
     let ns = NameServer::start().await;
-    let mut broker = TestBroker::start("broker-a", &ns.addr).await;
+    let mut broker = start_broker("broker-a", &ns.addr).await;
     let admin = AdminClient::start(client_config(&ns.addr)).await.unwrap();
     admin
         .create_topic(&broker.addr, &TopicSpec::new("Tx").with_queues(2, 2))

@@ -5,7 +5,7 @@
 //! frames are used only to observe the broker (offsets) and to mix in messages
 //! from our own producer.
 
-mod support;
+mod common;
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -25,7 +25,8 @@ use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::MessageTrait;
 use rocketmq_model::message::MessageQueue;
 
-use support::{bounded, message, unique, wait_caught_up, wait_for, Cluster, Expect};
+use common::{bounded, message, unique, wait_caught_up, wait_for, Cluster, Expect};
+use mq_testkit::frames;
 
 /// One message as the third-party push consumer's listener saw it.
 #[derive(Clone, Debug)]
@@ -97,9 +98,9 @@ async fn push_consumer_with(
     listener: Listener,
 ) -> (DefaultMQPushConsumer, Inbox) {
     let inbox: Inbox = Arc::default();
-    let mut consumer = DefaultMQPushConsumer::builder(support::client_runtime(instance))
-        .client_config(support::client_config(&cluster.namesrv, instance))
-        .name_server_addr(cluster.namesrv.clone())
+    let mut consumer = DefaultMQPushConsumer::builder(common::client_runtime(instance))
+        .client_config(common::client_config(&cluster.namesrv.addr, instance))
+        .name_server_addr(cluster.namesrv.addr.clone())
         .consumer_group(group.to_owned())
         .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
         .consume_message_batch_max_size(1)
@@ -148,9 +149,9 @@ async fn push_consumer_with(
 /// message at the returned queue and offset, with the same id, tag and body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_send_auto_creates_the_topic_and_the_message_is_pulled() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropSync");
-    let mut producer = support::producer(&cluster, "sync-producer").await;
+    let mut producer = common::producer(&cluster, "sync-producer").await;
 
     let result = bounded(
         "third-party sync send",
@@ -166,9 +167,9 @@ async fn sync_send_auto_creates_the_topic_and_the_message_is_pulled() {
     assert_eq!(queue.topic().as_str(), topic);
 
     #[allow(deprecated)]
-    let consumer = DefaultMQPullConsumer::builder(support::client_runtime("sync-pull"))
+    let consumer = DefaultMQPullConsumer::builder(common::client_runtime("sync-pull"))
         .consumer_group(unique("interop-pull"))
-        .name_server_addr(cluster.namesrv.clone())
+        .name_server_addr(cluster.namesrv.addr.clone())
         .consumer_pull_timeout(Duration::from_secs(10))
         .build()
         .or_explain("pull consumer builds");
@@ -233,14 +234,14 @@ async fn sync_send_auto_creates_the_topic_and_the_message_is_pulled() {
 /// SEND_MESSAGE_V2 frames, and none of the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_consumer_with_a_tag_filter_gets_exactly_the_matching_messages() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropTags");
     cluster.create_topic(&topic, 4).await;
     let group = unique("interop-tags");
     let (mut consumer, inbox) =
         push_consumer(&cluster, &group, &topic, "TagA || TagC", "tags-consumer").await;
-    let mut producer = support::producer(&cluster, "tags-producer").await;
-    let raw = support::raw_client();
+    let mut producer = common::producer(&cluster, "tags-producer").await;
+    let raw = frames::client();
 
     let mut expected = BTreeSet::new();
     for i in 0..12 {
@@ -260,7 +261,7 @@ async fn push_consumer_with_a_tag_filter_gets_exactly_the_matching_messages() {
     }
     for (i, tag) in ["TagA", "TagB", "TagC", "TagD"].iter().enumerate() {
         let body = format!("raw-{tag}-{i}");
-        support::raw_send(&raw, &cluster.broker, &topic, tag, &body).await;
+        common::raw_send(&raw, &cluster.broker_addr, &topic, tag, &body).await;
         if *tag == "TagA" || *tag == "TagC" {
             expected.insert(body);
         }
@@ -276,7 +277,7 @@ async fn push_consumer_with_a_tag_filter_gets_exactly_the_matching_messages() {
     )
     .await;
     // Every queue's committed offset at its max: nothing is still in flight.
-    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+    wait_caught_up(&raw, &cluster.broker_addr, &group, &topic, 4).await;
 
     let received = inbox.lock().unwrap().clone();
     let got: BTreeSet<String> = received.iter().map(|r| r.body.clone()).collect();
@@ -296,7 +297,7 @@ async fn push_consumer_with_a_tag_filter_gets_exactly_the_matching_messages() {
 /// about each other) and together consume every message at least once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_of_one_group_share_the_queues() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropCluster");
     cluster.create_topic(&topic, 4).await;
     let group = unique("interop-cluster");
@@ -304,14 +305,14 @@ async fn two_consumers_of_one_group_share_the_queues() {
         push_consumer(&cluster, &group, &topic, "*", "cluster-consumer-1").await;
     let (mut second, second_inbox) =
         push_consumer(&cluster, &group, &topic, "*", "cluster-consumer-2").await;
-    let mut producer = support::producer(&cluster, "cluster-producer").await;
-    let raw = support::raw_client();
+    let mut producer = common::producer(&cluster, "cluster-producer").await;
+    let raw = frames::client();
 
     // Send in rounds (the producer spreads them over the four queues) until
     // both consumers have received something: the rebalance after the second
     // one joined has then given each its share. Bounded by WAIT.
     let mut sent = BTreeSet::new();
-    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let deadline = tokio::time::Instant::now() + common::WAIT;
     loop {
         for _ in 0..8 {
             let body = format!("cluster-{}", sent.len());
@@ -347,7 +348,7 @@ async fn two_consumers_of_one_group_share_the_queues() {
         async move { done.then_some(()) }
     })
     .await;
-    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+    wait_caught_up(&raw, &cluster.broker_addr, &group, &topic, 4).await;
 
     let (a, b) = (bodies(&first_inbox), bodies(&second_inbox));
     assert!(!a.is_empty() && !b.is_empty(), "both consumed: {a:?} {b:?}");
@@ -401,17 +402,17 @@ impl TransactionListener for TagDecides {
 /// producer's listener, both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_producer_commit_rollback_and_check_back() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropTx");
     cluster.create_topic(&topic, 4).await;
     let group = unique("interop-tx-consumer");
     let (mut consumer, inbox) = push_consumer(&cluster, &group, &topic, "*", "tx-consumer").await;
 
     let listener = Arc::new(TagDecides::default());
-    let mut producer = TransactionMQProducer::builder(support::client_runtime("tx-producer"))
-        .client_config(support::client_config(&cluster.namesrv, "tx-producer"))
+    let mut producer = TransactionMQProducer::builder(common::client_runtime("tx-producer"))
+        .client_config(common::client_config(&cluster.namesrv.addr, "tx-producer"))
         .producer_group(unique("interop-tx-producer"))
-        .name_server_addr(cluster.namesrv.clone())
+        .name_server_addr(cluster.namesrv.addr.clone())
         .send_msg_timeout(10_000)
         .transaction_listener(SharedListener(Arc::clone(&listener)))
         .build();
@@ -465,8 +466,8 @@ async fn transactional_producer_commit_rollback_and_check_back() {
         },
     )
     .await;
-    let raw = support::raw_client();
-    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+    let raw = frames::client();
+    wait_caught_up(&raw, &cluster.broker_addr, &group, &topic, 4).await;
 
     let mut got = bodies(&inbox);
     got.sort();
@@ -478,7 +479,7 @@ async fn transactional_producer_commit_rollback_and_check_back() {
     // Exactly two messages reached the real topic: the rollbacks wrote nothing.
     let mut total = 0;
     for queue in 0..4 {
-        total += support::max_offset(&raw, &cluster.broker, &topic, queue).await;
+        total += frames::max_offset(&raw, &cluster.broker_addr, &topic, queue).await;
     }
     assert_eq!(total, 2, "messages in the real topic");
     assert!(
@@ -518,13 +519,13 @@ impl TransactionListener for SharedListener {
 /// are stored as separate messages that its push consumer receives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_and_oneway_sends_are_consumed() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropBatch");
     cluster.create_topic(&topic, 4).await;
     let group = unique("interop-batch");
     let (mut consumer, inbox) =
         push_consumer(&cluster, &group, &topic, "*", "batch-consumer").await;
-    let mut producer = support::producer(&cluster, "batch-producer").await;
+    let mut producer = common::producer(&cluster, "batch-producer").await;
 
     let batch: Vec<_> = (0..3)
         .map(|i| message(&topic, "TagBatch", &format!("batch-{i}")))
@@ -552,8 +553,8 @@ async fn batch_and_oneway_sends_are_consumed() {
         async move { done.then_some(()) }
     })
     .await;
-    let raw = support::raw_client();
-    wait_caught_up(&raw, &cluster.broker, &group, &topic, 4).await;
+    let raw = frames::client();
+    wait_caught_up(&raw, &cluster.broker_addr, &group, &topic, 4).await;
     let received = inbox.lock().unwrap().clone();
     assert_eq!(received.len(), 4, "{received:?}");
     let batch_ids: BTreeSet<&str> = ids.split(',').collect();
@@ -572,7 +573,7 @@ async fn batch_and_oneway_sends_are_consumed() {
 /// and reconsumeTimes 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconsume_later_redelivers_through_the_retry_topic() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropRetry");
     cluster.create_topic(&topic, 4).await;
     let group = unique("interop-retry");
@@ -585,7 +586,7 @@ async fn reconsume_later_redelivers_through_the_retry_topic() {
         Listener::ConcurrentRetryOnce,
     )
     .await;
-    let mut producer = support::producer(&cluster, "retry-producer").await;
+    let mut producer = common::producer(&cluster, "retry-producer").await;
     for i in 0..2 {
         let result = bounded(
             "third-party send",
@@ -628,7 +629,7 @@ async fn reconsume_later_redelivers_through_the_retry_topic() {
 /// LOCK_BATCH_MQ) receives the messages of one queue in send order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orderly_consumer_gets_one_queue_in_order() {
-    let cluster = Cluster::start().await;
+    let mut cluster = common::start_cluster().await;
     let topic = unique("InteropOrder");
     cluster.create_topic(&topic, 4).await;
     let group = unique("interop-order");
@@ -641,7 +642,7 @@ async fn orderly_consumer_gets_one_queue_in_order() {
         Listener::Orderly,
     )
     .await;
-    let mut producer = support::producer(&cluster, "order-producer").await;
+    let mut producer = common::producer(&cluster, "order-producer").await;
     let queue = MessageQueue::from_parts(topic.clone(), cluster.broker_name.clone(), 2);
     let sent: Vec<String> = (0..10).map(|i| format!("order-{i}")).collect();
     for body in &sent {

@@ -80,6 +80,15 @@ async fn call(
     client.invoke(&ns.addr(), request, T).await.unwrap()
 }
 
+/// Sends `request` and decodes the JSON body of the answer.
+async fn call_json<T: serde::de::DeserializeOwned>(
+    client: &RemotingClient,
+    ns: &TestNamesrv,
+    request: RemotingCommand,
+) -> T {
+    decode_json(&call(client, ns, request).await.body).unwrap()
+}
+
 fn register_request(
     cluster: &str,
     name: &str,
@@ -249,16 +258,12 @@ async fn two_broker_groups_and_a_slave_make_one_route() {
     assert_eq!(only_b.broker_datas.len(), 1);
     assert_eq!(only_b.broker_datas[0].broker_name, "broker-b");
 
-    let info: ClusterInfo = decode_json(
-        &call(
-            &client,
-            &ns,
-            RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
-        )
-        .await
-        .body,
+    let info: ClusterInfo = call_json(
+        &client,
+        &ns,
+        RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
     )
-    .unwrap();
+    .await;
     assert_eq!(
         info.cluster_addr_table["DefaultCluster"]
             .iter()
@@ -267,42 +272,29 @@ async fn two_broker_groups_and_a_slave_make_one_route() {
     );
     assert_eq!(info.broker_addr_table["broker-a"].broker_addrs.len(), 2);
 
-    let all: TopicList = decode_json(
-        &call(
-            &client,
-            &ns,
-            RemotingCommand::request(rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
-        )
-        .await
-        .body,
+    let all: TopicList = call_json(
+        &client,
+        &ns,
+        RemotingCommand::request(rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
     )
-    .unwrap();
+    .await;
     assert_eq!(
         all.topic_list.iter().collect::<Vec<_>>(),
         ["OnlyB", "TopicTest"]
     );
-    let by_cluster: TopicList = decode_json(
-        &call(
-            &client,
-            &ns,
-            RemotingCommand::request(rc::GET_TOPICS_BY_CLUSTER)
-                .with_field("cluster", "DefaultCluster"),
-        )
-        .await
-        .body,
+    let by_cluster: TopicList = call_json(
+        &client,
+        &ns,
+        RemotingCommand::request(rc::GET_TOPICS_BY_CLUSTER).with_field("cluster", "DefaultCluster"),
     )
-    .unwrap();
+    .await;
     assert_eq!(by_cluster.topic_list, all.topic_list);
-    let system: TopicList = decode_json(
-        &call(
-            &client,
-            &ns,
-            RemotingCommand::request(rc::GET_SYSTEM_TOPIC_LIST_FROM_NS),
-        )
-        .await
-        .body,
+    let system: TopicList = call_json(
+        &client,
+        &ns,
+        RemotingCommand::request(rc::GET_SYSTEM_TOPIC_LIST_FROM_NS),
     )
-    .unwrap();
+    .await;
     assert!(system.topic_list.contains("DefaultCluster") && system.topic_list.contains("broker-b"));
     assert!(system.broker_addr.is_some());
 
@@ -664,16 +656,12 @@ async fn bad_registrations_are_answered_not_dropped() {
         Some(ResponseCode::SYSTEM_ERROR)
     );
     // Nothing was registered, and the connection still serves.
-    let info: ClusterInfo = decode_json(
-        &call(
-            &client,
-            &ns,
-            RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
-        )
-        .await
-        .body,
+    let info: ClusterInfo = call_json(
+        &client,
+        &ns,
+        RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
     )
-    .unwrap();
+    .await;
     assert!(info.broker_addr_table.is_empty());
 }
 

@@ -1,33 +1,22 @@
-//! Our name server and broker in-process on port 0, the third-party client's
-//! runtime, and a few raw frames of our own (offsets, sends) used to observe
-//! the broker from the side while the third-party client works.
+//! What the interop tests share beyond `mq-testkit`: the cluster they
+//! start, the third-party client's runtime and settings, and our own frames
+//! used to observe the broker from the side while the third-party client
+//! works.
 
+// The one test binary uses nearly all of it; what it does not is kept for the next test.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
-use mq_broker::{BrokerConfig, BrokerHandle};
-use mq_namesrv::config::NamesrvConfig;
-use mq_protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
-use mq_protocol::message::{properties_to_string, Properties};
-use mq_protocol::route::perm;
-use mq_protocol::{request_code, RemotingCommand, ResponseCode};
-use mq_remoting::{ClientConfig as RawClientConfig, RemotingClient};
-use mq_store::MessageStoreConfig;
+use mq_remoting::RemotingClient;
+use mq_testkit::frames;
 use rocketmq_client_rust::{
     ClientConfig, ClientRuntime, ClientRuntimeConfig, DefaultMQProducer, TelemetryHandle,
 };
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-/// Upper bound for anything a test waits on; generous for a loaded 2-core CI box.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use mq_testkit::{bounded, wait_for, Cluster, WAIT};
 
 /// The third-party client's runtime owner: one per test process, as its own
 /// integration tests do (it owns the client's background task scopes).
@@ -80,6 +69,24 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Our name server and a broker with a name no other test in this process
+/// uses (the third-party client's runtime is shared by the process), with
+/// check-backs of half messages older than 300 ms every 200 ms and 1 s delay
+/// levels (a consumer's retry comes back after 1 s).
+pub async fn start_cluster() -> Cluster {
+    // Logs of both sides (ours and the third-party client's) with RUST_LOG.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    Cluster::start_with(|broker, _| {
+        broker.broker_name = unique("interop-broker");
+        broker.transaction_time_out = 300;
+        broker.transaction_check_interval = 200;
+    })
+    .await
+}
+
 /// A message for the third-party producer.
 pub fn message(topic: &str, tag: &str, body: &str) -> Message {
     Message::builder()
@@ -87,224 +94,6 @@ pub fn message(topic: &str, tag: &str, body: &str) -> Message {
         .tags(tag)
         .body_slice(body.as_bytes())
         .build_unchecked()
-}
-
-/// Our name server and one broker registered with it, both on port 0.
-pub struct Cluster {
-    pub namesrv: String,
-    pub broker: String,
-    pub broker_name: String,
-    handle: Option<BrokerHandle>,
-    stop_namesrv: Option<oneshot::Sender<()>>,
-    _dir: TempDir,
-}
-
-impl Cluster {
-    pub async fn start() -> Cluster {
-        // Logs of both sides (ours and the third-party client's) with RUST_LOG.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let namesrv = listener.local_addr().expect("local addr").to_string();
-        let (stop_namesrv, stopped) = oneshot::channel::<()>();
-        let config = NamesrvConfig {
-            kv_config_path: dir.path().join("kvConfig.json"),
-            ..NamesrvConfig::default()
-        };
-        tokio::spawn(async move {
-            let _ = mq_namesrv::run(listener, config, async move {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        let (broker_config, store_config) = configs(&dir.path().join("broker"), &namesrv);
-        let broker_name = broker_config.broker_name.clone();
-        let handle = BrokerHandle::start(broker_config, store_config)
-            .await
-            .expect("broker starts");
-        let cluster = Cluster {
-            namesrv,
-            broker: handle.addr().to_string(),
-            broker_name,
-            handle: Some(handle),
-            stop_namesrv: Some(stop_namesrv),
-            _dir: dir,
-        };
-        cluster.wait_registered().await;
-        cluster
-    }
-
-    /// Waits until the name server serves a route for TBW102, i.e. the
-    /// broker's first registration arrived.
-    async fn wait_registered(&self) {
-        let raw = raw_client();
-        wait_for("the broker to register with the name server", || async {
-            let response = raw
-                .invoke(
-                    &self.namesrv,
-                    RemotingCommand::request(request_code::GET_ROUTEINFO_BY_TOPIC)
-                        .with_field("topic", "TBW102"),
-                    Duration::from_secs(5),
-                )
-                .await
-                .ok()?;
-            (response.response_code() == Some(ResponseCode::SUCCESS)).then_some(())
-        })
-        .await;
-    }
-
-    /// Creates `topic` with `queues` read and write queues on the broker and
-    /// waits until the name server routes it.
-    pub async fn create_topic(&self, topic: &str, queues: i32) {
-        let raw = raw_client();
-        let response = raw
-            .invoke(
-                &self.broker,
-                RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC)
-                    .with_field("topic", topic)
-                    .with_field("defaultTopic", "TBW102")
-                    .with_field("readQueueNums", queues)
-                    .with_field("writeQueueNums", queues)
-                    .with_field("perm", perm::READ | perm::WRITE)
-                    .with_field("topicFilterType", "SINGLE_TAG"),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("UPDATE_AND_CREATE_TOPIC answered");
-        assert_eq!(
-            response.response_code(),
-            Some(ResponseCode::SUCCESS),
-            "create topic: {:?}",
-            response.remark
-        );
-        wait_for("the name server to route the new topic", || async {
-            let response = raw
-                .invoke(
-                    &self.namesrv,
-                    RemotingCommand::request(request_code::GET_ROUTEINFO_BY_TOPIC)
-                        .with_field("topic", topic),
-                    Duration::from_secs(5),
-                )
-                .await
-                .ok()?;
-            (response.response_code() == Some(ResponseCode::SUCCESS)).then_some(())
-        })
-        .await;
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(handle) = self.handle.take() {
-            handle.shutdown().await;
-        }
-        if let Some(stop) = self.stop_namesrv.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Broker settings for a test, as in mq-broker's own harness: port 0,
-/// loopback, small files, short transaction timings (check-back after 300 ms)
-/// and 1 s delay levels (a consumer's retry comes back after 1 s).
-fn configs(root: &Path, namesrv: &str) -> (BrokerConfig, MessageStoreConfig) {
-    let broker = BrokerConfig {
-        broker_name: unique("interop-broker"),
-        namesrv_addr: namesrv.to_owned(),
-        listen_port: 0,
-        bind_address: "127.0.0.1".into(),
-        broker_ip1: "127.0.0.1".into(),
-        transaction_time_out: 300,
-        transaction_check_interval: 200,
-        ..BrokerConfig::default()
-    };
-    let mut store = MessageStoreConfig::with_root(root);
-    store.maped_file_size_commit_log = 8 * 1024 * 1024;
-    store.maped_file_size_consume_queue = 20 * 1000;
-    store.max_hash_slot_num = 1000;
-    store.max_index_num = 4000;
-    store.message_delay_level = ["1s"; 18].join(" ");
-    (broker, store)
-}
-
-/// Our own remoting client, for observing the broker frame by frame.
-pub fn raw_client() -> RemotingClient {
-    RemotingClient::new(RawClientConfig::default())
-}
-
-/// Polls `probe` until it yields a value; panics with `what` after [`WAIT`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Runs `future` with the [`WAIT`] bound, naming the step on timeout.
-pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
-}
-
-async fn offset_query(raw: &RemotingClient, broker: &str, request: RemotingCommand) -> i64 {
-    let response = raw
-        .invoke(broker, request, Duration::from_secs(10))
-        .await
-        .expect("offset request answered");
-    match response.response_code() {
-        Some(ResponseCode::SUCCESS) => response
-            .field("offset")
-            .and_then(|offset| offset.parse().ok())
-            .expect("offset field in the response header"),
-        // A group that committed nothing yet.
-        Some(ResponseCode::QUERY_NOT_FOUND) => -1,
-        other => panic!("offset request failed: {other:?} {:?}", response.remark),
-    }
-}
-
-/// The broker's max offset of one queue (GET_MAX_OFFSET).
-pub async fn max_offset(raw: &RemotingClient, broker: &str, topic: &str, queue: i32) -> i64 {
-    offset_query(
-        raw,
-        broker,
-        RemotingCommand::request(request_code::GET_MAX_OFFSET)
-            .with_field("topic", topic)
-            .with_field("queueId", queue),
-    )
-    .await
-}
-
-/// The consumer offset the broker holds for `group` on one queue
-/// (QUERY_CONSUMER_OFFSET), -1 when none was committed.
-pub async fn committed_offset(
-    raw: &RemotingClient,
-    broker: &str,
-    group: &str,
-    topic: &str,
-    queue: i32,
-) -> i64 {
-    offset_query(
-        raw,
-        broker,
-        RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET)
-            .with_field("consumerGroup", group)
-            .with_field("topic", topic)
-            .with_field("queueId", queue),
-    )
-    .await
 }
 
 /// Waits until `group` has committed, for every queue of `topic`, the
@@ -322,8 +111,8 @@ pub async fn wait_caught_up(
         &format!("group {group} to commit the max offset of every queue of {topic}"),
         || async {
             for queue in 0..queues {
-                let max = max_offset(raw, broker, topic, queue).await;
-                let committed = committed_offset(raw, broker, group, topic, queue).await;
+                let max = frames::max_offset(raw, broker, topic, queue).await;
+                let committed = frames::committed_offset(raw, broker, group, topic, queue).await;
                 if committed < max {
                     return None;
                 }
@@ -337,51 +126,17 @@ pub async fn wait_caught_up(
 /// Sends one message with our own SEND_MESSAGE_V2 frame (not the third-party
 /// client), so that messages from both clients share the topic.
 pub async fn raw_send(raw: &RemotingClient, broker: &str, topic: &str, tag: &str, body: &str) {
-    let mut properties = Properties::new();
-    properties.insert("TAGS".into(), tag.into());
-    properties.insert("UNIQ_KEY".into(), unique("raw").replace('-', ""));
-    properties.insert("WAIT".into(), "true".into());
-    let header = SendMessageRequestHeader {
-        producer_group: "interop-raw-producer".into(),
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id: 0,
-        sys_flag: 0,
-        born_timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-        flag: 0,
-        properties: Some(properties_to_string(&properties)),
-        reconsume_times: Some(0),
-        unit_mode: Some(false),
-        batch: Some(false),
-        max_reconsume_times: None,
-    };
-    let response = raw
-        .invoke(
-            broker,
-            RemotingCommand::request(request_code::SEND_MESSAGE_V2)
-                .with_header(&SendMessageRequestHeaderV2::from_v1(&header))
-                .with_body(body.as_bytes().to_vec()),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("raw send answered");
-    assert_eq!(
-        response.response_code(),
-        Some(ResponseCode::SUCCESS),
-        "raw send: {:?}",
-        response.remark
-    );
+    let mut msg = frames::message(topic, 0, tag, "", body.as_bytes());
+    msg.0.producer_group = "interop-raw-producer".into();
+    frames::send(raw, broker, msg).await;
 }
 
 /// A started third-party producer of a fresh group.
 pub async fn producer(cluster: &Cluster, scope: &'static str) -> DefaultMQProducer {
     let mut producer = DefaultMQProducer::builder(client_runtime(scope))
-        .client_config(client_config(&cluster.namesrv, scope))
+        .client_config(client_config(&cluster.namesrv.addr, scope))
         .producer_group(unique("interop-producer"))
-        .name_server_addr(cluster.namesrv.clone())
+        .name_server_addr(cluster.namesrv.addr.clone())
         .send_msg_timeout(10_000)
         .build();
     bounded("third-party producer start", producer.start())
