@@ -24,8 +24,10 @@
 //!   log is validated from the last flushed point (magic, sizes, CRC,
 //!   PHYSICALOFFSET), a torn tail is zeroed, consume queue and index entries
 //!   past the valid end are dropped, and what they lack is re-dispatched.
-//! - `store`: [`MessageStore`], the API the broker calls, its group-commit
-//!   flusher ([`FlushDiskType`]) and the cleaner ([`MessageStore::clean_step`]).
+//! - `store`: [`MessageStore`], the API the broker calls, a folder with a
+//!   module per job: recovery on open, append, replication, flush (group
+//!   commit, [`FlushDiskType`], poisoning), retention (the cleaner,
+//!   [`MessageStore::clean_step`]) and reads.
 //! - `mmap`: the only module with `unsafe` (mappings, fallocate, statvfs,
 //!   localtime_r).
 

@@ -1,0 +1,129 @@
+//! The values the store's API takes and returns: a message to put, what a
+//! put wrote, what a pull found, what a cleaner step did, and counters.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use mq_protocol::MessageRecord;
+
+/// A message to store, as the broker has it from a SEND_MESSAGE request.
+#[derive(Debug, Clone)]
+pub struct PutMessage {
+    pub topic: String,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body: Bytes,
+    /// Properties already encoded as `name\u0001value\u0002...`.
+    pub properties: String,
+}
+
+impl PutMessage {
+    /// The record as stored at `commit_log_offset` with these offsets and
+    /// store time (zeros give its size before it has a place).
+    pub(super) fn record(
+        &self,
+        queue_offset: u64,
+        commit_log_offset: u64,
+        store_timestamp: i64,
+    ) -> MessageRecord<'_> {
+        MessageRecord {
+            topic: &self.topic,
+            queue_id: self.queue_id,
+            flag: self.flag,
+            queue_offset: queue_offset as i64,
+            commit_log_offset: commit_log_offset as i64,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            born_host: self.born_host,
+            store_timestamp,
+            store_host: self.store_host,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+            body: &self.body,
+            properties: &self.properties,
+        }
+    }
+}
+
+/// Outcome of a put that wrote the message (RocketMQ's PutMessageStatus
+/// values that keep the data; refusals are [`StoreError`](crate::StoreError)s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutStatus {
+    /// PUT_OK: written, and durable if SYNC_FLUSH.
+    PutOk,
+    /// FLUSH_DISK_TIMEOUT: written (and readable) but the SYNC_FLUSH flush did
+    /// not finish within `syncFlushTimeout`; it stays queued.
+    FlushDiskTimeout,
+    /// FLUSH_SLAVE_TIMEOUT: written on a SYNC_MASTER, but no slave confirmed
+    /// the bytes within `syncFlushTimeout` (the broker sets this, not the
+    /// store).
+    FlushSlaveTimeout,
+    /// SLAVE_NOT_AVAILABLE: written on a SYNC_MASTER that has no slave
+    /// connected, or one too far behind to wait for (set by the broker).
+    SlaveNotAvailable,
+}
+
+/// What a put wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResult {
+    pub status: PutStatus,
+    /// The offset message id (store host + commit log offset, hex).
+    pub msg_id: String,
+    pub wrote_offset: u64,
+    pub wrote_bytes: usize,
+    pub queue_offset: u64,
+    pub store_timestamp: i64,
+}
+
+/// RocketMQ's GetMessageStatus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetMessageStatus {
+    Found,
+    NoMatchedMessage,
+    MessageWasRemoving,
+    OffsetFoundNull,
+    OffsetOverflowBadly,
+    OffsetOverflowOne,
+    OffsetTooSmall,
+    NoMatchedLogicQueue,
+    NoMessageInQueue,
+}
+
+/// Messages pulled from one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetMessageResult {
+    pub status: GetMessageStatus,
+    /// Each message's stored bytes, as PULL_MESSAGE sends them.
+    pub messages: Vec<Bytes>,
+    /// Queue offset the consumer should ask for next.
+    pub next_begin_offset: u64,
+    pub min_offset: u64,
+    pub max_offset: u64,
+    /// Commit log offset of the last entry looked at (for slave-read advice).
+    pub max_phy_offset_pulling: u64,
+}
+
+/// Result of one cleaner step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanOutcome {
+    /// Deleted this many files (commit log, consume queue and index).
+    Worked {
+        deleted_files: usize,
+    },
+    Idle,
+}
+
+/// Counters for monitoring and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Commit log flushes that wrote something (one per group commit).
+    pub commit_log_flushes: u64,
+    /// Messages appended (put or replicated).
+    pub messages_put: u64,
+}
