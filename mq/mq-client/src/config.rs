@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::{ClientError, Result};
+use crate::error::{ClientError, Result};
 
 /// Settings of a client instance (RocketMQ's `ClientConfig`). Producers and
 /// consumers built with equal [`ClientConfig::client_id`]s share one

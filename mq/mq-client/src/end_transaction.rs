@@ -1,6 +1,8 @@
-//! What a transaction ends with: the local transaction's state, the checker
-//! that reports it on a check-back, the [`TransactionHandle`] that names a
-//! half message, and the END_TRANSACTION request built from them.
+//! END_TRANSACTION and what it carries: the local transaction's state, the
+//! checker that reports it on a check-back, the [`TransactionHandle`] that
+//! names a half message, and the request built from them. Both the
+//! transactional producer and the instance's check-back handler end
+//! transactions, so this sits below both.
 
 use mq_protocol::header::EndTransactionRequestHeader;
 use mq_protocol::message::sys_flag;

@@ -17,7 +17,9 @@
 //!   [`PullConsumer`].
 //! - [`admin`]: [`AdminClient`], one file per area.
 //! - [`message`] and [`id`]: the [`Message`] to send and its unique id.
-//! - Shared by several of those: `compress` (message bodies), `route`
+//! - Shared by several of those: `end_transaction` (the outcome types
+//!   and the request, for producers and check-backs), `compress` (message
+//!   bodies), `route`
 //!   (a route's readable queues), `sync` (locks that survive a panic) and
 //!   the error type.
 //!
@@ -30,6 +32,7 @@ pub mod admin;
 mod compress;
 pub mod config;
 pub mod consumer;
+mod end_transaction;
 mod error;
 pub mod id;
 mod instance;

@@ -6,7 +6,7 @@ use mq_protocol::route::{decode_json, KvTable, TopicConfigSerializeWrapper};
 use mq_protocol::{request_code, RemotingCommand};
 
 use super::AdminClient;
-use crate::{ClientError, Result};
+use crate::error::{ClientError, Result};
 
 /// `key=value` lines as `.properties` text.
 pub(crate) fn properties_text(entries: &[(String, String)]) -> Vec<u8> {
@@ -77,22 +77,20 @@ impl AdminClient {
 
     /// CLEAN_EXPIRED_CONSUMEQUEUE; returns the broker's remark.
     pub async fn clean_expired_consume_queue(&self, addr: &str) -> Result<String> {
-        let response = self
-            .call_broker(
-                addr,
-                RemotingCommand::request(request_code::CLEAN_EXPIRED_CONSUMEQUEUE),
-            )
-            .await?;
-        Ok(response.remark.unwrap_or_default())
+        self.broker_remark(addr, request_code::CLEAN_EXPIRED_CONSUMEQUEUE)
+            .await
     }
 
     /// CLEAN_UNUSED_TOPIC; returns the broker's remark.
     pub async fn clean_unused_topic(&self, addr: &str) -> Result<String> {
+        self.broker_remark(addr, request_code::CLEAN_UNUSED_TOPIC)
+            .await
+    }
+
+    /// A request of `code` with neither header nor body; the broker's remark.
+    async fn broker_remark(&self, addr: &str, code: i32) -> Result<String> {
         let response = self
-            .call_broker(
-                addr,
-                RemotingCommand::request(request_code::CLEAN_UNUSED_TOPIC),
-            )
+            .call_broker(addr, RemotingCommand::request(code))
             .await?;
         Ok(response.remark.unwrap_or_default())
     }

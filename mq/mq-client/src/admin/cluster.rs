@@ -4,7 +4,7 @@ use mq_protocol::route::{decode_json, ClusterInfo};
 use mq_protocol::{request_code, RemotingCommand};
 
 use super::AdminClient;
-use crate::{ClientError, Result};
+use crate::error::{ClientError, Result};
 
 impl AdminClient {
     /// GET_BROKER_CLUSTER_INFO.

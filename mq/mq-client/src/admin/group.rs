@@ -5,7 +5,7 @@ use mq_protocol::route::encode_json;
 use mq_protocol::{request_code, RemotingCommand};
 
 use super::AdminClient;
-use crate::Result;
+use crate::error::Result;
 
 impl AdminClient {
     /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP on the broker at `broker_addr`.

@@ -22,8 +22,8 @@ pub use topic::TopicSpec;
 
 use crate::config::ClientConfig;
 use crate::error::expect_success;
+use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
-use crate::{ClientError, Result};
 
 /// Administers name servers and brokers (RocketMQ's `DefaultMQAdminExt`).
 /// Cheap to clone.

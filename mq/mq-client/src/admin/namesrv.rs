@@ -11,7 +11,7 @@ use mq_protocol::{request_code, RemotingCommand, ResponseCode};
 use super::broker::{parse_properties, properties_text};
 use super::AdminClient;
 use crate::error::expect_success;
-use crate::{ClientError, Result};
+use crate::error::{ClientError, Result};
 
 impl AdminClient {
     /// The name server addresses this client was given.

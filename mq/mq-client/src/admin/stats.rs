@@ -12,7 +12,7 @@ use mq_protocol::route::decode_json;
 use mq_protocol::{request_code, RemotingCommand};
 
 use super::AdminClient;
-use crate::{ClientError, Result};
+use crate::error::{ClientError, Result};
 
 fn body_error(what: &str, e: impl std::fmt::Display) -> ClientError {
     ClientError::InvalidArgument(format!("bad {what} body: {e}"))

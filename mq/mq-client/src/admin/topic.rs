@@ -6,7 +6,7 @@ use mq_protocol::topic::{validate_topic, AUTO_CREATE_TOPIC_KEY_TOPIC};
 use mq_protocol::{request_code, RemotingCommand};
 
 use super::AdminClient;
-use crate::{ClientError, Result};
+use crate::error::{ClientError, Result};
 
 /// A topic to create or update (RocketMQ's `TopicConfig` as `mqadmin
 /// updateTopic` sends it).

@@ -144,26 +144,23 @@ impl ClientInstance {
         Ok(header.offset)
     }
 
+    /// GET_MAX_OFFSET or GET_MIN_OFFSET (`code`) of `mq`.
+    async fn queue_bound(self: &Arc<Self>, mq: &MessageQueue, code: i32) -> Result<i64> {
+        let request = RemotingCommand::request(code).with_header(&QueueRequestHeader {
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+        });
+        self.queue_offset_request(mq, request).await
+    }
+
     /// The offset after the last message of `mq`.
     pub(crate) async fn max_offset(self: &Arc<Self>, mq: &MessageQueue) -> Result<i64> {
-        let request = RemotingCommand::request(request_code::GET_MAX_OFFSET).with_header(
-            &QueueRequestHeader {
-                topic: mq.topic.clone(),
-                queue_id: mq.queue_id,
-            },
-        );
-        self.queue_offset_request(mq, request).await
+        self.queue_bound(mq, request_code::GET_MAX_OFFSET).await
     }
 
     /// The offset of the first message of `mq` still stored.
     pub(crate) async fn min_offset(self: &Arc<Self>, mq: &MessageQueue) -> Result<i64> {
-        let request = RemotingCommand::request(request_code::GET_MIN_OFFSET).with_header(
-            &QueueRequestHeader {
-                topic: mq.topic.clone(),
-                queue_id: mq.queue_id,
-            },
-        );
-        self.queue_offset_request(mq, request).await
+        self.queue_bound(mq, request_code::GET_MIN_OFFSET).await
     }
 
     /// The offset of the first message of `mq` stored at or after

@@ -9,9 +9,9 @@ use mq_protocol::body::MessageQueue;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::sync::lock;
-use crate::{ClientError, Result};
 
 /// The offsets of one consumer group: a memory table written through to
 /// the brokers or a file by [`OffsetStore::persist`].

@@ -30,8 +30,8 @@ use mq_remoting::{Channel, HandlerError, RequestHandler};
 use tracing::{debug, info, warn};
 
 use super::members::Members;
+use crate::end_transaction::{end_transaction_request, TransactionHandle};
 use crate::error::ClientError;
-use crate::transaction::outcome::{end_transaction_request, TransactionHandle};
 
 /// Answers the requests brokers send to the client.
 pub(super) struct ClientHandler {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use mq_protocol::admin_body::{running_info, ConsumerRunningInfo};
 use mq_protocol::body::{ConsumerData, HeartbeatData, MessageQueue, ProducerData};
 
+use crate::end_transaction::TransactionChecker;
 use crate::error::{ClientError, Result};
 use crate::sync::lock;
-use crate::transaction::outcome::TransactionChecker;
 
 /// What the instance needs from a consumer registered with it.
 pub(crate) trait ConsumerRegistration: Send + Sync {

@@ -30,9 +30,9 @@ use members::Members;
 pub(crate) use members::{basic_running_info, ConsumerRegistration};
 
 use crate::config::ClientConfig;
+use crate::end_transaction::TransactionChecker;
 use crate::error::{expect_success, is_network_error, ClientError, Result};
 use crate::sync::lock;
-use crate::transaction::outcome::TransactionChecker;
 
 /// One client id's connections, routes and registered groups.
 pub(crate) struct ClientInstance {

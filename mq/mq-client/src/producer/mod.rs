@@ -1,7 +1,7 @@
 //! The producer (RocketMQ's `DefaultMQProducer`): [`Producer`] and its
 //! parts, each with one job:
 //!
-//! - [`config`](self): [`ProducerConfig`], [`SendResult`], [`SendStatus`].
+//! - `config`: [`ProducerConfig`], [`SendResult`], [`SendStatus`].
 //! - `queue`: a topic's writable queues, round-robin choice that steps
 //!   around a failed broker, [`select_by_hash`] for ordered sends.
 //! - `retry`: which failures are retried on another broker, and how often.
@@ -27,10 +27,10 @@ pub use queue::select_by_hash;
 pub(crate) use send::ProducerInner;
 
 use crate::config::ClientConfig;
+use crate::end_transaction::TransactionChecker;
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::message::Message;
-use crate::transaction::outcome::TransactionChecker;
 
 /// Sends messages to a topic's queues (RocketMQ's `DefaultMQProducer`).
 /// Cheap to clone; clones share the producer. Sends may run concurrently.

@@ -3,7 +3,7 @@
 //! consumption, send-back, offset commits.
 //!
 //! Data flow: the rebalance task decides which queues this member owns and
-//! keeps a [`ProcessQueue`](process_queue) per queue; each has a pull task
+//! keeps a `ProcessQueue` per queue; each has a pull task
 //! that long-polls the broker and records pulled offsets in its
 //! [`OffsetTracker`](crate::consumer::OffsetTracker) before handing the
 //! messages to consume tasks (concurrent) or to the queue's single consume

@@ -1,6 +1,8 @@
-//! The transactional producer (RocketMQ's `TransactionMQProducer`): a
-//! half message, the local transaction, then END_TRANSACTION with its
-//! outcome, now or later through a kept [`TransactionHandle`].
+//! Transactional messages (RocketMQ's `TransactionMQProducer`): a half
+//! message, the local transaction, then END_TRANSACTION with its outcome,
+//! now or later through a kept [`TransactionHandle`]; check-backs from the
+//! broker are answered by a [`TransactionChecker`] (through the client
+//! instance's callback handler).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,10 +10,10 @@ use std::sync::Arc;
 use mq_protocol::message::{decode_message_id, property};
 use tracing::warn;
 
-use super::outcome::{
-    end_transaction_request, LocalTransactionState, TransactionChecker, TransactionHandle,
-};
+pub use crate::end_transaction::{LocalTransactionState, TransactionChecker, TransactionHandle};
+
 use crate::config::ClientConfig;
+use crate::end_transaction::end_transaction_request;
 use crate::error::Result;
 use crate::message::Message;
 use crate::producer::{Producer, ProducerConfig, SendResult, SendStatus};
