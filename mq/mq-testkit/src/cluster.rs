@@ -2,8 +2,6 @@
 //! client-facing crates (admin tools, services, end-to-end sagas) start.
 
 use mq_broker::BrokerConfig;
-use mq_protocol::route::perm;
-use mq_protocol::{request_code, RemotingCommand, ResponseCode};
 use mq_store::MessageStoreConfig;
 
 use crate::broker::TestBroker;
@@ -47,24 +45,7 @@ impl Cluster {
     /// waits until the name server routes it.
     pub async fn create_topic(&self, topic: &str, queues: i32) {
         let client = frames::client();
-        let response = frames::call(
-            &client,
-            &self.broker_addr,
-            RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC)
-                .with_field("topic", topic)
-                .with_field("defaultTopic", "TBW102")
-                .with_field("readQueueNums", queues)
-                .with_field("writeQueueNums", queues)
-                .with_field("perm", perm::READ | perm::WRITE)
-                .with_field("topicFilterType", "SINGLE_TAG"),
-        )
-        .await;
-        assert_eq!(
-            response.response_code(),
-            Some(ResponseCode::SUCCESS),
-            "create topic {topic}: {:?}",
-            response.remark
-        );
+        frames::create_topic(&client, &self.broker_addr, topic, queues).await;
         wait_for(&format!("the name server to route {topic}"), || {
             frames::route(&client, &self.namesrv.addr, topic)
         })
