@@ -224,34 +224,36 @@ impl MessageStoreConfig {
         Ok(true)
     }
 
+    /// `set`, or `name` under `storePathRootDir` when the key is not set.
+    fn path_or_under_root(&self, set: &Option<PathBuf>, name: &str) -> PathBuf {
+        set.clone()
+            .unwrap_or_else(|| self.store_path_root_dir.join(name))
+    }
+
+    /// The commit log folder (`storePathCommitLog`, default `<root>/commitlog`).
     pub fn commit_log_dir(&self) -> PathBuf {
-        self.store_path_commit_log
-            .clone()
-            .unwrap_or_else(|| self.store_path_root_dir.join("commitlog"))
+        self.path_or_under_root(&self.store_path_commit_log, "commitlog")
     }
 
+    /// The consume queue folder (`storePathConsumeQueue`, default
+    /// `<root>/consumequeue`).
     pub fn consume_queue_dir(&self) -> PathBuf {
-        self.store_path_consume_queue
-            .clone()
-            .unwrap_or_else(|| self.store_path_root_dir.join("consumequeue"))
+        self.path_or_under_root(&self.store_path_consume_queue, "consumequeue")
     }
 
+    /// The index folder (`storePathIndex`, default `<root>/index`).
     pub fn index_dir(&self) -> PathBuf {
-        self.store_path_index
-            .clone()
-            .unwrap_or_else(|| self.store_path_root_dir.join("index"))
+        self.path_or_under_root(&self.store_path_index, "index")
     }
 
+    /// The checkpoint file (`storeCheckpoint`, default `<root>/checkpoint`).
     pub fn checkpoint_path(&self) -> PathBuf {
-        self.store_checkpoint
-            .clone()
-            .unwrap_or_else(|| self.store_path_root_dir.join("checkpoint"))
+        self.path_or_under_root(&self.store_checkpoint, "checkpoint")
     }
 
+    /// The abort file (`abortFile`, default `<root>/abort`).
     pub fn abort_path(&self) -> PathBuf {
-        self.abort_file
-            .clone()
-            .unwrap_or_else(|| self.store_path_root_dir.join("abort"))
+        self.path_or_under_root(&self.abort_file, "abort")
     }
 
     /// The `lock` file (RocketMQ keeps it at `<root>/lock`).

@@ -91,8 +91,9 @@ pub(crate) fn local_hour(epoch_ms: i64) -> u32 {
     tm.tm_hour as u32
 }
 
-/// Opens (creating if asked) a file of exactly `len` bytes for mapping.
-fn open_sized(path: &Path, len: u64, create: bool) -> Result<File, StoreError> {
+/// Opens (creating if asked) a file of exactly `len` bytes for mapping, and
+/// returns it with `len` as a mapping length.
+fn open_sized(path: &Path, len: u64, create: bool) -> Result<(File, usize), StoreError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -115,7 +116,9 @@ fn open_sized(path: &Path, len: u64, create: bool) -> Result<File, StoreError> {
             format!("file is {actual} bytes, larger than the configured {len}"),
         ));
     }
-    Ok(file)
+    let map_len = usize::try_from(len)
+        .map_err(|_| StoreError::corrupt(path, len, "file too large to map"))?;
+    Ok((file, map_len))
 }
 
 /// An append-only mapped file. See the module docs for the sharing rules.
@@ -136,19 +139,16 @@ pub(crate) struct AppendFile {
 impl AppendFile {
     /// Creates a new, preallocated file of `len` bytes and fsyncs its directory.
     pub(crate) fn create(path: &Path, len: u64) -> Result<Self, StoreError> {
-        let file = open_sized(path, len, true)?;
-        Self::map(path, file, len)
+        Self::map(path, len, true)
     }
 
     /// Maps an existing file; `wrote` starts at 0 until recovery sets it.
     pub(crate) fn open(path: &Path, len: u64) -> Result<Self, StoreError> {
-        let file = open_sized(path, len, false)?;
-        Self::map(path, file, len)
+        Self::map(path, len, false)
     }
 
-    fn map(path: &Path, file: File, len: u64) -> Result<Self, StoreError> {
-        let len_usize = usize::try_from(len)
-            .map_err(|_| StoreError::corrupt(path, len, "file too large to map"))?;
+    fn map(path: &Path, len: u64, create: bool) -> Result<Self, StoreError> {
+        let (file, len_usize) = open_sized(path, len, create)?;
         let map = MmapOptions::new().len(len_usize).map_raw(&file).at(path)?;
         Ok(AppendFile {
             path: path.to_owned(),
@@ -276,19 +276,19 @@ pub(crate) struct MapFile {
 }
 
 impl MapFile {
+    /// Creates a new, preallocated index file of `len` bytes and fsyncs its
+    /// directory.
     pub(crate) fn create(path: &Path, len: u64) -> Result<Self, StoreError> {
-        let file = open_sized(path, len, true)?;
-        Self::map(path, file, len)
+        Self::map(path, len, true)
     }
 
+    /// Maps an existing index file of `len` bytes.
     pub(crate) fn open(path: &Path, len: u64) -> Result<Self, StoreError> {
-        let file = open_sized(path, len, false)?;
-        Self::map(path, file, len)
+        Self::map(path, len, false)
     }
 
-    fn map(path: &Path, file: File, len: u64) -> Result<Self, StoreError> {
-        let len_usize = usize::try_from(len)
-            .map_err(|_| StoreError::corrupt(path, len, "file too large to map"))?;
+    fn map(path: &Path, len: u64, create: bool) -> Result<Self, StoreError> {
+        let (file, len_usize) = open_sized(path, len, create)?;
         // SAFETY: the file is a store file of exactly `len` bytes (made so by
         // `open_sized`); the store's lock file keeps other store instances
         // from truncating or rewriting it while it is mapped, and within this
