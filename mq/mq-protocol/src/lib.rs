@@ -27,7 +27,7 @@ pub mod fastjson;
 pub mod frame;
 pub mod header;
 pub mod message;
-pub mod properties;
+pub use props as properties;
 mod reader;
 pub mod route;
 pub mod topic;

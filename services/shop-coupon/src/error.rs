@@ -62,3 +62,13 @@ impl IntoResponse for CouponError {
         ApiError::from(self).into_response()
     }
 }
+
+/// A consumer's failure: retried through the broker.
+impl From<CouponError> for shop_common::events::EventError {
+    fn from(error: CouponError) -> Self {
+        match error {
+            CouponError::Database(e) => Self::Database(e),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The coupon service: coupons per user, and using a coupon for an order.
 //!
 //! Layout:
-//! - [`coupon`]: every database statement: coupons, their use by an order
+//! - [`repo`]: every database statement: coupons, their use by an order
 //!   and the ORDER_CANCEL compensation [`cancel_order`], idempotent per order
 //!   through the `coupon_ledger` table.
 //! - [`routes`]: the HTTP API over it (JSON in and out).
@@ -12,7 +12,7 @@
 //!   `shop_common::service` configures, starts and stops it.
 //!
 //! Data flows from a request through an extractor to a handler, which calls
-//! one function of [`coupon`]; that function runs one transaction and its
+//! one function of [`repo`]; that function runs one transaction and its
 //! error becomes an `ApiError`. The order service uses coupons over HTTP;
 //! its ORDER_CANCEL consumer (wired later, with the client crate) calls
 //! [`cancel_order`] directly.
@@ -20,9 +20,9 @@
 //! A coupon of another user answers 403 `coupon_not_owned` (the caller is
 //! not allowed to use it; it is not a state conflict of the coupon).
 
-pub mod coupon;
 pub mod error;
 pub mod events;
+pub mod repo;
 pub use shop_common::extract;
 pub mod routes;
 
@@ -31,22 +31,17 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use shop_common::events::ORDER_CANCEL;
-use shop_common::service::{Service, Subscription};
+use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
 
-pub use coupon::{cancel_order, cancel_order_in, CancelOutcome};
 pub use error::CouponError;
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/sqlite/coupon");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres/coupon");
+pub use repo::{cancel_order, cancel_order_in, CancelOutcome};
 
 /// This service's schema, for SQLite and PostgreSQL.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = shop_common::migrations!(
+    "../../migrations/sqlite/coupon",
+    "../../migrations/postgres/coupon"
+);
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -60,17 +55,15 @@ pub struct AppState {
 /// - `POST /coupons/{id}/use`
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route(
             "/coupons",
             post(routes::create_coupon).get(routes::list_coupons),
         )
         .route("/coupons/{id}", get(routes::get_coupon))
         .route("/coupons/{id}/use", post(routes::use_coupon))
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
 /// The coupon service, as `shop_common::service` configures, starts and
@@ -80,13 +73,15 @@ pub static SERVICE: Service = Service {
     about: "The shop's coupon service",
     env_prefix: "COUPON",
     default_port: 8083,
-    migrations: MIGRATIONS,
-    router: |db| router(AppState { db }),
-    subscriptions: || {
-        vec![Subscription {
-            group: events::CANCEL_GROUP,
-            topic: ORDER_CANCEL,
-            handler: Arc::new(events::OnOrderCancelled),
-        }]
+    migrations: Some(MIGRATIONS),
+    extension: Plain {
+        router: |db| router(AppState { db }),
+        subscriptions: || {
+            vec![Subscription {
+                group: events::CANCEL_GROUP,
+                topic: ORDER_CANCEL,
+                handler: Arc::new(events::OnOrderCancelled),
+            }]
+        },
     },
 };

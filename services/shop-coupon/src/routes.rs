@@ -4,14 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+pub use shop_common::api::coupon::{CouponView, UseRequest};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
-use uuid::Uuid;
 
-use crate::coupon::{self, Coupon};
 use crate::extract::{decimal, Json, Path, Query};
+use crate::repo::{self, Coupon};
 use crate::AppState;
 
 /// Page size of `GET /coupons` when the client gives none.
@@ -25,27 +25,13 @@ pub struct CreateCoupon {
     pub amount: Decimal,
 }
 
-/// A coupon as the API shows it; `amount` is always a string like `"5.00"`,
-/// `status` is `unused` or `used`, `order_id` and `used_at` are null while
-/// unused.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CouponView {
-    pub id: i64,
-    pub user_id: i64,
-    pub amount: Decimal,
-    pub status: String,
-    pub order_id: Option<Uuid>,
-    pub used_at: Option<i64>,
-    pub created_at: i64,
-}
-
 impl From<Coupon> for CouponView {
     fn from(c: Coupon) -> Self {
         CouponView {
             id: c.id,
             user_id: c.user_id,
             amount: from_cents(c.amount_cents),
-            status: c.status.as_str().to_owned(),
+            status: c.status,
             order_id: c.order_id,
             used_at: c.used_at,
             created_at: c.created_at,
@@ -62,13 +48,6 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-/// `POST /coupons/{id}/use`.
-#[derive(Debug, Deserialize)]
-pub struct UseRequest {
-    pub order_id: Uuid,
-    pub user_id: i64,
-}
-
 /// `POST /coupons` → 201 [`CouponView`]; 400 `invalid_amount`, `invalid_user_id`.
 pub async fn create_coupon(
     State(state): State<AppState>,
@@ -76,7 +55,7 @@ pub async fn create_coupon(
 ) -> Result<(StatusCode, axum::Json<CouponView>), ApiError> {
     let amount_cents = to_cents(body.amount)
         .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
-    let coupon = coupon::create_coupon(&state.db, body.user_id, amount_cents).await?;
+    let coupon = repo::create_coupon(&state.db, body.user_id, amount_cents).await?;
     Ok((StatusCode::CREATED, axum::Json(coupon.into())))
 }
 
@@ -86,7 +65,7 @@ pub async fn list_coupons(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<CouponView>>, ApiError> {
-    let coupons = coupon::list_coupons(
+    let coupons = repo::list_coupons(
         &state.db,
         query.user_id,
         query.after_id,
@@ -103,7 +82,7 @@ pub async fn get_coupon(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<CouponView>, ApiError> {
-    Ok(axum::Json(coupon::get_coupon(&state.db, id).await?.into()))
+    Ok(axum::Json(repo::get_coupon(&state.db, id).await?.into()))
 }
 
 /// `POST /coupons/{id}/use` → 200 [`CouponView`] (the same on a replay, with
@@ -115,7 +94,7 @@ pub async fn use_coupon(
     Path(coupon_id): Path<i64>,
     Json(body): Json<UseRequest>,
 ) -> Result<Response, ApiError> {
-    let used = coupon::use_coupon(&state.db, coupon_id, body.order_id, body.user_id).await?;
+    let used = repo::use_coupon(&state.db, coupon_id, body.order_id, body.user_id).await?;
     Ok(json_replayed(CouponView::from(used.coupon), used.replayed))
 }
 

@@ -1,37 +1,26 @@
-//! The gateway's configuration, read through
-//! [`shop_common::config::Settings`]: defaults, then a `.properties` file,
-//! then `GATEWAY_*` variables (`GATEWAY_HTTP_ADDR`, `GATEWAY_GATEWAY_SECRET`,
-//! ...), each overriding the one before. No database.
+//! The gateway's own keys, read through the service frame
+//! (`shop_common::service`): `http_addr` of the base keys (no database, no
+//! broker), then these, from the defaults, a `.properties` file and
+//! `GATEWAY_*` variables (`GATEWAY_HTTP_ADDR`, `GATEWAY_GATEWAY_SECRET`, ...),
+//! each overriding the one before.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use shop_common::config::{ConfigError, Settings, Source};
-use shop_pay::config::{Secret, DEV_GATEWAY_SECRET};
+use shop_common::api::pay::DEV_GATEWAY_SECRET;
+use shop_common::config::{ConfigError, Secret, Settings, Source};
+use shop_common::service::OwnKeys;
 
-/// Prefix of the environment variables that override keys.
-pub const ENV_PREFIX: &str = "GATEWAY";
-/// Every key this service reads; others get a warning at start-up.
-pub const KEYS: &[&str] = &[
-    "http_addr",
-    "gateway_secret",
-    "callback_attempts",
-    "callback_backoff_ms",
-    "call_timeout_ms",
-];
-const DEFAULTS: &[(&str, &str)] = &[
-    ("http_addr", "127.0.0.1:8088"),
+/// The gateway's own keys and their defaults.
+pub const DEFAULTS: &[(&str, &str)] = &[
     ("gateway_secret", DEV_GATEWAY_SECRET),
     ("callback_attempts", "5"),
     ("callback_backoff_ms", "200"),
     ("call_timeout_ms", "3000"),
 ];
 
+/// The values of the gateway's own keys.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the gateway listens; port 0 picks a free port (tests).
-    pub http_addr: SocketAddr,
     /// The HMAC-SHA256 key shared with the pay service.
     pub gateway_secret: Secret,
     /// How many times a notification is sent before the gateway gives up
@@ -52,18 +41,10 @@ fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
     }
 }
 
-impl Config {
-    /// The layered settings: defaults, `file`, `GATEWAY_*`.
-    pub fn settings(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut settings = Settings::with_defaults(DEFAULTS);
-        if let Some(file) = file {
-            settings.load_file(file)?;
-        }
-        settings.apply_env(ENV_PREFIX);
-        Ok(settings)
-    }
+impl OwnKeys for Config {
+    const DEFAULTS: &'static [(&'static str, &'static str)] = DEFAULTS;
 
-    pub fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
+    fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
         let callback_attempts: u32 = settings.require("callback_attempts")?;
         if !(1..=20).contains(&callback_attempts) {
             return Err(invalid(
@@ -81,19 +62,19 @@ impl Config {
             return Err(invalid("gateway_secret", "", "must not be empty"));
         }
         Ok(Config {
-            http_addr: settings.require("http_addr")?,
             gateway_secret: Secret::new(secret),
             callback_attempts,
             callback_backoff: Duration::from_millis(settings.require("callback_backoff_ms")?),
             call_timeout: Duration::from_millis(call_timeout_ms),
         })
     }
+}
 
-    /// A configuration for tests: port 0 on localhost, the development
-    /// secret, 3 attempts 20 ms apart (doubling).
+impl Config {
+    /// The values for tests: the development secret, 3 attempts 20 ms
+    /// apart (doubling).
     pub fn for_tests() -> Config {
         Config {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             gateway_secret: Secret::new(DEV_GATEWAY_SECRET),
             callback_attempts: 3,
             callback_backoff: Duration::from_millis(20),
@@ -108,8 +89,9 @@ mod tests {
 
     #[test]
     fn defaults_and_checks() {
-        let defaults = Config::from_settings(&Settings::with_defaults(DEFAULTS)).unwrap();
-        assert_eq!(defaults.http_addr.port(), 8088);
+        let frame = crate::SERVICE.config(&crate::SERVICE.defaults()).unwrap();
+        assert_eq!(frame.http_addr.port(), 8088);
+        let defaults = frame.own;
         assert_eq!(
             defaults.gateway_secret.expose(),
             DEV_GATEWAY_SECRET.as_bytes()
@@ -125,9 +107,9 @@ mod tests {
             ("gateway_secret", ""),
             ("http_addr", "nowhere"),
         ] {
-            let mut settings = Settings::with_defaults(DEFAULTS);
+            let mut settings = crate::SERVICE.defaults();
             settings.set(key, value);
-            let err = Config::from_settings(&settings).unwrap_err().to_string();
+            let err = crate::SERVICE.config(&settings).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
     }

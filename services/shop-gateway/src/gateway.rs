@@ -4,8 +4,8 @@
 //! A payment gets a trade number once: paying the same payment again
 //! (a second click, a script retrying) re-sends the notification with the
 //! same trade number, which the pay service answers as a replay. The
-//! notification is the JSON of `shop_pay::payment::Notification`, signed as
-//! `shop_pay::signature` defines; it is sent up to `callback_attempts`
+//! notification is `shop_common::api::pay::Notification`, signed as
+//! `shop_common::api::pay::signature` defines; it is sent up to `callback_attempts`
 //! times, waiting `callback_backoff` before the second attempt and twice as
 //! long before each next one, while the merchant does not answer or
 //! answers 5xx. A 2xx accepts it; a 4xx refuses it for good.
@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use shop_pay::signature::{canonical, sign, two_decimals};
+use shop_common::api::pay::signature::two_decimals;
+use shop_common::api::pay::Notification;
+use shop_common::client::{Answer, ServiceClient};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -65,25 +67,23 @@ struct Trade {
     trade_no: String,
 }
 
-/// The gateway: its settings, an HTTP client and the trades made so far
-/// (in memory; a restart forgets them, which is fine for a fake).
+/// The gateway: its settings, a client of the merchants' callbacks and the
+/// trades made so far (in memory; a restart forgets them, which is fine for
+/// a fake).
 #[derive(Debug, Clone)]
 pub struct Gateway {
     config: Arc<Config>,
-    http: reqwest::Client,
+    merchant: ServiceClient,
     trades: Arc<Mutex<HashMap<Uuid, Trade>>>,
 }
 
 impl Gateway {
     pub fn new(config: Config) -> Gateway {
-        let http = reqwest::Client::builder()
-            .timeout(config.call_timeout)
-            .connect_timeout(config.call_timeout)
-            .build()
-            .expect("an HTTP client without TLS builds");
+        // Each notification names its own URL; there is no base URL.
+        let merchant = ServiceClient::new("merchant", "", config.call_timeout);
         Gateway {
             config: Arc::new(config),
-            http,
+            merchant,
             trades: Arc::default(),
         }
     }
@@ -116,23 +116,14 @@ impl Gateway {
     }
 
     /// The signed notification of a payment.
-    pub fn notification(&self, order: &PayOrder, trade_no: &str) -> serde_json::Value {
-        let signature = sign(
-            self.config.gateway_secret.expose(),
-            &canonical(
-                order.payment_id,
-                order.order_id,
-                order.amount_cents,
-                trade_no,
-            ),
-        );
-        serde_json::json!({
-            "payment_id": order.payment_id,
-            "order_id": order.order_id,
-            "amount": two_decimals(order.amount_cents),
-            "trade_no": trade_no,
-            "signature": signature,
-        })
+    pub fn notification(&self, order: &PayOrder, trade_no: &str) -> Notification {
+        Notification::signed(
+            &self.config.gateway_secret,
+            order.payment_id,
+            order.order_id,
+            order.amount_cents,
+            trade_no,
+        )
     }
 
     /// Pays `order` and notifies the merchant (with retries).
@@ -154,16 +145,13 @@ impl Gateway {
             }
             outcome.attempts = attempt;
             match self
-                .http
-                .post(order.notify_url.clone())
-                .json(&body)
-                .send()
+                .merchant
+                .post_for_answer(order.notify_url.clone(), &body)
                 .await
             {
-                Ok(response) => {
-                    let status = response.status();
+                Ok(Answer { status, json }) => {
                     outcome.callback_status = Some(status.as_u16());
-                    outcome.callback_answer = response.json().await.ok();
+                    outcome.callback_answer = json;
                     if status.is_success() {
                         outcome.accepted = true;
                         info!(payment_id = %order.payment_id, trade_no = %outcome.trade_no, attempt, "notification accepted");

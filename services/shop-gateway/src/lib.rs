@@ -4,23 +4,22 @@
 //! with a "Pay" button; pressing it (or a script calling `POST /api/pay`)
 //! "pays": [`gateway::Gateway::pay`] gives the payment a trade number and
 //! notifies the pay service's callback with the HMAC-SHA256-signed JSON
-//! that `shop_pay::signature` defines, retrying with backoff while the
+//! that `shop_common::api::pay` defines, retrying with backoff while the
 //! callback fails.
 //!
 //! Layout: [`gateway`] (paying and notifying), [`routes`] (pages and API),
-//! [`config`]. No database: trades live in memory.
+//! [`config`] (its own keys), [`SERVICE`] (the frame of
+//! `shop_common::service` with the [`GatewayExtension`]). No database:
+//! trades live in memory.
 
 pub mod config;
 pub mod gateway;
 pub mod routes;
 
-use std::future::Future;
-use std::net::SocketAddr;
-
 use axum::routing::{get, post};
 use axum::Router;
-use thiserror::Error;
-use tokio::net::TcpListener;
+use shop_common::api::pay::DEV_GATEWAY_SECRET;
+use shop_common::service::{Extension, Frame, Parts, Service, ServiceConfig, StartError};
 
 pub use config::Config;
 pub use gateway::{Gateway, PayOutcome};
@@ -38,67 +37,55 @@ pub struct AppState {
 /// - `POST /api/pay` (JSON, for scripts and tests)
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route(
             "/pay/{payment_id}",
             get(routes::pay_page).post(routes::pay_form),
         )
         .route("/api/pay", post(routes::api_pay))
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
-/// Why the gateway could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+/// What the gateway adds to the frame: its keys ([`config`]) and the
+/// [`Gateway`] its handlers share.
+pub struct GatewayExtension;
+
+impl Extension for GatewayExtension {
+    type Config = Config;
+    type State = AppState;
+
+    fn warnings(&self, config: &ServiceConfig<Config>) -> Vec<String> {
+        if config.own.gateway_secret.expose() == DEV_GATEWAY_SECRET.as_bytes() {
+            vec!["gateway_secret is the development default; set GATEWAY_GATEWAY_SECRET".to_owned()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    async fn start(&'static self, frame: Frame<'_, Config>) -> Result<Parts<AppState>, StartError> {
+        let state = AppState {
+            gateway: Gateway::new(frame.config.own.clone()),
+        };
+        Ok(Parts::new(state.clone(), router(state)))
+    }
 }
 
-/// The gateway with its listener bound.
-pub struct Application {
-    listener: TcpListener,
-    state: AppState,
-}
+/// The gateway, as `shop_common::service` configures, starts and stops it.
+pub static SERVICE: Service<GatewayExtension> = Service {
+    name: "gateway",
+    about: "A fake third-party payment gateway for the shop's demo and tests",
+    env_prefix: "GATEWAY",
+    default_port: 8088,
+    migrations: None,
+    extension: GatewayExtension,
+};
 
-impl Application {
-    /// Binds the listener; port 0 in `config.http_addr` picks a free port.
-    pub async fn build(config: Config) -> Result<Application, StartError> {
-        let listener = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
-        Ok(Application {
-            listener,
-            state: AppState {
-                gateway: Gateway::new(config),
-            },
-        })
-    }
+/// The gateway started by [`SERVICE`].
+pub type Application = shop_common::service::Application<AppState>;
 
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |a| a.port())
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// (and their notifications) finish.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-    }
+/// The gateway's configuration for tests: port 0 on localhost and
+/// [`Config::for_tests`].
+pub fn config_for_tests() -> ServiceConfig<Config> {
+    ServiceConfig::for_tests_with("", Config::for_tests())
 }

@@ -7,10 +7,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use shop_common::api::pay::signature::two_decimals;
 use shop_common::extract::{decimal, Json, Path, Query};
 use shop_common::money::to_cents;
 use shop_common::ApiError;
-use shop_pay::signature::two_decimals;
 use uuid::Uuid;
 
 use crate::gateway::{PayOrder, PayOutcome, PayRefused};

@@ -10,10 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
+use shop_common::api::pay::signature::{canonical, verify};
+use shop_common::api::pay::DEV_GATEWAY_SECRET;
+use shop_common::config::Secret;
+use shop_common::service::ServiceConfig;
 use shop_common::testing::TestDatabase;
-use shop_gateway::{Application, Config};
-use shop_pay::config::{Secret, DEV_GATEWAY_SECRET};
-use shop_pay::signature::{canonical, verify};
+use shop_gateway::Config;
 use uuid::Uuid;
 
 /// Serves `app` on a free loopback port; returns its base URL.
@@ -25,7 +27,10 @@ async fn serve(app: Router) -> String {
 }
 
 async fn start_gateway(config: Config) -> String {
-    let app = Application::build(config).await.unwrap();
+    let app = shop_gateway::SERVICE
+        .start(ServiceConfig::for_tests_with("", config))
+        .await
+        .unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     url
@@ -241,11 +246,11 @@ async fn start_pay(db: &TestDatabase, order_url: &str, gateway: &str) -> String 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut config = shop_pay::Config::for_tests(&db.url, order_url);
+    let mut config = ServiceConfig::for_tests_with(&db.url, shop_pay::Config::for_tests(order_url));
     config.http_addr = addr;
-    config.public_url = format!("http://{addr}");
-    config.gateway_url = gateway.to_owned();
-    let app = shop_pay::Application::build(config).await.unwrap();
+    config.own.public_url = format!("http://{addr}");
+    config.own.gateway_url = gateway.to_owned();
+    let app = shop_pay::SERVICE.start(config).await.unwrap();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     format!("http://{addr}")
 }

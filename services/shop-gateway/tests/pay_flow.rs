@@ -237,18 +237,19 @@ shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_
         json!({ "id": order_id, "user_id": 11, "status": "CONFIRMED", "amount_to_pay": "42.99" }),
     )]))
     .await;
-    let gateway_app = shop_gateway::Application::build(shop_gateway::Config::for_tests())
+    let gateway_app = shop_gateway::SERVICE
+        .start(shop_gateway::config_for_tests())
         .await
         .unwrap();
     let gateway = format!("http://127.0.0.1:{}", gateway_app.port());
     tokio::spawn(gateway_app.run_until_stopped(std::future::pending()));
     let pay_addr = free_addr();
-    let mut pay_config = shop_pay::Config::for_tests(&db.url, &order_url);
+    let mut pay_config = ServiceConfig::for_tests_with(&db.url, shop_pay::Config::for_tests(&order_url));
     pay_config.http_addr = pay_addr;
-    pay_config.public_url = format!("http://{pay_addr}");
-    pay_config.gateway_url = gateway.clone();
+    pay_config.own.public_url = format!("http://{pay_addr}");
+    pay_config.own.gateway_url = gateway.clone();
     pay_config.namesrv_addr = cluster.namesrv.clone();
-    let pay_app = shop_pay::Application::build_with(pay_config, client).await.unwrap();
+    let pay_app = shop_pay::SERVICE.start_with(pay_config, client).await.unwrap();
     let pay_db = pay_app.state().db.clone();
     let (stop_pay, pay_stopped) = oneshot::channel::<()>();
     let pay_task = tokio::spawn(pay_app.run_until_stopped(async move {
@@ -290,9 +291,9 @@ shop_common::db_test!(async fn a_payment_reaches_the_log_and_the_points_exactly_
     }
     assert_eq!(trade_nos[0], trade_nos[1]);
     // And a hand-made replay of the same signed notification.
-    let replay = shop_pay::signature::sign(
+    let replay = shop_common::api::pay::signature::sign(
         shop_pay::config::DEV_GATEWAY_SECRET.as_bytes(),
-        &shop_pay::signature::canonical(payment_id, order_id, 4299, &trade_nos[0]),
+        &shop_common::api::pay::signature::canonical(payment_id, order_id, 4299, &trade_nos[0]),
     );
     let answer = http
         .post(format!("{pay}/payments/callback"))
@@ -375,9 +376,10 @@ shop_common::db_test!(async fn a_lost_end_transaction_is_settled_by_the_check_ba
         let _ = log_stopped.await;
     }));
 
-    let mut pay_config = shop_pay::Config::for_tests(&db.url, "http://127.0.0.1:1");
+    let mut pay_config =
+        ServiceConfig::for_tests_with(&db.url, shop_pay::Config::for_tests("http://127.0.0.1:1"));
     pay_config.namesrv_addr = cluster.namesrv.clone();
-    let pay = shop_pay::Application::build_with(pay_config, client)
+    let pay = shop_pay::SERVICE.start_with(pay_config, client)
         .await
         .unwrap();
     let state = pay.state().clone();

@@ -69,3 +69,13 @@ impl IntoResponse for GoodsError {
         ApiError::from(self).into_response()
     }
 }
+
+/// A consumer's failure: retried through the broker.
+impl From<GoodsError> for shop_common::events::EventError {
+    fn from(error: GoodsError) -> Self {
+        match error {
+            GoodsError::Database(e) => Self::Database(e),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! the consumer's transaction, with its consumed-message row).
 
 use mq_client::{async_trait, MessageExt};
-use shop_common::events::{body, EventHandler, OrderCancelled};
+use shop_common::events::{body, EventError, EventHandler, OrderCancelled};
 use sqlx::AnyConnection;
 use tracing::info;
 
@@ -14,7 +14,7 @@ pub struct OnOrderCancelled;
 
 #[async_trait]
 impl EventHandler for OnOrderCancelled {
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError> {
         let event: OrderCancelled = body(msg)?;
         let outcome = crate::cancel_order_in(tx, event.order_id).await?;
         info!(order_id = %event.order_id, ?outcome, "ORDER_CANCEL applied");

@@ -2,7 +2,7 @@
 //! orders.
 //!
 //! Layout:
-//! - [`stock`]: every database statement: goods, reservations and the
+//! - [`repo`]: every database statement: goods, reservations and the
 //!   ORDER_CANCEL compensation [`cancel_order`], idempotent per order through
 //!   the `stock_ledger` table.
 //! - [`routes`]: the HTTP API over it (JSON in and out).
@@ -13,7 +13,7 @@
 //!   `shop_common::service` configures, starts and stops it.
 //!
 //! Data flows from a request through an extractor to a handler, which calls
-//! one function of [`stock`]; that function runs one transaction and its
+//! one function of [`repo`]; that function runs one transaction and its
 //! error becomes an `ApiError`. The order service reserves stock over HTTP;
 //! its ORDER_CANCEL consumer (wired later, with the client crate) calls
 //! [`cancel_order`] directly.
@@ -21,29 +21,25 @@
 pub mod error;
 pub mod events;
 pub use shop_common::extract;
+pub mod repo;
 pub mod routes;
-pub mod stock;
 
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
 use shop_common::events::ORDER_CANCEL;
-use shop_common::service::{Service, Subscription};
+use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
 
 pub use error::GoodsError;
-pub use stock::{cancel_order, cancel_order_in, CancelOutcome};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/goods");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres/goods");
+pub use repo::{cancel_order, cancel_order_in, CancelOutcome};
 
 /// This service's schema, for SQLite and PostgreSQL.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = shop_common::migrations!(
+    "../../migrations/sqlite/goods",
+    "../../migrations/postgres/goods"
+);
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -57,7 +53,7 @@ pub struct AppState {
 /// - `POST /goods/{id}/reservations`, `GET /goods/{id}/reservations/{order_id}`
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/goods", post(routes::create_goods).get(routes::list_goods))
         .route("/goods/{id}", get(routes::get_goods))
         .route("/goods/{id}/reservations", post(routes::reserve))
@@ -65,10 +61,8 @@ pub fn router(state: AppState) -> Router {
             "/goods/{id}/reservations/{order_id}",
             get(routes::order_ledger),
         )
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
 /// The goods service, as `shop_common::service` configures, starts and
@@ -78,13 +72,15 @@ pub static SERVICE: Service = Service {
     about: "The shop's goods and stock service",
     env_prefix: "GOODS",
     default_port: 8082,
-    migrations: MIGRATIONS,
-    router: |db| router(AppState { db }),
-    subscriptions: || {
-        vec![Subscription {
-            group: events::CANCEL_GROUP,
-            topic: ORDER_CANCEL,
-            handler: Arc::new(events::OnOrderCancelled),
-        }]
+    migrations: Some(MIGRATIONS),
+    extension: Plain {
+        router: |db| router(AppState { db }),
+        subscriptions: || {
+            vec![Subscription {
+                group: events::CANCEL_GROUP,
+                topic: ORDER_CANCEL,
+                handler: Arc::new(events::OnOrderCancelled),
+            }]
+        },
     },
 };

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+pub use shop_common::api::goods::{GoodsView, ReserveRequest};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
@@ -12,7 +13,7 @@ use uuid::Uuid;
 
 use crate::error::GoodsError;
 use crate::extract::{decimal, Json, Path, Query};
-use crate::stock::{self, Goods, NewGoods, OrderLedger, Reservation};
+use crate::repo::{self, Goods, NewGoods, OrderLedger, Reservation};
 use crate::AppState;
 
 /// Page size of `GET /goods` when the client gives none.
@@ -25,16 +26,6 @@ pub struct CreateGoods {
     #[serde(deserialize_with = "decimal")]
     pub price: Decimal,
     pub stock: i64,
-}
-
-/// A goods as the API shows it; `price` is always a string like `"12.30"`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct GoodsView {
-    pub id: i64,
-    pub name: String,
-    pub price: Decimal,
-    pub stock: i64,
-    pub created_at: i64,
 }
 
 impl From<Goods> for GoodsView {
@@ -55,13 +46,6 @@ pub struct ListQuery {
     #[serde(default)]
     pub after_id: i64,
     pub limit: Option<i64>,
-}
-
-/// `POST /goods/{id}/reservations`.
-#[derive(Debug, Deserialize)]
-pub struct ReserveRequest {
-    pub order_id: Uuid,
-    pub quantity: i64,
 }
 
 /// The answer to a reservation, the same every time it is repeated.
@@ -138,7 +122,7 @@ pub async fn create_goods(
 ) -> Result<(StatusCode, axum::Json<GoodsView>), ApiError> {
     let price_cents = to_cents(body.price)
         .map_err(|e| ApiError::bad_request("invalid_price", format!("price: {e}")))?;
-    let goods = stock::create_goods(
+    let goods = repo::create_goods(
         &state.db,
         &NewGoods {
             name: body.name,
@@ -155,7 +139,7 @@ pub async fn list_goods(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<GoodsView>>, ApiError> {
-    let goods = stock::list_goods(
+    let goods = repo::list_goods(
         &state.db,
         query.after_id,
         query.limit.unwrap_or(DEFAULT_PAGE),
@@ -169,7 +153,7 @@ pub async fn get_goods(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<GoodsView>, ApiError> {
-    Ok(axum::Json(stock::get_goods(&state.db, id).await?.into()))
+    Ok(axum::Json(repo::get_goods(&state.db, id).await?.into()))
 }
 
 /// `POST /goods/{id}/reservations` → 200 [`ReservationView`] (the same on a
@@ -181,7 +165,7 @@ pub async fn reserve(
     Path(goods_id): Path<i64>,
     Json(body): Json<ReserveRequest>,
 ) -> Result<Response, ApiError> {
-    let reserved = stock::reserve(&state.db, goods_id, body.order_id, body.quantity).await?;
+    let reserved = repo::reserve(&state.db, goods_id, body.order_id, body.quantity).await?;
     Ok(json_replayed(
         ReservationView::from(reserved.reservation),
         reserved.replayed,
@@ -195,8 +179,8 @@ pub async fn order_ledger(
     Path((goods_id, order_id)): Path<(i64, Uuid)>,
 ) -> Result<axum::Json<LedgerView>, ApiError> {
     // An unknown goods is a 404 of its own, not a missing reservation.
-    stock::get_goods(&state.db, goods_id).await?;
-    let ledger = stock::order_ledger(&state.db, order_id).await?;
+    repo::get_goods(&state.db, goods_id).await?;
+    let ledger = repo::order_ledger(&state.db, order_id).await?;
     Ok(axum::Json(ledger_view(goods_id, ledger)?))
 }
 

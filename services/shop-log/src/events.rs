@@ -3,12 +3,12 @@
 //! `shop_common::events::apply_once`.
 
 use mq_client::{async_trait, MessageExt};
-use shop_common::events::{body, EventHandler, OrderCancelled, PaymentSucceeded};
+use shop_common::events::{body, EventError, EventHandler, OrderCancelled, PaymentSucceeded};
 use shop_common::now_ms;
 use sqlx::AnyConnection;
 use tracing::info;
 
-use crate::store;
+use crate::repo;
 
 /// This service's consumer group for PAY_SUCCESS.
 pub const PAY_GROUP: &str = "log-service-pay-success";
@@ -19,9 +19,9 @@ pub struct OnPaymentSucceeded;
 
 #[async_trait]
 impl EventHandler for OnPaymentSucceeded {
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError> {
         let event: PaymentSucceeded = body(msg)?;
-        let logged = store::log_payment(tx, &event, now_ms()).await?;
+        let logged = repo::log_payment(tx, &event, now_ms()).await?;
         info!(payment_id = %event.payment_id, order_id = %event.order_id, logged, "PAY_SUCCESS logged");
         Ok(())
     }
@@ -31,9 +31,9 @@ pub struct OnOrderCancelled;
 
 #[async_trait]
 impl EventHandler for OnOrderCancelled {
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError> {
         let event: OrderCancelled = body(msg)?;
-        let logged = store::log_cancellation(tx, &event, now_ms()).await?;
+        let logged = repo::log_cancellation(tx, &event, now_ms()).await?;
         info!(order_id = %event.order_id, logged, "ORDER_CANCEL logged");
         Ok(())
     }

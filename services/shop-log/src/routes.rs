@@ -8,7 +8,7 @@ use shop_common::ApiError;
 use uuid::Uuid;
 
 use crate::extract::Query;
-use crate::store::{self, Filter, OrderLog, PaymentLog};
+use crate::repo::{self, Filter, OrderLog, PaymentLog};
 use crate::AppState;
 
 /// Page size when the client gives none.
@@ -79,7 +79,7 @@ pub async fn list_payments(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<PaymentLogView>>, ApiError> {
-    let rows = store::payments(&state.db, &query.filter()?).await?;
+    let rows = repo::payments(&state.db, &query.filter()?).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -90,9 +90,7 @@ pub async fn list_orders(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<OrderLog>>, ApiError> {
-    Ok(axum::Json(
-        store::orders(&state.db, &query.filter()?).await?,
-    ))
+    Ok(axum::Json(repo::orders(&state.db, &query.filter()?).await?))
 }
 
 /// `GET /health`: the service answers and its database does too.

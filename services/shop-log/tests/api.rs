@@ -1,13 +1,9 @@
 //! The log service against a fresh database per test, on SQLite and on
 //! PostgreSQL: its consumers' handlers driven through
 //! `shop_common::events::apply_once` with hand-built messages (each
-//! delivered twice), and its API through `Router::oneshot`.
+//! delivered twice), and its API through `Router::oneshot` (`shop_common::testing::RouterClient`).
 
-use std::collections::BTreeMap;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -15,38 +11,11 @@ use shop_common::events::{
     apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
 };
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{Served, TestDatabase};
+use shop_common::testing::{message, migrated, RouterClient, Served, TestDatabase};
 use shop_common::Db;
 use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
 use shop_log::{router, AppState, MIGRATIONS, SERVICE};
-use tower::ServiceExt;
 use uuid::Uuid;
-
-/// A message as a consumer receives it: `body` on `topic` with KEYS `key`.
-fn message(topic: &str, key: &str, body: Vec<u8>) -> MessageExt {
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 10911));
-    let mut properties = BTreeMap::new();
-    properties.insert("KEYS".to_owned(), key.to_owned());
-    properties.insert("UNIQ_KEY".to_owned(), Uuid::new_v4().simple().to_string());
-    MessageExt {
-        topic: topic.to_owned(),
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        commit_log_offset: 0,
-        sys_flag: 0,
-        born_timestamp: shop_common::now_ms(),
-        born_host: loopback,
-        store_timestamp: shop_common::now_ms(),
-        store_host: loopback,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body_crc: 0,
-        body: body.into(),
-        properties,
-        store_size: 0,
-    }
-}
 
 fn paid(amount: &str) -> PaymentSucceeded {
     PaymentSucceeded {
@@ -68,33 +37,22 @@ fn pay_message(event: &PaymentSucceeded) -> MessageExt {
 }
 
 struct TestApp {
-    router: Router,
+    api: RouterClient,
     db: Db,
 }
 
 async fn spawn_app(test_db: &TestDatabase) -> TestApp {
-    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
-        .await
-        .expect("migrate the test database");
+    let db = migrated(test_db, MIGRATIONS).await;
     TestApp {
-        router: router(AppState { db: db.clone() }),
+        api: RouterClient::new(router(AppState { db: db.clone() })),
         db,
     }
 }
 
 impl TestApp {
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .router
-            .clone()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap())
+        let answer = self.api.get(path).await;
+        (answer.status, answer.body)
     }
 
     async fn count(&self, table: &str) -> i64 {

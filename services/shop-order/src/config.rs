@@ -1,38 +1,19 @@
-//! The order service's configuration, read through
-//! [`shop_common::config::Settings`]: defaults, then a `.properties` file,
-//! then `DATABASE_URL`, then `ORDER_*` variables (`ORDER_HTTP_ADDR`,
-//! `ORDER_GOODS_URL`, ...), each overriding the one before.
+//! The order service's own keys, read through the service frame
+//! (`shop_common::service`): the base keys, then these, from the defaults,
+//! a `.properties` file, `DATABASE_URL` and `ORDER_*` variables
+//! (`ORDER_HTTP_ADDR`, `ORDER_GOODS_URL`, ...), each overriding the one
+//! before.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use shop_common::config::{ConfigError, Settings, Source};
-use shop_common::money::to_cents;
+use shop_common::service::OwnKeys;
 
-/// Prefix of the environment variables that override keys.
-pub const ENV_PREFIX: &str = "ORDER";
-/// Every key this service reads; others get a warning at start-up.
-pub const KEYS: &[&str] = &[
-    "http_addr",
-    "database_url",
-    "max_connections",
-    "namesrv_addr",
-    "goods_url",
-    "coupon_url",
-    "user_url",
-    "saga_timeout_ms",
-    "call_timeout_ms",
-    "sweep_interval_ms",
-    "shipping_fee",
-    "free_shipping_threshold",
-];
-const DEFAULTS: &[(&str, &str)] = &[
-    ("http_addr", "127.0.0.1:8081"),
-    ("database_url", "sqlite://data/order.db"),
-    ("max_connections", "10"),
-    ("namesrv_addr", "127.0.0.1:9876"),
+use crate::model::{Cents, Shipping};
+
+/// The order service's own keys and their defaults.
+pub const DEFAULTS: &[(&str, &str)] = &[
     ("goods_url", "http://127.0.0.1:8082"),
     ("coupon_url", "http://127.0.0.1:8083"),
     ("user_url", "http://127.0.0.1:8084"),
@@ -43,13 +24,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("free_shipping_threshold", "100.00"),
 ];
 
+/// The values of the order service's own keys.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub http_addr: SocketAddr,
-    pub database_url: String,
-    pub max_connections: u32,
-    /// Name servers of the broker cluster, `;`-separated.
-    pub namesrv_addr: String,
     pub goods_url: String,
     pub coupon_url: String,
     pub user_url: String,
@@ -61,9 +38,9 @@ pub struct Config {
     pub call_timeout: Duration,
     /// How often abandoned PENDING orders are looked for.
     pub sweep_interval: Duration,
-    pub shipping_fee_cents: i64,
-    /// Orders whose goods amount reaches this ship free.
-    pub free_shipping_threshold_cents: i64,
+    /// `shipping_fee`, and `free_shipping_threshold`: orders whose goods
+    /// amount reaches it ship free.
+    pub shipping: Shipping,
 }
 
 fn millis(settings: &Settings, key: &str) -> Result<Duration, ConfigError> {
@@ -79,55 +56,32 @@ fn millis(settings: &Settings, key: &str) -> Result<Duration, ConfigError> {
     Ok(Duration::from_millis(ms))
 }
 
-fn cents(settings: &Settings, key: &str) -> Result<i64, ConfigError> {
+fn cents(settings: &Settings, key: &str) -> Result<Cents, ConfigError> {
     let amount: Decimal = settings.require(key)?;
-    to_cents(amount)
-        .ok()
-        .filter(|c| *c >= 0)
-        .ok_or_else(|| ConfigError::Invalid {
-            key: key.to_owned(),
-            value: amount.to_string(),
-            origin: Source::Default,
-            reason: "must be a non-negative amount in whole cents".to_owned(),
-        })
+    Cents::from_decimal(amount).ok_or_else(|| ConfigError::Invalid {
+        key: key.to_owned(),
+        value: amount.to_string(),
+        origin: Source::Default,
+        reason: "must be a non-negative amount in whole cents".to_owned(),
+    })
 }
 
-impl Config {
-    /// The layered settings: defaults, `file`, `DATABASE_URL`, `ORDER_*`.
-    pub fn settings(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut settings = Settings::with_defaults(DEFAULTS);
-        if let Some(file) = file {
-            settings.load_file(file)?;
-        }
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            settings.set("database_url", url);
-        }
-        settings.apply_env(ENV_PREFIX);
-        Ok(settings)
-    }
+impl OwnKeys for Config {
+    const DEFAULTS: &'static [(&'static str, &'static str)] = DEFAULTS;
 
-    pub fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
+    fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
         Ok(Config {
-            http_addr: settings.require("http_addr")?,
-            database_url: settings.require("database_url")?,
-            max_connections: settings.require::<u32>("max_connections")?.max(1),
-            namesrv_addr: settings.require("namesrv_addr")?,
             goods_url: settings.require("goods_url")?,
             coupon_url: settings.require("coupon_url")?,
             user_url: settings.require("user_url")?,
             saga_timeout: millis(settings, "saga_timeout_ms")?,
             call_timeout: millis(settings, "call_timeout_ms")?,
             sweep_interval: millis(settings, "sweep_interval_ms")?,
-            shipping_fee_cents: cents(settings, "shipping_fee")?,
-            free_shipping_threshold_cents: cents(settings, "free_shipping_threshold")?,
+            shipping: Shipping {
+                fee: cents(settings, "shipping_fee")?,
+                free_from: cents(settings, "free_shipping_threshold")?,
+            },
         })
-    }
-
-    /// The defaults with the given database, for tests and the all-in-one runner.
-    pub fn with_database(database_url: &str) -> Config {
-        let mut settings = Settings::with_defaults(DEFAULTS);
-        settings.set("database_url", database_url);
-        Config::from_settings(&settings).expect("the defaults are valid")
     }
 }
 
@@ -137,9 +91,9 @@ mod tests {
 
     #[test]
     fn defaults_parse() {
-        let config = Config::with_database("sqlite://x.db");
-        assert_eq!(config.shipping_fee_cents, 1000);
-        assert_eq!(config.free_shipping_threshold_cents, 10_000);
+        let config = Config::from_settings(&Settings::with_defaults(DEFAULTS)).unwrap();
+        assert_eq!(config.shipping.fee, Cents(1000));
+        assert_eq!(config.shipping.free_from, Cents(10_000));
         assert_eq!(config.saga_timeout, Duration::from_secs(30));
     }
 

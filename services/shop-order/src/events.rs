@@ -2,7 +2,7 @@
 //! anyone is CANCELLED here too) and PAY_SUCCESS (a paid order is PAID).
 
 use mq_client::{async_trait, MessageExt};
-use shop_common::events::{body, EventHandler, OrderCancelled, PaymentSucceeded};
+use shop_common::events::{body, EventError, EventHandler, OrderCancelled, PaymentSucceeded};
 use sqlx::AnyConnection;
 use tracing::info;
 
@@ -18,7 +18,7 @@ pub struct OnOrderCancelled;
 
 #[async_trait]
 impl EventHandler for OnOrderCancelled {
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError> {
         let event: OrderCancelled = body(msg)?;
         if repo::transition(
             tx,
@@ -39,7 +39,7 @@ pub struct OnPaymentSucceeded;
 
 #[async_trait]
 impl EventHandler for OnPaymentSucceeded {
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError> {
         let event: PaymentSucceeded = body(msg)?;
         if repo::transition(
             tx,

@@ -8,7 +8,9 @@
 //! - [`events`]: ORDER_CANCEL and PAY_SUCCESS consumers.
 //! - [`remote`]: the goods, coupon and user services over HTTP.
 //! - [`repo`]: the `orders` table; [`model`]: orders and their amounts.
-//! - [`routes`], [`error`], [`config`].
+//! - [`routes`], [`error`], [`config`] (its own keys).
+//! - [`SERVICE`]: the frame of `shop_common::service` with the
+//!   [`OrderExtension`]: producer, consumers and sweeper.
 //!
 //! The saga's compensation is an ORDER_CANCEL half message armed before any
 //! reservation and resolved by commit (compensate) or rollback (nothing to
@@ -25,31 +27,23 @@ pub mod repo;
 pub mod routes;
 pub mod saga;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use mq_client::{ClientConfig, ProducerConfig, PushConsumer, TransactionProducer};
-use shop_common::db::DbError;
-use shop_common::events::{subscribe, ORDER_CANCEL, PAY_SUCCESS};
+use mq_client::{ProducerConfig, TransactionProducer};
+use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
+use shop_common::service::{Extension, Frame, Parts, Service, StartError, Subscription};
 use shop_common::{Db, Migrations};
-use thiserror::Error;
-use tokio::net::TcpListener;
 
 pub use config::Config;
 pub use error::OrderError;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/order");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres/order");
-
 /// This service's schema, for SQLite and PostgreSQL.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = shop_common::migrations!(
+    "../../migrations/sqlite/order",
+    "../../migrations/postgres/order"
+);
 
 /// Producer group of the saga's transactional messages; the broker checks
 /// back with any live member.
@@ -67,133 +61,104 @@ pub struct AppState {
 /// The HTTP API: `POST /orders`, `GET /orders/{id}`, `GET /orders?user_id=`,
 /// `GET /health`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route(
             "/orders",
             post(routes::place_order).get(routes::list_orders),
         )
         .route("/orders/{id}", get(routes::get_order))
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
-/// Why the service could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Database(#[from] DbError),
-    #[error("cannot reach the message broker: {0}")]
-    Broker(#[from] mq_client::ClientError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
+/// What the order service adds to the frame: its keys ([`config`]), the
+/// saga's transactional producer (whose check-backs [`checker::OrderChecker`]
+/// answers), the ORDER_CANCEL and PAY_SUCCESS consumers and the sweeper of
+/// abandoned orders. It always needs the broker.
+pub struct OrderExtension;
 
-/// The service with its database open, its producer and consumers started
-/// and its listener bound.
-pub struct Application {
-    listener: TcpListener,
-    state: AppState,
-    consumers: Vec<PushConsumer>,
-}
+impl Extension for OrderExtension {
+    type Config = Config;
+    type State = AppState;
 
-impl Application {
-    pub async fn build(config: Config) -> Result<Application, StartError> {
-        let db = Db::connect_and_migrate(&config.database_url, config.max_connections, MIGRATIONS)
-            .await?;
-        let listener = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
-        let client = ClientConfig::new(config.namesrv_addr.clone())
-            .with_instance_name(shop_common::events::instance_name("order-service"));
+    async fn start(&'static self, frame: Frame<'_, Config>) -> Result<Parts<AppState>, StartError> {
+        let own = &frame.config.own;
         let checker = Arc::new(checker::OrderChecker {
             state: std::sync::OnceLock::new(),
         });
         let producer = TransactionProducer::start(
             ProducerConfig::new(PRODUCER_GROUP),
-            client.clone(),
+            frame.client("order-service"),
             checker.clone(),
         )
-        .await?;
-        let remote = remote::Remote::new(
-            &config.goods_url,
-            &config.coupon_url,
-            &config.user_url,
-            config.call_timeout,
-        );
+        .await
+        .map_err(|source| StartError::Broker {
+            what: format!("saga producer of group {PRODUCER_GROUP}"),
+            source,
+        })?;
         let state = AppState {
-            db: db.clone(),
-            config: Arc::new(config),
-            remote,
-            producer,
+            db: frame.db().clone(),
+            config: Arc::new(own.clone()),
+            remote: remote::Remote::new(
+                &own.goods_url,
+                &own.coupon_url,
+                &own.user_url,
+                own.call_timeout,
+            ),
+            producer: producer.clone(),
         };
         let _ = checker.state.set(state.clone());
-        let consumers = vec![
-            subscribe(
-                db.clone(),
-                client.clone(),
-                events::CANCEL_GROUP,
-                ORDER_CANCEL,
-                Arc::new(events::OnOrderCancelled),
-            )
-            .await?,
-            subscribe(
-                db,
-                client,
-                events::PAY_GROUP,
-                PAY_SUCCESS,
-                Arc::new(events::OnPaymentSucceeded),
-            )
-            .await?,
-        ];
-        Ok(Application {
-            listener,
-            state,
-            consumers,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |a| a.port())
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` completes (sweeping abandoned orders
-    /// meanwhile), then stops the consumers and the producer and closes the
-    /// database.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let state = self.state.clone();
-        let sweeper = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(state.config.sweep_interval);
-            loop {
-                ticker.tick().await;
-                if let Err(error) = saga::sweep(&state, shop_common::now_ms()).await {
-                    tracing::warn!(%error, "sweeping abandoned orders failed");
-                }
+        let consumers = match frame
+            .subscribe(vec![
+                Subscription {
+                    group: events::CANCEL_GROUP,
+                    topic: ORDER_CANCEL,
+                    handler: Arc::new(events::OnOrderCancelled),
+                },
+                Subscription {
+                    group: events::PAY_GROUP,
+                    topic: PAY_SUCCESS,
+                    handler: Arc::new(events::OnPaymentSucceeded),
+                },
+            ])
+            .await
+        {
+            Ok(consumers) => consumers,
+            Err(error) => {
+                producer.shutdown().await;
+                return Err(error);
             }
-        });
-        let served = axum::serve(self.listener, router(self.state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
-        sweeper.abort();
-        for consumer in &self.consumers {
-            consumer.shutdown().await;
-        }
-        self.state.producer.shutdown().await;
-        self.state.db.close().await;
-        served
+        };
+        let mut parts = Parts::new(state.clone(), router(state.clone()));
+        parts.consumers = consumers;
+        parts.producers.push(producer);
+        parts.tasks.push(Box::pin(sweeper(state)));
+        Ok(parts)
     }
 }
+
+/// Sweeps abandoned orders every `sweep_interval`, for as long as the
+/// service serves.
+async fn sweeper(state: AppState) {
+    let mut ticker = tokio::time::interval(state.config.sweep_interval);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = saga::sweep(&state, shop_common::now_ms()).await {
+            tracing::warn!(%error, "sweeping abandoned orders failed");
+        }
+    }
+}
+
+/// The order service, as `shop_common::service` configures, starts and
+/// stops it.
+pub static SERVICE: Service<OrderExtension> = Service {
+    name: "order",
+    about: "The shop's order service",
+    env_prefix: "ORDER",
+    default_port: 8081,
+    migrations: Some(MIGRATIONS),
+    extension: OrderExtension,
+};
+
+/// The order service started by [`SERVICE`].
+pub type Application = shop_common::service::Application<AppState>;

@@ -1,44 +1,66 @@
-//! An order, its status and its amounts.
+//! An order, its ids and its amounts.
+
+use std::fmt;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use shop_common::money::from_cents;
+pub use shop_common::api::order::{OrderStatus, OrderView};
+use shop_common::money::{from_cents, to_cents};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OrderStatus {
-    /// Saved, compensation armed, reservations under way.
-    Pending,
-    /// Everything reserved.
-    Confirmed,
-    /// Failed or abandoned; whatever it took is given back.
-    Cancelled,
-    /// Confirmed and paid.
-    Paid,
+/// Declares an id type over `$inner`, shown as the bare value.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub $inner);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "PENDING",
-            OrderStatus::Confirmed => "CONFIRMED",
-            OrderStatus::Cancelled => "CANCELLED",
-            OrderStatus::Paid => "PAID",
-        }
+id_type!(
+    /// An order of this service.
+    OrderId(Uuid)
+);
+id_type!(
+    /// A user of the user service.
+    UserId(i64)
+);
+id_type!(
+    /// A goods of the goods service.
+    GoodsId(i64)
+);
+id_type!(
+    /// A coupon of the coupon service.
+    CouponId(i64)
+);
+
+/// An amount of money in cents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Cents(pub i64);
+
+impl Cents {
+    pub const ZERO: Cents = Cents(0);
+
+    /// A non-negative amount in whole cents, or `None`.
+    pub fn from_decimal(amount: Decimal) -> Option<Cents> {
+        to_cents(amount).ok().filter(|c| *c >= 0).map(Cents)
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "PENDING" => Some(OrderStatus::Pending),
-            "CONFIRMED" => Some(OrderStatus::Confirmed),
-            "CANCELLED" => Some(OrderStatus::Cancelled),
-            "PAID" => Some(OrderStatus::Paid),
-            _ => None,
-        }
+    pub fn to_decimal(self) -> Decimal {
+        from_cents(self.0)
+    }
+}
+
+impl fmt::Display for Cents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_decimal().fmt(f)
     }
 }
 
@@ -90,26 +112,6 @@ impl Order {
     }
 }
 
-/// An order as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderView {
-    pub id: Uuid,
-    pub user_id: i64,
-    pub goods_id: i64,
-    pub quantity: i64,
-    pub unit_price: Decimal,
-    pub goods_amount: Decimal,
-    pub shipping_fee: Decimal,
-    pub coupon_id: Option<i64>,
-    pub coupon_discount: Decimal,
-    pub balance_used: Decimal,
-    pub amount_to_pay: Decimal,
-    pub status: OrderStatus,
-    pub cancel_reason: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl From<Order> for OrderView {
     fn from(o: Order) -> Self {
         OrderView {
@@ -136,38 +138,46 @@ impl From<Order> for OrderView {
 /// the balance the user wants to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amounts {
-    pub goods_amount_cents: i64,
-    pub shipping_fee_cents: i64,
-    pub coupon_discount_cents: i64,
-    pub balance_used_cents: i64,
-    pub amount_to_pay_cents: i64,
+    pub goods_amount: Cents,
+    pub shipping_fee: Cents,
+    pub coupon_discount: Cents,
+    pub balance_used: Cents,
+    pub amount_to_pay: Cents,
 }
 
-/// Pricing: shipping is free from `free_threshold` of goods; a coupon takes
-/// off at most the total; balance pays at most what is left.
+/// What shipping costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shipping {
+    pub fee: Cents,
+    /// Orders whose goods amount reaches this ship free.
+    pub free_from: Cents,
+}
+
+/// Pricing: shipping is free from `shipping.free_from` of goods; a coupon
+/// takes off at most the total; balance pays at most what is left. `None`
+/// when the total is out of range.
 pub fn compute_amounts(
-    unit_price_cents: i64,
+    unit_price: Cents,
     quantity: i64,
-    shipping_fee: i64,
-    free_threshold: i64,
-    coupon_cents: Option<i64>,
-    balance_cents: i64,
+    shipping: Shipping,
+    coupon: Option<Cents>,
+    balance: Cents,
 ) -> Option<Amounts> {
-    let goods = unit_price_cents.checked_mul(quantity)?;
-    let shipping = if goods >= free_threshold {
+    let goods = unit_price.0.checked_mul(quantity)?;
+    let shipping = if goods >= shipping.free_from.0 {
         0
     } else {
-        shipping_fee
+        shipping.fee.0
     };
     let total = goods.checked_add(shipping)?;
-    let discount = coupon_cents.unwrap_or(0).clamp(0, total);
-    let balance = balance_cents.clamp(0, total - discount);
+    let discount = coupon.map_or(0, |c| c.0).clamp(0, total);
+    let balance = balance.0.clamp(0, total - discount);
     Some(Amounts {
-        goods_amount_cents: goods,
-        shipping_fee_cents: shipping,
-        coupon_discount_cents: discount,
-        balance_used_cents: balance,
-        amount_to_pay_cents: total - discount - balance,
+        goods_amount: Cents(goods),
+        shipping_fee: Cents(shipping),
+        coupon_discount: Cents(discount),
+        balance_used: Cents(balance),
+        amount_to_pay: Cents(total - discount - balance),
     })
 }
 
@@ -175,37 +185,57 @@ pub fn compute_amounts(
 mod tests {
     use super::*;
 
-    #[test]
-    fn pricing() {
-        // 3 x 20.00 = 60.00 + 10.00 shipping, 5.00 coupon, 20.00 balance.
-        let a = compute_amounts(2000, 3, 1000, 10_000, Some(500), 2000).unwrap();
-        assert_eq!(a.goods_amount_cents, 6000);
-        assert_eq!(a.shipping_fee_cents, 1000);
-        assert_eq!(a.amount_to_pay_cents, 7000 - 500 - 2000);
-        // Free shipping from the threshold; a coupon bigger than the total
-        // takes the total; balance then pays nothing.
-        let b = compute_amounts(5000, 2, 1000, 10_000, Some(50_000), 9999).unwrap();
-        assert_eq!(b.shipping_fee_cents, 0);
-        assert_eq!(b.coupon_discount_cents, 10_000);
-        assert_eq!(b.balance_used_cents, 0);
-        assert_eq!(b.amount_to_pay_cents, 0);
-        // Balance beyond the total pays the total.
-        let c = compute_amounts(100, 1, 0, 0, None, 1_000_000).unwrap();
-        assert_eq!(c.balance_used_cents, 100);
-        assert_eq!(c.amount_to_pay_cents, 0);
-        assert!(compute_amounts(i64::MAX, 2, 0, 0, None, 0).is_none());
+    fn shipping(fee: i64, free_from: i64) -> Shipping {
+        Shipping {
+            fee: Cents(fee),
+            free_from: Cents(free_from),
+        }
     }
 
     #[test]
-    fn statuses_round_trip() {
-        for s in [
-            OrderStatus::Pending,
-            OrderStatus::Confirmed,
-            OrderStatus::Cancelled,
-            OrderStatus::Paid,
-        ] {
-            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(OrderStatus::parse("LOST"), None);
+    fn pricing() {
+        // 3 x 20.00 = 60.00 + 10.00 shipping, 5.00 coupon, 20.00 balance.
+        let a = compute_amounts(
+            Cents(2000),
+            3,
+            shipping(1000, 10_000),
+            Some(Cents(500)),
+            Cents(2000),
+        )
+        .unwrap();
+        assert_eq!(a.goods_amount, Cents(6000));
+        assert_eq!(a.shipping_fee, Cents(1000));
+        assert_eq!(a.amount_to_pay, Cents(7000 - 500 - 2000));
+        // Free shipping from the threshold; a coupon bigger than the total
+        // takes the total; balance then pays nothing.
+        let b = compute_amounts(
+            Cents(5000),
+            2,
+            shipping(1000, 10_000),
+            Some(Cents(50_000)),
+            Cents(9999),
+        )
+        .unwrap();
+        assert_eq!(b.shipping_fee, Cents(0));
+        assert_eq!(b.coupon_discount, Cents(10_000));
+        assert_eq!(b.balance_used, Cents(0));
+        assert_eq!(b.amount_to_pay, Cents(0));
+        // Balance beyond the total pays the total.
+        let c = compute_amounts(Cents(100), 1, shipping(0, 0), None, Cents(1_000_000)).unwrap();
+        assert_eq!(c.balance_used, Cents(100));
+        assert_eq!(c.amount_to_pay, Cents(0));
+        assert!(compute_amounts(Cents(i64::MAX), 2, shipping(0, 0), None, Cents(0)).is_none());
+    }
+
+    #[test]
+    fn cents_are_whole_and_non_negative() {
+        assert_eq!(
+            Cents::from_decimal("12.30".parse().unwrap()),
+            Some(Cents(1230))
+        );
+        assert_eq!(Cents::from_decimal("12.301".parse().unwrap()), None);
+        assert_eq!(Cents::from_decimal("-1".parse().unwrap()), None);
+        assert_eq!(Cents(1230).to_string(), "12.30");
+        assert_eq!(GoodsId(7).to_string(), "7");
     }
 }

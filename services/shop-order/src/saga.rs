@@ -1,7 +1,8 @@
 //! Placing an order: the saga of DESIGN.md section 5.
 //!
-//! 1. Check the request against the goods, user and coupon services.
-//! 2. Compute the amounts.
+//! 1. Ask the goods, user and coupon services.
+//! 2. Check the request against their answers and compute the amounts
+//!    ([`precheck`], a pure function).
 //! 3. Arm the compensation: an ORDER_CANCEL *half* message whose local
 //!    transaction saves the order as PENDING. The half message stays
 //!    invisible until the order's fate is known.
@@ -18,14 +19,20 @@
 use mq_client::{LocalTransactionState, Message, TransactionHandle};
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use shop_common::api::coupon::{CouponStatus, CouponView};
+use shop_common::api::goods::GoodsView;
+use shop_common::api::user::UserView;
 use shop_common::events::{OrderCancelled, ORDER_CANCEL};
-use shop_common::money::{from_cents, to_cents};
+use shop_common::money::to_cents;
 use shop_common::now_ms;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::error::OrderError;
-use crate::model::{compute_amounts, Order, OrderStatus};
+use crate::model::{
+    compute_amounts, Amounts, Cents, CouponId, GoodsId, Order, OrderId, OrderStatus, Shipping,
+    UserId,
+};
 use crate::remote::CallError;
 use crate::{repo, AppState};
 
@@ -70,56 +77,137 @@ pub(crate) fn cancel_message(order: &Order, reason: &str) -> Message {
     .with_keys([order.id.to_string()])
 }
 
-fn validate(req: &PlaceOrder) -> Result<(i64, i64), OrderError> {
-    if req.user_id <= 0 {
-        return Err(OrderError::invalid(
-            "invalid_user_id",
-            "user_id must be a positive id",
-        ));
-    }
-    if req.goods_id <= 0 {
-        return Err(OrderError::invalid(
-            "invalid_goods_id",
-            "goods_id must be a positive id",
-        ));
-    }
-    if !(1..=MAX_QUANTITY).contains(&req.quantity) {
-        return Err(OrderError::invalid(
-            "invalid_quantity",
-            format!("quantity must be between 1 and {MAX_QUANTITY}"),
-        ));
-    }
-    if req.coupon_id.is_some_and(|c| c <= 0) {
-        return Err(OrderError::invalid(
-            "invalid_coupon_id",
-            "coupon_id must be a positive id",
-        ));
-    }
-    let price = to_cents(req.unit_price)
-        .ok()
-        .filter(|c| *c >= 0)
-        .ok_or_else(|| {
+/// A `POST /orders` whose fields passed [`PlaceOrder::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub user_id: UserId,
+    pub goods_id: GoodsId,
+    pub quantity: i64,
+    pub unit_price: Cents,
+    /// The price as the request wrote it, for a refusal's message.
+    pub asked_price: Decimal,
+    pub coupon_id: Option<CouponId>,
+    /// How much of the balance to spend (at most the total).
+    pub balance: Cents,
+}
+
+impl PlaceOrder {
+    /// The request with its ids and amounts checked and typed.
+    pub fn validate(&self) -> Result<OrderRequest, OrderError> {
+        if self.user_id <= 0 {
+            return Err(OrderError::invalid(
+                "invalid_user_id",
+                "user_id must be a positive id",
+            ));
+        }
+        if self.goods_id <= 0 {
+            return Err(OrderError::invalid(
+                "invalid_goods_id",
+                "goods_id must be a positive id",
+            ));
+        }
+        if !(1..=MAX_QUANTITY).contains(&self.quantity) {
+            return Err(OrderError::invalid(
+                "invalid_quantity",
+                format!("quantity must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        if self.coupon_id.is_some_and(|c| c <= 0) {
+            return Err(OrderError::invalid(
+                "invalid_coupon_id",
+                "coupon_id must be a positive id",
+            ));
+        }
+        let unit_price = Cents::from_decimal(self.unit_price).ok_or_else(|| {
             OrderError::invalid(
                 "invalid_price",
                 "unit_price must be a non-negative amount in whole cents",
             )
         })?;
-    let balance = match req.balance {
-        None => 0,
-        Some(b) => to_cents(b).ok().filter(|c| *c >= 0).ok_or_else(|| {
-            OrderError::invalid(
-                "invalid_balance",
-                "balance must be a non-negative amount in whole cents",
-            )
-        })?,
+        let balance = match self.balance {
+            None => Cents::ZERO,
+            Some(b) => Cents::from_decimal(b).ok_or_else(|| {
+                OrderError::invalid(
+                    "invalid_balance",
+                    "balance must be a non-negative amount in whole cents",
+                )
+            })?,
+        };
+        Ok(OrderRequest {
+            user_id: UserId(self.user_id),
+            goods_id: GoodsId(self.goods_id),
+            quantity: self.quantity,
+            unit_price,
+            asked_price: self.unit_price,
+            coupon_id: self.coupon_id.map(CouponId),
+            balance,
+        })
+    }
+}
+
+/// The pre-check of an order against what the goods, user and coupon
+/// services answered, and its amounts: pure, so every refusal is tested
+/// without a service. `coupon` is the request's coupon, if it has one.
+pub fn precheck(
+    req: &OrderRequest,
+    goods: &GoodsView,
+    user: &UserView,
+    coupon: Option<&CouponView>,
+    shipping: Shipping,
+) -> Result<Amounts, OrderError> {
+    let unreadable = |reason: String| {
+        OrderError::Unavailable(CallError::Unavailable {
+            service: "goods",
+            reason,
+        })
     };
-    Ok((price, balance))
+    let goods_price = to_cents(goods.price).map_err(|e| unreadable(e.to_string()))?;
+    if goods_price != req.unit_price.0 {
+        return Err(OrderError::PriceMismatch {
+            goods_id: GoodsId(goods.id),
+            price: goods.price,
+            asked: req.asked_price,
+        });
+    }
+    if req.quantity > goods.stock {
+        return Err(OrderError::InsufficientStock {
+            goods_id: GoodsId(goods.id),
+            stock: goods.stock,
+            requested: req.quantity,
+        });
+    }
+    let coupon_amount = match coupon {
+        None => None,
+        Some(c) if c.user_id != req.user_id.0 => {
+            return Err(OrderError::CouponNotOwned(CouponId(c.id)))
+        }
+        Some(c) if c.status != CouponStatus::Unused => {
+            return Err(OrderError::CouponUsed(CouponId(c.id)))
+        }
+        Some(c) => Some(Cents(to_cents(c.amount).unwrap_or(0))),
+    };
+    let user_balance = Cents(to_cents(user.balance).unwrap_or(0));
+    if req.balance > user_balance {
+        return Err(OrderError::InsufficientBalance {
+            user_id: UserId(user.id),
+            balance: user.balance,
+            requested: req.balance,
+        });
+    }
+    compute_amounts(
+        req.unit_price,
+        req.quantity,
+        shipping,
+        coupon_amount,
+        req.balance,
+    )
+    .ok_or_else(|| OrderError::invalid("invalid_quantity", "the order total is out of range"))
 }
 
 /// Places an order; returns it CONFIRMED, or the reason it was refused or
 /// cancelled.
 pub async fn place_order(state: &AppState, req: PlaceOrder) -> Result<Order, OrderError> {
-    let (price_cents, balance_cents) = validate(&req)?;
+    let req = req.validate()?;
 
     // 1. Checks, before anything is saved.
     let remote = &state.remote;
@@ -134,87 +222,22 @@ pub async fn place_order(state: &AppState, req: PlaceOrder) -> Result<Order, Ord
     let goods = goods.map_err(OrderError::from_check)?;
     let user = user.map_err(OrderError::from_check)?;
     let coupon = coupon.map_err(OrderError::from_check)?;
-    let goods_price = to_cents(goods.price).map_err(|e| {
-        OrderError::Unavailable(CallError::Unavailable {
-            service: "goods",
-            reason: e.to_string(),
-        })
-    })?;
-    if goods_price != price_cents {
-        return Err(OrderError::Rejected {
-            code: "price_mismatch".into(),
-            status: axum::http::StatusCode::BAD_REQUEST,
-            message: format!(
-                "the price of goods {} is {}, not {}",
-                goods.id, goods.price, req.unit_price
-            ),
-        });
-    }
-    if req.quantity > goods.stock {
-        return Err(OrderError::Rejected {
-            code: "insufficient_stock".into(),
-            status: axum::http::StatusCode::CONFLICT,
-            message: format!(
-                "goods {} has {} in stock, {} requested",
-                goods.id, goods.stock, req.quantity
-            ),
-        });
-    }
-    let coupon_cents = match &coupon {
-        None => None,
-        Some(c) if c.user_id != req.user_id => {
-            return Err(OrderError::Rejected {
-                code: "coupon_not_owned".into(),
-                status: axum::http::StatusCode::FORBIDDEN,
-                message: format!("coupon {} belongs to another user", c.id),
-            })
-        }
-        Some(c) if c.status != "unused" => {
-            return Err(OrderError::Rejected {
-                code: "coupon_used".into(),
-                status: axum::http::StatusCode::CONFLICT,
-                message: format!("coupon {} is already used", c.id),
-            })
-        }
-        Some(c) => Some(to_cents(c.amount).unwrap_or(0)),
-    };
-    let user_balance = to_cents(user.balance).unwrap_or(0);
-    if balance_cents > user_balance {
-        return Err(OrderError::Rejected {
-            code: "insufficient_balance".into(),
-            status: axum::http::StatusCode::CONFLICT,
-            message: format!(
-                "user {} has a balance of {}, {} requested",
-                user.id,
-                user.balance,
-                from_cents(balance_cents)
-            ),
-        });
-    }
 
     // 2. Amounts.
-    let amounts = compute_amounts(
-        price_cents,
-        req.quantity,
-        state.config.shipping_fee_cents,
-        state.config.free_shipping_threshold_cents,
-        coupon_cents,
-        balance_cents,
-    )
-    .ok_or_else(|| OrderError::invalid("invalid_quantity", "the order total is out of range"))?;
+    let amounts = precheck(&req, &goods, &user, coupon.as_ref(), state.config.shipping)?;
     let now = now_ms();
     let order = Order {
         id: Uuid::new_v4(),
-        user_id: req.user_id,
-        goods_id: req.goods_id,
+        user_id: req.user_id.0,
+        goods_id: req.goods_id.0,
         quantity: req.quantity,
-        unit_price_cents: price_cents,
-        goods_amount_cents: amounts.goods_amount_cents,
-        shipping_fee_cents: amounts.shipping_fee_cents,
-        coupon_id: req.coupon_id,
-        coupon_discount_cents: amounts.coupon_discount_cents,
-        balance_used_cents: amounts.balance_used_cents,
-        amount_to_pay_cents: amounts.amount_to_pay_cents,
+        unit_price_cents: req.unit_price.0,
+        goods_amount_cents: amounts.goods_amount.0,
+        shipping_fee_cents: amounts.shipping_fee.0,
+        coupon_id: req.coupon_id.map(|c| c.0),
+        coupon_discount_cents: amounts.coupon_discount.0,
+        balance_used_cents: amounts.balance_used.0,
+        amount_to_pay_cents: amounts.amount_to_pay.0,
         status: OrderStatus::Pending,
         cancel_reason: None,
         created_at: now,
@@ -246,21 +269,18 @@ pub async fn place_order(state: &AppState, req: PlaceOrder) -> Result<Order, Ord
     info!(order_id = %order.id, msg_id = %armed.handle.msg_id, "order pending, compensation armed");
 
     // 4. Reservations.
-    let stock = remote.reserve_stock(order.goods_id, order.id, order.quantity);
+    let order_id = OrderId(order.id);
+    let stock = remote.reserve_stock(req.goods_id, order_id, order.quantity);
     let coupon = async {
-        match order.coupon_id {
-            Some(id) => remote.use_coupon(id, order.id, order.user_id).await,
+        match req.coupon_id {
+            Some(id) => remote.use_coupon(id, order_id, req.user_id).await,
             None => Ok(()),
         }
     };
     let balance = async {
-        if order.balance_used_cents > 0 {
+        if amounts.balance_used > Cents::ZERO {
             remote
-                .reserve_balance(
-                    order.user_id,
-                    order.id,
-                    from_cents(order.balance_used_cents),
-                )
+                .reserve_balance(req.user_id, order_id, amounts.balance_used)
                 .await
         } else {
             Ok(())
@@ -353,4 +373,171 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, OrderError> {
         }
     }
     Ok(cancelled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: serde_json::Value) -> Result<OrderRequest, OrderError> {
+        serde_json::from_value::<PlaceOrder>(body)
+            .unwrap()
+            .validate()
+    }
+
+    fn ok_request() -> OrderRequest {
+        request(serde_json::json!({
+            "user_id": 7, "goods_id": 3, "quantity": 2, "unit_price": "20.00",
+            "coupon_id": 9, "balance": "5"
+        }))
+        .unwrap()
+    }
+
+    fn goods(price: &str, stock: i64) -> GoodsView {
+        GoodsView {
+            id: 3,
+            name: "pen".into(),
+            price: price.parse().unwrap(),
+            stock,
+            created_at: 0,
+        }
+    }
+
+    fn user(balance: &str) -> UserView {
+        UserView {
+            id: 7,
+            name: "ann".into(),
+            balance: balance.parse().unwrap(),
+            created_at: 0,
+        }
+    }
+
+    fn coupon(user_id: i64, status: CouponStatus) -> CouponView {
+        CouponView {
+            id: 9,
+            user_id,
+            amount: "3.00".parse().unwrap(),
+            status,
+            order_id: None,
+            used_at: None,
+            created_at: 0,
+        }
+    }
+
+    const SHIPPING: Shipping = Shipping {
+        fee: Cents(1000),
+        free_from: Cents(10_000),
+    };
+
+    fn code(error: OrderError) -> String {
+        shop_common::ApiError::from(error).code.into_owned()
+    }
+
+    #[test]
+    fn validation_types_the_request_and_names_the_bad_field() {
+        let req = ok_request();
+        assert_eq!(req.user_id, UserId(7));
+        assert_eq!(req.goods_id, GoodsId(3));
+        assert_eq!(req.unit_price, Cents(2000));
+        assert_eq!(req.coupon_id, Some(CouponId(9)));
+        assert_eq!(req.balance, Cents(500));
+        for (body, expected) in [
+            (
+                serde_json::json!({"user_id": 0, "goods_id": 1, "quantity": 1, "unit_price": 1}),
+                "invalid_user_id",
+            ),
+            (
+                serde_json::json!({"user_id": 1, "goods_id": -1, "quantity": 1, "unit_price": 1}),
+                "invalid_goods_id",
+            ),
+            (
+                serde_json::json!({"user_id": 1, "goods_id": 1, "quantity": 0, "unit_price": 1}),
+                "invalid_quantity",
+            ),
+            (
+                serde_json::json!({"user_id": 1, "goods_id": 1, "quantity": MAX_QUANTITY + 1, "unit_price": 1}),
+                "invalid_quantity",
+            ),
+            (
+                serde_json::json!({"user_id": 1, "goods_id": 1, "quantity": 1, "unit_price": 1, "coupon_id": 0}),
+                "invalid_coupon_id",
+            ),
+            (
+                serde_json::json!({"user_id": 1, "goods_id": 1, "quantity": 1, "unit_price": "1.001"}),
+                "invalid_price",
+            ),
+            (
+                serde_json::json!({"user_id": 1, "goods_id": 1, "quantity": 1, "unit_price": 1, "balance": "-1"}),
+                "invalid_balance",
+            ),
+        ] {
+            assert_eq!(code(request(body).unwrap_err()), expected);
+        }
+    }
+
+    #[test]
+    fn precheck_prices_an_order_that_passes() {
+        let req = ok_request();
+        let amounts = precheck(
+            &req,
+            &goods("20.00", 5),
+            &user("50.00"),
+            Some(&coupon(7, CouponStatus::Unused)),
+            SHIPPING,
+        )
+        .unwrap();
+        // 2 x 20.00 + 10.00 shipping - 3.00 coupon - 5.00 balance.
+        assert_eq!(amounts.goods_amount, Cents(4000));
+        assert_eq!(amounts.shipping_fee, Cents(1000));
+        assert_eq!(amounts.coupon_discount, Cents(300));
+        assert_eq!(amounts.balance_used, Cents(500));
+        assert_eq!(amounts.amount_to_pay, Cents(4200));
+    }
+
+    #[test]
+    fn precheck_refuses_with_the_reason() {
+        let req = ok_request();
+        let unused = coupon(7, CouponStatus::Unused);
+        let cases = [
+            (
+                goods("21.00", 5),
+                user("50.00"),
+                unused.clone(),
+                "price_mismatch",
+            ),
+            (
+                goods("20.00", 1),
+                user("50.00"),
+                unused.clone(),
+                "insufficient_stock",
+            ),
+            (
+                goods("20.00", 5),
+                user("50.00"),
+                coupon(8, CouponStatus::Unused),
+                "coupon_not_owned",
+            ),
+            (
+                goods("20.00", 5),
+                user("50.00"),
+                coupon(7, CouponStatus::Used),
+                "coupon_used",
+            ),
+            (
+                goods("20.00", 5),
+                user("4.99"),
+                unused,
+                "insufficient_balance",
+            ),
+        ];
+        for (goods, user, coupon, expected) in cases {
+            let error = precheck(&req, &goods, &user, Some(&coupon), SHIPPING).unwrap_err();
+            assert_eq!(code(error), expected);
+        }
+        let error = precheck(&req, &goods("21.00", 5), &user("50.00"), None, SHIPPING).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the price of goods 3 is 21.00, not 20.00"
+        );
+    }
 }

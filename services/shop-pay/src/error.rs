@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use shop_common::api::order::OrderStatus;
 use shop_common::ApiError;
 use thiserror::Error;
 use uuid::Uuid;
@@ -15,7 +16,7 @@ pub enum PayError {
     #[error("order {0} not found")]
     OrderNotFound(Uuid),
     #[error("order {order_id} is {status}; only a CONFIRMED order can be paid")]
-    OrderNotPayable { order_id: Uuid, status: String },
+    OrderNotPayable { order_id: Uuid, status: OrderStatus },
     #[error("order {0} has nothing left to pay (coupon and balance covered it)")]
     NothingToPay(Uuid),
     /// The detail goes to the log; the client learns only that the order

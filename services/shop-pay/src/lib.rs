@@ -7,10 +7,13 @@
 //!   marks the payment PAID).
 //! - [`checker`]: the broker's check-back for those half messages.
 //! - [`signature`]: the notification's canonical string and HMAC-SHA256
-//!   signature, shared with the gateway (`shop-gateway`).
+//!   signature, defined with the notification in `shop_common::api::pay`,
+//!   which the gateway (`shop-gateway`) uses too.
 //! - [`remote`]: the order service over HTTP.
 //! - [`repo`]: the `payments` table.
-//! - [`routes`], [`error`], [`config`].
+//! - [`routes`], [`error`], [`config`] (its own keys).
+//! - [`SERVICE`]: the frame of `shop_common::service` with the
+//!   [`PayExtension`]: the PAY_SUCCESS producer.
 //!
 //! A request goes through an extractor (bad input answers in the shop's
 //! error shape) to a handler, which calls [`payment`]; its [`PayError`]
@@ -25,32 +28,25 @@ pub mod payment;
 pub mod remote;
 pub mod repo;
 pub mod routes;
-pub mod signature;
+pub use shop_common::api::pay::signature;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use mq_client::{ClientConfig, ProducerConfig, TransactionProducer};
-use shop_common::db::DbError;
+use mq_client::{ProducerConfig, TransactionProducer};
+use shop_common::api::pay::{CALLBACK_PATH, DEV_GATEWAY_SECRET};
+use shop_common::service::{Extension, Frame, Parts, Service, ServiceConfig, StartError};
 use shop_common::{Db, Migrations};
-use thiserror::Error;
-use tokio::net::TcpListener;
 
 pub use config::Config;
 pub use error::PayError;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/pay");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres/pay");
-
 /// This service's schema, for SQLite and PostgreSQL.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = shop_common::migrations!(
+    "../../migrations/sqlite/pay",
+    "../../migrations/postgres/pay"
+);
 
 /// Producer group of the PAY_SUCCESS transactional messages; the broker
 /// checks back with any live member.
@@ -85,102 +81,70 @@ impl AppState {
 /// - `POST /payments/callback` (the gateway's notification)
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/payments", post(routes::create_payment))
-        .route("/payments/callback", post(routes::callback))
+        .route(CALLBACK_PATH, post(routes::callback))
         .route("/payments/{id}", get(routes::get_payment))
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
-/// Why the service could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Database(#[from] DbError),
-    #[error("cannot start the PAY_SUCCESS producer: {0}")]
-    Broker(#[from] mq_client::ClientError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
+/// What the pay service adds to the frame: its keys ([`config`]) and, when
+/// a name server is configured, the transactional PAY_SUCCESS producer whose
+/// check-backs [`checker::PayChecker`] answers.
+pub struct PayExtension;
 
-/// The service with its database open, its producer started and its
-/// listener bound.
-pub struct Application {
-    listener: TcpListener,
-    state: AppState,
-}
+impl Extension for PayExtension {
+    type Config = Config;
+    type State = AppState;
 
-impl Application {
-    /// Opens (and migrates) the database, binds the listener and, when a
-    /// name server is configured, starts the transactional producer whose
-    /// check-backs [`checker::PayChecker`] answers. Port 0 in
-    /// `config.http_addr` picks a free port; [`Application::port`] says which.
-    pub async fn build(config: Config) -> Result<Application, StartError> {
-        Self::build_with(config, |c| c).await
+    fn warnings(&self, config: &ServiceConfig<Config>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if config.own.gateway_secret.expose() == DEV_GATEWAY_SECRET.as_bytes() {
+            warnings.push(
+                "gateway_secret is the development default; set PAY_GATEWAY_SECRET".to_owned(),
+            );
+        }
+        if config.namesrv_addr.is_empty() {
+            warnings.push(
+                "namesrv_addr is empty: paid callbacks will not publish PAY_SUCCESS".to_owned(),
+            );
+        }
+        warnings
     }
 
-    /// [`Application::build`] with a hook to adjust the broker client's
-    /// settings (tests shorten its intervals).
-    pub async fn build_with(
-        config: Config,
-        client: impl FnOnce(ClientConfig) -> ClientConfig,
-    ) -> Result<Application, StartError> {
-        let db = Db::connect_and_migrate(&config.database_url, config.max_connections, MIGRATIONS)
-            .await?;
-        let listener = TcpListener::bind(config.http_addr)
+    async fn start(&'static self, frame: Frame<'_, Config>) -> Result<Parts<AppState>, StartError> {
+        let db = frame.db().clone();
+        let mut state = AppState::without_broker(db.clone(), frame.config.own.clone());
+        if !frame.config.namesrv_addr.is_empty() {
+            let producer = TransactionProducer::start(
+                ProducerConfig::new(PRODUCER_GROUP),
+                frame.client(PRODUCER_GROUP),
+                Arc::new(checker::PayChecker { db }),
+            )
             .await
-            .map_err(|source| StartError::Bind {
-                addr: config.http_addr,
+            .map_err(|source| StartError::Broker {
+                what: "PAY_SUCCESS producer".to_owned(),
                 source,
             })?;
-        let producer = if config.namesrv_addr.is_empty() {
-            None
-        } else {
-            let client = client(
-                ClientConfig::new(config.namesrv_addr.clone())
-                    .with_instance_name(shop_common::events::instance_name(PRODUCER_GROUP)),
-            );
-            Some(
-                TransactionProducer::start(
-                    ProducerConfig::new(PRODUCER_GROUP),
-                    client,
-                    Arc::new(checker::PayChecker { db: db.clone() }),
-                )
-                .await?,
-            )
-        };
-        let mut state = AppState::without_broker(db, config);
-        state.producer = producer;
-        Ok(Application { listener, state })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |a| a.port())
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish, stops the producer and closes the database.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let served = axum::serve(self.listener, router(self.state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
-        if let Some(producer) = &self.state.producer {
-            producer.shutdown().await;
+            state.producer = Some(producer);
         }
-        self.state.db.close().await;
-        served
+        let mut parts = Parts::new(state.clone(), router(state.clone()));
+        parts.producers.extend(state.producer);
+        Ok(parts)
     }
 }
+
+/// The pay service, as `shop_common::service` configures, starts and
+/// stops it.
+pub static SERVICE: Service<PayExtension> = Service {
+    name: "pay",
+    about: "The shop's payment service (payments, the gateway's callback, PAY_SUCCESS)",
+    env_prefix: "PAY",
+    default_port: 8085,
+    migrations: Some(MIGRATIONS),
+    extension: PayExtension,
+};
+
+/// The pay service started by [`SERVICE`].
+pub type Application = shop_common::service::Application<AppState>;

@@ -16,8 +16,8 @@
 use std::sync::{Arc, Mutex};
 
 use mq_client::{LocalTransactionState, Message, SendResult, TransactionProducer};
-use rust_decimal::Decimal;
-use serde::Deserialize;
+use shop_common::api::order::OrderStatus;
+pub use shop_common::api::pay::Notification;
 use shop_common::events::{PaymentSucceeded, PAY_SUCCESS};
 use shop_common::money::{from_cents, to_cents};
 use shop_common::now_ms;
@@ -32,7 +32,7 @@ use crate::signature::{canonical, two_decimals, valid_trade_no, verify, MAX_TRAD
 use crate::AppState;
 
 /// The order status a payment can be created for.
-pub const PAYABLE_STATUS: &str = "CONFIRMED";
+pub const PAYABLE_STATUS: OrderStatus = OrderStatus::Confirmed;
 
 /// Returns the payment of `order_id`, creating it when the order has none:
 /// `(payment, true)` when it was created by this call. An existing payment
@@ -91,21 +91,6 @@ pub fn pay_url(config: &Config, payment: &Payment) -> Option<String> {
         .append_pair("amount", &two_decimals(payment.amount_cents))
         .append_pair("notify_url", &config.callback_url());
     Some(url.into())
-}
-
-/// The gateway's notification (`POST /payments/callback`). Fields other
-/// than these are ignored; the signature covers exactly these, see
-/// [`crate::signature`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct Notification {
-    pub payment_id: Uuid,
-    pub order_id: Uuid,
-    /// A string like `"12.30"` or a number.
-    #[serde(deserialize_with = "shop_common::extract::decimal")]
-    pub amount: Decimal,
-    pub trade_no: String,
-    /// Hex of HMAC-SHA256(gateway secret, canonical string).
-    pub signature: String,
 }
 
 /// How an accepted notification was applied.

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::api::pay::CallbackAnswer;
 use shop_common::http::json_replayed;
 use shop_common::money::from_cents;
 use shop_common::ApiError;
@@ -94,9 +95,9 @@ pub async fn get_payment(
 pub async fn callback(
     State(state): State<AppState>,
     Json(notification): Json<Notification>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<CallbackAnswer>, ApiError> {
     payment::handle_callback(&state, &notification).await?;
-    Ok(axum::Json(serde_json::json!({ "result": "success" })))
+    Ok(axum::Json(CallbackAnswer::success()))
 }
 
 /// `GET /health`: the service answers and its database does too.

@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use mq_client::LocalTransactionState;
 use serde_json::{json, Value};
-use shop_common::testing::{RouterClient, TestDatabase};
+use shop_common::service::ServiceConfig;
+use shop_common::testing::{migrated, RouterClient, TestDatabase};
 use shop_common::Db;
 use shop_pay::checker::{PayChecker, CHECK_GRACE_MS};
 use shop_pay::config::DEV_GATEWAY_SECRET;
 use shop_pay::signature::{canonical, sign};
-use shop_pay::{router, AppState, Application, Config, MIGRATIONS};
+use shop_pay::{router, AppState, Config, MIGRATIONS, SERVICE};
 use uuid::Uuid;
 
 /// The order service's answers, by order id, and how often it was asked.
@@ -83,10 +84,8 @@ async fn spawn_app(test_db: &TestDatabase) -> TestApp {
 }
 
 async fn spawn_app_with(test_db: &TestDatabase, order_url: &str, orders: OrderStub) -> TestApp {
-    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
-        .await
-        .expect("migrate the test database");
-    let config = Config::for_tests(&test_db.url, order_url);
+    let db = migrated(test_db, MIGRATIONS).await;
+    let config = Config::for_tests(order_url);
     TestApp {
         api: RouterClient::new(router(AppState::without_broker(db.clone(), config))),
         db,
@@ -448,7 +447,10 @@ shop_common::db_test!(async fn the_check_back_reads_the_payment(db) {
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
     let orders = OrderStub::default();
     let order_url = orders.serve().await;
-    let app = Application::build(Config::for_tests(&db.url, &order_url)).await.unwrap();
+    let app = SERVICE
+        .start(ServiceConfig::for_tests_with(&db.url, Config::for_tests(&order_url)))
+        .await
+        .unwrap();
     let port = app.port();
     assert_ne!(port, 0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -3,7 +3,7 @@
 //! per payment and per order through the ledger's unique keys.
 
 use mq_client::{async_trait, MessageExt};
-use shop_common::events::{body, EventHandler, PaymentSucceeded};
+use shop_common::events::{body, EventError, EventHandler, PaymentSucceeded};
 use shop_common::now_ms;
 use sqlx::AnyConnection;
 use tracing::info;
@@ -15,9 +15,9 @@ pub struct OnPaymentSucceeded;
 
 #[async_trait]
 impl EventHandler for OnPaymentSucceeded {
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError> {
         let event: PaymentSucceeded = body(msg)?;
-        let credited = crate::points::credit(tx, &event, now_ms()).await?;
+        let credited = crate::repo::credit(tx, &event, now_ms()).await?;
         info!(payment_id = %event.payment_id, user_id = event.user_id, ?credited, "PAY_SUCCESS credited");
         Ok(())
     }

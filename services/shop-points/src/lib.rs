@@ -5,7 +5,7 @@
 //! - [`events`]: the PAY_SUCCESS consumer, applying a message once through
 //!   `shop_common::events` (the credit and the consumed-message row commit
 //!   together).
-//! - [`points`]: the arithmetic, the `points_ledger` (one credit per
+//! - [`repo`]: the arithmetic, the `points_ledger` (one credit per
 //!   payment and per order) and the `user_points` balances.
 //! - [`routes`]: `GET /points/{user_id}`, `GET /points/{user_id}/credits`,
 //!   `GET /health`.
@@ -14,7 +14,7 @@
 
 pub mod events;
 pub use shop_common::extract;
-pub mod points;
+pub mod repo;
 pub mod routes;
 
 use std::sync::Arc;
@@ -22,19 +22,14 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use shop_common::events::PAY_SUCCESS;
-use shop_common::service::{Service, Subscription};
+use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/sqlite/points");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres/points");
-
 /// This service's schema, for SQLite and PostgreSQL.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = shop_common::migrations!(
+    "../../migrations/sqlite/points",
+    "../../migrations/postgres/points"
+);
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -48,13 +43,11 @@ pub struct AppState {
 /// - `GET /points/{user_id}/credits?limit=`
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/points/{user_id}", get(routes::get_points))
         .route("/points/{user_id}/credits", get(routes::list_credits))
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
 /// The points service, as `shop_common::service` configures, starts and
@@ -64,13 +57,15 @@ pub static SERVICE: Service = Service {
     about: "The shop's points service",
     env_prefix: "POINTS",
     default_port: 8087,
-    migrations: MIGRATIONS,
-    router: |db| router(AppState { db }),
-    subscriptions: || {
-        vec![Subscription {
-            group: events::PAY_GROUP,
-            topic: PAY_SUCCESS,
-            handler: Arc::new(events::OnPaymentSucceeded),
-        }]
+    migrations: Some(MIGRATIONS),
+    extension: Plain {
+        router: |db| router(AppState { db }),
+        subscriptions: || {
+            vec![Subscription {
+                group: events::PAY_GROUP,
+                topic: PAY_SUCCESS,
+                handler: Arc::new(events::OnPaymentSucceeded),
+            }]
+        },
     },
 };

@@ -8,7 +8,7 @@ use shop_common::ApiError;
 use uuid::Uuid;
 
 use crate::extract::{Path, Query};
-use crate::points::{self, Credit};
+use crate::repo::{self, Credit};
 use crate::AppState;
 
 /// Credits listed when the client gives no limit.
@@ -69,7 +69,7 @@ pub async fn get_points(
     Path(user_id): Path<i64>,
 ) -> Result<axum::Json<PointsView>, ApiError> {
     let user_id = user(user_id)?;
-    let points = points::balance(&state.db, user_id).await?;
+    let points = repo::balance(&state.db, user_id).await?;
     Ok(axum::Json(PointsView { user_id, points }))
 }
 
@@ -88,7 +88,7 @@ pub async fn list_credits(
             format!("limit must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let credits = points::ledger(&state.db, user_id, limit).await?;
+    let credits = repo::ledger(&state.db, user_id, limit).await?;
     Ok(axum::Json(credits.into_iter().map(Into::into).collect()))
 }
 

@@ -1,50 +1,19 @@
 //! The points service against a fresh database per test, on SQLite and on
 //! PostgreSQL: the PAY_SUCCESS handler driven through
 //! `shop_common::events::apply_once` with hand-built messages (each
-//! delivered twice), and the API through `Router::oneshot`.
+//! delivered twice), and the API through `Router::oneshot` (`shop_common::testing::RouterClient`).
 
-use std::collections::BTreeMap;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{Served, TestDatabase};
+use shop_common::testing::{message, migrated, RouterClient, Served, TestDatabase};
 use shop_common::Db;
 use shop_points::events::{OnPaymentSucceeded, PAY_GROUP};
 use shop_points::{router, AppState, MIGRATIONS, SERVICE};
-use tower::ServiceExt;
 use uuid::Uuid;
-
-/// A PAY_SUCCESS message as a consumer receives it, with KEYS `key`.
-fn message(key: &str, body: Vec<u8>) -> MessageExt {
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 10911));
-    let mut properties = BTreeMap::new();
-    properties.insert("KEYS".to_owned(), key.to_owned());
-    properties.insert("UNIQ_KEY".to_owned(), Uuid::new_v4().simple().to_string());
-    MessageExt {
-        topic: PAY_SUCCESS.to_owned(),
-        queue_id: 1,
-        flag: 0,
-        queue_offset: 3,
-        commit_log_offset: 1234,
-        sys_flag: 0,
-        born_timestamp: shop_common::now_ms(),
-        born_host: loopback,
-        store_timestamp: shop_common::now_ms(),
-        store_host: loopback,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body_crc: 0,
-        body: body.into(),
-        properties,
-        store_size: 0,
-    }
-}
 
 fn paid(user_id: i64, amount: &str) -> PaymentSucceeded {
     PaymentSucceeded {
@@ -59,39 +28,29 @@ fn paid(user_id: i64, amount: &str) -> PaymentSucceeded {
 
 fn pay_message(event: &PaymentSucceeded) -> MessageExt {
     message(
+        PAY_SUCCESS,
         &event.payment_id.to_string(),
         serde_json::to_vec(event).unwrap(),
     )
 }
 
 struct TestApp {
-    router: Router,
+    api: RouterClient,
     db: Db,
 }
 
 async fn spawn_app(test_db: &TestDatabase) -> TestApp {
-    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
-        .await
-        .expect("migrate the test database");
+    let db = migrated(test_db, MIGRATIONS).await;
     TestApp {
-        router: router(AppState { db: db.clone() }),
+        api: RouterClient::new(router(AppState { db: db.clone() })),
         db,
     }
 }
 
 impl TestApp {
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .router
-            .clone()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap())
+        let answer = self.api.get(path).await;
+        (answer.status, answer.body)
     }
 
     async fn points(&self, user_id: i64) -> i64 {
@@ -149,7 +108,7 @@ shop_common::db_test!(async fn a_payment_credits_once_however_often_it_arrives(d
 
     // The same payment under another key, and another payment for the same
     // order: the ledger's unique keys stop both.
-    let other_key = message("another-key", serde_json::to_vec(&event).unwrap());
+    let other_key = message(PAY_SUCCESS, "another-key", serde_json::to_vec(&event).unwrap());
     assert!(app.apply(&other_key).await);
     let same_order = PaymentSucceeded { payment_id: Uuid::new_v4(), ..event.clone() };
     assert!(app.apply(&pay_message(&same_order)).await);
@@ -190,8 +149,8 @@ shop_common::db_test!(async fn concurrent_deliveries_credit_once(db) {
 shop_common::db_test!(async fn bad_messages_credit_nothing(db) {
     let app = spawn_app(&db).await;
     for msg in [
-        message("k1", b"not json".to_vec()),
-        message("k2", br#"{"payment_id": 5}"#.to_vec()),
+        message(PAY_SUCCESS, "k1", b"not json".to_vec()),
+        message(PAY_SUCCESS, "k2", br#"{"payment_id": 5}"#.to_vec()),
         pay_message(&paid(7, "0.001")),
         pay_message(&paid(7, "-3")),
     ] {

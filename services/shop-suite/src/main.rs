@@ -233,13 +233,14 @@ async fn run(args: Args) -> Result<()> {
     });
 
     let mut order_config =
-        shop_order::Config::with_database(&database(&args, &data, "order").await?);
+        shop_order::SERVICE.config_for_tests(&database(&args, &data, "order").await?);
     order_config.http_addr = http_addr(&args, 8081);
     order_config.namesrv_addr = namesrv.clone();
-    order_config.goods_url = goods_url.clone();
-    order_config.coupon_url = coupon_url.clone();
-    order_config.user_url = user_url.clone();
-    let order = shop_order::Application::build(order_config)
+    order_config.own.goods_url = goods_url.clone();
+    order_config.own.coupon_url = coupon_url.clone();
+    order_config.own.user_url = user_url.clone();
+    let order = shop_order::SERVICE
+        .start(order_config)
         .await
         .context("starting the order service")?;
     let order_url = format!("http://127.0.0.1:{}", order.port());
@@ -247,11 +248,12 @@ async fn run(args: Args) -> Result<()> {
         order.run_until_stopped(stopped(rx))
     });
 
-    let mut gateway_config = shop_gateway::Config::for_tests();
+    let mut gateway_config = shop_gateway::config_for_tests();
     gateway_config.http_addr = http_addr(&args, 8088);
-    gateway_config.callback_attempts = 5;
-    gateway_config.callback_backoff = Duration::from_millis(200);
-    let gateway = shop_gateway::Application::build(gateway_config)
+    gateway_config.own.callback_attempts = 5;
+    gateway_config.own.callback_backoff = Duration::from_millis(200);
+    let gateway = shop_gateway::SERVICE
+        .start(gateway_config)
         .await
         .context("starting the payment gateway")?;
     let gateway_url = format!("http://127.0.0.1:{}", gateway.port());
@@ -260,13 +262,16 @@ async fn run(args: Args) -> Result<()> {
     });
 
     let pay_addr = fixed_addr(&args, 8085)?;
-    let mut pay_config =
-        shop_pay::Config::for_tests(&database(&args, &data, "pay").await?, &order_url);
+    let mut pay_config = ServiceConfig::for_tests_with(
+        &database(&args, &data, "pay").await?,
+        shop_pay::Config::for_tests(&order_url),
+    );
     pay_config.http_addr = pay_addr;
     pay_config.namesrv_addr = namesrv.clone();
-    pay_config.gateway_url = gateway_url.clone();
-    pay_config.public_url = format!("http://{pay_addr}");
-    let pay = shop_pay::Application::build(pay_config)
+    pay_config.own.gateway_url = gateway_url.clone();
+    pay_config.own.public_url = format!("http://{pay_addr}");
+    let pay = shop_pay::SERVICE
+        .start(pay_config)
         .await
         .context("starting the pay service")?;
     let pay_url = format!("http://127.0.0.1:{}", pay.port());

@@ -77,3 +77,13 @@ impl IntoResponse for UserError {
         ApiError::from(self).into_response()
     }
 }
+
+/// A consumer's failure: retried through the broker.
+impl From<UserError> for shop_common::events::EventError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::Database(e) => Self::Database(e),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}

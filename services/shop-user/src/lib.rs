@@ -2,7 +2,7 @@
 //! for orders.
 //!
 //! Layout:
-//! - [`balance`]: every database statement: users, balance reservations and
+//! - [`repo`]: every database statement: users, balance reservations and
 //!   the ORDER_CANCEL compensation [`cancel_order`], idempotent per order
 //!   through the `money_ledger` table.
 //! - [`routes`]: the HTTP API over it (JSON in and out).
@@ -13,15 +13,15 @@
 //!   `shop_common::service` configures, starts and stops it.
 //!
 //! Data flows from a request through an extractor to a handler, which calls
-//! one function of [`balance`]; that function runs one transaction and its
+//! one function of [`repo`]; that function runs one transaction and its
 //! error becomes an `ApiError`. The order service reserves balance over
 //! HTTP; its ORDER_CANCEL consumer (wired later, with the client crate)
 //! calls [`cancel_order`] directly. Points are not here: they belong to the
 //! points service.
 
-pub mod balance;
 pub mod error;
 pub mod events;
+pub mod repo;
 pub use shop_common::extract;
 pub mod routes;
 
@@ -30,21 +30,17 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use shop_common::events::ORDER_CANCEL;
-use shop_common::service::{Service, Subscription};
+use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
 
-pub use balance::{cancel_order, cancel_order_in, CancelOutcome};
 pub use error::UserError;
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/user");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../migrations/postgres/user");
+pub use repo::{cancel_order, cancel_order_in, CancelOutcome};
 
 /// This service's schema, for SQLite and PostgreSQL.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = shop_common::migrations!(
+    "../../migrations/sqlite/user",
+    "../../migrations/postgres/user"
+);
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -59,7 +55,7 @@ pub struct AppState {
 ///   `GET /users/{id}/balance/reservations/{order_id}`
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/users", post(routes::create_user))
         .route("/users/{id}", get(routes::get_user))
         .route("/users/{id}/balance/reservations", post(routes::reserve))
@@ -67,10 +63,8 @@ pub fn router(state: AppState) -> Router {
             "/users/{id}/balance/reservations/{order_id}",
             get(routes::order_ledger),
         )
-        .route("/health", get(routes::health))
-        .fallback(shop_common::http::not_found)
-        .method_not_allowed_fallback(shop_common::http::method_not_allowed)
-        .with_state(state)
+        .route("/health", get(routes::health));
+    shop_common::http::service_router(api, state)
 }
 
 /// The user service, as `shop_common::service` configures, starts and
@@ -80,13 +74,15 @@ pub static SERVICE: Service = Service {
     about: "The shop's user and balance service",
     env_prefix: "USER",
     default_port: 8084,
-    migrations: MIGRATIONS,
-    router: |db| router(AppState { db }),
-    subscriptions: || {
-        vec![Subscription {
-            group: events::CANCEL_GROUP,
-            topic: ORDER_CANCEL,
-            handler: Arc::new(events::OnOrderCancelled),
-        }]
+    migrations: Some(MIGRATIONS),
+    extension: Plain {
+        router: |db| router(AppState { db }),
+        subscriptions: || {
+            vec![Subscription {
+                group: events::CANCEL_GROUP,
+                topic: ORDER_CANCEL,
+                handler: Arc::new(events::OnOrderCancelled),
+            }]
+        },
     },
 };

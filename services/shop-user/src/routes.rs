@@ -5,14 +5,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+pub use shop_common::api::user::{ReserveRequest, UserView};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
 
-use crate::balance::{self, BalanceReservation, OrderLedger, User};
 use crate::error::UserError;
 use crate::extract::{decimal, Json, Path};
+use crate::repo::{self, BalanceReservation, OrderLedger, User};
 use crate::AppState;
 
 /// `POST /users`. `balance` is a string or a number with at most two decimals.
@@ -21,15 +22,6 @@ pub struct CreateUser {
     pub name: String,
     #[serde(deserialize_with = "decimal")]
     pub balance: Decimal,
-}
-
-/// A user as the API shows it; `balance` is always a string like `"100.00"`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UserView {
-    pub id: i64,
-    pub name: String,
-    pub balance: Decimal,
-    pub created_at: i64,
 }
 
 impl From<User> for UserView {
@@ -41,14 +33,6 @@ impl From<User> for UserView {
             created_at: u.created_at,
         }
     }
-}
-
-/// `POST /users/{id}/balance/reservations`.
-#[derive(Debug, Deserialize)]
-pub struct ReserveRequest {
-    pub order_id: Uuid,
-    #[serde(deserialize_with = "decimal")]
-    pub amount: Decimal,
 }
 
 /// The answer to a reservation, the same every time it is repeated.
@@ -127,7 +111,7 @@ pub async fn create_user(
 ) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
     let balance_cents = to_cents(body.balance)
         .map_err(|e| ApiError::bad_request("invalid_balance", format!("balance: {e}")))?;
-    let user = balance::create_user(&state.db, &body.name, balance_cents).await?;
+    let user = repo::create_user(&state.db, &body.name, balance_cents).await?;
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
@@ -136,7 +120,7 @@ pub async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    Ok(axum::Json(balance::get_user(&state.db, id).await?.into()))
+    Ok(axum::Json(repo::get_user(&state.db, id).await?.into()))
 }
 
 /// `POST /users/{id}/balance/reservations` → 200 [`ReservationView`] (the
@@ -150,7 +134,7 @@ pub async fn reserve(
 ) -> Result<Response, ApiError> {
     let amount_cents = to_cents(body.amount)
         .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
-    let reserved = balance::reserve(&state.db, user_id, body.order_id, amount_cents).await?;
+    let reserved = repo::reserve(&state.db, user_id, body.order_id, amount_cents).await?;
     Ok(json_replayed(
         ReservationView::from(reserved.reservation),
         reserved.replayed,
@@ -164,8 +148,8 @@ pub async fn order_ledger(
     Path((user_id, order_id)): Path<(i64, Uuid)>,
 ) -> Result<axum::Json<LedgerView>, ApiError> {
     // An unknown user is a 404 of its own, not a missing reservation.
-    balance::get_user(&state.db, user_id).await?;
-    let ledger = balance::order_ledger(&state.db, order_id).await?;
+    repo::get_user(&state.db, user_id).await?;
+    let ledger = repo::order_ledger(&state.db, order_id).await?;
     Ok(axum::Json(ledger_view(user_id, ledger)?))
 }
 

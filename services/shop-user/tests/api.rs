@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use shop_common::idempotency::record_consumption;
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{Answer, RouterClient, Served, TestDatabase};
+use shop_common::testing::{migrated, Answer, RouterClient, Served, TestDatabase};
 use shop_common::Db;
-use shop_user::balance::MAX_RESERVATION_CENTS;
+use shop_user::repo::MAX_RESERVATION_CENTS;
 use shop_user::{
     cancel_order, cancel_order_in, router, AppState, CancelOutcome, MIGRATIONS, SERVICE,
 };
@@ -21,9 +21,7 @@ struct TestApp {
 }
 
 async fn spawn_app(test_db: &TestDatabase) -> TestApp {
-    let db = Db::connect_and_migrate(&test_db.url, 10, MIGRATIONS)
-        .await
-        .expect("migrate the test database");
+    let db = migrated(test_db, MIGRATIONS).await;
     TestApp {
         api: RouterClient::new(router(AppState { db: db.clone() })),
         db,

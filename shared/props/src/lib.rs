@@ -5,8 +5,6 @@
 //! `key value`, surrounding whitespace trimmed, a trailing `\` continuing a
 //! value on the next line, and the escapes `\t \n \r \\ \= \: \uXXXX`.
 
-use thiserror::Error;
-
 /// One `key = value` entry and the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -16,12 +14,19 @@ pub struct Entry {
 }
 
 /// A line that cannot be read as an entry.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("line {line}: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropertiesError {
     pub line: usize,
     pub reason: String,
 }
+
+impl std::fmt::Display for PropertiesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl std::error::Error for PropertiesError {}
 
 /// Parses properties text into entries in file order (a later duplicate key
 /// wins when the caller folds them into a map).

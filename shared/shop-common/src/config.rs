@@ -37,7 +37,7 @@ pub enum ConfigError {
     #[error("config file {path}: {source}")]
     Syntax {
         path: PathBuf,
-        source: mq_protocol::properties::PropertiesError,
+        source: props::PropertiesError,
     },
     #[error("missing config key {key}")]
     Missing { key: String },
@@ -48,6 +48,27 @@ pub enum ConfigError {
         origin: Source,
         reason: String,
     },
+}
+
+/// A secret value: never shown by `Debug` (so not in logs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it (an HMAC key).
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(******)")
+    }
 }
 
 /// Configuration values by key.
@@ -72,11 +93,10 @@ impl Settings {
             path: path.to_owned(),
             source,
         })?;
-        let entries =
-            mq_protocol::properties::parse(&text).map_err(|source| ConfigError::Syntax {
-                path: path.to_owned(),
-                source,
-            })?;
+        let entries = props::parse(&text).map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source,
+        })?;
         for entry in entries {
             let source = Source::File {
                 path: path.to_owned(),

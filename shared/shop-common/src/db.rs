@@ -37,6 +37,20 @@ pub struct Migrations {
     pub postgres: &'static Migrator,
 }
 
+/// The [`Migrations`] embedded from a SQLite and a PostgreSQL folder
+/// (paths relative to the calling crate, as `sqlx::migrate!` takes them).
+#[macro_export]
+macro_rules! migrations {
+    ($sqlite:tt, $postgres:tt) => {{
+        static SQLITE: ::sqlx::migrate::Migrator = ::sqlx::migrate!($sqlite);
+        static POSTGRES: ::sqlx::migrate::Migrator = ::sqlx::migrate!($postgres);
+        $crate::Migrations {
+            sqlite: &SQLITE,
+            postgres: &POSTGRES,
+        }
+    }};
+}
+
 #[derive(Debug, Error)]
 pub enum DbError {
     #[error("unsupported database URL {0} (use sqlite:// or postgres://)")]

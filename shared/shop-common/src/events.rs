@@ -59,21 +59,27 @@ pub fn dedup_key(msg: &MessageExt) -> String {
         .unwrap_or_else(|| msg.msg_id())
 }
 
+/// Why a message could not be applied; it is retried through the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("message {msg_id} has a bad body: {source}")]
+    BadBody {
+        msg_id: String,
+        source: serde_json::Error,
+    },
+    /// The event cannot be applied as it is (an amount out of range, ...).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// Applies one message's effect inside the consumer's transaction.
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     /// The effect of `msg`. Runs at most once per (group, key) that
     /// commits; an error rolls everything back and the message is retried.
-    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> anyhow::Result<()>;
-}
-
-/// Why a message could not be applied.
-#[derive(Debug, thiserror::Error)]
-enum ApplyError {
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Handler(#[from] anyhow::Error),
+    async fn apply(&self, tx: &mut AnyConnection, msg: &MessageExt) -> Result<(), EventError>;
 }
 
 /// Applies `msg` once for `group`: the effect and the consumed-message row
@@ -83,18 +89,14 @@ pub async fn apply_once(
     group: &str,
     handler: &dyn EventHandler,
     msg: &MessageExt,
-) -> anyhow::Result<bool> {
-    let result: Result<bool, ApplyError> = async {
-        let mut tx = db.pool().begin().await?;
-        if !record_consumption(&mut tx, group, &dedup_key(msg), crate::now_ms()).await? {
-            return Ok(false);
-        }
-        handler.apply(&mut tx, msg).await?;
-        tx.commit().await?;
-        Ok(true)
+) -> Result<bool, EventError> {
+    let mut tx = db.pool().begin().await?;
+    if !record_consumption(&mut tx, group, &dedup_key(msg), crate::now_ms()).await? {
+        return Ok(false);
     }
-    .await;
-    Ok(result?)
+    handler.apply(&mut tx, msg).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Starts a clustering consumer of `topic` in `group` whose messages go
@@ -142,7 +144,9 @@ pub fn instance_name(role: &str) -> String {
 }
 
 /// Parses a JSON message body.
-pub fn body<T: for<'de> Deserialize<'de>>(msg: &MessageExt) -> anyhow::Result<T> {
-    serde_json::from_slice(&msg.body)
-        .map_err(|e| anyhow::anyhow!("message {} has a bad body: {e}", msg.msg_id()))
+pub fn body<T: for<'de> Deserialize<'de>>(msg: &MessageExt) -> Result<T, EventError> {
+    serde_json::from_slice(&msg.body).map_err(|source| EventError::BadBody {
+        msg_id: msg.msg_id(),
+        source,
+    })
 }

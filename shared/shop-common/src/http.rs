@@ -86,6 +86,18 @@ pub fn json_replayed(value: impl Serialize, replayed: bool) -> Response {
     response
 }
 
+/// A service's router: `routes` with the fallbacks every service answers
+/// with ([`not_found`], [`method_not_allowed`]) over `state`.
+pub fn service_router<S: Clone + Send + Sync + 'static>(
+    routes: axum::Router<S>,
+    state: S,
+) -> axum::Router {
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
 /// The fallback of every service's router: 404 `not_found`.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint")

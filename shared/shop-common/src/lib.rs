@@ -1,5 +1,11 @@
 //! What the shop's services share.
 //!
+//! - [`service`]: the frame of every service: configuration, start-up,
+//!   graceful stop, binary entry point; a service extends it with its own
+//!   keys, consumers, producers and tasks.
+//! - [`api`]: the requests and answers between services, with their
+//!   statuses and the payment callback's signature, one definition for both
+//!   ends; [`client`]: the one HTTP client (and error) of those calls.
 //! - [`config`]: layered settings (defaults, a `.properties` file, environment).
 //! - [`db`]: one pool over SQLite or PostgreSQL chosen by URL, and migrations.
 //! - [`ledger`]: the per-order ledger that makes a reservation and its
@@ -11,12 +17,12 @@
 //! - [`http`]: the JSON error every service answers with.
 //! - [`extract`]: axum extractors that answer bad input in that shape, and
 //!   amounts read from JSON strings or numbers.
-//! - [`service`]: the frame of the plain services (goods, coupon, user, log,
-//!   points): configuration, start-up, graceful stop, binary entry point.
 //! - [`telemetry`]: tracing to stderr; [`signal`]: Ctrl-C and SIGTERM.
-//! - [`testing`]: fresh test databases and the [`db_test!`] macro that runs a
-//!   test on both databases.
+//! - `testing` (feature `testing`, for dev-dependencies): fresh test
+//!   databases and the `db_test!` macro that runs a test on both databases.
 
+pub mod api;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod events;
@@ -28,6 +34,7 @@ pub mod money;
 pub mod service;
 pub mod signal;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use db::{Db, DbKind, Migrations};

@@ -1,18 +1,20 @@
-//! The frame of the shop's plain services (goods, coupon, user, log, points):
-//! their configuration, start-up (database, listener, event consumers),
-//! graceful stop and binary entry point. Each of those crates describes
-//! itself once as a [`Service`]; everything here is shared.
-//!
-//! The order, payment and gateway services have more to configure and run,
-//! so they keep frames of their own.
+//! The frame of every shop service: its configuration (the base keys and
+//! its own), start-up (database, listener, what it runs), graceful stop and
+//! binary entry point. Each service describes itself once as a
+//! [`Service`]; what it adds to the frame (its own keys, consumers,
+//! producers, background tasks) is its [`Extension`]. The plain services
+//! (goods, coupon, user, log, points) need no more than a router and their
+//! subscriptions: [`Plain`].
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use mq_client::{ClientConfig, PushConsumer};
+use mq_client::{ClientConfig, PushConsumer, TransactionProducer};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
@@ -21,8 +23,8 @@ use crate::db::DbError;
 use crate::events::{instance_name, subscribe, EventHandler};
 use crate::{Db, Migrations};
 
-/// One of the shop's plain services.
-pub struct Service {
+/// One of the shop's services.
+pub struct Service<X = Plain> {
     /// Short name: `goods`; the binary is `shop-goods`, the default
     /// database `sqlite://data/goods.db`.
     pub name: &'static str,
@@ -33,11 +35,160 @@ pub struct Service {
     pub env_prefix: &'static str,
     /// The port of the default `http_addr` (on 127.0.0.1).
     pub default_port: u16,
-    pub migrations: Migrations,
+    /// Its schema. `None` for a service without a database (the gateway),
+    /// which reads `http_addr` alone of the base keys.
+    pub migrations: Option<Migrations>,
+    /// What it adds to the frame.
+    pub extension: X,
+}
+
+/// A service's own keys: their defaults and how they are read.
+pub trait OwnKeys: fmt::Debug + Clone + Send + Sync + Sized + 'static {
+    /// The keys with their defaults.
+    const DEFAULTS: &'static [(&'static str, &'static str)];
+
+    /// Reads the keys.
+    fn from_settings(settings: &Settings) -> Result<Self, ConfigError>;
+}
+
+/// A service with no keys of its own.
+impl OwnKeys for () {
+    const DEFAULTS: &'static [(&'static str, &'static str)] = &[];
+
+    fn from_settings(_settings: &Settings) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// What a service adds to the frame.
+pub trait Extension: Send + Sync + 'static {
+    /// The values of its own keys.
+    type Config: OwnKeys;
+    /// What a started service hands to tests and callers
+    /// ([`Application::state`]).
+    type State: Clone + Send + Sync + 'static;
+
+    /// What `main` warns about once the configuration is read (a
+    /// development secret, a missing broker).
+    fn warnings(&self, _config: &ServiceConfig<Self::Config>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Starts what the service runs, over its open database: its router,
+    /// consumers, producers and background tasks.
+    fn start(
+        &'static self,
+        frame: Frame<'_, Self::Config>,
+    ) -> impl Future<Output = Result<Parts<Self::State>, StartError>> + Send;
+}
+
+/// What [`Extension::start`] is given.
+pub struct Frame<'a, C> {
+    /// The whole configuration.
+    pub config: &'a ServiceConfig<C>,
+    db: Option<Db>,
+    client: &'a (dyn Fn(ClientConfig) -> ClientConfig + Sync),
+}
+
+impl<C> Frame<'_, C> {
+    /// The open database.
+    ///
+    /// # Panics
+    /// In a service declared without migrations.
+    pub fn db(&self) -> &Db {
+        self.db
+            .as_ref()
+            .expect("only a service with migrations has a database")
+    }
+
+    /// The broker client's settings for `instance` (named after it, at the
+    /// configured name servers, adjusted by the start-up hook).
+    pub fn client(&self, instance: &str) -> ClientConfig {
+        (self.client)(
+            ClientConfig::new(self.config.namesrv_addr.clone())
+                .with_instance_name(instance_name(instance)),
+        )
+    }
+
+    /// Starts a consumer for each of `subscriptions`, each applying its
+    /// messages once; on a failure the ones already started are stopped.
+    pub async fn subscribe(
+        &self,
+        subscriptions: Vec<Subscription>,
+    ) -> Result<Vec<PushConsumer>, StartError> {
+        let mut consumers = Vec::new();
+        for Subscription {
+            group,
+            topic,
+            handler,
+        } in subscriptions
+        {
+            match subscribe(self.db().clone(), self.client(group), group, topic, handler).await {
+                Ok(consumer) => consumers.push(consumer),
+                Err(source) => {
+                    for consumer in &consumers {
+                        consumer.shutdown().await;
+                    }
+                    return Err(StartError::Broker {
+                        what: format!("{topic} consumer of group {group}"),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(consumers)
+    }
+}
+
+/// A background task of a service: started when it serves, dropped when it
+/// stops.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a started service runs, stopped in this order after serving: its
+/// tasks, consumers, producers, then the database.
+pub struct Parts<S> {
+    pub state: S,
+    /// The HTTP API.
+    pub router: Router,
+    pub consumers: Vec<PushConsumer>,
+    pub producers: Vec<TransactionProducer>,
+    pub tasks: Vec<Task>,
+}
+
+impl<S> Parts<S> {
+    /// A service that serves `router` and runs nothing else (yet).
+    pub fn new(state: S, router: Router) -> Parts<S> {
+        Parts {
+            state,
+            router,
+            consumers: Vec::new(),
+            producers: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
+}
+
+/// The extension of a plain service: a router over its database and the
+/// topics it consumes, started when a name server is configured.
+pub struct Plain {
     /// The HTTP API over an open database.
     pub router: fn(Db) -> Router,
-    /// The topics it consumes, started when a name server is configured.
+    /// The topics it consumes.
     pub subscriptions: fn() -> Vec<Subscription>,
+}
+
+impl Extension for Plain {
+    type Config = ();
+    type State = Db;
+
+    async fn start(&'static self, frame: Frame<'_, ()>) -> Result<Parts<Db>, StartError> {
+        let db = frame.db().clone();
+        let mut parts = Parts::new(db.clone(), (self.router)(db));
+        if !frame.config.namesrv_addr.is_empty() {
+            parts.consumers = frame.subscribe((self.subscriptions)()).await?;
+        }
+        Ok(parts)
+    }
 }
 
 /// A consumer group of a service, applying each message of `topic` once
@@ -48,7 +199,8 @@ pub struct Subscription {
     pub handler: Arc<dyn EventHandler>,
 }
 
-/// Every key a plain service reads; others get a warning at start-up.
+/// The base keys of a service with a database; one without reads only the
+/// first.
 pub const KEYS: &[&str] = &[
     "http_addr",
     "database_url",
@@ -56,43 +208,119 @@ pub const KEYS: &[&str] = &[
     "namesrv_addr",
 ];
 
-/// A plain service's configuration.
+/// A service's configuration: the base keys, and its own in `own`.
 #[derive(Debug, Clone)]
-pub struct ServiceConfig {
+pub struct ServiceConfig<C = ()> {
     /// Where the HTTP API listens; port 0 picks a free port (tests).
     pub http_addr: SocketAddr,
-    /// `sqlite://...` or `postgres://...`.
+    /// `sqlite://...` or `postgres://...` (empty without a database).
     pub database_url: String,
     /// Size of the database connection pool.
     pub max_connections: u32,
-    /// Name servers of the broker cluster (`;`-separated) for the event
-    /// consumers. Empty runs the HTTP API alone (tests of the API only).
+    /// Name servers of the broker cluster (`;`-separated). Empty runs
+    /// without a broker: the API alone (tests of the API only).
     pub namesrv_addr: String,
+    /// The service's own keys.
+    pub own: C,
 }
 
 impl ServiceConfig {
-    /// The layered settings: defaults, `file`, `DATABASE_URL`, then the
-    /// service's prefixed variables, each overriding the one before.
-    pub fn settings(service: &Service, file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let http_addr = format!("127.0.0.1:{}", service.default_port);
-        let database_url = format!("sqlite://data/{}.db", service.name);
-        let mut settings = Settings::with_defaults(&[
-            ("http_addr", &http_addr),
-            ("database_url", &database_url),
-            ("max_connections", "10"),
-            ("namesrv_addr", "127.0.0.1:9876"),
-        ]);
+    /// A configuration for tests: port 0 on localhost, `database_url`, no
+    /// broker.
+    pub fn for_tests(database_url: &str) -> ServiceConfig {
+        ServiceConfig::for_tests_with(database_url, ())
+    }
+}
+
+impl<C> ServiceConfig<C> {
+    /// [`ServiceConfig::for_tests`] with the service's own values.
+    pub fn for_tests_with(database_url: &str, own: C) -> ServiceConfig<C> {
+        ServiceConfig {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            max_connections: 10,
+            namesrv_addr: String::new(),
+            own,
+        }
+    }
+}
+
+/// Why a service could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot start the {what}: {source}")]
+    Broker {
+        /// The producer or consumer that failed.
+        what: String,
+        source: mq_client::ClientError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl<X: Extension> Service<X> {
+    /// Every key the service reads; others get a warning at start-up.
+    pub fn keys(&self) -> Vec<&'static str> {
+        let base = if self.migrations.is_some() {
+            KEYS
+        } else {
+            &KEYS[..1]
+        };
+        let own = X::Config::DEFAULTS.iter().map(|(key, _)| *key);
+        base.iter().copied().chain(own).collect()
+    }
+
+    /// The layered settings: defaults, `file`, `DATABASE_URL` (a service
+    /// with a database), then the service's prefixed variables, each
+    /// overriding the one before.
+    pub fn settings(&self, file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = self.defaults();
         if let Some(file) = file {
             settings.load_file(file)?;
         }
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            settings.set("database_url", url);
+        if self.migrations.is_some() {
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                settings.set("database_url", url);
+            }
         }
-        settings.apply_env(service.env_prefix);
+        settings.apply_env(self.env_prefix);
         Ok(settings)
     }
 
-    pub fn from_settings(settings: &Settings) -> Result<ServiceConfig, ConfigError> {
+    /// The defaults alone.
+    pub fn defaults(&self) -> Settings {
+        let http_addr = format!("127.0.0.1:{}", self.default_port);
+        let database_url = format!("sqlite://data/{}.db", self.name);
+        let mut defaults = vec![("http_addr", http_addr.as_str())];
+        if self.migrations.is_some() {
+            defaults.extend([
+                ("database_url", database_url.as_str()),
+                ("max_connections", "10"),
+                ("namesrv_addr", "127.0.0.1:9876"),
+            ]);
+        }
+        defaults.extend_from_slice(X::Config::DEFAULTS);
+        Settings::with_defaults(&defaults)
+    }
+
+    /// Reads the base keys and the service's own.
+    pub fn config(&self, settings: &Settings) -> Result<ServiceConfig<X::Config>, ConfigError> {
+        let http_addr = settings.require("http_addr")?;
+        let own = X::Config::from_settings(settings)?;
+        if self.migrations.is_none() {
+            return Ok(ServiceConfig {
+                http_addr,
+                database_url: String::new(),
+                max_connections: 0,
+                namesrv_addr: String::new(),
+                own,
+            });
+        }
         let max_connections: u32 = settings.require("max_connections")?;
         if max_connections == 0 {
             return Err(ConfigError::Invalid {
@@ -103,7 +331,7 @@ impl ServiceConfig {
             });
         }
         Ok(ServiceConfig {
-            http_addr: settings.require("http_addr")?,
+            http_addr,
             database_url: settings.require("database_url")?,
             max_connections,
             namesrv_addr: settings
@@ -111,44 +339,24 @@ impl ServiceConfig {
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
+            own,
         })
     }
 
     /// A configuration for tests: port 0 on localhost, `database_url`, no
-    /// broker.
-    pub fn for_tests(database_url: &str) -> ServiceConfig {
-        ServiceConfig {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.to_owned(),
-            max_connections: 10,
-            namesrv_addr: String::new(),
-        }
+    /// broker, the service's own defaults.
+    pub fn config_for_tests(&self, database_url: &str) -> ServiceConfig<X::Config> {
+        let own = X::Config::from_settings(&self.defaults()).expect("the defaults are valid");
+        ServiceConfig::for_tests_with(database_url, own)
     }
-}
 
-/// Why a service could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Database(#[from] DbError),
-    #[error("cannot start the {topic} consumer of group {group}: {source}")]
-    Broker {
-        group: &'static str,
-        topic: &'static str,
-        source: mq_client::ClientError,
-    },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
-
-impl Service {
-    /// Opens (and migrates) the database, binds the listener and, when a
-    /// name server is configured, starts the consumers. Port 0 in
-    /// `config.http_addr` picks a free port; [`Application::port`] says which.
-    pub async fn start(&'static self, config: ServiceConfig) -> Result<Application, StartError> {
+    /// Opens (and migrates) the database, binds the listener and starts
+    /// what the extension runs. Port 0 in `config.http_addr` picks a free
+    /// port; [`Application::port`] says which.
+    pub async fn start(
+        &'static self,
+        config: ServiceConfig<X::Config>,
+    ) -> Result<Application<X::State>, StartError> {
         self.start_with(config, |c| c).await
     }
 
@@ -156,105 +364,108 @@ impl Service {
     /// (tests shorten its intervals).
     pub async fn start_with(
         &'static self,
-        config: ServiceConfig,
-        client: impl Fn(ClientConfig) -> ClientConfig,
-    ) -> Result<Application, StartError> {
-        let db = Db::connect_and_migrate(
-            &config.database_url,
-            config.max_connections,
-            self.migrations,
-        )
-        .await?;
+        config: ServiceConfig<X::Config>,
+        client: impl Fn(ClientConfig) -> ClientConfig + Sync,
+    ) -> Result<Application<X::State>, StartError> {
+        let db = match self.migrations {
+            Some(migrations) => Some(
+                Db::connect_and_migrate(&config.database_url, config.max_connections, migrations)
+                    .await?,
+            ),
+            None => None,
+        };
         let listener = TcpListener::bind(config.http_addr)
             .await
             .map_err(|source| StartError::Bind {
                 addr: config.http_addr,
                 source,
             })?;
-        let mut consumers = Vec::new();
-        if !config.namesrv_addr.is_empty() {
-            for Subscription {
-                group,
-                topic,
-                handler,
-            } in (self.subscriptions)()
-            {
-                let settings = client(
-                    ClientConfig::new(config.namesrv_addr.clone())
-                        .with_instance_name(instance_name(group)),
-                );
-                match subscribe(db.clone(), settings, group, topic, handler).await {
-                    Ok(consumer) => consumers.push(consumer),
-                    Err(source) => {
-                        for consumer in &consumers {
-                            consumer.shutdown().await;
-                        }
-                        return Err(StartError::Broker {
-                            group,
-                            topic,
-                            source,
-                        });
-                    }
-                }
-            }
-        }
+        let frame = Frame {
+            config: &config,
+            db: db.clone(),
+            client: &client,
+        };
+        let parts = self.extension.start(frame).await?;
         Ok(Application {
-            service: self,
             listener,
             db,
-            consumers,
+            parts,
         })
     }
 }
 
-/// A service with its database open, its consumers started and its
-/// listener bound.
-pub struct Application {
-    service: &'static Service,
+/// A service with its database open, what it runs started and its listener
+/// bound.
+pub struct Application<S = Db> {
     listener: TcpListener,
-    db: Db,
-    consumers: Vec<PushConsumer>,
+    db: Option<Db>,
+    parts: Parts<S>,
 }
 
-impl Application {
+impl Application<Db> {
+    /// The database of a plain service.
+    pub fn db(&self) -> &Db {
+        &self.parts.state
+    }
+}
+
+impl<S> Application<S> {
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map_or(0, |a| a.port())
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// What the service's handlers share.
+    pub fn state(&self) -> &S {
+        &self.parts.state
     }
 
     /// The running consumers (none without a name server).
     pub fn consumers(&self) -> &[PushConsumer] {
-        &self.consumers
+        &self.parts.consumers
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish, stops the consumers and closes the database.
+    /// Serves until `shutdown` completes, running the background tasks
+    /// meanwhile; then lets in-flight requests finish, stops the tasks, the
+    /// consumers and the producers, and closes the database.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = (self.service.router)(self.db.clone());
-        let served = axum::serve(self.listener, app)
+        let Parts {
+            router,
+            consumers,
+            producers,
+            tasks,
+            ..
+        } = self.parts;
+        let tasks: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
-        for consumer in &self.consumers {
+        for task in &tasks {
+            task.abort();
+        }
+        for consumer in &consumers {
             consumer.shutdown().await;
         }
-        self.db.close().await;
+        for producer in &producers {
+            producer.shutdown().await;
+        }
+        if let Some(db) = self.db {
+            db.close().await;
+        }
         served
     }
 }
 
 /// The binary `shop-<name>`: reads `-c FILE` and the environment, sets up
 /// logging and serves until Ctrl-C or SIGTERM.
-pub async fn main(service: &'static Service) -> anyhow::Result<()> {
+pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<()> {
     use anyhow::Context;
 
     // clap keeps names as `&'static str`; this runs once per process.
     let binary: &'static str = Box::leak(format!("shop-{}", service.name).into_boxed_str());
+    let keys = service.keys();
     let args = clap::Command::new(binary)
         .version(env!("CARGO_PKG_VERSION"))
         .about(service.about)
@@ -264,25 +475,33 @@ pub async fn main(service: &'static Service) -> anyhow::Result<()> {
                 .long("config")
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(std::path::PathBuf))
-                .help(format!("A .properties file (keys: {})", KEYS.join(", "))),
+                .help(format!("A .properties file (keys: {})", keys.join(", "))),
         )
         .get_matches();
     let file = args.get_one::<std::path::PathBuf>("config");
 
     crate::telemetry::init("info,sqlx=warn");
-    let settings = ServiceConfig::settings(service, file.map(|f| f.as_path()))
+    let settings = service
+        .settings(file.map(|f| f.as_path()))
         .context("reading the configuration")?;
-    for (key, source) in settings.unknown_keys(KEYS) {
+    for (key, source) in settings.unknown_keys(&keys) {
         tracing::warn!(key, %source, "unknown configuration key, ignored");
     }
-    let config = ServiceConfig::from_settings(&settings).context("reading the configuration")?;
+    let config = service
+        .config(&settings)
+        .context("reading the configuration")?;
+    // Secrets are masked by their own `Debug`.
     tracing::info!(
         http_addr = %config.http_addr,
         database_url = %crate::db::redact(&config.database_url),
         max_connections = config.max_connections,
         namesrv_addr = %config.namesrv_addr,
+        own = ?config.own,
         "effective configuration"
     );
+    for warning in service.extension.warnings(&config) {
+        tracing::warn!("{warning}");
+    }
     let name = service.name;
     let app = service
         .start(config)
@@ -308,21 +527,23 @@ mod tests {
             about: "A test service",
             env_prefix: "THINGS_SERVICE_TEST",
             default_port: 8099,
-            migrations: Migrations {
+            migrations: Some(Migrations {
                 sqlite: &SCHEMA,
                 postgres: &SCHEMA,
+            }),
+            extension: Plain {
+                router: |_| Router::new(),
+                subscriptions: Vec::new,
             },
-            router: |_| Router::new(),
-            subscriptions: Vec::new,
         };
         &SERVICE
     }
 
     #[test]
     fn defaults_follow_the_service_then_the_file_overrides() {
-        let defaults =
-            ServiceConfig::from_settings(&ServiceConfig::settings(service(), None).unwrap())
-                .unwrap();
+        let defaults = service()
+            .config(&service().settings(None).unwrap())
+            .unwrap();
         assert_eq!(defaults.http_addr, "127.0.0.1:8099".parse().unwrap());
         assert_eq!(defaults.database_url, "sqlite://data/things.db");
         assert_eq!(defaults.namesrv_addr, "127.0.0.1:9876");
@@ -334,9 +555,9 @@ mod tests {
             "http_addr=0.0.0.0:9000\nmax_connections=3\nnamesrv_addr=\n",
         )
         .unwrap();
-        let config =
-            ServiceConfig::from_settings(&ServiceConfig::settings(service(), Some(&path)).unwrap())
-                .unwrap();
+        let config = service()
+            .config(&service().settings(Some(&path)).unwrap())
+            .unwrap();
         assert_eq!(config.http_addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(config.max_connections, 3);
         assert_eq!(config.namesrv_addr, "");
@@ -344,17 +565,33 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let mut settings = ServiceConfig::settings(service(), None).unwrap();
+        let mut settings = service().settings(None).unwrap();
         settings.set("http_addr", "localhost");
-        let err = ServiceConfig::from_settings(&settings)
-            .unwrap_err()
-            .to_string();
+        let err = service().config(&settings).unwrap_err().to_string();
         assert!(err.contains("http_addr"), "{err}");
         settings.set("http_addr", "127.0.0.1:1");
         settings.set("max_connections", "0");
-        let err = ServiceConfig::from_settings(&settings)
-            .unwrap_err()
-            .to_string();
+        let err = service().config(&settings).unwrap_err().to_string();
         assert!(err.contains("max_connections"), "{err}");
+    }
+
+    #[test]
+    fn a_service_without_a_database_reads_only_http_addr_of_the_base_keys() {
+        static BARE: Service = Service {
+            name: "bare",
+            about: "No database",
+            env_prefix: "BARE_SERVICE_TEST",
+            default_port: 8098,
+            migrations: None,
+            extension: Plain {
+                router: |_| Router::new(),
+                subscriptions: Vec::new,
+            },
+        };
+        assert_eq!(BARE.keys(), ["http_addr"]);
+        assert_eq!(BARE.defaults().get("database_url"), None);
+        let config = BARE.config(&BARE.defaults()).unwrap();
+        assert_eq!(config.http_addr.port(), 8098);
+        assert_eq!(service().keys(), KEYS);
     }
 }

@@ -145,6 +145,44 @@ macro_rules! db_test {
     };
 }
 
+/// A fresh database of `test_db` with `migrations` run: what a test's
+/// router works on.
+pub async fn migrated(test_db: &TestDatabase, migrations: crate::Migrations) -> crate::Db {
+    crate::Db::connect_and_migrate(&test_db.url, 10, migrations)
+        .await
+        .expect("migrate the test database")
+}
+
+/// A message as a consumer receives it: `body` on `topic` with KEYS `key`
+/// and a fresh unique id, for driving an event handler without a broker.
+pub fn message(topic: &str, key: &str, body: Vec<u8>) -> mq_client::MessageExt {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 10911));
+    let mut properties = std::collections::BTreeMap::new();
+    properties.insert("KEYS".to_owned(), key.to_owned());
+    properties.insert(
+        "UNIQ_KEY".to_owned(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+    mq_client::MessageExt {
+        topic: topic.to_owned(),
+        queue_id: 0,
+        flag: 0,
+        queue_offset: 0,
+        commit_log_offset: 0,
+        sys_flag: 0,
+        born_timestamp: crate::now_ms(),
+        born_host: loopback,
+        store_timestamp: crate::now_ms(),
+        store_host: loopback,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body_crc: 0,
+        body: body.into(),
+        properties,
+        store_size: 0,
+    }
+}
+
 /// What a service answered to a [`RouterClient`] request.
 #[derive(Debug)]
 pub struct Answer {
@@ -240,7 +278,7 @@ pub struct Served {
 }
 
 impl Served {
-    pub fn start(app: crate::service::Application) -> Served {
+    pub fn start<S: Send + 'static>(app: crate::service::Application<S>) -> Served {
         let port = app.port();
         assert_ne!(port, 0, "the application is bound");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

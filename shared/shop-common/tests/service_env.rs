@@ -1,7 +1,7 @@
 //! Configuration layering with real environment variables. This file holds
 //! one test so that it owns its process's environment.
 
-use shop_common::service::{Service, ServiceConfig};
+use shop_common::service::{Plain, Service, ServiceConfig};
 
 static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/goods");
 static GOODS: Service = Service {
@@ -9,16 +9,18 @@ static GOODS: Service = Service {
     about: "goods",
     env_prefix: "GOODS",
     default_port: 8082,
-    migrations: shop_common::Migrations {
+    migrations: Some(shop_common::Migrations {
         sqlite: &SCHEMA,
         postgres: &SCHEMA,
+    }),
+    extension: Plain {
+        router: |_| axum::Router::new(),
+        subscriptions: Vec::new,
     },
-    router: |_| axum::Router::new(),
-    subscriptions: Vec::new,
 };
 
 fn load(file: Option<&std::path::Path>) -> ServiceConfig {
-    ServiceConfig::from_settings(&ServiceConfig::settings(&GOODS, file).unwrap()).unwrap()
+    GOODS.config(&GOODS.settings(file).unwrap()).unwrap()
 }
 
 #[test]
@@ -57,7 +59,8 @@ fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_u
     assert_eq!(config.database_url, "sqlite://data/goods.db");
     assert_eq!(config.http_addr.port(), 8082);
 
-    let missing = ServiceConfig::settings(&GOODS, Some(&dir.path().join("nope.properties")))
+    let missing = GOODS
+        .settings(Some(&dir.path().join("nope.properties")))
         .unwrap_err()
         .to_string();
     assert!(missing.contains("nope.properties"), "{missing}");

@@ -260,7 +260,8 @@ impl Shop {
             app.run_until_stopped(stopped(rx))
         });
 
-        let app = shop_gateway::Application::build(shop_gateway::Config::for_tests())
+        let app = shop_gateway::SERVICE
+            .start(shop_gateway::config_for_tests())
             .await
             .expect("gateway starts");
         let gateway_url = format!("http://127.0.0.1:{}", app.port());
@@ -298,14 +299,15 @@ impl Shop {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let pay_addr = probe.local_addr().expect("an address");
         drop(probe);
-        let mut config = shop_pay::Config::for_tests(&shop.pay_db_url, &shop.order.url);
+        let mut config = ServiceConfig::for_tests_with(
+            &shop.pay_db_url,
+            shop_pay::Config::for_tests(&shop.order.url),
+        );
         config.http_addr = pay_addr;
         config.namesrv_addr = shop.cluster.namesrv.addr.clone();
-        config.gateway_url = shop.gateway_url.clone();
-        config.public_url = format!("http://{pay_addr}");
-        let app = shop_pay::Application::build(config)
-            .await
-            .expect("pay starts");
+        config.own.gateway_url = shop.gateway_url.clone();
+        config.own.public_url = format!("http://{pay_addr}");
+        let app = shop_pay::SERVICE.start(config).await.expect("pay starts");
         let db = app.state().db.clone();
         shop.pay = Service::spawn(app.port(), db, |rx| app.run_until_stopped(stopped(rx)));
         Some(shop)
@@ -313,16 +315,17 @@ impl Shop {
 
     /// Starts (another instance of) the order service on the order database.
     pub async fn start_order(&self, sweep_interval: Duration) -> Service {
-        let mut config = shop_order::Config::with_database(&self.order_db_url);
+        let mut config = shop_order::SERVICE.config_for_tests(&self.order_db_url);
         config.http_addr = "127.0.0.1:0".parse().expect("an address");
         config.namesrv_addr = self.cluster.namesrv.addr.clone();
-        config.goods_url = self.goods.url.clone();
-        config.coupon_url = self.coupon.url.clone();
-        config.user_url = self.user_url_for_order.clone();
-        config.saga_timeout = self.options.saga_timeout;
-        config.call_timeout = self.options.call_timeout;
-        config.sweep_interval = sweep_interval;
-        let app = shop_order::Application::build(config)
+        config.own.goods_url = self.goods.url.clone();
+        config.own.coupon_url = self.coupon.url.clone();
+        config.own.user_url = self.user_url_for_order.clone();
+        config.own.saga_timeout = self.options.saga_timeout;
+        config.own.call_timeout = self.options.call_timeout;
+        config.own.sweep_interval = sweep_interval;
+        let app = shop_order::SERVICE
+            .start(config)
             .await
             .expect("order starts");
         let db = app.state().db.clone();

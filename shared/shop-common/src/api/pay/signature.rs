@@ -14,9 +14,9 @@
 //! can smuggle a `&` into another. The signature is the lower-case hex of
 //! HMAC-SHA256(secret, canonical string); upper-case hex is accepted too.
 
+use crate::money::from_cents;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use shop_common::money::from_cents;
 use uuid::Uuid;
 
 type HmacSha256 = Hmac<Sha256>;

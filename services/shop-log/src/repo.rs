@@ -2,7 +2,7 @@
 //! the API's queries.
 
 use serde::{Deserialize, Serialize};
-use shop_common::events::{OrderCancelled, PaymentSucceeded};
+use shop_common::events::{EventError, OrderCancelled, PaymentSucceeded};
 use shop_common::money::to_cents;
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -76,9 +76,9 @@ pub async fn log_payment(
     conn: &mut AnyConnection,
     event: &PaymentSucceeded,
     now_ms: i64,
-) -> anyhow::Result<bool> {
-    let amount_cents =
-        to_cents(event.amount).map_err(|e| anyhow::anyhow!("payment {}: {e}", event.payment_id))?;
+) -> Result<bool, EventError> {
+    let amount_cents = to_cents(event.amount)
+        .map_err(|e| EventError::Invalid(format!("payment {}: {e}", event.payment_id)))?;
     let done = sqlx::query(
         "INSERT INTO payment_log (payment_id, order_id, user_id, amount_cents, trade_no, paid_at, logged_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING",

@@ -8,8 +8,6 @@
 //! `UPDATE ... WHERE id = $ AND user_id = $ AND status = 'unused'`, so two
 //! orders racing for one coupon cannot both have it.
 
-use std::fmt;
-
 use shop_common::ledger::{claim, mark_cancelled, Claim};
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -23,26 +21,7 @@ pub const MAX_AMOUNT_CENTS: i64 = 1_000_000;
 /// Most coupons one listing returns.
 pub const MAX_PAGE: i64 = 1_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CouponStatus {
-    Unused,
-    Used,
-}
-
-impl CouponStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CouponStatus::Unused => "unused",
-            CouponStatus::Used => "used",
-        }
-    }
-}
-
-impl fmt::Display for CouponStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use shop_common::api::coupon::CouponStatus;
 
 /// A coupon as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,12 +70,11 @@ const COUPON_COLUMNS: &str = "id, user_id, amount_cents, status, order_id, used_
 
 fn coupon_from_row(row: &AnyRow) -> Result<Coupon, sqlx::Error> {
     let status: String = row.try_get("status")?;
-    let status = match status.as_str() {
-        "unused" => CouponStatus::Unused,
-        "used" => CouponStatus::Used,
-        other => {
+    let status = match CouponStatus::parse(&status) {
+        Some(status) => status,
+        None => {
             return Err(sqlx::Error::Decode(
-                format!("unknown coupon status {other:?}").into(),
+                format!("unknown coupon status {status:?}").into(),
             ));
         }
     };

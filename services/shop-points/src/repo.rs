@@ -2,7 +2,7 @@
 //! `user_points` tables.
 
 use serde::{Deserialize, Serialize};
-use shop_common::events::PaymentSucceeded;
+use shop_common::events::{EventError, PaymentSucceeded};
 use shop_common::money::to_cents;
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -53,15 +53,14 @@ pub async fn credit(
     conn: &mut AnyConnection,
     event: &PaymentSucceeded,
     now_ms: i64,
-) -> anyhow::Result<Option<i64>> {
-    let amount_cents =
-        to_cents(event.amount).map_err(|e| anyhow::anyhow!("payment {}: {e}", event.payment_id))?;
+) -> Result<Option<i64>, EventError> {
+    let amount_cents = to_cents(event.amount)
+        .map_err(|e| EventError::Invalid(format!("payment {}: {e}", event.payment_id)))?;
     let points = points_for(amount_cents).ok_or_else(|| {
-        anyhow::anyhow!(
+        EventError::Invalid(format!(
             "payment {} has a negative amount {}",
-            event.payment_id,
-            event.amount
-        )
+            event.payment_id, event.amount
+        ))
     })?;
     let inserted = sqlx::query(
         "INSERT INTO points_ledger (payment_id, order_id, user_id, amount_cents, points, credited_at) \

@@ -1,0 +1,158 @@
+//! Calls between the shop's services over HTTP: one client, one error.
+//!
+//! Each call has a timeout; an answer is either a success, a refusal with
+//! the called service's error code (4xx: the caller cannot go on as
+//! asked), or unavailability (timeout, connection error, 5xx, an unreadable
+//! body: the service could not be asked).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::http::ErrorEnvelope;
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The service answered with a 4xx: `code` is its machine-readable reason.
+    #[error("{service} refused: {message} ({code})")]
+    Refused {
+        service: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// No usable answer (timeout, connection refused, 5xx, garbage).
+    #[error("{service} unavailable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        reason: String,
+    },
+}
+
+impl CallError {
+    /// The refusal's code, or `service_unavailable`.
+    pub fn code(&self) -> &str {
+        match self {
+            CallError::Refused { code, .. } => code,
+            CallError::Unavailable { .. } => "service_unavailable",
+        }
+    }
+}
+
+/// Whatever a service answered: its status and, when it was JSON, its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub json: Option<serde_json::Value>,
+}
+
+/// A client of one service at `base_url`.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    service: &'static str,
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl ServiceClient {
+    /// Calls to `service` (its name in errors) at `base_url`, each given at
+    /// most `timeout` to connect and as long again to answer.
+    pub fn new(service: &'static str, base_url: &str, timeout: Duration) -> ServiceClient {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .expect("an HTTP client without TLS builds");
+        ServiceClient {
+            service,
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// `GET {base_url}{path}`, the answer read as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
+        let sent = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await;
+        self.answer(sent).await
+    }
+
+    /// `POST {base_url}{path}` with `body` as JSON, the answer read as `T`.
+    pub async fn post<T: DeserializeOwned, B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CallError> {
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(body)
+            .send()
+            .await;
+        self.answer(sent).await
+    }
+
+    /// `POST url` with `body` as JSON, whatever the status: only no answer
+    /// at all is an error ([`CallError::Unavailable`]).
+    pub async fn post_for_answer<B: Serialize>(
+        &self,
+        url: reqwest::Url,
+        body: &B,
+    ) -> Result<Answer, CallError> {
+        let response = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(e.to_string()))?;
+        Ok(Answer {
+            status: response.status(),
+            json: response.json().await.ok(),
+        })
+    }
+
+    fn unavailable(&self, reason: String) -> CallError {
+        CallError::Unavailable {
+            service: self.service,
+            reason,
+        }
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<T, CallError> {
+        let response = sent.map_err(|e| self.unavailable(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.unavailable(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| self.unavailable(format!("unreadable answer: {e}")));
+        }
+        if status.is_client_error() {
+            let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+                Ok(envelope) => (envelope.error.code, envelope.error.message),
+                Err(_) => (
+                    "refused".to_owned(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ),
+            };
+            return Err(CallError::Refused {
+                service: self.service,
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        Err(self.unavailable(format!("answered {status}")))
+    }
+}
