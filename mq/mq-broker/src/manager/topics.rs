@@ -139,3 +139,44 @@ impl TopicConfigManager {
                 .is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_claimed_for_registration_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig::default();
+        let table = TopicTable::load(&dir.path().join("topics.json"), &config, 1).unwrap();
+        let topics = TopicConfigManager::new(table);
+        assert!(topics.claim_unregistered_change(), "never registered yet");
+        assert!(!topics.claim_unregistered_change());
+        topics
+            .ensure_internal("%RETRY%g", 1, mq_protocol::route::perm::READ, 2)
+            .unwrap();
+        assert!(topics.claim_unregistered_change());
+        let wrapper = topics.wrapper_to_register();
+        assert!(wrapper.topic_config_table.contains_key("%RETRY%g"));
+        assert!(!topics.claim_unregistered_change());
+    }
+
+    #[test]
+    fn a_missing_retry_topic_is_created_for_a_send_with_the_groups_queues() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            auto_create_topic_enable: false,
+            ..BrokerConfig::default()
+        };
+        let table = TopicTable::load(&dir.path().join("topics.json"), &config, 1).unwrap();
+        let topics = TopicConfigManager::new(table);
+        let none = topics.find_for_send("T", "TBW102", 4, &config, 2, || None);
+        assert_eq!(none.unwrap(), None);
+        let retry = topics
+            .find_for_send("%RETRY%g", "TBW102", 4, &config, 2, || Some(3))
+            .unwrap()
+            .unwrap();
+        assert_eq!((retry.read_queue_nums, retry.write_queue_nums), (3, 3));
+        assert!(topics.contains("%RETRY%g"));
+    }
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use mq_protocol::route::DataVersion;
 use serde::{Deserialize, Serialize};
 
-use super::persist::{read_json, write_json};
+use super::persist::{decode, read_json, write_json};
 use super::MetadataError;
 
 /// RocketMQ's `SubscriptionGroupConfig`, the same type clients send.
@@ -85,11 +85,7 @@ impl GroupTable {
     /// Takes the master's table (GET_ALL_SUBSCRIPTIONGROUP_CONFIG's body) as
     /// it is: a slave's periodic copy. Writes only on a change.
     pub fn replace_from_master(&mut self, json: &[u8]) -> Result<bool, MetadataError> {
-        let stored: Stored =
-            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
+        let stored: Stored = decode(&self.path, json)?;
         if stored.data_version == self.stored.data_version
             && stored.subscription_group_table == self.stored.subscription_group_table
         {

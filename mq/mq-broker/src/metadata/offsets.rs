@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::persist::{read_json, write_json};
+use super::persist::{decode, read_json, write_json};
 use super::MetadataError;
 
 /// The key of a topic/group pair in RocketMQ's offset table.
@@ -124,11 +124,7 @@ impl ConsumerOffsets {
 
     /// Replaces the table (a slave syncing from its master).
     pub fn replace_from_json(&mut self, json: &[u8]) -> Result<(), MetadataError> {
-        self.stored =
-            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
+        self.stored = decode(&self.path, json)?;
         self.dirty = true;
         Ok(())
     }
@@ -138,11 +134,7 @@ impl ConsumerOffsets {
     /// only this slave has (committed while the master was away) stay, as
     /// RocketMQ's slave does.
     pub fn merge_from_master(&mut self, json: &[u8]) -> Result<(), MetadataError> {
-        let master: StoredOffsets =
-            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
+        let master: StoredOffsets = decode(&self.path, json)?;
         for (key, queues) in master.offset_table {
             let ours = self.stored.offset_table.entry(key).or_default();
             for (queue_id, offset) in queues {
@@ -201,11 +193,7 @@ impl DelayOffsets {
     /// periodic copy, so that it knows where delivery stands if it is ever
     /// made master.
     pub fn replace_from_master(&mut self, json: &[u8]) -> Result<(), MetadataError> {
-        self.stored =
-            mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
+        self.stored = decode(&self.path, json)?;
         self.persist()
     }
 

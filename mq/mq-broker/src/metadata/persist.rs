@@ -79,12 +79,16 @@ fn read_one<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, MetadataError
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    mq_protocol::route::decode_json(&bytes)
-        .map(Some)
-        .map_err(|e| MetadataError::Corrupt {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
+    decode(path, &bytes).map(Some)
+}
+
+/// Parses the JSON of the file at `path` (or a master's copy of it): a
+/// parse failure is [`MetadataError::Corrupt`] naming the file.
+pub fn decode<T: DeserializeOwned>(path: &Path, json: &[u8]) -> Result<T, MetadataError> {
+    mq_protocol::route::decode_json(json).map_err(|e| MetadataError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
