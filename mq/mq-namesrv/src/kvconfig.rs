@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use mq_protocol::route::{decode_json, encode_json, KvTable};
 use serde::{Deserialize, Serialize};
 
-use crate::NamesrvError;
+use crate::error::NamesrvError;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

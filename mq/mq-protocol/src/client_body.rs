@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ProtocolError;
 use crate::header::{CommandHeader, Fields, HeaderField};
-use crate::ProtocolError;
 
 /// A consumer group's settings on a broker (RocketMQ's
 /// `SubscriptionGroupConfig`), the body of

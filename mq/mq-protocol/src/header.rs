@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::{ProtocolError, RemotingCommand};
+use crate::error::ProtocolError;
+use crate::frame::RemotingCommand;
 
 /// The string map of a frame's extFields.
 pub type Fields = BTreeMap<String, String>;

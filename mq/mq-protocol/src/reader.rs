@@ -1,7 +1,7 @@
 //! A bounds-checked big-endian cursor. Every read that would run past the end
 //! returns [`ProtocolError::Truncated`] naming the field and offset.
 
-use crate::ProtocolError;
+use crate::error::ProtocolError;
 
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::connection::{Connection, FrameReader, FrameWriter};
-use crate::{HandlerError, RemotingError};
+use crate::error::{HandlerError, RemotingError};
 
 /// Frames waiting for the writer task. A full queue makes senders wait,
 /// which pushes back on a peer that does not read its responses.

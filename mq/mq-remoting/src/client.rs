@@ -13,7 +13,7 @@ use crate::channel::{
     spawn_connection, Channel, DriveConfig, NotSupportedHandler, RequestHandler,
     DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION,
 };
-use crate::RemotingError;
+use crate::error::RemotingError;
 
 /// Settings of a [`RemotingClient`].
 #[derive(Debug, Clone, Copy)]

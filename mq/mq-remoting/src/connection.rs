@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use crate::RemotingError;
+use crate::error::RemotingError;
 
 /// Initial read buffer size: most requests and responses fit.
 const READ_BUFFER: usize = 8 * 1024;

@@ -9,7 +9,7 @@ use mq_remoting::{Channel, HandlerError};
 
 use super::{optional_bool, required, required_i64, success};
 use crate::routeinfo::BrokerRegistration;
-use crate::NameServer;
+use crate::server::NameServer;
 
 /// Header `brokerName, brokerAddr, clusterName, haServerAddr, brokerId,
 /// compressed, bodyCrc32`; body `RegisterBrokerBody` (or, from brokers older

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use super::success;
 use crate::config::{parse_properties, KeyOutcome, BLACK_LIST};
-use crate::NameServer;
+use crate::server::NameServer;
 
 /// Applies the properties in the body. Keys on the black list (paths) are
 /// refused with NO_PERMISSION; a bad value changes nothing and answers

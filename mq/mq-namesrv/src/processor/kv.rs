@@ -5,7 +5,7 @@ use mq_protocol::{RemotingCommand, ResponseCode};
 use mq_remoting::HandlerError;
 
 use super::{required, success};
-use crate::NameServer;
+use crate::server::NameServer;
 
 /// Header `namespace, key, value`.
 pub(super) fn put_kv_config(

@@ -10,7 +10,7 @@ use mq_protocol::{request_code as rc, ProtocolError, RemotingCommand, ResponseCo
 use mq_remoting::{async_trait, not_supported, Channel, HandlerError, RequestHandler};
 use tracing::{debug, info};
 
-use crate::NameServer;
+use crate::server::NameServer;
 
 #[async_trait]
 impl RequestHandler for NameServer {

@@ -6,7 +6,7 @@ use mq_remoting::HandlerError;
 use tracing::info;
 
 use super::{required, success};
-use crate::NameServer;
+use crate::server::NameServer;
 
 /// RocketMQ's FAQ page for a topic that has no route.
 const APPLY_TOPIC_URL: &str = "http://rocketmq.apache.org/docs/faq/";

@@ -17,8 +17,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use crate::code::{LanguageCode, ResponseCode, OUR_VERSION};
+use crate::error::ProtocolError;
 use crate::reader::Reader;
-use crate::ProtocolError;
 
 /// Largest frame accepted by default (RocketMQ's `frameMaxLength`, 16 MiB).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 16 * 1024 * 1024;

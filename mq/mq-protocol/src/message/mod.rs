@@ -20,8 +20,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::error::ProtocolError;
 use crate::reader::Reader;
-use crate::ProtocolError;
 
 /// Magic code of a message whose topic length is one byte.
 pub const MESSAGE_MAGIC_CODE: i32 = -626_843_481; // 0xDAA320A7
