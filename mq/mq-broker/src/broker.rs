@@ -12,19 +12,24 @@ use std::sync::{Arc, RwLock};
 use mq_protocol::header::ConsumerGroupHeader;
 use mq_protocol::message::{properties_to_string, property, sys_flag, Properties};
 use mq_protocol::{request_code, topic, RemotingCommand};
-use mq_remoting::RemotingClient;
+use mq_remoting::{ClientConfig, RemotingClient};
 use mq_store::{MessageStore, MessageStoreConfig, PutMessage, PutResult, PutStatus, StoreError};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::config::{BrokerConfig, BrokerRole};
-use crate::ha::HaService;
+use crate::ha::{HaService, HaSettings};
 use crate::manager::clients::ClientManager;
 use crate::manager::groups::SubscriptionGroupManager;
 use crate::manager::offsets::{ConsumerOffsetManager, DelayOffsetManager};
 use crate::manager::stats::BrokerStats;
 use crate::manager::topics::TopicConfigManager;
 use crate::manager::transactions::TransactionManager;
+use crate::metadata::groups::GroupTable;
+use crate::metadata::offsets::{ConsumerOffsets, DelayOffsets};
+use crate::metadata::topics::TopicTable;
+use crate::metadata::MetadataError;
+use crate::util::now_ms;
 
 /// Everything the request processors and background tasks share.
 pub(crate) struct Broker {
@@ -51,6 +56,52 @@ pub(crate) struct Broker {
     pub(crate) namesrv_client: RemotingClient,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) started_ms: i64,
+}
+
+impl Broker {
+    /// The broker over an opened store: loads the metadata files under the
+    /// store's `config/` folder (topics, subscription groups, consumer and
+    /// delay offsets, transaction state). `addrs` are the client-facing
+    /// (store host) and replication addresses.
+    pub(crate) fn open(
+        config: BrokerConfig,
+        store_config: MessageStoreConfig,
+        store: Arc<MessageStore>,
+        addrs: (SocketAddr, SocketAddr),
+        delay_levels: Vec<i64>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Broker, MetadataError> {
+        let dir = store_config.store_path_root_dir.join("config");
+        let now = now_ms();
+        let topics = TopicTable::load(&dir.join("topics.json"), &config, now)?;
+        let groups = GroupTable::load(&dir.join("subscriptionGroup.json"), now)?;
+        let offsets = ConsumerOffsets::load(&dir.join("consumerOffset.json"))?;
+        let delay_offsets = DelayOffsets::load(&dir.join("delayOffset.json"))?;
+        let transactions = TransactionManager::load(&dir.join("transactionCheck.json"), &store)?;
+        let ha = Arc::new(HaService::new(
+            HaSettings::new(&config, &store_config),
+            store.clone(),
+        ));
+        Ok(Broker {
+            store_host: addrs.0,
+            ha_addr: addrs.1,
+            stats: BrokerStats::new(&config.broker_cluster_name),
+            config: SharedConfig::new(config),
+            store_config,
+            store,
+            topics: TopicConfigManager::new(topics),
+            groups: SubscriptionGroupManager::new(groups),
+            offsets: ConsumerOffsetManager::new(offsets),
+            delay_offsets: DelayOffsetManager::new(delay_offsets),
+            clients: ClientManager::default(),
+            transactions,
+            ha,
+            delay_levels,
+            namesrv_client: RemotingClient::new(ClientConfig::default()),
+            shutdown,
+            started_ms: now,
+        })
+    }
 }
 
 /// The configuration, swapped whole on a change (UPDATE_BROKER_CONFIG);
@@ -222,5 +273,65 @@ fn replicated(flushed: PutStatus, ha: PutStatus) -> PutStatus {
         flushed
     } else {
         ha
+    }
+}
+
+/// A broker over a fresh store in a folder, without sockets, for unit tests
+/// of the managers' users (background task steps, the put path).
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A master with `config` over a store in `dir`.
+    pub(crate) fn broker(dir: &Path, config: BrokerConfig) -> Arc<Broker> {
+        let mut store_config = MessageStoreConfig::with_root(dir);
+        store_config.maped_file_size_commit_log = 1 << 20;
+        store_config.max_message_size = 64 * 1024;
+        let store = Arc::new(MessageStore::open(store_config.clone()).unwrap());
+        let delay_levels = store_config.delay_levels().unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let addr: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        let broker = Broker::open(
+            config,
+            store_config,
+            store,
+            (addr, addr),
+            delay_levels,
+            shutdown,
+        );
+        Arc::new(broker.unwrap())
+    }
+
+    /// A plain message to `topic` queue 0 with `properties`.
+    pub(crate) fn message(topic: &str, properties: &[(&str, &str)]) -> InboundMessage {
+        InboundMessage {
+            topic: topic.to_owned(),
+            queue_id: 0,
+            flag: 0,
+            sys_flag: 0,
+            born_timestamp: crate::util::now_ms(),
+            born_host: "127.0.0.1:1".parse().unwrap(),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: bytes::Bytes::from_static(b"body"),
+            properties: properties
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Waits until the store dispatched `count` messages to a queue.
+    pub(crate) async fn dispatched(broker: &Broker, topic: &str, queue_id: i32, count: u64) {
+        for _ in 0..500 {
+            if broker.store.max_offset_in_queue(topic, queue_id) >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{topic}/{queue_id} never got {count} message(s)");
     }
 }

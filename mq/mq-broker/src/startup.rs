@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use mq_remoting::{ClientConfig, RemotingClient, ServerConfig};
+use mq_remoting::ServerConfig;
 use mq_store::{MessageStore, MessageStoreConfig, StoreError};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -14,20 +14,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::broker::{Broker, SharedConfig};
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, BrokerRole};
-use crate::ha::{HaService, HaSettings};
-use crate::manager::clients::ClientManager;
-use crate::manager::groups::SubscriptionGroupManager;
-use crate::manager::offsets::{ConsumerOffsetManager, DelayOffsetManager};
-use crate::manager::stats::BrokerStats;
-use crate::manager::topics::TopicConfigManager;
-use crate::manager::transactions::TransactionManager;
-use crate::metadata::groups::GroupTable;
-use crate::metadata::offsets::{ConsumerOffsets, DelayOffsets};
-use crate::metadata::topics::TopicTable;
 use crate::metadata::MetadataError;
-use crate::util::{now_ms, stopped};
+use crate::util::stopped;
 
 /// Why a broker could not start.
 #[derive(Debug, Error)]
@@ -120,40 +110,16 @@ impl BrokerHandle {
         let store = tokio::task::spawn_blocking(move || MessageStore::open(opened))
             .await
             .map_err(|e| BrokerError::Config(format!("store open task failed: {e}")))??;
-        let config_dir = store_config.store_path_root_dir.join("config");
-        let now = now_ms();
-        let topics = TopicTable::load(&config_dir.join("topics.json"), &config, now)?;
-        let groups = GroupTable::load(&config_dir.join("subscriptionGroup.json"), now)?;
-        let offsets = ConsumerOffsets::load(&config_dir.join("consumerOffset.json"))?;
-        let delay_offsets = DelayOffsets::load(&config_dir.join("delayOffset.json"))?;
-        let transactions =
-            TransactionManager::load(&config_dir.join("transactionCheck.json"), &store)?;
-
         let (stop, shutdown) = watch::channel(false);
         let store = Arc::new(store);
-        let ha = Arc::new(HaService::new(
-            HaSettings::new(&config, &store_config),
-            store.clone(),
-        ));
-        let broker = Arc::new(Broker {
-            store_host: SocketAddr::new(ip, port),
-            ha_addr: SocketAddr::new(ha_ip, ha_port),
-            stats: BrokerStats::new(&config.broker_cluster_name),
-            config: SharedConfig::new(config.clone()),
+        let broker = Arc::new(Broker::open(
+            config.clone(),
             store_config,
             store,
-            topics: TopicConfigManager::new(topics),
-            groups: SubscriptionGroupManager::new(groups),
-            offsets: ConsumerOffsetManager::new(offsets),
-            delay_offsets: DelayOffsetManager::new(delay_offsets),
-            clients: ClientManager::default(),
-            transactions,
-            ha,
+            (SocketAddr::new(ip, port), SocketAddr::new(ha_ip, ha_port)),
             delay_levels,
-            namesrv_client: RemotingClient::new(ClientConfig::default()),
             shutdown,
-            started_ms: now,
-        });
+        )?);
         let addr = broker.store_host;
         info!(
             broker = %config.broker_name,

@@ -132,3 +132,57 @@ fn check_request(half: &MessageExt) -> RemotingCommand {
         request
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mq_protocol::message::property;
+    use mq_protocol::topic;
+
+    use super::*;
+    use crate::broker::testing::{broker, dispatched, message};
+    use crate::config::BrokerConfig;
+
+    #[tokio::test]
+    async fn an_old_half_is_checked_up_to_the_limit_then_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            transaction_check_max: 2,
+            ..BrokerConfig::default()
+        };
+        let timeout = config.transaction_time_out as i64;
+        let broker = broker(dir.path(), config);
+        let half = crate::transaction::half_message(message(
+            "T",
+            &[
+                (property::PRODUCER_GROUP, "pg"),
+                (property::TRANSACTION_PREPARED, "true"),
+            ],
+        ));
+        broker.put(half).await.unwrap();
+        dispatched(&broker, topic::TRANS_HALF_TOPIC, 0, 1).await;
+        let service = TransactionCheckService::new(broker.clone());
+        let now = crate::util::now_ms();
+
+        // Younger than transactionTimeOut: left alone.
+        assert_eq!(service.step(now).await, Step::Idle);
+        assert_eq!(broker.transactions.check_state(0), (false, 0));
+
+        // Old enough: counted as checked even with no producer online.
+        let later = now + timeout + 1000;
+        assert_eq!(service.step(later).await, Step::Worked);
+        assert_eq!(service.step(later).await, Step::Worked);
+        assert_eq!(broker.transactions.check_state(0), (false, 2));
+
+        // Checked transactionCheckMax times: discarded and kept aside.
+        assert_eq!(service.step(later).await, Step::Worked);
+        assert!(broker.transactions.is_ended(0));
+        dispatched(&broker, topic::TRANS_CHECK_MAX_TIME_TOPIC, 0, 1).await;
+        assert_eq!(broker.transactions.frontier(), 1);
+        assert_eq!(service.step(later).await, Step::Idle);
+        assert_eq!(
+            broker.store.max_offset_in_queue("T", 0),
+            0,
+            "never delivered"
+        );
+    }
+}

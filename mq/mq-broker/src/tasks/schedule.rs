@@ -108,3 +108,41 @@ fn timed_up(msg: MessageExt) -> InboundMessage {
         properties,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mq_protocol::message::property;
+    use mq_protocol::topic;
+
+    use super::*;
+    use crate::broker::testing::{broker, dispatched, message};
+    use crate::config::BrokerConfig;
+
+    #[tokio::test]
+    async fn a_delayed_message_is_delivered_once_its_level_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), BrokerConfig::default());
+        let stored = broker
+            .put(message("T", &[(property::DELAY_TIME_LEVEL, "1")]))
+            .await
+            .unwrap();
+        dispatched(&broker, topic::SCHEDULE_TOPIC, 0, 1).await;
+        let stored_at = broker
+            .store
+            .look_message_by_offset(stored.wrote_offset)
+            .unwrap()
+            .store_timestamp;
+        let service = ScheduleService::new(broker.clone());
+
+        // Level 1 is 1 s: not due a millisecond before.
+        assert_eq!(service.step(stored_at + 999).await, Step::Idle);
+        assert_eq!(broker.store.max_offset_in_queue("T", 0), 0);
+
+        assert_eq!(service.step(stored_at + 1000).await, Step::Worked);
+        dispatched(&broker, "T", 0, 1).await;
+        assert_eq!(broker.delay_offsets.get(1), 1);
+        // Delivered once: the next step has nothing left.
+        assert_eq!(service.step(stored_at + 5000).await, Step::Idle);
+        assert_eq!(broker.store.max_offset_in_queue("T", 0), 1);
+    }
+}
