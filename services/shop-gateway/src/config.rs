@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use shop_common::api::pay::DEV_GATEWAY_SECRET;
-use shop_common::config::{ConfigError, Secret, Settings, Source};
+use shop_common::config::{ConfigError, Secret, Settings};
 use shop_common::service::OwnKeys;
 
 /// The gateway's own keys and their defaults.
@@ -32,22 +32,13 @@ pub struct Config {
     pub call_timeout: Duration,
 }
 
-fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        origin: Source::Default,
-        reason: reason.to_owned(),
-    }
-}
-
 impl OwnKeys for Config {
     const DEFAULTS: &'static [(&'static str, &'static str)] = DEFAULTS;
 
     fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
         let callback_attempts: u32 = settings.require("callback_attempts")?;
         if !(1..=20).contains(&callback_attempts) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "callback_attempts",
                 &callback_attempts.to_string(),
                 "must be between 1 and 20",
@@ -55,11 +46,19 @@ impl OwnKeys for Config {
         }
         let call_timeout_ms: u64 = settings.require("call_timeout_ms")?;
         if call_timeout_ms == 0 {
-            return Err(invalid("call_timeout_ms", "0", "must be at least 1 ms"));
+            return Err(ConfigError::invalid(
+                "call_timeout_ms",
+                "0",
+                "must be at least 1 ms",
+            ));
         }
         let secret = settings.get("gateway_secret").unwrap_or_default();
         if secret.is_empty() {
-            return Err(invalid("gateway_secret", "", "must not be empty"));
+            return Err(ConfigError::invalid(
+                "gateway_secret",
+                "",
+                "must not be empty",
+            ));
         }
         Ok(Config {
             gateway_secret: Secret::new(secret),

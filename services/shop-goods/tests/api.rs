@@ -6,35 +6,14 @@ use axum::http::StatusCode;
 use serde_json::json;
 use shop_common::idempotency::record_consumption;
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{migrated, Answer, RouterClient, Served, TestDatabase};
-use shop_common::Db;
+use shop_common::testing::{Answer, Served};
 use shop_goods::repo::MAX_RESERVATION_QUANTITY;
 use shop_goods::{
     cancel_order, cancel_order_in, router, AppState, CancelOutcome, MIGRATIONS, SERVICE,
 };
 use uuid::Uuid;
 
-#[derive(Clone)]
-struct TestApp {
-    api: RouterClient,
-    db: Db,
-}
-
-async fn spawn_app(test_db: &TestDatabase) -> TestApp {
-    let db = migrated(test_db, MIGRATIONS).await;
-    TestApp {
-        api: RouterClient::new(router(AppState { db: db.clone() })),
-        db,
-    }
-}
-
-impl std::ops::Deref for TestApp {
-    type Target = RouterClient;
-
-    fn deref(&self) -> &RouterClient {
-        &self.api
-    }
-}
+shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
 
 impl TestApp {
     async fn create_goods(&self, name: &str, price: &str, stock: i64) -> i64 {

@@ -11,8 +11,7 @@ use shop_common::events::{
     apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
 };
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{message, migrated, RouterClient, Served, TestDatabase};
-use shop_common::Db;
+use shop_common::testing::{message, Served};
 use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
 use shop_log::{router, AppState, MIGRATIONS, SERVICE};
 use uuid::Uuid;
@@ -36,18 +35,7 @@ fn pay_message(event: &PaymentSucceeded) -> MessageExt {
     )
 }
 
-struct TestApp {
-    api: RouterClient,
-    db: Db,
-}
-
-async fn spawn_app(test_db: &TestDatabase) -> TestApp {
-    let db = migrated(test_db, MIGRATIONS).await;
-    TestApp {
-        api: RouterClient::new(router(AppState { db: db.clone() })),
-        db,
-    }
-}
+shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
 
 impl TestApp {
     async fn get(&self, path: &str) -> (StatusCode, Value) {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use shop_common::config::{ConfigError, Settings, Source};
+use shop_common::config::{ConfigError, Settings};
 use shop_common::service::OwnKeys;
 
 use crate::model::{Cents, Shipping};
@@ -46,23 +46,19 @@ pub struct Config {
 fn millis(settings: &Settings, key: &str) -> Result<Duration, ConfigError> {
     let ms: u64 = settings.require(key)?;
     if ms == 0 {
-        return Err(ConfigError::Invalid {
-            key: key.to_owned(),
-            value: "0".to_owned(),
-            origin: Source::Default,
-            reason: "must be at least 1 ms".to_owned(),
-        });
+        return Err(ConfigError::invalid(key, "0", "must be at least 1 ms"));
     }
     Ok(Duration::from_millis(ms))
 }
 
 fn cents(settings: &Settings, key: &str) -> Result<Cents, ConfigError> {
     let amount: Decimal = settings.require(key)?;
-    Cents::from_decimal(amount).ok_or_else(|| ConfigError::Invalid {
-        key: key.to_owned(),
-        value: amount.to_string(),
-        origin: Source::Default,
-        reason: "must be a non-negative amount in whole cents".to_owned(),
+    Cents::from_decimal(amount).ok_or_else(|| {
+        ConfigError::invalid(
+            key,
+            &amount.to_string(),
+            "must be a non-negative amount in whole cents",
+        )
     })
 }
 

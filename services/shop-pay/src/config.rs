@@ -9,7 +9,7 @@ use std::time::Duration;
 use shop_common::api::pay::CALLBACK_PATH;
 pub use shop_common::api::pay::DEV_GATEWAY_SECRET;
 pub use shop_common::config::Secret;
-use shop_common::config::{ConfigError, Settings, Source};
+use shop_common::config::{ConfigError, Settings};
 use shop_common::service::OwnKeys;
 
 /// The pay service's own keys and their defaults.
@@ -39,21 +39,17 @@ pub struct Config {
     pub call_timeout: Duration,
 }
 
-fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        origin: Source::Default,
-        reason: reason.to_owned(),
-    }
-}
-
 fn url(settings: &Settings, key: &str) -> Result<String, ConfigError> {
     let value: String = settings.require(key)?;
     let value = value.trim().trim_end_matches('/').to_owned();
-    let parsed = reqwest::Url::parse(&value).map_err(|e| invalid(key, &value, &e.to_string()))?;
+    let parsed = reqwest::Url::parse(&value)
+        .map_err(|e| ConfigError::invalid(key, &value, &e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(invalid(key, &value, "must be an http:// or https:// URL"));
+        return Err(ConfigError::invalid(
+            key,
+            &value,
+            "must be an http:// or https:// URL",
+        ));
     }
     Ok(value)
 }
@@ -64,12 +60,20 @@ impl OwnKeys for Config {
     fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
         let call_timeout_ms: u64 = settings.require("call_timeout_ms")?;
         if call_timeout_ms == 0 {
-            return Err(invalid("call_timeout_ms", "0", "must be at least 1 ms"));
+            return Err(ConfigError::invalid(
+                "call_timeout_ms",
+                "0",
+                "must be at least 1 ms",
+            ));
         }
         let secret = settings.get("gateway_secret").unwrap_or_default();
         if secret.is_empty() {
             // The value itself is not repeated: it is a secret.
-            return Err(invalid("gateway_secret", "", "must not be empty"));
+            return Err(ConfigError::invalid(
+                "gateway_secret",
+                "",
+                "must not be empty",
+            ));
         }
         Ok(Config {
             order_url: url(settings, "order_url")?,

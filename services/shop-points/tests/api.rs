@@ -9,8 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{message, migrated, RouterClient, Served, TestDatabase};
-use shop_common::Db;
+use shop_common::testing::{message, Served};
 use shop_points::events::{OnPaymentSucceeded, PAY_GROUP};
 use shop_points::{router, AppState, MIGRATIONS, SERVICE};
 use uuid::Uuid;
@@ -34,18 +33,7 @@ fn pay_message(event: &PaymentSucceeded) -> MessageExt {
     )
 }
 
-struct TestApp {
-    api: RouterClient,
-    db: Db,
-}
-
-async fn spawn_app(test_db: &TestDatabase) -> TestApp {
-    let db = migrated(test_db, MIGRATIONS).await;
-    TestApp {
-        api: RouterClient::new(router(AppState { db: db.clone() })),
-        db,
-    }
-}
+shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
 
 impl TestApp {
     async fn get(&self, path: &str) -> (StatusCode, Value) {

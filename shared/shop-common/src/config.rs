@@ -50,6 +50,19 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// `value` of `key` refused for `reason` (a range or form that parsing
+    /// alone does not check).
+    pub fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            origin: Source::Default,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 /// A secret value: never shown by `Debug` (so not in logs).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -18,7 +18,7 @@ use mq_client::{ClientConfig, PushConsumer, TransactionProducer};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
-use crate::config::{ConfigError, Settings, Source};
+use crate::config::{ConfigError, Settings};
 use crate::db::DbError;
 use crate::events::{instance_name, subscribe, EventHandler};
 use crate::{Db, Migrations};
@@ -323,12 +323,11 @@ impl<X: Extension> Service<X> {
         }
         let max_connections: u32 = settings.require("max_connections")?;
         if max_connections == 0 {
-            return Err(ConfigError::Invalid {
-                key: "max_connections".to_owned(),
-                value: "0".to_owned(),
-                origin: Source::Default,
-                reason: "must be at least 1".to_owned(),
-            });
+            return Err(ConfigError::invalid(
+                "max_connections",
+                "0",
+                "must be at least 1",
+            ));
         }
         Ok(ServiceConfig {
             http_addr,

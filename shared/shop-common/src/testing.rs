@@ -183,6 +183,39 @@ pub fn message(topic: &str, key: &str, body: Vec<u8>) -> mq_client::MessageExt {
     }
 }
 
+/// Declares, in a service's tests, `TestApp` (a [`RouterClient`] over the
+/// service's router, and its database, reached through `Deref` and `db`)
+/// and `spawn_app(&TestDatabase)`, which migrates a fresh database with
+/// `$migrations` and builds the router with `$router` (a `Db -> Router`).
+/// The type is the test crate's own, so each test file adds its helpers in
+/// an `impl TestApp`.
+#[macro_export]
+macro_rules! test_app {
+    ($migrations:expr, $router:expr) => {
+        #[derive(Clone)]
+        struct TestApp {
+            api: $crate::testing::RouterClient,
+            db: $crate::Db,
+        }
+
+        async fn spawn_app(test_db: &$crate::testing::TestDatabase) -> TestApp {
+            let db = $crate::testing::migrated(test_db, $migrations).await;
+            TestApp {
+                api: $crate::testing::RouterClient::new(($router)(db.clone())),
+                db,
+            }
+        }
+
+        impl ::std::ops::Deref for TestApp {
+            type Target = $crate::testing::RouterClient;
+
+            fn deref(&self) -> &$crate::testing::RouterClient {
+                &self.api
+            }
+        }
+    };
+}
+
 /// What a service answered to a [`RouterClient`] request.
 #[derive(Debug)]
 pub struct Answer {
