@@ -101,19 +101,22 @@ impl ConsumerOffsets {
         }
     }
 
+    /// Forgets every offset of a group.
     pub fn remove_group(&mut self, group: &str) {
-        let before = self.stored.offset_table.len();
-        self.stored
-            .offset_table
-            .retain(|k, _| k.rsplit_once('@').is_none_or(|(_, g)| g != group));
-        self.dirty |= before != self.stored.offset_table.len();
+        self.remove_where(|_, g| g == group);
     }
 
+    /// Forgets every offset on a topic (the topic was deleted).
     pub fn remove_topic(&mut self, topic: &str) {
+        self.remove_where(|t, _| t == topic);
+    }
+
+    /// Removes the entries whose (topic, group) `gone` says.
+    fn remove_where(&mut self, gone: impl Fn(&str, &str) -> bool) {
         let before = self.stored.offset_table.len();
         self.stored
             .offset_table
-            .retain(|k, _| k.rsplit_once('@').is_none_or(|(t, _)| t != topic));
+            .retain(|k, _| k.rsplit_once('@').is_none_or(|(t, g)| !gone(t, g)));
         self.dirty |= before != self.stored.offset_table.len();
     }
 

@@ -19,6 +19,7 @@ use crate::metadata::groups::SubscriptionGroupConfig;
 use crate::registration::register_if_topics_changed;
 use crate::util::now_ms;
 
+/// UPDATE_AND_CREATE_TOPIC.
 pub(crate) fn create_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
     let header: CreateTopicRequestHeader = request.header()?;
     topic::validate_topic(&header.topic).map_err(ProcessError::system)?;
@@ -60,6 +61,7 @@ pub(crate) fn create_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> P
     Ok(success(request))
 }
 
+/// DELETE_TOPIC_IN_BROKER.
 pub(crate) fn delete_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
     let header: TopicHeader = request.header()?;
     if topic::is_system_topic(&header.topic) {
@@ -79,10 +81,12 @@ pub(crate) fn delete_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> P
     Ok(success(request))
 }
 
+/// GET_ALL_TOPIC_CONFIG.
 pub(crate) fn all_topic_config(broker: &Broker, request: &RemotingCommand) -> Processed {
     Ok(success(request).with_body(encode_json(&broker.topics.wrapper())))
 }
 
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP.
 pub(crate) fn create_group(broker: &Broker, request: &RemotingCommand) -> Processed {
     let config: SubscriptionGroupConfig = decode_json(&request.body)
         .map_err(|e| ProcessError::system(format!("bad subscription group body: {e}")))?;
@@ -96,6 +100,7 @@ pub(crate) fn create_group(broker: &Broker, request: &RemotingCommand) -> Proces
     Ok(success(request))
 }
 
+/// DELETE_SUBSCRIPTIONGROUP.
 pub(crate) fn delete_group(broker: &Broker, request: &RemotingCommand) -> Processed {
     let group = request
         .field("groupName")
@@ -111,6 +116,7 @@ struct GroupsBody<'a> {
     data_version: mq_protocol::route::DataVersion,
 }
 
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG.
 pub(crate) fn all_group_config(broker: &Broker, request: &RemotingCommand) -> Processed {
     let (groups, data_version) = broker.groups.all();
     let body = GroupsBody {
@@ -133,6 +139,7 @@ pub(crate) fn config_properties(broker: &Broker) -> String {
     out
 }
 
+/// GET_BROKER_CONFIG.
 pub(crate) fn broker_config(broker: &Broker, request: &RemotingCommand) -> Processed {
     let version = broker.topics.data_version();
     Ok(success(request)
@@ -140,6 +147,7 @@ pub(crate) fn broker_config(broker: &Broker, request: &RemotingCommand) -> Proce
         .with_body(config_properties(broker).into_bytes()))
 }
 
+/// GET_BROKER_RUNTIME_INFO.
 pub(crate) fn runtime_info(broker: &Broker, request: &RemotingCommand) -> Processed {
     let stats = broker.store.stats();
     let now = now_ms();
@@ -223,10 +231,12 @@ fn stats_entries(broker: &Broker, table: &mut BTreeMap<String, String>) {
     table.insert("earliestMessageTimeStamp".to_owned(), oldest.to_string());
 }
 
+/// GET_ALL_CONSUMER_OFFSET.
 pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -> Processed {
     Ok(success(request).with_body(broker.offsets.to_json()))
 }
 
+/// GET_ALL_DELAY_OFFSET.
 pub(crate) fn all_delay_offsets(broker: &Broker, request: &RemotingCommand) -> Processed {
     Ok(success(request).with_body(broker.delay_offsets.to_json()))
 }

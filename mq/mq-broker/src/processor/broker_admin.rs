@@ -92,6 +92,7 @@ pub(crate) fn persist_properties(path: &Path, updates: &[(String, String)]) -> s
     std::fs::rename(&tmp, path)
 }
 
+/// UPDATE_BROKER_CONFIG.
 pub(crate) fn update_config(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
     let text = String::from_utf8_lossy(&request.body);
     let entries = mq_protocol::properties::parse(&text)

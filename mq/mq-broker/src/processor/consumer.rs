@@ -21,6 +21,7 @@ use crate::broker::Broker;
 use crate::manager::clients::ClientInfo;
 use crate::util::now_ms;
 
+/// HEART_BEAT.
 pub(crate) fn heartbeat(
     broker: &Broker,
     channel: &Channel,
@@ -92,6 +93,7 @@ fn with_tag_codes_from_tags(consumer: &ConsumerData) -> ConsumerData {
     consumer
 }
 
+/// UNREGISTER_CLIENT.
 pub(crate) fn unregister_client(
     broker: &Broker,
     channel: &Channel,
@@ -111,6 +113,7 @@ pub(crate) fn unregister_client(
     Ok(success(request))
 }
 
+/// GET_CONSUMER_LIST_BY_GROUP.
 pub(crate) fn consumer_list(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: ConsumerGroupHeader = request.header()?;
     let ids = broker.clients.consumer_ids(&header.consumer_group);
@@ -125,6 +128,7 @@ pub(crate) fn consumer_list(broker: &Broker, request: &RemotingCommand) -> Proce
     })))
 }
 
+/// QUERY_CONSUMER_OFFSET.
 pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: QueryConsumerOffsetRequestHeader = request.header()?;
     let committed = broker
@@ -152,6 +156,7 @@ pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> Proces
     Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
+/// UPDATE_CONSUMER_OFFSET.
 pub(crate) fn update_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: UpdateConsumerOffsetRequestHeader = request.header()?;
     if header.commit_offset < 0 {
@@ -171,6 +176,7 @@ fn lock_body(request: &RemotingCommand, what: &str) -> Result<LockBatchRequestBo
     decode_json(&request.body).map_err(|e| ProcessError::system(format!("bad {what} body: {e}")))
 }
 
+/// LOCK_BATCH_MQ.
 pub(crate) fn lock_batch(broker: &Broker, request: &RemotingCommand) -> Processed {
     let body = lock_body(request, "lock")?;
     let held = broker.clients.try_lock(
@@ -186,6 +192,7 @@ pub(crate) fn lock_batch(broker: &Broker, request: &RemotingCommand) -> Processe
     )
 }
 
+/// UNLOCK_BATCH_MQ.
 pub(crate) fn unlock_batch(broker: &Broker, request: &RemotingCommand) -> Processed {
     let body = lock_body(request, "unlock")?;
     broker

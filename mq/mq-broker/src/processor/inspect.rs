@@ -44,6 +44,7 @@ fn store_time_at(broker: &Broker, topic: &str, queue_id: i32, offset: i64) -> i6
         .map_or(0, |(m, _)| m.store_timestamp)
 }
 
+/// GET_TOPIC_STATS_INFO.
 pub(crate) fn topic_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: TopicHeader = request.header()?;
     let config = existing_topic(broker, &header.topic)?;
@@ -114,6 +115,7 @@ fn consume_stats_of(broker: &Broker, group: &str, topic_name: &str) -> Option<Co
     Some(stats)
 }
 
+/// GET_CONSUME_STATS.
 pub(crate) fn consume_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: GetConsumeStatsRequestHeader = request.header()?;
     let topics: Vec<String> = match header.topic.as_deref().filter(|t| !t.is_empty()) {
@@ -167,6 +169,7 @@ pub(crate) fn broker_consume_stats(broker: &Broker, request: &RemotingCommand) -
     Ok(success(request).with_body(list.encode()))
 }
 
+/// VIEW_BROKER_STATS_DATA.
 pub(crate) fn view_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: ViewBrokerStatsDataRequestHeader = request.header()?;
     let data = broker

@@ -26,6 +26,7 @@ const MAX_TRANSFER_BYTES: usize = 256 * 1024;
 /// Messages one pull returns at most (RocketMQ's maxTransferCountOnMessageInMemory).
 const MAX_TRANSFER_COUNT: i32 = 32;
 
+/// PULL_MESSAGE.
 pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: PullMessageRequestHeader = request.header()?;
     let config = broker.config();

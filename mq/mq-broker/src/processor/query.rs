@@ -23,18 +23,21 @@ fn queue_offset(request: &RemotingCommand, offset: impl FnOnce(&str, i32) -> u64
     Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
+/// GET_MAX_OFFSET.
 pub(crate) fn max_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     queue_offset(request, |topic, queue_id| {
         broker.store.max_offset_in_queue(topic, queue_id)
     })
 }
 
+/// GET_MIN_OFFSET.
 pub(crate) fn min_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     queue_offset(request, |topic, queue_id| {
         broker.store.min_offset_in_queue(topic, queue_id)
     })
 }
 
+/// GET_EARLIEST_MSG_STORETIME.
 pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: QueueRequestHeader = request.header()?;
     let min = broker
@@ -54,6 +57,7 @@ pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) ->
     Ok(success(request).with_field("timestamp", timestamp))
 }
 
+/// SEARCH_OFFSET_BY_TIMESTAMP.
 pub(crate) fn search_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: SearchOffsetRequestHeader = request.header()?;
     let offset = broker
@@ -63,6 +67,7 @@ pub(crate) fn search_offset(broker: &Broker, request: &RemotingCommand) -> Proce
     Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
+/// QUERY_MESSAGE.
 pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: QueryMessageRequestHeader = request.header()?;
     let max = header.max_num.clamp(1, QUERY_MAX_NUM) as usize;
@@ -102,6 +107,7 @@ pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> Proce
         .with_body(body.freeze()))
 }
 
+/// VIEW_MESSAGE_BY_ID.
 pub(crate) fn view_message(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: ViewMessageRequestHeader = request.header()?;
     let bytes = u64::try_from(header.offset)

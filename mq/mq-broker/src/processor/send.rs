@@ -29,6 +29,7 @@ use crate::util::now_ms;
 /// How many queues a group's dead-letter topic has.
 const DLQ_NUMS_PER_GROUP: i32 = 1;
 
+/// SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE.
 pub(crate) async fn send_message(
     broker: &Broker,
     channel: &Channel,

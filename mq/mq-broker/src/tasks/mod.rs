@@ -34,7 +34,10 @@ use slave_sync::SlaveSynchronize;
 /// Whether a step did something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Something was delivered, checked or forgotten; another step may
+    /// find more at once.
     Worked,
+    /// Nothing was due.
     Idle,
 }
 
