@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use mq_client::Message;
 
-use super::{admin, body_of_size, producer, target_brokers, value, Command};
+use super::common::{admin, body_of_size, producer, target_brokers, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::{format_ms, now_ms};
 
@@ -107,7 +107,7 @@ pub const BROKER_CONSUME_STATS: Command = Command {
 async fn broker_consume_stats(f: Flags) -> Result<()> {
     let addr = f.value('b')?;
     let level: i64 = f.number('l', 0)?;
-    let order = super::boolean(&f, 'o', false)?;
+    let order = super::common::boolean(&f, 'o', false)?;
     let timeout = Duration::from_millis(f.number('t', 50_000)?);
     let admin = admin(&f).await?;
     let list = tokio::time::timeout(timeout, admin.broker_consume_stats(addr, order)).await;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use mq_client::{AdminClient, Message};
 
-use super::{admin, body_of_size, producer, switch, value, Command};
+use super::common::{admin, body_of_size, producer, switch, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::now_ms;
 
@@ -196,7 +196,7 @@ async fn cluster_rt(f: Flags) -> Result<()> {
     let amount: u32 = f.number('a', 100)?;
     let size: usize = f.number('s', 128)?;
     let interval: u64 = f.number('i', 0)?;
-    let tlog = super::boolean(&f, 'p', false)?;
+    let tlog = super::common::boolean(&f, 'p', false)?;
     let room = f.get('m').unwrap_or("noname").to_owned();
     if amount == 0 || size == 0 {
         bail!("-a and -s must be positive");

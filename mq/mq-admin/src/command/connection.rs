@@ -4,7 +4,7 @@ use anyhow::{anyhow, Result};
 use mq_client::AdminClient;
 use mq_protocol::admin_body::ConsumerConnection;
 
-use super::{admin, topic_masters, value, Command};
+use super::common::{admin, topic_masters, value, Command};
 use crate::args::{FlagSpec, Flags};
 
 /// Every master address of every cluster.

@@ -7,8 +7,8 @@ use mq_client::{AdminClient, MessageQueue};
 use mq_protocol::admin_body::{ConsumeStats, ConsumerRunningInfo};
 use mq_protocol::topic::RETRY_GROUP_TOPIC_PREFIX;
 
+use super::common::{admin, boolean, topic_masters, value, Command};
 use super::connection::{all_masters, consumer_connection_of};
-use super::{admin, boolean, topic_masters, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::format_ms;
 

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use mq_client::SubscriptionGroupConfig;
 
-use super::{admin, boolean, value, Command};
+use super::common::{admin, boolean, value, Command};
 use crate::args::{FlagSpec, Flags};
 
 const UPDATE_SUB_GROUP_FLAGS: &[FlagSpec] = &[

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use mq_client::{Message, MessageExt, MessageQueue, PullConsumer, PullStatus, SendStatus};
 
-use super::{admin, producer, value, Command};
+use super::common::{admin, producer, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::format_ms;
 

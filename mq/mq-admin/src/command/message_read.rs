@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use mq_client::{Message, MessageExt, MessageQueue, PullConsumer, PullStatus};
 
+use super::common::{body_of_size, boolean, producer, value, Command};
 use super::message::{one_line, status_name, tools_consumer};
-use super::{body_of_size, boolean, producer, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::{now_ms, parse_timestamp};
 

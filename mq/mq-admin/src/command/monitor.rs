@@ -8,9 +8,9 @@ use mq_client::AdminClient;
 use mq_protocol::admin_body::stats_name;
 use mq_protocol::topic::{DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX};
 
+use super::common::{admin, switch, topic_masters, value, Command};
 use super::connection::consumer_connection_of;
 use super::consumer::group_stats;
-use super::{admin, switch, topic_masters, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::{format_ms, now_ms};
 

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use super::{admin, value, Command};
+use super::common::{admin, value, Command};
 use crate::args::{FlagSpec, Flags};
 
 const UPDATE_KV_FLAGS: &[FlagSpec] = &[

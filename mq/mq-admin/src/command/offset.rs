@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use super::{admin, boolean, topic_masters, value, Command};
+use super::common::{admin, boolean, topic_masters, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::{format_ms, parse_timestamp};
 

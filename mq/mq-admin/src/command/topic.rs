@@ -7,7 +7,7 @@ use mq_client::{AdminClient, TopicSpec};
 use mq_protocol::route::perm;
 use mq_protocol::topic::{DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX};
 
-use super::{admin, switch, value, Command};
+use super::common::{admin, switch, value, Command};
 use crate::args::{FlagSpec, Flags};
 
 /// Topic names `mqadmin updateTopic` accepts, as RocketMQ's tool: `^[a-zA-Z0-9_-]+$`.

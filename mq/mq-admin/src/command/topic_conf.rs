@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Result};
 use mq_client::TopicSpec;
 use mq_protocol::route::{perm, NAMESPACE_ORDER_TOPIC_CONFIG};
 
-use super::{admin, target_brokers, value, Command};
+use super::common::{admin, target_brokers, value, Command};
 use crate::args::{FlagSpec, Flags};
 
 const UPDATE_TOPIC_PERM_FLAGS: &[FlagSpec] = &[

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{bail, Result};
 use mq_client::consumer::allocate_averagely;
 
-use super::{admin, topic_masters, value, Command};
+use super::common::{admin, topic_masters, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::format_ms;
 
