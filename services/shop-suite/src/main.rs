@@ -7,7 +7,6 @@
 //! and on Ctrl-C (or SIGTERM) stops everything cleanly: the broker leaves no
 //! `abort` file. A second run reuses the data.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,7 +20,7 @@ use mq_namesrv::NamesrvConfig;
 use mq_store::MessageStoreConfig;
 use serde_json::json;
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
-use shop_common::service::ServiceConfig;
+use shop_common::service::{Extension, Service, ServiceConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -127,15 +126,58 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-/// Runs a service until the stop flag is set.
-fn spawn_service<F>(
-    tasks: &mut JoinSet<std::io::Result<()>>,
-    stop: &watch::Sender<bool>,
-    run: impl FnOnce(watch::Receiver<bool>) -> F,
-) where
-    F: Future<Output = std::io::Result<()>> + Send + 'static,
-{
-    tasks.spawn(run(stop.subscribe()));
+/// Starts the shop's services, each on its database in the data folder (or
+/// on the PostgreSQL server), at the name server, and runs them until the
+/// stop flag is set.
+struct Launcher<'a> {
+    args: &'a Args,
+    data: &'a Path,
+    namesrv: &'a str,
+    services: &'a mut JoinSet<std::io::Result<()>>,
+    stop: &'a watch::Sender<bool>,
+}
+
+impl Launcher<'_> {
+    /// `service`'s test configuration on its own database, at `default_port`
+    /// (or a random port), with the name server.
+    async fn config<X: Extension>(
+        &self,
+        service: &'static Service<X>,
+        default_port: u16,
+    ) -> Result<ServiceConfig<X::Config>> {
+        let mut config =
+            service.config_for_tests(&database(self.args, self.data, service.name).await?);
+        config.http_addr = http_addr(self.args, default_port);
+        config.namesrv_addr = self.namesrv.to_owned();
+        Ok(config)
+    }
+
+    /// Starts `service` with `config` and runs it until the stop flag is
+    /// set; returns its URL.
+    async fn launch<X: Extension>(
+        &mut self,
+        service: &'static Service<X>,
+        config: ServiceConfig<X::Config>,
+    ) -> Result<String> {
+        let app = service
+            .start(config)
+            .await
+            .with_context(|| format!("starting the {} service", service.name))?;
+        let url = format!("http://127.0.0.1:{}", app.port());
+        self.services
+            .spawn(app.run_until_stopped(stopped(self.stop.subscribe())));
+        Ok(url)
+    }
+
+    /// [`Launcher::launch`] of a service with no keys of its own.
+    async fn plain<X: Extension<Config = ()>>(
+        &mut self,
+        service: &'static Service<X>,
+        default_port: u16,
+    ) -> Result<String> {
+        let config = self.config(service, default_port).await?;
+        self.launch(service, config).await
+    }
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -196,112 +238,41 @@ async fn run(args: Args) -> Result<()> {
     admin.shutdown().await;
 
     let mut services = JoinSet::new();
-    let mut goods_config = ServiceConfig::for_tests(&database(&args, &data, "goods").await?);
-    goods_config.http_addr = http_addr(&args, 8082);
-    goods_config.namesrv_addr = namesrv.clone();
-    let goods = shop_goods::SERVICE
-        .start(goods_config)
-        .await
-        .context("starting the goods service")?;
-    let goods_url = format!("http://127.0.0.1:{}", goods.port());
-    spawn_service(&mut services, &stop, |rx| {
-        goods.run_until_stopped(stopped(rx))
-    });
+    let mut launcher = Launcher {
+        args: &args,
+        data: &data,
+        namesrv: &namesrv,
+        services: &mut services,
+        stop: &stop,
+    };
+    let goods_url = launcher.plain(&shop_goods::SERVICE, 8082).await?;
+    let coupon_url = launcher.plain(&shop_coupon::SERVICE, 8083).await?;
+    let user_url = launcher.plain(&shop_user::SERVICE, 8084).await?;
 
-    let mut coupon_config = ServiceConfig::for_tests(&database(&args, &data, "coupon").await?);
-    coupon_config.http_addr = http_addr(&args, 8083);
-    coupon_config.namesrv_addr = namesrv.clone();
-    let coupon = shop_coupon::SERVICE
-        .start(coupon_config)
-        .await
-        .context("starting the coupon service")?;
-    let coupon_url = format!("http://127.0.0.1:{}", coupon.port());
-    spawn_service(&mut services, &stop, |rx| {
-        coupon.run_until_stopped(stopped(rx))
-    });
-
-    let mut user_config = ServiceConfig::for_tests(&database(&args, &data, "user").await?);
-    user_config.http_addr = http_addr(&args, 8084);
-    user_config.namesrv_addr = namesrv.clone();
-    let user = shop_user::SERVICE
-        .start(user_config)
-        .await
-        .context("starting the user service")?;
-    let user_url = format!("http://127.0.0.1:{}", user.port());
-    spawn_service(&mut services, &stop, |rx| {
-        user.run_until_stopped(stopped(rx))
-    });
-
-    let mut order_config =
-        shop_order::SERVICE.config_for_tests(&database(&args, &data, "order").await?);
-    order_config.http_addr = http_addr(&args, 8081);
-    order_config.namesrv_addr = namesrv.clone();
+    let mut order_config = launcher.config(&shop_order::SERVICE, 8081).await?;
     order_config.own.goods_url = goods_url.clone();
     order_config.own.coupon_url = coupon_url.clone();
     order_config.own.user_url = user_url.clone();
-    let order = shop_order::SERVICE
-        .start(order_config)
-        .await
-        .context("starting the order service")?;
-    let order_url = format!("http://127.0.0.1:{}", order.port());
-    spawn_service(&mut services, &stop, |rx| {
-        order.run_until_stopped(stopped(rx))
-    });
+    let order_url = launcher.launch(&shop_order::SERVICE, order_config).await?;
 
     let mut gateway_config = shop_gateway::config_for_tests();
     gateway_config.http_addr = http_addr(&args, 8088);
     gateway_config.own.callback_attempts = 5;
     gateway_config.own.callback_backoff = Duration::from_millis(200);
-    let gateway = shop_gateway::SERVICE
-        .start(gateway_config)
-        .await
-        .context("starting the payment gateway")?;
-    let gateway_url = format!("http://127.0.0.1:{}", gateway.port());
-    spawn_service(&mut services, &stop, |rx| {
-        gateway.run_until_stopped(stopped(rx))
-    });
+    let gateway_url = launcher
+        .launch(&shop_gateway::SERVICE, gateway_config)
+        .await?;
 
     let pay_addr = fixed_addr(&args, 8085)?;
-    let mut pay_config = ServiceConfig::for_tests_with(
-        &database(&args, &data, "pay").await?,
-        shop_pay::Config::for_tests(&order_url),
-    );
+    let mut pay_config = launcher.config(&shop_pay::SERVICE, 8085).await?;
     pay_config.http_addr = pay_addr;
-    pay_config.namesrv_addr = namesrv.clone();
+    pay_config.own.order_url = order_url.clone();
     pay_config.own.gateway_url = gateway_url.clone();
     pay_config.own.public_url = format!("http://{pay_addr}");
-    let pay = shop_pay::SERVICE
-        .start(pay_config)
-        .await
-        .context("starting the pay service")?;
-    let pay_url = format!("http://127.0.0.1:{}", pay.port());
-    spawn_service(&mut services, &stop, |rx| {
-        pay.run_until_stopped(stopped(rx))
-    });
+    let pay_url = launcher.launch(&shop_pay::SERVICE, pay_config).await?;
 
-    let mut log_config = ServiceConfig::for_tests(&database(&args, &data, "log").await?);
-    log_config.http_addr = http_addr(&args, 8086);
-    log_config.namesrv_addr = namesrv.clone();
-    let log = shop_log::SERVICE
-        .start(log_config)
-        .await
-        .context("starting the log service")?;
-    let log_url = format!("http://127.0.0.1:{}", log.port());
-    spawn_service(&mut services, &stop, |rx| {
-        log.run_until_stopped(stopped(rx))
-    });
-
-    let mut points_config = ServiceConfig::for_tests(&database(&args, &data, "points").await?);
-    points_config.http_addr = http_addr(&args, 8087);
-    points_config.namesrv_addr = namesrv.clone();
-    let points = shop_points::SERVICE
-        .start(points_config)
-        .await
-        .context("starting the points service")?;
-    let points_url = format!("http://127.0.0.1:{}", points.port());
-    spawn_service(&mut services, &stop, |rx| {
-        points.run_until_stopped(stopped(rx))
-    });
+    let log_url = launcher.plain(&shop_log::SERVICE, 8086).await?;
+    let points_url = launcher.plain(&shop_points::SERVICE, 8087).await?;
 
     if !args.no_seed {
         seed(&goods_url, &user_url, &coupon_url)

@@ -50,6 +50,24 @@ impl Service {
         }
     }
 
+    /// Starts a service with no keys of its own on `database_url`, at the
+    /// name server `namesrv`.
+    async fn start_plain(
+        service: &'static shop_common::service::Service,
+        database_url: &str,
+        namesrv: &str,
+    ) -> Service {
+        let mut config = ServiceConfig::for_tests(database_url);
+        config.namesrv_addr = namesrv.to_owned();
+        let app = service
+            .start(config)
+            .await
+            .unwrap_or_else(|e| panic!("the {} service starts: {e}", service.name));
+        Service::spawn(app.port(), app.db().clone(), |rx| {
+            app.run_until_stopped(stopped(rx))
+        })
+    }
+
     /// A service slot filled in later (its database already known).
     fn placeholder(db: Db) -> Service {
         Service {
@@ -216,49 +234,11 @@ impl Shop {
         let cluster = Cluster::start().await;
         let namesrv = cluster.namesrv.addr.clone();
 
-        let mut config = ServiceConfig::for_tests(&dbs[0].url);
-        config.namesrv_addr = namesrv.clone();
-        let app = shop_goods::SERVICE
-            .start(config)
-            .await
-            .expect("goods starts");
-        let goods = Service::spawn(app.port(), app.db().clone(), |rx| {
-            app.run_until_stopped(stopped(rx))
-        });
-
-        let mut config = ServiceConfig::for_tests(&dbs[1].url);
-        config.namesrv_addr = namesrv.clone();
-        let app = shop_coupon::SERVICE
-            .start(config)
-            .await
-            .expect("coupon starts");
-        let coupon = Service::spawn(app.port(), app.db().clone(), |rx| {
-            app.run_until_stopped(stopped(rx))
-        });
-
-        let mut config = ServiceConfig::for_tests(&dbs[2].url);
-        config.namesrv_addr = namesrv.clone();
-        let app = shop_user::SERVICE.start(config).await.expect("user starts");
-        let user = Service::spawn(app.port(), app.db().clone(), |rx| {
-            app.run_until_stopped(stopped(rx))
-        });
-
-        let mut config = ServiceConfig::for_tests(&dbs[5].url);
-        config.namesrv_addr = namesrv.clone();
-        let app = shop_log::SERVICE.start(config).await.expect("log starts");
-        let log = Service::spawn(app.port(), app.db().clone(), |rx| {
-            app.run_until_stopped(stopped(rx))
-        });
-
-        let mut config = ServiceConfig::for_tests(&dbs[6].url);
-        config.namesrv_addr = namesrv.clone();
-        let app = shop_points::SERVICE
-            .start(config)
-            .await
-            .expect("points starts");
-        let points = Service::spawn(app.port(), app.db().clone(), |rx| {
-            app.run_until_stopped(stopped(rx))
-        });
+        let goods = Service::start_plain(&shop_goods::SERVICE, &dbs[0].url, &namesrv).await;
+        let coupon = Service::start_plain(&shop_coupon::SERVICE, &dbs[1].url, &namesrv).await;
+        let user = Service::start_plain(&shop_user::SERVICE, &dbs[2].url, &namesrv).await;
+        let log = Service::start_plain(&shop_log::SERVICE, &dbs[5].url, &namesrv).await;
+        let points = Service::start_plain(&shop_points::SERVICE, &dbs[6].url, &namesrv).await;
 
         let app = shop_gateway::SERVICE
             .start(shop_gateway::config_for_tests())
