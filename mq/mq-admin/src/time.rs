@@ -3,38 +3,7 @@
 //! `yyyy-MM-dd#HH:mm:ss:SSS` in (resetOffsetByTime, printMsg).
 
 use anyhow::{anyhow, Result};
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
+use mq_client::time::{civil_from_days, days_from_civil};
 
 /// `ms` as `yyyy-MM-dd HH:mm:ss,SSS` (UTC).
 pub fn format_ms(ms: i64) -> String {
@@ -50,12 +19,7 @@ pub fn format_ms(ms: i64) -> String {
     )
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use mq_client::time::now_millis as now_ms;
 
 /// `now`, Unix milliseconds, or `yyyy-MM-dd#HH:mm:ss:SSS` (UTC).
 pub fn parse_timestamp(text: &str) -> Result<i64> {
@@ -90,7 +54,11 @@ pub fn parse_timestamp(text: &str) -> Result<i64> {
     {
         return Err(bad());
     }
-    Ok(days_from_civil(y, mo, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + ms)
+    Ok(days_from_civil(y, mo as u32, d as u32) * 86_400_000
+        + h * 3_600_000
+        + mi * 60_000
+        + s * 1000
+        + ms)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mq_broker::config::{apply_properties, store_entries, BrokerConfig};
 use mq_broker::BrokerHandle;
+use mq_remoting::shutdown_signal;
 use mq_store::MessageStoreConfig;
 
 #[derive(Parser, Debug)]
@@ -107,7 +108,7 @@ fn run(args: Args) -> Result<ExitCode> {
             "The broker[{name}] replication address is {}",
             handle.ha_addr()
         );
-        wait_for_signal().await;
+        shutdown_signal().await;
         handle.shutdown().await;
         println!("The broker[{name}] shut down cleanly");
         Ok(ExitCode::SUCCESS)
@@ -121,19 +122,4 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

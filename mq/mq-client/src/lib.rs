@@ -40,6 +40,7 @@ pub mod message;
 pub mod producer;
 mod route;
 mod sync;
+pub mod time;
 pub mod transaction;
 
 pub use admin::{AdminClient, TopicSpec};
@@ -61,3 +62,6 @@ pub use transaction::{
 
 /// Re-exported so listener and checker implementations use the same macro.
 pub use mq_remoting::async_trait;
+/// Completes on Ctrl-C or SIGTERM: what a consumer application waits for
+/// before it shuts its consumers down.
+pub use mq_remoting::shutdown_signal;

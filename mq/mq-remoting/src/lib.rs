@@ -29,6 +29,7 @@ pub mod client;
 pub mod connection;
 pub mod error;
 pub mod server;
+pub mod signal;
 
 pub use channel::{
     not_supported, Channel, NotSupportedHandler, RequestHandler,
@@ -38,6 +39,7 @@ pub use client::{ClientConfig, RemotingClient};
 pub use connection::{Connection, FrameReader, FrameWriter};
 pub use error::{check_success, HandlerError, RemotingError};
 pub use server::{serve, serve_with, ServerConfig, MAX_CONNECTIONS};
+pub use signal::shutdown_signal;
 
 /// Re-exported so handler implementations need not depend on `async-trait`
 /// under another version.

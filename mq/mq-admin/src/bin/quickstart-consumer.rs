@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
+use mq_client::shutdown_signal;
 use mq_client::{
     ClientConfig, ConsumeFromWhere, ConsumeStatus, Listener, PushConsumer, PushConsumerConfig,
 };
@@ -55,21 +56,6 @@ fn parse(argv: &[String]) -> Result<Args> {
     Ok(args)
 }
 
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 async fn run(args: Args) -> Result<()> {
     let client = ClientConfig::new(args.namesrv)
         .with_instance_name(format!("quickstart-consumer-{}", std::process::id()));
@@ -110,7 +96,7 @@ async fn run(args: Args) -> Result<()> {
     consumer.start(listener).await?;
     println!("Consumer Started.");
     tokio::select! {
-        () = stop_signal() => {}
+        () = shutdown_signal() => {}
         () = enough.notified() => {}
     }
     consumer.shutdown().await;

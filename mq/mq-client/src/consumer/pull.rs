@@ -12,9 +12,9 @@ use mq_protocol::header::{pull_sys_flag, PullMessageRequestHeader};
 use super::api::PullResult;
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
-use crate::id::now_millis;
 use crate::instance::{ClientInstance, ConsumerRegistration};
 use crate::route::readable_queues;
+use crate::time::now_millis;
 
 /// A consumer that pulls explicitly (RocketMQ's `DefaultMQPullConsumer`).
 /// Offsets are the caller's; [`PullConsumer::commit_offset`] stores one on

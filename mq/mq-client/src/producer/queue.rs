@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mq_protocol::body::MessageQueue;
 use mq_protocol::route::{perm, TopicRouteData, MASTER_ID};
 
-use crate::id::now_millis;
+use crate::time::now_millis;
 
 /// The writable queues of a topic, with a round-robin cursor (RocketMQ's
 /// `TopicPublishInfo`).

@@ -19,9 +19,9 @@ use super::publish::PublishTable;
 use super::queue::TopicPublishInfo;
 use super::retry::send_with_retry;
 use crate::error::{ClientError, Result};
-use crate::id::now_millis;
 use crate::instance::ClientInstance;
 use crate::message::Message;
+use crate::time::now_millis;
 
 /// What every clone of a [`super::Producer`] shares.
 pub(crate) struct ProducerInner {

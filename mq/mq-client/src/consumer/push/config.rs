@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mq_protocol::body::{ConsumeFromWhere, MessageModel};
 
-use crate::id::now_millis;
+use crate::time::now_millis;
 
 /// Settings of a push consumer (RocketMQ's `DefaultMQPushConsumer` fields).
 #[derive(Debug, Clone)]

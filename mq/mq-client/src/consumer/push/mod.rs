@@ -50,9 +50,9 @@ use self::started::{Started, Subscriptions};
 use crate::config::ClientConfig;
 use crate::consumer::listener::Listener;
 use crate::error::{ClientError, Result};
-use crate::id::now_millis;
 use crate::instance::ClientInstance;
 use crate::sync::lock;
+use crate::time::now_millis;
 
 /// How often shutdown looks whether the running listener calls finished.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
