@@ -9,7 +9,7 @@
 //! `UPDATE ... WHERE stock >= quantity`, so racing orders cannot oversell
 //! (and `CHECK (stock >= 0)` backs it up).
 
-use shop_common::ledger::{AmountLedger, Cancel, Hold, Reserve};
+use shop_common::ledger::{self, AmountLedger, Cancel, Hold, Reserve};
 use shop_common::Db;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -67,27 +67,21 @@ pub struct Reservation {
 }
 
 /// The result of [`reserve`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reserved {
-    pub reservation: Reservation,
-    /// The order had reserved exactly this before; nothing changed now.
-    pub replayed: bool,
-}
+pub type Reserved = ledger::Reserved<Reservation>;
+/// What the ledger holds for one order; a cancellation's `restored` is the
+/// goods and quantity put back.
+pub type OrderLedger = ledger::OrderLedger<Reservation>;
 
-/// What the ledger holds for one order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderLedger {
-    pub order_id: Uuid,
-    pub reservation: Option<Reservation>,
-    pub cancellation: Option<Cancellation>,
-}
-
-/// The `cancel` row of an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cancellation {
-    /// The goods and quantity put back, when the order had reserved some.
-    pub restored: Option<(i64, i64)>,
-    pub cancelled_at: i64,
+impl Reservation {
+    /// The `reserve` row of `order_id` as a reservation.
+    fn of(order_id: Uuid, hold: Hold) -> Reservation {
+        Reservation {
+            order_id,
+            goods_id: hold.owner,
+            quantity: hold.amount,
+            reserved_at: hold.at_ms,
+        }
+    }
 }
 
 /// The result of [`cancel_order`].
@@ -213,12 +207,7 @@ pub async fn reserve(
             format!("quantity must be between 1 and {MAX_RESERVATION_QUANTITY}"),
         ));
     }
-    let reservation = |hold: Hold| Reservation {
-        order_id,
-        goods_id: hold.owner,
-        quantity: hold.amount,
-        reserved_at: hold.at_ms,
-    };
+    let reservation = |hold| Reservation::of(order_id, hold);
     Ok(
         match STOCK.reserve(db, order_id, goods_id, quantity).await? {
             Reserve::Taken(hold) => Reserved {
@@ -251,28 +240,9 @@ pub async fn reserve(
 
 /// The ledger rows of `order_id`.
 pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, GoodsError> {
-    let mut conn = db.pool().acquire().await?;
-    let reservation = STOCK
-        .reservation(&mut conn, order_id)
-        .await?
-        .map(|hold| Reservation {
-            order_id,
-            goods_id: hold.owner,
-            quantity: hold.amount,
-            reserved_at: hold.at_ms,
-        });
-    let cancellation = STOCK
-        .cancellation(&mut conn, order_id)
-        .await?
-        .map(|marker| Cancellation {
-            restored: marker.restored.map(|hold| (hold.owner, hold.amount)),
-            cancelled_at: marker.at_ms,
-        });
-    Ok(OrderLedger {
-        order_id,
-        reservation,
-        cancellation,
-    })
+    Ok(STOCK
+        .order_ledger(db, order_id, |hold| Reservation::of(order_id, hold))
+        .await?)
 }
 
 /// The ORDER_CANCEL compensation: records that `order_id` is cancelled (so a

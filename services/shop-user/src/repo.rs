@@ -9,7 +9,7 @@
 //! conditional `UPDATE ... WHERE balance_cents >= amount`, so racing orders
 //! cannot overspend (and `CHECK (balance_cents >= 0)` backs it up).
 
-use shop_common::ledger::{AmountLedger, Cancel, Hold, Reserve};
+use shop_common::ledger::{self, AmountLedger, Cancel, Hold, Reserve};
 use shop_common::money::from_cents;
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -56,27 +56,21 @@ pub struct BalanceReservation {
 }
 
 /// The result of [`reserve`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reserved {
-    pub reservation: BalanceReservation,
-    /// The order had reserved exactly this before; nothing changed now.
-    pub replayed: bool,
-}
+pub type Reserved = ledger::Reserved<BalanceReservation>;
+/// What the ledger holds for one order; a cancellation's `restored` is the
+/// user and amount (cents) refunded.
+pub type OrderLedger = ledger::OrderLedger<BalanceReservation>;
 
-/// What the ledger holds for one order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderLedger {
-    pub order_id: Uuid,
-    pub reservation: Option<BalanceReservation>,
-    pub cancellation: Option<Cancellation>,
-}
-
-/// The `cancel` row of an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cancellation {
-    /// The user and amount (cents) refunded, when the order had reserved some.
-    pub refunded: Option<(i64, i64)>,
-    pub cancelled_at: i64,
+impl BalanceReservation {
+    /// The `reserve` row of `order_id` as a reservation.
+    fn of(order_id: Uuid, hold: Hold) -> BalanceReservation {
+        BalanceReservation {
+            order_id,
+            user_id: hold.owner,
+            amount_cents: hold.amount,
+            reserved_at: hold.at_ms,
+        }
+    }
 }
 
 /// The result of [`cancel_order`].
@@ -176,12 +170,7 @@ pub async fn reserve(
             ),
         ));
     }
-    let reservation = |hold: Hold| BalanceReservation {
-        order_id,
-        user_id: hold.owner,
-        amount_cents: hold.amount,
-        reserved_at: hold.at_ms,
-    };
+    let reservation = |hold| BalanceReservation::of(order_id, hold);
     Ok(
         match MONEY.reserve(db, order_id, user_id, amount_cents).await? {
             Reserve::Taken(hold) => Reserved {
@@ -214,29 +203,9 @@ pub async fn reserve(
 
 /// The ledger rows of `order_id`.
 pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, UserError> {
-    let mut conn = db.pool().acquire().await?;
-    let reservation =
-        MONEY
-            .reservation(&mut conn, order_id)
-            .await?
-            .map(|hold| BalanceReservation {
-                order_id,
-                user_id: hold.owner,
-                amount_cents: hold.amount,
-                reserved_at: hold.at_ms,
-            });
-    let cancellation = MONEY
-        .cancellation(&mut conn, order_id)
-        .await?
-        .map(|marker| Cancellation {
-            refunded: marker.restored.map(|hold| (hold.owner, hold.amount)),
-            cancelled_at: marker.at_ms,
-        });
-    Ok(OrderLedger {
-        order_id,
-        reservation,
-        cancellation,
-    })
+    Ok(MONEY
+        .order_ledger(db, order_id, |hold| BalanceReservation::of(order_id, hold))
+        .await?)
 }
 
 /// The ORDER_CANCEL compensation: records that `order_id` is cancelled (so a

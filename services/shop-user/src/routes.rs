@@ -74,7 +74,7 @@ fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserErro
     // A cancellation is shown for any user when it refunded nothing, since
     // it then refuses reservations from every balance for that order.
     let cancellation = ledger.cancellation.filter(|c| {
-        c.refunded
+        c.restored
             .is_none_or(|(refunded_user, _)| refunded_user == user_id)
     });
     if reservation.is_none() && cancellation.is_none() {
@@ -97,7 +97,7 @@ fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserErro
         refunded_amount: from_cents(
             cancellation
                 .as_ref()
-                .and_then(|c| c.refunded)
+                .and_then(|c| c.restored)
                 .map_or(0, |(_, a)| a),
         ),
         cancelled_at: cancellation.map(|c| c.cancelled_at),

@@ -150,6 +150,31 @@ pub struct CancelMarker {
     pub at_ms: i64,
 }
 
+/// A reservation as a service shows it (`R`), and whether the order had
+/// made exactly this one before (nothing changed now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved<R> {
+    pub reservation: R,
+    pub replayed: bool,
+}
+
+/// What the ledger holds for one order, its reservation as a service shows
+/// it (`R`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLedger<R> {
+    pub order_id: Uuid,
+    pub reservation: Option<R>,
+    pub cancellation: Option<Cancellation>,
+}
+
+/// The `cancel` row of an order, as a service shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The owner and amount put back, when the order had reserved some.
+    pub restored: Option<(i64, i64)>,
+    pub cancelled_at: i64,
+}
+
 /// What [`AmountLedger::cancel_in`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancel {
@@ -237,6 +262,29 @@ impl AmountLedger {
         };
         tx.rollback().await?;
         Ok(outcome)
+    }
+
+    /// Both rows of `order_id`, its reservation shown by `view`.
+    pub async fn order_ledger<R>(
+        &self,
+        db: &Db,
+        order_id: Uuid,
+        view: impl Fn(Hold) -> R,
+    ) -> Result<OrderLedger<R>, sqlx::Error> {
+        let mut conn = db.pool().acquire().await?;
+        let reservation = self.reservation(&mut conn, order_id).await?.map(view);
+        let cancellation =
+            self.cancellation(&mut conn, order_id)
+                .await?
+                .map(|marker| Cancellation {
+                    restored: marker.restored.map(|hold| (hold.owner, hold.amount)),
+                    cancelled_at: marker.at_ms,
+                });
+        Ok(OrderLedger {
+            order_id,
+            reservation,
+            cancellation,
+        })
     }
 
     /// The `reserve` row of `order_id`.
