@@ -77,10 +77,9 @@ impl Message {
         self.property(property::TAGS)
     }
 
+    /// KEYS, split on spaces as RocketMQ does.
     pub fn keys(&self) -> Vec<&str> {
-        self.property(property::KEYS)
-            .map(|k| k.split(' ').filter(|k| !k.is_empty()).collect())
-            .unwrap_or_default()
+        mq_protocol::message::split_keys(self.property(property::KEYS))
     }
 
     pub fn delay_level(&self) -> i32 {

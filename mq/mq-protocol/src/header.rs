@@ -27,7 +27,12 @@ fn required<'a>(fields: &'a Fields, key: &'static str) -> Result<&'a str, Protoc
         .ok_or(ProtocolError::MissingField(key))
 }
 
-fn parse<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T, ProtocolError> {
+/// `value` of the field `key` as a number (or anything `FromStr`), spaces
+/// around it ignored; a typed error naming the field otherwise.
+pub fn parse_field<T: std::str::FromStr>(
+    key: &'static str,
+    value: &str,
+) -> Result<T, ProtocolError> {
     value
         .trim()
         .parse()
@@ -50,7 +55,7 @@ macro_rules! number_field {
     ($($ty:ty),*) => {$(
         impl HeaderField for $ty {
             fn read(fields: &Fields, key: &'static str) -> Result<Self, ProtocolError> {
-                parse(key, required(fields, key)?)
+                parse_field(key, required(fields, key)?)
             }
             fn write(&self, fields: &mut Fields, key: &'static str) {
                 fields.insert(key.to_owned(), self.to_string());

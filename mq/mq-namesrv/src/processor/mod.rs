@@ -62,14 +62,7 @@ fn required<'a>(request: &'a RemotingCommand, key: &'static str) -> Result<&'a s
 }
 
 fn required_i64(request: &RemotingCommand, key: &'static str) -> Result<i64, ProtocolError> {
-    let value = required(request, key)?;
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ProtocolError::InvalidField {
-            field: key,
-            value: value.to_owned(),
-        })
+    mq_protocol::header::parse_field(key, required(request, key)?)
 }
 
 /// An optional boolean header field, read as Java's `Boolean.parseBoolean`.

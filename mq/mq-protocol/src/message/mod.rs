@@ -124,6 +124,12 @@ pub fn string_to_properties(s: &str) -> Properties {
         .collect()
 }
 
+/// A KEYS property split on spaces as RocketMQ does (no keys when absent).
+pub fn split_keys(keys: Option<&str>) -> Vec<&str> {
+    keys.map(|k| k.split(' ').filter(|k| !k.is_empty()).collect())
+        .unwrap_or_default()
+}
+
 /// RocketMQ's body checksum: CRC-32 (IEEE) with the top bit cleared.
 pub fn body_crc(body: &[u8]) -> u32 {
     crc32fast::hash(body) & 0x7FFF_FFFF
@@ -452,9 +458,7 @@ impl MessageExt {
 
     /// KEYS, split on spaces as RocketMQ does.
     pub fn keys(&self) -> Vec<&str> {
-        self.property(property::KEYS)
-            .map(|k| k.split(' ').filter(|k| !k.is_empty()).collect())
-            .unwrap_or_default()
+        split_keys(self.property(property::KEYS))
     }
 }
 
