@@ -44,27 +44,12 @@ impl OwnKeys for Config {
                 "must be between 1 and 20",
             ));
         }
-        let call_timeout_ms: u64 = settings.require("call_timeout_ms")?;
-        if call_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "call_timeout_ms",
-                "0",
-                "must be at least 1 ms",
-            ));
-        }
-        let secret = settings.get("gateway_secret").unwrap_or_default();
-        if secret.is_empty() {
-            return Err(ConfigError::invalid(
-                "gateway_secret",
-                "",
-                "must not be empty",
-            ));
-        }
+        let call_timeout = settings.millis("call_timeout_ms")?;
         Ok(Config {
-            gateway_secret: Secret::new(secret),
+            gateway_secret: settings.secret("gateway_secret")?,
             callback_attempts,
             callback_backoff: Duration::from_millis(settings.require("callback_backoff_ms")?),
-            call_timeout: Duration::from_millis(call_timeout_ms),
+            call_timeout,
         })
     }
 }

@@ -43,14 +43,6 @@ pub struct Config {
     pub shipping: Shipping,
 }
 
-fn millis(settings: &Settings, key: &str) -> Result<Duration, ConfigError> {
-    let ms: u64 = settings.require(key)?;
-    if ms == 0 {
-        return Err(ConfigError::invalid(key, "0", "must be at least 1 ms"));
-    }
-    Ok(Duration::from_millis(ms))
-}
-
 fn cents(settings: &Settings, key: &str) -> Result<Cents, ConfigError> {
     let amount: Decimal = settings.require(key)?;
     Cents::from_decimal(amount).ok_or_else(|| {
@@ -70,9 +62,9 @@ impl OwnKeys for Config {
             goods_url: settings.require("goods_url")?,
             coupon_url: settings.require("coupon_url")?,
             user_url: settings.require("user_url")?,
-            saga_timeout: millis(settings, "saga_timeout_ms")?,
-            call_timeout: millis(settings, "call_timeout_ms")?,
-            sweep_interval: millis(settings, "sweep_interval_ms")?,
+            saga_timeout: settings.millis("saga_timeout_ms")?,
+            call_timeout: settings.millis("call_timeout_ms")?,
+            sweep_interval: settings.millis("sweep_interval_ms")?,
             shipping: Shipping {
                 fee: cents(settings, "shipping_fee")?,
                 free_from: cents(settings, "free_shipping_threshold")?,

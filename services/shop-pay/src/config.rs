@@ -58,29 +58,15 @@ impl OwnKeys for Config {
     const DEFAULTS: &'static [(&'static str, &'static str)] = DEFAULTS;
 
     fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
-        let call_timeout_ms: u64 = settings.require("call_timeout_ms")?;
-        if call_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "call_timeout_ms",
-                "0",
-                "must be at least 1 ms",
-            ));
-        }
-        let secret = settings.get("gateway_secret").unwrap_or_default();
-        if secret.is_empty() {
-            // The value itself is not repeated: it is a secret.
-            return Err(ConfigError::invalid(
-                "gateway_secret",
-                "",
-                "must not be empty",
-            ));
-        }
+        let call_timeout = settings.millis("call_timeout_ms")?;
+        // The secret's value is never repeated in an error.
+        let gateway_secret = settings.secret("gateway_secret")?;
         Ok(Config {
             order_url: url(settings, "order_url")?,
             gateway_url: url(settings, "gateway_url")?,
             public_url: url(settings, "public_url")?,
-            gateway_secret: Secret::new(secret),
-            call_timeout: Duration::from_millis(call_timeout_ms),
+            gateway_secret,
+            call_timeout,
         })
     }
 }

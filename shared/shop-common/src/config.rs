@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -163,6 +164,23 @@ impl Settings {
                 origin: source.clone(),
                 reason: e.to_string(),
             })
+    }
+
+    /// A required duration in milliseconds, at least 1.
+    pub fn millis(&self, key: &str) -> Result<Duration, ConfigError> {
+        let ms: u64 = self.require(key)?;
+        if ms == 0 {
+            return Err(ConfigError::invalid(key, "0", "must be at least 1 ms"));
+        }
+        Ok(Duration::from_millis(ms))
+    }
+
+    /// A required, non-empty secret (an error does not repeat its value).
+    pub fn secret(&self, key: &str) -> Result<Secret, ConfigError> {
+        match self.get(key) {
+            Some(value) if !value.is_empty() => Ok(Secret::new(value)),
+            _ => Err(ConfigError::invalid(key, "", "must not be empty")),
+        }
     }
 
     /// Keys that are set but not in `known`, with where they came from, so a
