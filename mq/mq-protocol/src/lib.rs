@@ -12,12 +12,15 @@
 //! - [`message`]: the stored/pulled message format ([`MessageExt`],
 //!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
 //! - [`topic`]: system topic names and name validation.
+//! - [`name`]: [`name::TopicName`] and [`name::GroupName`], names that
+//!   passed RocketMQ's rules (the only ones that may become a path).
 //! - [`properties`]: Java `.properties` text, the configuration file format.
 //!
 //! Nothing here does I/O or allocates more than the bytes it was given can
 //! justify: the broker, the name server, the client and the store all share
 //! this crate.
 
+pub mod acl;
 pub mod admin_body;
 pub mod body;
 pub mod client_body;
@@ -27,6 +30,7 @@ pub mod fastjson;
 pub mod frame;
 pub mod header;
 pub mod message;
+pub mod name;
 pub use props as properties;
 mod reader;
 pub mod route;

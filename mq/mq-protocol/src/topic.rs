@@ -48,47 +48,20 @@ pub fn is_system_topic(topic: &str) -> bool {
 }
 
 /// Checks a topic name a user chose: `^[%|a-zA-Z0-9_-]+$`, at most
-/// [`TOPIC_MAX_LENGTH`] bytes. Returns why it is refused.
+/// [`TOPIC_MAX_LENGTH`] bytes. Returns why it is refused. Code that keeps
+/// the name should parse it into a [`TopicName`](crate::name::TopicName).
 pub fn validate_topic(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("the topic name is empty".into());
-    }
-    if topic.len() > TOPIC_MAX_LENGTH {
-        return Err(format!(
-            "the topic name is longer than {TOPIC_MAX_LENGTH} characters"
-        ));
-    }
-    if let Some(bad) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
-    {
-        return Err(format!(
-            "the topic name {topic:?} contains {bad:?}; allowed are letters, digits, %, |, _ and -"
-        ));
-    }
-    Ok(())
+    crate::name::TopicName::parse(topic)
+        .map(drop)
+        .map_err(String::from)
 }
 
 /// Checks a group name: the same characters as a topic, at most
-/// [`GROUP_MAX_LENGTH`] bytes.
+/// [`GROUP_MAX_LENGTH`] bytes (see [`GroupName`](crate::name::GroupName)).
 pub fn validate_group(group: &str) -> Result<(), String> {
-    if group.is_empty() {
-        return Err("the group name is empty".into());
-    }
-    if group.len() > GROUP_MAX_LENGTH {
-        return Err(format!(
-            "the group name is longer than {GROUP_MAX_LENGTH} characters"
-        ));
-    }
-    if let Some(bad) = group
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
-    {
-        return Err(format!(
-            "the group name {group:?} contains {bad:?}; allowed are letters, digits, %, |, _ and -"
-        ));
-    }
-    Ok(())
+    crate::name::GroupName::parse(group)
+        .map(drop)
+        .map_err(String::from)
 }
 
 #[cfg(test)]
