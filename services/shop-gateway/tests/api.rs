@@ -241,6 +241,19 @@ async fn order_stub(orders: HashMap<Uuid, Value>) -> String {
     .await
 }
 
+/// `POST {pay}/payments` for `order_id`: the payment.
+async fn create_payment(client: &reqwest::Client, pay: &str, order_id: Uuid) -> Value {
+    client
+        .post(format!("{pay}/payments"))
+        .json(&json!({ "order_id": order_id }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The pay service (no broker) on a free port, pointed at `gateway`.
 async fn start_pay(db: &TestDatabase, order_url: &str, gateway: &str) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -265,15 +278,7 @@ shop_common::db_test!(async fn a_person_pays_through_the_page_and_the_pay_servic
     let gateway = start_gateway(Config::for_tests()).await;
     let pay = start_pay(&db, &order_url, &gateway).await;
     let client = reqwest::Client::new();
-    let payment: Value = client
-        .post(format!("{pay}/payments"))
-        .json(&json!({ "order_id": order_id }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payment = create_payment(&client, &pay, order_id).await;
     let pay_url = payment["pay_url"].as_str().unwrap();
     assert!(pay_url.starts_with(&format!("{gateway}/pay/")), "{pay_url}");
 
@@ -352,15 +357,7 @@ shop_common::db_test!(async fn a_gateway_with_another_secret_is_refused_once_and
     let gateway = start_gateway(config).await;
     let pay = start_pay(&db, &order_url, &gateway).await;
     let client = reqwest::Client::new();
-    let payment: Value = client
-        .post(format!("{pay}/payments"))
-        .json(&json!({ "order_id": order_id }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payment = create_payment(&client, &pay, order_id).await;
     let (status, outcome) = api_pay(
         &gateway,
         json!({
