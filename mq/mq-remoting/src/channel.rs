@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::connection::{Connection, FrameReader, FrameWriter};
+use crate::deadline::{ReadLimit, ReadLimits};
 use crate::error::{HandlerError, RemotingError};
 
 /// Frames waiting for the writer task. A full queue makes senders wait,
@@ -248,6 +249,8 @@ impl Channel {
 pub(crate) struct DriveConfig {
     pub max_frame_len: usize,
     pub max_in_flight: usize,
+    /// Servers only; clients read without deadlines.
+    pub read_limits: ReadLimits,
 }
 
 /// Starts driving `stream`: returns its channel and the task that finishes
@@ -262,7 +265,8 @@ pub(crate) fn spawn_connection(
     stop: Option<watch::Receiver<bool>>,
 ) -> std::io::Result<(Channel, tokio::task::JoinHandle<()>)> {
     let local = stream.local_addr()?;
-    let connection = Connection::new(stream, config.max_frame_len)?;
+    let mut connection = Connection::new(stream, config.max_frame_len)?;
+    connection.set_read_limits(config.read_limits);
     let peer = connection.peer_addr();
     let (reader, writer) = connection.into_split();
     let (outbound, queue) = mpsc::channel(OUTBOUND_QUEUE);
@@ -325,6 +329,20 @@ async fn drive(
             Ok(Some(command)) => command,
             Ok(None) => {
                 debug!(%peer, channel = channel.id(), "peer closed the connection");
+                break End::Abandon;
+            }
+            Err(RemotingError::ReadTimeout {
+                limit: ReadLimit::Idle,
+                ..
+            }) if !in_flight.is_empty() => {
+                // Silent while its requests are still being handled (long
+                // polls): not idle, as in Netty's all-idle state.
+                continue;
+            }
+            Err(error @ RemotingError::ReadTimeout { .. }) => {
+                // Debug, not warn: a crowd of idle connections expiring
+                // together must not flood the log.
+                debug!(%peer, channel = channel.id(), %error, "closing connection");
                 break End::Abandon;
             }
             Err(error) => {

@@ -189,6 +189,7 @@ impl RemotingClient {
                 let drive = DriveConfig {
                     max_frame_len: config.max_frame_len,
                     max_in_flight: config.max_in_flight_per_connection.max(1),
+                    read_limits: Default::default(),
                 };
                 spawn_connection(stream, self.inner.handler.clone(), drive, None)
                     .map(|(channel, _task)| channel)

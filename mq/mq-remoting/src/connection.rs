@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+use crate::deadline::{ReadLimit, ReadLimits, ReadTimer};
 use crate::error::RemotingError;
 
 /// Initial read buffer size: most requests and responses fit.
@@ -45,10 +46,13 @@ impl Connection {
                 buf: BytesMut::with_capacity(READ_BUFFER),
                 max_frame_len,
                 peer,
+                timer: None,
             },
             writer: FrameWriter {
                 half: write,
-                buf: BytesMut::with_capacity(READ_BUFFER),
+                // Grows with the first frames written: an idle connection
+                // costs no write buffer.
+                buf: BytesMut::new(),
                 peer,
             },
         })
@@ -56,6 +60,11 @@ impl Connection {
 
     pub fn peer_addr(&self) -> SocketAddr {
         self.reader.peer
+    }
+
+    /// See [`FrameReader::set_read_limits`].
+    pub fn set_read_limits(&mut self, limits: ReadLimits) {
+        self.reader.set_read_limits(limits);
     }
 
     /// See [`FrameReader::read_frame`].
@@ -81,9 +90,18 @@ pub struct FrameReader {
     buf: BytesMut,
     max_frame_len: usize,
     peer: SocketAddr,
+    /// Deadlines, on servers only (see [`crate::deadline`]).
+    timer: Option<ReadTimer>,
 }
 
 impl FrameReader {
+    /// Limits how long the peer may stay silent between frames and take to
+    /// finish a frame; past either, [`read_frame`](Self::read_frame) fails
+    /// with [`RemotingError::ReadTimeout`]. The period starts now.
+    pub fn set_read_limits(&mut self, limits: ReadLimits) {
+        self.timer = (!limits.is_unlimited()).then(|| ReadTimer::new(limits));
+    }
+
     /// The next frame; `Ok(None)` when the peer closed the connection cleanly
     /// between frames.
     ///
@@ -99,6 +117,9 @@ impl FrameReader {
                 RemotingCommand::decode(&self.buf, self.max_frame_len).map_err(frame_error)?
             {
                 self.buf.advance(used);
+                if let Some(timer) = &mut self.timer {
+                    timer.frame_done();
+                }
                 return Ok(Some(command));
             }
             // The prefix, once readable, has been checked against the limit
@@ -108,14 +129,31 @@ impl FrameReader {
                 _ => READ_BUFFER,
             };
             self.buf.reserve(wanted.clamp(1, MAX_READ_AHEAD));
-            let read =
-                self.half
-                    .read_buf(&mut self.buf)
-                    .await
-                    .map_err(|source| RemotingError::Io {
-                        addr: self.peer.to_string(),
-                        source,
-                    })?;
+            let partial = !self.buf.is_empty();
+            let armed = self.timer.as_mut().is_some_and(|timer| timer.arm(partial));
+            let read = match (&mut self.timer, armed) {
+                (Some(timer), true) => tokio::select! {
+                    read = self.half.read_buf(&mut self.buf) => read,
+                    limit = timer.expired() => {
+                        let limits = timer.limits();
+                        let after = match limit {
+                            ReadLimit::Idle => limits.idle,
+                            ReadLimit::Frame => limits.frame,
+                        };
+                        return Err(RemotingError::ReadTimeout {
+                            addr: self.peer.to_string(),
+                            limit,
+                            after_ms: after.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                            buffered: self.buf.len(),
+                        });
+                    }
+                },
+                _ => self.half.read_buf(&mut self.buf).await,
+            }
+            .map_err(|source| RemotingError::Io {
+                addr: self.peer.to_string(),
+                source,
+            })?;
             if read == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)

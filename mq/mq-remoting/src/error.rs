@@ -3,6 +3,8 @@
 use mq_protocol::{ProtocolError, RemotingCommand, ResponseCode};
 use thiserror::Error;
 
+use crate::deadline::ReadLimit;
+
 /// What a request handler may fail with. Its `Display` text becomes the
 /// remark of the SYSTEM_ERROR response the peer gets.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,10 +42,30 @@ pub enum RemotingError {
         #[source]
         source: std::io::Error,
     },
+    /// A server's read limit passed: the peer completed no frame for the
+    /// idle time, or did not finish a frame it had started in time. The
+    /// connection is closed.
+    #[error("{}", read_timeout_text(addr, *limit, *after_ms, *buffered))]
+    ReadTimeout {
+        addr: String,
+        limit: ReadLimit,
+        after_ms: u64,
+        /// Bytes of the unfinished frame.
+        buffered: usize,
+    },
     /// The peer answered with a response code other than SUCCESS (see
     /// [`check_success`]).
     #[error("remote error {code} ({name}): {remark}", name = code_name(*.code))]
     Remote { code: i32, remark: String },
+}
+
+fn read_timeout_text(addr: &str, limit: ReadLimit, after_ms: u64, buffered: usize) -> String {
+    match limit {
+        ReadLimit::Idle => format!("connection from {addr} idle for {after_ms} ms"),
+        ReadLimit::Frame => format!(
+            "frame from {addr} not complete within {after_ms} ms ({buffered} bytes arrived)"
+        ),
+    }
 }
 
 fn code_name(code: i32) -> &'static str {

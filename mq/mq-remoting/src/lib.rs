@@ -12,7 +12,11 @@
 //!   is the cloneable handle on a connection: peer address, id, `invoke`,
 //!   `oneway`, `close`, `closed`.
 //! - [`server`]: [`serve`] accepts connections from an already-bound
-//!   listener until a shutdown future completes, then drains them.
+//!   listener until a shutdown future completes, then drains them; it holds
+//!   at most [`ServerConfig::max_connections`] and refuses more at once.
+//! - [`deadline`]: the read limits of server connections (idle time, time
+//!   to complete a started frame).
+//! - [`fdlimit`]: raising the open-file limit at server start.
 //! - [`client`]: [`RemotingClient`] keeps one connection per address,
 //!   reconnects with backoff, and hands requests that servers send back to
 //!   its own [`RequestHandler`].
@@ -27,7 +31,9 @@
 pub mod channel;
 pub mod client;
 pub mod connection;
+pub mod deadline;
 pub mod error;
+pub mod fdlimit;
 pub mod server;
 pub mod signal;
 
@@ -37,8 +43,13 @@ pub use channel::{
 };
 pub use client::{ClientConfig, RemotingClient};
 pub use connection::{Connection, FrameReader, FrameWriter};
+pub use deadline::{ReadLimit, ReadLimits};
 pub use error::{check_success, HandlerError, RemotingError};
-pub use server::{serve, serve_with, ServerConfig, MAX_CONNECTIONS};
+pub use fdlimit::raise_fd_limit;
+pub use server::{
+    serve, serve_with, ServerConfig, DEFAULT_FRAME_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
+};
 pub use signal::shutdown_signal;
 
 /// Re-exported so handler implementations need not depend on `async-trait`
