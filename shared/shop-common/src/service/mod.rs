@@ -6,7 +6,6 @@
 //! (goods, coupon, user, log, points) need no more than a router and their
 //! subscriptions: [`Plain`].
 
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,6 +21,10 @@ use crate::config::{ConfigError, Settings};
 use crate::db::DbError;
 use crate::events::{instance_name, subscribe, EventHandler};
 use crate::{Db, Migrations};
+
+mod keys;
+
+pub use keys::{OwnKeys, ServiceConfig, KEYS};
 
 /// One of the shop's services.
 pub struct Service<X = Plain> {
@@ -40,24 +43,6 @@ pub struct Service<X = Plain> {
     pub migrations: Option<Migrations>,
     /// What it adds to the frame.
     pub extension: X,
-}
-
-/// A service's own keys: their defaults and how they are read.
-pub trait OwnKeys: fmt::Debug + Clone + Send + Sync + Sized + 'static {
-    /// The keys with their defaults.
-    const DEFAULTS: &'static [(&'static str, &'static str)];
-
-    /// Reads the keys.
-    fn from_settings(settings: &Settings) -> Result<Self, ConfigError>;
-}
-
-/// A service with no keys of its own.
-impl OwnKeys for () {
-    const DEFAULTS: &'static [(&'static str, &'static str)] = &[];
-
-    fn from_settings(_settings: &Settings) -> Result<(), ConfigError> {
-        Ok(())
-    }
 }
 
 /// What a service adds to the frame.
@@ -197,52 +182,6 @@ pub struct Subscription {
     pub group: &'static str,
     pub topic: &'static str,
     pub handler: Arc<dyn EventHandler>,
-}
-
-/// The base keys of a service with a database; one without reads only the
-/// first.
-pub const KEYS: &[&str] = &[
-    "http_addr",
-    "database_url",
-    "max_connections",
-    "namesrv_addr",
-];
-
-/// A service's configuration: the base keys, and its own in `own`.
-#[derive(Debug, Clone)]
-pub struct ServiceConfig<C = ()> {
-    /// Where the HTTP API listens; port 0 picks a free port (tests).
-    pub http_addr: SocketAddr,
-    /// `sqlite://...` or `postgres://...` (empty without a database).
-    pub database_url: String,
-    /// Size of the database connection pool.
-    pub max_connections: u32,
-    /// Name servers of the broker cluster (`;`-separated). Empty runs
-    /// without a broker: the API alone (tests of the API only).
-    pub namesrv_addr: String,
-    /// The service's own keys.
-    pub own: C,
-}
-
-impl ServiceConfig {
-    /// A configuration for tests: port 0 on localhost, `database_url`, no
-    /// broker.
-    pub fn for_tests(database_url: &str) -> ServiceConfig {
-        ServiceConfig::for_tests_with(database_url, ())
-    }
-}
-
-impl<C> ServiceConfig<C> {
-    /// [`ServiceConfig::for_tests`] with the service's own values.
-    pub fn for_tests_with(database_url: &str, own: C) -> ServiceConfig<C> {
-        ServiceConfig {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.to_owned(),
-            max_connections: 10,
-            namesrv_addr: String::new(),
-            own,
-        }
-    }
 }
 
 /// Why a service could not start.
@@ -490,14 +429,18 @@ pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<
         .config(&settings)
         .context("reading the configuration")?;
     // Secrets are masked by their own `Debug`.
-    tracing::info!(
-        http_addr = %config.http_addr,
-        database_url = %crate::db::redact(&config.database_url),
-        max_connections = config.max_connections,
-        namesrv_addr = %config.namesrv_addr,
-        own = ?config.own,
-        "effective configuration"
-    );
+    if service.migrations.is_some() {
+        tracing::info!(
+            http_addr = %config.http_addr,
+            database_url = %crate::db::redact(&config.database_url),
+            max_connections = config.max_connections,
+            namesrv_addr = %config.namesrv_addr,
+            own = ?config.own,
+            "effective configuration"
+        );
+    } else {
+        tracing::info!(http_addr = %config.http_addr, own = ?config.own, "effective configuration");
+    }
     for warning in service.extension.warnings(&config) {
         tracing::warn!("{warning}");
     }

@@ -1,0 +1,71 @@
+//! A service's configuration: the base keys every service reads, and the
+//! trait through which a service names and reads its own.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::config::{ConfigError, Settings};
+
+/// A service's own keys: their defaults and how they are read.
+pub trait OwnKeys: fmt::Debug + Clone + Send + Sync + Sized + 'static {
+    /// The keys with their defaults.
+    const DEFAULTS: &'static [(&'static str, &'static str)];
+
+    /// Reads the keys.
+    fn from_settings(settings: &Settings) -> Result<Self, ConfigError>;
+}
+
+/// A service with no keys of its own.
+impl OwnKeys for () {
+    const DEFAULTS: &'static [(&'static str, &'static str)] = &[];
+
+    fn from_settings(_settings: &Settings) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// The base keys of a service with a database; one without reads only the
+/// first.
+pub const KEYS: &[&str] = &[
+    "http_addr",
+    "database_url",
+    "max_connections",
+    "namesrv_addr",
+];
+
+/// A service's configuration: the base keys, and its own in `own`.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig<C = ()> {
+    /// Where the HTTP API listens; port 0 picks a free port (tests).
+    pub http_addr: SocketAddr,
+    /// `sqlite://...` or `postgres://...` (empty without a database).
+    pub database_url: String,
+    /// Size of the database connection pool.
+    pub max_connections: u32,
+    /// Name servers of the broker cluster (`;`-separated). Empty runs
+    /// without a broker: the API alone (tests of the API only).
+    pub namesrv_addr: String,
+    /// The service's own keys.
+    pub own: C,
+}
+
+impl ServiceConfig {
+    /// A configuration for tests: port 0 on localhost, `database_url`, no
+    /// broker.
+    pub fn for_tests(database_url: &str) -> ServiceConfig {
+        ServiceConfig::for_tests_with(database_url, ())
+    }
+}
+
+impl<C> ServiceConfig<C> {
+    /// [`ServiceConfig::for_tests`] with the service's own values.
+    pub fn for_tests_with(database_url: &str, own: C) -> ServiceConfig<C> {
+        ServiceConfig {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            max_connections: 10,
+            namesrv_addr: String::new(),
+            own,
+        }
+    }
+}
