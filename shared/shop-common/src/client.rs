@@ -156,3 +156,90 @@ impl ServiceClient {
         Err(self.unavailable(format!("answered {status}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+
+    /// A service that answers each path with a fixed status and body.
+    async fn serve() -> String {
+        let app = axum::Router::new()
+            .route(
+                "/ok",
+                get(|| async { axum::Json(serde_json::json!({ "n": 1 })) }),
+            )
+            .route(
+                "/refused",
+                post(|| async { crate::ApiError::conflict("sold_out", "no more") }),
+            )
+            .route(
+                "/plain-refusal",
+                get(|| async { (StatusCode::NOT_FOUND, "gone") }),
+            )
+            .route("/broken", get(|| async { StatusCode::BAD_GATEWAY }))
+            .route("/garbage", get(|| async { "not json" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn answers_are_a_success_a_refusal_or_unavailability() {
+        let client = ServiceClient::new(
+            "stub",
+            &format!("{}/", serve().await),
+            Duration::from_secs(3),
+        );
+        let ok: serde_json::Value = client.get("/ok").await.unwrap();
+        assert_eq!(ok["n"], 1);
+
+        let refused = client
+            .post::<serde_json::Value, _>("/refused", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            CallError::Refused {
+                service: "stub",
+                status: 409,
+                code: "sold_out".into(),
+                message: "no more".into(),
+            }
+        );
+        assert_eq!(refused.code(), "sold_out");
+        let plain = client
+            .get::<serde_json::Value>("/plain-refusal")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&plain, CallError::Refused { status: 404, code, message, .. } if code == "refused" && message == "gone"),
+            "{plain:?}"
+        );
+
+        for path in ["/broken", "/garbage"] {
+            let error = client.get::<serde_json::Value>(path).await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    CallError::Unavailable {
+                        service: "stub",
+                        ..
+                    }
+                ),
+                "{path}: {error:?}"
+            );
+            assert_eq!(error.code(), "service_unavailable");
+        }
+        let nobody = ServiceClient::new("nobody", "http://127.0.0.1:1", Duration::from_secs(1));
+        assert!(matches!(
+            nobody.get::<serde_json::Value>("/x").await,
+            Err(CallError::Unavailable {
+                service: "nobody",
+                ..
+            })
+        ));
+    }
+}
