@@ -1,5 +1,8 @@
 //! `mqadmin`: RocketMQ's operator tool, with RocketMQ's command names and
-//! flags. `-n` (or NAMESRV_ADDR) names the name servers everywhere.
+//! flags. `-n` (or NAMESRV_ADDR) names the name servers everywhere; with
+//! ACL on, requests are signed with `ROCKETMQ_ACCESS_KEY` and
+//! `ROCKETMQ_SECRET_KEY`, else with the keys of
+//! `$ROCKETMQ_HOME/conf/tools.yml` as RocketMQ's tools read them.
 //!
 //! The layout: [`args`] parses RocketMQ-style `-x value` flags, each area
 //! of commands is a file under `command/` (topics, cluster, broker,

@@ -11,6 +11,8 @@
 //! the same with transactional sends (half message + END_TRANSACTION
 //! commit); `consumer` consumes the topic with a push consumer. Each prints
 //! one summary line: messages/s, MB/s, and for sends p50/p99/p999 latency.
+//! Against brokers with ACL on it signs as `mqadmin` does
+//! (`ROCKETMQ_ACCESS_KEY`/`ROCKETMQ_SECRET_KEY`, else `tools.yml`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,13 +22,17 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use mq_client::{
-    async_trait, ClientConfig, ConsumeFromWhere, ConsumeStatus, Listener, LocalTransactionState,
-    Message, MessageExt, Producer, ProducerConfig, PushConsumer, PushConsumerConfig, SendStatus,
-    TransactionChecker, TransactionProducer,
+    async_trait, ClientConfig, ConsumeFromWhere, ConsumeStatus, Credentials, Listener,
+    LocalTransactionState, Message, MessageExt, Producer, ProducerConfig, PushConsumer,
+    PushConsumerConfig, SendStatus, TransactionChecker, TransactionProducer,
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "mqbench", about = "Benchmark a RocketMQ-compatible broker")]
+#[command(
+    name = "mqbench",
+    about = "Benchmark a RocketMQ-compatible broker",
+    after_help = mq_client::credentials::TOOLS_HELP
+)]
 struct Args {
     #[command(subcommand)]
     mode: Mode,
@@ -131,7 +137,8 @@ async fn produce(
     transactional: bool,
 ) -> Result<()> {
     let client = ClientConfig::new(common.namesrv.clone())
-        .with_instance_name(format!("mqbench-{}", std::process::id()));
+        .with_instance_name(format!("mqbench-{}", std::process::id()))
+        .with_credentials(Credentials::for_tools()?);
     let config = ProducerConfig::new(if transactional {
         "mqbench-tx-producer"
     } else {
@@ -225,7 +232,8 @@ async fn produce(
 
 async fn consume(common: Common, group: String) -> Result<()> {
     let client = ClientConfig::new(common.namesrv.clone())
-        .with_instance_name(format!("mqbench-c-{}", std::process::id()));
+        .with_instance_name(format!("mqbench-c-{}", std::process::id()))
+        .with_credentials(Credentials::for_tools()?);
     let mut config = PushConsumerConfig::new(group);
     config.consume_from_where = ConsumeFromWhere::ConsumeFromFirstOffset;
     config.consume_batch_max_size = 32;

@@ -3,6 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::credentials::Credentials;
 use crate::error::{ClientError, Result};
 
 /// Settings of a client instance (RocketMQ's `ClientConfig`). Producers and
@@ -25,6 +26,11 @@ pub struct ClientConfig {
     pub persist_consumer_offset_interval: Duration,
     /// Timeout of ordinary requests (3 s).
     pub request_timeout: Duration,
+    /// The account every request to a broker or name server is signed
+    /// with (brokers with `aclEnable=true`); none sends unsigned. Clients
+    /// of one client id share one instance, so give clients with other
+    /// keys another instance name.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for ClientConfig {
@@ -37,6 +43,7 @@ impl Default for ClientConfig {
             heartbeat_broker_interval: Duration::from_secs(30),
             persist_consumer_offset_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(3),
+            credentials: None,
         }
     }
 }
@@ -53,6 +60,12 @@ impl ClientConfig {
     /// The same settings under another instance name.
     pub fn with_instance_name(mut self, name: impl Into<String>) -> Self {
         self.instance_name = name.into();
+        self
+    }
+
+    /// The same settings signing every request with `credentials`.
+    pub fn with_credentials(mut self, credentials: impl Into<Option<Credentials>>) -> Self {
+        self.credentials = credentials.into();
         self
     }
 

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`config`]: [`ClientConfig`], settings shared by every producer and
 //!   consumer of one client id.
+//! - [`credentials`]: [`Credentials`], the account every request is signed
+//!   with when set (ACL), and how RocketMQ's tools load it.
 //! - `instance`: the client instance those share (RocketMQ's
 //!   `MQClientInstance`): one [`mq_remoting::RemotingClient`], the route
 //!   cache refreshed every 30 s, heartbeats every 30 s, the registered
@@ -32,6 +34,7 @@ pub mod admin;
 mod compress;
 pub mod config;
 pub mod consumer;
+pub mod credentials;
 mod end_transaction;
 mod error;
 pub mod id;
@@ -49,6 +52,7 @@ pub use consumer::{
     ConsumeStatus, Listener, MessageListener, OrderedMessageListener, PullConsumer, PullResult,
     PullStatus, PushConsumer, PushConsumerConfig,
 };
+pub use credentials::Credentials;
 pub use error::{ClientError, Result};
 pub use message::Message;
 pub use mq_protocol::body::{ConsumeFromWhere, MessageModel, MessageQueue};

@@ -7,6 +7,9 @@
 //! ```text
 //! NAMESRV_ADDR=127.0.0.1:9876 quickstart-consumer [-n ADDR] [-t TOPIC] [-g GROUP] [-c COUNT]
 //! ```
+//!
+//! With ACL on, it signs as `mqadmin` does: `ROCKETMQ_ACCESS_KEY` and
+//! `ROCKETMQ_SECRET_KEY`, else `$ROCKETMQ_HOME/conf/tools.yml`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +18,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Result};
 use mq_client::shutdown_signal;
 use mq_client::{
-    ClientConfig, ConsumeFromWhere, ConsumeStatus, Listener, PushConsumer, PushConsumerConfig,
+    ClientConfig, ConsumeFromWhere, ConsumeStatus, Credentials, Listener, PushConsumer,
+    PushConsumerConfig,
 };
 use tokio::sync::Notify;
 
@@ -47,7 +51,10 @@ fn parse(argv: &[String]) -> Result<Args> {
                         .map_err(|_| anyhow!("-c must be a number, got {value:?}"))?,
                 )
             }
-            other => bail!("unknown option {other} (use -n ADDR, -t TOPIC, -g GROUP, -c COUNT)"),
+            other => bail!(
+                "unknown option {other} (use -n ADDR, -t TOPIC, -g GROUP, -c COUNT)\n{}",
+                mq_client::credentials::TOOLS_HELP
+            ),
         }
     }
     if args.namesrv.is_empty() {
@@ -58,7 +65,8 @@ fn parse(argv: &[String]) -> Result<Args> {
 
 async fn run(args: Args) -> Result<()> {
     let client = ClientConfig::new(args.namesrv)
-        .with_instance_name(format!("quickstart-consumer-{}", std::process::id()));
+        .with_instance_name(format!("quickstart-consumer-{}", std::process::id()))
+        .with_credentials(Credentials::for_tools()?);
     let config = PushConsumerConfig {
         consume_from_where: ConsumeFromWhere::ConsumeFromFirstOffset,
         ..PushConsumerConfig::new(args.group)

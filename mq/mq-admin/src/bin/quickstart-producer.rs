@@ -6,11 +6,16 @@
 //! ```text
 //! NAMESRV_ADDR=127.0.0.1:9876 quickstart-producer [-n ADDR] [-t TOPIC] [-c COUNT]
 //! ```
+//!
+//! With ACL on, it signs as `mqadmin` does: `ROCKETMQ_ACCESS_KEY` and
+//! `ROCKETMQ_SECRET_KEY`, else `$ROCKETMQ_HOME/conf/tools.yml`.
 
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
-use mq_client::{ClientConfig, Message, Producer, ProducerConfig, SendResult, SendStatus};
+use mq_client::{
+    ClientConfig, Credentials, Message, Producer, ProducerConfig, SendResult, SendStatus,
+};
 
 struct Args {
     namesrv: String,
@@ -35,7 +40,10 @@ fn parse(argv: &[String]) -> Result<Args> {
                     .parse()
                     .map_err(|_| anyhow!("-c must be a number, got {value:?}"))?
             }
-            other => bail!("unknown option {other} (use -n ADDR, -t TOPIC, -c COUNT)"),
+            other => bail!(
+                "unknown option {other} (use -n ADDR, -t TOPIC, -c COUNT)\n{}",
+                mq_client::credentials::TOOLS_HELP
+            ),
         }
     }
     if args.namesrv.is_empty() {
@@ -55,7 +63,8 @@ fn status(s: SendStatus) -> &'static str {
 
 async fn run(args: Args) -> Result<()> {
     let client = ClientConfig::new(args.namesrv)
-        .with_instance_name(format!("quickstart-producer-{}", std::process::id()));
+        .with_instance_name(format!("quickstart-producer-{}", std::process::id()))
+        .with_credentials(Credentials::for_tools()?);
     let producer = Producer::start(
         ProducerConfig::new("please_rename_unique_group_name"),
         client,

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::{bail, Result};
-use mq_client::{AdminClient, ClientConfig, Producer, ProducerConfig};
+use mq_client::{AdminClient, ClientConfig, Credentials, Producer, ProducerConfig};
 
 use crate::args::{FlagSpec, Flags};
 
@@ -86,10 +86,18 @@ pub(crate) async fn topic_masters(
         .collect())
 }
 
+/// Client settings on the name servers of `-n` / NAMESRV_ADDR under
+/// `instance`, signing with the tools' keys (environment, else
+/// `$ROCKETMQ_HOME/conf/tools.yml`) when there are any.
+pub(crate) fn client_config(f: &Flags, instance: String) -> Result<ClientConfig> {
+    Ok(ClientConfig::new(f.namesrv()?)
+        .with_instance_name(instance)
+        .with_credentials(Credentials::for_tools()?))
+}
+
 /// A producer for the commands that send, in a group of its own.
 pub(crate) async fn producer(f: &Flags, group: &str) -> Result<Producer> {
-    let client = ClientConfig::new(f.namesrv()?)
-        .with_instance_name(format!("mqadmin-{group}-{}", std::process::id()));
+    let client = client_config(f, format!("mqadmin-{group}-{}", std::process::id()))?;
     Ok(Producer::start(ProducerConfig::new(group), client).await?)
 }
 
@@ -100,8 +108,6 @@ pub(crate) fn body_of_size(size: usize) -> bytes::Bytes {
 
 /// An admin client on the name servers of `-n` / NAMESRV_ADDR.
 pub(crate) async fn admin(flags: &Flags) -> Result<AdminClient> {
-    let namesrv = flags.namesrv()?;
-    let client = ClientConfig::new(namesrv.clone())
-        .with_instance_name(format!("mqadmin-{}", std::process::id()));
+    let client = client_config(flags, format!("mqadmin-{}", std::process::id()))?;
     Ok(AdminClient::start(client).await?)
 }

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use mq_client::{Message, MessageExt, MessageQueue, PullConsumer, PullStatus, SendStatus};
 
-use super::common::{admin, producer, value, Command};
+use super::common::{admin, client_config, producer, value, Command};
 use crate::args::{FlagSpec, Flags};
 use crate::time::format_ms;
 
@@ -208,8 +208,7 @@ async fn query_by_offset(f: Flags) -> Result<()> {
 /// The pull consumer the reading commands use (RocketMQ's TOOLS_CONSUMER).
 pub(crate) async fn tools_consumer(f: &Flags) -> Result<PullConsumer> {
     let group = f.get('g').unwrap_or("TOOLS_CONSUMER").to_owned();
-    let client = mq_client::ClientConfig::new(f.namesrv()?)
-        .with_instance_name(format!("mqadmin-pull-{}", std::process::id()));
+    let client = client_config(f, format!("mqadmin-pull-{}", std::process::id()))?;
     Ok(PullConsumer::start(group, client).await?)
 }
 

@@ -89,6 +89,7 @@ pub fn usage() -> String {
         out.push_str(&format!("   {alias:<24} Same as {real}\n"));
     }
     out.push_str("See 'mqadmin help <command>' for more information on a specific command.\n");
+    out.push_str(mq_client::credentials::TOOLS_HELP);
     out
 }
 
@@ -107,5 +108,6 @@ pub fn help(cmd: &Command) -> String {
             f.short, f.long, "", f.help
         ));
     }
+    out.push_str(mq_client::credentials::TOOLS_HELP);
     out
 }

@@ -30,6 +30,7 @@ use mq_remoting::{Channel, HandlerError, RequestHandler};
 use tracing::{debug, info, warn};
 
 use super::members::Members;
+use crate::credentials::Credentials;
 use crate::end_transaction::{end_transaction_request, TransactionHandle};
 use crate::error::ClientError;
 
@@ -39,6 +40,9 @@ pub(super) struct ClientHandler {
     pub(super) members: Weak<Members>,
     /// Reported in running info.
     pub(super) namesrv_addrs: Vec<String>,
+    /// Signs the END_TRANSACTION a check-back answers with (a request of
+    /// ours, unlike the responses to the broker's other requests).
+    pub(super) credentials: Option<Credentials>,
 }
 
 #[mq_remoting::async_trait]
@@ -53,7 +57,7 @@ impl RequestHandler for ClientHandler {
         };
         let response = match request.code {
             request_code::CHECK_TRANSACTION_STATE => {
-                answer_check(&members, channel, &request).await?;
+                answer_check(&members, self.credentials.as_ref(), channel, &request).await?;
                 return Ok(None);
             }
             request_code::NOTIFY_CONSUMER_IDS_CHANGED => {
@@ -79,6 +83,7 @@ impl RequestHandler for ClientHandler {
 /// answers with END_TRANSACTION on the same connection.
 async fn answer_check(
     members: &Members,
+    credentials: Option<&Credentials>,
     channel: &Channel,
     request: &RemotingCommand,
 ) -> std::result::Result<(), HandlerError> {
@@ -110,8 +115,12 @@ async fn answer_check(
         ?state,
         "answering transaction check"
     );
+    let mut end = end_transaction_request(&handle, state, true);
+    if let Some(credentials) = credentials {
+        credentials.sign(&mut end);
+    }
     channel
-        .oneway(end_transaction_request(&handle, state, true))
+        .oneway(end)
         .await
         .map_err(|e| Box::new(ClientError::from(e)) as HandlerError)
 }

@@ -10,6 +10,8 @@
 mod brokers;
 mod callback;
 mod members;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,6 +77,7 @@ impl ClientInstance {
         let handler = Arc::new(ClientHandler {
             members: Arc::downgrade(&members),
             namesrv_addrs: namesrv_addrs.clone(),
+            credentials: config.credentials.clone(),
         });
         let remoting_config = RemotingConfig {
             connect_timeout: config.request_timeout,
@@ -162,6 +165,7 @@ impl ClientInstance {
 
     /// Sends `request` to the name servers in turn until one answers.
     pub(crate) async fn invoke_namesrv(&self, request: RemotingCommand) -> Result<RemotingCommand> {
+        let request = self.signed(request);
         let n = self.namesrv_addrs.len();
         let start = self.namesrv_index.load(Ordering::Relaxed);
         let mut last = None;
@@ -333,7 +337,7 @@ impl ClientInstance {
     ) -> Result<RemotingCommand> {
         let result = self
             .remoting
-            .invoke(addr, compact(request), timeout)
+            .invoke(addr, self.signed(compact(request)), timeout)
             .await
             .map_err(ClientError::from);
         match &result {
@@ -346,7 +350,18 @@ impl ClientInstance {
 
     /// `request` to the broker at `addr` without waiting for an answer.
     pub(crate) async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> Result<()> {
-        Ok(self.remoting.invoke_oneway(addr, compact(request)).await?)
+        let request = self.signed(compact(request));
+        Ok(self.remoting.invoke_oneway(addr, request).await?)
+    }
+
+    /// `request` signed with the configured credentials, if any. Every
+    /// request leaving the instance passes here last, when its fields and
+    /// body are final (the check-back's END_TRANSACTION signs in `callback`).
+    fn signed(&self, mut request: RemotingCommand) -> RemotingCommand {
+        if let Some(credentials) = &self.config.credentials {
+            credentials.sign(&mut request);
+        }
+        request
     }
 
     /// `request` to every known broker; failures are logged as `what`.
