@@ -1,29 +1,5 @@
-//! Process signals every binary stops on.
+//! Process signals every binary stops on: the broker's and the name server's
+//! own (Ctrl-C or SIGTERM), so that the whole suite stops the same way.
 
 /// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-}
+pub use mq_client::shutdown_signal as shutdown;
