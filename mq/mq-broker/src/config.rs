@@ -98,6 +98,17 @@ broker_config! {
     rocketmq_home: String = std::env::var("ROCKETMQ_HOME").unwrap_or_default(), "rocketmqHome";
     /// Name server addresses, `;`-separated.
     namesrv_addr: String = std::env::var("NAMESRV_ADDR").unwrap_or_default(), "namesrvAddr";
+    /// Check every request against the plain ACL accounts file (RocketMQ's
+    /// `aclEnable`); a malformed file stops start-up.
+    acl_enable: bool = false, "aclEnable";
+    /// The accounts file: absolute, or relative to `rocketmqHome`; empty means
+    /// `conf/plain_acl.yml` there (RocketMQ's `rocketmq.acl.plain.file`).
+    acl_file_path: String = String::new(), "aclFilePath";
+    /// Account the broker signs its name server registrations and its
+    /// requests to its master with; empty sends them unsigned.
+    access_key: String = String::new(), "accessKey";
+    /// Secret of `accessKey`.
+    secret_key: String = String::new(), "secretKey";
     /// The address clients are told to use. Defaults to loopback; set it to
     /// the host's address on a multi-host cluster.
     broker_ip1: String = "127.0.0.1".to_owned(), "brokerIP1";
@@ -153,8 +164,16 @@ broker_config! {
     notify_consumer_ids_changed_enable: bool = true, "notifyConsumerIdsChangedEnable";
     /// Period (ms) of persisting consumer offsets.
     flush_consumer_offset_interval: u64 = 5_000, "flushConsumerOffsetInterval";
-    /// A client connection idle this long (s) is closed.
+    /// A connection that completes no frame for this long (s) is closed,
+    /// and a client without a heartbeat for this long is forgotten; 0
+    /// keeps silent connections open.
     server_channel_max_idle_time_seconds: u64 = 120, "serverChannelMaxIdleTimeSeconds";
+    /// A frame whose first byte arrived must be complete within this long
+    /// (ms) or its connection is closed; 0 no bound.
+    server_frame_read_timeout_millis: u64 = 30_000, "serverFrameReadTimeoutMillis";
+    /// Connections beyond this many are refused at once (lowered to fit the
+    /// open-file limit).
+    server_max_connections: usize = mq_remoting::MAX_CONNECTIONS, "serverMaxConnections";
     /// The file UPDATE_BROKER_CONFIG writes to (the `-c` file); empty means
     /// `<storePathRootDir>/config/broker.properties`.
     broker_config_path: String = String::new(), "brokerConfigPath";
@@ -266,7 +285,6 @@ pub const ACCEPTED_AND_IGNORED: &[&str] = &[
     "osPageCacheBusyTimeOutMills",
     "warmMapedFileEnable",
     "fetchNamesrvAddrByAddressServer",
-    "aclEnable",
     "traceTopicEnable",
     "msgTraceTopicName",
     "enablePropertyFilter",

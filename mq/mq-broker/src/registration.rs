@@ -11,6 +11,7 @@ use mq_protocol::RemotingCommand;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
+use crate::config::BrokerConfig;
 
 /// Registers with the name servers at once when topics changed since the
 /// last registration (a topic auto-created by a send, a retry topic created
@@ -36,7 +37,7 @@ pub(crate) fn register_request(broker: &Broker) -> RemotingCommand {
         topic_config_serialize_wrapper: wrapper,
         filter_server_list: Vec::new(),
     });
-    RemotingCommand::request(request_code::REGISTER_BROKER)
+    let mut request = RemotingCommand::request(request_code::REGISTER_BROKER)
         .with_field("brokerAddr", broker.broker_addr())
         .with_field("brokerName", &config.broker_name)
         .with_field("brokerId", config.broker_id)
@@ -44,7 +45,18 @@ pub(crate) fn register_request(broker: &Broker) -> RemotingCommand {
         .with_field("haServerAddr", broker.ha_addr.to_string())
         .with_field("compressed", false)
         .with_field("bodyCrc32", mq_protocol::message::body_crc(&body))
-        .with_body(body)
+        .with_body(body);
+    sign(&config, &mut request);
+    request
+}
+
+/// Signs a request the broker sends (registrations, a slave's requests to
+/// its master) with `accessKey`/`secretKey`, so a name server or master with
+/// ACL on accepts it; unsigned when no key is configured.
+pub(crate) fn sign(config: &BrokerConfig, request: &mut RemotingCommand) {
+    if !config.access_key.is_empty() {
+        mq_protocol::acl::sign_request(request, &config.access_key, &config.secret_key, None);
+    }
 }
 
 /// Registers with every name server; logs the ones that fail.
@@ -85,11 +97,12 @@ pub(crate) async fn register_all(broker: &Broker) {
 pub(crate) async fn unregister(broker: &Broker) {
     let config = broker.config();
     for addr in config.namesrv_addrs() {
-        let request = RemotingCommand::request(request_code::UNREGISTER_BROKER)
+        let mut request = RemotingCommand::request(request_code::UNREGISTER_BROKER)
             .with_field("brokerAddr", broker.broker_addr())
             .with_field("brokerName", &config.broker_name)
             .with_field("brokerId", config.broker_id)
             .with_field("clusterName", &config.broker_cluster_name);
+        sign(&config, &mut request);
         if let Err(e) = broker
             .namesrv_client
             .invoke(&addr, request, Duration::from_secs(3))

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use mq_acl::{Rules, Validator};
 use mq_remoting::ServerConfig;
 use mq_store::{MessageStore, MessageStoreConfig, StoreError};
 use thiserror::Error;
@@ -35,6 +36,30 @@ pub enum BrokerError {
     },
 }
 
+/// The ACL accounts when `aclEnable` is on; a missing or malformed file is
+/// a start-up error naming the file and line.
+fn load_acl(config: &BrokerConfig) -> Result<Option<Arc<Validator>>, BrokerError> {
+    if !config.acl_enable {
+        return Ok(None);
+    }
+    let path = mq_acl::resolve_path(&config.rocketmq_home, &config.acl_file_path);
+    let validator = Validator::load(Rules::Broker, &path).map_err(|e| {
+        BrokerError::Config(format!("aclEnable=true but the ACL file is unusable: {e}"))
+    })?;
+    info!(path = %path.display(), "plain ACL enabled");
+    Ok(Some(Arc::new(validator)))
+}
+
+/// Re-reads the ACL file when it changes, until the broker stops.
+async fn watch_acl(validator: Arc<Validator>, mut stop: watch::Receiver<bool>) {
+    let watcher = validator.watch(ACL_RELOAD_PERIOD);
+    stopped(&mut stop).await;
+    watcher.abort();
+}
+
+/// How often the ACL file's modification time is looked at.
+const ACL_RELOAD_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A running broker.
 pub struct BrokerHandle {
     broker: Arc<Broker>,
@@ -57,6 +82,7 @@ impl BrokerHandle {
         let delay_levels = store_config
             .delay_levels()
             .map_err(|e| BrokerError::Config(e.to_string()))?;
+        let acl = load_acl(&config)?;
         let ip: IpAddr = config.broker_ip1.parse().map_err(|_| {
             BrokerError::Config(format!(
                 "brokerIP1 {:?} is not an IP address",
@@ -130,11 +156,23 @@ impl BrokerHandle {
         );
 
         let mut tasks = JoinSet::new();
-        let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone()));
+        let acl = match &acl {
+            Some(validator) => {
+                tasks.spawn(watch_acl(validator.clone(), stop.subscribe()));
+                Some(validator.clone())
+            }
+            None => None,
+        };
+        let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone(), acl));
         let server_config = ServerConfig {
             max_frame_len: config.server_frame_max_length,
+            max_connections: config.server_max_connections.max(1),
             ..ServerConfig::default()
-        };
+        }
+        .with_timeouts(
+            config.server_channel_max_idle_time_seconds,
+            config.server_frame_read_timeout_millis,
+        );
         let mut stop_rx = stop.subscribe();
         tasks.spawn(async move {
             mq_remoting::serve_with(listener, handler, server_config, async move {

@@ -18,11 +18,18 @@ pub struct NameServer {
 impl NameServer {
     /// Binds a loopback port and serves on it until dropped.
     pub async fn start() -> NameServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`NameServer::start`], with settings adjusted by `tweak`
+    /// (`aclEnable`, say).
+    pub async fn start_with(tweak: impl FnOnce(&mut NamesrvConfig)) -> NameServer {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let config = NamesrvConfig {
+        let mut config = NamesrvConfig {
             kv_config_path: dir.path().join("kvConfig.json"),
             ..NamesrvConfig::default()
         };
+        tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use mq_acl::Validator;
 use mq_protocol::{request_code as code, RemotingCommand, ResponseCode};
 use mq_remoting::{async_trait, not_supported, Channel, HandlerError, RequestHandler};
 use tracing::debug;
@@ -27,11 +28,13 @@ pub(crate) mod transaction;
 /// Serves the broker's remoting port.
 pub struct BrokerHandler {
     broker: Arc<Broker>,
+    /// The plain ACL check (`aclEnable`); `None` costs one branch per request.
+    acl: Option<Arc<Validator>>,
 }
 
 impl BrokerHandler {
-    pub(crate) fn new(broker: Arc<Broker>) -> Self {
-        BrokerHandler { broker }
+    pub(crate) fn new(broker: Arc<Broker>, acl: Option<Arc<Validator>>) -> Self {
+        BrokerHandler { broker, acl }
     }
 
     /// The processor of `request`'s code; unknown codes are answered
@@ -104,6 +107,13 @@ impl RequestHandler for BrokerHandler {
         channel: &Channel,
         request: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, HandlerError> {
+        if let Some(acl) = &self.acl {
+            // A refusal is an answer like any other: the connection stays.
+            if let Err(refusal) = acl.check(channel.peer_addr().ip(), &request) {
+                debug!(code = request.code, peer = %channel.peer_addr(), %refusal, "ACL refused");
+                return Ok(Some(refusal.into_response(&request)));
+            }
+        }
         let response = self
             .dispatch(channel, &request)
             .await

@@ -21,9 +21,11 @@ pub(crate) const SYNC_TICK: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 async fn fetch(broker: &Broker, master: &str, code: i32) -> Result<bytes::Bytes, String> {
+    let mut request = RemotingCommand::request(code);
+    crate::registration::sign(&broker.config(), &mut request);
     let response = broker
         .namesrv_client
-        .invoke(master, RemotingCommand::request(code), REQUEST_TIMEOUT)
+        .invoke(master, request, REQUEST_TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
     if response.code != 0 {
