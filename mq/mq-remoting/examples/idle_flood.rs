@@ -26,8 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 const SERVE_FLAG: &str = "--serve";
 const LISTENING: &str = "listening on ";
-/// Connects in flight at once: well under the listen backlog.
-const CONNECT_WINDOW: usize = 200;
+/// Connects in flight at once: under the listen backlog (128, std's).
+const CONNECT_WINDOW: usize = 100;
 
 struct Answer;
 

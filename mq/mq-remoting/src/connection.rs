@@ -50,9 +50,7 @@ impl Connection {
             },
             writer: FrameWriter {
                 half: write,
-                // Grows with the first frames written: an idle connection
-                // costs no write buffer.
-                buf: BytesMut::new(),
+                buf: BytesMut::with_capacity(READ_BUFFER),
                 peer,
             },
         })

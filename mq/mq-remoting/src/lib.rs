@@ -47,8 +47,8 @@ pub use deadline::{ReadLimit, ReadLimits};
 pub use error::{check_success, HandlerError, RemotingError};
 pub use fdlimit::raise_fd_limit;
 pub use server::{
-    serve, serve_with, ServerConfig, DEFAULT_FRAME_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    MAX_CONNECTIONS,
+    serve, serve_with, ServerConfig, DEFAULT_BACKLOG, DEFAULT_FRAME_READ_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, MAX_CONNECTIONS,
 };
 pub use signal::shutdown_signal;
 

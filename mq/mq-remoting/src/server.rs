@@ -30,6 +30,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// must be complete within this long.
 pub const DEFAULT_FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default `serverSocketBacklog`, RocketMQ's. Listeners bound through the
+/// standard library get 128, which a burst of reconnecting clients (or a
+/// scheduling hiccup during one) overflows, costing each dropped connect a
+/// one-second SYN retransmission.
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
 /// After an accept error (e.g. out of descriptors) wait this long before
 /// accepting again instead of spinning.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -52,6 +58,11 @@ pub struct ServerConfig {
     /// its connection is closed; `None` no bound. See
     /// [`DEFAULT_FRAME_READ_TIMEOUT`].
     pub frame_read_timeout: Option<Duration>,
+    /// Connections the kernel queues until they are accepted
+    /// (`serverSocketBacklog`, RocketMQ's 1024; the system caps it at
+    /// `net.core.somaxconn`). Applied to the listener when serving starts,
+    /// whatever it was bound with.
+    pub backlog: u32,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +73,7 @@ impl Default for ServerConfig {
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             frame_read_timeout: Some(DEFAULT_FRAME_READ_TIMEOUT),
+            backlog: DEFAULT_BACKLOG,
         }
     }
 }
@@ -97,6 +109,7 @@ pub async fn serve_with(
     shutdown: impl Future,
 ) {
     let local = listener.local_addr().ok();
+    set_backlog(&listener, config.backlog);
     let drive = DriveConfig {
         max_frame_len: config.max_frame_len,
         max_in_flight: config.max_in_flight_per_connection.max(1),
@@ -153,6 +166,22 @@ pub async fn serve_with(
     while connections.join_next().await.is_some() {}
     info!(addr = ?local, "server stopped");
 }
+
+/// Sets the accept queue length of an already listening socket: `listen`
+/// again only updates it (Linux and the BSDs).
+#[cfg(unix)]
+fn set_backlog(listener: &TcpListener, backlog: u32) {
+    use std::os::fd::AsRawFd;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: the descriptor is the listener's own and stays open for the
+    // duration of the call.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
+        warn!(error = %std::io::Error::last_os_error(), backlog, "cannot set the listen backlog");
+    }
+}
+
+#[cfg(not(unix))]
+fn set_backlog(_listener: &TcpListener, _backlog: u32) {}
 
 /// `configured`, lowered to what the open-file limit (raised first) allows.
 fn effective_max_connections(configured: usize) -> usize {
