@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use mq_protocol::name::TopicName;
+
 use crate::commit_log::{list_offset_files, segment_name};
 use crate::config::CQ_ENTRY_SIZE;
 use crate::error::{IoContext, StoreError};
@@ -87,11 +89,13 @@ pub(crate) struct ConsumeQueue {
 }
 
 impl ConsumeQueue {
-    pub(crate) fn new(root: &Path, topic: &str, queue_id: i32, segment_size: u64) -> Self {
+    /// The queue's folder is `root/<topic>/<queue id>`; only a checked
+    /// [`TopicName`] may name it, so no topic can reach outside `root`.
+    pub(crate) fn new(root: &Path, topic: &TopicName, queue_id: i32, segment_size: u64) -> Self {
         ConsumeQueue {
-            topic: topic.to_owned(),
+            topic: topic.as_str().to_owned(),
             queue_id,
-            dir: root.join(topic).join(queue_id.to_string()),
+            dir: root.join(topic.as_str()).join(queue_id.to_string()),
             segment_size,
             segments: RwLock::new(Vec::new()),
             min_logic: AtomicU64::new(0),
@@ -102,7 +106,7 @@ impl ConsumeQueue {
     /// (scanning the last three segments, as RocketMQ does).
     pub(crate) fn load(
         root: &Path,
-        topic: &str,
+        topic: &TopicName,
         queue_id: i32,
         segment_size: u64,
     ) -> Result<Self, StoreError> {
@@ -419,6 +423,10 @@ impl ConsumeQueue {
 mod tests {
     use super::*;
 
+    fn topic(name: &str) -> TopicName {
+        TopicName::parse(name).unwrap()
+    }
+
     fn entry(off: u64) -> CqEntry {
         CqEntry {
             commit_log_offset: off,
@@ -430,7 +438,7 @@ mod tests {
     #[test]
     fn put_roll_reload_and_truncate() {
         let dir = tempfile::tempdir().unwrap();
-        let cq = ConsumeQueue::new(dir.path(), "T", 0, 60);
+        let cq = ConsumeQueue::new(dir.path(), &topic("T"), 0, 60);
         for i in 0..7u64 {
             cq.put(entry(i * 100), i).unwrap();
         }
@@ -444,7 +452,7 @@ mod tests {
         );
         assert_eq!(cq.roll_next_file(4), 6);
         drop(cq);
-        let mut cq = ConsumeQueue::load(dir.path(), "T", 0, 60).unwrap();
+        let mut cq = ConsumeQueue::load(dir.path(), &topic("T"), 0, 60).unwrap();
         assert_eq!(cq.max_offset(), 7);
         assert_eq!(cq.last_entry_end(), Some(700));
         cq.truncate_after(450).unwrap();
@@ -456,7 +464,7 @@ mod tests {
     #[test]
     fn queue_starting_late_is_prefilled_with_blanks() {
         let dir = tempfile::tempdir().unwrap();
-        let cq = ConsumeQueue::new(dir.path(), "T", 1, 60);
+        let cq = ConsumeQueue::new(dir.path(), &topic("T"), 1, 60);
         cq.put(entry(5000), 4).unwrap();
         assert_eq!(cq.max_offset(), 5);
         assert_eq!(cq.min_offset(), 4);
@@ -468,7 +476,7 @@ mod tests {
     #[test]
     fn delete_expired_keeps_the_last_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let cq = ConsumeQueue::new(dir.path(), "T", 0, 60);
+        let cq = ConsumeQueue::new(dir.path(), &topic("T"), 0, 60);
         for i in 0..7u64 {
             cq.put(entry(i * 100), i).unwrap();
         }

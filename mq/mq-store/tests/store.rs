@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{config, decode, msg, open, read_queue};
 use mq_protocol::message::{sys_flag, BLANK_MAGIC_CODE};
+use mq_protocol::name::TopicName;
 use mq_store::{
     CleanOutcome, FlushDiskType, GetMessageStatus, MessageStore, PutStatus, StoreError,
     SCHEDULE_TOPIC,
@@ -368,11 +369,11 @@ async fn offset_by_timestamp_and_delete_topic() {
     let ts = rs[10].store_timestamp;
     let first_at_ts = rs.iter().position(|r| r.store_timestamp >= ts).unwrap() as u64;
     assert_eq!(store.offset_by_timestamp("T", 0, ts), first_at_ts);
-    assert!(store.delete_topic("T").unwrap());
+    assert!(store.delete_topic(&TopicName::parse("T").unwrap()).unwrap());
     assert!(!dir.path().join("consumequeue/T").exists());
     assert!(store.topics_and_queues().is_empty());
     assert_eq!(store.max_offset_in_queue("T", 0), 0);
-    assert!(!store.delete_topic("T").unwrap());
+    assert!(!store.delete_topic(&TopicName::parse("T").unwrap()).unwrap());
 }
 
 #[tokio::test]
@@ -689,4 +690,29 @@ async fn record_boundaries_are_recognised() {
     assert!(!store.is_record_boundary(a.wrote_offset + 1));
     assert!(!store.is_record_boundary(store.commit_log_max_offset() + 20));
     assert!(!store.is_record_boundary(u64::MAX));
+}
+
+/// A topic that is not a name (issue 14: `%DLQ%sec/../..`) is refused
+/// before anything is written, so no consume queue folder is made from it;
+/// a stray folder that is not a topic name is left alone by recovery.
+#[tokio::test]
+async fn topics_that_are_not_names_never_become_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for bad in ["%DLQ%sec/../../trav_created", "../x", "a.b"] {
+        let err = store.put_message(msg(bad, 0, 1, 10)).await.unwrap_err();
+        assert!(matches!(err, StoreError::IllegalMessage { .. }), "{err}");
+    }
+    assert_eq!(store.commit_log_max_offset(), 0);
+    assert!(!dir.path().join("trav_created").exists());
+    assert!(!dir.path().join("x").exists());
+    store.put_message(msg("T", 0, 1, 10)).await.unwrap();
+    store.shutdown().unwrap();
+    drop(store);
+    let stray = dir.path().join("consumequeue/not.a.topic/0");
+    std::fs::create_dir_all(&stray).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.max_offset_in_queue("T", 0), 1);
+    assert!(!store.topics_and_queues().contains_key("not.a.topic"));
+    assert!(stray.exists());
 }

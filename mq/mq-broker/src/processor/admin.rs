@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mq_protocol::header::{CreateTopicRequestHeader, TopicHeader};
+use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::route::{decode_json, encode_json, perm, KvTable, TopicConfig, TopicFilterType};
 use mq_protocol::{topic, RemotingCommand};
 use serde::Serialize;
@@ -22,7 +23,7 @@ use crate::util::now_ms;
 /// UPDATE_AND_CREATE_TOPIC.
 pub(crate) fn create_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
     let header: CreateTopicRequestHeader = request.header()?;
-    topic::validate_topic(&header.topic).map_err(ProcessError::system)?;
+    TopicName::parse(&header.topic).map_err(ProcessError::system)?;
     if header.topic == broker.config().broker_cluster_name {
         return Err(ProcessError::system(format!(
             "the topic[{}] is conflict with system reserved words",
@@ -64,6 +65,9 @@ pub(crate) fn create_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> P
 /// DELETE_TOPIC_IN_BROKER.
 pub(crate) fn delete_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> Processed {
     let header: TopicHeader = request.header()?;
+    // The store removes a folder named after the topic: only a name may
+    // get that far (retry and DLQ topics of long groups included).
+    let name = TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
     if topic::is_system_topic(&header.topic) {
         return Err(ProcessError::system(format!(
             "the topic[{}] is a system topic and cannot be deleted",
@@ -75,7 +79,7 @@ pub(crate) fn delete_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> P
     broker.stats.remove_topic(&header.topic);
     broker
         .store
-        .delete_topic(&header.topic)
+        .delete_topic(&name)
         .map_err(|e| ProcessError::system(e.to_string()))?;
     register_if_topics_changed(broker);
     Ok(success(request))
@@ -90,7 +94,7 @@ pub(crate) fn all_topic_config(broker: &Broker, request: &RemotingCommand) -> Pr
 pub(crate) fn create_group(broker: &Broker, request: &RemotingCommand) -> Processed {
     let config: SubscriptionGroupConfig = decode_json(&request.body)
         .map_err(|e| ProcessError::system(format!("bad subscription group body: {e}")))?;
-    topic::validate_group(&config.group_name).map_err(ProcessError::system)?;
+    GroupName::parse(&config.group_name).map_err(ProcessError::system)?;
     if config.retry_max_times < 0 || config.retry_queue_nums < 0 {
         return Err(ProcessError::system(
             "retryMaxTimes and retryQueueNums must not be negative",
@@ -105,7 +109,8 @@ pub(crate) fn delete_group(broker: &Broker, request: &RemotingCommand) -> Proces
     let group = request
         .field("groupName")
         .ok_or_else(|| ProcessError::system("missing header field groupName"))?;
-    broker.groups.delete(group, now_ms())?;
+    let group = GroupName::parse(group).map_err(ProcessError::system)?;
+    broker.groups.delete(group.as_str(), now_ms())?;
     Ok(success(request))
 }
 

@@ -10,6 +10,7 @@ use mq_protocol::header::{
     ConsumerGroupHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
     UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
+use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::route::{decode_json, encode_json, perm};
 use mq_protocol::{topic, RemotingCommand, ResponseCode};
 use mq_remoting::Channel;
@@ -29,6 +30,7 @@ pub(crate) fn heartbeat(
 ) -> Processed {
     let data: HeartbeatData = decode_json(&request.body)
         .map_err(|e| ProcessError::system(format!("bad heartbeat body: {e}")))?;
+    check_heartbeat_names(&data)?;
     let now = now_ms();
     let client = ClientInfo {
         channel: channel.clone(),
@@ -72,6 +74,22 @@ pub(crate) fn heartbeat(
             .register_producer(&producer.group_name, client.clone());
     }
     Ok(success(request))
+}
+
+/// Every group and subscribed topic of a heartbeat must be a name before
+/// any of it is registered: a group becomes a subscription group and names
+/// the retry and DLQ topics (and so their folders in the store).
+fn check_heartbeat_names(data: &HeartbeatData) -> Result<(), ProcessError> {
+    for consumer in &data.consumer_data_set {
+        GroupName::parse(&consumer.group_name).map_err(ProcessError::system)?;
+        for sub in &consumer.subscription_data_set {
+            TopicName::parse_internal(&sub.topic).map_err(ProcessError::system)?;
+        }
+    }
+    for producer in &data.producer_data_set {
+        GroupName::parse(&producer.group_name).map_err(ProcessError::system)?;
+    }
+    Ok(())
 }
 
 /// The consumer's subscriptions with each TAG subscription's code set
@@ -131,6 +149,7 @@ pub(crate) fn consumer_list(broker: &Broker, request: &RemotingCommand) -> Proce
 /// QUERY_CONSUMER_OFFSET.
 pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: QueryConsumerOffsetRequestHeader = request.header()?;
+    check_offset_names(&header.consumer_group, &header.topic, header.queue_id)?;
     let committed = broker
         .offsets
         .query(&header.consumer_group, &header.topic, header.queue_id);
@@ -156,9 +175,23 @@ pub(crate) fn query_offset(broker: &Broker, request: &RemotingCommand) -> Proces
     Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
 
+/// An offset belongs to a real group, topic and queue: offsets are written
+/// to consumerOffset.json under `topic@group` keys.
+fn check_offset_names(group: &str, topic: &str, queue_id: i32) -> Result<(), ProcessError> {
+    GroupName::parse(group).map_err(ProcessError::system)?;
+    TopicName::parse_internal(topic).map_err(ProcessError::system)?;
+    if queue_id < 0 {
+        return Err(ProcessError::system(format!(
+            "queueId {queue_id} must not be negative"
+        )));
+    }
+    Ok(())
+}
+
 /// UPDATE_CONSUMER_OFFSET.
 pub(crate) fn update_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: UpdateConsumerOffsetRequestHeader = request.header()?;
+    check_offset_names(&header.consumer_group, &header.topic, header.queue_id)?;
     if header.commit_offset < 0 {
         return Err(ProcessError::system("commitOffset must not be negative"));
     }

@@ -15,6 +15,7 @@ use mq_protocol::header::{
     CloneGroupOffsetRequestHeader, GetConsumerRunningInfoRequestHeader,
     GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
 };
+use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::{request_code, RemotingCommand, ResponseCode};
 use tracing::{info, warn};
 
@@ -32,6 +33,7 @@ const CLIENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// every online member, which drops what it holds and reads on from them.
 pub(crate) async fn reset_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: ResetOffsetRequestHeader = request.header()?;
+    GroupName::parse(&header.group).map_err(ProcessError::system)?;
     let config = super::inspect::existing_topic(broker, &header.topic)?;
     let committed = broker.offsets.queues(&header.group, &header.topic);
     if committed.is_empty() && !broker.clients.is_online(&header.group) {
@@ -185,6 +187,12 @@ pub(crate) async fn running_info(broker: &Broker, request: &RemotingCommand) -> 
 /// group no longer subscribes to is skipped.
 pub(crate) fn clone_group_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: CloneGroupOffsetRequestHeader = request.header()?;
+    // Offsets are written under the destination group's name.
+    GroupName::parse(&header.src_group).map_err(ProcessError::system)?;
+    GroupName::parse(&header.dest_group).map_err(ProcessError::system)?;
+    if let Some(topic) = header.topic.as_deref().filter(|t| !t.is_empty()) {
+        TopicName::parse_internal(topic).map_err(ProcessError::system)?;
+    }
     let topics: Vec<String> = match header.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_owned()],
         None => broker.offsets.topics_of_group(&header.src_group),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mq_protocol::body::SubscriptionData;
 use mq_protocol::header::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
+use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::route::{perm, TopicConfig, MASTER_ID};
 use mq_protocol::{RemotingCommand, ResponseCode};
 use mq_store::{GetMessageResult, GetMessageStatus};
@@ -29,6 +30,15 @@ const MAX_TRANSFER_COUNT: i32 = 32;
 /// PULL_MESSAGE.
 pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: PullMessageRequestHeader = request.header()?;
+    // A pull may auto-create its group: the names are checked first.
+    GroupName::parse(&header.consumer_group).map_err(ProcessError::system)?;
+    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
+    if header.max_msg_nums <= 0 {
+        return Err(ProcessError::system(format!(
+            "maxMsgNums {} must be above 0",
+            header.max_msg_nums
+        )));
+    }
     let config = broker.config();
     if !perm::is_readable(config.broker_permission) {
         return Err(ProcessError::new(

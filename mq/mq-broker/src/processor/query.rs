@@ -7,6 +7,7 @@ use mq_protocol::header::{
     OffsetResponseHeader, QueryMessageRequestHeader, QueryMessageResponseHeader,
     QueueRequestHeader, SearchOffsetRequestHeader, ViewMessageRequestHeader,
 };
+use mq_protocol::name::TopicName;
 use mq_protocol::{MessageExt, RemotingCommand, ResponseCode};
 
 use super::error::{ProcessError, Processed};
@@ -19,6 +20,7 @@ const QUERY_MAX_NUM: i32 = 32;
 /// Answers with one offset of the queue the request names.
 fn queue_offset(request: &RemotingCommand, offset: impl FnOnce(&str, i32) -> u64) -> Processed {
     let header: QueueRequestHeader = request.header()?;
+    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
     let offset = offset(&header.topic, header.queue_id) as i64;
     Ok(success(request).with_header(&OffsetResponseHeader { offset }))
 }
@@ -70,6 +72,7 @@ pub(crate) fn search_offset(broker: &Broker, request: &RemotingCommand) -> Proce
 /// QUERY_MESSAGE.
 pub(crate) fn query_message(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: QueryMessageRequestHeader = request.header()?;
+    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
     let max = header.max_num.clamp(1, QUERY_MAX_NUM) as usize;
     let messages = broker.store.query_message(
         &header.topic,

@@ -14,6 +14,7 @@ use mq_protocol::header::{
     SendMessageResponseHeader,
 };
 use mq_protocol::message::{property, string_to_properties, sys_flag, BatchEntry};
+use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::request_code as code;
 use mq_protocol::route::{perm, TopicConfig};
 use mq_protocol::{topic, RemotingCommand, ResponseCode};
@@ -47,6 +48,9 @@ pub(crate) async fn send_message(
         _ => request.header::<SendMessageRequestHeader>(),
     };
     let header = header?;
+    if header.reconsume_times.is_some_and(|times| times < 0) {
+        return Err(ProcessError::system("reconsumeTimes must not be negative"));
+    }
     check_writable(broker)?;
     let topic_config = topic_for_send(broker, &header)?;
     let queue_nums = topic_config
@@ -194,21 +198,25 @@ fn retry_to_dlq(
     header: &SendMessageRequestHeader,
     msg: &mut InboundMessage,
 ) -> Result<(), ProcessError> {
-    let group = &msg.topic[topic::RETRY_GROUP_TOPIC_PREFIX.len()..];
-    let group_config = group_config(broker, group)?;
+    let group = GroupName::parse(&msg.topic[topic::RETRY_GROUP_TOPIC_PREFIX.len()..])
+        .map_err(ProcessError::system)?;
+    let group_config = group_config(broker, &group)?;
     let max = header
         .max_reconsume_times
         .unwrap_or(group_config.retry_max_times);
     if msg.reconsume_times >= max {
-        msg.topic = ensure_dlq(broker, group, now_ms())?;
+        msg.topic = ensure_dlq(broker, &group, now_ms())?.into_string();
         msg.queue_id = 0;
     }
     Ok(())
 }
 
 /// The subscription group a send-back or retry belongs to.
-fn group_config(broker: &Broker, group: &str) -> Result<SubscriptionGroupConfig, ProcessError> {
-    broker.groups.get(group).ok_or_else(|| {
+fn group_config(
+    broker: &Broker,
+    group: &GroupName,
+) -> Result<SubscriptionGroupConfig, ProcessError> {
+    broker.groups.get(group.as_str()).ok_or_else(|| {
         ProcessError::new(
             ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group not exist, {group}"),
@@ -217,11 +225,14 @@ fn group_config(broker: &Broker, group: &str) -> Result<SubscriptionGroupConfig,
 }
 
 /// The group's dead-letter topic, created if needed.
-fn ensure_dlq(broker: &Broker, group: &str, now: i64) -> Result<String, ProcessError> {
-    let dlq = topic::dlq_topic(group);
-    broker
-        .topics
-        .ensure_internal(&dlq, DLQ_NUMS_PER_GROUP, perm::READ | perm::WRITE, now)?;
+fn ensure_dlq(broker: &Broker, group: &GroupName, now: i64) -> Result<TopicName, ProcessError> {
+    let dlq = TopicName::dlq(group);
+    broker.topics.ensure_internal(
+        dlq.as_str(),
+        DLQ_NUMS_PER_GROUP,
+        perm::READ | perm::WRITE,
+        now,
+    )?;
     Ok(dlq)
 }
 
@@ -253,7 +264,7 @@ fn topic_for_send(
     broker: &Broker,
     header: &SendMessageRequestHeader,
 ) -> Result<TopicConfig, ProcessError> {
-    topic::validate_topic(&header.topic).map_err(ProcessError::system)?;
+    TopicName::parse(&header.topic).map_err(ProcessError::system)?;
     if topic::is_system_topic(&header.topic) {
         return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,
@@ -334,8 +345,26 @@ pub(crate) async fn consumer_send_msg_back(
     request: &RemotingCommand,
 ) -> Processed {
     let header: ConsumerSendMsgBackRequestHeader = request.header()?;
+    // Parsed before anything else: the group names the retry and DLQ
+    // topics, and so their consume queue folders.
+    let group = GroupName::parse(&header.group).map_err(ProcessError::system)?;
+    let max_level = broker
+        .store_config
+        .delay_levels()
+        .map_or(18, |levels| levels.len() as i32);
+    if !(-1..=max_level).contains(&header.delay_level) {
+        return Err(ProcessError::system(format!(
+            "delayLevel {} is out of range -1..={max_level}",
+            header.delay_level
+        )));
+    }
+    if header.max_reconsume_times.is_some_and(|times| times < 0) {
+        return Err(ProcessError::system(
+            "maxReconsumeTimes must not be negative",
+        ));
+    }
     check_writable(broker)?;
-    let group_config = group_config(broker, &header.group)?;
+    let group_config = group_config(broker, &group)?;
     if group_config.retry_queue_nums <= 0 {
         return Ok(success(request));
     }
@@ -346,7 +375,7 @@ pub(crate) async fn consumer_send_msg_back(
             ProcessError::system(format!("look message by offset failed, {}", header.offset))
         })?;
     let now = now_ms();
-    let retry_topic = topic::retry_topic(&header.group);
+    let retry_topic = TopicName::retry(&group);
     let mut properties = original.properties.clone();
     properties
         .entry(property::RETRY_TOPIC.into())
@@ -364,12 +393,15 @@ pub(crate) async fn consumer_send_msg_back(
         .unwrap_or(group_config.retry_max_times);
     let (target_topic, queue_id) =
         if original.reconsume_times >= max_reconsume || header.delay_level < 0 {
-            (ensure_dlq(broker, &header.group, now)?, 0)
+            (ensure_dlq(broker, &group, now)?, 0)
         } else {
             let queues = group_config.retry_queue_nums;
-            broker
-                .topics
-                .ensure_internal(&retry_topic, queues, perm::READ | perm::WRITE, now)?;
+            broker.topics.ensure_internal(
+                retry_topic.as_str(),
+                queues,
+                perm::READ | perm::WRITE,
+                now,
+            )?;
             let level = if header.delay_level == 0 {
                 3 + original.reconsume_times
             } else {
@@ -379,7 +411,7 @@ pub(crate) async fn consumer_send_msg_back(
             (retry_topic, random_queue(queues))
         };
     let msg = InboundMessage {
-        topic: target_topic,
+        topic: target_topic.into_string(),
         queue_id,
         flag: original.flag,
         sys_flag: sys_flag::with_transaction_type(

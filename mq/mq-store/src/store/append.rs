@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use mq_protocol::message::{encode_message_id, sys_flag};
+use mq_protocol::name::TopicName;
 
 use crate::dispatch::parse_exact;
 use crate::error::StoreError;
@@ -46,6 +47,11 @@ impl Inner {
         for m in msgs {
             let record = m.record(0, 0, 0);
             record.validate()?;
+            if let Err(error) = TopicName::parse_internal(&m.topic) {
+                return Err(StoreError::IllegalMessage {
+                    reason: error.into(),
+                });
+            }
             if m.topic.contains('\0') || m.properties.contains('\0') {
                 return Err(StoreError::IllegalMessage {
                     reason: "NUL byte in topic or properties".into(),

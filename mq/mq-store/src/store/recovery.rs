@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use bytes::BytesMut;
+use mq_protocol::name::TopicName;
 use tokio::sync::{watch, Notify};
 
 use crate::checkpoint::CheckpointFile;
@@ -158,7 +159,16 @@ fn load_consume_queues(
             tracing::warn!(path = %topic_path.display(), "ignoring stray file in consume queue folder");
             continue;
         }
-        let topic = topic_entry.file_name().to_string_lossy().into_owned();
+        // Only a folder named like a topic is a topic's: anything else was
+        // not made by the store and is left alone.
+        let Some(topic) = topic_entry
+            .file_name()
+            .to_str()
+            .and_then(|name| TopicName::parse_internal(name).ok())
+        else {
+            tracing::warn!(path = %topic_path.display(), "ignoring a folder that is not a topic name in the consume queue folder");
+            continue;
+        };
         for q_entry in std::fs::read_dir(&topic_path).at(&topic_path)? {
             let q_entry = q_entry.at(&topic_path)?;
             let Some(queue_id) = q_entry
@@ -176,7 +186,7 @@ fn load_consume_queues(
             }
             cq.correct_min_offset(commit_min);
             queues
-                .entry(topic.clone())
+                .entry(topic.as_str().to_owned())
                 .or_default()
                 .insert(queue_id, Arc::new(cq));
         }

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use mq_protocol::name::TopicName;
+
 use crate::error::StoreError;
 use crate::mmap::{fsync_dir, local_hour};
 
@@ -15,7 +17,9 @@ use super::types::CleanOutcome;
 impl MessageStore {
     /// Deletes a topic's consume queues (its messages stay in the commit log
     /// until retention removes them). Returns whether the topic had any.
-    pub fn delete_topic(&self, topic: &str) -> Result<bool, StoreError> {
+    /// Takes a checked name: the folder it removes is built from it.
+    pub fn delete_topic(&self, topic: &TopicName) -> Result<bool, StoreError> {
+        let topic = topic.as_str();
         let mut st = lock(&self.inner.put);
         st.offsets.remove(topic);
         let removed = self

@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 
 use bytes::BytesMut;
+use mq_protocol::name::TopicName;
 use tokio::sync::{watch, Notify};
 
 use crate::checkpoint::CheckpointFile;
@@ -113,13 +114,13 @@ impl Inner {
         queues.get(topic).and_then(|q| q.get(&queue_id)).cloned()
     }
 
-    pub(super) fn queue_or_create(&self, topic: &str, queue_id: i32) -> Arc<ConsumeQueue> {
-        if let Some(q) = self.queue(topic, queue_id) {
+    pub(super) fn queue_or_create(&self, topic: &TopicName, queue_id: i32) -> Arc<ConsumeQueue> {
+        if let Some(q) = self.queue(topic.as_str(), queue_id) {
             return q;
         }
         let mut queues = self.queues.write().unwrap_or_else(|e| e.into_inner());
         queues
-            .entry(topic.to_owned())
+            .entry(topic.as_str().to_owned())
             .or_default()
             .entry(queue_id)
             .or_insert_with(|| {
@@ -153,7 +154,17 @@ impl Inner {
                     "negative QUEUEOFFSET",
                 )
             })?;
-            self.queue_or_create(req.topic, req.queue_id).put(
+            // Puts refuse such topics; a record from an older store or a
+            // master that did not keeps its commit log entry but gets no
+            // consume queue folder.
+            let topic = match TopicName::parse_internal(req.topic) {
+                Ok(topic) => topic,
+                Err(error) => {
+                    tracing::warn!(offset = req.commit_log_offset, %error, "no consume queue for a message with a bad topic name");
+                    return Ok(());
+                }
+            };
+            self.queue_or_create(&topic, req.queue_id).put(
                 CqEntry {
                     commit_log_offset: req.commit_log_offset,
                     size: req.size,
