@@ -156,13 +156,9 @@ impl BrokerHandle {
         );
 
         let mut tasks = JoinSet::new();
-        let acl = match &acl {
-            Some(validator) => {
-                tasks.spawn(watch_acl(validator.clone(), stop.subscribe()));
-                Some(validator.clone())
-            }
-            None => None,
-        };
+        if let Some(validator) = &acl {
+            tasks.spawn(watch_acl(validator.clone(), stop.subscribe()));
+        }
         let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone(), acl));
         let server_config = ServerConfig {
             max_frame_len: config.server_frame_max_length,

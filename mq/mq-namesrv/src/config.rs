@@ -33,6 +33,9 @@ pub const BLACK_LIST: &[&str] = &[
     "configStorePath",
     "kvConfigPath",
     "rocketmqHome",
+    // The ACL is not switched off, or pointed elsewhere, over the network.
+    "aclEnable",
+    "aclFilePath",
 ];
 
 /// Why a configuration could not be read.
@@ -87,6 +90,12 @@ pub struct NamesrvConfig {
     pub broker_channel_expired_time_ms: u64,
     /// `frameMaxLength`: frames above it close their connection.
     pub frame_max_length: usize,
+    /// `aclEnable`: check registrations and admin requests against the plain
+    /// ACL accounts file (beyond RocketMQ 4.x); a malformed file stops start-up.
+    pub acl_enable: bool,
+    /// `aclFilePath`: the accounts file, absolute or relative to
+    /// `rocketmqHome`; empty means `conf/plain_acl.yml` there.
+    pub acl_file_path: String,
 }
 
 impl Default for NamesrvConfig {
@@ -104,6 +113,8 @@ impl Default for NamesrvConfig {
             scan_not_active_broker_interval_ms: 10_000,
             broker_channel_expired_time_ms: 120_000,
             frame_max_length: DEFAULT_MAX_FRAME_LEN,
+            acl_enable: false,
+            acl_file_path: String::new(),
         }
     }
 }
@@ -182,6 +193,8 @@ impl NamesrvConfig {
                 self.frame_max_length =
                     usize::try_from(length).map_err(|e| invalid(e.to_string()))?;
             }
+            "aclEnable" => self.acl_enable = parse_bool(value).map_err(invalid)?,
+            "aclFilePath" => value.clone_into(&mut self.acl_file_path),
             _ if IGNORED_KEYS.contains(&key) => return Ok(KeyOutcome::Ignored),
             _ => return Ok(KeyOutcome::Unknown),
         }
@@ -211,6 +224,8 @@ impl NamesrvConfig {
                 self.broker_channel_expired_time_ms.to_string(),
             ),
             ("frameMaxLength", self.frame_max_length.to_string()),
+            ("aclEnable", self.acl_enable.to_string()),
+            ("aclFilePath", self.acl_file_path.clone()),
         ];
         entries.sort_by_key(|(key, _)| *key);
         entries

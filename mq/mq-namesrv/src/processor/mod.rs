@@ -20,6 +20,13 @@ impl RequestHandler for NameServer {
         request: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, HandlerError> {
         debug!(peer = %channel.peer_addr(), code = request.code, "request");
+        if let Some(acl) = self.acl() {
+            // A refusal is an answer like any other: the connection stays.
+            if let Err(refusal) = acl.check(channel.peer_addr().ip(), &request) {
+                debug!(code = request.code, peer = %channel.peer_addr(), %refusal, "ACL refused");
+                return Ok(Some(refusal.into_response(&request)));
+            }
+        }
         let response = match request.code {
             rc::REGISTER_BROKER => broker::register_broker(self, channel, &request)?,
             rc::UNREGISTER_BROKER => broker::unregister_broker(self, &request)?,
