@@ -15,7 +15,6 @@ const IGNORED_KEYS: &[&str] = &[
     "serverSelectorThreads",
     "serverOnewaySemaphoreValue",
     "serverAsyncSemaphoreValue",
-    "serverChannelMaxIdleTimeSeconds",
     "serverSocketSndBufSize",
     "serverSocketRcvBufSize",
     "writeBufferHighWaterMark",
@@ -33,9 +32,6 @@ pub const BLACK_LIST: &[&str] = &[
     "configStorePath",
     "kvConfigPath",
     "rocketmqHome",
-    // The ACL is not switched off, or pointed elsewhere, over the network.
-    "aclEnable",
-    "aclFilePath",
 ];
 
 /// Why a configuration could not be read.
@@ -90,12 +86,16 @@ pub struct NamesrvConfig {
     pub broker_channel_expired_time_ms: u64,
     /// `frameMaxLength`: frames above it close their connection.
     pub frame_max_length: usize,
-    /// `aclEnable`: check registrations and admin requests against the plain
-    /// ACL accounts file (beyond RocketMQ 4.x); a malformed file stops start-up.
-    pub acl_enable: bool,
-    /// `aclFilePath`: the accounts file, absolute or relative to
-    /// `rocketmqHome`; empty means `conf/plain_acl.yml` there.
-    pub acl_file_path: String,
+    /// `serverChannelMaxIdleTimeSeconds`: a connection that completes no
+    /// frame for this long is closed (120 s); 0 never.
+    pub server_channel_max_idle_time_seconds: u64,
+    /// `serverFrameReadTimeoutMillis`: a frame whose first byte arrived must
+    /// be complete within this long (30 s) or its connection is closed; 0 no
+    /// bound.
+    pub server_frame_read_timeout_millis: u64,
+    /// `serverMaxConnections`: connections beyond it are refused at once
+    /// (65,536; lowered to fit the open-file limit).
+    pub server_max_connections: usize,
 }
 
 impl Default for NamesrvConfig {
@@ -113,8 +113,11 @@ impl Default for NamesrvConfig {
             scan_not_active_broker_interval_ms: 10_000,
             broker_channel_expired_time_ms: 120_000,
             frame_max_length: DEFAULT_MAX_FRAME_LEN,
-            acl_enable: false,
-            acl_file_path: String::new(),
+            server_channel_max_idle_time_seconds: mq_remoting::DEFAULT_IDLE_TIMEOUT.as_secs(),
+            server_frame_read_timeout_millis: duration_millis(
+                mq_remoting::DEFAULT_FRAME_READ_TIMEOUT,
+            ),
+            server_max_connections: mq_remoting::MAX_CONNECTIONS,
         }
     }
 }
@@ -193,8 +196,17 @@ impl NamesrvConfig {
                 self.frame_max_length =
                     usize::try_from(length).map_err(|e| invalid(e.to_string()))?;
             }
-            "aclEnable" => self.acl_enable = parse_bool(value).map_err(invalid)?,
-            "aclFilePath" => value.clone_into(&mut self.acl_file_path),
+            "serverChannelMaxIdleTimeSeconds" => {
+                self.server_channel_max_idle_time_seconds = parse_count(value).map_err(invalid)?;
+            }
+            "serverFrameReadTimeoutMillis" => {
+                self.server_frame_read_timeout_millis = parse_count(value).map_err(invalid)?;
+            }
+            "serverMaxConnections" => {
+                let max = parse_positive(value).map_err(invalid)?;
+                self.server_max_connections =
+                    usize::try_from(max).map_err(|e| invalid(e.to_string()))?;
+            }
             _ if IGNORED_KEYS.contains(&key) => return Ok(KeyOutcome::Ignored),
             _ => return Ok(KeyOutcome::Unknown),
         }
@@ -224,8 +236,18 @@ impl NamesrvConfig {
                 self.broker_channel_expired_time_ms.to_string(),
             ),
             ("frameMaxLength", self.frame_max_length.to_string()),
-            ("aclEnable", self.acl_enable.to_string()),
-            ("aclFilePath", self.acl_file_path.clone()),
+            (
+                "serverChannelMaxIdleTimeSeconds",
+                self.server_channel_max_idle_time_seconds.to_string(),
+            ),
+            (
+                "serverFrameReadTimeoutMillis",
+                self.server_frame_read_timeout_millis.to_string(),
+            ),
+            (
+                "serverMaxConnections",
+                self.server_max_connections.to_string(),
+            ),
         ];
         entries.sort_by_key(|(key, _)| *key);
         entries
@@ -248,6 +270,17 @@ fn parse_bool(value: &str) -> Result<bool, String> {
         "false" => Ok(false),
         _ => Err("expected true or false".into()),
     }
+}
+
+/// A count where 0 is allowed (it turns the limit off).
+fn parse_count(value: &str) -> Result<u64, String> {
+    value
+        .parse::<u64>()
+        .map_err(|e| format!("not a non-negative integer: {e}"))
+}
+
+fn duration_millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn parse_positive(value: &str) -> Result<u64, String> {
@@ -302,6 +335,8 @@ mod tests {
             "orderMessageEnable=yes",
             "bindAddress=localhost",
             "scanNotActiveBrokerInterval=0",
+            "serverMaxConnections=0",
+            "serverChannelMaxIdleTimeSeconds=-1",
         ] {
             std::fs::write(&path, bad).unwrap();
             let error = NamesrvConfig::load(&path).unwrap_err().to_string();
