@@ -251,7 +251,9 @@ fn resource_perms(
             None => {
                 return Err((
                     here(&entry),
-                    format!("{kind} permission {entry:?} is not NAME=DENY|PUB|SUB|PUB|SUB"),
+                    format!(
+                        "{kind} permission {entry:?} is not NAME=PERM (PERM one of DENY, PUB, SUB, PUB|SUB)"
+                    ),
                 ))
             }
         }
