@@ -32,6 +32,9 @@ pub const BLACK_LIST: &[&str] = &[
     "configStorePath",
     "kvConfigPath",
     "rocketmqHome",
+    // The ACL is not switched off, or pointed elsewhere, over the network.
+    "aclEnable",
+    "aclFilePath",
 ];
 
 /// Why a configuration could not be read.
@@ -96,6 +99,12 @@ pub struct NamesrvConfig {
     /// `serverMaxConnections`: connections beyond it are refused at once
     /// (65,536; lowered to fit the open-file limit).
     pub server_max_connections: usize,
+    /// `aclEnable`: check registrations and admin requests against the plain
+    /// ACL accounts file (beyond RocketMQ 4.x); a malformed file stops start-up.
+    pub acl_enable: bool,
+    /// `aclFilePath`: the accounts file, absolute or relative to
+    /// `rocketmqHome`; empty means `conf/plain_acl.yml` there.
+    pub acl_file_path: String,
 }
 
 impl Default for NamesrvConfig {
@@ -118,6 +127,8 @@ impl Default for NamesrvConfig {
                 mq_remoting::DEFAULT_FRAME_READ_TIMEOUT,
             ),
             server_max_connections: mq_remoting::MAX_CONNECTIONS,
+            acl_enable: false,
+            acl_file_path: String::new(),
         }
     }
 }
@@ -207,6 +218,8 @@ impl NamesrvConfig {
                 self.server_max_connections =
                     usize::try_from(max).map_err(|e| invalid(e.to_string()))?;
             }
+            "aclEnable" => self.acl_enable = parse_bool(value).map_err(invalid)?,
+            "aclFilePath" => value.clone_into(&mut self.acl_file_path),
             _ if IGNORED_KEYS.contains(&key) => return Ok(KeyOutcome::Ignored),
             _ => return Ok(KeyOutcome::Unknown),
         }
@@ -248,6 +261,8 @@ impl NamesrvConfig {
                 "serverMaxConnections",
                 self.server_max_connections.to_string(),
             ),
+            ("aclEnable", self.acl_enable.to_string()),
+            ("aclFilePath", self.acl_file_path.clone()),
         ];
         entries.sort_by_key(|(key, _)| *key);
         entries

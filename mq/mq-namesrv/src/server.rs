@@ -6,12 +6,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use mq_acl::{Rules, Validator};
 use mq_remoting::{serve_with, ServerConfig};
 use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::NamesrvConfig;
+use crate::config::{ConfigError, NamesrvConfig};
 use crate::error::NamesrvError;
 use crate::kvconfig::KvConfigManager;
 use crate::routeinfo::RouteInfoManager;
@@ -28,6 +29,29 @@ struct State {
     routes: RwLock<RouteInfoManager>,
     kv: Mutex<KvConfigManager>,
     clock: Arc<dyn Clock>,
+    /// The plain ACL check (`aclEnable`), fixed at start.
+    acl: Option<Arc<Validator>>,
+}
+
+/// How often the ACL file's modification time is looked at.
+const ACL_RELOAD_PERIOD: Duration = Duration::from_millis(500);
+
+/// The ACL accounts when `aclEnable` is on; a missing or malformed file is a
+/// start-up error naming the file and line.
+fn load_acl(config: &NamesrvConfig) -> Result<Option<Arc<Validator>>, ConfigError> {
+    if !config.acl_enable {
+        return Ok(None);
+    }
+    let path = mq_acl::resolve_path(&config.rocketmq_home, &config.acl_file_path);
+    let validator =
+        Validator::load(Rules::NameServer, &path).map_err(|e| ConfigError::InvalidValue {
+            key: "aclFilePath".into(),
+            value: path.display().to_string(),
+            source_name: "aclEnable=true".into(),
+            reason: e.to_string(),
+        })?;
+    info!(path = %path.display(), "plain ACL enabled");
+    Ok(Some(Arc::new(validator)))
 }
 
 impl NameServer {
@@ -38,12 +62,14 @@ impl NameServer {
 
     pub fn with_clock(config: NamesrvConfig, clock: Arc<dyn Clock>) -> Result<Self, NamesrvError> {
         let kv = KvConfigManager::load(&config.kv_config_path)?;
+        let acl = load_acl(&config)?;
         Ok(NameServer {
             inner: Arc::new(State {
                 config: RwLock::new(config),
                 routes: RwLock::new(RouteInfoManager::new()),
                 kv: Mutex::new(kv),
                 clock,
+                acl,
             }),
         })
     }
@@ -96,8 +122,12 @@ impl NameServer {
                 config.server_frame_read_timeout_millis,
             )
         };
+        let acl_watcher = self.inner.acl.as_ref().map(|v| v.watch(ACL_RELOAD_PERIOD));
         serve_with(listener, Arc::new(self.clone()), config, shutdown).await;
         scanner.abort();
+        if let Some(watcher) = acl_watcher {
+            watcher.abort();
+        }
     }
 
     pub(crate) fn read_config(&self) -> std::sync::RwLockReadGuard<'_, NamesrvConfig> {
@@ -114,6 +144,11 @@ impl NameServer {
 
     pub(crate) fn write_routes(&self) -> std::sync::RwLockWriteGuard<'_, RouteInfoManager> {
         self.inner.routes.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The ACL check, when `aclEnable` is on.
+    pub(crate) fn acl(&self) -> Option<&Validator> {
+        self.inner.acl.as_deref()
     }
 
     pub(crate) fn kv(&self) -> MutexGuard<'_, KvConfigManager> {
