@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use mq_client::Credentials;
+
 use crate::config::{ConfigError, Settings};
 
 /// A service's own keys: their defaults and how they are read.
@@ -31,6 +33,8 @@ pub const KEYS: &[&str] = &[
     "database_url",
     "max_connections",
     "namesrv_addr",
+    "mq_access_key",
+    "mq_secret_key",
 ];
 
 /// A service's configuration: the base keys, and its own in `own`.
@@ -45,6 +49,10 @@ pub struct ServiceConfig<C = ()> {
     /// Name servers of the broker cluster (`;`-separated). Empty runs
     /// without a broker: the API alone (tests of the API only).
     pub namesrv_addr: String,
+    /// The broker account its producers and consumers sign every request
+    /// with (`mq_access_key`, `mq_secret_key`), for brokers with ACL on;
+    /// none when both keys are empty. Its `Debug` hides the secret.
+    pub mq_credentials: Option<Credentials>,
     /// The service's own keys.
     pub own: C,
 }
@@ -65,7 +73,29 @@ impl<C> ServiceConfig<C> {
             database_url: database_url.to_owned(),
             max_connections: 10,
             namesrv_addr: String::new(),
+            mq_credentials: None,
             own,
         }
+    }
+}
+
+/// The broker account of `mq_access_key` and `mq_secret_key`: none when
+/// both are empty, an error when only one is set (the error does not
+/// repeat the secret).
+pub(super) fn mq_credentials(settings: &Settings) -> Result<Option<Credentials>, ConfigError> {
+    let value = |key| settings.get(key).unwrap_or_default().trim().to_owned();
+    match (value("mq_access_key"), value("mq_secret_key")) {
+        (access, secret) if access.is_empty() && secret.is_empty() => Ok(None),
+        (access, _) if access.is_empty() => Err(ConfigError::invalid(
+            "mq_access_key",
+            "",
+            "must be set when mq_secret_key is",
+        )),
+        (_, secret) if secret.is_empty() => Err(ConfigError::invalid(
+            "mq_secret_key",
+            "",
+            "must be set when mq_access_key is",
+        )),
+        (access, secret) => Ok(Some(Credentials::new(access, secret))),
     }
 }

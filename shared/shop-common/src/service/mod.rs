@@ -87,11 +87,13 @@ impl<C> Frame<'_, C> {
     }
 
     /// The broker client's settings for `instance` (named after it, at the
-    /// configured name servers, adjusted by the start-up hook).
+    /// configured name servers, signing with the configured account,
+    /// adjusted by the start-up hook).
     pub fn client(&self, instance: &str) -> ClientConfig {
         (self.client)(
             ClientConfig::new(self.config.namesrv_addr.clone())
-                .with_instance_name(instance_name(instance)),
+                .with_instance_name(instance_name(instance))
+                .with_credentials(self.config.mq_credentials.clone()),
         )
     }
 
@@ -241,6 +243,8 @@ impl<X: Extension> Service<X> {
                 ("database_url", database_url.as_str()),
                 ("max_connections", "10"),
                 ("namesrv_addr", "127.0.0.1:9876"),
+                ("mq_access_key", ""),
+                ("mq_secret_key", ""),
             ]);
         }
         defaults.extend_from_slice(X::Config::DEFAULTS);
@@ -257,6 +261,7 @@ impl<X: Extension> Service<X> {
                 database_url: String::new(),
                 max_connections: 0,
                 namesrv_addr: String::new(),
+                mq_credentials: None,
                 own,
             });
         }
@@ -277,6 +282,7 @@ impl<X: Extension> Service<X> {
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
+            mq_credentials: keys::mq_credentials(settings)?,
             own,
         })
     }
@@ -435,6 +441,7 @@ pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<
             database_url = %crate::db::redact(&config.database_url),
             max_connections = config.max_connections,
             namesrv_addr = %config.namesrv_addr,
+            mq_credentials = ?config.mq_credentials,
             own = ?config.own,
             "effective configuration"
         );
@@ -515,6 +522,29 @@ mod tests {
         settings.set("max_connections", "0");
         let err = service().config(&settings).unwrap_err().to_string();
         assert!(err.contains("max_connections"), "{err}");
+    }
+
+    #[test]
+    fn the_broker_account_is_both_keys_or_none() {
+        let mut settings = service().settings(None).unwrap();
+        assert!(service()
+            .config(&settings)
+            .unwrap()
+            .mq_credentials
+            .is_none());
+        settings.set("mq_secret_key", "s3cret");
+        let err = service().config(&settings).unwrap_err().to_string();
+        assert!(
+            err.contains("mq_access_key") && !err.contains("s3cret"),
+            "{err}"
+        );
+        settings.set("mq_access_key", "shop-order");
+        let config = service().config(&settings).unwrap();
+        assert_eq!(
+            config.mq_credentials,
+            Some(mq_client::Credentials::new("shop-order", "s3cret"))
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]
