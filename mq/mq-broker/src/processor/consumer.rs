@@ -206,7 +206,10 @@ pub(crate) fn update_offset(broker: &Broker, request: &RemotingCommand) -> Proce
 
 /// The body of LOCK_BATCH_MQ and UNLOCK_BATCH_MQ.
 fn lock_body(request: &RemotingCommand, what: &str) -> Result<LockBatchRequestBody, ProcessError> {
-    decode_json(&request.body).map_err(|e| ProcessError::system(format!("bad {what} body: {e}")))
+    let body: LockBatchRequestBody = decode_json(&request.body)
+        .map_err(|e| ProcessError::system(format!("bad {what} body: {e}")))?;
+    GroupName::parse(&body.consumer_group).map_err(ProcessError::system)?;
+    Ok(body)
 }
 
 /// LOCK_BATCH_MQ.

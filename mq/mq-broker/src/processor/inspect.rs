@@ -12,6 +12,7 @@ use mq_protocol::header::{
     GetConsumeStatsInBrokerHeader, GetConsumeStatsRequestHeader, TopicHeader,
     ViewBrokerStatsDataRequestHeader,
 };
+use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::route::{encode_json, TopicConfig};
 use mq_protocol::{topic, MessageExt, RemotingCommand, ResponseCode};
 
@@ -118,6 +119,7 @@ fn consume_stats_of(broker: &Broker, group: &str, topic_name: &str) -> Option<Co
 /// GET_CONSUME_STATS.
 pub(crate) fn consume_stats(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: GetConsumeStatsRequestHeader = request.header()?;
+    GroupName::parse(&header.consumer_group).map_err(ProcessError::system)?;
     let topics: Vec<String> = match header.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_owned()],
         None => topics_of_group(broker, &header.consumer_group)
@@ -188,6 +190,7 @@ pub(crate) fn view_stats(broker: &Broker, request: &RemotingCommand) -> Processe
 /// topic, and groups with offsets on it.
 pub(crate) fn consumed_by(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: TopicHeader = request.header()?;
+    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
     let mut groups: BTreeSet<String> = broker
         .offsets
         .groups_of_topic(&header.topic)

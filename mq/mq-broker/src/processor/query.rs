@@ -42,6 +42,7 @@ pub(crate) fn min_offset(broker: &Broker, request: &RemotingCommand) -> Processe
 /// GET_EARLIEST_MSG_STORETIME.
 pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: QueueRequestHeader = request.header()?;
+    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
     let min = broker
         .store
         .min_offset_in_queue(&header.topic, header.queue_id);
@@ -62,6 +63,7 @@ pub(crate) fn earliest_store_time(broker: &Broker, request: &RemotingCommand) ->
 /// SEARCH_OFFSET_BY_TIMESTAMP.
 pub(crate) fn search_offset(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: SearchOffsetRequestHeader = request.header()?;
+    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
     let offset = broker
         .store
         .offset_by_timestamp(&header.topic, header.queue_id, header.timestamp)

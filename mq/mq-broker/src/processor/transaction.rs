@@ -3,6 +3,7 @@
 
 use mq_protocol::header::EndTransactionRequestHeader;
 use mq_protocol::message::{property, sys_flag};
+use mq_protocol::name::GroupName;
 use mq_protocol::{topic, RemotingCommand, ResponseCode};
 use tracing::{debug, info};
 
@@ -14,6 +15,7 @@ use crate::util::now_ms;
 /// END_TRANSACTION: commit, roll back, or (unknown) leave for the check-back.
 pub(crate) async fn end_transaction(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: EndTransactionRequestHeader = request.header()?;
+    GroupName::parse(&header.producer_group).map_err(ProcessError::system)?;
     if broker.is_slave() {
         return Err(ProcessError::new(
             ResponseCode::SLAVE_NOT_AVAILABLE,
