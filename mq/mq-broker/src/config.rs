@@ -48,6 +48,9 @@ impl fmt::Display for BrokerRole {
     }
 }
 
+/// What [`BrokerConfig::entries`] shows instead of a configured `secretKey`.
+pub const HIDDEN_SECRET: &str = "******";
+
 /// One part of the configuration that can take `key=value` settings.
 pub trait ConfigSection {
     /// Applies a key. `Ok(false)` means the key is not this section's;
@@ -70,9 +73,17 @@ macro_rules! broker_config {
         }
 
         impl BrokerConfig {
-            /// Every key with its current value, in declaration order.
+            /// Every key with its current value, in declaration order;
+            /// `secretKey` shows as [`HIDDEN_SECRET`] (GET_BROKER_CONFIG and
+            /// `-p` print these).
             pub fn entries(&self) -> Vec<(&'static str, String)> {
-                vec![$(($key, self.$field.to_string()),)*]
+                let mut entries = vec![$(($key, self.$field.to_string()),)*];
+                for (key, value) in &mut entries {
+                    if *key == "secretKey" && !value.is_empty() {
+                        *value = HIDDEN_SECRET.to_owned();
+                    }
+                }
+                entries
             }
 
             /// Every key this section knows.

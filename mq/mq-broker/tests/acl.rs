@@ -320,5 +320,15 @@ async fn a_broker_signs_its_registration_with_a_protected_name_server() {
     let client = frames::client();
     let info = frames::cluster_info(&client, &namesrv.addr).await.unwrap();
     assert!(info.broker_addr_table.contains_key("signed-broker"));
+    // Its own secret is not handed out with its configuration.
+    let config = call(
+        &client,
+        &broker.addr,
+        RemotingCommand::request(request_code::GET_BROKER_CONFIG),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&config.body);
+    assert!(text.contains("secretKey=******"), "{text}");
+    assert!(!text.contains(ADMIN.1), "{text}");
     broker.stop().await;
 }
