@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use crate::deadline::{ReadLimit, ReadLimits, ReadTimer};
+use crate::deadline::{ReadLimits, ReadTimer};
 use crate::error::RemotingError;
 
 /// Initial read buffer size: most requests and responses fit.
@@ -131,17 +131,15 @@ impl FrameReader {
             let armed = self.timer.as_mut().is_some_and(|timer| timer.arm(partial));
             let read = match (&mut self.timer, armed) {
                 (Some(timer), true) => tokio::select! {
+                    // Data first: no random branch order, and a frame that
+                    // arrives with its deadline still counts.
+                    biased;
                     read = self.half.read_buf(&mut self.buf) => read,
                     limit = timer.expired() => {
-                        let limits = timer.limits();
-                        let after = match limit {
-                            ReadLimit::Idle => limits.idle,
-                            ReadLimit::Frame => limits.frame,
-                        };
                         return Err(RemotingError::ReadTimeout {
                             addr: self.peer.to_string(),
                             limit,
-                            after_ms: after.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                            after_ms: timer.limits().millis(limit),
                             buffered: self.buf.len(),
                         });
                     }

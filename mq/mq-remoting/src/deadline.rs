@@ -27,6 +27,15 @@ impl ReadLimits {
     pub(crate) fn is_unlimited(&self) -> bool {
         self.idle.is_none() && self.frame.is_none()
     }
+
+    /// The length of `limit` in milliseconds (0 when it is not set).
+    pub(crate) fn millis(&self, limit: ReadLimit) -> u64 {
+        let length = match limit {
+            ReadLimit::Idle => self.idle,
+            ReadLimit::Frame => self.frame,
+        };
+        length.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 /// Which read limit a peer ran into.
