@@ -50,7 +50,10 @@ impl Connection {
             },
             writer: FrameWriter {
                 half: write,
-                buf: BytesMut::with_capacity(READ_BUFFER),
+                // Grows with the first frames written: a connection that
+                // never gets an answer (an idle one) holds no write buffer,
+                // about a quarter of its memory.
+                buf: BytesMut::new(),
                 peer,
             },
         })
