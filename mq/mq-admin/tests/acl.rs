@@ -1,5 +1,5 @@
-//! `mqadmin` and the quickstart producer against a broker with
-//! `aclEnable=true`: with the operator's keys (from the environment or from
+//! `mqadmin` and the quickstart producer against a broker (and a name
+//! server) with `aclEnable=true`: with the operator's keys (from the environment or from
 //! `$ROCKETMQ_HOME/conf/tools.yml`) they work; without keys or with a wrong
 //! secret the broker answers NO_PERMISSION and the tool fails with it.
 
@@ -134,6 +134,49 @@ async fn mqadmin_with_and_without_keys() {
     assert!(!quickstart(Keys::None).await.ok, "quickstart without keys");
 
     broker.stop().await;
+}
+
+/// The name server with ACL on: its admin requests (a KV update) need the
+/// operator's signature, which mqadmin sends to name servers too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqadmin_signs_name_server_admin_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl_file = dir.path().join("plain_acl.yml");
+    std::fs::write(&acl_file, PLAIN_ACL).unwrap();
+    let acl_file = acl_file.display().to_string();
+    let ns = NameServer::start_with(move |config| {
+        config.acl_enable = true;
+        config.acl_file_path = acl_file;
+    })
+    .await;
+    let put = |keys| {
+        let ns = ns.addr.clone();
+        async move {
+            let args = [
+                "updateKvConfig",
+                "-n",
+                &ns,
+                "-s",
+                "acl",
+                "-k",
+                "k",
+                "-v",
+                "v",
+            ];
+            mqadmin(&args, keys).await
+        }
+    };
+    assert_refused(&put(Keys::None).await, "updateKvConfig without keys");
+    assert_refused(
+        &put(Keys::Env("mqadmin-operator", "wrong")).await,
+        "updateKvConfig with a wrong secret",
+    );
+    let out = put(Keys::Env("mqadmin-operator", "operator-secret")).await;
+    assert!(
+        out.ok,
+        "updateKvConfig with keys:\n{}{}",
+        out.stdout, out.stderr
+    );
 }
 
 #[tokio::test]
