@@ -6,6 +6,12 @@
 //! the shop's topics, seeds demo data on the first run, prints every URL,
 //! and on Ctrl-C (or SIGTERM) stops everything cleanly: the broker leaves no
 //! `abort` file. A second run reuses the data.
+//!
+//! The name server and broker run with ACL on: every service signs with its
+//! own account from `<data>/acl` ([`acl`]), which may publish only the
+//! events the service owns and subscribe only to what it consumes.
+
+mod acl;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -133,6 +139,7 @@ struct Launcher<'a> {
     args: &'a Args,
     data: &'a Path,
     namesrv: &'a str,
+    accounts: &'a acl::Accounts,
     services: &'a mut JoinSet<std::io::Result<()>>,
     stop: &'a watch::Sender<bool>,
 }
@@ -149,6 +156,7 @@ impl Launcher<'_> {
             service.config_for_tests(&database(self.args, self.data, service.name).await?);
         config.http_addr = http_addr(self.args, default_port);
         config.namesrv_addr = self.namesrv.to_owned();
+        config.mq_credentials = Some(self.accounts.service(service.name));
         Ok(config)
     }
 
@@ -184,6 +192,8 @@ async fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data folder {}", args.data.display()))?;
     let data = std::fs::canonicalize(&args.data)?;
+    let accounts = acl::Accounts::load_or_create(&data)?;
+    let acl_file = accounts.file.display().to_string();
     let (stop, _) = watch::channel(false);
 
     // The name server.
@@ -193,6 +203,8 @@ async fn run(args: Args) -> Result<()> {
     let namesrv = listener.local_addr()?.to_string();
     let namesrv_config = NamesrvConfig {
         kv_config_path: data.join("namesrv").join("kvConfig.json"),
+        acl_enable: true,
+        acl_file_path: acl_file.clone(),
         ..NamesrvConfig::default()
     };
     let namesrv_task = tokio::spawn(mq_namesrv::run(
@@ -212,6 +224,10 @@ async fn run(args: Args) -> Result<()> {
         // The demo wants an abandoned order settled in seconds, not minutes.
         transaction_time_out: 3_000,
         transaction_check_interval: 5_000,
+        acl_enable: true,
+        acl_file_path: acl_file,
+        access_key: accounts.get(acl::BROKER).access_key.clone(),
+        secret_key: accounts.get(acl::BROKER).secret_key.clone(),
         ..BrokerConfig::default()
     };
     let mut store_config = MessageStoreConfig::with_root(data.join("broker"));
@@ -225,7 +241,8 @@ async fn run(args: Args) -> Result<()> {
     // The shop's topics, before any consumer looks for their routes.
     let admin = AdminClient::start(
         ClientConfig::new(namesrv.clone())
-            .with_instance_name(shop_common::events::instance_name("shop-admin")),
+            .with_instance_name(shop_common::events::instance_name("shop-admin"))
+            .with_credentials(accounts.get(acl::OPERATOR).clone()),
     )
     .await
     .context("starting the admin client")?;
@@ -242,6 +259,7 @@ async fn run(args: Args) -> Result<()> {
         args: &args,
         data: &data,
         namesrv: &namesrv,
+        accounts: &accounts,
         services: &mut services,
         stop: &stop,
     };
@@ -291,6 +309,11 @@ async fn run(args: Args) -> Result<()> {
     println!("points       {points_url}");
     println!("gateway      {gateway_url}");
     println!("data         {}", data.display());
+    println!("accounts     {}", accounts.file.display());
+    println!(
+        "mqadmin      ROCKETMQ_HOME={} mqadmin clusterList -n {namesrv}",
+        accounts.home.display()
+    );
     println!("shop ready; Ctrl-C stops it");
 
     shop_common::signal::shutdown().await;

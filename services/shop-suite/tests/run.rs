@@ -1,59 +1,11 @@
 //! The `shop` binary: starts everything, serves an order, stops cleanly on
 //! SIGINT (no broker `abort` file), and a second run reuses the data.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
-struct Shop {
-    child: Child,
-    urls: HashMap<String, String>,
-}
-
-impl Drop for Shop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &std::path::Path) -> Shop {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shop"))
-        .args(["--random-ports", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("shop starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut urls = HashMap::new();
-    for line in lines.by_ref() {
-        let line = line.expect("a line");
-        if line.starts_with("shop ready") {
-            break;
-        }
-        let mut parts = line.split_whitespace();
-        if let (Some(name), Some(url)) = (parts.next(), parts.next()) {
-            urls.insert(name.to_owned(), url.to_owned());
-        }
-    }
-    assert!(
-        urls.contains_key("order"),
-        "the shop printed its URLs: {urls:?}"
-    );
-    std::thread::spawn(move || for _ in lines {});
-    Shop { child, urls }
-}
-
-fn sigint(shop: &mut Shop) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-INT", &shop.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    shop.child.wait().unwrap()
-}
+use common::{sigint, start};
 
 #[tokio::test]
 async fn one_command_runs_the_shop_and_stops_cleanly() {
