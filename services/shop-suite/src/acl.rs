@@ -294,4 +294,31 @@ mod tests {
         assert_eq!(points.default_group_perm, Perm::DENY);
         assert!(parsed.accounts[OPERATOR].admin && parsed.accounts[BROKER].admin);
     }
+
+    #[test]
+    fn the_deploy_example_has_the_generated_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = AclConfig::load(&Accounts::load_or_create(dir.path()).unwrap().file)
+            .unwrap()
+            .accounts;
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/acl/plain_acl.yml");
+        let example = AclConfig::load(&example).unwrap().accounts;
+        let mut names: Vec<_> = example.keys().collect();
+        names.sort_unstable();
+        let mut expected: Vec<_> = generated.keys().collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        for (key, want) in &generated {
+            let got = &example[key];
+            assert_eq!(got.admin, want.admin, "{key}");
+            assert_eq!(got.default_topic_perm, want.default_topic_perm, "{key}");
+            assert_eq!(got.default_group_perm, want.default_group_perm, "{key}");
+            assert_eq!(got.topic_perms, want.topic_perms, "{key}");
+            assert_eq!(got.group_perms, want.group_perms, "{key}");
+            assert!(
+                got.secret_key.starts_with("REPLACE-ME"),
+                "the example's secrets are placeholders: {key}"
+            );
+        }
+    }
 }
