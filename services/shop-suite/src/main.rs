@@ -207,10 +207,13 @@ async fn run(args: Args) -> Result<()> {
         acl_file_path: acl_file.clone(),
         ..NamesrvConfig::default()
     };
+    // The name server stops last, so the broker's (signed) unregistration
+    // still reaches it.
+    let (namesrv_stop, _) = watch::channel(false);
     let namesrv_task = tokio::spawn(mq_namesrv::run(
         listener,
         namesrv_config,
-        stopped(stop.subscribe()),
+        stopped(namesrv_stop.subscribe()),
     ));
 
     // The broker.
@@ -325,6 +328,7 @@ async fn run(args: Args) -> Result<()> {
         }
     }
     broker.shutdown().await;
+    let _ = namesrv_stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), namesrv_task).await;
     println!("shop stopped");
     Ok(())
