@@ -61,8 +61,14 @@ macro_rules! name_type {
         impl $ty {
             /// Checks `name` against RocketMQ's rules; the only way to get one.
             pub fn parse(name: &str) -> Result<Self, NameError> {
-                check($kind, name, $max)?;
+                Self::check(name)?;
                 Ok($ty(name.to_owned()))
+            }
+
+            /// What [`Self::parse`] checks, without building a name: for a
+            /// hot path that only has to refuse a bad one.
+            pub fn check(name: &str) -> Result<(), NameError> {
+                check($kind, name, $max)
             }
 
             /// The name as text.
@@ -137,12 +143,18 @@ impl TopicName {
     /// are checked, the user-topic length limit is not, since `%RETRY%` and
     /// `%DLQ%` of a long group are longer than [`TOPIC_MAX_LENGTH`].
     pub fn parse_internal(name: &str) -> Result<TopicName, NameError> {
+        Self::check_internal(name)?;
+        Ok(TopicName(name.to_owned()))
+    }
+
+    /// What [`TopicName::parse_internal`] checks, without building a name:
+    /// for the store's put path, which only has to refuse a bad topic.
+    pub fn check_internal(name: &str) -> Result<(), NameError> {
         check(
             "topic",
             name,
             RETRY_GROUP_TOPIC_PREFIX.len() + GROUP_MAX_LENGTH,
-        )?;
-        Ok(TopicName(name.to_owned()))
+        )
     }
 
     /// The group of a `%RETRY%` or `%DLQ%` topic.

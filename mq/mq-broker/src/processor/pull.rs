@@ -31,8 +31,8 @@ const MAX_TRANSFER_COUNT: i32 = 32;
 pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> Processed {
     let header: PullMessageRequestHeader = request.header()?;
     // A pull may auto-create its group: the names are checked first.
-    GroupName::parse(&header.consumer_group).map_err(ProcessError::system)?;
-    TopicName::parse_internal(&header.topic).map_err(ProcessError::system)?;
+    GroupName::check(&header.consumer_group).map_err(ProcessError::system)?;
+    TopicName::check_internal(&header.topic).map_err(ProcessError::system)?;
     if header.max_msg_nums <= 0 {
         return Err(ProcessError::system(format!(
             "maxMsgNums {} must be above 0",

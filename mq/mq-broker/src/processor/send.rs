@@ -264,7 +264,7 @@ fn topic_for_send(
     broker: &Broker,
     header: &SendMessageRequestHeader,
 ) -> Result<TopicConfig, ProcessError> {
-    TopicName::parse(&header.topic).map_err(ProcessError::system)?;
+    TopicName::check(&header.topic).map_err(ProcessError::system)?;
     if topic::is_system_topic(&header.topic) {
         return Err(ProcessError::new(
             ResponseCode::NO_PERMISSION,

@@ -47,7 +47,7 @@ impl Inner {
         for m in msgs {
             let record = m.record(0, 0, 0);
             record.validate()?;
-            if let Err(error) = TopicName::parse_internal(&m.topic) {
+            if let Err(error) = TopicName::check_internal(&m.topic) {
                 return Err(StoreError::IllegalMessage {
                     reason: error.into(),
                 });

@@ -157,14 +157,19 @@ impl Inner {
             // Puts refuse such topics; a record from an older store or a
             // master that did not keeps its commit log entry but gets no
             // consume queue folder.
-            let topic = match TopicName::parse_internal(req.topic) {
-                Ok(topic) => topic,
-                Err(error) => {
-                    tracing::warn!(offset = req.commit_log_offset, %error, "no consume queue for a message with a bad topic name");
-                    return Ok(());
-                }
+            // A queue that exists was created from a checked name; only a
+            // new one needs the check (and the owned name).
+            let queue = match self.queue(req.topic, req.queue_id) {
+                Some(queue) => queue,
+                None => match TopicName::parse_internal(req.topic) {
+                    Ok(topic) => self.queue_or_create(&topic, req.queue_id),
+                    Err(error) => {
+                        tracing::warn!(offset = req.commit_log_offset, %error, "no consume queue for a message with a bad topic name");
+                        return Ok(());
+                    }
+                },
             };
-            self.queue_or_create(&topic, req.queue_id).put(
+            queue.put(
                 CqEntry {
                     commit_log_offset: req.commit_log_offset,
                     size: req.size,
