@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use mq_client::Credentials;
 
+use super::limits::HttpLimits;
 use crate::config::{ConfigError, Settings};
 
 /// A service's own keys: their defaults and how they are read.
@@ -27,9 +28,13 @@ impl OwnKeys for () {
 }
 
 /// The base keys of a service with a database; one without reads only the
-/// first.
+/// first ones, [`HTTP_KEYS`]: the address and the [`HttpLimits`].
 pub const KEYS: &[&str] = &[
     "http_addr",
+    "http_header_read_timeout_ms",
+    "http_request_timeout_ms",
+    "http_max_body_bytes",
+    "http_max_in_flight",
     "database_url",
     "max_connections",
     "namesrv_addr",
@@ -37,11 +42,17 @@ pub const KEYS: &[&str] = &[
     "mq_secret_key",
 ];
 
+/// The base keys of every service, with a database or without.
+pub const HTTP_KEYS: &[&str] = KEYS.split_at(5).0;
+
 /// A service's configuration: the base keys, and its own in `own`.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig<C = ()> {
     /// Where the HTTP API listens; port 0 picks a free port (tests).
     pub http_addr: SocketAddr,
+    /// The limits its HTTP server and router apply (the other `http_*`
+    /// keys).
+    pub http: HttpLimits,
     /// `sqlite://...` or `postgres://...` (empty without a database).
     pub database_url: String,
     /// Size of the database connection pool.
@@ -70,6 +81,7 @@ impl<C> ServiceConfig<C> {
     pub fn for_tests_with(database_url: &str, own: C) -> ServiceConfig<C> {
         ServiceConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: HttpLimits::default(),
             database_url: database_url.to_owned(),
             max_connections: 10,
             namesrv_addr: String::new(),

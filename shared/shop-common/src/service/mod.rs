@@ -23,8 +23,11 @@ use crate::events::{instance_name, subscribe, EventHandler};
 use crate::{Db, Migrations};
 
 mod keys;
+mod limits;
+mod serve;
 
-pub use keys::{OwnKeys, ServiceConfig, KEYS};
+pub use keys::{OwnKeys, ServiceConfig, HTTP_KEYS, KEYS};
+pub use limits::HttpLimits;
 
 /// One of the shop's services.
 pub struct Service<X = Plain> {
@@ -210,7 +213,7 @@ impl<X: Extension> Service<X> {
         let base = if self.migrations.is_some() {
             KEYS
         } else {
-            &KEYS[..1]
+            HTTP_KEYS
         };
         let own = X::Config::DEFAULTS.iter().map(|(key, _)| *key);
         base.iter().copied().chain(own).collect()
@@ -238,6 +241,7 @@ impl<X: Extension> Service<X> {
         let http_addr = format!("127.0.0.1:{}", self.default_port);
         let database_url = format!("sqlite://data/{}.db", self.name);
         let mut defaults = vec![("http_addr", http_addr.as_str())];
+        defaults.extend_from_slice(limits::DEFAULTS);
         if self.migrations.is_some() {
             defaults.extend([
                 ("database_url", database_url.as_str()),
@@ -254,10 +258,12 @@ impl<X: Extension> Service<X> {
     /// Reads the base keys and the service's own.
     pub fn config(&self, settings: &Settings) -> Result<ServiceConfig<X::Config>, ConfigError> {
         let http_addr = settings.require("http_addr")?;
+        let http = HttpLimits::from_settings(settings)?;
         let own = X::Config::from_settings(settings)?;
         if self.migrations.is_none() {
             return Ok(ServiceConfig {
                 http_addr,
+                http,
                 database_url: String::new(),
                 max_connections: 0,
                 namesrv_addr: String::new(),
@@ -275,6 +281,7 @@ impl<X: Extension> Service<X> {
         }
         Ok(ServiceConfig {
             http_addr,
+            http,
             database_url: settings.require("database_url")?,
             max_connections,
             namesrv_addr: settings
@@ -329,9 +336,11 @@ impl<X: Extension> Service<X> {
             db: db.clone(),
             client: &client,
         };
-        let parts = self.extension.start(frame).await?;
+        let mut parts = self.extension.start(frame).await?;
+        parts.router = config.http.apply(parts.router);
         Ok(Application {
             listener,
+            header_read_timeout: config.http.header_read_timeout,
             db,
             parts,
         })
@@ -342,6 +351,9 @@ impl<X: Extension> Service<X> {
 /// bound.
 pub struct Application<S = Db> {
     listener: TcpListener,
+    /// The one limit of [`HttpLimits`] that is the server's, not the
+    /// router's (which has the others already).
+    header_read_timeout: std::time::Duration,
     db: Option<Db>,
     parts: Parts<S>,
 }
@@ -383,9 +395,7 @@ impl<S> Application<S> {
             ..
         } = self.parts;
         let tasks: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = serve::serve(self.listener, router, self.header_read_timeout, shutdown).await;
         for task in &tasks {
             task.abort();
         }
@@ -438,6 +448,7 @@ pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<
     if service.migrations.is_some() {
         tracing::info!(
             http_addr = %config.http_addr,
+            http = ?config.http,
             database_url = %crate::db::redact(&config.database_url),
             max_connections = config.max_connections,
             namesrv_addr = %config.namesrv_addr,
@@ -446,7 +457,12 @@ pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<
             "effective configuration"
         );
     } else {
-        tracing::info!(http_addr = %config.http_addr, own = ?config.own, "effective configuration");
+        tracing::info!(
+            http_addr = %config.http_addr,
+            http = ?config.http,
+            own = ?config.own,
+            "effective configuration"
+        );
     }
     for warning in service.extension.warnings(&config) {
         tracing::warn!("{warning}");
@@ -548,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn a_service_without_a_database_reads_only_http_addr_of_the_base_keys() {
+    fn a_service_without_a_database_reads_only_the_http_keys_of_the_base_keys() {
         static BARE: Service = Service {
             name: "bare",
             about: "No database",
@@ -560,7 +576,9 @@ mod tests {
                 subscriptions: Vec::new,
             },
         };
-        assert_eq!(BARE.keys(), ["http_addr"]);
+        assert_eq!(BARE.keys(), HTTP_KEYS);
+        assert!(HTTP_KEYS.iter().all(|key| key.starts_with("http_")));
+        assert_eq!(BARE.defaults().get("http_max_in_flight"), Some("256"));
         assert_eq!(BARE.defaults().get("database_url"), None);
         let config = BARE.config(&BARE.defaults()).unwrap();
         assert_eq!(config.http_addr.port(), 8098);
