@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::auth::ServiceKey;
 use crate::http::ErrorEnvelope;
 
 /// Why a call did not succeed.
@@ -54,6 +55,8 @@ pub struct ServiceClient {
     service: &'static str,
     http: reqwest::Client,
     base_url: String,
+    /// Signs every call as this service (internal endpoints need it).
+    key: Option<ServiceKey>,
 }
 
 impl ServiceClient {
@@ -69,16 +72,19 @@ impl ServiceClient {
             service,
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            key: None,
         }
+    }
+
+    /// The same client, signing every call with `key` ([`crate::auth::service`]).
+    pub fn signed_by(mut self, key: ServiceKey) -> ServiceClient {
+        self.key = Some(key);
+        self
     }
 
     /// `GET {base_url}{path}`, the answer read as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
-        let sent = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .send()
-            .await;
+        let sent = self.send(reqwest::Method::GET, path, None).await;
         self.answer(sent).await
     }
 
@@ -88,13 +94,40 @@ impl ServiceClient {
         path: &str,
         body: &B,
     ) -> Result<T, CallError> {
-        let sent = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .json(body)
-            .send()
-            .await;
+        let body = serde_json::to_vec(body).map_err(|e| self.unavailable(e.to_string()))?;
+        let sent = self.send(reqwest::Method::POST, path, Some(body)).await;
         self.answer(sent).await
+    }
+
+    /// Sends `method` on `{base_url}{path}`, signed when the client has a
+    /// key (over the path the server sees, the base URL's own path included).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(key) = &self.key {
+            let target = reqwest::Url::parse(&url).map_or_else(
+                |_| path.to_owned(),
+                |u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_owned(),
+                },
+            );
+            let body = json.as_deref().unwrap_or_default();
+            for (name, value) in key.sign_call(method.as_str(), &target, body, crate::now_ms()) {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(json) = json {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json);
+        }
+        request.send().await
     }
 
     /// `POST url` with `body` as JSON, whatever the status: only no answer

@@ -11,19 +11,29 @@
 //! `consumed_message` row. A handler error rolls the transaction back and
 //! the message is retried through the broker (`%RETRY%<group>`), ending in
 //! the group's dead-letter queue when the retries run out.
+//!
+//! Events are believed only from their owner: the publisher signs topic,
+//! keys and body with its service key ([`sign`], property
+//! [`SIGNATURE_PROPERTY`]) and a consumer applies only what its
+//! subscription's publisher signed ([`verify`]). A forged or altered event
+//! is logged with its message id and acknowledged unapplied, so it does
+//! not block its queue.
 
 use std::sync::Arc;
 
 use mq_client::{
-    async_trait, ClientConfig, ConsumeStatus, Listener, MessageExt, PushConsumer,
+    async_trait, ClientConfig, ConsumeStatus, Listener, Message, MessageExt, PushConsumer,
     PushConsumerConfig,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
+use crate::auth::{Keyring, ServiceKey};
 use crate::idempotency::record_consumption;
+use crate::service::Subscription;
 use crate::Db;
 
 /// Topic of order cancellations (the compensation of the order saga).
@@ -99,26 +109,101 @@ pub async fn apply_once(
     Ok(true)
 }
 
-/// Starts a clustering consumer of `topic` in `group` whose messages go
-/// through [`apply_once`].
+/// The user property that carries an event's signature:
+/// `<publisher>:<hex HMAC-SHA256>`.
+pub const SIGNATURE_PROPERTY: &str = "SHOP_SIGNATURE";
+
+/// The text an event's signature covers: its topic (the one it was sent
+/// to, not a retry topic), keys and body.
+fn event_text(topic: &str, keys: &str, body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    format!(
+        "shop-event-v1\n{topic}\n{keys}\n{}",
+        crate::auth::service::hex(&digest)
+    )
+}
+
+/// `message` signed by `key`: set its keys before signing.
+pub fn sign(key: &ServiceKey, message: Message) -> Message {
+    let keys = message.keys().join(" ");
+    let text = event_text(&message.topic, &keys, &message.body);
+    let signature = format!("{}:{}", key.name(), key.sign(text.as_bytes()));
+    message.with_property(SIGNATURE_PROPERTY, signature)
+}
+
+/// Why an event was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Forged {
+    #[error("the event is not signed")]
+    Unsigned,
+    #[error("the event is signed by {0:?}, not by its owner {1:?}")]
+    NotTheOwner(String, &'static str),
+    #[error("the owner {0:?} is not in trusted_services")]
+    OwnerUnknown(&'static str),
+    #[error("the signature does not match the event (forged or altered)")]
+    BadSignature,
+}
+
+/// Whether `msg`, consumed from `topic`, was signed by `publisher` with the
+/// key `trusted` holds for it.
+pub fn verify(
+    trusted: &Keyring,
+    publisher: &'static str,
+    topic: &str,
+    msg: &MessageExt,
+) -> Result<(), Forged> {
+    let signature = msg.property(SIGNATURE_PROPERTY).ok_or(Forged::Unsigned)?;
+    let (signer, mac) = signature.split_once(':').ok_or(Forged::BadSignature)?;
+    if signer != publisher {
+        return Err(Forged::NotTheOwner(signer.to_owned(), publisher));
+    }
+    let key = trusted
+        .get(publisher)
+        .ok_or(Forged::OwnerUnknown(publisher))?;
+    let text = event_text(topic, &msg.keys().join(" "), &msg.body);
+    if key.verify(text.as_bytes(), mac) {
+        Ok(())
+    } else {
+        Err(Forged::BadSignature)
+    }
+}
+
+/// Starts a clustering consumer of the subscription's topic in its group:
+/// each message its publisher signed goes through [`apply_once`]; any other
+/// is logged and acknowledged unapplied.
 pub async fn subscribe(
     db: Db,
     client: ClientConfig,
-    group: &str,
-    topic: &str,
-    handler: Arc<dyn EventHandler>,
+    subscription: Subscription,
+    trusted: Arc<Keyring>,
 ) -> mq_client::Result<PushConsumer> {
+    let Subscription {
+        group,
+        topic,
+        publisher,
+        handler,
+    } = subscription;
     let consumer = PushConsumer::new(PushConsumerConfig::new(group), client);
     consumer.subscribe(topic, "*")?;
-    let group_name = group.to_owned();
     consumer
         .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
             let db = db.clone();
             let handler = handler.clone();
-            let group = group_name.clone();
+            let trusted = trusted.clone();
             async move {
                 for msg in &msgs {
-                    match apply_once(&db, &group, handler.as_ref(), msg).await {
+                    if let Err(forged) = verify(&trusted, publisher, topic, msg) {
+                        tracing::warn!(
+                            group,
+                            topic,
+                            msg_id = %msg.msg_id(),
+                            key = %dedup_key(msg),
+                            reason = %forged,
+                            "event rejected, not applied"
+                        );
+                        continue;
+                    }
+                    match apply_once(&db, group, handler.as_ref(), msg).await {
                         Ok(applied) => tracing::debug!(%group, key = %dedup_key(msg), applied, "event consumed"),
                         Err(error) => {
                             tracing::warn!(%group, key = %dedup_key(msg), %error, reconsume = msg.reconsume_times, "event failed; retrying later");

@@ -58,6 +58,21 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// Logs why a request was refused (at WARN, with the code) and keeps
+    /// that reason out of the answer.
+    pub fn with_detail_logged(self, detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(code = %self.code, %detail, "request refused");
+        self
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
     /// A server-side failure: `detail` goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");

@@ -3,6 +3,8 @@
 //! - [`service`]: the frame of every service: configuration, start-up,
 //!   graceful stop, binary entry point; a service extends it with its own
 //!   keys, consumers, producers and tasks.
+//! - [`auth`]: who may call a service and as whom: customers' and
+//!   operators' bearer tokens, signed calls between services, signed events.
 //! - [`api`]: the requests and answers between services, with their
 //!   statuses and the payment callback's signature, one definition for both
 //!   ends; [`client`]: the one HTTP client (and error) of those calls.
@@ -22,6 +24,7 @@
 //!   databases and the `db_test!` macro that runs a test on both databases.
 
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -183,10 +183,71 @@ pub fn message(topic: &str, key: &str, body: Vec<u8>) -> mq_client::MessageExt {
     }
 }
 
+/// Tokens for tests of one service, without a user service:
+/// `test-customer-<id>` is customer `<id>`, `test-operator-<login>` an
+/// operator; anything else is invalid.
+pub struct TestTokens;
+
+#[mq_client::async_trait]
+impl crate::auth::Authenticator for TestTokens {
+    async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<crate::auth::Principal, crate::auth::AuthenticatorError> {
+        if let Some(id) = token.strip_prefix("test-customer-") {
+            let user_id = id
+                .parse()
+                .map_err(|_| crate::auth::AuthenticatorError::Invalid)?;
+            return Ok(crate::auth::Principal::Customer { user_id });
+        }
+        if let Some(login) = token.strip_prefix("test-operator-") {
+            return Ok(crate::auth::Principal::Operator {
+                login: login.to_owned(),
+            });
+        }
+        Err(crate::auth::AuthenticatorError::Invalid)
+    }
+}
+
+/// The [`crate::auth::Auth`] of a service under test: its test key, every
+/// shop service trusted with its test key, [`TestTokens`].
+pub fn auth(name: &str) -> crate::auth::Auth {
+    crate::auth::Auth::new(
+        crate::auth::ServiceKey::for_tests(name),
+        crate::auth::Keyring::for_tests(),
+        std::sync::Arc::new(TestTokens),
+    )
+}
+
+/// [`crate::service::Sessions`] that accept [`TestTokens`].
+pub fn test_sessions() -> crate::service::Sessions {
+    crate::service::Sessions::Local(std::sync::Arc::new(TestTokens))
+}
+
+/// `msg` signed by `publisher`'s test key, as if published to `topic`.
+pub fn signed(
+    publisher: &str,
+    topic: &str,
+    mut msg: mq_client::MessageExt,
+) -> mq_client::MessageExt {
+    let key = crate::auth::ServiceKey::for_tests(publisher);
+    let message = mq_client::Message::new(topic, msg.body.clone()).with_keys(msg.keys());
+    let message = crate::events::sign(&key, message);
+    let signature = message
+        .properties
+        .get(crate::events::SIGNATURE_PROPERTY)
+        .expect("sign sets the property")
+        .clone();
+    msg.properties
+        .insert(crate::events::SIGNATURE_PROPERTY.to_owned(), signature);
+    msg
+}
+
 /// Declares, in a service's tests, `TestApp` (a [`RouterClient`] over the
 /// service's router, and its database, reached through `Deref` and `db`)
 /// and `spawn_app(&TestDatabase)`, which migrates a fresh database with
-/// `$migrations` and builds the router with `$router` (a `Db -> Router`).
+/// `$migrations` and builds the router with `$router` (a
+/// `(Db, Auth) -> Router`, given [`auth`]).
 /// The type is the test crate's own, so each test file adds its helpers in
 /// an `impl TestApp`.
 #[macro_export]
@@ -201,7 +262,10 @@ macro_rules! test_app {
         async fn spawn_app(test_db: &$crate::testing::TestDatabase) -> TestApp {
             let db = $crate::testing::migrated(test_db, $migrations).await;
             TestApp {
-                api: $crate::testing::RouterClient::new(($router)(db.clone())),
+                api: $crate::testing::RouterClient::new(($router)(
+                    db.clone(),
+                    $crate::testing::auth("test"),
+                )),
                 db,
             }
         }
@@ -235,15 +299,54 @@ impl Answer {
     }
 }
 
-/// Calls a service's router in-process (`Router::oneshot`), no socket.
+/// Calls a service's router in-process (`Router::oneshot`), no socket:
+/// anonymously, or as a [`TestTokens`] customer or operator, or as a
+/// service signing with its test key.
 #[derive(Clone)]
 pub struct RouterClient {
     router: axum::Router,
+    bearer: Option<String>,
+    service: Option<crate::auth::ServiceKey>,
 }
 
 impl RouterClient {
     pub fn new(router: axum::Router) -> Self {
-        RouterClient { router }
+        RouterClient {
+            router,
+            bearer: None,
+            service: None,
+        }
+    }
+
+    /// The same router, called with no credentials.
+    pub fn anonymous(&self) -> RouterClient {
+        RouterClient::new(self.router.clone())
+    }
+
+    /// The same router, called with `Authorization: Bearer <token>`.
+    pub fn bearer(&self, token: &str) -> RouterClient {
+        RouterClient {
+            bearer: Some(token.to_owned()),
+            ..self.anonymous()
+        }
+    }
+
+    /// Called as customer `user_id` (a [`TestTokens`] token).
+    pub fn customer(&self, user_id: i64) -> RouterClient {
+        self.bearer(&format!("test-customer-{user_id}"))
+    }
+
+    /// Called as operator `ops` (a [`TestTokens`] token).
+    pub fn operator(&self) -> RouterClient {
+        self.bearer("test-operator-ops")
+    }
+
+    /// Called as service `name`, each request signed with its test key.
+    pub fn service(&self, name: &str) -> RouterClient {
+        RouterClient {
+            service: Some(crate::auth::ServiceKey::for_tests(name)),
+            ..self.anonymous()
+        }
     }
 
     /// Sends a request with `body` and reads the JSON answer.
@@ -255,6 +358,14 @@ impl RouterClient {
         body: String,
     ) -> Answer {
         let mut request = axum::http::Request::builder().method(method).uri(path);
+        if let Some(token) = &self.bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(key) = &self.service {
+            for (name, value) in key.sign_call(method, path, body.as_bytes(), crate::now_ms()) {
+                request = request.header(name, value);
+            }
+        }
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }

@@ -14,7 +14,7 @@ static GOODS: Service = Service {
         postgres: &SCHEMA,
     }),
     extension: Plain {
-        router: |_| axum::Router::new(),
+        router: |_, _| axum::Router::new(),
         subscriptions: Vec::new,
     },
 };
@@ -35,6 +35,8 @@ fn environment_overrides_the_file_and_the_prefixed_variable_overrides_database_u
 
     std::env::remove_var("GOODS_DATABASE_URL");
     std::env::remove_var("GOODS_HTTP_ADDR");
+    // The one key without a default, from the environment as operators set it.
+    std::env::set_var("GOODS_SERVICE_SECRET", "0123456789abcdef0123");
     std::env::set_var("DATABASE_URL", "postgres://plain@db/shop");
     let config = load(Some(&file));
     assert_eq!(

@@ -4,9 +4,13 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use mq_client::Credentials;
 
 use super::limits::HttpLimits;
+use crate::auth::{Authenticator, Keyring, ServiceKey};
 use crate::config::{ConfigError, Settings};
 
 /// A service's own keys: their defaults and how they are read.
@@ -40,6 +44,10 @@ pub const KEYS: &[&str] = &[
     "namesrv_addr",
     "mq_access_key",
     "mq_secret_key",
+    "service_secret",
+    "trusted_services",
+    "sessions_url",
+    "session_cache_ms",
 ];
 
 /// The base keys of every service, with a database or without.
@@ -64,8 +72,72 @@ pub struct ServiceConfig<C = ()> {
     /// with (`mq_access_key`, `mq_secret_key`), for brokers with ACL on;
     /// none when both keys are empty. Its `Debug` hides the secret.
     pub mq_credentials: Option<Credentials>,
+    /// Its own credential (`service_secret`, no default: a service without
+    /// it refuses to start), which signs its calls and events.
+    /// `None` only for a service without a database (the gateway).
+    pub service_key: Option<ServiceKey>,
+    /// The services whose calls and events it accepts (`trusted_services`).
+    pub trusted: Keyring,
+    /// Who checks bearer tokens.
+    pub sessions: Sessions,
     /// The service's own keys.
     pub own: C,
+}
+
+/// Who checks a service's bearer tokens.
+#[derive(Clone)]
+pub enum Sessions {
+    /// The user service at `url` (`sessions_url`), each answer remembered
+    /// for `cache_for` (`session_cache_ms`).
+    Remote { url: String, cache_for: Duration },
+    /// An authenticator in the same process: the user service's own, or a
+    /// test's.
+    Local(Arc<dyn Authenticator>),
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sessions::Remote { url, cache_for } => f
+                .debug_struct("Remote")
+                .field("url", url)
+                .field("cache_for", cache_for)
+                .finish(),
+            Sessions::Local(_) => f.write_str("Local"),
+        }
+    }
+}
+
+/// The sessions of `sessions_url` and `session_cache_ms`.
+pub(super) fn sessions(settings: &Settings) -> Result<Sessions, ConfigError> {
+    let url: String = settings.require("sessions_url")?;
+    let url = url.trim().trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::invalid(
+            "sessions_url",
+            &url,
+            "must be the user service's http:// or https:// URL",
+        ));
+    }
+    Ok(Sessions::Remote {
+        url,
+        cache_for: settings.millis("session_cache_ms")?,
+    })
+}
+
+/// `name`'s key from `service_secret`, which must be set.
+pub(super) fn service_key(settings: &Settings, name: &str) -> Result<ServiceKey, ConfigError> {
+    let secret = settings.get("service_secret").unwrap_or_default().trim();
+    if secret.is_empty() {
+        return Err(ConfigError::invalid(
+            "service_secret",
+            "",
+            "must be set: the service signs its calls and events with it \
+             (generate one, e.g. `openssl rand -hex 32`, and give it to the services \
+             that trust this one in their trusted_services)",
+        ));
+    }
+    ServiceKey::new(name, secret)
 }
 
 impl ServiceConfig {
@@ -77,8 +149,16 @@ impl ServiceConfig {
 }
 
 impl<C> ServiceConfig<C> {
-    /// [`ServiceConfig::for_tests`] with the service's own values.
+    /// [`ServiceConfig::for_tests`] with the service's own values: the
+    /// test keys ([`ServiceKey::for_tests`] of a service named `test`,
+    /// [`Keyring::for_tests`]) and sessions at the default user service
+    /// (tests of one service set [`ServiceConfig::sessions`] to their own).
     pub fn for_tests_with(database_url: &str, own: C) -> ServiceConfig<C> {
+        ServiceConfig::for_tests_named("test", database_url, own)
+    }
+
+    /// [`ServiceConfig::for_tests_with`] for the service `name`.
+    pub fn for_tests_named(name: &str, database_url: &str, own: C) -> ServiceConfig<C> {
         ServiceConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: HttpLimits::default(),
@@ -86,6 +166,12 @@ impl<C> ServiceConfig<C> {
             max_connections: 10,
             namesrv_addr: String::new(),
             mq_credentials: None,
+            service_key: Some(ServiceKey::for_tests(name)),
+            trusted: Keyring::for_tests(),
+            sessions: Sessions::Remote {
+                url: "http://127.0.0.1:8084".to_owned(),
+                cache_for: Duration::from_secs(1),
+            },
             own,
         }
     }

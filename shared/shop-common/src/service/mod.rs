@@ -17,6 +17,8 @@ use mq_client::{ClientConfig, PushConsumer, TransactionProducer};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::auth::{Auth, RemoteSessions};
+use crate::client::ServiceClient;
 use crate::config::{ConfigError, Settings};
 use crate::db::DbError;
 use crate::events::{instance_name, subscribe, EventHandler};
@@ -26,7 +28,10 @@ mod keys;
 mod limits;
 mod serve;
 
-pub use keys::{OwnKeys, ServiceConfig, HTTP_KEYS, KEYS};
+pub use keys::{OwnKeys, ServiceConfig, Sessions, HTTP_KEYS, KEYS};
+
+/// The names of the shop's services, as they sign their calls and events.
+pub const SERVICE_NAMES: &[&str] = &["order", "goods", "coupon", "user", "pay", "log", "points"];
 pub use limits::HttpLimits;
 
 /// One of the shop's services.
@@ -75,6 +80,7 @@ pub struct Frame<'a, C> {
     /// The whole configuration.
     pub config: &'a ServiceConfig<C>,
     db: Option<Db>,
+    auth: Option<Auth>,
     client: &'a (dyn Fn(ClientConfig) -> ClientConfig + Sync),
 }
 
@@ -87,6 +93,16 @@ impl<C> Frame<'_, C> {
         self.db
             .as_ref()
             .expect("only a service with migrations has a database")
+    }
+
+    /// Its callers' checks and its own signature.
+    ///
+    /// # Panics
+    /// In a service declared without migrations (it has no key).
+    pub fn auth(&self) -> &Auth {
+        self.auth
+            .as_ref()
+            .expect("only a service with migrations has a service key")
     }
 
     /// The broker client's settings for `instance` (named after it, at the
@@ -107,13 +123,10 @@ impl<C> Frame<'_, C> {
         subscriptions: Vec<Subscription>,
     ) -> Result<Vec<PushConsumer>, StartError> {
         let mut consumers = Vec::new();
-        for Subscription {
-            group,
-            topic,
-            handler,
-        } in subscriptions
-        {
-            match subscribe(self.db().clone(), self.client(group), group, topic, handler).await {
+        for subscription in subscriptions {
+            let (group, topic) = (subscription.group, subscription.topic);
+            let trusted = self.auth().trusted.clone();
+            match subscribe(self.db().clone(), self.client(group), subscription, trusted).await {
                 Ok(consumer) => consumers.push(consumer),
                 Err(source) => {
                     for consumer in &consumers {
@@ -129,6 +142,9 @@ impl<C> Frame<'_, C> {
         Ok(consumers)
     }
 }
+
+/// How long a service waits for the user service to check a token.
+const SESSION_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A background task of a service: started when it serves, dropped when it
 /// stops.
@@ -161,8 +177,8 @@ impl<S> Parts<S> {
 /// The extension of a plain service: a router over its database and the
 /// topics it consumes, started when a name server is configured.
 pub struct Plain {
-    /// The HTTP API over an open database.
-    pub router: fn(Db) -> Router,
+    /// The HTTP API over an open database, its callers checked by `Auth`.
+    pub router: fn(Db, Auth) -> Router,
     /// The topics it consumes.
     pub subscriptions: fn() -> Vec<Subscription>,
 }
@@ -173,7 +189,7 @@ impl Extension for Plain {
 
     async fn start(&'static self, frame: Frame<'_, ()>) -> Result<Parts<Db>, StartError> {
         let db = frame.db().clone();
-        let mut parts = Parts::new(db.clone(), (self.router)(db));
+        let mut parts = Parts::new(db.clone(), (self.router)(db, frame.auth().clone()));
         if !frame.config.namesrv_addr.is_empty() {
             parts.consumers = frame.subscribe((self.subscriptions)()).await?;
         }
@@ -182,10 +198,12 @@ impl Extension for Plain {
 }
 
 /// A consumer group of a service, applying each message of `topic` once
-/// through [`crate::events::apply_once`].
+/// through [`crate::events::apply_once`], if `publisher` signed it.
 pub struct Subscription {
     pub group: &'static str,
     pub topic: &'static str,
+    /// The only service whose events of `topic` are applied (their owner).
+    pub publisher: &'static str,
     pub handler: Arc<dyn EventHandler>,
 }
 
@@ -249,6 +267,10 @@ impl<X: Extension> Service<X> {
                 ("namesrv_addr", "127.0.0.1:9876"),
                 ("mq_access_key", ""),
                 ("mq_secret_key", ""),
+                ("service_secret", ""),
+                ("trusted_services", ""),
+                ("sessions_url", "http://127.0.0.1:8084"),
+                ("session_cache_ms", "1000"),
             ]);
         }
         defaults.extend_from_slice(X::Config::DEFAULTS);
@@ -268,6 +290,12 @@ impl<X: Extension> Service<X> {
                 max_connections: 0,
                 namesrv_addr: String::new(),
                 mq_credentials: None,
+                service_key: None,
+                trusted: crate::auth::Keyring::default(),
+                sessions: Sessions::Remote {
+                    url: String::new(),
+                    cache_for: std::time::Duration::ZERO,
+                },
                 own,
             });
         }
@@ -290,6 +318,11 @@ impl<X: Extension> Service<X> {
                 .trim()
                 .to_owned(),
             mq_credentials: keys::mq_credentials(settings)?,
+            service_key: Some(keys::service_key(settings, self.name)?),
+            trusted: crate::auth::Keyring::parse(
+                settings.get("trusted_services").unwrap_or_default(),
+            )?,
+            sessions: keys::sessions(settings)?,
             own,
         })
     }
@@ -298,7 +331,7 @@ impl<X: Extension> Service<X> {
     /// broker, the service's own defaults.
     pub fn config_for_tests(&self, database_url: &str) -> ServiceConfig<X::Config> {
         let own = X::Config::from_settings(&self.defaults()).expect("the defaults are valid");
-        ServiceConfig::for_tests_with(database_url, own)
+        ServiceConfig::for_tests_named(self.name, database_url, own)
     }
 
     /// Opens (and migrates) the database, binds the listener and starts
@@ -331,9 +364,20 @@ impl<X: Extension> Service<X> {
                 addr: config.http_addr,
                 source,
             })?;
+        let auth = config.service_key.clone().map(|key| {
+            let sessions: Arc<dyn crate::auth::Authenticator> = match &config.sessions {
+                Sessions::Remote { url, cache_for } => Arc::new(RemoteSessions::new(
+                    ServiceClient::new("user", url, SESSION_CALL_TIMEOUT).signed_by(key.clone()),
+                    *cache_for,
+                )),
+                Sessions::Local(sessions) => sessions.clone(),
+            };
+            Auth::new(key, config.trusted.clone(), sessions)
+        });
         let frame = Frame {
             config: &config,
             db: db.clone(),
+            auth,
             client: &client,
         };
         let mut parts = self.extension.start(frame).await?;
@@ -497,18 +541,49 @@ mod tests {
                 postgres: &SCHEMA,
             }),
             extension: Plain {
-                router: |_| Router::new(),
+                router: |_, _| Router::new(),
                 subscriptions: Vec::new,
             },
         };
         &SERVICE
     }
 
+    /// The defaults with the one key that has none.
+    fn settings() -> Settings {
+        let mut settings = service().settings(None).unwrap();
+        settings.set("service_secret", "0123456789abcdef0123");
+        settings
+    }
+
+    #[test]
+    fn a_service_without_its_secret_does_not_start_and_none_is_shown() {
+        let err = service()
+            .config(&service().settings(None).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("service_secret") && err.contains("must be set"),
+            "{err}"
+        );
+        let mut settings = settings();
+        settings.set("service_secret", "short");
+        let err = service().config(&settings).unwrap_err().to_string();
+        assert!(
+            err.contains("service_secret") && !err.contains("short"),
+            "{err}"
+        );
+        let mut settings = self::settings();
+        settings.set("trusted_services", "order:0123456789abcdef9999");
+        let config = service().config(&settings).unwrap();
+        assert_eq!(config.service_key.as_ref().unwrap().name(), "things");
+        assert!(config.trusted.get("order").is_some());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+
     #[test]
     fn defaults_follow_the_service_then_the_file_overrides() {
-        let defaults = service()
-            .config(&service().settings(None).unwrap())
-            .unwrap();
+        let defaults = service().config(&settings()).unwrap();
         assert_eq!(defaults.http_addr, "127.0.0.1:8099".parse().unwrap());
         assert_eq!(defaults.database_url, "sqlite://data/things.db");
         assert_eq!(defaults.namesrv_addr, "127.0.0.1:9876");
@@ -517,7 +592,8 @@ mod tests {
         let path = dir.path().join("things.properties");
         std::fs::write(
             &path,
-            "http_addr=0.0.0.0:9000\nmax_connections=3\nnamesrv_addr=\n",
+            "http_addr=0.0.0.0:9000\nmax_connections=3\nnamesrv_addr=\n\
+             service_secret=0123456789abcdef0123\ntrusted_services=order:fedcba9876543210fedc\n",
         )
         .unwrap();
         let config = service()
@@ -526,11 +602,12 @@ mod tests {
         assert_eq!(config.http_addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(config.max_connections, 3);
         assert_eq!(config.namesrv_addr, "");
+        assert!(config.trusted.get("order").is_some());
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let mut settings = service().settings(None).unwrap();
+        let mut settings = settings();
         settings.set("http_addr", "localhost");
         let err = service().config(&settings).unwrap_err().to_string();
         assert!(err.contains("http_addr"), "{err}");
@@ -542,7 +619,7 @@ mod tests {
 
     #[test]
     fn the_broker_account_is_both_keys_or_none() {
-        let mut settings = service().settings(None).unwrap();
+        let mut settings = settings();
         assert!(service()
             .config(&settings)
             .unwrap()
@@ -572,7 +649,7 @@ mod tests {
             default_port: 8098,
             migrations: None,
             extension: Plain {
-                router: |_| Router::new(),
+                router: |_, _| Router::new(),
                 subscriptions: Vec::new,
             },
         };
