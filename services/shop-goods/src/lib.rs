@@ -14,9 +14,13 @@
 //!
 //! Data flows from a request through an extractor to a handler, which calls
 //! one function of [`repo`]; that function runs one transaction and its
-//! error becomes an `ApiError`. The order service reserves stock over HTTP;
-//! its ORDER_CANCEL consumer (wired later, with the client crate) calls
-//! [`cancel_order`] directly.
+//! error becomes an `ApiError`. The order service reserves stock over the
+//! internal API; the ORDER_CANCEL consumer ([`events`]) calls
+//! [`cancel_order_in`] for events the order service signed.
+//!
+//! Who may do what: anyone reads the catalogue; only an operator creates
+//! or changes goods; only the order service (a signed call) reserves stock
+//! or reads a reservation, under `/internal/`.
 
 pub mod error;
 pub mod events;
@@ -28,6 +32,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use shop_common::auth::Auth;
 use shop_common::events::ORDER_CANCEL;
 use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
@@ -49,20 +54,37 @@ pub struct AppState {
 
 /// The HTTP API:
 ///
-/// - `POST /goods`, `GET /goods`, `GET /goods/{id}`
-/// - `POST /goods/{id}/reservations`, `GET /goods/{id}/reservations/{order_id}`
+/// - `GET /goods`, `GET /goods/{id}` (anyone); `POST /goods`,
+///   `PATCH /goods/{id}` (operators)
+/// - `POST /internal/goods/{id}/reservations`,
+///   `GET /internal/goods/{id}/reservations/{order_id}` (the order service)
 /// - `GET /health`
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+pub fn router(state: AppState, auth: Auth) -> Router {
+    let public = Router::new()
         .route("/goods", post(routes::create_goods).get(routes::list_goods))
-        .route("/goods/{id}", get(routes::get_goods))
-        .route("/goods/{id}/reservations", post(routes::reserve))
         .route(
-            "/goods/{id}/reservations/{order_id}",
-            get(routes::order_ledger),
+            "/goods/{id}",
+            get(routes::get_goods).patch(routes::change_goods),
         )
         .route("/health", get(routes::health));
-    shop_common::http::service_router(api, state)
+    let internal = Router::new()
+        .route("/internal/goods/{id}/reservations", post(routes::reserve))
+        .route(
+            "/internal/goods/{id}/reservations/{order_id}",
+            get(routes::order_ledger),
+        );
+    shop_common::http::service_router(auth.protect(public, internal), state)
+}
+
+/// The topics this service consumes: ORDER_CANCEL, as the order service
+/// signed it.
+pub fn subscriptions() -> Vec<Subscription> {
+    vec![Subscription {
+        group: events::CANCEL_GROUP,
+        topic: ORDER_CANCEL,
+        publisher: "order",
+        handler: Arc::new(events::OnOrderCancelled),
+    }]
 }
 
 /// The goods service, as `shop_common::service` configures, starts and
@@ -74,13 +96,7 @@ pub static SERVICE: Service = Service {
     default_port: 8082,
     migrations: Some(MIGRATIONS),
     extension: Plain {
-        router: |db| router(AppState { db }),
-        subscriptions: || {
-            vec![Subscription {
-                group: events::CANCEL_GROUP,
-                topic: ORDER_CANCEL,
-                handler: Arc::new(events::OnOrderCancelled),
-            }]
-        },
+        router: |db, auth| router(AppState { db }, auth),
+        subscriptions,
     },
 };

@@ -115,30 +115,49 @@ fn goods_from_row(row: &AnyRow) -> Result<Goods, sqlx::Error> {
     })
 }
 
-/// Checks `new` and stores it.
-pub async fn create_goods(db: &Db, new: &NewGoods) -> Result<Goods, GoodsError> {
-    let name = new.name.trim();
+/// Refuses a name that is empty after trimming or too long; answers it
+/// trimmed.
+fn check_name(name: &str) -> Result<&str, GoodsError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(GoodsError::invalid(
             "invalid_name",
             format!("name must be 1 to {MAX_NAME_CHARS} characters"),
         ));
     }
-    if !(0..=MAX_PRICE_CENTS).contains(&new.price_cents) {
+    Ok(name)
+}
+
+/// Refuses a price of 0.00 or less, or above [`MAX_PRICE_CENTS`]: a goods
+/// for nothing would let an order confirm with nothing paid.
+fn check_price(price_cents: i64) -> Result<(), GoodsError> {
+    if !(1..=MAX_PRICE_CENTS).contains(&price_cents) {
         return Err(GoodsError::invalid(
             "invalid_price",
             format!(
-                "price must be between 0.00 and {}",
+                "price must be between 0.01 and {}",
                 shop_common::money::from_cents(MAX_PRICE_CENTS)
             ),
         ));
     }
-    if !(0..=MAX_STOCK).contains(&new.stock) {
+    Ok(())
+}
+
+fn check_stock(stock: i64) -> Result<(), GoodsError> {
+    if !(0..=MAX_STOCK).contains(&stock) {
         return Err(GoodsError::invalid(
             "invalid_stock",
             format!("stock must be between 0 and {MAX_STOCK}"),
         ));
     }
+    Ok(())
+}
+
+/// Checks `new` and stores it.
+pub async fn create_goods(db: &Db, new: &NewGoods) -> Result<Goods, GoodsError> {
+    let name = check_name(&new.name)?;
+    check_price(new.price_cents)?;
+    check_stock(new.stock)?;
     let created_at = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO goods (name, price_cents, stock, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -167,6 +186,43 @@ pub async fn get_goods(db: &Db, id: i64) -> Result<Goods, GoodsError> {
             .await?
             .ok_or(GoodsError::GoodsNotFound(id))?;
     Ok(goods_from_row(&row)?)
+}
+
+/// What an operator changes of a goods; `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct GoodsChange {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+    /// The stock available from now on (reservations already taken stay
+    /// taken; a cancellation later puts its quantity back on top).
+    pub stock: Option<i64>,
+}
+
+/// Checks `change` and applies it to goods `id` in one statement; answers
+/// the goods as it is now. Orders already placed keep the price they were
+/// given.
+pub async fn update_goods(db: &Db, id: i64, change: &GoodsChange) -> Result<Goods, GoodsError> {
+    let name = change.name.as_deref().map(check_name).transpose()?;
+    if let Some(price_cents) = change.price_cents {
+        check_price(price_cents)?;
+    }
+    if let Some(stock) = change.stock {
+        check_stock(stock)?;
+    }
+    let updated = sqlx::query(
+        "UPDATE goods SET name = COALESCE($1, name), price_cents = COALESCE($2, price_cents), \
+         stock = COALESCE($3, stock) WHERE id = $4",
+    )
+    .bind(name)
+    .bind(change.price_cents)
+    .bind(change.stock)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(GoodsError::GoodsNotFound(id));
+    }
+    get_goods(db, id).await
 }
 
 /// Goods with an id above `after_id`, by id, at most `limit` (1 to

@@ -6,6 +6,7 @@ use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 pub use shop_common::api::goods::{GoodsView, ReserveRequest};
+use shop_common::auth::{Principal, ServiceCaller};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::GoodsError;
 use crate::extract::{decimal, Json, Path, Query};
-use crate::repo::{self, Goods, NewGoods, OrderLedger, Reservation};
+use crate::repo::{self, Goods, GoodsChange, NewGoods, OrderLedger, Reservation};
 use crate::AppState;
 
 /// Page size of `GET /goods` when the client gives none.
@@ -38,6 +39,24 @@ impl From<Goods> for GoodsView {
             created_at: g.created_at,
         }
     }
+}
+
+/// `PATCH /goods/{id}`: the fields to change, each optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeGoods {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub price: Option<Decimal>,
+    pub stock: Option<i64>,
+}
+
+fn optional_decimal<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Decimal>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "decimal")] Decimal);
+    Option::<Wrapped>::deserialize(deserializer).map(|w| w.map(|Wrapped(d)| d))
 }
 
 /// `GET /goods?after_id=&limit=`.
@@ -115,13 +134,20 @@ fn ledger_view(goods_id: i64, ledger: OrderLedger) -> Result<LedgerView, GoodsEr
     })
 }
 
-/// `POST /goods` → 201 [`GoodsView`]; 400 `invalid_name`, `invalid_price`, `invalid_stock`.
+fn price_cents(price: Decimal) -> Result<i64, ApiError> {
+    to_cents(price).map_err(|e| ApiError::bad_request("invalid_price", format!("price: {e}")))
+}
+
+/// `POST /goods` (operator only) → 201 [`GoodsView`]; 400 `invalid_name`,
+/// `invalid_price` (0.00 too: nothing is sold for nothing), `invalid_stock`;
+/// 401 without a token, 403 `operator_only`.
 pub async fn create_goods(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<CreateGoods>,
 ) -> Result<(StatusCode, axum::Json<GoodsView>), ApiError> {
-    let price_cents = to_cents(body.price)
-        .map_err(|e| ApiError::bad_request("invalid_price", format!("price: {e}")))?;
+    principal.require_operator()?;
+    let price_cents = price_cents(body.price)?;
     let goods = repo::create_goods(
         &state.db,
         &NewGoods {
@@ -132,6 +158,26 @@ pub async fn create_goods(
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(goods.into())))
+}
+
+/// `PATCH /goods/{id}` (operator only) → 200 [`GoodsView`] as changed; 400
+/// as [`create_goods`] and `invalid_body` for an unknown field, 401, 403
+/// `operator_only`, 404 `goods_not_found`.
+pub async fn change_goods(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Json(body): Json<ChangeGoods>,
+) -> Result<axum::Json<GoodsView>, ApiError> {
+    principal.require_operator()?;
+    let change = GoodsChange {
+        name: body.name,
+        price_cents: body.price.map(price_cents).transpose()?,
+        stock: body.stock,
+    };
+    Ok(axum::Json(
+        repo::update_goods(&state.db, id, &change).await?.into(),
+    ))
 }
 
 /// `GET /goods` → 200 `[GoodsView]` by id; 400 `invalid_limit`.
@@ -156,15 +202,18 @@ pub async fn get_goods(
     Ok(axum::Json(repo::get_goods(&state.db, id).await?.into()))
 }
 
-/// `POST /goods/{id}/reservations` → 200 [`ReservationView`] (the same on a
-/// replay, with `idempotent-replayed: true`); 400 `invalid_quantity`, 404
-/// `goods_not_found`, 409 `insufficient_stock`, `order_cancelled`,
-/// `reservation_mismatch`.
+/// `POST /internal/goods/{id}/reservations` (the order service only) → 200
+/// [`ReservationView`] (the same on a replay, with `idempotent-replayed:
+/// true`); 400 `invalid_quantity`, 401 `service_unauthenticated`, 403
+/// `service_forbidden`, 404 `goods_not_found`, 409 `insufficient_stock`,
+/// `order_cancelled`, `reservation_mismatch`.
 pub async fn reserve(
     State(state): State<AppState>,
+    caller: ServiceCaller,
     Path(goods_id): Path<i64>,
     Json(body): Json<ReserveRequest>,
 ) -> Result<Response, ApiError> {
+    caller.require(&["order"])?;
     let reserved = repo::reserve(&state.db, goods_id, body.order_id, body.quantity).await?;
     Ok(json_replayed(
         ReservationView::from(reserved.reservation),
@@ -172,12 +221,15 @@ pub async fn reserve(
     ))
 }
 
-/// `GET /goods/{id}/reservations/{order_id}` → 200 [`LedgerView`]; 404
+/// `GET /internal/goods/{id}/reservations/{order_id}` (the order service
+/// only) → 200 [`LedgerView`]; 401, 403 as [`reserve`], 404
 /// `goods_not_found`, `reservation_not_found`.
 pub async fn order_ledger(
     State(state): State<AppState>,
+    caller: ServiceCaller,
     Path((goods_id, order_id)): Path<(i64, Uuid)>,
 ) -> Result<axum::Json<LedgerView>, ApiError> {
+    caller.require(&["order"])?;
     // An unknown goods is a 404 of its own, not a missing reservation.
     repo::get_goods(&state.db, goods_id).await?;
     let ledger = repo::order_ledger(&state.db, order_id).await?;

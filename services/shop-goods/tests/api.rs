@@ -3,21 +3,25 @@
 //! start-up and shutdown, through the real listener on port 0.
 
 use axum::http::StatusCode;
+use mq_client::MessageExt;
 use serde_json::json;
+use shop_common::auth::Keyring;
+use shop_common::events::{self, apply_once, OrderCancelled, ORDER_CANCEL};
 use shop_common::idempotency::record_consumption;
-use shop_common::service::ServiceConfig;
-use shop_common::testing::{Answer, Served};
-use shop_goods::repo::MAX_RESERVATION_QUANTITY;
+use shop_common::testing::{self, Answer, Served};
+use shop_goods::repo::{MAX_PRICE_CENTS, MAX_RESERVATION_QUANTITY};
 use shop_goods::{
-    cancel_order, cancel_order_in, router, AppState, CancelOutcome, MIGRATIONS, SERVICE,
+    cancel_order, cancel_order_in, router, subscriptions, AppState, CancelOutcome, MIGRATIONS,
+    SERVICE,
 };
 use uuid::Uuid;
 
-shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
+shop_common::test_app!(MIGRATIONS, |db, auth| router(AppState { db }, auth));
 
 impl TestApp {
     async fn create_goods(&self, name: &str, price: &str, stock: i64) -> i64 {
         let answer = self
+            .operator()
             .post(
                 "/goods",
                 json!({ "name": name, "price": price, "stock": stock }),
@@ -27,18 +31,30 @@ impl TestApp {
         answer.body["id"].as_i64().unwrap()
     }
 
+    /// A reservation as the order service makes it: a signed internal call.
     async fn reserve(&self, goods_id: i64, order_id: Uuid, quantity: i64) -> Answer {
-        self.post(
-            &format!("/goods/{goods_id}/reservations"),
-            json!({ "order_id": order_id, "quantity": quantity }),
-        )
-        .await
+        self.service("order")
+            .post(
+                &format!("/internal/goods/{goods_id}/reservations"),
+                json!({ "order_id": order_id, "quantity": quantity }),
+            )
+            .await
     }
 
     async fn stock(&self, goods_id: i64) -> i64 {
         let answer = self.get(&format!("/goods/{goods_id}")).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         answer.body["stock"].as_i64().unwrap()
+    }
+
+    /// The ledger of `order_id` for goods `goods_id`, as the order service
+    /// reads it.
+    async fn ledger(&self, goods_id: i64, order_id: Uuid) -> Answer {
+        self.service("order")
+            .get(&format!(
+                "/internal/goods/{goods_id}/reservations/{order_id}"
+            ))
+            .await
     }
 
     async fn ledger_rows(&self) -> i64 {
@@ -51,7 +67,7 @@ impl TestApp {
 
 shop_common::db_test!(async fn goods_are_created_listed_and_read(db) {
     let app = spawn_app(&db).await;
-    let answer = app.post("/goods", json!({ "name": "  Tea  ", "price": 12.3, "stock": 7 })).await;
+    let answer = app.operator().post("/goods", json!({ "name": "  Tea  ", "price": 12.3, "stock": 7 })).await;
     assert_eq!(answer.status, StatusCode::CREATED);
     assert_eq!(answer.body["name"], "Tea");
     assert_eq!(answer.body["price"], "12.30", "prices are answered as strings with cents");
@@ -103,12 +119,12 @@ shop_common::db_test!(async fn a_reservation_takes_stock_once_and_replays_the_sa
     assert_eq!(app.stock(goods).await, 7);
     assert_eq!(app.stock(other_goods).await, 10);
 
-    let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+    let ledger = app.ledger(goods, order).await;
     assert_eq!(ledger.status, StatusCode::OK);
     assert_eq!(ledger.body["status"], "reserved");
     assert_eq!(ledger.body["reserved_quantity"], 3);
     assert_eq!(ledger.body["restored_quantity"], 0);
-    let unknown = app.get(&format!("/goods/{goods}/reservations/{}", Uuid::new_v4())).await;
+    let unknown = app.ledger(goods, Uuid::new_v4()).await;
     assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "reservation_not_found"));
     assert_eq!(app.ledger_rows().await, 1);
 });
@@ -156,7 +172,7 @@ shop_common::db_test!(async fn cancellation_restores_the_stock_exactly_once(db) 
     assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
     assert_eq!(app.stock(goods).await, 10);
 
-    let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+    let ledger = app.ledger(goods, order).await;
     assert_eq!(ledger.body["status"], "cancelled");
     assert_eq!(ledger.body["reserved_quantity"], 4);
     assert_eq!(ledger.body["restored_quantity"], 4);
@@ -174,7 +190,7 @@ shop_common::db_test!(async fn a_cancellation_before_the_reservation_refuses_it(
     assert_eq!(app.ledger_rows().await, 1, "only the cancellation marker");
     assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::AlreadyCancelled);
 
-    let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+    let ledger = app.ledger(goods, order).await;
     assert_eq!(ledger.body["status"], "cancelled");
     assert_eq!(ledger.body["reserved_quantity"], 0);
     assert_eq!(ledger.body["restored_quantity"], 0);
@@ -232,7 +248,7 @@ shop_common::db_test!(async fn a_reservation_racing_its_cancellation_never_keeps
     }
     assert_eq!(app.stock(goods).await, 1_000, "no cancelled order keeps stock");
     for order in orders {
-        let ledger = app.get(&format!("/goods/{goods}/reservations/{order}")).await;
+        let ledger = app.ledger(goods, order).await;
         assert_eq!(ledger.body["status"], "cancelled");
         assert_eq!(ledger.body["reserved_quantity"], ledger.body["restored_quantity"], "{}", ledger.body);
     }
@@ -241,7 +257,7 @@ shop_common::db_test!(async fn a_reservation_racing_its_cancellation_never_keeps
 shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) {
     let app = spawn_app(&db).await;
     let goods = app.create_goods("Tea", "3.00", 10).await;
-    let path = format!("/goods/{goods}/reservations");
+    let path = format!("/internal/goods/{goods}/reservations");
     let order = Uuid::new_v4().to_string();
     let too_many = MAX_RESERVATION_QUANTITY + 1;
     let cases: Vec<(&str, Option<&str>, String, StatusCode, &str)> = vec![
@@ -259,7 +275,7 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
         ("POST", None, json!({ "order_id": order, "quantity": 1 }).to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     ];
     for (method, content_type, body, status, code) in cases {
-        let answer = app.send(method, &path, content_type, body.clone()).await;
+        let answer = app.service("order").send(method, &path, content_type, body.clone()).await;
         assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
         assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty());
     }
@@ -268,6 +284,7 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
         (json!({ "name": "Fraction", "price": "1.001", "stock": 1 }), "invalid_price"),
         (json!({ "name": "Fraction", "price": 0.005, "stock": 1 }), "invalid_price"),
         (json!({ "name": "Negative", "price": "-1.00", "stock": 1 }), "invalid_price"),
+        (json!({ "name": "Free", "price": "0.00", "stock": 1 }), "invalid_price"),
         (json!({ "name": "Huge", "price": "99999999999999999", "stock": 1 }), "invalid_price"),
         (json!({ "name": "Words", "price": "ten", "stock": 1 }), "invalid_body"),
         (json!({ "name": "Negative stock", "price": "1.00", "stock": -1 }), "invalid_stock"),
@@ -275,12 +292,12 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
         (json!({ "price": "1.00", "stock": 1 }), "invalid_body"),
     ];
     for (body, code) in goods_cases {
-        let answer = app.post("/goods", body.clone()).await;
+        let answer = app.operator().post("/goods", body.clone()).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{body}: {}", answer.body);
     }
 
-    for (path, code) in [("/goods/abc", "invalid_path"), ("/goods/1/reservations/not-a-uuid", "invalid_path")] {
-        let answer = app.get(path).await;
+    for (path, code) in [("/goods/abc", "invalid_path"), ("/internal/goods/1/reservations/not-a-uuid", "invalid_path")] {
+        let answer = app.service("order").get(path).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{path}");
     }
     let answer = app.get("/goods?limit=0").await;
@@ -298,15 +315,20 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
 });
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
-    let served = Served::start(SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap());
+    let served = Served::start(SERVICE.start(SERVICE.config_for_tests(&db.url)).await.unwrap());
 
+    // The started service checks its callers: no token, no catalogue change;
+    // no signature, no reservation.
     let (status, body) = served.http("POST", "/goods", r#"{"name": "Tea", "price": "2.50", "stock": 3}"#).await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("unauthenticated"), "{body}");
     let (status, body) = served.http("GET", "/health", "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-    let (status, body) = served.http("POST", "/goods/1/reservations", "{oops").await;
-    assert_eq!(status, 400);
-    assert!(body.contains("invalid_json"), "{body}");
+    let (status, body) = served.http("GET", "/goods", "").await;
+    assert_eq!((status, body.as_str()), (200, "[]"), "the catalogue needs no token");
+    let (status, body) = served.http("POST", "/internal/goods/1/reservations", "{oops").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("service_unauthenticated"), "{body}");
 
     served.stop().await;
 });
@@ -336,5 +358,149 @@ shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_cons
         }
         tx.commit().await.unwrap();
     }
+    assert_eq!(app.stock(goods).await, 10);
+});
+
+shop_common::db_test!(async fn goods_priced_zero_or_beyond_the_bound_are_refused(db) {
+    // Finding: goods priced 0.00 were created (and ordered for nothing).
+    let app = spawn_app(&db).await;
+    let too_much = format!("{}.01", MAX_PRICE_CENTS / 100);
+    for price in [json!("0.00"), json!(0), json!("-0.01"), json!(too_much)] {
+        let answer = app.operator().post("/goods", json!({ "name": "Free", "price": price, "stock": 8 })).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_price"), "{price}");
+    }
+    assert_eq!(app.get("/goods").await.body, json!([]), "no goods was created");
+
+    let tea = app.create_goods("Tea", "0.01", 8).await;
+    let answer = app.operator().send("PATCH", &format!("/goods/{tea}"), Some("application/json"), json!({ "price": "0.00" }).to_string()).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_price"));
+    assert_eq!(app.get(&format!("/goods/{tea}")).await.body["price"], "0.01");
+});
+
+shop_common::db_test!(async fn only_operators_create_and_change_goods(db) {
+    let app = spawn_app(&db).await;
+    let body = json!({ "name": "Tea", "price": "3.00", "stock": 8 });
+    let anonymous = app.post("/goods", body.clone()).await;
+    assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let customer = app.customer(7).post("/goods", body.clone()).await;
+    assert_eq!((customer.status, customer.code()), (StatusCode::FORBIDDEN, "operator_only"));
+    let forged = app.bearer("shop_not-a-token").post("/goods", body.clone()).await;
+    assert_eq!((forged.status, forged.code()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    assert_eq!(app.get("/goods").await.body, json!([]), "no goods was created");
+
+    let tea = app.create_goods("Tea", "3.00", 8).await;
+    let path = format!("/goods/{tea}");
+    let change = json!({ "name": "Green tea", "price": "4.20", "stock": 12 }).to_string();
+    for client in [app.anonymous(), app.customer(7)] {
+        let answer = client.send("PATCH", &path, Some("application/json"), change.clone()).await;
+        assert!(answer.status == StatusCode::UNAUTHORIZED || answer.code() == "operator_only", "{}", answer.body);
+    }
+    let view = app.get(&path).await.body;
+    assert_eq!((view["name"].as_str(), view["price"].as_str(), view["stock"].as_i64()), (Some("Tea"), Some("3.00"), Some(8)));
+
+    let changed = app.operator().send("PATCH", &path, Some("application/json"), change).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!((changed.body["name"].as_str(), changed.body["price"].as_str(), changed.body["stock"].as_i64()), (Some("Green tea"), Some("4.20"), Some(12)));
+    // A field left out stays as it is.
+    let priced = app.operator().send("PATCH", &path, Some("application/json"), json!({ "price": 5 }).to_string()).await;
+    assert_eq!((priced.body["name"].as_str(), priced.body["price"].as_str(), priced.body["stock"].as_i64()), (Some("Green tea"), Some("5.00"), Some(12)));
+    for (body, status, code) in [
+        (json!({ "colour": "green" }), StatusCode::BAD_REQUEST, "invalid_body"),
+        (json!({ "stock": -1 }), StatusCode::BAD_REQUEST, "invalid_stock"),
+        (json!({ "name": " " }), StatusCode::BAD_REQUEST, "invalid_name"),
+    ] {
+        let answer = app.operator().send("PATCH", &path, Some("application/json"), body.to_string()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}");
+    }
+    let missing = app.operator().send("PATCH", "/goods/424242", Some("application/json"), json!({ "stock": 1 }).to_string()).await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "goods_not_found"));
+    assert_eq!(app.stock(tea).await, 12);
+});
+
+shop_common::db_test!(async fn only_the_order_service_reserves_stock(db) {
+    // Finding: POST /goods/{id}/reservations with an invented order id took
+    // all 8 units, and nothing gave them back.
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Last units", "9.99", 8).await;
+    let order = Uuid::new_v4();
+    let body = json!({ "order_id": order, "quantity": 8 });
+    let path = format!("/internal/goods/{goods}/reservations");
+    for (who, client, status, code) in [
+        ("unsigned", app.anonymous(), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("a customer's token", app.customer(7), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("an operator's token", app.operator(), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("signed by pay", app.service("pay"), StatusCode::FORBIDDEN, "service_forbidden"),
+        ("signed by coupon", app.service("coupon"), StatusCode::FORBIDDEN, "service_forbidden"),
+    ] {
+        let answer = client.post(&path, body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{who}: {}", answer.body);
+        let ledger = client.get(&format!("{path}/{order}")).await;
+        assert_eq!(ledger.status, status, "{who} reads no reservation");
+    }
+    // The old public path is gone.
+    let old = app.customer(7).post(&format!("/goods/{goods}/reservations"), body.clone()).await;
+    assert_eq!((old.status, old.code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(app.stock(goods).await, 8, "nothing was taken");
+    assert_eq!(app.ledger_rows().await, 0);
+
+    assert_eq!(app.reserve(goods, order, 8).await.status, StatusCode::OK);
+    assert_eq!(app.stock(goods).await, 0);
+});
+
+/// Delivers `msg` as the service's ORDER_CANCEL consumer does: applied once
+/// if its subscription's publisher signed it; `None` when it is refused.
+async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
+    let subscription = subscriptions()
+        .into_iter()
+        .find(|s| s.topic == ORDER_CANCEL)
+        .unwrap();
+    events::verify(
+        &Keyring::for_tests(),
+        subscription.publisher,
+        subscription.topic,
+        msg,
+    )
+    .ok()?;
+    Some(
+        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
+            .await
+            .unwrap(),
+    )
+}
+
+fn cancel_message(order_id: Uuid) -> MessageExt {
+    let event = OrderCancelled {
+        order_id,
+        user_id: 7,
+        reason: "test".to_owned(),
+    };
+    testing::message(
+        ORDER_CANCEL,
+        &order_id.to_string(),
+        serde_json::to_vec(&event).unwrap(),
+    )
+}
+
+shop_common::db_test!(async fn only_an_order_cancel_the_order_service_signed_restores_stock(db) {
+    // Finding: a plain send of ORDER_CANCEL gave back a confirmed order's stock.
+    let app = spawn_app(&db).await;
+    let goods = app.create_goods("Tea", "3.00", 10).await;
+    let order = Uuid::new_v4();
+    assert_eq!(app.reserve(goods, order, 4).await.status, StatusCode::OK);
+
+    let unsigned = cancel_message(order);
+    let by_pay = testing::signed("pay", ORDER_CANCEL, cancel_message(order));
+    // Signed for another order, then pointed at this one.
+    let mut altered = testing::signed("order", ORDER_CANCEL, cancel_message(Uuid::new_v4()));
+    altered.body = cancel_message(order).body;
+    for (what, msg) in [("unsigned", &unsigned), ("signed by pay", &by_pay), ("altered", &altered)] {
+        assert_eq!(deliver(&app.db, msg).await, None, "{what}");
+    }
+    assert_eq!(app.stock(goods).await, 6, "no forged event was applied");
+    let consumed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consumed_message").fetch_one(app.db.pool()).await.unwrap();
+    assert_eq!(consumed, 0);
+
+    let genuine = testing::signed("order", ORDER_CANCEL, cancel_message(order));
+    assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.stock(goods).await, 10);
 });
