@@ -86,6 +86,22 @@ mod tests {
     }
 
     #[test]
+    fn the_service_does_not_start_without_its_secret() {
+        let err = crate::SERVICE
+            .config(&crate::SERVICE.defaults())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("service_secret") && err.contains("must be set"),
+            "{err}"
+        );
+        let mut settings = crate::SERVICE.defaults();
+        settings.set("service_secret", "0123456789abcdef0123");
+        let config = crate::SERVICE.config(&settings).unwrap();
+        assert_eq!(config.service_key.unwrap().name(), "order");
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let mut settings = Settings::with_defaults(DEFAULTS);
         settings.set("shipping_fee", "1.001");

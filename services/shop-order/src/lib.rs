@@ -32,8 +32,8 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use mq_client::{ProducerConfig, TransactionProducer};
-use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
-use shop_common::service::{Extension, Frame, Parts, Service, StartError, Subscription};
+use shop_common::auth::Auth;
+use shop_common::service::{Extension, Frame, Parts, Service, StartError};
 use shop_common::{Db, Migrations};
 
 pub use config::Config;
@@ -56,19 +56,30 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub remote: remote::Remote,
     pub producer: TransactionProducer,
+    /// Checks callers; its key signs calls and ORDER_CANCEL.
+    pub auth: Auth,
 }
 
-/// The HTTP API: `POST /orders`, `GET /orders/{id}`, `GET /orders?user_id=`,
-/// `GET /health`.
+/// The HTTP API. Customers' routes (bearer token): `POST /orders`,
+/// `GET /orders/{id}`, `GET /orders?user_id=`; the pay service's (signed):
+/// `GET /internal/orders/{id}`, `POST /internal/orders/{id}/payments`;
+/// `GET /health` (no token).
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let public = Router::new()
         .route(
             "/orders",
             post(routes::place_order).get(routes::list_orders),
         )
         .route("/orders/{id}", get(routes::get_order))
         .route("/health", get(routes::health));
-    shop_common::http::service_router(api, state)
+    let internal = Router::new()
+        .route("/internal/orders/{id}", get(routes::internal_order))
+        .route(
+            "/internal/orders/{id}/payments",
+            post(routes::settle_payment),
+        );
+    let routes = state.auth.protect(public, internal);
+    shop_common::http::service_router(routes, state)
 }
 
 /// What the order service adds to the frame: its keys ([`config`]), the
@@ -96,6 +107,7 @@ impl Extension for OrderExtension {
             what: format!("saga producer of group {PRODUCER_GROUP}"),
             source,
         })?;
+        let auth = frame.auth().clone();
         let state = AppState {
             db: frame.db().clone(),
             config: Arc::new(own.clone()),
@@ -104,25 +116,13 @@ impl Extension for OrderExtension {
                 &own.coupon_url,
                 &own.user_url,
                 own.call_timeout,
+                &auth.key,
             ),
             producer: producer.clone(),
+            auth,
         };
         let _ = checker.state.set(state.clone());
-        let consumers = match frame
-            .subscribe(vec![
-                Subscription {
-                    group: events::CANCEL_GROUP,
-                    topic: ORDER_CANCEL,
-                    handler: Arc::new(events::OnOrderCancelled),
-                },
-                Subscription {
-                    group: events::PAY_GROUP,
-                    topic: PAY_SUCCESS,
-                    handler: Arc::new(events::OnPaymentSucceeded),
-                },
-            ])
-            .await
-        {
+        let consumers = match frame.subscribe(events::subscriptions()).await {
             Ok(consumers) => consumers,
             Err(error) => {
                 producer.shutdown().await;

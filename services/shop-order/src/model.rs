@@ -154,8 +154,10 @@ pub struct Shipping {
 }
 
 /// Pricing: shipping is free from `shipping.free_from` of goods; a coupon
-/// takes off at most the total; balance pays at most what is left. `None`
-/// when the total is out of range.
+/// takes off at most the goods amount (it is a discount on goods: it never
+/// pays the shipping, and a coupon worth more than the goods is used up
+/// with no change given); balance pays at most what is left. `None` when
+/// the total is out of range.
 pub fn compute_amounts(
     unit_price: Cents,
     quantity: i64,
@@ -170,7 +172,7 @@ pub fn compute_amounts(
         shipping.fee.0
     };
     let total = goods.checked_add(shipping)?;
-    let discount = coupon.map_or(0, |c| c.0).clamp(0, total);
+    let discount = coupon.map_or(0, |c| c.0).clamp(0, goods);
     let balance = balance.0.clamp(0, total - discount);
     Some(Amounts {
         goods_amount: Cents(goods),
@@ -206,8 +208,8 @@ mod tests {
         assert_eq!(a.goods_amount, Cents(6000));
         assert_eq!(a.shipping_fee, Cents(1000));
         assert_eq!(a.amount_to_pay, Cents(7000 - 500 - 2000));
-        // Free shipping from the threshold; a coupon bigger than the total
-        // takes the total; balance then pays nothing.
+        // Free shipping from the threshold; a coupon bigger than the goods
+        // takes the goods amount; balance then pays nothing.
         let b = compute_amounts(
             Cents(5000),
             2,
@@ -225,6 +227,19 @@ mod tests {
         assert_eq!(c.balance_used, Cents(100));
         assert_eq!(c.amount_to_pay, Cents(0));
         assert!(compute_amounts(Cents(i64::MAX), 2, shipping(0, 0), None, Cents(0)).is_none());
+        // A 10,000.00 coupon on 20.00 of goods with 10.00 shipping: it takes
+        // the 20.00 of goods and the shipping is still to pay (it took the
+        // whole 30.00 total before, leaving an order with 0.00 to pay).
+        let d = compute_amounts(
+            Cents(2000),
+            1,
+            shipping(1000, 10_000),
+            Some(Cents(1_000_000)),
+            Cents(0),
+        )
+        .unwrap();
+        assert_eq!(d.coupon_discount, Cents(2000));
+        assert_eq!(d.amount_to_pay, Cents(1000));
     }
 
     #[test]

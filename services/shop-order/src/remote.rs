@@ -1,16 +1,45 @@
-//! Calls to the goods, coupon and user services, each through
-//! [`ServiceClient`]: a success, a refusal with the service's error code
-//! (the order cannot go on), or unavailability.
+//! Calls to the goods, coupon and user services, each through a
+//! [`ServiceClient`] signed with this service's key: the reservations and
+//! the reads of users and coupons are internal endpoints that only the
+//! order service may call (DESIGN §6). Each call is a success, a refusal
+//! with the service's error code (the order cannot go on), or
+//! unavailability.
 
 use std::time::Duration;
 
 use shop_common::api::coupon::{CouponView, UseRequest};
 use shop_common::api::goods::{GoodsView, ReserveRequest as ReserveStock};
 use shop_common::api::user::{ReserveRequest as ReserveBalance, UserView};
+use shop_common::auth::ServiceKey;
 pub use shop_common::client::CallError;
 use shop_common::client::ServiceClient;
 
 use crate::model::{Cents, CouponId, GoodsId, OrderId, UserId};
+
+/// Where the order service reaches each service and what it calls there.
+pub mod paths {
+    use crate::model::{CouponId, GoodsId, UserId};
+
+    /// The goods (public: anyone may read the catalogue).
+    pub fn goods(id: GoodsId) -> String {
+        format!("/goods/{id}")
+    }
+    pub fn stock_reservations(id: GoodsId) -> String {
+        format!("/internal/goods/{id}/reservations")
+    }
+    pub fn user(id: UserId) -> String {
+        format!("/internal/users/{id}")
+    }
+    pub fn balance_reservations(id: UserId) -> String {
+        format!("/internal/users/{id}/balance/reservations")
+    }
+    pub fn coupon(id: CouponId) -> String {
+        format!("/internal/coupons/{id}")
+    }
+    pub fn coupon_use(id: CouponId) -> String {
+        format!("/internal/coupons/{id}/use")
+    }
+}
 
 /// The three services an order needs.
 #[derive(Debug, Clone)]
@@ -21,24 +50,32 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(goods_url: &str, coupon_url: &str, user_url: &str, timeout: Duration) -> Remote {
+    /// Clients of the three services, every call signed with `key`.
+    pub fn new(
+        goods_url: &str,
+        coupon_url: &str,
+        user_url: &str,
+        timeout: Duration,
+        key: &ServiceKey,
+    ) -> Remote {
+        let client = |name, url| ServiceClient::new(name, url, timeout).signed_by(key.clone());
         Remote {
-            goods: ServiceClient::new("goods", goods_url, timeout),
-            coupon: ServiceClient::new("coupon", coupon_url, timeout),
-            user: ServiceClient::new("user", user_url, timeout),
+            goods: client("goods", goods_url),
+            coupon: client("coupon", coupon_url),
+            user: client("user", user_url),
         }
     }
 
     pub async fn goods(&self, id: GoodsId) -> Result<GoodsView, CallError> {
-        self.goods.get(&format!("/goods/{id}")).await
+        self.goods.get(&paths::goods(id)).await
     }
 
     pub async fn user(&self, id: UserId) -> Result<UserView, CallError> {
-        self.user.get(&format!("/users/{id}")).await
+        self.user.get(&paths::user(id)).await
     }
 
     pub async fn coupon(&self, id: CouponId) -> Result<CouponView, CallError> {
-        self.coupon.get(&format!("/coupons/{id}")).await
+        self.coupon.get(&paths::coupon(id)).await
     }
 
     pub async fn reserve_stock(
@@ -52,7 +89,7 @@ impl Remote {
             quantity,
         };
         self.goods
-            .post::<serde_json::Value, _>(&format!("/goods/{goods_id}/reservations"), &body)
+            .post::<serde_json::Value, _>(&paths::stock_reservations(goods_id), &body)
             .await
             .map(drop)
     }
@@ -68,7 +105,7 @@ impl Remote {
             user_id: user_id.0,
         };
         self.coupon
-            .post::<serde_json::Value, _>(&format!("/coupons/{coupon_id}/use"), &body)
+            .post::<serde_json::Value, _>(&paths::coupon_use(coupon_id), &body)
             .await
             .map(drop)
     }
@@ -84,7 +121,7 @@ impl Remote {
             amount: amount.to_decimal(),
         };
         self.user
-            .post::<serde_json::Value, _>(&format!("/users/{user_id}/balance/reservations"), &body)
+            .post::<serde_json::Value, _>(&paths::balance_reservations(user_id), &body)
             .await
             .map(drop)
     }

@@ -110,3 +110,106 @@ pub async fn pending_before(
     .map(Order::from_row)
     .collect()
 }
+
+/// Every user's orders, newest first, without PENDING ones (an operator's
+/// list).
+pub async fn list_all(db: &Db, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE status <> 'PENDING' ORDER BY created_at DESC, id LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(Order::from_row)
+    .collect()
+}
+
+/// What settling a payment with an order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// The order is PAID by this payment (now, or by an earlier call).
+    Paid,
+    /// The order is CANCELLED: the payment must be refunded.
+    Cancelled,
+    /// The order was paid by another payment.
+    PaidByAnother,
+    /// The order is not CONFIRMED (still PENDING).
+    NotPayable(OrderStatus),
+    /// The payment's amount is not what the order has to pay.
+    AmountMismatch {
+        amount_to_pay_cents: i64,
+    },
+    NotFound,
+}
+
+/// Settles payment `payment_id` of `amount_cents` with order `id`: a
+/// CONFIRMED order owing exactly that becomes PAID by it in one conditional
+/// statement; otherwise the order's state says why not. PAID and CANCELLED
+/// are final, so what is read after a refused update is the order's fate.
+pub async fn settle(
+    db: &Db,
+    id: Uuid,
+    payment_id: Uuid,
+    amount_cents: i64,
+) -> Result<Settlement, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET status = $1, payment_id = $2, updated_at = $3 \
+         WHERE id = $4 AND status = $5 AND amount_to_pay_cents = $6",
+    )
+    .bind(OrderStatus::Paid.as_str())
+    .bind(payment_id.to_string())
+    .bind(now_ms())
+    .bind(id.to_string())
+    .bind(OrderStatus::Confirmed.as_str())
+    .bind(amount_cents)
+    .execute(db.pool())
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(Settlement::Paid);
+    }
+    let row: Option<(String, Option<String>, i64)> =
+        sqlx::query_as("SELECT status, payment_id, amount_to_pay_cents FROM orders WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    let Some((status, paid_by, amount_to_pay_cents)) = row else {
+        return Ok(Settlement::NotFound);
+    };
+    let status = OrderStatus::parse(&status)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {status}").into()))?;
+    Ok(match status {
+        OrderStatus::Cancelled => Settlement::Cancelled,
+        // Paid by this payment before, or by an old PAY_SUCCESS of it
+        // (no payment id kept).
+        OrderStatus::Paid if paid_by.is_none() || paid_by == Some(payment_id.to_string()) => {
+            Settlement::Paid
+        }
+        OrderStatus::Paid => Settlement::PaidByAnother,
+        OrderStatus::Confirmed => Settlement::AmountMismatch {
+            amount_to_pay_cents,
+        },
+        OrderStatus::Pending => Settlement::NotPayable(status),
+    })
+}
+
+/// CONFIRMED → PAID by `payment_id`, from a PAY_SUCCESS event (the pay
+/// service settled it first, so this is normally a no-op): `true` when it
+/// made the change. A CANCELLED order is never made PAID.
+pub async fn paid_by_event(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    payment_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET status = $1, payment_id = $2, updated_at = $3 WHERE id = $4 AND status = $5",
+    )
+    .bind(OrderStatus::Paid.as_str())
+    .bind(payment_id.to_string())
+    .bind(now_ms())
+    .bind(id.to_string())
+    .bind(OrderStatus::Confirmed.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

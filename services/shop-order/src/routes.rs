@@ -1,58 +1,77 @@
-//! The HTTP API of the order service.
+//! The HTTP API of the order service: the customers' routes (bearer
+//! token: a customer acts only as themself, an operator reads everything)
+//! and the pay service's internal ones (signed calls).
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use shop_common::extract::{Json, Path, Query};
+use serde::{Deserialize, Serialize};
+use shop_common::auth::{Principal, ServiceCaller};
+use shop_common::extract::{decimal, Json, Path, Query};
+use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::model::OrderView;
+use crate::repo::Settlement;
 use crate::saga::{self, PlaceOrder};
 use crate::{repo, AppState};
 
 /// Orders one list returns at most.
 const MAX_PAGE: i64 = 1000;
 
-/// `POST /orders` → 201 [`OrderView`] (CONFIRMED). Refusals before anything
-/// is saved: 400 (`invalid_*`, `price_mismatch`), 403 `coupon_not_owned`,
-/// 404 (`goods_not_found`, `user_not_found`, `coupon_not_found`), 409
+/// `POST /orders` (a customer's token) → 201 [`OrderView`] (CONFIRMED),
+/// for the caller: a body `user_id` that is not the caller's is refused
+/// 403 `not_your_account`, an operator 403 `customer_only` (an operator
+/// has no balance or coupons to spend). Refusals before anything is saved:
+/// 400 (`invalid_*`, `price_mismatch`), 403 `coupon_not_owned`, 404
+/// (`goods_not_found`, `user_not_found`, `coupon_not_found`), 409
 /// (`insufficient_stock`, `insufficient_balance`, `coupon_used`), 503
 /// `service_unavailable`. A saved order that could not be completed is
 /// cancelled and answered 409 (or 503) with the reason and its id.
 pub async fn place_order(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<PlaceOrder>,
 ) -> Result<(StatusCode, axum::Json<OrderView>), ApiError> {
-    let order = saga::place_order(&state, body).await?;
+    let customer = principal.require_customer()?;
+    let user_id = principal.act_for(body.user_id)?.unwrap_or(customer);
+    let order = saga::place_order(&state, user_id, body).await?;
     Ok((StatusCode::CREATED, axum::Json(order.into())))
 }
 
-/// `GET /orders/{id}` → 200 [`OrderView`]; 404 `order_not_found`.
+/// `GET /orders/{id}` → 200 [`OrderView`] of the caller's own order (an
+/// operator: any); 404 `order_not_found` for another's, as if it did not
+/// exist.
 pub async fn get_order(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
     let order = repo::get(&state.db, id)
         .await
         .map_err(OrderError::from)?
+        .filter(|order| principal.may_see(order.user_id))
         .ok_or(OrderError::NotFound(id))?;
     Ok(axum::Json(order.into()))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    pub user_id: i64,
+    pub user_id: Option<i64>,
     pub limit: Option<i64>,
 }
 
-/// `GET /orders?user_id=N[&limit=M]` → 200 `[OrderView]`, newest first,
-/// without orders still in their saga.
+/// `GET /orders[?user_id=N][&limit=M]` → 200 `[OrderView]`, newest first,
+/// without orders still in their saga: a customer's own (another
+/// `user_id`: 403 `not_your_account`); an operator's of user N, or of
+/// everyone without `user_id`.
 pub async fn list_orders(
     State(state): State<AppState>,
+    principal: Principal,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<OrderView>>, ApiError> {
+    let user_id = principal.act_for(query.user_id)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -60,12 +79,117 @@ pub async fn list_orders(
             format!("limit must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let orders = repo::list_by_user(&state.db, query.user_id, limit)
-        .await
-        .map_err(OrderError::from)?;
+    let orders = match user_id {
+        Some(user_id) => repo::list_by_user(&state.db, user_id, limit).await,
+        None => repo::list_all(&state.db, limit).await,
+    }
+    .map_err(OrderError::from)?;
     Ok(axum::Json(
         orders.into_iter().map(OrderView::from).collect(),
     ))
+}
+
+/// `GET /internal/orders/{id}` (the pay service) → 200 [`OrderView`]; 404
+/// `order_not_found`.
+pub async fn internal_order(
+    State(state): State<AppState>,
+    caller: ServiceCaller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<OrderView>, ApiError> {
+    caller.require(&["pay"])?;
+    let order = repo::get(&state.db, id)
+        .await
+        .map_err(OrderError::from)?
+        .ok_or(OrderError::NotFound(id))?;
+    Ok(axum::Json(order.into()))
+}
+
+/// `POST /internal/orders/{id}/payments`: the pay service settles a
+/// payment whose gateway notification it verified.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleRequest {
+    pub payment_id: Uuid,
+    /// What was paid, a string like `"12.30"`.
+    #[serde(deserialize_with = "decimal")]
+    pub amount: rust_decimal::Decimal,
+}
+
+/// The order's answer: `paid` (it is PAID by this payment: book it) or
+/// `cancelled` (it is CANCELLED: refund the payment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleAnswer {
+    pub order_id: Uuid,
+    pub outcome: SettleOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettleOutcome {
+    Paid,
+    Cancelled,
+}
+
+/// `POST /internal/orders/{id}/payments {payment_id, amount}` (the pay
+/// service) → 200 [`SettleAnswer`]: the order's state decides, in one
+/// conditional statement, whether a payment is booked or refunded, so a
+/// cancellation and a payment cannot both win. A repeated call for the
+/// same payment answers the same. 404 `order_not_found`; 409
+/// `order_not_payable` (PENDING), `paid_by_another_payment`,
+/// `amount_mismatch`.
+pub async fn settle_payment(
+    State(state): State<AppState>,
+    caller: ServiceCaller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<SettleRequest>,
+) -> Result<axum::Json<SettleAnswer>, ApiError> {
+    caller.require(&["pay"])?;
+    let amount_cents = to_cents(body.amount)
+        .ok()
+        .filter(|c| *c > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_amount",
+                "amount must be a positive amount in whole cents",
+            )
+        })?;
+    let outcome = match repo::settle(&state.db, id, body.payment_id, amount_cents)
+        .await
+        .map_err(OrderError::from)?
+    {
+        Settlement::Paid => SettleOutcome::Paid,
+        Settlement::Cancelled => SettleOutcome::Cancelled,
+        Settlement::NotFound => return Err(OrderError::NotFound(id).into()),
+        Settlement::PaidByAnother => {
+            return Err(ApiError::conflict(
+                "paid_by_another_payment",
+                format!("order {id} was paid by another payment"),
+            ))
+        }
+        Settlement::NotPayable(status) => {
+            return Err(ApiError::conflict(
+                "order_not_payable",
+                format!("order {id} is {status}"),
+            ))
+        }
+        Settlement::AmountMismatch {
+            amount_to_pay_cents,
+        } => {
+            return Err(ApiError::conflict(
+                "amount_mismatch",
+                format!(
+                    "order {id} has {} to pay, not {}",
+                    from_cents(amount_to_pay_cents),
+                    body.amount
+                ),
+            ))
+        }
+    };
+    tracing::info!(order_id = %id, payment_id = %body.payment_id, ?outcome, "payment settled");
+    Ok(axum::Json(SettleAnswer {
+        order_id: id,
+        outcome,
+    }))
 }
 
 /// `GET /health` → 200 once the database answers.

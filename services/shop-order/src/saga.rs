@@ -22,6 +22,7 @@ use serde::Deserialize;
 use shop_common::api::coupon::{CouponStatus, CouponView};
 use shop_common::api::goods::GoodsView;
 use shop_common::api::user::UserView;
+use shop_common::auth::ServiceKey;
 use shop_common::events::{OrderCancelled, ORDER_CANCEL};
 use shop_common::money::to_cents;
 use shop_common::now_ms;
@@ -39,11 +40,13 @@ use crate::{repo, AppState};
 /// Units of one goods an order may take at most.
 pub const MAX_QUANTITY: i64 = 10_000;
 
-/// The body of `POST /orders`.
+/// The body of `POST /orders`. The order is the caller's: `user_id` may be
+/// left out, and if given it must be the caller's own.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
-    pub user_id: i64,
+    #[serde(default)]
+    pub user_id: Option<i64>,
     pub goods_id: i64,
     pub quantity: i64,
     /// The price the user saw; it must equal the goods' price.
@@ -62,19 +65,22 @@ fn optional_decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dec
     Option::<Wrap>::deserialize(d).map(|w| w.map(|Wrap(v)| v))
 }
 
-/// The ORDER_CANCEL message of an order.
-pub(crate) fn cancel_message(order: &Order, reason: &str) -> Message {
+/// The ORDER_CANCEL message of an order, signed by `key` (the order
+/// service's): the goods, coupon and user services apply only what the
+/// order service signed.
+pub fn cancel_message(key: &ServiceKey, order: &Order, reason: &str) -> Message {
     let body = OrderCancelled {
         order_id: order.id,
         user_id: order.user_id,
         reason: reason.to_owned(),
     };
-    Message::new(
+    let message = Message::new(
         ORDER_CANCEL,
         serde_json::to_vec(&body).expect("the body serializes"),
     )
     .with_tags("cancel")
-    .with_keys([order.id.to_string()])
+    .with_keys([order.id.to_string()]);
+    shop_common::events::sign(key, message)
 }
 
 /// A `POST /orders` whose fields passed [`PlaceOrder::validate`].
@@ -92,9 +98,11 @@ pub struct OrderRequest {
 }
 
 impl PlaceOrder {
-    /// The request with its ids and amounts checked and typed.
-    pub fn validate(&self) -> Result<OrderRequest, OrderError> {
-        if self.user_id <= 0 {
+    /// The request of customer `user_id` (whom the caller's token names,
+    /// and whom the handler checked `self.user_id` against) with its ids
+    /// and amounts checked and typed.
+    pub fn validate(&self, user_id: i64) -> Result<OrderRequest, OrderError> {
+        if user_id <= 0 {
             return Err(OrderError::invalid(
                 "invalid_user_id",
                 "user_id must be a positive id",
@@ -134,7 +142,7 @@ impl PlaceOrder {
             })?,
         };
         Ok(OrderRequest {
-            user_id: UserId(self.user_id),
+            user_id: UserId(user_id),
             goods_id: GoodsId(self.goods_id),
             quantity: self.quantity,
             unit_price,
@@ -204,10 +212,14 @@ pub fn precheck(
     .ok_or_else(|| OrderError::invalid("invalid_quantity", "the order total is out of range"))
 }
 
-/// Places an order; returns it CONFIRMED, or the reason it was refused or
-/// cancelled.
-pub async fn place_order(state: &AppState, req: PlaceOrder) -> Result<Order, OrderError> {
-    let req = req.validate()?;
+/// Places an order for customer `user_id`; returns it CONFIRMED, or the
+/// reason it was refused or cancelled.
+pub async fn place_order(
+    state: &AppState,
+    user_id: i64,
+    req: PlaceOrder,
+) -> Result<Order, OrderError> {
+    let req = req.validate(user_id)?;
 
     // 1. Checks, before anything is saved.
     let remote = &state.remote;
@@ -250,16 +262,19 @@ pub async fn place_order(state: &AppState, req: PlaceOrder) -> Result<Order, Ord
     let pending = order.clone();
     let armed = state
         .producer
-        .send_in_transaction(cancel_message(&order, "saga failed"), move |_| async move {
-            match repo::insert_pending(&db, &pending).await {
-                // Decided later by this saga (or by a check-back).
-                Ok(()) => LocalTransactionState::Unknown,
-                Err(error) => {
-                    warn!(order_id = %pending.id, %error, "saving a pending order failed");
-                    LocalTransactionState::Rollback
+        .send_in_transaction(
+            cancel_message(&state.auth.key, &order, "saga failed"),
+            move |_| async move {
+                match repo::insert_pending(&db, &pending).await {
+                    // Decided later by this saga (or by a check-back).
+                    Ok(()) => LocalTransactionState::Unknown,
+                    Err(error) => {
+                        warn!(order_id = %pending.id, %error, "saving a pending order failed");
+                        LocalTransactionState::Rollback
+                    }
                 }
-            }
-        })
+            },
+        )
         .await?;
     if armed.state == LocalTransactionState::Rollback {
         return Err(OrderError::Database(sqlx::Error::Protocol(
@@ -366,7 +381,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, OrderError> {
             state
                 .producer
                 .producer()
-                .send(cancel_message(&order, "saga timeout"))
+                .send(cancel_message(&state.auth.key, &order, "saga timeout"))
                 .await?;
             warn!(order_id = %order.id, "abandoned order cancelled by the sweeper");
             cancelled += 1;
@@ -380,9 +395,10 @@ mod tests {
     use super::*;
 
     fn request(body: serde_json::Value) -> Result<OrderRequest, OrderError> {
+        let user_id = body["user_id"].as_i64().unwrap_or(7);
         serde_json::from_value::<PlaceOrder>(body)
             .unwrap()
-            .validate()
+            .validate(user_id)
     }
 
     fn ok_request() -> OrderRequest {
