@@ -16,8 +16,11 @@ use uuid::Uuid;
 
 use crate::error::CouponError;
 
-/// Largest amount a coupon may take off, in cents (10,000.00).
+/// The most `max_coupon_amount` may be set to, in cents (10,000.00).
 pub const MAX_AMOUNT_CENTS: i64 = 1_000_000;
+/// The default of `max_coupon_amount`, in cents (100.00): the largest coupon
+/// an operator may issue unless configured otherwise.
+pub const DEFAULT_MAX_AMOUNT_CENTS: i64 = 10_000;
 /// Most coupons one listing returns.
 pub const MAX_PAGE: i64 = 1_000;
 
@@ -103,20 +106,21 @@ fn check_user_id(user_id: i64) -> Result<(), CouponError> {
     Ok(())
 }
 
-/// Creates an unused coupon worth `amount_cents` for `user_id`. The user is
-/// not looked up: users belong to the user service.
+/// Creates an unused coupon worth `amount_cents` (0.01 to `max_cents`) for
+/// `user_id`. The user is not looked up: users belong to the user service.
 pub async fn create_coupon(
     db: &Db,
     user_id: i64,
     amount_cents: i64,
+    max_cents: i64,
 ) -> Result<Coupon, CouponError> {
     check_user_id(user_id)?;
-    if !(1..=MAX_AMOUNT_CENTS).contains(&amount_cents) {
+    if !(1..=max_cents).contains(&amount_cents) {
         return Err(CouponError::invalid(
             "invalid_amount",
             format!(
                 "amount must be between 0.01 and {}",
-                shop_common::money::from_cents(MAX_AMOUNT_CENTS)
+                shop_common::money::from_cents(max_cents)
             ),
         ));
     }
@@ -152,29 +156,40 @@ pub async fn get_coupon(db: &Db, id: i64) -> Result<Coupon, CouponError> {
     Ok(coupon_from_row(&row)?)
 }
 
-/// The coupons of `user_id` with an id above `after_id`, by id, at most
-/// `limit` (1 to [`MAX_PAGE`]).
+/// The coupons of `user_id` (of everyone: `None`) with an id above
+/// `after_id`, by id, at most `limit` (1 to [`MAX_PAGE`]).
 pub async fn list_coupons(
     db: &Db,
-    user_id: i64,
+    user_id: Option<i64>,
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<Coupon>, CouponError> {
-    check_user_id(user_id)?;
+    if let Some(user_id) = user_id {
+        check_user_id(user_id)?;
+    }
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(CouponError::invalid(
             "invalid_limit",
             format!("limit must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let rows = sqlx::query(&format!(
-        "SELECT {COUPON_COLUMNS} FROM coupon WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(user_id)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
+    let rows = match user_id {
+        Some(user_id) => sqlx::query(&format!(
+            "SELECT {COUPON_COLUMNS} FROM coupon WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(user_id)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?,
+        None => sqlx::query(&format!(
+            "SELECT {COUPON_COLUMNS} FROM coupon WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?,
+    };
     Ok(rows.iter().map(coupon_from_row).collect::<Result<_, _>>()?)
 }
 

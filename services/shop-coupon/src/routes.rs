@@ -6,6 +6,7 @@ use axum::response::Response;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 pub use shop_common::api::coupon::{CouponView, UseRequest};
+use shop_common::auth::{Principal, ServiceCaller};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
@@ -39,35 +40,50 @@ impl From<Coupon> for CouponView {
     }
 }
 
-/// `GET /coupons?user_id=N&after_id=&limit=`; `user_id` is required.
+/// `GET /coupons?user_id=N&after_id=&limit=`: a customer's own coupons
+/// (`user_id` theirs or left out); an operator's choice of user, or
+/// everyone's without `user_id`.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    pub user_id: i64,
+    pub user_id: Option<i64>,
     #[serde(default)]
     pub after_id: i64,
     pub limit: Option<i64>,
 }
 
-/// `POST /coupons` → 201 [`CouponView`]; 400 `invalid_amount`, `invalid_user_id`.
+/// `POST /coupons` (operator only) → 201 [`CouponView`]; 400
+/// `invalid_amount` (above `max_coupon_amount` too), `invalid_user_id`; 401
+/// without a token, 403 `operator_only`.
 pub async fn create_coupon(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<CreateCoupon>,
 ) -> Result<(StatusCode, axum::Json<CouponView>), ApiError> {
+    principal.require_operator()?;
     let amount_cents = to_cents(body.amount)
         .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
-    let coupon = repo::create_coupon(&state.db, body.user_id, amount_cents).await?;
+    let coupon = repo::create_coupon(
+        &state.db,
+        body.user_id,
+        amount_cents,
+        state.max_amount_cents,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(coupon.into())))
 }
 
 /// `GET /coupons?user_id=N` → 200 `[CouponView]` by id; 400 `invalid_query`,
-/// `invalid_user_id`, `invalid_limit`.
+/// `invalid_user_id`, `invalid_limit`; 401 without a token, 403
+/// `not_your_account` for a customer naming another user.
 pub async fn list_coupons(
     State(state): State<AppState>,
+    principal: Principal,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<CouponView>>, ApiError> {
+    let user_id = principal.act_for(query.user_id)?;
     let coupons = repo::list_coupons(
         &state.db,
-        query.user_id,
+        user_id,
         query.after_id,
         query.limit.unwrap_or(DEFAULT_PAGE),
     )
@@ -77,23 +93,45 @@ pub async fn list_coupons(
     ))
 }
 
-/// `GET /coupons/{id}` → 200 [`CouponView`]; 404 `coupon_not_found`.
+/// `GET /coupons/{id}` → 200 [`CouponView`] of the caller's own coupon (an
+/// operator's: any); 401 without a token; 404 `coupon_not_found`, for
+/// someone else's too.
 pub async fn get_coupon(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<CouponView>, ApiError> {
+    let coupon = repo::get_coupon(&state.db, id).await?;
+    if !principal.may_see(coupon.user_id) {
+        return Err(crate::CouponError::CouponNotFound(id).into());
+    }
+    Ok(axum::Json(coupon.into()))
+}
+
+/// `GET /internal/coupons/{id}` (the order service only) → 200
+/// [`CouponView`]; 401 `service_unauthenticated`, 403 `service_forbidden`,
+/// 404 `coupon_not_found`.
+pub async fn internal_coupon(
+    State(state): State<AppState>,
+    caller: ServiceCaller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<CouponView>, ApiError> {
+    caller.require(&["order"])?;
     Ok(axum::Json(repo::get_coupon(&state.db, id).await?.into()))
 }
 
-/// `POST /coupons/{id}/use` → 200 [`CouponView`] (the same on a replay, with
-/// `idempotent-replayed: true`); 400 `invalid_user_id`, 403
-/// `coupon_not_owned`, 404 `coupon_not_found`, 409 `coupon_used`,
-/// `order_cancelled`, `reservation_mismatch`.
+/// `POST /internal/coupons/{id}/use` (the order service only) → 200
+/// [`CouponView`] (the same on a replay, with `idempotent-replayed: true`);
+/// 400 `invalid_user_id`, 401 `service_unauthenticated`, 403
+/// `service_forbidden`, `coupon_not_owned`, 404 `coupon_not_found`, 409
+/// `coupon_used`, `order_cancelled`, `reservation_mismatch`.
 pub async fn use_coupon(
     State(state): State<AppState>,
+    caller: ServiceCaller,
     Path(coupon_id): Path<i64>,
     Json(body): Json<UseRequest>,
 ) -> Result<Response, ApiError> {
+    caller.require(&["order"])?;
     let used = repo::use_coupon(&state.db, coupon_id, body.order_id, body.user_id).await?;
     Ok(json_replayed(CouponView::from(used.coupon), used.replayed))
 }

@@ -3,37 +3,46 @@
 //! start-up and shutdown, through the real listener on port 0.
 
 use axum::http::StatusCode;
+use mq_client::MessageExt;
 use serde_json::{json, Value};
+use shop_common::auth::Keyring;
+use shop_common::events::{self, apply_once, OrderCancelled, ORDER_CANCEL};
 use shop_common::idempotency::record_consumption;
-use shop_common::service::ServiceConfig;
-use shop_common::testing::{Answer, Served};
-use shop_coupon::repo::MAX_AMOUNT_CENTS;
+use shop_common::testing::{self, Answer, RouterClient, Served};
+use shop_coupon::repo::DEFAULT_MAX_AMOUNT_CENTS;
 use shop_coupon::{
-    cancel_order, cancel_order_in, router, AppState, CancelOutcome, MIGRATIONS, SERVICE,
+    cancel_order, cancel_order_in, router, subscriptions, AppState, CancelOutcome, CouponConfig,
+    MIGRATIONS, SERVICE,
 };
 use uuid::Uuid;
 
-shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
+shop_common::test_app!(MIGRATIONS, |db, auth| router(
+    AppState::new(db, &CouponConfig::default()),
+    auth
+));
 
 impl TestApp {
     async fn create_coupon(&self, user_id: i64, amount: &str) -> i64 {
         let answer = self
+            .operator()
             .post("/coupons", json!({ "user_id": user_id, "amount": amount }))
             .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
         answer.body["id"].as_i64().unwrap()
     }
 
+    /// A use as the order service makes it: a signed internal call.
     async fn use_coupon(&self, coupon_id: i64, order_id: Uuid, user_id: i64) -> Answer {
-        self.post(
-            &format!("/coupons/{coupon_id}/use"),
-            json!({ "order_id": order_id, "user_id": user_id }),
-        )
-        .await
+        self.service("order")
+            .post(
+                &format!("/internal/coupons/{coupon_id}/use"),
+                json!({ "order_id": order_id, "user_id": user_id }),
+            )
+            .await
     }
 
     async fn coupon(&self, coupon_id: i64) -> Value {
-        let answer = self.get(&format!("/coupons/{coupon_id}")).await;
+        let answer = self.operator().get(&format!("/coupons/{coupon_id}")).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         answer.body
     }
@@ -51,7 +60,7 @@ const BOB: i64 = 2;
 
 shop_common::db_test!(async fn coupons_are_created_read_and_listed_by_user(db) {
     let app = spawn_app(&db).await;
-    let answer = app.post("/coupons", json!({ "user_id": ALICE, "amount": 5 })).await;
+    let answer = app.operator().post("/coupons", json!({ "user_id": ALICE, "amount": 5 })).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     assert_eq!(answer.body["amount"], "5.00", "amounts are answered as strings with cents");
     assert_eq!(answer.body["status"], "unused");
@@ -62,16 +71,19 @@ shop_common::db_test!(async fn coupons_are_created_read_and_listed_by_user(db) {
     let bobs = app.create_coupon(BOB, "1.25").await;
 
     assert_eq!(app.coupon(second).await["amount"], "2.50");
-    let answer = app.get(&format!("/coupons?user_id={ALICE}")).await;
+    let answer = app.operator().get(&format!("/coupons?user_id={ALICE}")).await;
     let ids: Vec<i64> = answer.body.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [first, second]);
-    let answer = app.get(&format!("/coupons?user_id={BOB}")).await;
+    let answer = app.operator().get(&format!("/coupons?user_id={BOB}")).await;
     assert_eq!(answer.body[0]["id"], bobs);
-    let answer = app.get(&format!("/coupons?user_id={ALICE}&after_id={first}&limit=5")).await;
+    let answer = app.operator().get(&format!("/coupons?user_id={ALICE}&after_id={first}&limit=5")).await;
     assert_eq!(answer.body.as_array().unwrap().len(), 1);
-    assert_eq!(app.get("/coupons?user_id=99").await.body, json!([]));
+    assert_eq!(app.operator().get("/coupons?user_id=99").await.body, json!([]));
+    // An operator reads everyone's.
+    let all = app.operator().get("/coupons").await;
+    assert_eq!(all.body.as_array().unwrap().len(), 3);
 
-    let answer = app.get("/coupons/999999").await;
+    let answer = app.operator().get("/coupons/999999").await;
     assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "coupon_not_found"));
 });
 
@@ -232,7 +244,7 @@ shop_common::db_test!(async fn a_use_racing_its_cancellation_never_keeps_the_cou
 shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) {
     let app = spawn_app(&db).await;
     let coupon = app.create_coupon(ALICE, "5.00").await;
-    let path = format!("/coupons/{coupon}/use");
+    let path = format!("/internal/coupons/{coupon}/use");
     let order = Uuid::new_v4().to_string();
     let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
         (Some("application/json"), "{\"order_id\": ".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
@@ -246,12 +258,12 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
         (Some("text/plain"), json!({ "order_id": order, "user_id": ALICE }).to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     ];
     for (content_type, body, status, code) in cases {
-        let answer = app.send("POST", &path, content_type, body.clone()).await;
+        let answer = app.service("order").send("POST", &path, content_type, body.clone()).await;
         assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
         assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty());
     }
 
-    let too_much = format!("{}.01", MAX_AMOUNT_CENTS / 100);
+    let too_much = format!("{}.01", DEFAULT_MAX_AMOUNT_CENTS / 100);
     let create_cases = [
         (json!({ "user_id": ALICE, "amount": "0.001" }), "invalid_amount"),
         (json!({ "user_id": ALICE, "amount": 0.015 }), "invalid_amount"),
@@ -263,38 +275,39 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
         (json!({ "amount": "5" }), "invalid_body"),
     ];
     for (body, code) in create_cases {
-        let answer = app.post("/coupons", body.clone()).await;
+        let answer = app.operator().post("/coupons", body.clone()).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{body}: {}", answer.body);
     }
 
     for (path, code) in [
         ("/coupons/x", "invalid_path"),
-        ("/coupons", "invalid_query"),
         ("/coupons?user_id=abc", "invalid_query"),
         ("/coupons?user_id=1&limit=100000", "invalid_limit"),
+        ("/coupons?user_id=0", "invalid_user_id"),
     ] {
-        let answer = app.get(path).await;
+        let answer = app.operator().get(path).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{path}: {}", answer.body);
     }
-    let answer = app.send("PUT", &path, None, String::new()).await;
+    let answer = app.service("order").send("PUT", &path, None, String::new()).await;
     assert_eq!((answer.status, answer.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
 
     assert_eq!(app.coupon(coupon).await["status"], "unused");
     assert_eq!(app.ledger_rows().await, 0);
-    let listed = app.get(&format!("/coupons?user_id={ALICE}")).await;
+    let listed = app.operator().get(&format!("/coupons?user_id={ALICE}")).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1, "no bad coupon was created");
 });
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
-    let served = Served::start(SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap());
+    let served = Served::start(SERVICE.start(SERVICE.config_for_tests(&db.url)).await.unwrap());
 
+    // The started service checks its callers.
     let (status, body) = served.http("POST", "/coupons", r#"{"user_id": 1, "amount": "2.50"}"#).await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 401, "{body}");
     let (status, body) = served.http("GET", "/health", "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-    let (status, body) = served.http("POST", "/coupons/1/use", "{oops").await;
-    assert_eq!(status, 400);
-    assert!(body.contains("invalid_json"), "{body}");
+    let (status, body) = served.http("POST", "/internal/coupons/1/use", "{oops").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("service_unauthenticated"), "{body}");
 
     served.stop().await;
 });
@@ -324,5 +337,150 @@ shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_cons
         }
         tx.commit().await.unwrap();
     }
+    assert_eq!(app.coupon(coupon).await["status"], "unused");
+});
+
+shop_common::db_test!(async fn coupons_above_the_configured_maximum_are_refused(db) {
+    // Finding: a 10,000.00 coupon made a CONFIRMED order with 0.00 to pay.
+    let app = spawn_app(&db).await;
+    for amount in ["10000.00", "100.01"] {
+        let answer = app.operator().post("/coupons", json!({ "user_id": ALICE, "amount": amount })).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_amount"), "{amount}");
+        assert!(answer.body["error"]["message"].as_str().unwrap().contains("100.00"), "{}", answer.body);
+    }
+    assert_eq!(app.operator().get("/coupons").await.body, json!([]));
+    app.create_coupon(ALICE, "100.00").await;
+
+    // max_coupon_amount is the service's key.
+    let db = shop_common::testing::migrated(&db, MIGRATIONS).await;
+    let config = CouponConfig { max_amount_cents: 2500 };
+    let strict = RouterClient::new(router(AppState::new(db, &config), testing::auth("coupon")));
+    let answer = strict.operator().post("/coupons", json!({ "user_id": ALICE, "amount": "25.01" })).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_amount"));
+    let answer = strict.operator().post("/coupons", json!({ "user_id": ALICE, "amount": "25.00" })).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+});
+
+shop_common::db_test!(async fn only_operators_issue_coupons(db) {
+    // Finding: anyone created coupons for anyone.
+    let app = spawn_app(&db).await;
+    let body = json!({ "user_id": ALICE, "amount": "5.00" });
+    let anonymous = app.post("/coupons", body.clone()).await;
+    assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let herself = app.customer(ALICE).post("/coupons", body.clone()).await;
+    assert_eq!((herself.status, herself.code()), (StatusCode::FORBIDDEN, "operator_only"));
+    let forged = app.bearer("test-operator").post("/coupons", body.clone()).await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM coupon").fetch_one(app.db.pool()).await.unwrap();
+    assert_eq!(rows, 0, "no coupon was created");
+});
+
+shop_common::db_test!(async fn customers_read_only_their_own_coupons(db) {
+    // Finding: every user's coupons could be read.
+    let app = spawn_app(&db).await;
+    let alices = app.create_coupon(ALICE, "5.00").await;
+    let bobs = app.create_coupon(BOB, "1.25").await;
+    let alice = app.customer(ALICE);
+
+    let own = alice.get("/coupons").await;
+    assert_eq!(own.status, StatusCode::OK);
+    let ids: Vec<i64> = own.body.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [alices], "without user_id: her own");
+    assert_eq!(alice.get(&format!("/coupons?user_id={ALICE}")).await.body, own.body);
+    let other = alice.get(&format!("/coupons?user_id={BOB}")).await;
+    assert_eq!((other.status, other.code()), (StatusCode::FORBIDDEN, "not_your_account"));
+
+    assert_eq!(alice.get(&format!("/coupons/{alices}")).await.status, StatusCode::OK);
+    let bobs_coupon = alice.get(&format!("/coupons/{bobs}")).await;
+    assert_eq!((bobs_coupon.status, bobs_coupon.code()), (StatusCode::NOT_FOUND, "coupon_not_found"));
+    let missing = alice.get("/coupons/424242").await;
+    assert_eq!(bobs_coupon.body["error"]["code"], missing.body["error"]["code"], "someone else's looks absent");
+
+    for path in ["/coupons".to_owned(), format!("/coupons/{alices}")] {
+        let anonymous = app.get(&path).await;
+        assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{path}");
+    }
+});
+
+shop_common::db_test!(async fn only_the_order_service_uses_coupons(db) {
+    // Finding: POST /coupons/{id}/use with an invented order id used a coupon.
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let order = Uuid::new_v4();
+    let body = json!({ "order_id": order, "user_id": ALICE });
+    for (who, client, status, code) in [
+        ("unsigned", app.anonymous(), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("its owner's token", app.customer(ALICE), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("an operator's token", app.operator(), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("signed by pay", app.service("pay"), StatusCode::FORBIDDEN, "service_forbidden"),
+        ("signed by user", app.service("user"), StatusCode::FORBIDDEN, "service_forbidden"),
+    ] {
+        let answer = client.post(&format!("/internal/coupons/{coupon}/use"), body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{who}: {}", answer.body);
+        let read = client.get(&format!("/internal/coupons/{coupon}")).await;
+        assert_eq!(read.status, status, "{who}");
+    }
+    let old = app.customer(ALICE).post(&format!("/coupons/{coupon}/use"), body.clone()).await;
+    assert_eq!((old.status, old.code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(app.coupon(coupon).await["status"], "unused");
+    assert_eq!(app.ledger_rows().await, 0);
+
+    let read = app.service("order").get(&format!("/internal/coupons/{coupon}")).await;
+    assert_eq!((read.status, read.body["user_id"].as_i64()), (StatusCode::OK, Some(ALICE)));
+    assert_eq!(app.use_coupon(coupon, order, ALICE).await.status, StatusCode::OK);
+});
+
+/// Delivers `msg` as the service's ORDER_CANCEL consumer does: applied once
+/// if its subscription's publisher signed it; `None` when it is refused.
+async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
+    let subscription = subscriptions()
+        .into_iter()
+        .find(|s| s.topic == ORDER_CANCEL)
+        .unwrap();
+    events::verify(
+        &Keyring::for_tests(),
+        subscription.publisher,
+        subscription.topic,
+        msg,
+    )
+    .ok()?;
+    Some(
+        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
+            .await
+            .unwrap(),
+    )
+}
+
+fn cancel_message(order_id: Uuid) -> MessageExt {
+    let event = OrderCancelled {
+        order_id,
+        user_id: ALICE,
+        reason: "test".to_owned(),
+    };
+    testing::message(
+        ORDER_CANCEL,
+        &order_id.to_string(),
+        serde_json::to_vec(&event).unwrap(),
+    )
+}
+
+shop_common::db_test!(async fn only_an_order_cancel_the_order_service_signed_releases_a_coupon(db) {
+    // Finding: a plain send of ORDER_CANCEL gave back a confirmed order's coupon.
+    let app = spawn_app(&db).await;
+    let coupon = app.create_coupon(ALICE, "5.00").await;
+    let order = Uuid::new_v4();
+    assert_eq!(app.use_coupon(coupon, order, ALICE).await.status, StatusCode::OK);
+
+    let unsigned = cancel_message(order);
+    let by_pay = testing::signed("pay", ORDER_CANCEL, cancel_message(order));
+    let mut altered = testing::signed("order", ORDER_CANCEL, cancel_message(Uuid::new_v4()));
+    altered.body = cancel_message(order).body;
+    for (what, msg) in [("unsigned", &unsigned), ("signed by pay", &by_pay), ("altered", &altered)] {
+        assert_eq!(deliver(&app.db, msg).await, None, "{what}");
+    }
+    assert_eq!(app.coupon(coupon).await["status"], "used", "no forged event was applied");
+
+    let genuine = testing::signed("order", ORDER_CANCEL, cancel_message(order));
+    assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.coupon(coupon).await["status"], "unused");
 });
