@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use mq_protocol::acl::SigningKey;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -98,8 +99,8 @@ impl Scalar {
     }
 }
 
-/// One account, checked.
-#[derive(Debug, Clone)]
+/// One account, checked. `Debug` leaves the secret out.
+#[derive(Clone)]
 pub struct Account {
     /// The access key requests name in [`mq_protocol::acl::ACCESS_KEY`].
     pub access_key: String,
@@ -120,6 +121,31 @@ pub struct Account {
     /// Per-group permissions, keyed by group name (RocketMQ keys them by the
     /// group's retry topic; a retry topic is looked up by its group here).
     pub group_perms: HashMap<String, Perm>,
+    /// `secret_key` keyed into HMAC-SHA1 once, when the file is read, so a
+    /// request's check does not derive it again.
+    signing_key: SigningKey,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("white_remote_address", &self.white_remote_address)
+            .field("admin", &self.admin)
+            .field("default_topic_perm", &self.default_topic_perm)
+            .field("default_group_perm", &self.default_group_perm)
+            .field("topic_perms", &self.topic_perms)
+            .field("group_perms", &self.group_perms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    /// The keyed secret requests of this account are verified with.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
+    }
 }
 
 /// The whole file, checked: what the validator reads on every request.
@@ -225,6 +251,7 @@ fn account(
         default_group_perm: default_perm(raw.default_group_perm, "defaultGroupPerm")?,
         topic_perms: resource_perms(raw.topic_perms, "topic", &here)?,
         group_perms: resource_perms(raw.group_perms, "group", &here)?,
+        signing_key: SigningKey::new(&secret_key),
         access_key,
         secret_key,
         white_remote_address,
@@ -317,6 +344,20 @@ accounts:
         let admin = &config.accounts["rocketmq2"];
         assert!(admin.admin);
         assert_eq!(admin.default_topic_perm, Perm::DENY);
+        // The keyed secret is the file's.
+        assert_eq!(a.signing_key().sign(b"abc"), "BOigG5+Fiv0354g5bQuwOUOPMp0=");
+    }
+
+    #[test]
+    fn debug_leaves_secrets_out() {
+        let config = AclConfig::parse(
+            &SAMPLE.replace("secretKey: 12345678", "secretKey: s3cr3t-key"),
+            "plain_acl.yml",
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("RocketMQ"), "{shown}");
+        assert!(!shown.contains("s3cr3t-key"), "{shown}");
     }
 
     fn error_line(text: &str) -> usize {

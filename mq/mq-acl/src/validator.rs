@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use mq_protocol::acl::{verify_request, ACCESS_KEY};
+use mq_protocol::acl::ACCESS_KEY;
 use mq_protocol::code::request_code_name;
 use mq_protocol::{RemotingCommand, ResponseCode};
 use tracing::{info, warn};
@@ -127,7 +127,9 @@ impl Validator {
         if !is_checked(self.rules, request.code) {
             return Ok(());
         }
-        let config = self.config();
+        // Held for this synchronous check only: no Arc clone per request,
+        // and a reload waits at most one check.
+        let config = self.current.read().unwrap_or_else(|e| e.into_inner());
         if config
             .global_white_remote_addresses
             .iter()
@@ -148,7 +150,7 @@ impl Validator {
         if account.white_remote_address.matches(remote) {
             return Ok(());
         }
-        if !verify_request(request, &account.secret_key) {
+        if !account.signing_key().verify_request(request) {
             return Err(Refusal::new(format!(
                 "Check signature failed for accessKey={access_key}"
             )));

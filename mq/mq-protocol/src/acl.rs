@@ -55,52 +55,146 @@ pub fn signature_content(ext_fields: &BTreeMap<String, String>, body: &[u8]) -> 
     out
 }
 
-fn mac(secret_key: &str) -> HmacSha1 {
-    // HMAC accepts keys of any length, so this cannot fail.
-    HmacSha1::new_from_slice(secret_key.as_bytes()).expect("HMAC takes any key length")
+/// Length of a base64 HMAC-SHA1 (20 bytes, padded).
+const SIGNATURE_LEN: usize = 28;
+
+/// An account's secret key, keyed into HMAC-SHA1 once: deriving the key
+/// (padding it and hashing the inner and outer key blocks) is done here, and
+/// each signature starts from a copy of this state. Build it when the
+/// account is loaded, not per request. `Debug` shows no key material.
+#[derive(Clone)]
+pub struct SigningKey {
+    mac: HmacSha1,
 }
 
-fn encode(mac: HmacSha1) -> String {
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+impl SigningKey {
+    /// The keyed state for `secret_key`.
+    pub fn new(secret_key: &str) -> SigningKey {
+        SigningKey {
+            // HMAC accepts keys of any length, so this cannot fail.
+            mac: HmacSha1::new_from_slice(secret_key.as_bytes())
+                .expect("HMAC takes any key length"),
+        }
+    }
+
+    /// The raw MAC of the request content, fed field by field (no content
+    /// buffer).
+    fn mac_fields(&self, ext_fields: &BTreeMap<String, String>, body: &[u8]) -> [u8; 20] {
+        let mut mac = self.mac.clone();
+        for (_, value) in ext_fields.iter().filter(|(k, _)| is_signed_field(k)) {
+            mac.update(value.as_bytes());
+        }
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The base64 signature of `content`, as `AclSigner.calSignature`.
+    pub fn sign(&self, content: &[u8]) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(content);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The base64 signature of a request's extFields and body.
+    pub fn sign_fields(&self, ext_fields: &BTreeMap<String, String>, body: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.mac_fields(ext_fields, body))
+    }
+
+    /// Whether a request's [`SIGNATURE`] matches its extFields and body
+    /// under this key: the expected signature is encoded on the stack and
+    /// compared in constant time, so a check allocates nothing. A request
+    /// without a signature does not verify.
+    pub fn verify_request(&self, cmd: &RemotingCommand) -> bool {
+        let Some(signature) = cmd.ext_fields.get(SIGNATURE) else {
+            return false;
+        };
+        let mut expected = [0u8; SIGNATURE_LEN];
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(self.mac_fields(&cmd.ext_fields, &cmd.body), &mut expected)
+            .expect("20 bytes encode to 28");
+        constant_time_eq(&expected[..written], signature.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+/// What a client signs its requests with: the access key and optional
+/// security token it sends, and the keyed secret ([`SigningKey`]), prepared
+/// once per client.
+#[derive(Clone)]
+pub struct Signer {
+    access_key: String,
+    security_token: Option<String>,
+    key: SigningKey,
+}
+
+impl Signer {
+    pub fn new(access_key: &str, secret_key: &str, security_token: Option<&str>) -> Signer {
+        Signer {
+            access_key: access_key.to_owned(),
+            security_token: security_token.map(str::to_owned),
+            key: SigningKey::new(secret_key),
+        }
+    }
+
+    /// The access key requests are signed as.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// Signs `cmd` as [`sign_request`] does, with the key derived once.
+    pub fn sign(&self, cmd: &mut RemotingCommand) {
+        cmd.ext_fields
+            .insert(ACCESS_KEY.to_owned(), self.access_key.clone());
+        if let Some(token) = &self.security_token {
+            cmd.ext_fields
+                .insert(SECURITY_TOKEN.to_owned(), token.clone());
+        }
+        let signature = self.key.sign_fields(&cmd.ext_fields, &cmd.body);
+        cmd.ext_fields.insert(SIGNATURE.to_owned(), signature);
+    }
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("access_key", &self.access_key)
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// HMAC-SHA1 of `content` keyed with `secret_key`, base64 (standard alphabet,
 /// padded), as `AclSigner.calSignature`.
 pub fn sign(secret_key: &str, content: &[u8]) -> String {
-    let mut mac = mac(secret_key);
-    mac.update(content);
-    encode(mac)
+    SigningKey::new(secret_key).sign(content)
 }
 
 /// The signature of a request's extFields and body, fed to the HMAC field by
-/// field so the send path builds no content buffer.
+/// field so the send path builds no content buffer. For many requests under
+/// one key, keep a [`SigningKey`].
 pub fn sign_fields(secret_key: &str, ext_fields: &BTreeMap<String, String>, body: &[u8]) -> String {
-    let mut mac = mac(secret_key);
-    for (_, value) in ext_fields.iter().filter(|(k, _)| is_signed_field(k)) {
-        mac.update(value.as_bytes());
-    }
-    mac.update(body);
-    encode(mac)
+    SigningKey::new(secret_key).sign_fields(ext_fields, body)
 }
 
 /// Signs a request as `AclClientRPCHook.doBeforeRequest`: adds [`ACCESS_KEY`]
 /// (and [`SECURITY_TOKEN`] when given) first, so both are covered by the
 /// signature, then [`SIGNATURE`]. Call it last, once every header field and
-/// the body are final.
+/// the body are final. A client signing many requests keeps a [`Signer`].
 pub fn sign_request(
     cmd: &mut RemotingCommand,
     access_key: &str,
     secret_key: &str,
     security_token: Option<&str>,
 ) {
-    cmd.ext_fields
-        .insert(ACCESS_KEY.to_string(), access_key.to_string());
-    if let Some(token) = security_token {
-        cmd.ext_fields
-            .insert(SECURITY_TOKEN.to_string(), token.to_string());
-    }
-    let signature = sign_fields(secret_key, &cmd.ext_fields, &cmd.body);
-    cmd.ext_fields.insert(SIGNATURE.to_string(), signature);
+    Signer::new(access_key, secret_key, security_token).sign(cmd);
 }
 
 /// Whether `signature` is the signature of `content` under `secret_key`,
@@ -111,15 +205,10 @@ pub fn verify(secret_key: &str, content: &[u8], signature: &str) -> bool {
 
 /// Whether a request's [`SIGNATURE`] matches its extFields and body under
 /// `secret_key` (constant time; no content buffer). A request without a
-/// signature does not verify.
+/// signature does not verify. A server checking many requests keeps a
+/// [`SigningKey`] per account.
 pub fn verify_request(cmd: &RemotingCommand, secret_key: &str) -> bool {
-    match cmd.ext_fields.get(SIGNATURE) {
-        Some(signature) => constant_time_eq(
-            sign_fields(secret_key, &cmd.ext_fields, &cmd.body).as_bytes(),
-            signature.as_bytes(),
-        ),
-        None => false,
-    }
+    SigningKey::new(secret_key).verify_request(cmd)
 }
 
 /// Equality whose time depends only on the lengths (a base64 SHA-1 is always
@@ -179,5 +268,54 @@ mod tests {
         let content = signature_content(&cmd.ext_fields, &cmd.body);
         assert_eq!(content, b"aktok");
         assert_eq!(cmd.field(SIGNATURE), Some(sign("sk", b"aktok").as_str()));
+    }
+
+    #[test]
+    fn a_keyed_state_signs_as_a_fresh_key_every_time() {
+        let key = SigningKey::new("12345678");
+        for _ in 0..3 {
+            assert_eq!(key.sign(b"abc"), ABC_UNDER_12345678);
+        }
+        let signer = Signer::new("ab", "12345678", None);
+        let mut first = RemotingCommand::request(10).with_field("b", "c");
+        let mut second = first.clone();
+        signer.sign(&mut first);
+        signer.sign(&mut second);
+        assert_eq!(first.field(SIGNATURE), Some(ABC_UNDER_12345678));
+        assert_eq!(first, second);
+        assert!(key.verify_request(&first));
+        assert!(!SigningKey::new("12345679").verify_request(&first));
+    }
+
+    #[test]
+    fn only_the_exact_signature_verifies() {
+        let key = SigningKey::new("12345678");
+        let mut cmd = RemotingCommand::request(10).with_field("b", "c");
+        sign_request(&mut cmd, "ab", "12345678", None);
+        let good = cmd.field(SIGNATURE).unwrap().to_owned();
+        for bad in [
+            String::new(),
+            good[..27].to_owned(),
+            format!("{good}="),
+            good.trim_end_matches('=').to_owned(),
+            good.to_lowercase(),
+        ] {
+            let mut forged = cmd.clone();
+            forged.ext_fields.insert(SIGNATURE.into(), bad.clone());
+            assert!(!key.verify_request(&forged), "{bad:?}");
+        }
+        cmd.ext_fields.remove(SIGNATURE);
+        assert!(!key.verify_request(&cmd));
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        let signer = Signer::new("ak", "s3cr3t-key", Some("tok3n"));
+        let shown = format!("{signer:?} {:?}", SigningKey::new("s3cr3t-key"));
+        assert!(shown.contains("ak"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("tok3n"),
+            "{shown}"
+        );
     }
 }

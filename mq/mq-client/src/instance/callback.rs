@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Weak;
 
+use mq_protocol::acl::Signer;
 use mq_protocol::admin_body::{running_info, GetConsumerStatusBody, ResetOffsetBody};
 use mq_protocol::header::{
     CheckTransactionStateRequestHeader, ConsumerGroupHeader, GetConsumerRunningInfoRequestHeader,
@@ -30,7 +31,6 @@ use mq_remoting::{Channel, HandlerError, RequestHandler};
 use tracing::{debug, info, warn};
 
 use super::members::Members;
-use crate::credentials::Credentials;
 use crate::end_transaction::{end_transaction_request, TransactionHandle};
 use crate::error::ClientError;
 
@@ -42,7 +42,7 @@ pub(super) struct ClientHandler {
     pub(super) namesrv_addrs: Vec<String>,
     /// Signs the END_TRANSACTION a check-back answers with (a request of
     /// ours, unlike the responses to the broker's other requests).
-    pub(super) credentials: Option<Credentials>,
+    pub(super) signer: Option<Signer>,
 }
 
 #[mq_remoting::async_trait]
@@ -57,7 +57,7 @@ impl RequestHandler for ClientHandler {
         };
         let response = match request.code {
             request_code::CHECK_TRANSACTION_STATE => {
-                answer_check(&members, self.credentials.as_ref(), channel, &request).await?;
+                answer_check(&members, self.signer.as_ref(), channel, &request).await?;
                 return Ok(None);
             }
             request_code::NOTIFY_CONSUMER_IDS_CHANGED => {
@@ -83,7 +83,7 @@ impl RequestHandler for ClientHandler {
 /// answers with END_TRANSACTION on the same connection.
 async fn answer_check(
     members: &Members,
-    credentials: Option<&Credentials>,
+    signer: Option<&Signer>,
     channel: &Channel,
     request: &RemotingCommand,
 ) -> std::result::Result<(), HandlerError> {
@@ -116,8 +116,8 @@ async fn answer_check(
         "answering transaction check"
     );
     let mut end = end_transaction_request(&handle, state, true);
-    if let Some(credentials) = credentials {
-        credentials.sign(&mut end);
+    if let Some(signer) = signer {
+        signer.sign(&mut end);
     }
     channel
         .oneway(end)

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use mq_protocol::acl::Signer;
 use mq_protocol::body::MessageQueue;
 use mq_protocol::header::{TopicHeader, UnregisterClientRequestHeader};
 use mq_protocol::route::{decode_json, encode_json, TopicRouteData, MASTER_ID};
@@ -32,6 +33,7 @@ use members::Members;
 pub(crate) use members::{basic_running_info, ConsumerRegistration};
 
 use crate::config::ClientConfig;
+use crate::credentials::Credentials;
 use crate::end_transaction::TransactionChecker;
 use crate::error::{expect_success, is_network_error, ClientError, Result};
 use crate::sync::lock;
@@ -39,6 +41,8 @@ use crate::sync::lock;
 /// One client id's connections, routes and registered groups.
 pub(crate) struct ClientInstance {
     config: ClientConfig,
+    /// `config.credentials` keyed once; signs every request that leaves.
+    signer: Option<Signer>,
     client_id: String,
     namesrv_addrs: Vec<String>,
     namesrv_index: AtomicUsize,
@@ -77,7 +81,7 @@ impl ClientInstance {
         let handler = Arc::new(ClientHandler {
             members: Arc::downgrade(&members),
             namesrv_addrs: namesrv_addrs.clone(),
-            credentials: config.credentials.clone(),
+            signer: config.credentials.as_ref().map(Credentials::signer),
         });
         let remoting_config = RemotingConfig {
             connect_timeout: config.request_timeout,
@@ -85,6 +89,7 @@ impl ClientInstance {
         };
         let instance = Arc::new(ClientInstance {
             config: config.clone(),
+            signer: config.credentials.as_ref().map(Credentials::signer),
             client_id: client_id.clone(),
             namesrv_addrs,
             namesrv_index: AtomicUsize::new(0),
@@ -358,8 +363,8 @@ impl ClientInstance {
     /// request leaving the instance passes here last, when its fields and
     /// body are final (the check-back's END_TRANSACTION signs in `callback`).
     fn signed(&self, mut request: RemotingCommand) -> RemotingCommand {
-        if let Some(credentials) = &self.config.credentials {
-            credentials.sign(&mut request);
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request);
         }
         request
     }
