@@ -2,9 +2,12 @@
 //! not heard (this process died, or END_TRANSACTION was lost): the payment
 //! the message is for (its KEYS) decides.
 //!
-//! - PAID by this very message (`pay_msg_id` is the message's unique id):
-//!   the local transaction committed, commit.
-//! - PAID by another message (a replayed or concurrent callback sent this
+//! The same holds for the PAY_REFUND half message of a refund, whose local
+//! transaction marks the payment REFUNDED.
+//!
+//! - PAID or REFUNDED by this very message (`pay_msg_id` is the message's
+//!   unique id): the local transaction committed, commit.
+//! - PAID or REFUNDED by another message (a replayed or concurrent callback sent this
 //!   one and found the payment already paid), or without a message: this
 //!   one carries nothing new, roll back. The payment's own PAY_SUCCESS is
 //!   (or was) committed on its own.
@@ -45,10 +48,12 @@ impl PayChecker {
             return Ok(LocalTransactionState::Rollback);
         };
         Ok(match payment.status {
-            PaymentStatus::Paid if payment.pay_msg_id.as_deref() == Some(msg_id) => {
+            PaymentStatus::Paid | PaymentStatus::Refunded
+                if payment.pay_msg_id.as_deref() == Some(msg_id) =>
+            {
                 LocalTransactionState::Commit
             }
-            PaymentStatus::Paid => LocalTransactionState::Rollback,
+            PaymentStatus::Paid | PaymentStatus::Refunded => LocalTransactionState::Rollback,
             PaymentStatus::Unpaid if now - born_ms < CHECK_GRACE_MS => {
                 LocalTransactionState::Unknown
             }

@@ -23,6 +23,14 @@ pub enum PayError {
     /// service could not be asked.
     #[error("the order service is unavailable: {0}")]
     OrderServiceUnavailable(String),
+    /// The order service refused to settle the payment (`code` says why:
+    /// `paid_by_another_payment`, `amount_mismatch`, `order_not_payable`).
+    #[error("the order refused the payment: {message}")]
+    OrderRefused { code: String, message: String },
+    /// The gateway could not be asked (or refused) to register a payment;
+    /// the detail goes to the log.
+    #[error("the payment gateway is unavailable: {0}")]
+    GatewayUnavailable(String),
     #[error("payment {0} not found")]
     PaymentNotFound(Uuid),
     #[error("the notification's signature does not match its fields")]
@@ -70,6 +78,17 @@ impl From<PayError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "order_service_unavailable",
                     "the order service could not be reached; try again",
+                )
+            }
+            PayError::OrderRefused { code, .. } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            PayError::GatewayUnavailable(detail) => {
+                tracing::warn!(%detail, "gateway unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "gateway_unavailable",
+                    "the payment gateway could not be reached; try again",
                 )
             }
             PayError::PaymentNotFound(_) => ApiError::not_found("payment_not_found", message),

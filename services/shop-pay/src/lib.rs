@@ -9,7 +9,10 @@
 //! - [`signature`]: the notification's canonical string and HMAC-SHA256
 //!   signature, defined with the notification in `shop_common::api::pay`,
 //!   which the gateway (`shop-gateway`) uses too.
-//! - [`remote`]: the order service over HTTP.
+//! - [`remote`]: the order service (internal endpoints, signed with this
+//!   service's key) and the gateway (its merchant API, signed with the
+//!   merchant key).
+//! - [`events`]: PAY_REFUND, the event of a refunded payment.
 //! - [`repo`]: the `payments` table.
 //! - [`routes`], [`error`], [`config`] (its own keys).
 //! - [`SERVICE`]: the frame of `shop_common::service` with the
@@ -23,6 +26,7 @@
 pub mod checker;
 pub mod config;
 pub mod error;
+pub mod events;
 pub use shop_common::extract;
 pub mod payment;
 pub mod remote;
@@ -35,7 +39,8 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use mq_client::{ProducerConfig, TransactionProducer};
-use shop_common::api::pay::{CALLBACK_PATH, DEV_GATEWAY_SECRET};
+use shop_common::api::pay::CALLBACK_PATH;
+use shop_common::auth::Auth;
 use shop_common::service::{Extension, Frame, Parts, Service, ServiceConfig, StartError};
 use shop_common::{Db, Migrations};
 
@@ -58,35 +63,46 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub orders: remote::OrderClient,
-    /// `None` when no name server is configured: callbacks then mark
-    /// payments PAID without publishing (tests of the API only).
+    pub gateway: remote::GatewayClient,
+    /// `None` when no name server is configured: callbacks then settle
+    /// payments without publishing (tests of the API only).
     pub producer: Option<TransactionProducer>,
+    /// Checks callers; its key signs calls to the order service and the
+    /// events.
+    pub auth: Auth,
 }
 
 impl AppState {
     /// State without a broker, over an open database.
-    pub fn without_broker(db: Db, config: Config) -> AppState {
+    pub fn without_broker(db: Db, config: Config, auth: Auth) -> AppState {
         AppState {
             db,
-            orders: remote::OrderClient::new(&config.order_url, config.call_timeout),
+            orders: remote::OrderClient::new(&config.order_url, config.call_timeout, &auth.key),
+            gateway: remote::GatewayClient::new(
+                &config.gateway_url,
+                config.call_timeout,
+                &config.merchant,
+            ),
             config: Arc::new(config),
             producer: None,
+            auth,
         }
     }
 }
 
 /// The HTTP API:
 ///
-/// - `POST /payments`, `GET /payments/{id}`
-/// - `POST /payments/callback` (the gateway's notification)
+/// - `POST /payments`, `GET /payments/{id}` (a bearer token)
+/// - `POST /payments/callback` (the gateway's notification, signed by it)
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let public = Router::new()
         .route("/payments", post(routes::create_payment))
         .route(CALLBACK_PATH, post(routes::callback))
         .route("/payments/{id}", get(routes::get_payment))
         .route("/health", get(routes::health));
-    shop_common::http::service_router(api, state)
+    let routes = state.auth.protect(public, Router::new());
+    shop_common::http::service_router(routes, state)
 }
 
 /// What the pay service adds to the frame: its keys ([`config`]) and, when
@@ -100,11 +116,6 @@ impl Extension for PayExtension {
 
     fn warnings(&self, config: &ServiceConfig<Config>) -> Vec<String> {
         let mut warnings = Vec::new();
-        if config.own.gateway_secret.expose() == DEV_GATEWAY_SECRET.as_bytes() {
-            warnings.push(
-                "gateway_secret is the development default; set PAY_GATEWAY_SECRET".to_owned(),
-            );
-        }
         if config.namesrv_addr.is_empty() {
             warnings.push(
                 "namesrv_addr is empty: paid callbacks will not publish PAY_SUCCESS".to_owned(),
@@ -115,7 +126,8 @@ impl Extension for PayExtension {
 
     async fn start(&'static self, frame: Frame<'_, Config>) -> Result<Parts<AppState>, StartError> {
         let db = frame.db().clone();
-        let mut state = AppState::without_broker(db.clone(), frame.config.own.clone());
+        let mut state =
+            AppState::without_broker(db.clone(), frame.config.own.clone(), frame.auth().clone());
         if !frame.config.namesrv_addr.is_empty() {
             let producer = TransactionProducer::start(
                 ProducerConfig::new(PRODUCER_GROUP),
@@ -124,7 +136,7 @@ impl Extension for PayExtension {
             )
             .await
             .map_err(|source| StartError::Broker {
-                what: "PAY_SUCCESS producer".to_owned(),
+                what: "PAY_SUCCESS/PAY_REFUND producer".to_owned(),
                 source,
             })?;
             state.producer = Some(producer);
@@ -148,3 +160,12 @@ pub static SERVICE: Service<PayExtension> = Service {
 
 /// The pay service started by [`SERVICE`].
 pub type Application = shop_common::service::Application<AppState>;
+
+/// The pay service's configuration for tests: port 0 on localhost, the
+/// database at `database_url`, no broker, its test key (as `pay`, so the
+/// order service takes its calls) and [`Config::for_tests`] with the order
+/// service at `order_url`. (`SERVICE.config_for_tests` cannot be used: the
+/// gateway secrets have no defaults.)
+pub fn config_for_tests(database_url: &str, order_url: &str) -> ServiceConfig<Config> {
+    ServiceConfig::for_tests_named("pay", database_url, Config::for_tests(order_url))
+}

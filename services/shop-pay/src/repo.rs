@@ -13,8 +13,11 @@ use shop_common::Db;
 pub enum PaymentStatus {
     /// Created, waiting for the gateway's notification.
     Unpaid,
-    /// The gateway's signed notification arrived and was accepted.
+    /// The gateway's signed notification arrived and the order took it.
     Paid,
+    /// The gateway's signed notification arrived for an order that was
+    /// CANCELLED: the money goes back, nothing is booked.
+    Refunded,
 }
 
 impl PaymentStatus {
@@ -22,6 +25,7 @@ impl PaymentStatus {
         match self {
             PaymentStatus::Unpaid => "UNPAID",
             PaymentStatus::Paid => "PAID",
+            PaymentStatus::Refunded => "REFUNDED",
         }
     }
 
@@ -29,6 +33,7 @@ impl PaymentStatus {
         match s {
             "UNPAID" => Some(PaymentStatus::Unpaid),
             "PAID" => Some(PaymentStatus::Paid),
+            "REFUNDED" => Some(PaymentStatus::Refunded),
             _ => None,
         }
     }
@@ -43,14 +48,18 @@ pub struct Payment {
     pub amount_cents: i64,
     pub status: PaymentStatus,
     pub trade_no: Option<String>,
-    /// The PAY_SUCCESS half message whose local transaction marked it PAID.
+    /// The PAY_SUCCESS (or PAY_REFUND) half message whose local
+    /// transaction marked it PAID (or REFUNDED).
     pub pay_msg_id: Option<String>,
     pub created_at: i64,
+    /// When the gateway's notification was taken.
     pub paid_at: Option<i64>,
+    pub refunded_at: Option<i64>,
 }
 
 const COLUMNS: &str =
-    "id, order_id, user_id, amount_cents, status, trade_no, pay_msg_id, created_at, paid_at";
+    "id, order_id, user_id, amount_cents, status, trade_no, pay_msg_id, created_at, paid_at, \
+     refunded_at";
 
 fn uuid_column(row: &AnyRow, column: &str) -> Result<Uuid, sqlx::Error> {
     let text: String = row.try_get(column)?;
@@ -73,6 +82,7 @@ impl Payment {
             pay_msg_id: row.try_get("pay_msg_id")?,
             created_at: row.try_get("created_at")?,
             paid_at: row.try_get("paid_at")?,
+            refunded_at: row.try_get("refunded_at")?,
         })
     }
 }
@@ -158,4 +168,40 @@ pub async fn mark_paid_db(
 ) -> Result<bool, sqlx::Error> {
     let mut conn = db.pool().acquire().await?;
     mark_paid(&mut conn, id, trade_no, pay_msg_id, paid_at).await
+}
+
+/// UNPAID → REFUNDED with the gateway's trade number, as one conditional
+/// statement: `true` when this call made the change.
+pub async fn mark_refunded(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    trade_no: &str,
+    msg_id: Option<&str>,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payments SET status = $1, trade_no = $2, pay_msg_id = $3, paid_at = $4, refunded_at = $4 \
+         WHERE id = $5 AND status = $6",
+    )
+    .bind(PaymentStatus::Refunded.as_str())
+    .bind(trade_no)
+    .bind(msg_id)
+    .bind(at)
+    .bind(id.to_string())
+    .bind(PaymentStatus::Unpaid.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// [`mark_refunded`] on a connection of the pool.
+pub async fn mark_refunded_db(
+    db: &Db,
+    id: Uuid,
+    trade_no: &str,
+    msg_id: Option<&str>,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    mark_refunded(&mut conn, id, trade_no, msg_id, at).await
 }

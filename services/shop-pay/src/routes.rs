@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shop_common::api::pay::CallbackAnswer;
+use shop_common::auth::Principal;
 use shop_common::http::json_replayed;
 use shop_common::money::from_cents;
 use shop_common::ApiError;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::PayError;
 use crate::extract::{Json, Path};
-use crate::payment::{self, Notification};
+use crate::payment::{self, CallbackOutcome, Notification};
 use crate::repo::{self, Payment, PaymentStatus};
 use crate::AppState;
 
@@ -35,6 +36,9 @@ pub struct PaymentView {
     pub trade_no: Option<String>,
     pub created_at: i64,
     pub paid_at: Option<i64>,
+    /// Set when the payment was refunded (its order was cancelled).
+    #[serde(default)]
+    pub refunded_at: Option<i64>,
     /// Where the user pays, at the gateway.
     pub pay_url: String,
 }
@@ -55,19 +59,22 @@ fn view(state: &AppState, payment: Payment) -> Result<PaymentView, ApiError> {
         trade_no: payment.trade_no,
         created_at: payment.created_at,
         paid_at: payment.paid_at,
+        refunded_at: payment.refunded_at,
         pay_url,
     })
 }
 
-/// `POST /payments` → 201 [`PaymentView`] when created, 200 with
-/// `idempotent-replayed: true` when the order already has a payment; 404
-/// `order_not_found`, 409 `order_not_payable` (not CONFIRMED),
-/// `nothing_to_pay` (amount 0), 503 `order_service_unavailable`.
+/// `POST /payments` (a bearer token) → 201 [`PaymentView`] when created,
+/// 200 with `idempotent-replayed: true` when the order already has a
+/// payment; 404 `order_not_found` (also for another user's order), 409
+/// `order_not_payable` (not CONFIRMED), `nothing_to_pay` (amount 0), 503
+/// `order_service_unavailable`, `gateway_unavailable`.
 pub async fn create_payment(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<CreatePayment>,
 ) -> Result<Response, ApiError> {
-    let (payment, created) = payment::create_payment(&state, body.order_id).await?;
+    let (payment, created) = payment::create_payment(&state, &principal, body.order_id).await?;
     let view = view(&state, payment)?;
     if created {
         return Ok((StatusCode::CREATED, axum::Json(view)).into_response());
@@ -75,29 +82,43 @@ pub async fn create_payment(
     Ok(json_replayed(view, true))
 }
 
-/// `GET /payments/{id}` → 200 [`PaymentView`]; 404 `payment_not_found`.
+/// `GET /payments/{id}` (a bearer token) → 200 [`PaymentView`] of the
+/// caller's own payment (an operator: any); 404 `payment_not_found`,
+/// another's too.
 pub async fn get_payment(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<PaymentView>, ApiError> {
     let payment = repo::get(&state.db, id)
         .await?
+        .filter(|payment| principal.may_see(payment.user_id))
         .ok_or(PayError::PaymentNotFound(id))?;
     Ok(axum::Json(view(&state, payment)?))
 }
 
-/// `POST /payments/callback` (the gateway's notification) → 200
-/// `{"result": "success"}`, the same for a replay; 400 `invalid_amount`,
+/// `POST /payments/callback` (the gateway's notification, no token: its
+/// signature is checked) → 200 `{"result": "success"}` when the payment is
+/// booked, `{"result": "refunded"}` when its order was cancelled and it is
+/// refunded, the same for a replay; 400 `invalid_amount`,
 /// `invalid_trade_no`, `order_mismatch`, `amount_mismatch`; 401
 /// `invalid_signature`; 404 `payment_not_found`; 409 `already_paid` (paid
-/// with another trade number); 503 `broker_unavailable` (nothing changed,
-/// the gateway should retry).
+/// with another trade number) or the order's refusal; 503
+/// `broker_unavailable`, `order_service_unavailable` (nothing changed, the
+/// gateway should retry).
 pub async fn callback(
     State(state): State<AppState>,
     Json(notification): Json<Notification>,
 ) -> Result<axum::Json<CallbackAnswer>, ApiError> {
-    payment::handle_callback(&state, &notification).await?;
-    Ok(axum::Json(CallbackAnswer::success()))
+    let outcome = payment::handle_callback(&state, &notification).await?;
+    Ok(axum::Json(match outcome {
+        CallbackOutcome::Refunded | CallbackOutcome::Replayed(PaymentStatus::Refunded) => {
+            CallbackAnswer {
+                result: "refunded".to_owned(),
+            }
+        }
+        _ => CallbackAnswer::success(),
+    }))
 }
 
 /// `GET /health`: the service answers and its database does too.

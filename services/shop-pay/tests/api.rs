@@ -1,42 +1,50 @@
 //! The pay API against a fresh database per test, on SQLite and on
-//! PostgreSQL (`shop_common::db_test!`), with a small axum stub on port 0
-//! playing the order service's `GET /orders/{id}`. No broker: a callback
-//! marks the payment PAID without publishing (the broker path is tested
-//! end to end in `shop-gateway/tests/pay_flow.rs`).
+//! PostgreSQL (`shop_common::db_test!`), with small axum stubs on port 0
+//! playing the order service's internal endpoints (which take only the pay
+//! service's signed calls) and the gateway's merchant API (which takes only
+//! requests signed with the merchant key). Callers are test tokens
+//! (`shop_common::testing::TestTokens`). No broker: a callback settles the
+//! payment without publishing (the broker path is tested end to end in
+//! `shop-gateway/tests/pay_flow.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use mq_client::LocalTransactionState;
 use serde_json::{json, Value};
-use shop_common::service::ServiceConfig;
+use shop_common::auth::service::Verifier;
+use shop_common::auth::{Keyring, ServiceCaller, ServiceKey};
 use shop_common::testing::{migrated, RouterClient, TestDatabase};
-use shop_common::Db;
+use shop_common::{ApiError, Db};
 use shop_pay::checker::{PayChecker, CHECK_GRACE_MS};
-use shop_pay::config::DEV_GATEWAY_SECRET;
+use shop_pay::config::{TEST_GATEWAY_SECRET, TEST_MERCHANT_KEY};
 use shop_pay::signature::{canonical, sign};
 use shop_pay::{router, AppState, Config, MIGRATIONS, SERVICE};
 use uuid::Uuid;
 
-/// The order service's answers, by order id, and how often it was asked.
+/// The order service's orders, by id, what it settled, and how often it
+/// was asked for an order.
 #[derive(Clone, Default)]
 struct OrderStub {
     orders: Arc<Mutex<HashMap<Uuid, Value>>>,
+    /// (order, payment, outcome) of every settlement.
+    settled: Arc<Mutex<Vec<(Uuid, Uuid, String)>>>,
     calls: Arc<AtomicUsize>,
 }
 
 impl OrderStub {
-    fn add(&self, status: &str, amount_to_pay: &str) -> Uuid {
+    fn add_for(&self, user_id: i64, status: &str, amount_to_pay: &str) -> Uuid {
         let id = Uuid::new_v4();
         self.orders.lock().unwrap().insert(
             id,
             json!({
-                "id": id, "user_id": 7, "goods_id": 1, "quantity": 1,
+                "id": id, "user_id": user_id, "goods_id": 1, "quantity": 1,
                 "unit_price": "99.00", "amount_to_pay": amount_to_pay,
                 "status": status, "created_at": 1, "updated_at": 1,
             }),
@@ -44,30 +52,121 @@ impl OrderStub {
         id
     }
 
-    /// Serves `GET /orders/{id}` on a free port; returns its base URL.
+    fn add(&self, status: &str, amount_to_pay: &str) -> Uuid {
+        self.add_for(7, status, amount_to_pay)
+    }
+
+    fn set_status(&self, id: Uuid, status: &str) {
+        self.orders.lock().unwrap().get_mut(&id).unwrap()["status"] = json!(status);
+    }
+
+    fn status(&self, id: Uuid) -> String {
+        self.orders.lock().unwrap()[&id]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Serves the order service's internal endpoints on a free port;
+    /// returns its base URL.
     async fn serve(&self) -> String {
         async fn get_order(
             State(stub): State<OrderStub>,
+            caller: ServiceCaller,
             axum::extract::Path(id): axum::extract::Path<Uuid>,
-        ) -> Response {
+        ) -> Result<Response, ApiError> {
+            caller.require(&["pay"])?;
             stub.calls.fetch_add(1, Ordering::SeqCst);
             match stub.orders.lock().unwrap().get(&id) {
-                Some(order) => axum::Json(order.clone()).into_response(),
-                None => (
-                    StatusCode::NOT_FOUND,
-                    axum::Json(json!({"error": {"code": "order_not_found", "message": "no"}})),
-                )
-                    .into_response(),
+                Some(order) => Ok(axum::Json(order.clone()).into_response()),
+                None => Err(ApiError::not_found("order_not_found", "no")),
             }
         }
-        let app = Router::new()
-            .route("/orders/{id}", axum::routing::get(get_order))
-            .with_state(self.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        url
+        async fn settle(
+            State(stub): State<OrderStub>,
+            caller: ServiceCaller,
+            axum::extract::Path(id): axum::extract::Path<Uuid>,
+            axum::Json(body): axum::Json<Value>,
+        ) -> Result<axum::Json<Value>, ApiError> {
+            caller.require(&["pay"])?;
+            let payment: Uuid = body["payment_id"].as_str().unwrap().parse().unwrap();
+            let mut orders = stub.orders.lock().unwrap();
+            let order = orders
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::not_found("order_not_found", "no"))?;
+            if body["amount"] != order["amount_to_pay"] {
+                return Err(ApiError::conflict("amount_mismatch", "no"));
+            }
+            let outcome = match order["status"].as_str().unwrap() {
+                "CONFIRMED" => {
+                    order["status"] = json!("PAID");
+                    order["payment_id"] = json!(payment);
+                    "paid"
+                }
+                "PAID" if order["payment_id"] == json!(payment) => "paid",
+                "PAID" => return Err(ApiError::conflict("paid_by_another_payment", "no")),
+                "CANCELLED" => "cancelled",
+                _ => return Err(ApiError::conflict("order_not_payable", "no")),
+            };
+            stub.settled
+                .lock()
+                .unwrap()
+                .push((id, payment, outcome.to_owned()));
+            Ok(axum::Json(json!({ "order_id": id, "outcome": outcome })))
+        }
+        let auth = shop_common::testing::auth("order");
+        let internal = Router::new()
+            .route("/internal/orders/{id}", get(get_order))
+            .route("/internal/orders/{id}/payments", post(settle));
+        let app =
+            shop_common::http::service_router(auth.protect(Router::new(), internal), self.clone());
+        serve(app).await
     }
+}
+
+/// The gateway's merchant API: the payments registered with a request the
+/// merchant signed.
+#[derive(Clone, Default)]
+struct GatewayStub {
+    registered: Arc<Mutex<Vec<Value>>>,
+}
+
+impl GatewayStub {
+    async fn serve(&self) -> String {
+        async fn register(
+            State((stub, verifier)): State<(GatewayStub, Arc<Verifier>)>,
+            request: Request,
+        ) -> Response {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap();
+            let path = parts.uri.path_and_query().unwrap().as_str();
+            if verifier
+                .verify("POST", path, &parts.headers, &bytes, shop_common::now_ms())
+                .is_err()
+            {
+                return ApiError::unauthorized("merchant_unauthenticated", "no").into_response();
+            }
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            stub.registered.lock().unwrap().push(body.clone());
+            axum::Json(body).into_response()
+        }
+        let mut keyring = Keyring::default();
+        keyring.insert(ServiceKey::new("shop", TEST_MERCHANT_KEY).unwrap());
+        let verifier = Arc::new(Verifier::new(Arc::new(keyring)));
+        serve(
+            Router::new()
+                .route("/api/payments", post(register))
+                .with_state((self.clone(), verifier)),
+        )
+        .await
+    }
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
 
 #[derive(Clone)]
@@ -75,6 +174,7 @@ struct TestApp {
     api: RouterClient,
     db: Db,
     orders: OrderStub,
+    gateway: GatewayStub,
 }
 
 async fn spawn_app(test_db: &TestDatabase) -> TestApp {
@@ -84,12 +184,16 @@ async fn spawn_app(test_db: &TestDatabase) -> TestApp {
 }
 
 async fn spawn_app_with(test_db: &TestDatabase, order_url: &str, orders: OrderStub) -> TestApp {
+    let gateway = GatewayStub::default();
+    let mut config = Config::for_tests(order_url);
+    config.gateway_url = gateway.serve().await;
     let db = migrated(test_db, MIGRATIONS).await;
-    let config = Config::for_tests(order_url);
+    let auth = shop_common::testing::auth("pay");
     TestApp {
-        api: RouterClient::new(router(AppState::without_broker(db.clone(), config))),
+        api: RouterClient::new(router(AppState::without_broker(db.clone(), config, auth))),
         db,
         orders,
+        gateway,
     }
 }
 
@@ -102,10 +206,16 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// Customer 7, who owns the stub's orders.
+    fn ann(&self) -> RouterClient {
+        self.api.customer(7)
+    }
+
     /// A payment for a new CONFIRMED order of `amount`; returns (payment, order).
     async fn payment(&self, amount: &str) -> (Uuid, Uuid) {
         let order_id = self.orders.add("CONFIRMED", amount);
         let answer = self
+            .ann()
             .post("/payments", json!({ "order_id": order_id }))
             .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
@@ -152,10 +262,10 @@ fn notification(
     })
 }
 
-shop_common::db_test!(async fn a_payment_is_created_once_per_confirmed_order(db) {
+shop_common::db_test!(async fn a_payment_is_created_once_per_confirmed_order_and_registered_at_the_gateway(db) {
     let app = spawn_app(&db).await;
     let order_id = app.orders.add("CONFIRMED", "12.30");
-    let answer = app.post("/payments", json!({ "order_id": order_id })).await;
+    let answer = app.ann().post("/payments", json!({ "order_id": order_id })).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     assert!(!answer.replayed);
     assert_eq!(answer.body["order_id"], order_id.to_string());
@@ -165,26 +275,55 @@ shop_common::db_test!(async fn a_payment_is_created_once_per_confirmed_order(db)
     assert_eq!(answer.body["trade_no"], Value::Null);
     let payment_id = answer.body["payment_id"].as_str().unwrap().to_owned();
     let pay_url = answer.body["pay_url"].as_str().unwrap();
-    assert_eq!(
-        pay_url,
-        format!(
-            "http://127.0.0.1:8088/pay/{payment_id}?order_id={order_id}&amount=12.30\
-             &notify_url=http%3A%2F%2F127.0.0.1%3A8085%2Fpayments%2Fcallback"
-        )
-    );
+    assert!(pay_url.ends_with(&format!("/pay/{payment_id}")), "{pay_url}");
+    assert!(!pay_url.contains("notify_url"), "the gateway knows where to notify: {pay_url}");
+    // Registered at the gateway, signed with the merchant key.
+    let registered = app.gateway.registered.lock().unwrap().clone();
+    assert_eq!(registered, vec![json!({"payment_id": payment_id, "order_id": order_id, "amount": "12.30"})]);
 
     // Asked again: the same payment, without asking the order service.
-    let again = app.post("/payments", json!({ "order_id": order_id })).await;
+    let again = app.ann().post("/payments", json!({ "order_id": order_id })).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert!(again.replayed);
     assert_eq!(again.body["payment_id"], payment_id.as_str());
     assert_eq!(app.orders.calls.load(Ordering::SeqCst), 1);
     assert_eq!(app.payment_count().await, 1);
 
-    let read = app.get(&format!("/payments/{payment_id}")).await;
+    let read = app.ann().get(&format!("/payments/{payment_id}")).await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(read.body["amount"], "12.30");
     assert_eq!(read.body["status"], "UNPAID");
+});
+
+shop_common::db_test!(async fn nobody_pays_for_or_reads_another_users_payment(db) {
+    // The finding: a payment could be created for someone else's order,
+    // and every payment read.
+    let app = spawn_app(&db).await;
+    let order_id = app.orders.add("CONFIRMED", "12.30");
+    for caller in [app.customer(8), app.anonymous()] {
+        let answer = caller.post("/payments", json!({ "order_id": order_id })).await;
+        assert!(
+            matches!(answer.status, StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED),
+            "{}",
+            answer.body
+        );
+    }
+    let answer = app.customer(8).post("/payments", json!({ "order_id": order_id })).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "order_not_found"));
+    assert_eq!(app.payment_count().await, 0);
+
+    let (payment_id, order_id) = app.payment("12.30").await;
+    // Once it exists, the other customer still gets nothing.
+    let answer = app.customer(8).post("/payments", json!({ "order_id": order_id })).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "order_not_found"));
+    let path = format!("/payments/{payment_id}");
+    let answer = app.customer(8).get(&path).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "payment_not_found"));
+    let answer = app.anonymous().get(&path).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    assert_eq!(app.operator().get(&path).await.status, StatusCode::OK);
+    assert_eq!(app.ann().get(&path).await.status, StatusCode::OK);
+    assert_eq!(app.anonymous().get("/health").await.status, StatusCode::OK);
 });
 
 shop_common::db_test!(async fn racing_creations_agree_on_one_payment(db) {
@@ -192,7 +331,7 @@ shop_common::db_test!(async fn racing_creations_agree_on_one_payment(db) {
     let order_id = app.orders.add("CONFIRMED", "5.00");
     let requests = (0..6).map(|_| {
         let app = app.clone();
-        tokio::spawn(async move { app.post("/payments", json!({ "order_id": order_id })).await })
+        tokio::spawn(async move { app.ann().post("/payments", json!({ "order_id": order_id })).await })
     });
     let mut ids = std::collections::BTreeSet::new();
     let mut created = 0;
@@ -211,17 +350,17 @@ shop_common::db_test!(async fn only_a_confirmed_order_with_something_to_pay_gets
     let app = spawn_app(&db).await;
     for status in ["PENDING", "CANCELLED", "PAID"] {
         let order_id = app.orders.add(status, "10.00");
-        let answer = app.post("/payments", json!({ "order_id": order_id })).await;
+        let answer = app.ann().post("/payments", json!({ "order_id": order_id })).await;
         assert_eq!(answer.status, StatusCode::CONFLICT, "{status}: {}", answer.body);
         assert_eq!(answer.code(), "order_not_payable");
         assert!(answer.body["error"]["message"].as_str().unwrap().contains(status));
     }
     let free = app.orders.add("CONFIRMED", "0.00");
-    let answer = app.post("/payments", json!({ "order_id": free })).await;
+    let answer = app.ann().post("/payments", json!({ "order_id": free })).await;
     assert_eq!(answer.status, StatusCode::CONFLICT);
     assert_eq!(answer.code(), "nothing_to_pay");
 
-    let answer = app.post("/payments", json!({ "order_id": Uuid::new_v4() })).await;
+    let answer = app.ann().post("/payments", json!({ "order_id": Uuid::new_v4() })).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.code(), "order_not_found");
     assert_eq!(app.payment_count().await, 0);
@@ -233,7 +372,7 @@ shop_common::db_test!(async fn an_unreachable_order_service_is_a_503_that_change
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let app = spawn_app_with(&db, &url, OrderStub::default()).await;
-    let answer = app.post("/payments", json!({ "order_id": Uuid::new_v4() })).await;
+    let answer = app.ann().post("/payments", json!({ "order_id": Uuid::new_v4() })).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.body);
     assert_eq!(answer.code(), "order_service_unavailable");
     assert!(!answer.body["error"]["message"].as_str().unwrap().contains("127.0.0.1"));
@@ -243,7 +382,7 @@ shop_common::db_test!(async fn an_unreachable_order_service_is_a_503_that_change
 shop_common::db_test!(async fn a_signed_callback_pays_once_and_a_replay_changes_nothing(db) {
     let app = spawn_app(&db).await;
     let (payment_id, order_id) = app.payment("12.30").await;
-    let callback = notification(DEV_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-1");
+    let callback = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-1");
     let answer = app.post("/payments/callback", callback.clone()).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body, json!({ "result": "success" }));
@@ -251,6 +390,9 @@ shop_common::db_test!(async fn a_signed_callback_pays_once_and_a_replay_changes_
     assert_eq!(status, "PAID");
     assert_eq!(trade_no.as_deref(), Some("GW-1"));
     assert!(paid_at.is_some());
+    // The order took the payment (a signed call of the pay service).
+    assert_eq!(app.orders.status(order_id), "PAID");
+    assert_eq!(app.orders.settled.lock().unwrap().clone(), vec![(order_id, payment_id, "paid".to_owned())]);
 
     // The same notification again (the gateway retries): the same answer,
     // the row untouched.
@@ -260,26 +402,59 @@ shop_common::db_test!(async fn a_signed_callback_pays_once_and_a_replay_changes_
     assert_eq!(app.payment_row(payment_id).await, (status.clone(), trade_no.clone(), paid_at));
 
     // A second, correctly signed payment with another trade number: refused.
-    let second = notification(DEV_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-2");
+    let second = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-2");
     let answer = app.post("/payments/callback", second).await;
     assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
     assert_eq!(answer.code(), "already_paid");
     assert_eq!(app.payment_row(payment_id).await, (status, trade_no, paid_at));
 
-    let read = app.get(&format!("/payments/{payment_id}")).await;
+    let read = app.ann().get(&format!("/payments/{payment_id}")).await;
     assert_eq!(read.body["status"], "PAID");
     assert_eq!(read.body["trade_no"], "GW-1");
 
     // A paid payment is still the order's payment.
-    let again = app.post("/payments", json!({ "order_id": order_id })).await;
+    let again = app.ann().post("/payments", json!({ "order_id": order_id })).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["status"], "PAID");
+});
+
+shop_common::db_test!(async fn a_payment_for_a_cancelled_order_is_refunded_not_booked(db) {
+    // The finding: a callback for an order that is CANCELLED was accepted,
+    // the payment PAID, points credited, log written, the order still
+    // CANCELLED.
+    let app = spawn_app(&db).await;
+    let (payment_id, order_id) = app.payment("12.30").await;
+    app.orders.set_status(order_id, "CANCELLED");
+    let callback = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-7");
+    for _ in 0..2 {
+        let answer = app.post("/payments/callback", callback.clone()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body, json!({ "result": "refunded" }));
+        let (status, trade_no, _) = app.payment_row(payment_id).await;
+        assert_eq!((status.as_str(), trade_no.as_deref()), ("REFUNDED", Some("GW-7")));
+    }
+    assert_eq!(app.orders.status(order_id), "CANCELLED");
+    assert_eq!(app.orders.settled.lock().unwrap().len(), 1, "a replay asks nobody");
+    let read = app.ann().get(&format!("/payments/{payment_id}")).await;
+    assert_eq!(read.body["status"], "REFUNDED");
+    assert!(read.body["refunded_at"].is_i64(), "{}", read.body);
+    // Another trade number for it is still a second payment, refused.
+    let answer = app
+        .post("/payments/callback", notification(TEST_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-8"))
+        .await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::CONFLICT, "already_paid"));
+    // The invariant: no PAID payment whose order is not PAID.
+    let paid: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE status = 'PAID'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(paid, 0);
 });
 
 shop_common::db_test!(async fn concurrent_callbacks_pay_once(db) {
     let app = spawn_app(&db).await;
     let (payment_id, order_id) = app.payment("3.00").await;
-    let callback = notification(DEV_GATEWAY_SECRET, payment_id, order_id, 300, "GW-9");
+    let callback = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 300, "GW-9");
     let requests: Vec<_> = (0..5)
         .map(|_| {
             let app = app.clone();
@@ -300,21 +475,24 @@ shop_common::db_test!(async fn forged_tampered_and_mismatched_callbacks_change_n
     let unpaid = app.payment_row(payment_id).await;
     assert_eq!(unpaid.0, "UNPAID");
 
-    // Signed with another key.
-    let forged = notification("not-the-secret", payment_id, order_id, 1230, "GW-1");
-    let answer = app.post("/payments/callback", forged).await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
-    assert_eq!(answer.code(), "invalid_signature");
+    // Signed with another key, and with the public development default
+    // that once was the pay service's secret.
+    for key in ["not-the-secret", "dev-gateway-secret-change-me"] {
+        let forged = notification(key, payment_id, order_id, 1230, "GW-1");
+        let answer = app.post("/payments/callback", forged).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        assert_eq!(answer.code(), "invalid_signature");
+    }
 
     // A good signature, then the amount changed in transit.
-    let mut tampered = notification(DEV_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-1");
+    let mut tampered = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-1");
     tampered["amount"] = json!("0.01");
     let answer = app.post("/payments/callback", tampered).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer.code(), "invalid_signature");
 
     // A good signature with one hex digit changed, and none at all.
-    let mut flipped = notification(DEV_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-1");
+    let mut flipped = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 1230, "GW-1");
     let mut signature = flipped["signature"].as_str().unwrap().to_owned();
     let last = if signature.ends_with('0') { "1" } else { "0" };
     signature.replace_range(63.., last);
@@ -329,7 +507,7 @@ shop_common::db_test!(async fn forged_tampered_and_mismatched_callbacks_change_n
     let answer = app
         .post(
             "/payments/callback",
-            notification(DEV_GATEWAY_SECRET, Uuid::new_v4(), order_id, 1230, "GW-1"),
+            notification(TEST_GATEWAY_SECRET, Uuid::new_v4(), order_id, 1230, "GW-1"),
         )
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
@@ -337,7 +515,7 @@ shop_common::db_test!(async fn forged_tampered_and_mismatched_callbacks_change_n
     let answer = app
         .post(
             "/payments/callback",
-            notification(DEV_GATEWAY_SECRET, payment_id, Uuid::new_v4(), 1230, "GW-1"),
+            notification(TEST_GATEWAY_SECRET, payment_id, Uuid::new_v4(), 1230, "GW-1"),
         )
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
@@ -346,7 +524,7 @@ shop_common::db_test!(async fn forged_tampered_and_mismatched_callbacks_change_n
         let answer = app
             .post(
                 "/payments/callback",
-                notification(DEV_GATEWAY_SECRET, payment_id, order_id, cents, "GW-1"),
+                notification(TEST_GATEWAY_SECRET, payment_id, order_id, cents, "GW-1"),
             )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{cents}");
@@ -354,6 +532,7 @@ shop_common::db_test!(async fn forged_tampered_and_mismatched_callbacks_change_n
     }
 
     assert_eq!(app.payment_row(payment_id).await, unpaid);
+    assert_eq!(app.orders.status(order_id), "CONFIRMED");
 });
 
 /// Method, path, content type, body, expected status and error code.
@@ -382,8 +561,9 @@ shop_common::db_test!(async fn bad_input_is_answered_in_the_shop_error_shape(db)
         ("DELETE", "/payments", None, "", StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         ("GET", "/nowhere", None, "", StatusCode::NOT_FOUND, "not_found"),
     ];
+    let ann = app.ann();
     for (method, path, content_type, body, status, code) in cases {
-        let answer = app.send(method, path, content_type, body.to_owned()).await;
+        let answer = ann.send(method, path, content_type, body.to_owned()).await;
         assert_eq!(answer.status, status, "{method} {path} {body}: {}", answer.body);
         assert_eq!(answer.code(), code, "{method} {path} {body}");
         assert!(answer.body["error"]["message"].is_string());
@@ -391,7 +571,7 @@ shop_common::db_test!(async fn bad_input_is_answered_in_the_shop_error_shape(db)
 
     // Well-formed JSON with values out of range.
     let (payment_id, order_id) = app.payment("1.00").await;
-    let mut callback = notification(DEV_GATEWAY_SECRET, payment_id, order_id, 100, "GW-1");
+    let mut callback = notification(TEST_GATEWAY_SECRET, payment_id, order_id, 100, "GW-1");
     for (field, value, code) in [
         ("amount", json!("ten"), "invalid_body"),
         ("amount", json!(true), "invalid_body"),
@@ -418,7 +598,8 @@ shop_common::db_test!(async fn bad_input_is_answered_in_the_shop_error_shape(db)
 
 shop_common::db_test!(async fn the_check_back_reads_the_payment(db) {
     let app = spawn_app(&db).await;
-    let (payment_id, order_id) = app.payment("2.00").await;
+    let (payment_id, _) = app.payment("2.00").await;
+    let (refunded_id, _) = app.payment("3.00").await;
     let now = shop_common::now_ms();
     let decide = |id: Uuid, msg: &'static str, born: i64| {
         let db = app.db.clone();
@@ -438,19 +619,23 @@ shop_common::db_test!(async fn the_check_back_reads_the_payment(db) {
     assert_eq!(decide(payment_id, "M1", now).await, LocalTransactionState::Commit);
     assert_eq!(decide(payment_id, "M1", now - 10 * CHECK_GRACE_MS).await, LocalTransactionState::Commit);
     assert_eq!(decide(payment_id, "M2", now).await, LocalTransactionState::Rollback);
-    // Marking it again changes nothing.
+    // Marking it again changes nothing, nor refunding it.
     assert!(!shop_pay::repo::mark_paid_db(&app.db, payment_id, "GW-2", Some("M2"), now).await.unwrap());
+    assert!(!shop_pay::repo::mark_refunded_db(&app.db, payment_id, "GW-2", Some("M3"), now).await.unwrap());
     assert_eq!(decide(payment_id, "M1", now).await, LocalTransactionState::Commit);
-    let _ = order_id;
+    // REFUNDED by R1 (its PAY_REFUND): R1 commits, others roll back.
+    assert!(shop_pay::repo::mark_refunded_db(&app.db, refunded_id, "GW-3", Some("R1"), now).await.unwrap());
+    assert_eq!(decide(refunded_id, "R1", now).await, LocalTransactionState::Commit);
+    assert_eq!(decide(refunded_id, "R2", now).await, LocalTransactionState::Rollback);
+    assert!(!shop_pay::repo::mark_paid_db(&app.db, refunded_id, "GW-3", Some("M4"), now).await.unwrap());
 });
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(db) {
     let orders = OrderStub::default();
     let order_url = orders.serve().await;
-    let app = SERVICE
-        .start(ServiceConfig::for_tests_with(&db.url, Config::for_tests(&order_url)))
-        .await
-        .unwrap();
+    let mut config = shop_pay::config_for_tests(&db.url, &order_url);
+    config.sessions = shop_common::testing::test_sessions();
+    let app = SERVICE.start(config).await.unwrap();
     let port = app.port();
     assert_ne!(port, 0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -464,6 +649,11 @@ shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(d
         .await
         .unwrap();
     assert_eq!(health, json!({ "status": "ok" }));
+    let status = reqwest::get(format!("http://127.0.0.1:{port}/payments/{}", Uuid::new_v4()))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 });
