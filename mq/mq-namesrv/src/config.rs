@@ -19,7 +19,6 @@ const IGNORED_KEYS: &[&str] = &[
     "serverSocketRcvBufSize",
     "writeBufferHighWaterMark",
     "writeBufferLowWaterMark",
-    "serverSocketBacklog",
     "serverPooledByteBufAllocatorEnable",
     "useEpollNativeSelector",
     "configBlackList",
@@ -99,6 +98,10 @@ pub struct NamesrvConfig {
     /// `serverMaxConnections`: connections beyond it are refused at once
     /// (65,536; lowered to fit the open-file limit).
     pub server_max_connections: usize,
+    /// `serverSocketBacklog`: connections the kernel queues until they are
+    /// accepted (RocketMQ's 1024; the system caps it at
+    /// `net.core.somaxconn`).
+    pub server_socket_backlog: u32,
     /// `aclEnable`: check registrations and admin requests against the plain
     /// ACL accounts file (beyond RocketMQ 4.x); a malformed file stops start-up.
     pub acl_enable: bool,
@@ -127,6 +130,7 @@ impl Default for NamesrvConfig {
                 mq_remoting::DEFAULT_FRAME_READ_TIMEOUT,
             ),
             server_max_connections: mq_remoting::MAX_CONNECTIONS,
+            server_socket_backlog: mq_remoting::DEFAULT_BACKLOG,
             acl_enable: false,
             acl_file_path: String::new(),
         }
@@ -218,6 +222,11 @@ impl NamesrvConfig {
                 self.server_max_connections =
                     usize::try_from(max).map_err(|e| invalid(e.to_string()))?;
             }
+            "serverSocketBacklog" => {
+                let backlog = parse_positive(value).map_err(invalid)?;
+                self.server_socket_backlog =
+                    u32::try_from(backlog).map_err(|e| invalid(e.to_string()))?;
+            }
             "aclEnable" => self.acl_enable = parse_bool(value).map_err(invalid)?,
             "aclFilePath" => value.clone_into(&mut self.acl_file_path),
             _ if IGNORED_KEYS.contains(&key) => return Ok(KeyOutcome::Ignored),
@@ -261,11 +270,31 @@ impl NamesrvConfig {
                 "serverMaxConnections",
                 self.server_max_connections.to_string(),
             ),
+            (
+                "serverSocketBacklog",
+                self.server_socket_backlog.to_string(),
+            ),
             ("aclEnable", self.acl_enable.to_string()),
             ("aclFilePath", self.acl_file_path.clone()),
         ];
         entries.sort_by_key(|(key, _)| *key);
         entries
+    }
+}
+
+impl NamesrvConfig {
+    /// The remoting server's limits from these keys (fixed at start).
+    pub fn server_config(&self) -> mq_remoting::ServerConfig {
+        mq_remoting::ServerConfig {
+            max_frame_len: self.frame_max_length,
+            max_connections: self.server_max_connections,
+            backlog: self.server_socket_backlog,
+            ..mq_remoting::ServerConfig::default()
+        }
+        .with_timeouts(
+            self.server_channel_max_idle_time_seconds,
+            self.server_frame_read_timeout_millis,
+        )
     }
 }
 
@@ -352,6 +381,8 @@ mod tests {
             "scanNotActiveBrokerInterval=0",
             "serverMaxConnections=0",
             "serverChannelMaxIdleTimeSeconds=-1",
+            "serverSocketBacklog=0",
+            "serverSocketBacklog=4294967296",
         ] {
             std::fs::write(&path, bad).unwrap();
             let error = NamesrvConfig::load(&path).unwrap_err().to_string();
@@ -361,6 +392,34 @@ mod tests {
         }
         let missing = NamesrvConfig::load(&dir.path().join("none")).unwrap_err();
         assert!(matches!(missing, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn server_limits_come_from_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns.properties");
+        std::fs::write(
+            &path,
+            "serverSocketBacklog=4096\nserverMaxConnections=500\nserverChannelMaxIdleTimeSeconds=0\nframeMaxLength=65536\n",
+        )
+        .unwrap();
+        let (config, warnings) = NamesrvConfig::load(&path).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.server_socket_backlog, 4096);
+        let server = config.server_config();
+        assert_eq!(server.backlog, 4096);
+        assert_eq!(server.max_connections, 500);
+        assert_eq!(server.max_frame_len, 65536);
+        assert_eq!(server.idle_timeout, None);
+        assert_eq!(
+            server.frame_read_timeout,
+            Some(mq_remoting::DEFAULT_FRAME_READ_TIMEOUT)
+        );
+        let defaults = NamesrvConfig::default().server_config();
+        assert_eq!(defaults.backlog, mq_remoting::DEFAULT_BACKLOG);
+        assert!(NamesrvConfig::default()
+            .to_string()
+            .contains("serverSocketBacklog=1024\n"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use mq_acl::{Rules, Validator};
-use mq_remoting::{serve_with, ServerConfig};
+use mq_remoting::serve_with;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -110,18 +110,7 @@ impl NameServer {
                 }
             })
         };
-        let config = {
-            let config = self.read_config();
-            ServerConfig {
-                max_frame_len: config.frame_max_length,
-                max_connections: config.server_max_connections,
-                ..ServerConfig::default()
-            }
-            .with_timeouts(
-                config.server_channel_max_idle_time_seconds,
-                config.server_frame_read_timeout_millis,
-            )
-        };
+        let config = self.read_config().server_config();
         let acl_watcher = self.inner.acl.as_ref().map(|v| v.watch(ACL_RELOAD_PERIOD));
         serve_with(listener, Arc::new(self.clone()), config, shutdown).await;
         scanner.abort();
