@@ -37,6 +37,25 @@ pub enum UserError {
     },
     #[error("order {order_id} has no reservation or cancellation for user {user_id}")]
     ReservationNotFound { order_id: Uuid, user_id: i64 },
+    #[error("login {0} is taken")]
+    LoginTaken(String),
+    /// The same answer for an unknown login and a wrong password.
+    #[error("unknown login or wrong password")]
+    InvalidCredentials,
+    /// Answered 429 with `Retry-After`.
+    #[error("too many failed log-ins for this login; try again in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: std::time::Duration },
+    #[error(
+        "top-up {reference} already added {} to user {user_id}; a reference is used once",
+        from_cents(*amount_cents)
+    )]
+    ReferenceMismatch {
+        reference: String,
+        user_id: i64,
+        amount_cents: i64,
+    },
+    #[error("the balance of user {user_id} may not exceed {}", from_cents(*max_cents))]
+    BalanceLimit { user_id: i64, max_cents: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -66,6 +85,17 @@ impl From<UserError> for ApiError {
             UserError::ReservationNotFound { .. } => {
                 ApiError::not_found("reservation_not_found", message)
             }
+            UserError::LoginTaken(_) => ApiError::conflict("login_taken", message),
+            UserError::InvalidCredentials => ApiError::unauthorized("invalid_credentials", message),
+            UserError::TooManyAttempts { .. } => ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                message,
+            ),
+            UserError::ReferenceMismatch { .. } => {
+                ApiError::conflict("reference_mismatch", message)
+            }
+            UserError::BalanceLimit { .. } => ApiError::conflict("balance_limit", message),
             // Logged in full, answered without detail.
             UserError::Database(e) => ApiError::internal(e),
         }
@@ -74,7 +104,17 @@ impl From<UserError> for ApiError {
 
 impl IntoResponse for UserError {
     fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
+        let retry_after = match &self {
+            UserError::TooManyAttempts { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
+        let mut response = ApiError::from(self).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

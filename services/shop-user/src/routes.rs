@@ -1,27 +1,73 @@
 //! The HTTP API: request and response bodies, and one handler per endpoint.
 
+use std::time::Instant;
+
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 pub use shop_common::api::user::{ReserveRequest, UserView};
+use shop_common::auth::{new_token, Principal, ServiceCaller, SessionView, VerifyRequest};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
-use shop_common::ApiError;
+use shop_common::{now_ms, ApiError};
 use uuid::Uuid;
 
 use crate::error::UserError;
 use crate::extract::{decimal, Json, Path};
-use crate::repo::{self, BalanceReservation, OrderLedger, User};
-use crate::AppState;
+use crate::password::{check_password, Login};
+use crate::repo::{self, BalanceReservation, OrderLedger, TopUp, User};
+use crate::{sessions, AppState};
 
-/// `POST /users`. `balance` is a string or a number with at most two decimals.
+/// `POST /auth/signup`: a new customer. A balance cannot be given (an
+/// unknown field is refused): money comes only from an operator's top-up.
 #[derive(Debug, Deserialize)]
-pub struct CreateUser {
+#[serde(deny_unknown_fields)]
+pub struct Signup {
+    pub login: String,
+    pub password: String,
     pub name: String,
-    #[serde(deserialize_with = "decimal")]
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub login: String,
+    pub password: String,
+}
+
+/// The answer to a log-in: send `Authorization: Bearer <token>` until
+/// `expires_at` (ms since the epoch).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginAnswer {
+    pub token: String,
+    pub expires_at: i64,
+    pub principal: Principal,
+}
+
+/// A user as the API shows it: [`UserView`] and the login (`null` for a
+/// user from before logins). The order service reads it as a `UserView`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: i64,
+    pub login: Option<String>,
+    pub name: String,
     pub balance: Decimal,
+    pub created_at: i64,
+}
+
+impl From<User> for AccountView {
+    fn from(u: User) -> Self {
+        AccountView {
+            id: u.id,
+            login: u.login,
+            name: u.name,
+            balance: from_cents(u.balance_cents),
+            created_at: u.created_at,
+        }
+    }
 }
 
 impl From<User> for UserView {
@@ -31,6 +77,40 @@ impl From<User> for UserView {
             name: u.name,
             balance: from_cents(u.balance_cents),
             created_at: u.created_at,
+        }
+    }
+}
+
+/// `POST /users/{id}/balance/top-ups`: `reference` (the operator's, e.g. a
+/// bank transfer id) makes it happen once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRequest {
+    #[serde(deserialize_with = "decimal")]
+    pub amount: Decimal,
+    pub reference: String,
+}
+
+/// A top-up as ledgered; `balance` is the balance it left.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TopUpView {
+    pub reference: String,
+    pub user_id: i64,
+    pub amount: Decimal,
+    pub balance: Decimal,
+    pub operator: String,
+    pub created_at: i64,
+}
+
+impl From<TopUp> for TopUpView {
+    fn from(t: TopUp) -> Self {
+        TopUpView {
+            reference: t.reference,
+            user_id: t.user_id,
+            amount: from_cents(t.amount_cents),
+            balance: from_cents(t.balance_after_cents),
+            operator: t.operator,
+            created_at: t.created_at,
         }
     }
 }
@@ -104,34 +184,197 @@ fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserErro
     })
 }
 
-/// `POST /users` → 201 [`UserView`]; 400 `invalid_name`, `invalid_balance`.
-pub async fn create_user(
+/// `POST /auth/signup` (no token) → 201 [`AccountView`] with a balance of
+/// 0.00; 400 `invalid_login`, `invalid_password`, `invalid_name`,
+/// `invalid_body` (a `balance` too), 409 `login_taken` (an operator's login
+/// too).
+pub async fn signup(
     State(state): State<AppState>,
-    Json(body): Json<CreateUser>,
-) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
-    let balance_cents = to_cents(body.balance)
-        .map_err(|e| ApiError::bad_request("invalid_balance", format!("balance: {e}")))?;
-    let user = repo::create_user(&state.db, &body.name, balance_cents).await?;
+    Json(body): Json<Signup>,
+) -> Result<(StatusCode, axum::Json<AccountView>), ApiError> {
+    let login = Login::parse(&body.login)
+        .map_err(|e| ApiError::bad_request("invalid_login", e.to_string()))?;
+    check_password(&body.password)
+        .map_err(|e| ApiError::bad_request("invalid_password", e.to_string()))?;
+    if state.operators.contains(login.as_str()) {
+        return Err(UserError::LoginTaken(login.to_string()).into());
+    }
+    let hash = state
+        .hasher
+        .hash(&body.password)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_password", e.to_string()))?;
+    let user = repo::create_user(&state.db, &login, &body.name, &hash).await?;
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
-/// `GET /users/{id}` → 200 [`UserView`]; 404 `user_not_found`.
-pub async fn get_user(
+/// `POST /auth/login` (no token) → 200 [`LoginAnswer`]; 401
+/// `invalid_credentials` for an unknown login and a wrong password alike
+/// (both cost one password hash); 429 `too_many_attempts` with
+/// `Retry-After` once a login has failed `login_max_failures` times in a
+/// row, for `login_lockout_ms`.
+pub async fn login(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<axum::Json<UserView>, ApiError> {
+    Json(body): Json<LoginRequest>,
+) -> Result<axum::Json<LoginAnswer>, UserError> {
+    if let Err(wait) = state.limiter.check(&body.login, Instant::now()) {
+        return Err(UserError::TooManyAttempts { retry_after: wait });
+    }
+    // Operators first: sign-up refuses their logins.
+    let (principal, stored) = match Login::parse(&body.login) {
+        Ok(login) => match state.operators.get(login.as_str()) {
+            Some(hash) => (
+                Some(Principal::Operator {
+                    login: login.to_string(),
+                }),
+                Some(hash.clone()),
+            ),
+            None => match repo::credentials(&state.db, &login).await? {
+                Some((user_id, hash)) => (Some(Principal::Customer { user_id }), Some(hash)),
+                None => (None, None),
+            },
+        },
+        Err(_) => (None, None),
+    };
+    let matches = state.hasher.verify(stored, &body.password).await;
+    let principal = match principal {
+        Some(principal) if matches => principal,
+        _ => {
+            if let Some(wait) = state.limiter.failed(&body.login, Instant::now()) {
+                tracing::warn!(
+                    lockout_s = wait.as_secs(),
+                    "a login failed too often and is locked"
+                );
+            }
+            return Err(UserError::InvalidCredentials);
+        }
+    };
+    state.limiter.succeeded(&body.login);
+    let token = new_token();
+    let ttl = i64::try_from(state.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = now_ms().saturating_add(ttl);
+    sessions::open(&state.db, &token, &principal, expires_at).await?;
+    Ok(axum::Json(LoginAnswer {
+        token,
+        expires_at,
+        principal,
+    }))
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
+/// `POST /auth/logout` → 204: the caller's token is revoked at once (other
+/// services stop taking it within `session_cache_ms`); 401 without a live
+/// token.
+pub async fn logout(
+    State(state): State<AppState>,
+    _caller: Principal,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let token = bearer(&headers)
+        .ok_or_else(|| ApiError::unauthorized("unauthenticated", "no bearer token"))?;
+    sessions::revoke(&state.db, token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /users/me` → 200 [`AccountView`] of the customer; 401, 403
+/// `customer_only` for an operator (who has no account here).
+pub async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    let id = principal.require_customer()?;
     Ok(axum::Json(repo::get_user(&state.db, id).await?.into()))
 }
 
-/// `POST /users/{id}/balance/reservations` → 200 [`ReservationView`] (the
-/// same on a replay, with `idempotent-replayed: true`); 400 `invalid_amount`,
-/// 404 `user_not_found`, 409 `insufficient_balance`, `order_cancelled`,
+/// `GET /users/{id}` → 200 [`AccountView`] of the caller themself, or of
+/// anyone for an operator; 401 without a token; 404 `user_not_found`, for
+/// someone else too.
+pub async fn get_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    if !principal.may_see(id) {
+        return Err(UserError::UserNotFound(id).into());
+    }
+    Ok(axum::Json(repo::get_user(&state.db, id).await?.into()))
+}
+
+/// `POST /users/{id}/balance/top-ups` (operator only) → 201 [`TopUpView`]
+/// (200 with `idempotent-replayed: true` for a reference used before); 400
+/// `invalid_amount` (0.01 to 100,000.00), `invalid_reference`; 401, 403
+/// `operator_only`; 404 `user_not_found`; 409 `reference_mismatch`,
+/// `balance_limit`.
+pub async fn top_up(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(user_id): Path<i64>,
+    Json(body): Json<TopUpRequest>,
+) -> Result<Response, ApiError> {
+    let operator = principal.require_operator()?;
+    let amount_cents = to_cents(body.amount)
+        .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
+    let done = repo::top_up(&state.db, user_id, amount_cents, &body.reference, operator).await?;
+    let view = TopUpView::from(done.top_up);
+    if done.replayed {
+        Ok(json_replayed(view, true))
+    } else {
+        tracing::info!(user_id, reference = %view.reference, amount = %view.amount, operator, "balance topped up");
+        Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+    }
+}
+
+/// `POST /internal/sessions/verify` (any trusted service) → 200
+/// [`SessionView`]; 401 `invalid_token` for an unknown, expired or revoked
+/// token.
+pub async fn verify(
+    State(state): State<AppState>,
+    _caller: ServiceCaller,
+    Json(body): Json<VerifyRequest>,
+) -> Result<axum::Json<SessionView>, ApiError> {
+    match state.sessions().lookup(&body.token).await? {
+        Some(view) => Ok(axum::Json(view)),
+        None => Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token is unknown, expired or revoked",
+        )),
+    }
+}
+
+/// `GET /internal/users/{id}` (the order service only) → 200
+/// [`AccountView`] (read as a [`UserView`]); 404 `user_not_found`.
+pub async fn internal_user(
+    State(state): State<AppState>,
+    caller: ServiceCaller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    caller.require(&["order"])?;
+    Ok(axum::Json(repo::get_user(&state.db, id).await?.into()))
+}
+
+/// `POST /internal/users/{id}/balance/reservations` (the order service
+/// only) → 200 [`ReservationView`] (the same on a replay, with
+/// `idempotent-replayed: true`); 400 `invalid_amount`, 401
+/// `service_unauthenticated`, 403 `service_forbidden`, 404
+/// `user_not_found`, 409 `insufficient_balance`, `order_cancelled`,
 /// `reservation_mismatch`.
 pub async fn reserve(
     State(state): State<AppState>,
+    caller: ServiceCaller,
     Path(user_id): Path<i64>,
     Json(body): Json<ReserveRequest>,
 ) -> Result<Response, ApiError> {
+    caller.require(&["order"])?;
     let amount_cents = to_cents(body.amount)
         .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
     let reserved = repo::reserve(&state.db, user_id, body.order_id, amount_cents).await?;
@@ -141,12 +384,15 @@ pub async fn reserve(
     ))
 }
 
-/// `GET /users/{id}/balance/reservations/{order_id}` → 200 [`LedgerView`];
-/// 404 `user_not_found`, `reservation_not_found`.
+/// `GET /internal/users/{id}/balance/reservations/{order_id}` (the order
+/// service only) → 200 [`LedgerView`]; 404 `user_not_found`,
+/// `reservation_not_found`.
 pub async fn order_ledger(
     State(state): State<AppState>,
+    caller: ServiceCaller,
     Path((user_id, order_id)): Path<(i64, Uuid)>,
 ) -> Result<axum::Json<LedgerView>, ApiError> {
+    caller.require(&["order"])?;
     // An unknown user is a 404 of its own, not a missing reservation.
     repo::get_user(&state.db, user_id).await?;
     let ledger = repo::order_ledger(&state.db, order_id).await?;

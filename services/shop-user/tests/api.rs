@@ -1,67 +1,473 @@
 //! The user API against a fresh database per test, on SQLite and on
 //! PostgreSQL (`shop_common::db_test!`), through `Router::oneshot` and, for
-//! start-up and shutdown, through the real listener on port 0.
+//! start-up and shutdown, through the real listener on port 0. Customers
+//! and the operator `ops` get their tokens by logging in, as in production:
+//! the user service checks its own sessions.
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::http::StatusCode;
+use mq_client::MessageExt;
 use serde_json::{json, Value};
+use shop_common::auth::{
+    Authenticator, AuthenticatorError, Keyring, Principal, RemoteSessions, ServiceKey,
+};
+use shop_common::client::ServiceClient;
+use shop_common::events::{self, apply_once, OrderCancelled, ORDER_CANCEL};
 use shop_common::idempotency::record_consumption;
-use shop_common::service::ServiceConfig;
-use shop_common::testing::{Answer, Served};
-use shop_user::repo::MAX_RESERVATION_CENTS;
+use shop_common::testing::{self, Answer, RouterClient, Served};
+use shop_user::operators::hash_password;
+use shop_user::repo::{MAX_BALANCE_CENTS, MAX_RESERVATION_CENTS};
 use shop_user::{
-    cancel_order, cancel_order_in, router, AppState, CancelOutcome, MIGRATIONS, SERVICE,
+    cancel_order, cancel_order_in, router, subscriptions, AppState, CancelOutcome, Operators,
+    UserConfig, MIGRATIONS, SERVICE,
 };
 use uuid::Uuid;
 
-shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
+const OPS_PASSWORD: &str = "operator-password";
+const PASSWORD: &str = "password-123";
+
+/// The configuration of these tests: one operator, `ops`.
+fn config() -> UserConfig {
+    static HASH: OnceLock<String> = OnceLock::new();
+    let hash = HASH.get_or_init(|| hash_password(OPS_PASSWORD).unwrap());
+    UserConfig {
+        operators: Operators::from_entries([("ops", hash.as_str())]).unwrap(),
+        ..UserConfig::default()
+    }
+}
+
+shop_common::test_app!(MIGRATIONS, |db, auth| {
+    let state = AppState::new(db, &config());
+    router(state.clone(), state.local_auth(&auth))
+});
 
 impl TestApp {
-    async fn create_user(&self, name: &str, balance: &str) -> i64 {
+    async fn signup(&self, login: &str, name: &str) -> i64 {
         let answer = self
-            .post("/users", json!({ "name": name, "balance": balance }))
+            .post(
+                "/auth/signup",
+                json!({ "login": login, "password": PASSWORD, "name": name }),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
         answer.body["id"].as_i64().unwrap()
     }
 
-    async fn reserve(&self, user_id: i64, order_id: Uuid, amount: Value) -> Answer {
+    async fn login(&self, login: &str, password: &str) -> Answer {
         self.post(
-            &format!("/users/{user_id}/balance/reservations"),
-            json!({ "order_id": order_id, "amount": amount }),
+            "/auth/login",
+            json!({ "login": login, "password": password }),
         )
         .await
     }
 
+    /// The client of `login`, logged in.
+    async fn as_user(&self, login: &str) -> RouterClient {
+        let answer = self.login(login, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        self.bearer(answer.body["token"].as_str().unwrap())
+    }
+
+    /// The operator, logged in.
+    async fn ops(&self) -> RouterClient {
+        let answer = self.login("ops", OPS_PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        self.bearer(answer.body["token"].as_str().unwrap())
+    }
+
+    /// A signed-up customer whom the operator topped up to `balance`.
+    async fn create_user(&self, name: &str, balance: &str) -> i64 {
+        let login = format!(
+            "{}-{}",
+            name.to_lowercase(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let id = self.signup(&login, name).await;
+        if balance.parse::<f64>().unwrap() > 0.0 {
+            self.top_up(id, balance).await;
+        }
+        id
+    }
+
+    /// The operator adds `amount` to `user_id`'s balance.
+    async fn top_up(&self, user_id: i64, amount: &str) {
+        let answer = self
+            .ops()
+            .await
+            .post(
+                &format!("/users/{user_id}/balance/top-ups"),
+                json!({ "amount": amount, "reference": Uuid::new_v4().to_string() }),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
+
+    /// A reservation as the order service makes it: a signed internal call.
+    async fn reserve(&self, user_id: i64, order_id: Uuid, amount: Value) -> Answer {
+        self.service("order")
+            .post(
+                &format!("/internal/users/{user_id}/balance/reservations"),
+                json!({ "order_id": order_id, "amount": amount }),
+            )
+            .await
+    }
+
+    async fn ledger(&self, user_id: i64, order_id: Uuid) -> Answer {
+        self.service("order")
+            .get(&format!(
+                "/internal/users/{user_id}/balance/reservations/{order_id}"
+            ))
+            .await
+    }
+
+    /// The balance as the order service reads it.
     async fn balance(&self, user_id: i64) -> String {
-        let answer = self.get(&format!("/users/{user_id}")).await;
+        let answer = self
+            .service("order")
+            .get(&format!("/internal/users/{user_id}"))
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         answer.body["balance"].as_str().unwrap().to_owned()
     }
 
-    async fn ledger_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM money_ledger")
+    async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(self.db.pool())
             .await
             .unwrap()
     }
+
+    async fn ledger_rows(&self) -> i64 {
+        self.count("money_ledger").await
+    }
 }
 
-shop_common::db_test!(async fn users_are_created_and_read(db) {
+shop_common::db_test!(async fn customers_sign_up_with_nothing_log_in_and_read_themselves(db) {
     let app = spawn_app(&db).await;
-    let answer = app.post("/users", json!({ "name": " Ann ", "balance": 100.5 })).await;
+    let answer = app
+        .post("/auth/signup", json!({ "login": "ann", "password": PASSWORD, "name": " Ann " }))
+        .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     assert_eq!(answer.body["name"], "Ann");
-    assert_eq!(answer.body["balance"], "100.50", "amounts are answered as strings with cents");
+    assert_eq!(answer.body["login"], "ann");
+    assert_eq!(answer.body["balance"], "0.00", "sign-up starts with nothing");
     assert!(answer.body.get("points").is_none(), "points belong to the points service");
+    assert!(answer.body.get("password").is_none() && !answer.body.to_string().contains("argon2"));
     let ann = answer.body["id"].as_i64().unwrap();
-    let bob = app.create_user("Bob", "0").await;
+    let bob = app.signup("bob", "Bob").await;
     assert_ne!(ann, bob);
+
+    let login = app.login("ann", PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let token = login.body["token"].as_str().unwrap();
+    assert!(token.starts_with("shop_") && token.len() == 69, "{token}");
+    assert_eq!(login.body["principal"], json!({ "kind": "customer", "user_id": ann }));
+    let ttl = login.body["expires_at"].as_i64().unwrap() - shop_common::now_ms();
+    assert!((8 * 3600 * 1000 - 60_000..=8 * 3600 * 1000).contains(&ttl), "{ttl}");
+    let stored: String = sqlx::query_scalar("SELECT token_hash FROM sessions").fetch_one(app.db.pool()).await.unwrap();
+    assert_eq!(stored, shop_common::auth::token_hash(token), "the token itself is not stored");
+    let password: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE login = 'ann'").fetch_one(app.db.pool()).await.unwrap();
+    assert!(password.starts_with("$argon2id$") && !password.contains(PASSWORD));
+
+    let ann_client = app.bearer(token);
+    let me = ann_client.get("/users/me").await;
+    assert_eq!((me.status, me.body["id"].as_i64()), (StatusCode::OK, Some(ann)));
+    assert_eq!(ann_client.get(&format!("/users/{ann}")).await.body["login"], "ann");
+    // Someone else's account answers as if it did not exist.
+    let other = ann_client.get(&format!("/users/{bob}")).await;
+    assert_eq!((other.status, other.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+    let missing = ann_client.get("/users/999999").await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+
+    let ops = app.ops().await;
+    assert_eq!(ops.get(&format!("/users/{bob}")).await.body["login"], "bob", "an operator reads everyone");
+    let ops_me = ops.get("/users/me").await;
+    assert_eq!((ops_me.status, ops_me.code()), (StatusCode::FORBIDDEN, "customer_only"));
+    for path in ["/users/me".to_owned(), format!("/users/{ann}")] {
+        let anonymous = app.get(&path).await;
+        assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{path}");
+    }
+});
+
+shop_common::db_test!(async fn nobody_creates_a_user_with_a_balance(db) {
+    // Finding: POST /users created a user with 1,000,000,000.00.
+    let app = spawn_app(&db).await;
+    let rich = json!({ "name": "Rich", "balance": "1000000000.00" });
+    for client in [app.anonymous(), app.ops().await] {
+        let answer = client.post("/users", rich.clone()).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "not_found"));
+    }
+    let answer = app
+        .post("/auth/signup", json!({ "login": "rich", "password": PASSWORD, "name": "Rich", "balance": "1000000000.00" }))
+        .await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
+    assert_eq!(app.count("users").await, 0);
+});
+
+shop_common::db_test!(async fn sign_up_checks_login_password_and_name(db) {
+    let app = spawn_app(&db).await;
+    app.signup("ann", "Ann").await;
+    let long = "p".repeat(129);
+    for (body, status, code) in [
+        (json!({ "login": "Ann", "password": PASSWORD, "name": "Ann" }), StatusCode::BAD_REQUEST, "invalid_login"),
+        (json!({ "login": "an", "password": PASSWORD, "name": "Ann" }), StatusCode::BAD_REQUEST, "invalid_login"),
+        (json!({ "login": "ann smith", "password": PASSWORD, "name": "Ann" }), StatusCode::BAD_REQUEST, "invalid_login"),
+        (json!({ "login": "x".repeat(33), "password": PASSWORD, "name": "Ann" }), StatusCode::BAD_REQUEST, "invalid_login"),
+        (json!({ "login": "cy", "password": "short", "name": "Cy" }), StatusCode::BAD_REQUEST, "invalid_login"),
+        (json!({ "login": "cyd", "password": "1234567", "name": "Cy" }), StatusCode::BAD_REQUEST, "invalid_password"),
+        (json!({ "login": "cyd", "password": long, "name": "Cy" }), StatusCode::BAD_REQUEST, "invalid_password"),
+        (json!({ "login": "cyd", "password": PASSWORD, "name": "  " }), StatusCode::BAD_REQUEST, "invalid_name"),
+        (json!({ "login": "cyd", "password": PASSWORD }), StatusCode::BAD_REQUEST, "invalid_body"),
+        (json!({ "login": "ann", "password": PASSWORD, "name": "Another Ann" }), StatusCode::CONFLICT, "login_taken"),
+        (json!({ "login": "ops", "password": PASSWORD, "name": "Not the operator" }), StatusCode::CONFLICT, "login_taken"),
+    ] {
+        let answer = app.post("/auth/signup", body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
+    }
+    assert_eq!(app.count("users").await, 1);
+});
+
+shop_common::db_test!(async fn a_failed_log_in_says_nothing_about_the_login_and_repeats_are_locked_out(db) {
+    let app = spawn_app(&db).await;
+    app.signup("ann", "Ann").await;
+    let wrong = app.login("ann", "not-the-password").await;
+    let unknown = app.login("nobody", "not-the-password").await;
+    let malformed = app.login("No Body", "x").await;
+    for answer in [&wrong, &unknown, &malformed] {
+        assert_eq!((answer.status, answer.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    }
+    assert_eq!(wrong.body, unknown.body, "the same answer for a wrong password and an unknown login");
+    assert_eq!(app.count("sessions").await, 0);
+
+    // Five failures in a row (one above) lock the login for a minute, even
+    // for the right password; other logins are not affected.
+    for _ in 0..4 {
+        assert_eq!(app.login("ann", "not-the-password").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = app.login("ann", PASSWORD).await;
+    assert_eq!((locked.status, locked.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"));
+    let retry: u64 = locked.body["error"]["message"].as_str().unwrap().split_whitespace().find_map(|w| w.parse().ok()).unwrap();
+    assert!((50..=60).contains(&retry), "{}", locked.body);
+    for _ in 0..5 {
+        app.login("nobody", "not-the-password").await;
+    }
+    assert_eq!(app.login("nobody", "x-password").await.code(), "too_many_attempts", "unknown logins lock alike");
+    app.signup("bob", "Bob").await;
+    assert_eq!(app.login("bob", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(app.count("sessions").await, 1);
+});
+
+shop_common::db_test!(async fn the_lockout_answers_retry_after(db) {
+    let test_db = shop_common::testing::migrated(&db, MIGRATIONS).await;
+    let config = UserConfig { login_max_failures: 2, login_lockout: Duration::from_millis(300), ..config() };
+    let state = AppState::new(test_db, &config);
+    let app = RouterClient::new(router(state.clone(), state.local_auth(&testing::auth("user"))));
+    let body = json!({ "login": "ops", "password": "wrong-password" });
+    assert_eq!(app.post("/auth/login", body.clone()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post("/auth/login", body.clone()).await.status, StatusCode::UNAUTHORIZED);
+    let request = axum::http::Request::post("/auth/login")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(json!({ "login": "ops", "password": OPS_PASSWORD }).to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(router(state.clone(), state.local_auth(&testing::auth("user"))), request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let answer = app.post("/auth/login", json!({ "login": "ops", "password": OPS_PASSWORD })).await;
+    assert_eq!(answer.status, StatusCode::OK, "the lock ends: {}", answer.body);
+    assert_eq!(answer.body["principal"], json!({ "kind": "operator", "login": "ops" }));
+});
+
+shop_common::db_test!(async fn log_out_revokes_the_token_everywhere(db) {
+    let app = spawn_app(&db).await;
+    app.signup("ann", "Ann").await;
+    let login = app.login("ann", PASSWORD).await;
+    let token = login.body["token"].as_str().unwrap().to_owned();
+    let ann = app.bearer(&token);
+    assert_eq!(ann.get("/users/me").await.status, StatusCode::OK);
+    let verify = app.service("order").post("/internal/sessions/verify", json!({ "token": token })).await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    assert_eq!(verify.body["principal"], login.body["principal"]);
+    assert_eq!(verify.body["expires_at"], login.body["expires_at"]);
+
+    let second = app.as_user("ann").await;
+    assert_eq!(ann.post("/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
+    let after = ann.get("/users/me").await;
+    assert_eq!((after.status, after.code()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    let verify = app.service("pay").post("/internal/sessions/verify", json!({ "token": token })).await;
+    assert_eq!((verify.status, verify.code()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    assert_eq!(second.get("/users/me").await.status, StatusCode::OK, "only that token is revoked");
+    let anonymous = app.post("/auth/logout", json!({})).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+});
+
+shop_common::db_test!(async fn sessions_are_verified_for_services_only_while_live(db) {
+    let app = spawn_app(&db).await;
+    let ann = app.signup("ann", "Ann").await;
+    let token = app.login("ann", PASSWORD).await.body["token"].as_str().unwrap().to_owned();
+    let body = json!({ "token": token });
+    for (who, client) in [("unsigned", app.anonymous()), ("a customer", app.bearer(&token))] {
+        let answer = client.post("/internal/sessions/verify", body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::UNAUTHORIZED, "service_unauthenticated"), "{who}");
+    }
+    // Every trusted service may ask.
+    for service in ["order", "goods", "coupon", "pay", "log", "points"] {
+        let answer = app.service(service).post("/internal/sessions/verify", body.clone()).await;
+        assert_eq!(answer.body["principal"], json!({ "kind": "customer", "user_id": ann }), "{service}");
+    }
+    for bad in ["shop_0000".to_owned(), shop_common::auth::new_token(), "test-customer-1".to_owned()] {
+        let answer = app.service("order").post("/internal/sessions/verify", json!({ "token": bad })).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::UNAUTHORIZED, "invalid_token"), "{bad}");
+        assert_eq!(app.bearer(&bad).get("/users/me").await.code(), "invalid_token");
+    }
+    // An expired session is not live.
+    sqlx::query("UPDATE sessions SET expires_at = $1").bind(shop_common::now_ms() - 1).execute(app.db.pool()).await.unwrap();
+    let answer = app.service("order").post("/internal/sessions/verify", body.clone()).await;
+    assert_eq!(answer.code(), "invalid_token");
+    assert_eq!(app.bearer(&token).get("/users/me").await.code(), "invalid_token");
+
+    // An operator's session ends with the operator's account.
+    let ops_token = app.login("ops", OPS_PASSWORD).await.body["token"].as_str().unwrap().to_owned();
+    let state = AppState::new(app.db.clone(), &UserConfig::default());
+    let without_ops = RouterClient::new(router(state.clone(), state.local_auth(&testing::auth("user"))));
+    assert_eq!(app.bearer(&ops_token).get(&format!("/users/{ann}")).await.status, StatusCode::OK);
+    assert_eq!(without_ops.bearer(&ops_token).get(&format!("/users/{ann}")).await.code(), "invalid_token");
+});
+
+shop_common::db_test!(async fn only_operators_top_up_once_per_reference_within_bounds(db) {
+    let app = spawn_app(&db).await;
+    let ann = app.signup("ann", "Ann").await;
+    let ops = app.ops().await;
+    let path = format!("/users/{ann}/balance/top-ups");
+    let body = json!({ "amount": "80.00", "reference": "bank-2026-001" });
+    let anonymous = app.post(&path, body.clone()).await;
+    assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let herself = app.as_user("ann").await.post(&path, body.clone()).await;
+    assert_eq!((herself.status, herself.code()), (StatusCode::FORBIDDEN, "operator_only"));
+    assert_eq!(app.balance(ann).await, "0.00");
+
+    let first = ops.post(&path, body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert!(!first.replayed);
+    assert_eq!((first.body["amount"].as_str(), first.body["balance"].as_str()), (Some("80.00"), Some("80.00")));
+    assert_eq!(first.body["operator"], "ops");
+    let again = ops.post(&path, json!({ "amount": 80, "reference": "bank-2026-001" })).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body, "a replay answers the first top-up");
+    assert_eq!(app.balance(ann).await, "80.00", "and adds nothing");
+    let changed = ops.post(&path, json!({ "amount": "81.00", "reference": "bank-2026-001" })).await;
+    assert_eq!((changed.status, changed.code()), (StatusCode::CONFLICT, "reference_mismatch"));
+    let bob = app.signup("bob", "Bob").await;
+    let elsewhere = ops.post(&format!("/users/{bob}/balance/top-ups"), body.clone()).await;
+    assert_eq!((elsewhere.status, elsewhere.code()), (StatusCode::CONFLICT, "reference_mismatch"));
     assert_eq!(app.balance(bob).await, "0.00");
 
-    let answer = app.get(&format!("/users/{ann}")).await;
-    assert_eq!(answer.body["name"], "Ann");
-    let answer = app.get("/users/999999").await;
-    assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+    for (body, status, code) in [
+        (json!({ "amount": "0", "reference": "r1" }), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (json!({ "amount": "-5.00", "reference": "r1" }), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (json!({ "amount": "100000.01", "reference": "r1" }), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (json!({ "amount": "1.001", "reference": "r1" }), StatusCode::BAD_REQUEST, "invalid_amount"),
+        (json!({ "amount": "1.00", "reference": "" }), StatusCode::BAD_REQUEST, "invalid_reference"),
+        (json!({ "amount": "1.00", "reference": "with space" }), StatusCode::BAD_REQUEST, "invalid_reference"),
+        (json!({ "amount": "1.00", "reference": "r".repeat(65) }), StatusCode::BAD_REQUEST, "invalid_reference"),
+        (json!({ "amount": "1.00" }), StatusCode::BAD_REQUEST, "invalid_body"),
+        (json!({ "amount": "1.00", "reference": "r1", "user_id": bob }), StatusCode::BAD_REQUEST, "invalid_body"),
+    ] {
+        let answer = ops.post(&path, body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
+    }
+    let missing = ops.post("/users/424242/balance/top-ups", json!({ "amount": "1.00", "reference": "r2" })).await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+    // A balance stops at its bound.
+    sqlx::query("UPDATE users SET balance_cents = $1 WHERE id = $2").bind(MAX_BALANCE_CENTS - 50).bind(bob).execute(app.db.pool()).await.unwrap();
+    let over = ops.post(&format!("/users/{bob}/balance/top-ups"), json!({ "amount": "0.51", "reference": "r3" })).await;
+    assert_eq!((over.status, over.code()), (StatusCode::CONFLICT, "balance_limit"));
+    assert_eq!(ops.post(&format!("/users/{bob}/balance/top-ups"), json!({ "amount": "0.50", "reference": "r3" })).await.status, StatusCode::CREATED);
+    assert_eq!(app.balance(ann).await, "80.00");
+    assert_eq!(app.count("balance_top_ups").await, 2, "the ledger holds each top-up once");
+});
+
+shop_common::db_test!(async fn concurrent_top_ups_with_one_reference_add_once(db) {
+    let app = spawn_app(&db).await;
+    let ann = app.signup("ann", "Ann").await;
+    let ops = app.ops().await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let ops = ops.clone();
+            tokio::spawn(async move {
+                ops.post(&format!("/users/{ann}/balance/top-ups"), json!({ "amount": "10.00", "reference": "once" })).await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match answer.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::OK => assert!(answer.replayed),
+            other => panic!("unexpected {other}: {}", answer.body),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(app.balance(ann).await, "10.00");
+});
+
+shop_common::db_test!(async fn only_the_order_service_reserves_balance_and_reads_users(db) {
+    // Finding: POST /users/{id}/balance/reservations took 80.00 with an
+    // invented order id.
+    let app = spawn_app(&db).await;
+    let ann = app.signup("ann", "Ann").await;
+    app.top_up(ann, "100.00").await;
+    let order = Uuid::new_v4();
+    let body = json!({ "order_id": order, "amount": "80.00" });
+    let path = format!("/internal/users/{ann}/balance/reservations");
+    let ann_token = app.as_user("ann").await;
+    for (who, client, status, code) in [
+        ("unsigned", app.anonymous(), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("her own token", ann_token.clone(), StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("an operator's token", app.ops().await, StatusCode::UNAUTHORIZED, "service_unauthenticated"),
+        ("signed by pay", app.service("pay"), StatusCode::FORBIDDEN, "service_forbidden"),
+        ("signed by goods", app.service("goods"), StatusCode::FORBIDDEN, "service_forbidden"),
+    ] {
+        let answer = client.post(&path, body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{who}: {}", answer.body);
+        assert_eq!(client.get(&format!("{path}/{order}")).await.status, status, "{who}");
+        assert_eq!(client.get(&format!("/internal/users/{ann}")).await.status, status, "{who}");
+    }
+    // The old public path is gone.
+    let old = ann_token.post(&format!("/users/{ann}/balance/reservations"), body.clone()).await;
+    assert_eq!((old.status, old.code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(app.balance(ann).await, "100.00", "nothing was taken");
+    assert_eq!(app.ledger_rows().await, 0);
+
+    assert_eq!(app.reserve(ann, order, json!("80.00")).await.status, StatusCode::OK);
+    assert_eq!(app.balance(ann).await, "20.00");
+});
+
+shop_common::db_test!(async fn other_services_check_tokens_with_the_running_user_service(db) {
+    // How the frame's RemoteSessions in the other services asks this one.
+    let mut config = SERVICE.config_for_tests(&db.url);
+    config.own = self::config();
+    let served = Served::start(SERVICE.start(config).await.unwrap());
+    let (status, body) = served.http("POST", "/auth/signup", &json!({ "login": "ann", "password": PASSWORD, "name": "Ann" }).to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let ann = serde_json::from_str::<Value>(&body).unwrap()["id"].as_i64().unwrap();
+    let (status, body) = served.http("POST", "/auth/login", &json!({ "login": "ann", "password": PASSWORD }).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+
+    let url = format!("http://127.0.0.1:{}", served.port);
+    let client = |key: ServiceKey| ServiceClient::new("user", &url, Duration::from_secs(3)).signed_by(key);
+    let order = RemoteSessions::new(client(ServiceKey::for_tests("order")), Duration::ZERO);
+    assert_eq!(order.authenticate(&token).await, Ok(Principal::Customer { user_id: ann }));
+    assert_eq!(order.authenticate(&shop_common::auth::new_token()).await, Err(AuthenticatorError::Invalid));
+    // A service the user service does not trust learns nothing.
+    let stranger = RemoteSessions::new(client(ServiceKey::new("order", "not-the-order-secret").unwrap()), Duration::ZERO);
+    assert!(stranger.authenticate(&token).await.is_err());
+    served.stop().await;
 });
 
 shop_common::db_test!(async fn a_reservation_takes_money_once_and_replays_the_same_answer(db) {
@@ -91,12 +497,12 @@ shop_common::db_test!(async fn a_reservation_takes_money_once_and_replays_the_sa
     assert_eq!(app.balance(user).await, "87.66");
     assert_eq!(app.balance(other_user).await, "50.00");
 
-    let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+    let ledger = app.ledger(user, order).await;
     assert_eq!(ledger.status, StatusCode::OK);
     assert_eq!(ledger.body["status"], "reserved");
     assert_eq!(ledger.body["reserved_amount"], "12.34");
     assert_eq!(ledger.body["refunded_amount"], "0.00");
-    let unknown = app.get(&format!("/users/{user}/balance/reservations/{}", Uuid::new_v4())).await;
+    let unknown = app.ledger(user, Uuid::new_v4()).await;
     assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "reservation_not_found"));
     assert_eq!(app.ledger_rows().await, 1);
 });
@@ -143,7 +549,7 @@ shop_common::db_test!(async fn cancellation_refunds_exactly_once(db) {
     assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "order_cancelled"));
     assert_eq!(app.balance(user).await, "100.00");
 
-    let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+    let ledger = app.ledger(user, order).await;
     assert_eq!(ledger.body["status"], "cancelled");
     assert_eq!(ledger.body["reserved_amount"], "40.05");
     assert_eq!(ledger.body["refunded_amount"], "40.05");
@@ -161,7 +567,7 @@ shop_common::db_test!(async fn a_cancellation_before_the_reservation_refuses_it(
     assert_eq!(app.ledger_rows().await, 1, "only the cancellation marker");
     assert_eq!(cancel_order(&app.db, order).await.unwrap(), CancelOutcome::AlreadyCancelled);
 
-    let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+    let ledger = app.ledger(user, order).await;
     assert_eq!(ledger.body["status"], "cancelled");
     assert_eq!(ledger.body["reserved_amount"], "0.00");
 });
@@ -215,7 +621,7 @@ shop_common::db_test!(async fn a_reservation_racing_its_cancellation_never_keeps
     }
     assert_eq!(app.balance(user).await, "1000.00", "no cancelled order keeps money");
     for order in orders {
-        let ledger = app.get(&format!("/users/{user}/balance/reservations/{order}")).await;
+        let ledger = app.ledger(user, order).await;
         assert_eq!(ledger.body["status"], "cancelled");
         assert_eq!(ledger.body["reserved_amount"], ledger.body["refunded_amount"], "{}", ledger.body);
     }
@@ -224,7 +630,7 @@ shop_common::db_test!(async fn a_reservation_racing_its_cancellation_never_keeps
 shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) {
     let app = spawn_app(&db).await;
     let user = app.create_user("Ann", "100.00").await;
-    let path = format!("/users/{user}/balance/reservations");
+    let path = format!("/internal/users/{user}/balance/reservations");
     let order = Uuid::new_v4().to_string();
     let too_much = format!("{}.01", MAX_RESERVATION_CENTS / 100);
     let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
@@ -244,48 +650,43 @@ shop_common::db_test!(async fn bad_input_is_a_clear_4xx_and_changes_nothing(db) 
         (None, json!({ "order_id": order, "amount": "1.00" }).to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     ];
     for (content_type, body, status, code) in cases {
-        let answer = app.send("POST", &path, content_type, body.clone()).await;
+        let answer = app.service("order").send("POST", &path, content_type, body.clone()).await;
         assert_eq!((answer.status, answer.code()), (status, code), "{body}: {}", answer.body);
         assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty());
     }
 
-    let create_cases = [
-        (json!({ "name": "Fraction", "balance": "1.001" }), "invalid_balance"),
-        (json!({ "name": "Negative", "balance": -1 }), "invalid_balance"),
-        (json!({ "name": "Huge", "balance": "99999999999999999" }), "invalid_balance"),
-        (json!({ "name": "", "balance": "1.00" }), "invalid_name"),
-        (json!({ "name": 7, "balance": "1.00" }), "invalid_body"),
-        (json!({ "balance": "1.00" }), "invalid_body"),
-        (json!({ "name": "No balance" }), "invalid_body"),
-    ];
-    for (body, code) in create_cases {
-        let answer = app.post("/users", body.clone()).await;
-        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{body}: {}", answer.body);
-    }
-
-    for (path, code) in [("/users/abc", "invalid_path"), ("/users/1/balance/reservations/nope", "invalid_path")] {
-        let answer = app.get(path).await;
+    for (path, code) in [("/internal/users/abc", "invalid_path"), ("/internal/users/1/balance/reservations/nope", "invalid_path")] {
+        let answer = app.service("order").get(path).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{path}");
     }
-    let answer = app.send("GET", "/users", None, String::new()).await;
+    let answer = app.ops().await.get("/users/abc").await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "invalid_path"));
+    let answer = app.send("GET", "/auth/login", None, String::new()).await;
     assert_eq!((answer.status, answer.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
 
     assert_eq!(app.balance(user).await, "100.00");
     assert_eq!(app.ledger_rows().await, 0);
     let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(app.db.pool()).await.unwrap();
     assert_eq!(users, 1, "no bad user was created");
+    assert_eq!(app.count("balance_top_ups").await, 1);
 });
 
 shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops_cleanly(db) {
-    let served = Served::start(SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap());
+    let served = Served::start(SERVICE.start(SERVICE.config_for_tests(&db.url)).await.unwrap());
 
-    let (status, body) = served.http("POST", "/users", r#"{"name": "Ann", "balance": "2.50"}"#).await;
+    let (status, body) = served.http("POST", "/auth/signup", r#"{"login": "ann", "password": "password-123", "name": "Ann"}"#).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = served.http("GET", "/health", "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-    let (status, body) = served.http("POST", "/users/1/balance/reservations", "{oops").await;
+    let (status, body) = served.http("POST", "/auth/login", "{oops").await;
     assert_eq!(status, 400);
     assert!(body.contains("invalid_json"), "{body}");
+    // The started service checks its callers.
+    let (status, body) = served.http("GET", "/users/1", "").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = served.http("POST", "/internal/users/1/balance/reservations", "{oops").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("service_unauthenticated"), "{body}");
 
     served.stop().await;
 });
@@ -315,5 +716,61 @@ shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_cons
         }
         tx.commit().await.unwrap();
     }
+    assert_eq!(app.balance(user).await, "100.00");
+});
+
+/// Delivers `msg` as the service's ORDER_CANCEL consumer does: applied once
+/// if its subscription's publisher signed it; `None` when it is refused.
+async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
+    let subscription = subscriptions()
+        .into_iter()
+        .find(|s| s.topic == ORDER_CANCEL)
+        .unwrap();
+    events::verify(
+        &Keyring::for_tests(),
+        subscription.publisher,
+        subscription.topic,
+        msg,
+    )
+    .ok()?;
+    Some(
+        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
+            .await
+            .unwrap(),
+    )
+}
+
+fn cancel_message(order_id: Uuid, user_id: i64) -> MessageExt {
+    let event = OrderCancelled {
+        order_id,
+        user_id,
+        reason: "test".to_owned(),
+    };
+    testing::message(
+        ORDER_CANCEL,
+        &order_id.to_string(),
+        serde_json::to_vec(&event).unwrap(),
+    )
+}
+
+shop_common::db_test!(async fn only_an_order_cancel_the_order_service_signed_refunds(db) {
+    // Finding: a plain send of ORDER_CANCEL gave back a confirmed order's balance.
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "100.00").await;
+    let order = Uuid::new_v4();
+    assert_eq!(app.reserve(user, order, json!("30.00")).await.status, StatusCode::OK);
+
+    let unsigned = cancel_message(order, user);
+    let by_pay = testing::signed("pay", ORDER_CANCEL, cancel_message(order, user));
+    let mut altered = testing::signed("order", ORDER_CANCEL, cancel_message(Uuid::new_v4(), user));
+    altered.body = cancel_message(order, user).body;
+    for (what, msg) in [("unsigned", &unsigned), ("signed by pay", &by_pay), ("altered", &altered)] {
+        assert_eq!(deliver(&app.db, msg).await, None, "{what}");
+    }
+    assert_eq!(app.balance(user).await, "70.00", "no forged event was applied");
+    assert_eq!(app.count("consumed_message").await, 0);
+
+    let genuine = testing::signed("order", ORDER_CANCEL, cancel_message(order, user));
+    assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.balance(user).await, "100.00");
 });
