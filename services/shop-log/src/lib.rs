@@ -9,6 +9,10 @@
 //! - [`routes`]: `GET /logs/payments`, `GET /logs/orders`, `GET /health`.
 //! - [`SERVICE`]: its name, port, schema, API and consumers, from which
 //!   `shop_common::service` configures, starts and stops it.
+//!
+//! Who may do what: a customer reads their own logs, an operator
+//! everyone's; PAY_SUCCESS is logged only as the pay service signed it,
+//! ORDER_CANCEL only as the order service did.
 
 pub mod events;
 pub use shop_common::extract;
@@ -19,6 +23,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
+use shop_common::auth::Auth;
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
 use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
@@ -35,17 +40,36 @@ pub struct AppState {
     pub db: Db,
 }
 
-/// The HTTP API:
+/// The HTTP API (a bearer token needed, but for `/health`):
 ///
 /// - `GET /logs/payments?order_id=&user_id=&after_id=&limit=`
 /// - `GET /logs/orders?order_id=&user_id=&after_id=&limit=`
 /// - `GET /health`
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+pub fn router(state: AppState, auth: Auth) -> Router {
+    let public = Router::new()
         .route("/logs/payments", get(routes::list_payments))
         .route("/logs/orders", get(routes::list_orders))
         .route("/health", get(routes::health));
-    shop_common::http::service_router(api, state)
+    shop_common::http::service_router(auth.protect(public, Router::new()), state)
+}
+
+/// The topics this service consumes, each from its owner: PAY_SUCCESS as
+/// the pay service signed it, ORDER_CANCEL as the order service did.
+pub fn subscriptions() -> Vec<Subscription> {
+    vec![
+        Subscription {
+            group: events::PAY_GROUP,
+            topic: PAY_SUCCESS,
+            publisher: "pay",
+            handler: Arc::new(events::OnPaymentSucceeded),
+        },
+        Subscription {
+            group: events::CANCEL_GROUP,
+            topic: ORDER_CANCEL,
+            publisher: "order",
+            handler: Arc::new(events::OnOrderCancelled),
+        },
+    ]
 }
 
 /// The log service, as `shop_common::service` configures, starts and
@@ -57,20 +81,7 @@ pub static SERVICE: Service = Service {
     default_port: 8086,
     migrations: Some(MIGRATIONS),
     extension: Plain {
-        router: |db| router(AppState { db }),
-        subscriptions: || {
-            vec![
-                Subscription {
-                    group: events::PAY_GROUP,
-                    topic: PAY_SUCCESS,
-                    handler: Arc::new(events::OnPaymentSucceeded),
-                },
-                Subscription {
-                    group: events::CANCEL_GROUP,
-                    topic: ORDER_CANCEL,
-                    handler: Arc::new(events::OnOrderCancelled),
-                },
-            ]
-        },
+        router: |db, auth| router(AppState { db }, auth),
+        subscriptions,
     },
 };

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::auth::Principal;
 use shop_common::money::from_cents;
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -28,7 +29,11 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn filter(&self) -> Result<Filter, ApiError> {
+    /// The filter `principal` may use: a customer's own logs only (a
+    /// `user_id` of someone else: 403 `not_your_account`), an operator's
+    /// as asked.
+    fn filter(&self, principal: &Principal) -> Result<Filter, ApiError> {
+        let user_id = principal.act_for(self.user_id)?;
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ApiError::bad_request(
@@ -38,7 +43,7 @@ impl ListQuery {
         }
         Ok(Filter {
             order_id: self.order_id,
-            user_id: self.user_id,
+            user_id,
             after_id: self.after_id,
             limit,
         })
@@ -74,23 +79,30 @@ impl From<PaymentLog> for PaymentLogView {
 }
 
 /// `GET /logs/payments?order_id=&user_id=&after_id=&limit=` → 200
-/// `[PaymentLogView]` by id; 400 `invalid_query`, `invalid_limit`.
+/// `[PaymentLogView]` by id, the caller's own (an operator's: anyone's);
+/// 400 `invalid_query`, `invalid_limit`; 401 without a token; 403
+/// `not_your_account`.
 pub async fn list_payments(
     State(state): State<AppState>,
+    principal: Principal,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<PaymentLogView>>, ApiError> {
-    let rows = repo::payments(&state.db, &query.filter()?).await?;
+    let rows = repo::payments(&state.db, &query.filter(&principal)?).await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }
 
 /// `GET /logs/orders?order_id=&user_id=&after_id=&limit=` → 200
-/// `[OrderLog]` by id (`event` is `cancelled`); 400 `invalid_query`,
-/// `invalid_limit`.
+/// `[OrderLog]` by id (`event` is `cancelled`), the caller's own (an
+/// operator's: anyone's); 400 `invalid_query`, `invalid_limit`; 401
+/// without a token; 403 `not_your_account`.
 pub async fn list_orders(
     State(state): State<AppState>,
+    principal: Principal,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<OrderLog>>, ApiError> {
-    Ok(axum::Json(repo::orders(&state.db, &query.filter()?).await?))
+    Ok(axum::Json(
+        repo::orders(&state.db, &query.filter(&principal)?).await?,
+    ))
 }
 
 /// `GET /health`: the service answers and its database does too.

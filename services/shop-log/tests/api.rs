@@ -7,13 +7,14 @@ use axum::http::StatusCode;
 use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use shop_common::auth::Keyring;
 use shop_common::events::{
     apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
 };
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{message, Served};
+use shop_common::testing::{message, signed, Served};
 use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
-use shop_log::{router, AppState, MIGRATIONS, SERVICE};
+use shop_log::{router, subscriptions, AppState, MIGRATIONS, SERVICE};
 use uuid::Uuid;
 
 fn paid(amount: &str) -> PaymentSucceeded {
@@ -35,11 +36,12 @@ fn pay_message(event: &PaymentSucceeded) -> MessageExt {
     )
 }
 
-shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
+shop_common::test_app!(MIGRATIONS, |db, auth| router(AppState { db }, auth));
 
 impl TestApp {
+    /// `path` read by an operator.
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let answer = self.api.get(path).await;
+        let answer = self.api.operator().get(path).await;
         (answer.status, answer.body)
     }
 
@@ -157,5 +159,87 @@ shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(d
     let served = Served::start(app);
     let (status, body) = served.http("GET", "/health", "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = served.http("GET", "/logs/payments", "").await;
+    assert_eq!(status, 401, "the started service wants a token: {body}");
     served.stop().await;
+});
+
+shop_common::db_test!(async fn customers_read_only_their_own_logs(db) {
+    // Finding: every user's payment logs could be read.
+    let app = spawn_app(&db).await;
+    let mine = paid("12.30");
+    let theirs = PaymentSucceeded { user_id: 8, ..paid("99.00") };
+    for e in [&mine, &theirs] {
+        assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &pay_message(e)).await.unwrap());
+    }
+    let cancelled = OrderCancelled { order_id: Uuid::new_v4(), user_id: 8, reason: "timeout".to_owned() };
+    let msg = message(ORDER_CANCEL, &cancelled.order_id.to_string(), serde_json::to_vec(&cancelled).unwrap());
+    assert!(apply_once(&app.db, CANCEL_GROUP, &OnOrderCancelled, &msg).await.unwrap());
+
+    let customer = app.api.customer(7);
+    let own = customer.get("/logs/payments").await;
+    assert_eq!(own.status, StatusCode::OK);
+    let rows = own.body.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["payment_id"], mine.payment_id.to_string());
+    assert_eq!(customer.get("/logs/payments?user_id=7").await.body, own.body);
+    for path in ["/logs/payments?user_id=8", "/logs/orders?user_id=8"] {
+        let other = customer.get(path).await;
+        assert_eq!((other.status, other.code()), (StatusCode::FORBIDDEN, "not_your_account"), "{path}");
+    }
+    // Naming someone else's order finds nothing of theirs.
+    let by_order = customer.get(&format!("/logs/payments?order_id={}", theirs.order_id)).await;
+    assert_eq!(by_order.body, json!([]));
+    assert_eq!(customer.get("/logs/orders").await.body, json!([]));
+    assert_eq!(app.api.customer(8).get("/logs/orders").await.body.as_array().unwrap().len(), 1);
+    let (_, all) = app.get("/logs/payments").await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "an operator reads everyone's");
+    for path in ["/logs/payments", "/logs/orders"] {
+        let anonymous = app.api.get(path).await;
+        assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{path}");
+    }
+});
+
+/// Delivers `msg` as the service's consumer of its topic does: applied once
+/// if its subscription's publisher signed it; `None` when it is refused.
+async fn deliver(db: &shop_common::Db, topic: &str, msg: &MessageExt) -> Option<bool> {
+    let subscription = subscriptions()
+        .into_iter()
+        .find(|s| s.topic == topic)
+        .unwrap();
+    shop_common::events::verify(
+        &Keyring::for_tests(),
+        subscription.publisher,
+        subscription.topic,
+        msg,
+    )
+    .ok()?;
+    Some(
+        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
+            .await
+            .unwrap(),
+    )
+}
+
+shop_common::db_test!(async fn only_events_signed_by_their_owner_are_logged(db) {
+    // Finding: a forged PAY_SUCCESS wrote a payment log with no payment behind it.
+    let app = spawn_app(&db).await;
+    let event = paid("1000000.00");
+    let unsigned = pay_message(&event);
+    let by_order = signed("order", PAY_SUCCESS, pay_message(&event));
+    let mut altered = signed("pay", PAY_SUCCESS, pay_message(&paid("1.00")));
+    altered.body = pay_message(&event).body;
+    for (what, msg) in [("unsigned", &unsigned), ("signed by order", &by_order), ("altered", &altered)] {
+        assert_eq!(deliver(&app.db, PAY_SUCCESS, msg).await, None, "{what}");
+    }
+    let cancel = OrderCancelled { order_id: Uuid::new_v4(), user_id: 7, reason: "forged".to_owned() };
+    let cancel_msg = || message(ORDER_CANCEL, &cancel.order_id.to_string(), serde_json::to_vec(&cancel).unwrap());
+    assert_eq!(deliver(&app.db, ORDER_CANCEL, &cancel_msg()).await, None, "unsigned");
+    assert_eq!(deliver(&app.db, ORDER_CANCEL, &signed("pay", ORDER_CANCEL, cancel_msg())).await, None, "signed by pay");
+    assert_eq!(app.count("payment_log").await + app.count("order_log").await, 0);
+    assert_eq!(app.count("consumed_message").await, 0);
+
+    assert_eq!(deliver(&app.db, PAY_SUCCESS, &signed("pay", PAY_SUCCESS, pay_message(&event))).await, Some(true));
+    assert_eq!(deliver(&app.db, ORDER_CANCEL, &signed("order", ORDER_CANCEL, cancel_msg())).await, Some(true));
+    assert_eq!((app.count("payment_log").await, app.count("order_log").await), (1, 1));
 });
