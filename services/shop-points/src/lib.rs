@@ -11,6 +11,10 @@
 //!   `GET /health`.
 //! - [`SERVICE`]: its name, port, schema, API and consumers, from which
 //!   `shop_common::service` configures, starts and stops it.
+//!
+//! Who may do what: a customer reads their own points, an operator
+//! everyone's; a payment credits points only as the pay service signed its
+//! PAY_SUCCESS.
 
 pub mod events;
 pub use shop_common::extract;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
+use shop_common::auth::Auth;
 use shop_common::events::PAY_SUCCESS;
 use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
@@ -37,17 +42,28 @@ pub struct AppState {
     pub db: Db,
 }
 
-/// The HTTP API:
+/// The HTTP API (a bearer token needed, but for `/health`):
 ///
 /// - `GET /points/{user_id}` → `{user_id, points}`
 /// - `GET /points/{user_id}/credits?limit=`
 /// - `GET /health`
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+pub fn router(state: AppState, auth: Auth) -> Router {
+    let public = Router::new()
         .route("/points/{user_id}", get(routes::get_points))
         .route("/points/{user_id}/credits", get(routes::list_credits))
         .route("/health", get(routes::health));
-    shop_common::http::service_router(api, state)
+    shop_common::http::service_router(auth.protect(public, Router::new()), state)
+}
+
+/// The topics this service consumes: PAY_SUCCESS, as the pay service
+/// signed it.
+pub fn subscriptions() -> Vec<Subscription> {
+    vec![Subscription {
+        group: events::PAY_GROUP,
+        topic: PAY_SUCCESS,
+        publisher: "pay",
+        handler: Arc::new(events::OnPaymentSucceeded),
+    }]
 }
 
 /// The points service, as `shop_common::service` configures, starts and
@@ -59,13 +75,7 @@ pub static SERVICE: Service = Service {
     default_port: 8087,
     migrations: Some(MIGRATIONS),
     extension: Plain {
-        router: |db| router(AppState { db }),
-        subscriptions: || {
-            vec![Subscription {
-                group: events::PAY_GROUP,
-                topic: PAY_SUCCESS,
-                handler: Arc::new(events::OnPaymentSucceeded),
-            }]
-        },
+        router: |db, auth| router(AppState { db }, auth),
+        subscriptions,
     },
 };

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_common::auth::Principal;
 use shop_common::money::from_cents;
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -52,35 +53,48 @@ pub struct CreditsQuery {
     pub limit: Option<i64>,
 }
 
-fn user(user_id: i64) -> Result<i64, ApiError> {
+/// `user_id` if it is a user id `principal` may read the points of (their
+/// own, or anyone's for an operator); someone else's answers 404
+/// `points_not_found`, as if there were none.
+fn user(principal: &Principal, user_id: i64) -> Result<i64, ApiError> {
     if user_id <= 0 {
         return Err(ApiError::bad_request(
             "invalid_user_id",
             "user_id must be a positive id",
         ));
     }
+    if !principal.may_see(user_id) {
+        return Err(ApiError::not_found(
+            "points_not_found",
+            format!("no points of user {user_id}"),
+        ));
+    }
     Ok(user_id)
 }
 
 /// `GET /points/{user_id}` → 200 `{user_id, points}` (0 for a user never
-/// credited); 400 `invalid_path`, `invalid_user_id`.
+/// credited); 400 `invalid_path`, `invalid_user_id`; 401 without a token;
+/// 404 `points_not_found` for someone else's.
 pub async fn get_points(
     State(state): State<AppState>,
+    principal: Principal,
     Path(user_id): Path<i64>,
 ) -> Result<axum::Json<PointsView>, ApiError> {
-    let user_id = user(user_id)?;
+    let user_id = user(&principal, user_id)?;
     let points = repo::balance(&state.db, user_id).await?;
     Ok(axum::Json(PointsView { user_id, points }))
 }
 
 /// `GET /points/{user_id}/credits` → 200 `[CreditView]`, oldest first; 400
-/// `invalid_path`, `invalid_user_id`, `invalid_limit`, `invalid_query`.
+/// `invalid_path`, `invalid_user_id`, `invalid_limit`, `invalid_query`; 401
+/// without a token; 404 `points_not_found` for someone else's.
 pub async fn list_credits(
     State(state): State<AppState>,
+    principal: Principal,
     Path(user_id): Path<i64>,
     Query(query): Query<CreditsQuery>,
 ) -> Result<axum::Json<Vec<CreditView>>, ApiError> {
-    let user_id = user(user_id)?;
+    let user_id = user(&principal, user_id)?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(

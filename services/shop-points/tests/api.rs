@@ -7,11 +7,12 @@ use axum::http::StatusCode;
 use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use shop_common::auth::Keyring;
 use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
 use shop_common::service::ServiceConfig;
-use shop_common::testing::{message, Served};
+use shop_common::testing::{message, signed, Served};
 use shop_points::events::{OnPaymentSucceeded, PAY_GROUP};
-use shop_points::{router, AppState, MIGRATIONS, SERVICE};
+use shop_points::{router, subscriptions, AppState, MIGRATIONS, SERVICE};
 use uuid::Uuid;
 
 fn paid(user_id: i64, amount: &str) -> PaymentSucceeded {
@@ -33,11 +34,12 @@ fn pay_message(event: &PaymentSucceeded) -> MessageExt {
     )
 }
 
-shop_common::test_app!(MIGRATIONS, |db| router(AppState { db }));
+shop_common::test_app!(MIGRATIONS, |db, auth| router(AppState { db }, auth));
 
 impl TestApp {
+    /// `path` read by an operator.
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let answer = self.api.get(path).await;
+        let answer = self.api.operator().get(path).await;
         (answer.status, answer.body)
     }
 
@@ -174,7 +176,66 @@ shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(d
     let app = SERVICE.start(ServiceConfig::for_tests(&db.url)).await.unwrap();
     assert!(app.consumers().is_empty());
     let served = Served::start(app);
+    let (status, body) = served.http("GET", "/health", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
     let (status, body) = served.http("GET", "/points/3", "").await;
-    assert_eq!((status, body.as_str()), (200, r#"{"user_id":3,"points":0}"#));
+    assert_eq!(status, 401, "the started service wants a token: {body}");
     served.stop().await;
+});
+
+shop_common::db_test!(async fn customers_read_only_their_own_points(db) {
+    // Finding: every user's points could be read.
+    let app = spawn_app(&db).await;
+    assert!(app.apply(&pay_message(&paid(7, "12.00"))).await);
+    assert!(app.apply(&pay_message(&paid(8, "30.00"))).await);
+    let seven = app.api.customer(7);
+    let own = seven.get("/points/7").await;
+    assert_eq!((own.status, own.body["points"].as_i64()), (StatusCode::OK, Some(12)));
+    assert_eq!(seven.get("/points/7/credits").await.body.as_array().unwrap().len(), 1);
+    for path in ["/points/8", "/points/8/credits", "/points/424242"] {
+        let other = seven.get(path).await;
+        assert_eq!((other.status, other.code()), (StatusCode::NOT_FOUND, "points_not_found"), "{path}");
+        let anonymous = app.api.get(path).await;
+        assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{path}");
+    }
+    assert_eq!(app.points(8).await, 30, "an operator reads everyone's");
+});
+
+/// Delivers `msg` as the service's PAY_SUCCESS consumer does: applied once
+/// if its subscription's publisher signed it; `None` when it is refused.
+async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
+    let subscription = subscriptions()
+        .into_iter()
+        .find(|s| s.topic == PAY_SUCCESS)
+        .unwrap();
+    shop_common::events::verify(
+        &Keyring::for_tests(),
+        subscription.publisher,
+        subscription.topic,
+        msg,
+    )
+    .ok()?;
+    Some(
+        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
+            .await
+            .unwrap(),
+    )
+}
+
+shop_common::db_test!(async fn only_a_pay_success_the_pay_service_signed_credits_points(db) {
+    // Finding: a forged PAY_SUCCESS credited 1,000,000 points.
+    let app = spawn_app(&db).await;
+    let event = paid(7, "1000000.00");
+    let unsigned = pay_message(&event);
+    let by_order = signed("order", PAY_SUCCESS, pay_message(&event));
+    let mut altered = signed("pay", PAY_SUCCESS, pay_message(&paid(7, "1.00")));
+    altered.body = pay_message(&event).body;
+    for (what, msg) in [("unsigned", &unsigned), ("signed by order", &by_order), ("altered", &altered)] {
+        assert_eq!(deliver(&app.db, msg).await, None, "{what}");
+    }
+    assert_eq!(app.points(7).await, 0, "no forged event was applied");
+
+    let genuine = signed("pay", PAY_SUCCESS, pay_message(&paid(7, "25.00")));
+    assert_eq!(deliver(&app.db, &genuine).await, Some(true));
+    assert_eq!(app.points(7).await, 25);
 });
