@@ -1,24 +1,35 @@
-//! A fake third-party payment gateway for the shop's demo and tests.
+//! A fake third-party payment gateway for the shop's demo and tests, which
+//! behaves as a real one does towards its merchant (the shop's pay
+//! service):
 //!
-//! The pay service's `pay_url` leads a person to [`routes::pay_page`], a page
-//! with a "Pay" button; pressing it (or a script calling `POST /api/pay`)
-//! "pays": [`gateway::Gateway::pay`] gives the payment a trade number and
-//! notifies the pay service's callback with the HMAC-SHA256-signed JSON
-//! that `shop_common::api::pay` defines, retrying with backoff while the
-//! callback fails.
+//! - the merchant registers each payment with a request signed with its
+//!   key ([`merchant`]); only registered payments can be paid, so the
+//!   gateway signs notifications only for payments the pay service
+//!   created through it;
+//! - the pay service's `pay_url` leads a person to [`routes::pay_page`], a
+//!   page with a "Pay" button; pressing it (or a script calling
+//!   `POST /api/pay`) "pays": [`gateway::Gateway::pay`] gives the payment a
+//!   trade number once, kept on disk ([`store`]) across restarts, and
+//!   notifies the merchant with the HMAC-SHA256-signed JSON that
+//!   `shop_common::api::pay` defines, retrying with backoff while the
+//!   callback fails;
+//! - notifications go only to the notify URL configured for the merchant,
+//!   and the merchant's answer is never shown to the payer.
 //!
-//! Layout: [`gateway`] (paying and notifying), [`routes`] (pages and API),
-//! [`config`] (its own keys), [`SERVICE`] (the frame of
-//! `shop_common::service` with the [`GatewayExtension`]). No database:
-//! trades live in memory.
+//! Layout: [`gateway`] (registering, paying, notifying), [`store`] (the
+//! trades file), [`merchant`] (the merchant's signatures), [`routes`]
+//! (pages and API), [`config`] (its own keys), [`SERVICE`] (the frame of
+//! `shop_common::service` with the [`GatewayExtension`]).
 
 pub mod config;
 pub mod gateway;
+pub mod merchant;
 pub mod routes;
+pub mod store;
 
 use axum::routing::{get, post};
 use axum::Router;
-use shop_common::api::pay::DEV_GATEWAY_SECRET;
+use shop_common::db::DbError;
 use shop_common::service::{Extension, Frame, Parts, Service, ServiceConfig, StartError};
 
 pub use config::Config;
@@ -32,41 +43,50 @@ pub struct AppState {
 
 /// The HTTP API:
 ///
-/// - `GET /pay/{payment_id}?order_id=&amount=&notify_url=` (the pay page)
-/// - `POST /pay/{payment_id}` (its form: pays, answers an HTML outcome)
+/// - `POST /api/payments` (the merchant registers a payment; signed)
+/// - `GET /pay/{payment_id}` (the pay page)
+/// - `POST /pay/{payment_id}` (its button: pays, answers an HTML outcome)
 /// - `POST /api/pay` (JSON, for scripts and tests)
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
+    let verifier = merchant::verifier(state.gateway.config());
+    let merchant = Router::new()
+        .route("/api/payments", post(routes::register))
+        .layer(axum::middleware::from_fn_with_state(
+            verifier,
+            merchant::merchant_only,
+        ));
     let api = Router::new()
         .route(
             "/pay/{payment_id}",
             get(routes::pay_page).post(routes::pay_form),
         )
         .route("/api/pay", post(routes::api_pay))
-        .route("/health", get(routes::health));
+        .route("/health", get(routes::health))
+        .merge(merchant);
     shop_common::http::service_router(api, state)
 }
 
 /// What the gateway adds to the frame: its keys ([`config`]) and the
-/// [`Gateway`] its handlers share.
+/// [`Gateway`] its handlers share, over the trades in `data_dir`.
 pub struct GatewayExtension;
 
 impl Extension for GatewayExtension {
     type Config = Config;
     type State = AppState;
 
-    fn warnings(&self, config: &ServiceConfig<Config>) -> Vec<String> {
-        if config.own.gateway_secret.expose() == DEV_GATEWAY_SECRET.as_bytes() {
-            vec!["gateway_secret is the development default; set GATEWAY_GATEWAY_SECRET".to_owned()]
-        } else {
-            Vec::new()
-        }
-    }
-
     async fn start(&'static self, frame: Frame<'_, Config>) -> Result<Parts<AppState>, StartError> {
-        let state = AppState {
-            gateway: Gateway::new(frame.config.own.clone()),
-        };
+        let config = frame.config.own.clone();
+        let data_dir = config.data_dir.display().to_string();
+        let gateway = Gateway::open(config).map_err(|error| {
+            // The frame has no error of its own for a data folder but the
+            // database's.
+            StartError::Database(DbError::DataDir {
+                path: data_dir,
+                source: std::io::Error::other(error.to_string()),
+            })
+        })?;
+        let state = AppState { gateway };
         Ok(Parts::new(state.clone(), router(state)))
     }
 }
@@ -85,7 +105,8 @@ pub static SERVICE: Service<GatewayExtension> = Service {
 pub type Application = shop_common::service::Application<AppState>;
 
 /// The gateway's configuration for tests: port 0 on localhost and
-/// [`Config::for_tests`].
-pub fn config_for_tests() -> ServiceConfig<Config> {
-    ServiceConfig::for_tests_with("", Config::for_tests())
+/// [`Config::for_tests`] (notifications to `notify_url`, trades in
+/// `data_dir`).
+pub fn config_for_tests(notify_url: &str, data_dir: &std::path::Path) -> ServiceConfig<Config> {
+    ServiceConfig::for_tests_with("", Config::for_tests(notify_url, data_dir))
 }

@@ -1,100 +1,146 @@
 //! The gateway's pages and API.
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::Form;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shop_common::api::pay::signature::two_decimals;
-use shop_common::extract::{decimal, Json, Path, Query};
+use shop_common::extract::{decimal, Json, Path};
 use shop_common::money::to_cents;
 use shop_common::ApiError;
 use uuid::Uuid;
 
 use crate::gateway::{PayOrder, PayOutcome, PayRefused};
+use crate::store::Trade;
 use crate::AppState;
 
-/// `POST /api/pay`.
-#[derive(Debug, Deserialize)]
+/// `POST /api/payments` (the merchant, signed).
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PayRequest {
+pub struct RegisterRequest {
     pub payment_id: Uuid,
     pub order_id: Uuid,
     /// A string like `"12.30"` or a number.
     #[serde(deserialize_with = "decimal")]
     pub amount: Decimal,
-    /// The merchant's callback URL.
-    pub notify_url: String,
 }
 
-/// The query of `GET /pay/{payment_id}` and the form of `POST /pay/{payment_id}`
-/// (what the pay service's `pay_url` carries).
-#[derive(Debug, Deserialize)]
-pub struct PayForm {
+/// A registered payment as the merchant sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub payment_id: Uuid,
     pub order_id: Uuid,
-    #[serde(deserialize_with = "decimal")]
-    pub amount: Decimal,
-    pub notify_url: String,
+    pub amount: String,
+    /// `None` until it is paid.
+    pub trade_no: Option<String>,
+    /// Where the payer pays, on this gateway.
+    pub pay_path: String,
 }
 
-fn pay_order(
-    payment_id: Uuid,
-    order_id: Uuid,
-    amount: Decimal,
-    notify_url: &str,
-) -> Result<PayOrder, ApiError> {
-    let amount_cents = to_cents(amount).ok().filter(|c| *c > 0).ok_or_else(|| {
+impl From<Trade> for PaymentView {
+    fn from(trade: Trade) -> Self {
+        PaymentView {
+            pay_path: format!("/pay/{}", trade.payment_id),
+            payment_id: trade.payment_id,
+            order_id: trade.order_id,
+            amount: two_decimals(trade.amount_cents),
+            trade_no: trade.trade_no,
+        }
+    }
+}
+
+/// `POST /api/pay`: pays a registered payment. `order_id`, `amount` and
+/// `notify_url`, when given, must be what was registered.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    pub payment_id: Uuid,
+    #[serde(default)]
+    pub order_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub amount: Option<Decimal>,
+    #[serde(default)]
+    pub notify_url: Option<String>,
+}
+
+fn optional_decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "decimal")] Decimal);
+    Option::<Wrap>::deserialize(d).map(|w| w.map(|Wrap(v)| v))
+}
+
+fn cents(amount: Decimal) -> Result<i64, ApiError> {
+    to_cents(amount).ok().filter(|c| *c > 0).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_amount",
             "amount must be a positive amount in whole cents",
         )
-    })?;
-    let notify_url = reqwest::Url::parse(notify_url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_notify_url",
-                "notify_url must be an http:// or https:// URL",
-            )
-        })?;
-    Ok(PayOrder {
-        payment_id,
-        order_id,
-        amount_cents,
-        notify_url,
     })
 }
 
 impl From<PayRefused> for ApiError {
     fn from(refused: PayRefused) -> Self {
+        let message = refused.to_string();
         match refused {
-            PayRefused::Conflict { .. } => {
-                ApiError::conflict("payment_conflict", refused.to_string())
+            PayRefused::Conflict { .. } => ApiError::conflict("payment_conflict", message),
+            PayRefused::NotRegistered(_) => ApiError::not_found("payment_not_registered", message),
+            PayRefused::NotifyUrlNotRegistered => {
+                ApiError::bad_request("notify_url_not_registered", message)
             }
+            PayRefused::Store(error) => ApiError::internal(error),
         }
     }
 }
 
-/// `POST /api/pay` → 200 [`PayOutcome`] `{trade_no, callback_status,
-/// accepted, attempts, callback_answer}` whatever the merchant answered
-/// (`accepted` says whether it took the notification); 400
-/// `invalid_amount`, `invalid_notify_url`, `invalid_json`, `invalid_body`;
-/// 409 `payment_conflict` (this payment id was paid here for another order
-/// or amount).
+/// `POST /api/payments {payment_id, order_id, amount}` (signed by the
+/// merchant) → 200 [`PaymentView`], the same for a repeated registration;
+/// 401 `merchant_unauthenticated`; 400 `invalid_amount`; 409
+/// `payment_conflict` (this payment id is registered for another order or
+/// amount).
+pub async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<axum::Json<PaymentView>, ApiError> {
+    let order = PayOrder {
+        payment_id: body.payment_id,
+        order_id: body.order_id,
+        amount_cents: cents(body.amount)?,
+    };
+    Ok(axum::Json(state.gateway.register(&order).await?.into()))
+}
+
+/// `POST /api/pay {payment_id[, order_id, amount, notify_url]}` → 200
+/// [`PayOutcome`] `{trade_no, callback_status, accepted, attempts}`
+/// whatever the merchant answered (`accepted` says whether it took the
+/// notification; what it answered is not repeated); 404
+/// `payment_not_registered`; 400 `notify_url_not_registered`,
+/// `invalid_amount`, `invalid_json`, `invalid_body`; 409
+/// `payment_conflict` (another order or amount than registered).
 pub async fn api_pay(
     State(state): State<AppState>,
     Json(body): Json<PayRequest>,
 ) -> Result<axum::Json<PayOutcome>, ApiError> {
-    let order = pay_order(
-        body.payment_id,
-        body.order_id,
-        body.amount,
-        &body.notify_url,
-    )?;
-    Ok(axum::Json(state.gateway.pay(&order).await?))
+    let trade = state.gateway.registered(body.payment_id)?;
+    if let Some(url) = &body.notify_url {
+        let same = reqwest::Url::parse(url)
+            .is_ok_and(|url| url == state.gateway.config().merchant_notify_url);
+        if !same {
+            return Err(PayRefused::NotifyUrlNotRegistered.into());
+        }
+    }
+    let amount = body.amount.map(cents).transpose()?;
+    if body.order_id.is_some_and(|o| o != trade.order_id)
+        || amount.is_some_and(|a| a != trade.amount_cents)
+    {
+        return Err(PayRefused::Conflict {
+            payment_id: trade.payment_id,
+            order_id: trade.order_id,
+            amount: two_decimals(trade.amount_cents),
+        }
+        .into());
+    }
+    Ok(axum::Json(state.gateway.pay(body.payment_id).await?))
 }
 
 /// Text for an HTML page: `&`, `<`, `>`, `"` and `'` escaped.
@@ -122,40 +168,35 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// `GET /pay/{payment_id}?order_id=&amount=&notify_url=` → the pay page: the
-/// payment and a "Pay" button that posts the same fields to
-/// `POST /pay/{payment_id}`.
+/// `GET /pay/{payment_id}` → the pay page of a registered payment (what
+/// the merchant registered, whatever the URL's query says) with a "Pay"
+/// button that posts to `POST /pay/{payment_id}`; 404
+/// `payment_not_registered`.
 pub async fn pay_page(
+    State(state): State<AppState>,
     Path(payment_id): Path<Uuid>,
-    Query(query): Query<PayForm>,
 ) -> Result<Html<String>, ApiError> {
-    let order = pay_order(payment_id, query.order_id, query.amount, &query.notify_url)?;
-    let amount = two_decimals(order.amount_cents);
+    let trade = state.gateway.registered(payment_id)?;
+    let amount = two_decimals(trade.amount_cents);
     let body = format!(
         "<p>Order <code>{order_id}</code></p>\n\
          <p>Amount <strong>{amount}</strong></p>\n\
          <form method=\"post\" action=\"/pay/{payment_id}\">\n\
-         <input type=\"hidden\" name=\"order_id\" value=\"{order_id}\">\n\
-         <input type=\"hidden\" name=\"amount\" value=\"{amount}\">\n\
-         <input type=\"hidden\" name=\"notify_url\" value=\"{notify_url}\">\n\
          <button type=\"submit\">Pay {amount}</button>\n</form>",
-        order_id = order.order_id,
-        notify_url = escape(order.notify_url.as_str()),
+        order_id = trade.order_id,
     );
     Ok(Html(page("Fake payment gateway", &body)))
 }
 
-/// `POST /pay/{payment_id}` (the page's form) → an HTML page with the
-/// outcome: 200 when the merchant accepted the notification, 502 when it
-/// refused it or could not be reached.
+/// `POST /pay/{payment_id}` (the page's button; any form fields are
+/// ignored) → an HTML page with the outcome: 200 when the merchant
+/// accepted the notification, 502 when it refused it or could not be
+/// reached; 404 `payment_not_registered`.
 pub async fn pay_form(
     State(state): State<AppState>,
     Path(payment_id): Path<Uuid>,
-    form: Result<Form<PayForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let Form(form) = form.map_err(|e| ApiError::bad_request("invalid_form", e.body_text()))?;
-    let order = pay_order(payment_id, form.order_id, form.amount, &form.notify_url)?;
-    let outcome = state.gateway.pay(&order).await?;
+    let outcome = state.gateway.pay(payment_id).await?;
     let status = outcome
         .callback_status
         .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
