@@ -1,0 +1,212 @@
+//! English and Chinese. Every text of the pages is a field of [`Texts`],
+//! so a language that lacks one does not compile. The language comes from
+//! `?lang=en|zh` (which also sets the `lang` cookie), else the cookie, else
+//! the browser's `Accept-Language`.
+
+/// A language the pages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// `en` or `zh`; anything else is none.
+    pub fn parse(code: &str) -> Option<Lang> {
+        match code {
+            "en" => Some(Lang::En),
+            "zh" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// The HTML `lang` attribute.
+    pub fn html(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    /// Chinese when the browser prefers it (its first language), else English.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let first = header.split(',').next().unwrap_or("").trim();
+        if first.to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Zh => &ZH,
+        }
+    }
+}
+
+macro_rules! texts {
+    ($($field:ident: $en:literal, $zh:literal;)*) => {
+        /// The pages' texts in one language.
+        pub struct Texts {
+            $(pub $field: &'static str,)*
+        }
+        static EN: Texts = Texts { $($field: $en,)* };
+        static ZH: Texts = Texts { $($field: $zh,)* };
+    };
+}
+
+texts! {
+    console: "RocketMQ Console", "RocketMQ 控制台";
+    nav_cluster: "Cluster", "集群";
+    nav_topics: "Topics", "主题";
+    nav_consumers: "Consumers", "消费者";
+    nav_producers: "Producers", "生产者";
+    nav_messages: "Messages", "消息";
+    login: "Log in", "登录";
+    logout: "Log out", "退出";
+    username: "User name", "用户名";
+    password: "Password", "密码";
+    login_failed: "Wrong user name or password.", "用户名或密码错误。";
+    session_expired: "Please log in.", "请登录。";
+    namesrv: "Name server", "NameServer";
+    switch: "Switch", "切换";
+    cluster: "Cluster", "集群";
+    broker: "Broker", "Broker";
+    broker_id: "BID", "编号";
+    role: "Role", "角色";
+    master: "master", "主";
+    slave: "slave", "从";
+    address: "Address", "地址";
+    version: "Version", "版本";
+    in_tps: "In TPS", "生产 TPS";
+    out_tps: "Out TPS", "消费 TPS";
+    in_today: "Messages in today", "今日生产";
+    out_today: "Messages out today", "今日消费";
+    fall_behind: "Behind master (bytes)", "落后主节点（字节）";
+    unreachable: "unreachable", "无法连接";
+    no_brokers: "No broker is registered with this name server.", "此 NameServer 上没有注册的 Broker。";
+    runtime_info: "Runtime info", "运行信息";
+    config: "Configuration", "配置";
+    key: "Key", "键";
+    value: "Value", "值";
+    update: "Update", "更新";
+    editable_keys: "Keys the broker lets you change while it runs", "运行时可修改的配置项";
+    other_keys: "All keys", "全部配置项";
+    topic: "Topic", "主题";
+    topics: "Topics", "主题";
+    filter_normal: "Normal", "普通";
+    filter_retry: "Retry", "重试";
+    filter_dlq: "Dead letter", "死信";
+    filter_system: "System", "系统";
+    filter_all: "All", "全部";
+    search: "Search", "搜索";
+    kind: "Kind", "类型";
+    create_topic: "Create or update a topic", "创建或更新主题";
+    target: "On", "目标";
+    read_queues: "Read queues", "读队列数";
+    write_queues: "Write queues", "写队列数";
+    perm: "Permission", "权限";
+    order: "Ordered", "顺序";
+    save: "Save", "保存";
+    delete: "Delete", "删除";
+    delete_topic: "Delete this topic", "删除该主题";
+    type_to_confirm: "Type the name to confirm", "输入名称以确认";
+    confirm_mismatch: "The name typed does not match; nothing was deleted.", "输入的名称不匹配，未删除任何内容。";
+    status: "Status", "状态";
+    queue: "Queue", "队列";
+    min_offset: "Min offset", "最小位点";
+    max_offset: "Max offset", "最大位点";
+    last_update: "Last update", "最后更新";
+    route: "Route", "路由";
+    consumer_groups: "Consumer groups", "消费组";
+    group: "Group", "消费组";
+    lag: "Lag", "堆积";
+    tps: "TPS", "TPS";
+    clients: "Clients", "客户端数";
+    model: "Model", "消费模式";
+    consume_type: "Type", "消费类型";
+    send_message: "Send a test message", "发送测试消息";
+    tag: "Tag", "Tag";
+    message_key: "Key", "Key";
+    body: "Body", "消息体";
+    send: "Send", "发送";
+    sent: "Sent", "已发送";
+    reset_offset: "Reset offset by time", "按时间重置位点";
+    reset_time: "Time (UTC, yyyy-mm-dd hh:mm:ss), or now", "时间（UTC，yyyy-mm-dd hh:mm:ss），或 now";
+    reset: "Reset", "重置";
+    force: "Force", "强制";
+    no_groups: "No consumer group consumes this topic.", "没有消费组消费此主题。";
+    groups: "Consumer groups", "消费组";
+    create_group: "Create or update a group", "创建或更新消费组";
+    retry_max_times: "Max retries", "最大重试次数";
+    broadcast: "Broadcast allowed", "允许广播";
+    consume_enable: "Consume enabled", "允许消费";
+    delete_group: "Delete this group", "删除该消费组";
+    connections: "Connections", "连接";
+    client_id: "Client id", "客户端 ID";
+    client_addr: "Client address", "客户端地址";
+    language: "Language", "语言";
+    subscriptions: "Subscriptions", "订阅关系";
+    expression: "Expression", "表达式";
+    consume_detail: "Consume detail", "消费详情";
+    broker_offset: "Broker offset", "Broker 位点";
+    consumer_offset: "Consumer offset", "消费位点";
+    offline: "offline", "离线";
+    producer_group: "Producer group", "生产者组";
+    query: "Query", "查询";
+    by_key: "By key", "按 Key";
+    by_id: "By message id", "按消息 ID";
+    message_id: "Message id", "消息 ID";
+    store_time: "Store time", "存储时间";
+    born_time: "Born time", "产生时间";
+    born_host: "Born host", "产生地址";
+    store_host: "Store host", "存储地址";
+    properties: "Properties", "属性";
+    body_text: "Body (text)", "消息体（文本）";
+    body_hex: "Body (hex)", "消息体（十六进制）";
+    truncated: "shown up to", "仅显示前";
+    bytes: "bytes", "字节";
+    consume_state: "Consume state per group", "各消费组的消费状态";
+    consumed: "consumed", "已消费";
+    not_consumed: "not consumed yet", "尚未消费";
+    no_messages: "No message found.", "未找到消息。";
+    reconsume_times: "Reconsume times", "重试次数";
+    details: "Details", "详情";
+    none: "none", "无";
+    viewer_only: "Your account may only look; an admin account may change the cluster.", "您的账户只有查看权限；修改集群需要管理员账户。";
+    forbidden: "This needs an admin account.", "此操作需要管理员账户。";
+    bad_csrf: "The form has expired; please try again.", "表单已过期，请重试。";
+    not_found: "Not found.", "未找到。";
+    back: "Back", "返回";
+    error: "Error", "错误";
+    done: "Done", "完成";
+    refresh_note: "Refreshes every 10 s.", "每 10 秒自动刷新。";
+    all_times_utc: "Times are UTC.", "时间均为 UTC。";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_choice() {
+        assert_eq!(Lang::parse("zh"), Some(Lang::Zh));
+        assert_eq!(Lang::parse("fr"), None);
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Lang::Zh
+        );
+        assert_eq!(Lang::from_accept_language("en-US,zh;q=0.5"), Lang::En);
+        assert_eq!(Lang::Zh.texts().nav_topics, "主题");
+        assert_eq!(Lang::En.texts().nav_topics, "Topics");
+    }
+}

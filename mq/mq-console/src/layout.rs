@@ -1,0 +1,163 @@
+//! The frame around every page and small rendering helpers. maud escapes
+//! every spliced value, and nothing here uses `PreEscaped`: the CSS is a
+//! file of its own.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::i18n::Lang;
+use crate::web::{enc, Ctx};
+
+const CSS: &str = include_str!("../static/console.css");
+
+/// `GET /static/console.css`.
+pub async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// Which navigation entry a page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Cluster,
+    Topics,
+    Consumers,
+    Producers,
+    Messages,
+}
+
+/// The hidden CSRF field every POST form carries.
+pub fn csrf(ctx: &Ctx) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(ctx.viewer.csrf); }
+}
+
+/// The language switch link to `lang` for the current page.
+fn lang_link(ctx: &Ctx, lang: Lang) -> String {
+    let sep = if ctx.path.contains('?') { '&' } else { '?' };
+    format!("{}{sep}lang={}", ctx.path, lang.code())
+}
+
+/// A whole page: head, navigation, name server switch, flash, `body`.
+pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Response {
+    let t = ctx.t;
+    let cluster = &ctx.app.cluster;
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(ctx.lang.html()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if refresh { meta http-equiv="refresh" content="10"; }
+                title { (title) " · " (t.console) }
+                link rel="stylesheet" href="/static/console.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { (t.console) }
+                    nav {
+                        @for (entry, href, label) in [
+                            (Nav::Cluster, "/", t.nav_cluster),
+                            (Nav::Topics, "/topics", t.nav_topics),
+                            (Nav::Consumers, "/consumers", t.nav_consumers),
+                            (Nav::Producers, "/producers", t.nav_producers),
+                            (Nav::Messages, "/messages", t.nav_messages),
+                        ] {
+                            a class=@if entry == nav { "active" } href=(href) { (label) }
+                        }
+                    }
+                    div.right {
+                        form.inline method="post" action="/namesrv" {
+                            (csrf(ctx))
+                            label { (t.namesrv) " "
+                                select name="addr" {
+                                    @for addr in cluster.addrs() {
+                                        option value=(addr) selected[addr == cluster.current()] { (addr) }
+                                    }
+                                }
+                            }
+                            button type="submit" { (t.switch) }
+                        }
+                        span.lang {
+                            a href=(lang_link(ctx, Lang::En)) class=@if ctx.lang == Lang::En { "active" } { "EN" }
+                            " | "
+                            a href=(lang_link(ctx, Lang::Zh)) class=@if ctx.lang == Lang::Zh { "active" } { "中文" }
+                        }
+                        @if let Some(name) = ctx.viewer.user_name() {
+                            form.inline method="post" action="/logout" {
+                                (csrf(ctx))
+                                span.user { (name) }
+                                button type="submit" { (t.logout) }
+                            }
+                        }
+                    }
+                }
+                main {
+                    @if let Some(flash) = &ctx.viewer.flash {
+                        div class=(if flash.ok { "flash ok" } else { "flash error" }) role="status" { (flash.text) }
+                    }
+                    h1 { (title) }
+                    (body)
+                    @if refresh { p.note { (t.refresh_note) } }
+                }
+            }
+        }
+    };
+    Html(markup.into_string()).into_response()
+}
+
+/// The page of an error, without the frame (the request may not have a
+/// session, or a language).
+pub fn error_page(message: &str) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html {
+                head {
+                    meta charset="utf-8";
+                    title { "Error" }
+                    link rel="stylesheet" href="/static/console.css";
+                }
+                body {
+                    main {
+                        h1 { "Error · 错误" }
+                        div.flash.error { (message) }
+                        p { a href="/" { "Back · 返回" } }
+                    }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A link to a topic's page.
+pub fn topic_link(topic: &str) -> Markup {
+    html! { a href=(format!("/topic?topic={}", enc(topic))) { (topic) } }
+}
+
+/// A link to a consumer group's page.
+pub fn group_link(group: &str) -> Markup {
+    html! { a href=(format!("/consumer?group={}", enc(group))) { (group) } }
+}
+
+/// A typed-confirmation delete form: the name must be typed again.
+pub fn delete_form(ctx: &Ctx, action: &str, field: &str, name: &str, label: &str) -> Markup {
+    let t = ctx.t;
+    html! {
+        form.danger method="post" action=(action) {
+            (csrf(ctx))
+            input type="hidden" name=(field) value=(name);
+            label { (t.type_to_confirm) " (" code { (name) } ") "
+                input type="text" name="confirm" required autocomplete="off";
+            }
+            button.danger type="submit" { (label) }
+        }
+    }
+}

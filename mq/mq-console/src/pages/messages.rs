@@ -1,0 +1,268 @@
+//! Messages: by topic and key, by topic and message id (the client's
+//! unique id or the broker's offset id), and a message's detail with its
+//! consume state per subscribed group.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use axum::response::Response;
+use maud::{html, Markup};
+use mq_client::{MessageExt, MessageQueue};
+use mq_protocol::topic::{dlq_topic, retry_topic};
+
+use crate::layout::{group_link, page, topic_link, Nav};
+use crate::time::{format_ms, now_millis};
+use crate::web::{enc, ConsoleError, Ctx};
+
+/// Most messages a key query returns per broker.
+const MAX_KEY_RESULTS: i32 = 64;
+/// Most body bytes shown as text.
+const MAX_TEXT_BODY: usize = 64 * 1024;
+/// Most body bytes shown as hex.
+const MAX_HEX_BODY: usize = 4 * 1024;
+
+/// An offset message id: store host and commit log offset, 32 hex digits.
+fn is_offset_msg_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `GET /messages?topic=&key=` or `?topic=&id=`.
+pub async fn search(ctx: Ctx) -> Result<Response, ConsoleError> {
+    let t = ctx.t;
+    let topic_raw = ctx.query.line("topic")?.to_owned();
+    let key = ctx.query.line("key")?.to_owned();
+    let id = ctx.query.line("id")?.to_owned();
+    let forms = html! {
+        div.cols {
+            section.card {
+                h2 { (t.by_key) }
+                form.inline method="get" action="/messages" {
+                    input type="text" name="topic" value=(topic_raw) placeholder=(t.topic) required;
+                    input type="text" name="key" value=(key) placeholder=(t.message_key) required;
+                    button type="submit" { (t.query) }
+                }
+            }
+            section.card {
+                h2 { (t.by_id) }
+                form.inline method="get" action="/messages" {
+                    input type="text" name="topic" value=(topic_raw) placeholder=(t.topic);
+                    input type="text" name="id" value=(id) placeholder=(t.message_id) required size="36";
+                    button type="submit" { (t.query) }
+                }
+            }
+        }
+    };
+    let found: Option<Vec<MessageExt>> = if !key.is_empty() {
+        let topic = ctx.query.any_topic("topic")?;
+        let admin = ctx.app.admin().await?;
+        Some(
+            admin
+                .query_message_by_key(
+                    topic.as_str(),
+                    &key,
+                    MAX_KEY_RESULTS,
+                    0,
+                    now_millis() + 60_000,
+                )
+                .await?,
+        )
+    } else if !id.is_empty() {
+        Some(find_by_id(&ctx, &topic_raw, &id).await?)
+    } else {
+        None
+    };
+    let body = html! {
+        (forms)
+        @if let Some(found) = &found {
+            @if found.is_empty() { p.note { (t.no_messages) } } @else {
+                (message_table(&ctx, found))
+            }
+        }
+    };
+    Ok(page(&ctx, Nav::Messages, t.nav_messages, false, body))
+}
+
+/// The messages a message id names: the client's unique id within
+/// `topic`, else (32 hex digits) the broker's offset id.
+async fn find_by_id(ctx: &Ctx, topic: &str, id: &str) -> Result<Vec<MessageExt>, ConsoleError> {
+    let admin = ctx.app.admin().await?;
+    if !topic.is_empty() {
+        let topic = ctx.query.any_topic("topic")?;
+        let found = admin
+            .query_message_by_unique_key(topic.as_str(), id)
+            .await?;
+        if !found.is_empty() || !is_offset_msg_id(id) {
+            return Ok(found);
+        }
+    }
+    if !is_offset_msg_id(id) {
+        return Err(ConsoleError::BadRequest(
+            "without a topic, give the offset message id (32 hex digits)".into(),
+        ));
+    }
+    match admin.view_message(id).await {
+        Ok(msg) => Ok(vec![msg]),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn message_table(ctx: &Ctx, found: &[MessageExt]) -> Markup {
+    let t = ctx.t;
+    html! {
+        table {
+            thead { tr { th { (t.message_id) } th { (t.topic) } th { (t.tag) } th { (t.message_key) } th { (t.queue) } th { (t.store_time) } } }
+            tbody {
+                @for m in found {
+                    tr {
+                        td.mono { a href=(format!("/message?id={}", enc(&m.offset_msg_id()))) { (m.msg_id()) } }
+                        td { (topic_link(&m.topic)) }
+                        td { (m.property("TAGS").unwrap_or("")) }
+                        td { (m.property("KEYS").unwrap_or("")) }
+                        td.num { (m.queue_id) " @ " (m.queue_offset) }
+                        td { (format_ms(m.store_timestamp)) }
+                    }
+                }
+            }
+        }
+        p.note { (t.all_times_utc) }
+    }
+}
+
+/// How a subscribed group stands with one message.
+struct GroupState {
+    group: String,
+    consumed: Option<bool>,
+    retried: usize,
+    dead: bool,
+}
+
+/// `GET /message?id=<offset message id>`.
+pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
+    let t = ctx.t;
+    let id = ctx.query.line("id")?;
+    if !is_offset_msg_id(id) {
+        return Err(ConsoleError::BadRequest(
+            "the message id must be an offset message id (32 hex digits)".into(),
+        ));
+    }
+    let admin = ctx.app.admin().await?;
+    let msg = admin.view_message(id).await?;
+    // The broker that stored it, and the groups that consume its topic there.
+    let route = admin.topic_route(&msg.topic).await.ok();
+    let store = msg.store_host.to_string();
+    let broker = route.as_ref().and_then(|r| {
+        r.broker_datas
+            .iter()
+            .find(|b| b.broker_addrs.values().any(|a| *a == store))
+            .cloned()
+    });
+    let mut states = Vec::new();
+    if let Some(b) = &broker {
+        let addr = b.master_addr().unwrap_or(&store).to_owned();
+        let groups: BTreeSet<String> = admin
+            .topic_consumed_by(&addr, &msg.topic)
+            .await
+            .map(|g| g.group_list)
+            .unwrap_or_default();
+        let mq = MessageQueue {
+            topic: msg.topic.clone(),
+            broker_name: b.broker_name.clone(),
+            queue_id: msg.queue_id,
+        };
+        let uniq = msg.msg_id();
+        for group in groups {
+            let consumed = admin
+                .consumer_offset(&group, &mq)
+                .await
+                .ok()
+                .flatten()
+                .map(|offset| offset > msg.queue_offset);
+            let retried = admin
+                .query_message_by_unique_key(&retry_topic(&group), &uniq)
+                .await
+                .map_or(0, |v| v.len());
+            let dead = admin
+                .query_message_by_unique_key(&dlq_topic(&group), &uniq)
+                .await
+                .is_ok_and(|v| !v.is_empty());
+            states.push(GroupState {
+                group,
+                consumed,
+                retried,
+                dead,
+            });
+        }
+    }
+    let shown_text = &msg.body[..msg.body.len().min(MAX_TEXT_BODY)];
+    let shown_hex = &msg.body[..msg.body.len().min(MAX_HEX_BODY)];
+    let mut hex = String::with_capacity(shown_hex.len() * 3);
+    for (i, b) in shown_hex.iter().enumerate() {
+        let sep = if i % 32 == 31 { '\n' } else { ' ' };
+        let _ = write!(hex, "{b:02x}{sep}");
+    }
+    let body = html! {
+        div.cols {
+            section.card {
+                dl.kv {
+                    dt { (t.topic) } dd { (topic_link(&msg.topic)) }
+                    dt { (t.message_id) } dd { (msg.msg_id()) }
+                    dt { "offsetMsgId" } dd { (msg.offset_msg_id()) }
+                    dt { (t.tag) } dd { (msg.property("TAGS").unwrap_or("")) }
+                    dt { (t.message_key) } dd { (msg.property("KEYS").unwrap_or("")) }
+                    dt { (t.queue) } dd { (broker.as_ref().map_or("?", |b| b.broker_name.as_str())) " / " (msg.queue_id) " @ " (msg.queue_offset) }
+                    dt { (t.born_time) } dd { (format_ms(msg.born_timestamp)) }
+                    dt { (t.born_host) } dd { (msg.born_host) }
+                    dt { (t.store_time) } dd { (format_ms(msg.store_timestamp)) }
+                    dt { (t.store_host) } dd { (msg.store_host) }
+                    dt { (t.reconsume_times) } dd { (msg.reconsume_times) }
+                }
+            }
+            section.card {
+                h2 { (t.properties) }
+                table {
+                    thead { tr { th { (t.key) } th { (t.value) } } }
+                    tbody { @for (k, v) in &msg.properties { tr { td { code { (k) } } td.mono { (v) } } } }
+                }
+            }
+        }
+        section.card {
+            h2 { (t.consume_state) }
+            @if states.is_empty() { p.note { (t.no_groups) } } @else {
+                table {
+                    thead { tr { th { (t.group) } th { (t.status) } } }
+                    tbody {
+                        @for s in &states {
+                            tr {
+                                td { (group_link(&s.group)) }
+                                td {
+                                    @match s.consumed {
+                                        Some(true) => { span.badge.ok { (t.consumed) } }
+                                        Some(false) => { span.badge.warn { (t.not_consumed) } }
+                                        None => { span.badge { (t.none) } }
+                                    }
+                                    @if s.retried > 0 { " " span.badge.warn { (t.filter_retry) " × " (s.retried) } }
+                                    @if s.dead { " " span.badge.bad { (t.filter_dlq) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { (t.body_text) }
+            @if msg.body.len() > MAX_TEXT_BODY { p.note { (t.truncated) " " (MAX_TEXT_BODY) " " (t.bytes) } }
+            pre { (String::from_utf8_lossy(shown_text)) }
+            h2 { (t.body_hex) }
+            @if msg.body.len() > MAX_HEX_BODY { p.note { (t.truncated) " " (MAX_HEX_BODY) " " (t.bytes) } }
+            pre { (hex) }
+        }
+    };
+    Ok(page(
+        &ctx,
+        Nav::Messages,
+        &format!("{} {}", t.message_id, msg.msg_id()),
+        false,
+        body,
+    ))
+}

@@ -1,0 +1,115 @@
+//! One file per area of pages, and what several of them need: the
+//! masters of the cluster and of a topic, figures of the runtime info, and
+//! running one admin call per item concurrently.
+
+pub mod cluster;
+pub mod consumers;
+pub mod login;
+pub mod messages;
+pub mod producers;
+pub mod topics;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use mq_client::AdminClient;
+use mq_protocol::route::ClusterInfo;
+
+use crate::web::ConsoleError;
+
+/// A master broker: its name and address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Master {
+    pub name: String,
+    pub addr: String,
+}
+
+/// Every master the name server lists, by broker name.
+pub fn masters_of(info: &ClusterInfo) -> Vec<Master> {
+    info.broker_addr_table
+        .values()
+        .filter_map(|b| {
+            Some(Master {
+                name: b.broker_name.clone(),
+                addr: b.master_addr()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+pub async fn all_masters(admin: &AdminClient) -> Result<Vec<Master>, ConsoleError> {
+    Ok(masters_of(&admin.cluster_info().await?))
+}
+
+/// The masters in `topic`'s route.
+pub async fn topic_masters(admin: &AdminClient, topic: &str) -> Result<Vec<Master>, ConsoleError> {
+    let route = admin.topic_route(topic).await?;
+    Ok(route
+        .broker_datas
+        .iter()
+        .filter_map(|b| {
+            Some(Master {
+                name: b.broker_name.clone(),
+                addr: b.master_addr()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// The masters of the named brokers; an error naming a broker the name
+/// server does not list (no address from a form is ever dialled).
+pub fn chosen_masters(info: &ClusterInfo, names: &[&str]) -> Result<Vec<Master>, ConsoleError> {
+    if names.is_empty() {
+        return Err(ConsoleError::BadRequest(
+            "choose at least one broker".into(),
+        ));
+    }
+    let all = masters_of(info);
+    names
+        .iter()
+        .map(|name| {
+            all.iter()
+                .find(|m| m.name == *name)
+                .cloned()
+                .ok_or_else(|| ConsoleError::BadRequest(format!("no master broker named {name:?}")))
+        })
+        .collect()
+}
+
+/// The first of RocketMQ's space-separated TPS figures.
+pub fn first_tps(info: &BTreeMap<String, String>, key: &str) -> f64 {
+    info.get(key)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A whole-number figure of the runtime info, 0 when missing.
+pub fn figure(info: &BTreeMap<String, String>, key: &str) -> i64 {
+    info.get(key)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `call` for every item at once and returns the results in order.
+pub async fn each<T, R, F, Fut>(items: Vec<T>, call: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let n = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        let fut = call(item);
+        set.spawn(async move { (i, fut.await) });
+    }
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, r)) = joined {
+            out[i] = Some(r);
+        }
+    }
+    out.into_iter().flatten().collect()
+}

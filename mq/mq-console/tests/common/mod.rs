@@ -1,0 +1,275 @@
+//! The console on port 0 against a real name server and broker (mq-testkit),
+//! and a small HTTP client that keeps its cookies and the page's CSRF token
+//! the way a browser does.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mq_console::{ConsoleConfig, User, Users};
+use mq_testkit::Cluster;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+pub const VIEWER: (&str, &str) = ("viewer", "viewer-secret-2");
+
+/// A running console.
+pub struct Console {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Console {
+    /// Serves `config` on a loopback port.
+    pub async fn start(config: ConsoleConfig) -> Console {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            mq_console::serve(listener, config, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the console serves");
+        });
+        Console {
+            url,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.url)
+    }
+}
+
+/// The accounts the tests log in with: an admin and a viewer.
+pub fn users() -> Users {
+    Users::Fixed(vec![
+        User::new(ADMIN.0, ADMIN.1, true),
+        User::new(VIEWER.0, VIEWER.1, false),
+    ])
+}
+
+/// The default test setup: log-in required, the two accounts.
+pub fn config(namesrv: &str) -> ConsoleConfig {
+    ConsoleConfig::new(vec![namesrv.to_owned()]).with_users(users())
+}
+
+/// A cluster and a console on it, the admin logged in.
+pub async fn start() -> (Cluster, Console, Browser) {
+    let cluster = Cluster::start().await;
+    let console = Console::start(config(&cluster.namesrv.addr)).await;
+    let mut browser = console.browser();
+    browser.login(ADMIN.0, ADMIN.1).await;
+    (cluster, console, browser)
+}
+
+/// One answer.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// Fails the test with the page when `text` is missing.
+    #[track_caller]
+    pub fn expect(&self, text: &str) -> &Page {
+        assert!(
+            self.body.contains(text),
+            "expected {text:?} in the page ({}):\n{}",
+            self.status,
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_not(&self, text: &str) -> &Page {
+        assert!(
+            !self.body.contains(text),
+            "did not expect {text:?} in the page:\n{}",
+            self.body
+        );
+        self
+    }
+
+    /// The flash message of the page, if any.
+    pub fn flash(&self) -> Option<String> {
+        let start = self.body.find("class=\"flash ")?;
+        let rest = &self.body[start..];
+        let open = rest.find('>')? + 1;
+        let close = rest.find("</div>")?;
+        Some(rest[open..close].to_owned())
+    }
+}
+
+/// An HTTP client with a cookie jar and the last page's CSRF token.
+pub struct Browser {
+    base: String,
+    http: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+    pub csrf: Option<String>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            csrf: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn read(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let set_cookies: Vec<String> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in &set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let location = headers
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        if let Some(i) = body.find("name=\"_csrf\" value=\"") {
+            let rest = &body[i + 20..];
+            self.csrf = Some(rest[..rest.find('"').unwrap()].to_owned());
+        }
+        Page {
+            status,
+            location,
+            set_cookies,
+            headers,
+            body,
+        }
+    }
+
+    /// GET without following redirects.
+    pub async fn get_raw(&mut self, path: &str) -> Page {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
+    /// GET, following redirects.
+    pub async fn get(&mut self, path: &str) -> Page {
+        let mut page = self.get_raw(path).await;
+        for _ in 0..5 {
+            match (&page.status, page.location.clone()) {
+                (301..=308, Some(to)) => page = self.get_raw(&to).await,
+                _ => break,
+            }
+        }
+        page
+    }
+
+    /// POST a form as it is, no token added.
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
+    /// POST a form with the CSRF token of the last page, following the
+    /// redirect to the page that shows the outcome.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self
+            .csrf
+            .clone()
+            .expect("a page with a form was opened first");
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        let page = self.post_raw(path, &all).await;
+        match (&page.status, page.location.clone()) {
+            (301..=308, Some(to)) => self.get(&to).await,
+            _ => page,
+        }
+    }
+
+    /// Logs in through the form; panics when it fails.
+    pub async fn login(&mut self, user: &str, password: &str) {
+        self.get("/login").await;
+        let page = self
+            .post("/login", &[("username", user), ("password", password)])
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("/logout"),
+            "not logged in:\n{}",
+            page.body
+        );
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,681 @@
+//! The console over HTTP against a real name server and broker: log-in,
+//! sessions and CSRF, every page and action, escaping, languages.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{enc, start, Console, ADMIN, VIEWER};
+use mq_client::consumer::PushConsumerConfig;
+use mq_client::{
+    AdminClient, ClientConfig, ConsumeStatus, Listener, MessageExt, PushConsumer, TopicSpec,
+};
+use mq_testkit::{wait_for, Cluster};
+
+/// A unique client instance name: instances are shared by client id, and
+/// the tests of this file run in one process against different clusters.
+fn instance(role: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("test-{role}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn admin(cluster: &Cluster) -> AdminClient {
+    AdminClient::start(
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("admin")),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_but_login_needs_a_session() {
+    let cluster = Cluster::start().await;
+    let console = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let mut b = console.browser();
+    let first = b.get_raw("/").await;
+    let cookie = first
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("MQCONSOLE_SESSION="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    for path in [
+        "/",
+        "/topics",
+        "/topic?topic=TBW102",
+        "/consumers",
+        "/producers",
+        "/messages",
+        "/broker?addr=x",
+    ] {
+        let page = b.get_raw(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert_eq!(page.location.as_deref(), Some("/login"), "{path}");
+    }
+    // A POST without a session is sent to log in too, and changes nothing.
+    let page = b
+        .post_raw("/topics", &[("topic", "Sneaky"), ("broker", "broker-a")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/login"));
+    let login = b.get("/login").await;
+    assert_eq!(login.status, 200);
+    login.expect("name=\"password\"");
+    assert!(admin(&cluster).await.topic_route("Sneaky").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_and_out() {
+    let cluster = Cluster::start().await;
+    let console = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let mut b = console.browser();
+    b.get("/login").await;
+    let before = b.cookies["MQCONSOLE_SESSION"].clone();
+
+    // Wrong password, unknown user: back to the form with the reason.
+    for (user, password) in [(ADMIN.0, "wrong"), ("nobody", ADMIN.1), (ADMIN.0, "")] {
+        let page = b
+            .post("/login", &[("username", user), ("password", password)])
+            .await;
+        assert_eq!(
+            page.flash().as_deref(),
+            Some("Wrong user name or password."),
+            "{user}/{password}"
+        );
+        page.expect_not("/logout");
+    }
+    // A form without the session's token is refused.
+    let page = b
+        .post_raw(
+            "/login",
+            &[
+                ("_csrf", "0000"),
+                ("username", ADMIN.0),
+                ("password", ADMIN.1),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+
+    let page = b
+        .post("/login", &[("username", ADMIN.0), ("password", ADMIN.1)])
+        .await;
+    page.expect("/logout").expect(ADMIN.0).expect("broker-a");
+    let after = b.cookies["MQCONSOLE_SESSION"].clone();
+    assert_ne!(before, after, "logging in starts a new session");
+
+    // The old session id is worth nothing.
+    let mut stale = console.browser();
+    stale.cookies.insert("MQCONSOLE_SESSION".into(), before);
+    assert_eq!(stale.get_raw("/").await.location.as_deref(), Some("/login"));
+
+    let page = b.post("/logout", &[]).await;
+    page.expect("name=\"password\"");
+    let mut old = console.browser();
+    old.cookies.insert("MQCONSOLE_SESSION".into(), after);
+    assert_eq!(old.get_raw("/").await.location.as_deref(), Some("/login"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire() {
+    let cluster = Cluster::start().await;
+    let mut config = common::config(&cluster.namesrv.addr);
+    config.session_timeout = Duration::from_millis(400);
+    let console = Console::start(config).await;
+    let mut b = console.browser();
+    b.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(b.get_raw("/topics").await.status, 200);
+    // Expiry is a duration by definition: there is no state to wait on.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        b.get_raw("/topics").await.location.as_deref(),
+        Some("/login")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_may_look_but_not_change() {
+    let cluster = Cluster::start().await;
+    let console = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let mut b = console.browser();
+    b.login(VIEWER.0, VIEWER.1).await;
+    b.get("/topics")
+        .await
+        .expect_not("Create or update a topic");
+    let page = b
+        .post(
+            "/topics",
+            &[("topic", "ViewerTopic"), ("broker", "broker-a")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(admin(&cluster)
+        .await
+        .topic_route("ViewerTopic")
+        .await
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_login_the_console_is_open_but_forms_still_need_the_token() {
+    let cluster = Cluster::start().await;
+    let config = common::config(&cluster.namesrv.addr).with_login_required(false);
+    let console = Console::start(config).await;
+    let mut b = console.browser();
+    b.get("/").await.expect("broker-a").expect_not("/logout");
+    let page = b
+        .post_raw("/topics", &[("topic", "NoToken"), ("broker", "broker-a")])
+        .await;
+    assert_eq!(page.status, 403);
+    b.get("/topics").await;
+    let page = b
+        .post("/topics", &[("topic", "WithToken"), ("broker", "broker-a")])
+        .await;
+    page.expect("WithToken");
+    admin(&cluster)
+        .await
+        .topic_route("WithToken")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_overview_and_broker_config() {
+    let (cluster, _console, mut b) = start().await;
+    let page = b.get("/").await;
+    page.expect("DefaultCluster")
+        .expect("broker-a")
+        .expect(&cluster.broker_addr)
+        .expect("master")
+        .expect("http-equiv=\"refresh\"");
+
+    let path = format!("/broker?addr={}", enc(&cluster.broker_addr));
+    let page = b.get(&path).await;
+    page.expect("brokerVersionDesc")
+        .expect("defaultTopicQueueNums");
+
+    let page = b
+        .post(
+            "/broker/config",
+            &[
+                ("addr", &cluster.broker_addr),
+                ("key", "defaultTopicQueueNums"),
+                ("value", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(page.flash().as_deref(), Some("defaultTopicQueueNums=5"));
+    let config = admin(&cluster)
+        .await
+        .broker_config(&cluster.broker_addr)
+        .await
+        .unwrap();
+    assert_eq!(config["defaultTopicQueueNums"], "5");
+
+    // The broker's refusal is shown; a key outside the list is not sent.
+    let page = b
+        .post(
+            "/broker/config",
+            &[
+                ("addr", &cluster.broker_addr),
+                ("key", "defaultTopicQueueNums"),
+                ("value", "99999"),
+            ],
+        )
+        .await;
+    let flash = page.flash().unwrap();
+    assert!(flash.contains("defaultTopicQueueNums"), "{flash}");
+    let page = b
+        .post(
+            "/broker/config",
+            &[
+                ("addr", &cluster.broker_addr),
+                ("key", "storePathRootDir"),
+                ("value", "/tmp/x"),
+            ],
+        )
+        .await;
+    assert!(page.flash().unwrap().contains("cannot be changed"));
+    // An address the name server does not list is never dialled.
+    let page = b.get("/broker?addr=127.0.0.1:1").await;
+    assert_eq!(page.status, 404);
+}
+
+/// The console's list of editable keys is the broker's: the broker takes
+/// each with its current value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_editable_key_is_one_the_broker_takes() {
+    let (cluster, _console, mut b) = start().await;
+    let admin = admin(&cluster).await;
+    let config = admin.broker_config(&cluster.broker_addr).await.unwrap();
+    let page = b
+        .get(&format!("/broker?addr={}", enc(&cluster.broker_addr)))
+        .await;
+    let mut checked = 0;
+    for (key, value) in &config {
+        if !page.body.contains(&format!("name=\"key\" value=\"{key}\"")) {
+            continue;
+        }
+        // Taken, or (a test broker's value below the range an operator may
+        // set) refused for its value, not for its key.
+        if let Err(e) = admin
+            .update_broker_config(&cluster.broker_addr, &[(key.clone(), value.clone())])
+            .await
+        {
+            assert!(
+                e.to_string().contains("must be within"),
+                "the broker refuses {key}={value}: {e}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} editable keys shown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_create_list_filter_update_delete() {
+    let (cluster, _console, mut b) = start().await;
+    b.get("/topics").await;
+    let page = b
+        .post(
+            "/topics",
+            &[
+                ("topic", "ConsoleTopic"),
+                ("read", "4"),
+                ("write", "4"),
+                ("perm", "6"),
+                ("broker", "broker-a"),
+            ],
+        )
+        .await;
+    assert!(
+        page.flash().unwrap().contains("ConsoleTopic"),
+        "{:?}",
+        page.flash()
+    );
+    let admin = admin(&cluster).await;
+    let route = wait_for("the topic's route", || async {
+        admin.topic_route("ConsoleTopic").await.ok()
+    })
+    .await;
+    assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+
+    // The topic page: four queues in its status, its route.
+    let page = b.get("/topic?topic=ConsoleTopic").await;
+    page.expect("RW-").expect(&cluster.broker_addr);
+    assert_eq!(
+        page.body
+            .matches("<tr><td>broker-a</td><td class=\"num\">")
+            .count(),
+        4,
+        "one status row per queue"
+    );
+
+    // Filters and search.
+    // The name server lists a new topic with the broker's registration.
+    b.get("/topics").await.expect("ConsoleTopic");
+    b.get("/topics?filter=system")
+        .await
+        .expect_not("ConsoleTopic")
+        .expect("TBW102");
+    b.get("/topics?filter=normal").await.expect_not("TBW102");
+    b.get("/topics?filter=all&q=consolet")
+        .await
+        .expect("ConsoleTopic")
+        .expect_not("TBW102");
+    assert_eq!(b.get("/topics?filter=bogus").await.status, 400);
+
+    // Update: 2 queues, read only.
+    let page = b
+        .post(
+            "/topics",
+            &[
+                ("topic", "ConsoleTopic"),
+                ("existing", "true"),
+                ("read", "2"),
+                ("write", "2"),
+                ("perm", "4"),
+                ("broker", "broker-a"),
+            ],
+        )
+        .await;
+    page.expect("R--");
+    // Bad input is refused with the reason and changes nothing.
+    for (fields, reason) in [
+        (
+            vec![("topic", "../etc"), ("broker", "broker-a")],
+            "contains",
+        ),
+        (
+            vec![("topic", "Fine"), ("read", "0"), ("broker", "broker-a")],
+            "read must be",
+        ),
+        (
+            vec![("topic", "Fine"), ("perm", "7"), ("broker", "broker-a")],
+            "perm must be",
+        ),
+        (
+            vec![("topic", "Fine"), ("broker", "broker-zz")],
+            "no master broker",
+        ),
+        (vec![("topic", "Fine")], "at least one broker"),
+    ] {
+        let page = b.post("/topics", &fields).await;
+        let flash = page.flash().unwrap_or_default();
+        assert!(flash.contains(reason), "{fields:?}: {flash}");
+    }
+    assert!(admin.topic_route("Fine").await.is_err());
+
+    // Delete: the name must be typed again.
+    let page = b
+        .post(
+            "/topic/delete",
+            &[("topic", "ConsoleTopic"), ("confirm", "ConsoleTopi")],
+        )
+        .await;
+    assert!(page.flash().unwrap().contains("does not match"));
+    assert!(admin.topic_route("ConsoleTopic").await.is_ok());
+    b.post(
+        "/topic/delete",
+        &[("topic", "ConsoleTopic"), ("confirm", "ConsoleTopic")],
+    )
+    .await;
+    assert!(admin.topic_route("ConsoleTopic").await.is_err());
+}
+
+/// A push consumer of `group` on `topic` that takes everything.
+async fn consumer(cluster: &Cluster, group: &str, topic: &str) -> PushConsumer {
+    let consumer = PushConsumer::new(
+        PushConsumerConfig::new(group),
+        ClientConfig::new(&cluster.namesrv.addr)
+            .with_instance_name(instance(&format!("consumer-{group}"))),
+    );
+    consumer.subscribe(topic, "*").unwrap();
+    consumer
+        .start(Listener::concurrent(|_msgs: Vec<MessageExt>| async {
+            ConsumeStatus::Success
+        }))
+        .await
+        .unwrap();
+    consumer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_a_test_message_and_find_it_by_key_and_id() {
+    let (cluster, _console, mut b) = start().await;
+    cluster.create_topic("Orders", 2).await;
+    b.get("/topic?topic=Orders").await;
+    let body = "<script>alert(1)</script> & ünïcode";
+    let page = b
+        .post(
+            "/topic/send",
+            &[
+                ("topic", "Orders"),
+                ("tag", "TagA"),
+                ("key", "order-42 <b>"),
+                ("body", body),
+            ],
+        )
+        .await;
+    let flash = page.flash().unwrap();
+    assert!(
+        flash.starts_with("Sent: SendOk") || flash.contains("Sent"),
+        "{flash}"
+    );
+    let msg_id = flash
+        .split("Message id ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let offset_id = flash
+        .split("offsetMsgId ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let page = b.get("/messages?topic=Orders&key=order-42").await;
+    page.expect(&msg_id).expect("TagA");
+    let page = b.get(&format!("/messages?topic=Orders&id={msg_id}")).await;
+    page.expect(&msg_id);
+    let page = b.get(&format!("/messages?id={offset_id}")).await;
+    page.expect(&msg_id);
+    b.get("/messages?topic=Orders&key=nothing-here")
+        .await
+        .expect("No message found.");
+    assert_eq!(b.get("/messages?id=not-hex").await.status, 400);
+
+    // The detail escapes what the message carries.
+    let page = b.get(&format!("/message?id={offset_id}")).await;
+    page.expect("&lt;script&gt;alert(1)&lt;/script&gt; &amp; ünïcode")
+        .expect_not("<script>")
+        .expect("order-42 &lt;b&gt;")
+        .expect("TagA")
+        .expect("3c 73 63 72"); // "<scr" in hex
+
+    // A group consumes it: its state shows on the detail page.
+    let consumer = consumer(&cluster, "orders-group", "Orders").await;
+    let admin = admin(&cluster).await;
+    wait_for("the group to consume everything", || async {
+        let stats = admin
+            .consume_stats(&cluster.broker_addr, "orders-group", Some("Orders"))
+            .await
+            .ok()?;
+        (!stats.offset_table.is_empty() && stats.total_diff() == 0).then_some(())
+    })
+    .await;
+    let page = b.get(&format!("/message?id={offset_id}")).await;
+    page.expect("orders-group").expect("consumed");
+    consumer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_their_clients_lag_and_reset() {
+    let (cluster, _console, mut b) = start().await;
+    cluster.create_topic("Pay", 2).await;
+    b.get("/consumers").await;
+    let page = b
+        .post(
+            "/consumers",
+            &[
+                ("group", "pay-group"),
+                ("retryMaxTimes", "3"),
+                ("consumeEnable", "true"),
+                ("broker", "broker-a"),
+            ],
+        )
+        .await;
+    assert!(page.flash().unwrap().contains("pay-group"));
+    let admin = admin(&cluster).await;
+    let groups = admin
+        .subscription_groups(&cluster.broker_addr)
+        .await
+        .unwrap();
+    assert_eq!(groups["pay-group"].retry_max_times, 3);
+    admin
+        .create_subscription_group(
+            &cluster.broker_addr,
+            &mq_client::SubscriptionGroupConfig::new("TOOLS_CONSUMER"),
+        )
+        .await
+        .unwrap();
+    b.get("/consumers")
+        .await
+        .expect("pay-group")
+        .expect_not("TOOLS_CONSUMER");
+    b.get("/consumers?system=true")
+        .await
+        .expect("TOOLS_CONSUMER");
+    assert_eq!(b.get("/consumers?sort=evil").await.status, 400);
+    let bad = b
+        .post("/consumers", &[("group", "a/b"), ("broker", "broker-a")])
+        .await;
+    assert!(bad.flash().unwrap().contains("contains"));
+
+    // A member online, a few messages consumed.
+    let producer = mq_client::Producer::start(
+        mq_client::ProducerConfig::new("pay-producer"),
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("producer")),
+    )
+    .await
+    .unwrap();
+    for i in 0..6 {
+        producer
+            .send(mq_client::Message::new("Pay", format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let consumer = consumer(&cluster, "pay-group", "Pay").await;
+    wait_for("pay-group to consume the six", || async {
+        let stats = admin
+            .consume_stats(&cluster.broker_addr, "pay-group", Some("Pay"))
+            .await
+            .ok()?;
+        let consumed: i64 = stats.offset_table.values().map(|o| o.consumer_offset).sum();
+        (consumed == 6).then_some(())
+    })
+    .await;
+    let page = b.get("/consumer?group=pay-group").await;
+    page.expect("@test-consumer-pay-group-")
+        .expect("CLUSTERING")
+        .expect("Pay")
+        .expect("<td>JAVA</td><td>401</td>");
+    b.get("/consumers?sort=lag").await.expect("pay-group");
+
+    // Producers of the topic.
+    let page = b.get("/producers?topic=Pay&group=pay-producer").await;
+    page.expect("@test-producer-");
+
+    // Reset to the beginning of time: the offsets go back to 0.
+    consumer.shutdown().await;
+    let page = b
+        .post(
+            "/consumer/reset",
+            &[
+                ("group", "pay-group"),
+                ("topic", "Pay"),
+                ("time", "1970-01-02 00:00"),
+                ("force", "true"),
+            ],
+        )
+        .await;
+    let flash = page.flash().unwrap();
+    assert!(flash.contains("2 Queue"), "{flash}");
+    wait_for("the offsets to be reset", || async {
+        let stats = admin
+            .consume_stats(&cluster.broker_addr, "pay-group", Some("Pay"))
+            .await
+            .ok()?;
+        (stats.offset_table.values().all(|o| o.consumer_offset == 0)).then_some(())
+    })
+    .await;
+    let bad = b
+        .post(
+            "/consumer/reset",
+            &[
+                ("group", "pay-group"),
+                ("topic", "Pay"),
+                ("time", "yesterday"),
+            ],
+        )
+        .await;
+    assert!(bad.flash().unwrap().contains("the time must be"));
+
+    // Delete with typed confirmation.
+    b.post(
+        "/consumer/delete",
+        &[("group", "pay-group"), ("confirm", "nope")],
+    )
+    .await;
+    assert!(admin
+        .subscription_groups(&cluster.broker_addr)
+        .await
+        .unwrap()
+        .contains_key("pay-group"));
+    b.post(
+        "/consumer/delete",
+        &[("group", "pay-group"), ("confirm", "pay-group")],
+    )
+    .await;
+    assert!(!admin
+        .subscription_groups(&cluster.broker_addr)
+        .await
+        .unwrap()
+        .contains_key("pay-group"));
+    producer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn english_and_chinese() {
+    let (_cluster, _console, mut b) = start().await;
+    b.get("/topics").await.expect(">Topics<");
+    let page = b.get("/topics?lang=zh").await;
+    page.expect("lang=\"zh-CN\"").expect(">主题<");
+    assert!(page.set_cookies.iter().any(|c| c.starts_with("lang=zh")));
+    b.get("/consumers").await.expect(">消费者<");
+    b.get("/consumers?lang=en").await.expect(">Consumers<");
+    b.get("/").await.expect(">Cluster<");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_is_refused_and_escaped() {
+    let (_cluster, _console, mut b) = start().await;
+    let page = b.get("/topic?topic=%3Cimg%20src%3Dx%3E").await;
+    assert_eq!(page.status, 400);
+    page.expect_not("<img");
+    assert_eq!(b.get("/consumer?group=..%2F..%2Fetc").await.status, 400);
+    assert_eq!(b.get("/nope").await.status, 404);
+    // Security headers on every page.
+    let page = b.get("/topics").await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    // A body over the limit is refused before it is read.
+    let big = "x".repeat(400 * 1024);
+    let page = b
+        .post("/topic/send", &[("topic", "T"), ("body", &big)])
+        .await;
+    assert_eq!(page.status, 413);
+    // The name server switch takes only configured addresses.
+    let page = b.post("/namesrv", &[("addr", "10.0.0.1:9876")]).await;
+    assert!(page.flash().unwrap().contains("not one of the configured"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_status_shows_offsets() {
+    let (cluster, _console, mut b) = start().await;
+    let admin = admin(&cluster).await;
+    admin
+        .create_topic(
+            &cluster.broker_addr,
+            &TopicSpec::new("Counted").with_queues(1, 1),
+        )
+        .await
+        .unwrap();
+    wait_for("the route", || async {
+        admin.topic_route("Counted").await.ok()
+    })
+    .await;
+    b.get("/topic?topic=Counted").await;
+    for i in 0..3 {
+        b.post(
+            "/topic/send",
+            &[("topic", "Counted"), ("body", &format!("b{i}"))],
+        )
+        .await;
+    }
+    let page = b.get("/topic?topic=Counted").await;
+    // broker, queue 0, min 0, max 3.
+    page.expect("<td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">3</td>");
+}
