@@ -495,7 +495,7 @@ shop_common::db_test!(async fn a_coupon_worth_more_than_the_goods_does_not_pay_t
     shop.stop().await;
 });
 
-shop_common::db_test!(async fn the_cancel_event_is_signed_through_the_transaction_commit(db) {
+shop_common::db_test!(async fn the_cancel_events_are_signed_through_the_transaction_commit_and_the_sweeper(db) {
     // A reservation refused after the order was saved: the saga cancels it
     // and commits its ORDER_CANCEL half message. What consumers receive
     // carries the order service's signature, which the broker kept through
@@ -536,6 +536,31 @@ shop_common::db_test!(async fn the_cancel_event_is_signed_through_the_transactio
     assert_eq!(event.user_id, 7);
     assert_eq!(shop.status(&event.order_id.to_string()).await, "CANCELLED");
     assert_eq!(events::verify(&Keyring::for_tests(), "order", ORDER_CANCEL, &msg), Ok(()));
+
+    // The sweeper's plain send of an abandoned order is signed too.
+    let abandoned = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO orders (id, user_id, goods_id, quantity, unit_price_cents, goods_amount_cents, shipping_fee_cents, \
+         coupon_id, coupon_discount_cents, balance_used_cents, amount_to_pay_cents, status, cancel_reason, created_at, updated_at) \
+         VALUES ($1, 7, 1, 1, 2000, 2000, 1000, NULL, 0, 0, 3000, 'PENDING', NULL, 1, 1)",
+    )
+    .bind(abandoned.to_string())
+    .execute(shop.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(shop_order::saga::sweep(&shop.state, shop_common::now_ms()).await.unwrap(), 1);
+    wait_until("the sweeper's ORDER_CANCEL", || async {
+        received.lock().unwrap().iter().any(|m| m.keys().first() == Some(&abandoned.to_string().as_str()))
+    })
+    .await;
+    let swept = received
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|m| m.keys().first() == Some(&abandoned.to_string().as_str()))
+        .cloned()
+        .unwrap();
+    assert_eq!(events::verify(&Keyring::for_tests(), "order", ORDER_CANCEL, &swept), Ok(()));
     consumer.shutdown().await;
     shop.stop().await;
 });
