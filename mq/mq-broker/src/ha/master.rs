@@ -6,6 +6,15 @@
 //! there; an empty slave (report 0) gets everything the master still has.
 //! Later reports are acknowledgements: they may not go backwards nor past
 //! what was sent. Anything else closes that connection only.
+//!
+//! The port is bounded like the remoting listeners: at most
+//! [`MAX_CONNECTIONS`] open connections, counting those that have not
+//! reported yet (more are closed at once, logged once per burst); every
+//! report, the first included, must be complete within
+//! `haHousekeepingInterval`, so a connection that never sends a byte or
+//! stops in the middle of a report is closed (the idle and frame bounds in
+//! one, as an 8-byte report has no useful partial state); and a transfer the
+//! slave does not take within that interval closes the connection too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,18 +23,22 @@ use bytes::Buf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tracing::{info, warn};
 
 use super::frame::{self, REPORT_LEN};
 use super::HaService;
 
-/// Connected slaves at most; more are refused (a group has a few).
-const MAX_SLAVES: usize = 16;
+/// Open replication connections at most, reported or not; more are closed
+/// at once. A group has a few slaves, so this only stops a flood of
+/// connections that would each hold a task and a socket.
+pub(crate) const MAX_CONNECTIONS: usize = 16;
 
 /// Accepts slaves until stop.
 pub(crate) async fn serve(listener: TcpListener, ha: Arc<HaService>, stop: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut refused: u64 = 0;
     loop {
         let mut stop_rx = stop.clone();
         let accepted = tokio::select! {
@@ -40,9 +53,17 @@ pub(crate) async fn serve(listener: TcpListener, ha: Arc<HaService>, stop: watch
                 continue;
             }
         };
-        if ha.slave_count() >= MAX_SLAVES {
-            warn!(%peer, "too many slaves; refusing a replication connection");
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            // Closed at once (dropped); logged when a burst starts.
+            if refused == 0 {
+                warn!(%peer, max = MAX_CONNECTIONS, "refusing replication connections: too many open");
+            }
+            refused += 1;
             continue;
+        };
+        if refused > 0 {
+            info!(refused, "accepting replication connections again");
+            refused = 0;
         }
         let ha = ha.clone();
         let stop = stop.clone();
@@ -51,10 +72,27 @@ pub(crate) async fn serve(listener: TcpListener, ha: Arc<HaService>, stop: watch
                 Ok(()) => info!(%peer, "slave connection closed"),
                 Err(why) => warn!(%peer, %why, "slave connection closed"),
             }
+            drop(permit);
         });
         while tasks.try_join_next().is_some() {}
     }
     tasks.shutdown().await;
+}
+
+/// A write to the slave, which must be taken within the housekeeping
+/// interval: a slave that stops reading is as gone as a silent one.
+async fn within(
+    ha: &HaService,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+    what: &str,
+) -> Result<(), String> {
+    match tokio::time::timeout(ha.settings.housekeeping, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+        Err(_) => Err(format!(
+            "{what} not taken by the slave within the housekeeping interval"
+        )),
+    }
 }
 
 /// Reads one report (8 bytes) within the housekeeping interval.
@@ -183,18 +221,19 @@ async fn stream_log(
             // Count the bytes as sent before they are: an acknowledgement
             // cannot arrive before the write, and must not be refused.
             sent.store(next + len, Ordering::Release);
-            wr.write_all_buf(&mut out)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
+            within(ha, wr.write_all_buf(&mut out), "transfer").await?;
             next += len;
             last_write = tokio::time::Instant::now();
             continue;
         }
         let heartbeat_at = last_write + ha.settings.heartbeat;
         if tokio::time::Instant::now() >= heartbeat_at {
-            wr.write_all(&frame::encode_header(next, 0))
-                .await
-                .map_err(|e| format!("heartbeat failed: {e}"))?;
+            within(
+                ha,
+                wr.write_all(&frame::encode_header(next, 0)),
+                "heartbeat",
+            )
+            .await?;
             last_write = tokio::time::Instant::now();
             continue;
         }
@@ -206,5 +245,107 @@ async fn stream_log(
             }
             _ = tokio::time::sleep_until(heartbeat_at) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::ha::HaSettings;
+
+    /// Generous: the machine running the tests may be loaded.
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    async fn master(
+        dir: &std::path::Path,
+        housekeeping_ms: u64,
+    ) -> (std::net::SocketAddr, watch::Sender<bool>) {
+        let mut store_config = mq_store::MessageStoreConfig::with_root(dir);
+        store_config.maped_file_size_commit_log = 1 << 20;
+        store_config.max_message_size = 64 * 1024;
+        let store = Arc::new(mq_store::MessageStore::open(store_config.clone()).unwrap());
+        let config = BrokerConfig {
+            ha_housekeeping_interval: housekeeping_ms,
+            ha_send_heartbeat_interval: 50,
+            ..BrokerConfig::default()
+        };
+        let ha = Arc::new(HaService::new(
+            HaSettings::new(&config, &store_config),
+            store,
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(serve(listener, ha, stop_rx));
+        (addr, stop)
+    }
+
+    /// Whether the master closed `conn` within `wait` (end of stream or a
+    /// reset), reading and dropping whatever it sent before.
+    async fn closed_within(conn: &mut TcpStream, wait: Duration) -> bool {
+        let mut buf = [0u8; 64];
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0) | Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_are_capped_even_before_they_report() {
+        let dir = tempfile::tempdir().unwrap();
+        // Silent connections are held for 5 s, longer than the checks below.
+        let (addr, _stop) = master(dir.path(), 5_000).await;
+        let mut silent = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            silent.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            closed_within(&mut extra, Duration::from_millis(3_000)).await,
+            "connection {} must be closed at once",
+            MAX_CONNECTIONS + 1
+        );
+        assert!(
+            !closed_within(&mut silent[0], Duration::from_millis(100)).await,
+            "the first connections stay until their report is due"
+        );
+        // Once the silent ones are gone, a slave gets in and is served.
+        for conn in &mut silent {
+            assert!(
+                closed_within(conn, LIMIT).await,
+                "a silent connection is closed"
+            );
+        }
+        let mut slave = TcpStream::connect(addr).await.unwrap();
+        slave.write_all(&0u64.to_be_bytes()).await.unwrap();
+        let mut header = [0u8; super::frame::HEADER_LEN];
+        tokio::time::timeout(LIMIT, slave.read_exact(&mut header))
+            .await
+            .expect("the master answers a slave's report in time")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn silent_and_half_sent_reports_are_closed_after_housekeeping() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, _stop) = master(dir.path(), 300).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(&[0, 0, 0, 0]).await.unwrap();
+        assert!(closed_within(&mut silent, LIMIT).await, "silent connection");
+        assert!(closed_within(&mut half, LIMIT).await, "half a report");
+        // A slave that reports and then goes quiet is dropped as well.
+        let mut quiet = TcpStream::connect(addr).await.unwrap();
+        quiet.write_all(&0u64.to_be_bytes()).await.unwrap();
+        assert!(closed_within(&mut quiet, LIMIT).await, "quiet slave");
     }
 }
