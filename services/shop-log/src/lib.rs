@@ -1,8 +1,9 @@
-//! The log service: a record of every payment (PAY_SUCCESS) and every
-//! cancelled order (ORDER_CANCEL), each written once.
+//! The log service: a record of every payment (PAY_SUCCESS), every refund
+//! (PAY_REFUND) and every cancelled order (ORDER_CANCEL), each written
+//! once.
 //!
 //! Layout:
-//! - [`events`]: the two consumers, each in its own group, applying a
+//! - [`events`]: the three consumers, each in its own group, applying a
 //!   message once through `shop_common::events` (the effect and the
 //!   consumed-message row commit together).
 //! - [`repo`]: the `payment_log` and `order_log` tables.
@@ -11,8 +12,8 @@
 //!   `shop_common::service` configures, starts and stops it.
 //!
 //! Who may do what: a customer reads their own logs, an operator
-//! everyone's; PAY_SUCCESS is logged only as the pay service signed it,
-//! ORDER_CANCEL only as the order service did.
+//! everyone's; PAY_SUCCESS and PAY_REFUND are logged only as the pay
+//! service signed them, ORDER_CANCEL only as the order service did.
 
 pub mod events;
 pub use shop_common::extract;
@@ -53,8 +54,9 @@ pub fn router(state: AppState, auth: Auth) -> Router {
     shop_common::http::service_router(auth.protect(public, Router::new()), state)
 }
 
-/// The topics this service consumes, each from its owner: PAY_SUCCESS as
-/// the pay service signed it, ORDER_CANCEL as the order service did.
+/// The topics this service consumes, each from its owner: PAY_SUCCESS and
+/// PAY_REFUND as the pay service signed them, ORDER_CANCEL as the order
+/// service did.
 pub fn subscriptions() -> Vec<Subscription> {
     vec![
         Subscription {
@@ -62,6 +64,12 @@ pub fn subscriptions() -> Vec<Subscription> {
             topic: PAY_SUCCESS,
             publisher: "pay",
             handler: Arc::new(events::OnPaymentSucceeded),
+        },
+        Subscription {
+            group: events::REFUND_GROUP,
+            topic: events::PAY_REFUND,
+            publisher: "pay",
+            handler: Arc::new(events::OnPaymentRefunded),
         },
         Subscription {
             group: events::CANCEL_GROUP,

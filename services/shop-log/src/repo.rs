@@ -1,8 +1,11 @@
 //! The `payment_log` and `order_log` tables: the consumers' effects and
-//! the API's queries.
+//! the API's queries. A payment's row is its `paid` event (PAY_SUCCESS) or
+//! its `refunded` one (PAY_REFUND), each at most once per payment.
 
 use serde::{Deserialize, Serialize};
 use shop_common::events::{EventError, OrderCancelled, PaymentSucceeded};
+
+use crate::events::PaymentRefunded;
 use shop_common::money::to_cents;
 use shop_common::Db;
 use sqlx::any::AnyRow;
@@ -11,17 +14,25 @@ use uuid::Uuid;
 
 /// The event an ORDER_CANCEL message records.
 pub const EVENT_CANCELLED: &str = "cancelled";
+/// The payment event a PAY_SUCCESS message records.
+pub const EVENT_PAID: &str = "paid";
+/// The payment event a PAY_REFUND message records.
+pub const EVENT_REFUNDED: &str = "refunded";
 
-/// A payment as logged.
+/// A payment event as logged: `paid` (with `paid_at`) or `refunded` (with
+/// `refunded_at` and `reason`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLog {
     pub id: i64,
     pub payment_id: Uuid,
+    pub event: String,
     pub order_id: Uuid,
     pub user_id: i64,
     pub amount_cents: i64,
     pub trade_no: String,
-    pub paid_at: i64,
+    pub paid_at: Option<i64>,
+    pub refunded_at: Option<i64>,
+    pub reason: Option<String>,
     pub logged_at: i64,
 }
 
@@ -47,11 +58,14 @@ impl PaymentLog {
         Ok(PaymentLog {
             id: row.try_get("id")?,
             payment_id: uuid_column(row, "payment_id")?,
+            event: row.try_get("event")?,
             order_id: uuid_column(row, "order_id")?,
             user_id: row.try_get("user_id")?,
             amount_cents: row.try_get("amount_cents")?,
             trade_no: row.try_get("trade_no")?,
             paid_at: row.try_get("paid_at")?,
+            refunded_at: row.try_get("refunded_at")?,
+            reason: row.try_get("reason")?,
             logged_at: row.try_get("logged_at")?,
         })
     }
@@ -70,8 +84,8 @@ impl OrderLog {
     }
 }
 
-/// Logs a payment; `false` when it was logged already (the unique
-/// payment id guards even a copy of the event under another message key).
+/// Logs a payment; `false` when it was logged already (the unique payment
+/// id and event guard even a copy of the event under another message key).
 pub async fn log_payment(
     conn: &mut AnyConnection,
     event: &PaymentSucceeded,
@@ -80,15 +94,43 @@ pub async fn log_payment(
     let amount_cents = to_cents(event.amount)
         .map_err(|e| EventError::Invalid(format!("payment {}: {e}", event.payment_id)))?;
     let done = sqlx::query(
-        "INSERT INTO payment_log (payment_id, order_id, user_id, amount_cents, trade_no, paid_at, logged_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING",
+        "INSERT INTO payment_log (payment_id, event, order_id, user_id, amount_cents, trade_no, paid_at, logged_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_id, event) DO NOTHING",
     )
     .bind(event.payment_id.to_string())
+    .bind(EVENT_PAID)
     .bind(event.order_id.to_string())
     .bind(event.user_id)
     .bind(amount_cents)
     .bind(&event.trade_no)
     .bind(event.paid_at)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Logs a payment's refund; `false` when it was logged already.
+pub async fn log_refund(
+    conn: &mut AnyConnection,
+    event: &PaymentRefunded,
+    now_ms: i64,
+) -> Result<bool, EventError> {
+    let amount_cents = to_cents(event.amount)
+        .map_err(|e| EventError::Invalid(format!("refund of payment {}: {e}", event.payment_id)))?;
+    let done = sqlx::query(
+        "INSERT INTO payment_log \
+         (payment_id, event, order_id, user_id, amount_cents, trade_no, refunded_at, reason, logged_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (payment_id, event) DO NOTHING",
+    )
+    .bind(event.payment_id.to_string())
+    .bind(EVENT_REFUNDED)
+    .bind(event.order_id.to_string())
+    .bind(event.user_id)
+    .bind(amount_cents)
+    .bind(&event.trade_no)
+    .bind(event.refunded_at)
+    .bind(&event.reason)
     .bind(now_ms)
     .execute(conn)
     .await?;
@@ -127,8 +169,8 @@ pub struct Filter {
 
 pub async fn payments(db: &Db, filter: &Filter) -> Result<Vec<PaymentLog>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, payment_id, order_id, user_id, amount_cents, trade_no, paid_at, logged_at \
-         FROM payment_log \
+        "SELECT id, payment_id, event, order_id, user_id, amount_cents, trade_no, paid_at, \
+         refunded_at, reason, logged_at FROM payment_log \
          WHERE ($1 IS NULL OR order_id = $1) AND ($2 IS NULL OR user_id = $2) AND id > $3 \
          ORDER BY id LIMIT $4",
     )

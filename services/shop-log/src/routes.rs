@@ -50,16 +50,21 @@ impl ListQuery {
     }
 }
 
-/// A logged payment; `amount` is a string like `"12.30"`.
+/// A logged payment event; `amount` is a string like `"12.30"`. `event`
+/// is `paid` (with `paid_at`) or `refunded` (with `refunded_at` and
+/// `reason`); the other fields are null.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PaymentLogView {
     pub id: i64,
     pub payment_id: Uuid,
+    pub event: String,
     pub order_id: Uuid,
     pub user_id: i64,
     pub amount: Decimal,
     pub trade_no: String,
-    pub paid_at: i64,
+    pub paid_at: Option<i64>,
+    pub refunded_at: Option<i64>,
+    pub reason: Option<String>,
     pub logged_at: i64,
 }
 
@@ -68,11 +73,14 @@ impl From<PaymentLog> for PaymentLogView {
         PaymentLogView {
             id: p.id,
             payment_id: p.payment_id,
+            event: p.event,
             order_id: p.order_id,
             user_id: p.user_id,
             amount: from_cents(p.amount_cents),
             trade_no: p.trade_no,
             paid_at: p.paid_at,
+            refunded_at: p.refunded_at,
+            reason: p.reason,
             logged_at: p.logged_at,
         }
     }

@@ -13,7 +13,10 @@ use shop_common::events::{
 };
 use shop_common::service::ServiceConfig;
 use shop_common::testing::{message, signed, Served};
-use shop_log::events::{OnOrderCancelled, OnPaymentSucceeded, CANCEL_GROUP, PAY_GROUP};
+use shop_log::events::{
+    OnOrderCancelled, OnPaymentRefunded, OnPaymentSucceeded, PaymentRefunded, CANCEL_GROUP,
+    PAY_GROUP, PAY_REFUND, REFUND_GROUP,
+};
 use shop_log::{router, subscriptions, AppState, MIGRATIONS, SERVICE};
 use uuid::Uuid;
 
@@ -242,4 +245,107 @@ shop_common::db_test!(async fn only_events_signed_by_their_owner_are_logged(db) 
     assert_eq!(deliver(&app.db, PAY_SUCCESS, &signed("pay", PAY_SUCCESS, pay_message(&event))).await, Some(true));
     assert_eq!(deliver(&app.db, ORDER_CANCEL, &signed("order", ORDER_CANCEL, cancel_msg())).await, Some(true));
     assert_eq!((app.count("payment_log").await, app.count("order_log").await), (1, 1));
+});
+
+fn refunded(amount: &str) -> PaymentRefunded {
+    PaymentRefunded {
+        payment_id: Uuid::new_v4(),
+        order_id: Uuid::new_v4(),
+        user_id: 7,
+        amount: amount.parse::<Decimal>().unwrap(),
+        trade_no: "GW-9".to_owned(),
+        refunded_at: 1_700_000_100_000,
+        reason: "order_cancelled".to_owned(),
+    }
+}
+
+fn refund_message(event: &PaymentRefunded) -> MessageExt {
+    message(
+        PAY_REFUND,
+        &event.payment_id.to_string(),
+        serde_json::to_vec(event).unwrap(),
+    )
+}
+
+shop_common::db_test!(async fn a_refund_is_logged_once_beside_the_payments(db) {
+    // Issue 15 part 7: a payment for a cancelled order is refunded, and the
+    // payment log records the refund.
+    let app = spawn_app(&db).await;
+    let event = refunded("12.30");
+    let msg = refund_message(&event);
+    assert!(apply_once(&app.db, REFUND_GROUP, &OnPaymentRefunded, &msg).await.unwrap());
+    assert!(!apply_once(&app.db, REFUND_GROUP, &OnPaymentRefunded, &msg).await.unwrap());
+    let other_key = message(PAY_REFUND, "another-key", serde_json::to_vec(&event).unwrap());
+    assert!(apply_once(&app.db, REFUND_GROUP, &OnPaymentRefunded, &other_key).await.unwrap());
+    assert_eq!(app.count("payment_log").await, 1, "one refund row per payment");
+    // A payment that was booked and then refunded has both rows.
+    let booked = PaymentSucceeded { payment_id: event.payment_id, order_id: event.order_id, ..paid("12.30") };
+    assert!(apply_once(&app.db, PAY_GROUP, &OnPaymentSucceeded, &pay_message(&booked)).await.unwrap());
+    assert_eq!(app.count("payment_log").await, 2);
+
+    let (status, body) = app.get(&format!("/logs/payments?order_id={}", event.order_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = body.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["event"].as_str(), rows[0]["amount"].as_str(), rows[0]["reason"].as_str()),
+        (Some("refunded"), Some("12.30"), Some("order_cancelled"))
+    );
+    assert_eq!(rows[0]["refunded_at"], 1_700_000_100_000_i64);
+    assert_eq!(rows[0]["paid_at"], Value::Null);
+    assert_eq!(rows[0]["trade_no"], "GW-9");
+    assert_eq!((rows[1]["event"].as_str(), rows[1]["refunded_at"].is_null()), (Some("paid"), true));
+    assert_eq!(rows[1]["paid_at"], 1_700_000_000_000_i64);
+
+    // A refund of a fraction of a cent cannot be logged exactly.
+    let bad = refund_message(&refunded("0.001"));
+    assert!(apply_once(&app.db, REFUND_GROUP, &OnPaymentRefunded, &bad).await.is_err());
+    assert_eq!(app.count("payment_log").await, 2);
+});
+
+shop_common::db_test!(async fn only_a_pay_refund_the_pay_service_signed_is_logged(db) {
+    let app = spawn_app(&db).await;
+    let event = refunded("40.00");
+    let mut altered = signed("pay", PAY_REFUND, refund_message(&refunded("1.00")));
+    altered.body = refund_message(&event).body;
+    for (what, msg) in [
+        ("unsigned", refund_message(&event)),
+        ("signed by order", signed("order", PAY_REFUND, refund_message(&event))),
+        ("altered", altered),
+    ] {
+        assert_eq!(deliver(&app.db, PAY_REFUND, &msg).await, None, "{what}");
+    }
+    assert_eq!(app.count("payment_log").await, 0);
+    let genuine = signed("pay", PAY_REFUND, refund_message(&event));
+    assert_eq!(deliver(&app.db, PAY_REFUND, &genuine).await, Some(true));
+    assert_eq!(app.count("payment_log").await, 1);
+});
+
+shop_common::db_test!(async fn payments_logged_before_refunds_existed_stay_paid(db) {
+    // The 0002 migration rebuilds (SQLite) or alters (PostgreSQL) a
+    // payment_log that already holds rows.
+    let old = tempfile::tempdir().unwrap();
+    let kind = match db.kind { shop_common::DbKind::Sqlite => "sqlite", shop_common::DbKind::Postgres => "postgres" };
+    let first = format!("{}/../../migrations/{kind}/log/0001_init.sql", env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(first, old.path().join("0001_init.sql")).unwrap();
+    let before = shop_common::Db::connect(&db.url, 2).await.unwrap();
+    sqlx::migrate::Migrator::new(old.path()).await.unwrap().run(before.pool()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO payment_log (payment_id, order_id, user_id, amount_cents, trade_no, paid_at, logged_at) \
+         VALUES ($1, $2, 7, 1230, 'GW-1', 5, 6)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(Uuid::new_v4().to_string())
+    .execute(before.pool())
+    .await
+    .unwrap();
+    before.close().await;
+
+    let app = spawn_app(&db).await;
+    let (_, rows) = app.get("/logs/payments").await;
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!((rows[0]["event"].as_str(), rows[0]["amount"].as_str(), rows[0]["paid_at"].as_i64()), (Some("paid"), Some("12.30"), Some(5)));
+    let event = refunded("12.30");
+    assert!(apply_once(&app.db, REFUND_GROUP, &OnPaymentRefunded, &refund_message(&event)).await.unwrap());
+    assert_eq!(app.count("payment_log").await, 2);
 });
