@@ -185,6 +185,9 @@ broker_config! {
     /// Connections beyond this many are refused at once (lowered to fit the
     /// open-file limit).
     server_max_connections: usize = mq_remoting::MAX_CONNECTIONS, "serverMaxConnections";
+    /// Connections the kernel queues until they are accepted (the system
+    /// caps it at `net.core.somaxconn`).
+    server_socket_backlog: u32 = mq_remoting::DEFAULT_BACKLOG, "serverSocketBacklog";
     /// The file UPDATE_BROKER_CONFIG writes to (the `-c` file); empty means
     /// `<storePathRootDir>/config/broker.properties`.
     broker_config_path: String = String::new(), "brokerConfigPath";
@@ -193,6 +196,20 @@ broker_config! {
 }
 
 impl BrokerConfig {
+    /// The remoting server's limits from these keys (fixed at start).
+    pub fn server_config(&self) -> mq_remoting::ServerConfig {
+        mq_remoting::ServerConfig {
+            max_frame_len: self.server_frame_max_length,
+            max_connections: self.server_max_connections.max(1),
+            backlog: self.server_socket_backlog.max(1),
+            ..mq_remoting::ServerConfig::default()
+        }
+        .with_timeouts(
+            self.server_channel_max_idle_time_seconds,
+            self.server_frame_read_timeout_millis,
+        )
+    }
+
     /// `namesrvAddr` split on `;`.
     pub fn namesrv_addrs(&self) -> Vec<String> {
         self.namesrv_addr
@@ -493,6 +510,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.reason.contains("unknown broker role"), "{}", err.reason);
+    }
+
+    #[test]
+    fn server_limits_come_from_their_keys() {
+        let mut config = BrokerConfig::default();
+        let warnings = apply_properties(
+            &parse("serverSocketBacklog=4096\nserverMaxConnections=300\nserverFrameReadTimeoutMillis=0\n")
+                .unwrap(),
+            "b.properties",
+            &mut [&mut config],
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.server_socket_backlog, 4096);
+        let server = config.server_config();
+        assert_eq!(server.backlog, 4096);
+        assert_eq!(server.max_connections, 300);
+        assert_eq!(server.frame_read_timeout, None);
+        assert_eq!(
+            server.idle_timeout,
+            Some(std::time::Duration::from_secs(120))
+        );
+        let defaults = BrokerConfig::default().server_config();
+        assert_eq!(defaults.backlog, mq_remoting::DEFAULT_BACKLOG);
+        for bad in ["serverSocketBacklog=-1", "serverSocketBacklog=lots"] {
+            let err = apply_properties(&parse(bad).unwrap(), "b.properties", &mut [&mut config])
+                .unwrap_err();
+            assert_eq!(err.key, "serverSocketBacklog");
+        }
     }
 
     #[test]

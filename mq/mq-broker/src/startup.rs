@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use mq_acl::{Rules, Validator};
-use mq_remoting::ServerConfig;
 use mq_store::{MessageStore, MessageStoreConfig, StoreError};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -160,15 +159,7 @@ impl BrokerHandle {
             tasks.spawn(watch_acl(validator.clone(), stop.subscribe()));
         }
         let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone(), acl));
-        let server_config = ServerConfig {
-            max_frame_len: config.server_frame_max_length,
-            max_connections: config.server_max_connections.max(1),
-            ..ServerConfig::default()
-        }
-        .with_timeouts(
-            config.server_channel_max_idle_time_seconds,
-            config.server_frame_read_timeout_millis,
-        );
+        let server_config = config.server_config();
         let mut stop_rx = stop.subscribe();
         tasks.spawn(async move {
             mq_remoting::serve_with(listener, handler, server_config, async move {
