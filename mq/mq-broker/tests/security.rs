@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use mq_protocol::body::{ConsumerData, HeartbeatData};
+use mq_protocol::body::{ConsumerData, HeartbeatData, ProducerData};
 use mq_protocol::header::{
     ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
 };
@@ -30,6 +30,18 @@ fn heartbeat(group: &str) -> RemotingCommand {
             group_name: group.into(),
             ..ConsumerData::default()
         }],
+    };
+    RemotingCommand::request(request_code::HEART_BEAT).with_body(encode_json(&data))
+}
+
+/// A producer's heartbeat: the group it sends for, no consumers.
+fn producer_heartbeat(group: &str) -> RemotingCommand {
+    let data = HeartbeatData {
+        client_id: "127.0.0.1@sec-producer".into(),
+        producer_data_set: vec![ProducerData {
+            group_name: group.into(),
+        }],
+        consumer_data_set: vec![],
     };
     RemotingCommand::request(request_code::HEART_BEAT).with_body(encode_json(&data))
 }
@@ -194,6 +206,48 @@ async fn names_that_climb_out_of_the_store_are_refused_and_nothing_outside_chang
     succeeds(&c, addr, delete_topic("%DLQ%sec_group")).await;
     assert!(!store.join("consumequeue/%DLQ%sec_group").exists());
     assert_eq!(tree(&outside), ["keep.txt"]);
+}
+
+/// A heartbeat's producer groups are names too, checked like its consumer
+/// groups before anything of it is registered; the remark says which entry
+/// is wrong.
+#[tokio::test]
+async fn heartbeat_producer_groups_are_name_checked() {
+    let ns = NameServer::start().await;
+    let broker = TestBroker::start_temp("broker-hb", &ns.addr, |_, _| {}).await;
+    let c = client();
+    let addr = broker.addr.as_str();
+    for bad in [TRAVERSAL_GROUP, "", "a b", &"g".repeat(256)] {
+        refused(
+            &c,
+            addr,
+            producer_heartbeat(bad),
+            "HEART_BEAT producer group",
+        )
+        .await;
+    }
+    refused(
+        &c,
+        addr,
+        heartbeat("../consumer"),
+        "HEART_BEAT consumer group",
+    )
+    .await;
+    // A heartbeat with a good consumer and a bad producer registers neither.
+    let mut mixed = heartbeat("hb_consumer");
+    let mut data: HeartbeatData = mq_protocol::route::decode_json(&mixed.body).unwrap();
+    data.producer_data_set.push(ProducerData {
+        group_name: "bad/producer".into(),
+    });
+    mixed.body = encode_json(&data).into();
+    refused(&c, addr, mixed, "HEART_BEAT producer group").await;
+    let list = RemotingCommand::request(request_code::GET_CONSUMER_LIST_BY_GROUP)
+        .with_field("consumerGroup", "hb_consumer");
+    refused(&c, addr, list.clone(), "no consumer").await;
+
+    succeeds(&c, addr, producer_heartbeat("hb_producer")).await;
+    succeeds(&c, addr, heartbeat("hb_consumer")).await;
+    succeeds(&c, addr, list).await;
 }
 
 /// A send-back's numbers are checked: delay level -1 (straight to the DLQ)

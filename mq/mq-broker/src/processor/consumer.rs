@@ -10,7 +10,7 @@ use mq_protocol::header::{
     ConsumerGroupHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
     UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use mq_protocol::name::{GroupName, TopicName};
+use mq_protocol::name::{GroupName, NameError, TopicName};
 use mq_protocol::route::{decode_json, encode_json, perm};
 use mq_protocol::{topic, RemotingCommand, ResponseCode};
 use mq_remoting::Channel;
@@ -77,17 +77,20 @@ pub(crate) fn heartbeat(
 }
 
 /// Every group and subscribed topic of a heartbeat must be a name before
-/// any of it is registered: a group becomes a subscription group and names
-/// the retry and DLQ topics (and so their folders in the store).
+/// any of it is registered: a consumer group becomes a subscription group
+/// and names the retry and DLQ topics (and so their folders in the store); a
+/// producer group is what a transaction check-back looks its producers up
+/// by. The remark says which entry is wrong.
 fn check_heartbeat_names(data: &HeartbeatData) -> Result<(), ProcessError> {
+    let refuse = |what: &str, e: NameError| ProcessError::system(format!("HEART_BEAT {what}: {e}"));
     for consumer in &data.consumer_data_set {
-        GroupName::parse(&consumer.group_name).map_err(ProcessError::system)?;
+        GroupName::check(&consumer.group_name).map_err(|e| refuse("consumer group", e))?;
         for sub in &consumer.subscription_data_set {
-            TopicName::parse_internal(&sub.topic).map_err(ProcessError::system)?;
+            TopicName::check_internal(&sub.topic).map_err(|e| refuse("subscribed topic", e))?;
         }
     }
     for producer in &data.producer_data_set {
-        GroupName::parse(&producer.group_name).map_err(ProcessError::system)?;
+        GroupName::check(&producer.group_name).map_err(|e| refuse("producer group", e))?;
     }
     Ok(())
 }
