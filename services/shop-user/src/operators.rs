@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use shop_common::config::ConfigError;
+use shop_common::config::{ConfigError, Source};
 
 pub use crate::password::hash_password;
 use crate::password::{Login, StoredHash};
@@ -68,8 +68,15 @@ impl Operators {
         })?;
         let mut accounts = BTreeMap::new();
         for entry in entries {
-            let at = format!("{}:{}", path.display(), entry.line);
-            let refuse = |reason: String| ConfigError::invalid("operators_file", &at, &reason);
+            let refuse = |reason: String| ConfigError::Invalid {
+                key: "operators_file".to_owned(),
+                value: entry.key.clone(),
+                origin: Source::File {
+                    path: path.to_owned(),
+                    line: entry.line,
+                },
+                reason,
+            };
             let login = Login::parse(&entry.key)
                 .map_err(|e| refuse(format!("operator {:?}: {e}", entry.key)))?;
             let hash = StoredHash::parse(&entry.value).map_err(|e| {

@@ -220,20 +220,25 @@ pub async fn login(
     if let Err(wait) = state.limiter.check(&body.login, Instant::now()) {
         return Err(UserError::TooManyAttempts { retry_after: wait });
     }
-    // Operators first: sign-up refuses their logins.
+    // Operators first: sign-up refuses their logins. The customers' table
+    // is asked in every case, so an operator's log-in takes as long as a
+    // customer's.
     let (principal, stored) = match Login::parse(&body.login) {
-        Ok(login) => match state.operators.get(login.as_str()) {
-            Some(hash) => (
-                Some(Principal::Operator {
-                    login: login.to_string(),
-                }),
-                Some(hash.clone()),
-            ),
-            None => match repo::credentials(&state.db, &login).await? {
-                Some((user_id, hash)) => (Some(Principal::Customer { user_id }), Some(hash)),
-                None => (None, None),
-            },
-        },
+        Ok(login) => {
+            let customer = repo::credentials(&state.db, &login).await?;
+            match (state.operators.get(login.as_str()), customer) {
+                (Some(hash), _) => (
+                    Some(Principal::Operator {
+                        login: login.to_string(),
+                    }),
+                    Some(hash.clone()),
+                ),
+                (None, Some((user_id, hash))) => {
+                    (Some(Principal::Customer { user_id }), Some(hash))
+                }
+                (None, None) => (None, None),
+            }
+        }
         Err(_) => (None, None),
     };
     let matches = state.hasher.verify(stored, &body.password).await;
