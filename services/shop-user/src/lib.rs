@@ -109,7 +109,8 @@ impl AppState {
 ///
 /// - `POST /auth/signup`, `POST /auth/login` (no token), `POST /auth/logout`
 /// - `GET /users/me`, `GET /users/{id}` (themself, or an operator)
-/// - `POST /users/{id}/balance/top-ups` (operators)
+/// - `POST /users/{id}/balance/top-ups` (operators),
+///   `GET /users/{id}/balance/top-ups` (themself, or an operator)
 /// - `POST /internal/sessions/verify` (any trusted service)
 /// - `GET /internal/users/{id}`, `POST /internal/users/{id}/balance/reservations`,
 ///   `GET /internal/users/{id}/balance/reservations/{order_id}` (the order
@@ -124,7 +125,10 @@ pub fn router(state: AppState, auth: Auth) -> Router {
         .route("/auth/logout", post(routes::logout))
         .route("/users/me", get(routes::me))
         .route("/users/{id}", get(routes::get_user))
-        .route("/users/{id}/balance/top-ups", post(routes::top_up))
+        .route(
+            "/users/{id}/balance/top-ups",
+            post(routes::top_up).get(routes::list_top_ups),
+        )
         .route("/health", get(routes::health));
     let internal = Router::new()
         .route(shop_common::auth::VERIFY_PATH, post(routes::verify))

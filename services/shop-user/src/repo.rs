@@ -42,6 +42,8 @@ pub const MAX_BALANCE_CENTS: i64 = 100_000_000_000;
 pub const MAX_TOP_UP_CENTS: i64 = 10_000_000;
 /// Longest top-up reference, in bytes.
 pub const MAX_REFERENCE_LEN: usize = 64;
+/// Most top-ups one listing returns.
+pub const MAX_PAGE: i64 = 1_000;
 /// Longest user name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
@@ -316,28 +318,57 @@ fn check_reference(reference: &str) -> Result<(), UserError> {
     }
 }
 
+fn top_up_from_row(row: &AnyRow) -> Result<TopUp, sqlx::Error> {
+    Ok(TopUp {
+        reference: row.try_get("reference")?,
+        user_id: row.try_get("user_id")?,
+        amount_cents: row.try_get("amount_cents")?,
+        balance_after_cents: row.try_get("balance_after_cents")?,
+        operator: row.try_get("operator_login")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const TOP_UP_COLUMNS: &str =
+    "reference, user_id, amount_cents, balance_after_cents, operator_login, created_at";
+
+/// The top-ups of `user_id`, oldest first, at most `limit` (1 to
+/// [`MAX_PAGE`]), those after `after_ms` (their `created_at`).
+pub async fn top_ups(
+    db: &Db,
+    user_id: i64,
+    after_ms: i64,
+    limit: i64,
+) -> Result<Vec<TopUp>, UserError> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(UserError::invalid(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {TOP_UP_COLUMNS} FROM balance_top_ups WHERE user_id = $1 AND created_at > $2 \
+         ORDER BY created_at, reference LIMIT $3"
+    ))
+    .bind(user_id)
+    .bind(after_ms)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(top_up_from_row).collect::<Result<_, _>>()?)
+}
+
 async fn find_top_up(
     conn: &mut AnyConnection,
     reference: &str,
 ) -> Result<Option<TopUp>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT reference, user_id, amount_cents, balance_after_cents, operator_login, created_at \
-         FROM balance_top_ups WHERE reference = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {TOP_UP_COLUMNS} FROM balance_top_ups WHERE reference = $1"
+    ))
     .bind(reference)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        Ok(TopUp {
-            reference: row.try_get("reference")?,
-            user_id: row.try_get("user_id")?,
-            amount_cents: row.try_get("amount_cents")?,
-            balance_after_cents: row.try_get("balance_after_cents")?,
-            operator: row.try_get("operator_login")?,
-            created_at: row.try_get("created_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(top_up_from_row).transpose()
 }
 
 /// Adds `amount_cents` (0.01 to [`MAX_TOP_UP_CENTS`]) to the balance of

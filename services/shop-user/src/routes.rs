@@ -15,7 +15,7 @@ use shop_common::{now_ms, ApiError};
 use uuid::Uuid;
 
 use crate::error::UserError;
-use crate::extract::{decimal, Json, Path};
+use crate::extract::{decimal, Json, Path, Query};
 use crate::password::{check_password, Login};
 use crate::repo::{self, BalanceReservation, OrderLedger, TopUp, User};
 use crate::{sessions, AppState};
@@ -90,6 +90,19 @@ pub struct TopUpRequest {
     pub amount: Decimal,
     pub reference: String,
 }
+
+/// `GET /users/{id}/balance/top-ups?after=&limit=`: `after` is a
+/// `created_at` (ms) to page from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpsQuery {
+    #[serde(default)]
+    pub after: i64,
+    pub limit: Option<i64>,
+}
+
+/// Top-ups listed when the client gives no limit.
+pub const DEFAULT_PAGE: i64 = 100;
 
 /// A top-up as ledgered; `balance` is the balance it left.
 #[derive(Debug, Serialize, Deserialize)]
@@ -337,6 +350,27 @@ pub async fn top_up(
         tracing::info!(user_id, reference = %view.reference, amount = %view.amount, operator, "balance topped up");
         Ok((StatusCode::CREATED, axum::Json(view)).into_response())
     }
+}
+
+/// `GET /users/{id}/balance/top-ups?after=&limit=` → 200 `[TopUpView]`,
+/// oldest first, of the caller themself or of anyone for an operator; 400
+/// `invalid_limit`, `invalid_query`; 401; 404 `user_not_found`, for
+/// someone else too.
+pub async fn list_top_ups(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(user_id): Path<i64>,
+    Query(query): Query<TopUpsQuery>,
+) -> Result<axum::Json<Vec<TopUpView>>, ApiError> {
+    if !principal.may_see(user_id) {
+        return Err(UserError::UserNotFound(user_id).into());
+    }
+    repo::get_user(&state.db, user_id).await?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    let top_ups = repo::top_ups(&state.db, user_id, query.after, limit).await?;
+    Ok(axum::Json(
+        top_ups.into_iter().map(TopUpView::from).collect(),
+    ))
 }
 
 /// `POST /internal/sessions/verify` (any trusted service) → 200

@@ -388,6 +388,18 @@ shop_common::db_test!(async fn only_operators_top_up_once_per_reference_within_b
     assert_eq!(ops.post(&format!("/users/{bob}/balance/top-ups"), json!({ "amount": "0.50", "reference": "r3" })).await.status, StatusCode::CREATED);
     assert_eq!(app.balance(ann).await, "80.00");
     assert_eq!(app.count("balance_top_ups").await, 2, "the ledger holds each top-up once");
+
+    // The ledger is read by its owner and the operator.
+    let listed = app.as_user("ann").await.get(&path).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body, json!([first.body]));
+    assert_eq!(ops.get(&path).await.body, listed.body);
+    let bobs = app.as_user("bob").await.get(&path).await;
+    assert_eq!((bobs.status, bobs.code()), (StatusCode::NOT_FOUND, "user_not_found"));
+    assert_eq!(app.get(&path).await.status, StatusCode::UNAUTHORIZED);
+    let after = first.body["created_at"].as_i64().unwrap();
+    assert_eq!(ops.get(&format!("{path}?after={after}")).await.body, json!([]));
+    assert_eq!(ops.get(&format!("{path}?limit=0")).await.code(), "invalid_limit");
 });
 
 shop_common::db_test!(async fn concurrent_top_ups_with_one_reference_add_once(db) {
