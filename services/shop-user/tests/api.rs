@@ -786,3 +786,23 @@ shop_common::db_test!(async fn only_an_order_cancel_the_order_service_signed_ref
     assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.balance(user).await, "100.00");
 });
+
+shop_common::db_test!(async fn long_expired_sessions_are_purged_and_live_ones_kept(db) {
+    let app = spawn_app(&db).await;
+    app.signup("ann", "Ann").await;
+    let live = app.login("ann", PASSWORD).await.body["token"].as_str().unwrap().to_owned();
+    let old = app.login("ann", PASSWORD).await.body["token"].as_str().unwrap().to_owned();
+    let now = shop_common::now_ms();
+    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE token_hash = $2")
+        .bind(now - 10)
+        .bind(shop_common::auth::token_hash(&old))
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(app.bearer(&old).get("/users/me").await.code(), "invalid_token");
+    let purge = |before| shop_user::sessions::purge_expired(&app.db, before);
+    assert_eq!(purge(now - 1_000).await.unwrap(), 0, "expired, but not long enough");
+    assert_eq!(purge(now).await.unwrap(), 1);
+    assert_eq!(app.count("sessions").await, 1);
+    assert_eq!(app.bearer(&live).get("/users/me").await.status, StatusCode::OK);
+});
