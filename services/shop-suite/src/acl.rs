@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use mq_acl::AclConfig;
 use mq_client::Credentials;
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
+use shop_pay::events::PAY_REFUND;
 
 /// The operator's admin account (`mqadmin`).
 pub const OPERATOR: &str = "shop-operator";
@@ -72,16 +73,21 @@ const SPECS: &[Spec] = &[
     Spec {
         access_key: "shop-pay",
         admin: false,
-        topics: &[(PAY_SUCCESS, "PUB")],
+        topics: &[(PAY_SUCCESS, "PUB"), (PAY_REFUND, "PUB")],
         groups: &[(shop_pay::PRODUCER_GROUP, "PUB")],
     },
     Spec {
         access_key: "shop-log",
         admin: false,
-        topics: &[(ORDER_CANCEL, "SUB"), (PAY_SUCCESS, "SUB")],
+        topics: &[
+            (ORDER_CANCEL, "SUB"),
+            (PAY_SUCCESS, "SUB"),
+            (PAY_REFUND, "SUB"),
+        ],
         groups: &[
             (shop_log::events::CANCEL_GROUP, "SUB"),
             (shop_log::events::PAY_GROUP, "SUB"),
+            (shop_log::events::REFUND_GROUP, "SUB"),
         ],
     },
     Spec {
@@ -223,7 +229,7 @@ fn render(accounts: &[(&Spec, String)]) -> String {
 
 /// Writes `text` to `path` readable by its owner only, through a temporary
 /// file renamed over it, so that a crash never leaves half a file.
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -289,6 +295,7 @@ mod tests {
         };
         assert_eq!(publishes(ORDER_CANCEL), ["shop-order"]);
         assert_eq!(publishes(PAY_SUCCESS), ["shop-pay"]);
+        assert_eq!(publishes(PAY_REFUND), ["shop-pay"]);
         let points = &parsed.accounts["shop-points"];
         assert_eq!(points.default_topic_perm, Perm::DENY);
         assert_eq!(points.default_group_perm, Perm::DENY);

@@ -10,8 +10,15 @@
 //! The name server and broker run with ACL on: every service signs with its
 //! own account from `<data>/acl` ([`acl`]), which may publish only the
 //! events the service owns and subscribe only to what it consumes.
+//!
+//! The services check their callers: each signs its calls and events with
+//! its own secret, trusts only the services that call it, and the demo
+//! logins (an operator and two customers) have random passwords; all are
+//! generated on the first run into `<data>/secrets.properties` ([`secrets`])
+//! and printed in the banner.
 
 mod acl;
+mod secrets;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,8 +32,10 @@ use mq_client::{AdminClient, ClientConfig, TopicSpec};
 use mq_namesrv::NamesrvConfig;
 use mq_store::MessageStoreConfig;
 use serde_json::json;
+use shop_common::config::Secret;
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
-use shop_common::service::{Extension, Service, ServiceConfig};
+use shop_common::service::{Extension, Service, ServiceConfig, Sessions};
+use shop_pay::events::PAY_REFUND;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -140,24 +149,45 @@ struct Launcher<'a> {
     data: &'a Path,
     namesrv: &'a str,
     accounts: &'a acl::Accounts,
+    secrets: &'a secrets::Secrets,
+    /// The user service, which checks every other service's tokens (empty
+    /// until it runs).
+    user_url: String,
     services: &'a mut JoinSet<std::io::Result<()>>,
     stop: &'a watch::Sender<bool>,
 }
 
 impl Launcher<'_> {
-    /// `service`'s test configuration on its own database, at `default_port`
-    /// (or a random port), with the name server.
+    /// `service`'s configuration on its own database, at `default_port`
+    /// (or a random port), with the name server and its secrets.
     async fn config<X: Extension>(
         &self,
         service: &'static Service<X>,
         default_port: u16,
     ) -> Result<ServiceConfig<X::Config>> {
-        let mut config =
-            service.config_for_tests(&database(self.args, self.data, service.name).await?);
+        let config = service.config_for_tests(&database(self.args, self.data, service.name).await?);
+        Ok(self.secure(service.name, default_port, config))
+    }
+
+    /// `config` of service `name` at `default_port` (or a random port), with
+    /// the name server, its broker account, its signing key, the services
+    /// it trusts and the user service checking its tokens.
+    fn secure<C>(
+        &self,
+        name: &str,
+        default_port: u16,
+        mut config: ServiceConfig<C>,
+    ) -> ServiceConfig<C> {
         config.http_addr = http_addr(self.args, default_port);
         config.namesrv_addr = self.namesrv.to_owned();
-        config.mq_credentials = Some(self.accounts.service(service.name));
-        Ok(config)
+        config.mq_credentials = Some(self.accounts.service(name));
+        config.service_key = Some(self.secrets.service_key(name));
+        config.trusted = self.secrets.trusted_by(name);
+        config.sessions = Sessions::Remote {
+            url: self.user_url.clone(),
+            cache_for: Duration::from_secs(1),
+        };
+        config
     }
 
     /// Starts `service` with `config` and runs it until the stop flag is
@@ -177,8 +207,8 @@ impl Launcher<'_> {
         Ok(url)
     }
 
-    /// [`Launcher::launch`] of a service with no keys of its own.
-    async fn plain<X: Extension<Config = ()>>(
+    /// [`Launcher::launch`] of a service with its own keys' defaults.
+    async fn plain<X: Extension>(
         &mut self,
         service: &'static Service<X>,
         default_port: u16,
@@ -193,6 +223,8 @@ async fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot create the data folder {}", args.data.display()))?;
     let data = std::fs::canonicalize(&args.data)?;
     let accounts = acl::Accounts::load_or_create(&data)?;
+    let secrets = secrets::Secrets::load_or_create(&data)?;
+    let operators = operators_file(&data, &secrets)?;
     let acl_file = accounts.file.display().to_string();
     let (stop, _) = watch::channel(false);
 
@@ -249,7 +281,7 @@ async fn run(args: Args) -> Result<()> {
     )
     .await
     .context("starting the admin client")?;
-    for topic in [ORDER_CANCEL, PAY_SUCCESS] {
+    for topic in [ORDER_CANCEL, PAY_SUCCESS, PAY_REFUND] {
         admin
             .create_topic(&broker_addr, &TopicSpec::new(topic).with_queues(4, 4))
             .await
@@ -263,12 +295,18 @@ async fn run(args: Args) -> Result<()> {
         data: &data,
         namesrv: &namesrv,
         accounts: &accounts,
+        secrets: &secrets,
+        user_url: String::new(),
         services: &mut services,
         stop: &stop,
     };
+    let mut user_config = launcher.config(&shop_user::SERVICE, 8084).await?;
+    user_config.own.operators = shop_user::operators::Operators::load(&operators)
+        .with_context(|| format!("reading {}", operators.display()))?;
+    let user_url = launcher.launch(&shop_user::SERVICE, user_config).await?;
+    launcher.user_url = user_url.clone();
     let goods_url = launcher.plain(&shop_goods::SERVICE, 8082).await?;
     let coupon_url = launcher.plain(&shop_coupon::SERVICE, 8083).await?;
-    let user_url = launcher.plain(&shop_user::SERVICE, 8084).await?;
 
     let mut order_config = launcher.config(&shop_order::SERVICE, 8081).await?;
     order_config.own.goods_url = goods_url.clone();
@@ -276,27 +314,42 @@ async fn run(args: Args) -> Result<()> {
     order_config.own.user_url = user_url.clone();
     let order_url = launcher.launch(&shop_order::SERVICE, order_config).await?;
 
-    let mut gateway_config = shop_gateway::config_for_tests();
+    // The gateway calls back only the pay service's registered URL, so
+    // pay's address is fixed first.
+    let pay_addr = fixed_addr(&args, 8085)?;
+    let merchant = shop_common::auth::ServiceKey::new("shop", secrets.gateway_merchant_key())?;
+    let mut gateway_config = shop_gateway::config_for_tests(
+        &format!("http://{pay_addr}/payments/callback"),
+        &data.join("gateway"),
+    );
     gateway_config.http_addr = http_addr(&args, 8088);
+    gateway_config.own.gateway_secret = Secret::new(secrets.gateway_callback_secret());
+    gateway_config.own.merchant = merchant.clone();
     gateway_config.own.callback_attempts = 5;
     gateway_config.own.callback_backoff = Duration::from_millis(200);
     let gateway_url = launcher
         .launch(&shop_gateway::SERVICE, gateway_config)
         .await?;
 
-    let pay_addr = fixed_addr(&args, 8085)?;
-    let mut pay_config = launcher.config(&shop_pay::SERVICE, 8085).await?;
+    let pay_database = database(&args, &data, "pay").await?;
+    let mut pay_config = launcher.secure(
+        "pay",
+        8085,
+        shop_pay::config_for_tests(&pay_database, &order_url),
+    );
     pay_config.http_addr = pay_addr;
     pay_config.own.order_url = order_url.clone();
     pay_config.own.gateway_url = gateway_url.clone();
     pay_config.own.public_url = format!("http://{pay_addr}");
+    pay_config.own.gateway_secret = Secret::new(secrets.gateway_callback_secret());
+    pay_config.own.merchant = merchant;
     let pay_url = launcher.launch(&shop_pay::SERVICE, pay_config).await?;
 
     let log_url = launcher.plain(&shop_log::SERVICE, 8086).await?;
     let points_url = launcher.plain(&shop_points::SERVICE, 8087).await?;
 
     if !args.no_seed {
-        seed(&goods_url, &user_url, &coupon_url)
+        seed(&goods_url, &user_url, &coupon_url, &secrets)
             .await
             .context("seeding demo data")?;
     }
@@ -317,6 +370,17 @@ async fn run(args: Args) -> Result<()> {
         "mqadmin      ROCKETMQ_HOME={} mqadmin clusterList -n {namesrv}",
         accounts.home.display()
     );
+    println!("secrets      {}", secrets.file.display());
+    println!(
+        "operator     {login} {password}   (POST {user_url}/auth/login for a token)",
+        login = secrets::OPERATOR_LOGIN,
+        password = secrets.password(secrets::OPERATOR_LOGIN)
+    );
+    let customers: Vec<String> = secrets::CUSTOMERS
+        .iter()
+        .map(|c| format!("{c} {}", secrets.password(c)))
+        .collect();
+    println!("customers    {}", customers.join(", "));
     println!("shop ready; Ctrl-C stops it");
 
     shop_common::signal::shutdown().await;
@@ -334,8 +398,54 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Demo goods, users and coupons, added once (when there are no goods yet).
-async fn seed(goods_url: &str, user_url: &str, coupon_url: &str) -> Result<()> {
+/// The user service's operators file: the demo operator with its generated
+/// password, written on the first run (mode 0600).
+fn operators_file(data: &Path, secrets: &secrets::Secrets) -> Result<PathBuf> {
+    let path = data.join("operators.properties");
+    if !path.exists() {
+        let login = secrets::OPERATOR_LOGIN;
+        let line = shop_user::operators::operator_line(login, secrets.password(login))
+            .map_err(|e| anyhow::anyhow!("hashing the operator's password: {e}"))?;
+        acl::write_private(
+            &path,
+            &format!(
+                "# The shop's operators: login=<argon2id hash> (shop-user hash-password)\n{line}"
+            ),
+        )?;
+    }
+    Ok(path)
+}
+
+/// Logs in at the user service; returns the bearer token.
+async fn log_in(
+    http: &reqwest::Client,
+    user_url: &str,
+    login: &str,
+    password: &str,
+) -> Result<String> {
+    let answer: serde_json::Value = http
+        .post(format!("{user_url}/auth/login"))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await?
+        .error_for_status()
+        .with_context(|| format!("logging in as {login}"))?
+        .json()
+        .await?;
+    answer["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("a token in the log-in answer")
+}
+
+/// Demo goods, customers (each with a balance and a 5.00 coupon), added
+/// once (when there are no goods yet), as the operator would.
+async fn seed(
+    goods_url: &str,
+    user_url: &str,
+    coupon_url: &str,
+    secrets: &secrets::Secrets,
+) -> Result<()> {
     let http = reqwest::Client::new();
     let existing: serde_json::Value = http
         .get(format!("{goods_url}/goods"))
@@ -346,6 +456,8 @@ async fn seed(goods_url: &str, user_url: &str, coupon_url: &str) -> Result<()> {
     if existing.as_array().is_some_and(|a| !a.is_empty()) {
         return Ok(());
     }
+    let operator = secrets::OPERATOR_LOGIN;
+    let token = log_in(&http, user_url, operator, secrets.password(operator)).await?;
     for (name, price, stock) in [
         ("Rust mug", "12.50", 100),
         ("Crab plush", "24.00", 50),
@@ -353,27 +465,38 @@ async fn seed(goods_url: &str, user_url: &str, coupon_url: &str) -> Result<()> {
     ] {
         let body = json!({"name": name, "price": price, "stock": stock});
         http.post(format!("{goods_url}/goods"))
+            .bearer_auth(&token)
             .json(&body)
             .send()
             .await?
             .error_for_status()?;
     }
-    for (name, balance) in [("alice", "200.00"), ("bob", "50.00")] {
+    for (login, balance) in secrets::CUSTOMERS.iter().zip(["200.00", "50.00"]) {
         let created: serde_json::Value = http
-            .post(format!("{user_url}/users"))
-            .json(&json!({"name": name, "balance": balance}))
+            .post(format!("{user_url}/auth/signup"))
+            .json(&json!({"login": login, "password": secrets.password(login), "name": login}))
             .send()
             .await?
-            .error_for_status()?
+            .error_for_status()
+            .with_context(|| format!("signing up {login}"))?
             .json()
             .await?;
         let id = created["id"].as_i64().context("a user id")?;
+        http.post(format!("{user_url}/users/{id}/balance/top-ups"))
+            .bearer_auth(&token)
+            .json(&json!({"amount": balance, "reference": format!("demo-{login}")}))
+            .send()
+            .await?
+            .error_for_status()?;
         http.post(format!("{coupon_url}/coupons"))
+            .bearer_auth(&token)
             .json(&json!({"user_id": id, "amount": "5.00"}))
             .send()
             .await?
             .error_for_status()?;
     }
-    tracing::info!("demo data added: 3 goods, users alice and bob with a 5.00 coupon each");
+    tracing::info!(
+        "demo data added: 3 goods, customers alice and bob with a balance and a 5.00 coupon each"
+    );
     Ok(())
 }

@@ -3,6 +3,12 @@
 //! its own fresh database (SQLite or PostgreSQL), HTTP on port 0; seeding
 //! helpers; a fault proxy that makes a service fail or stall; and the
 //! invariants of DESIGN.md section 5, checked against every database.
+//!
+//! Authentication is on as in production: the services sign their calls
+//! and events (test keys), every other service checks tokens with the user
+//! service, the seeding goes through an operator's log-in, and each user
+//! the tests add signs up, is topped up by the operator and logs in; its
+//! requests carry its own token.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,14 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use mq_testkit::Cluster;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use shop_common::service::ServiceConfig;
+use shop_common::service::{Extension, Sessions};
 use shop_common::testing::TestDatabase;
 use shop_common::{Db, DbKind};
 use tokio::net::TcpListener;
@@ -51,14 +57,16 @@ impl Service {
     }
 
     /// Starts a service with no keys of its own on `database_url`, at the
-    /// name server `namesrv`.
-    async fn start_plain(
-        service: &'static shop_common::service::Service,
+    /// name server `namesrv`, checking tokens at `user_url`.
+    async fn start_plain<X: Extension<State = Db>>(
+        service: &'static shop_common::service::Service<X>,
         database_url: &str,
         namesrv: &str,
+        user_url: &str,
     ) -> Service {
-        let mut config = ServiceConfig::for_tests(database_url);
+        let mut config = service.config_for_tests(database_url);
         config.namesrv_addr = namesrv.to_owned();
+        config.sessions = sessions(user_url);
         let app = service
             .start(config)
             .await
@@ -102,6 +110,19 @@ async fn stopped(rx: oneshot::Receiver<()>) {
     let _ = rx.await;
 }
 
+/// Tokens checked at the user service, as in production.
+fn sessions(user_url: &str) -> Sessions {
+    Sessions::Remote {
+        url: user_url.to_owned(),
+        cache_for: Duration::from_secs(1),
+    }
+}
+
+/// The operator the tests log in as.
+pub const OPERATOR: &str = "ops";
+/// Its password.
+pub const OPERATOR_PASSWORD: &str = "operator-password-of-the-tests";
+
 /// What a fault proxy does with reservation calls.
 #[derive(Debug, Clone, Copy)]
 pub enum Fault {
@@ -123,8 +144,24 @@ struct ProxyState {
     http: reqwest::Client,
 }
 
-async fn forward_get(State(s): State<ProxyState>, uri: axum::http::Uri) -> impl IntoResponse {
-    match s.http.get(format!("{}{}", s.target, uri)).send().await {
+/// The headers a forwarded call keeps: its content type and the calling
+/// service's signature.
+fn forwarded(mut request: reqwest::RequestBuilder, headers: &HeaderMap) -> reqwest::RequestBuilder {
+    for (name, value) in headers {
+        if name == "content-type" || name.as_str().starts_with("x-shop-") {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+    }
+    request
+}
+
+async fn forward_get(
+    State(s): State<ProxyState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let request = forwarded(s.http.get(format!("{}{}", s.target, uri)), &headers);
+    match request.send().await {
         Ok(r) => (
             StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
             r.bytes().await.unwrap_or_default(),
@@ -137,16 +174,14 @@ async fn forward_get(State(s): State<ProxyState>, uri: axum::http::Uri) -> impl 
 async fn faulty_post(
     State(s): State<ProxyState>,
     uri: axum::http::Uri,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> impl IntoResponse {
     match s.fault {
         Fault::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "injected failure").into_response(),
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
-            let sent = s
-                .http
-                .post(format!("{}{}", s.target, uri))
-                .header("content-type", "application/json")
+            let sent = forwarded(s.http.post(format!("{}{}", s.target, uri)), &headers)
                 .body(body)
                 .send()
                 .await;
@@ -213,6 +248,11 @@ pub struct Shop {
     pub gateway_url: String,
     pub http: reqwest::Client,
     pub options: Options,
+    /// The operator's token.
+    pub operator: String,
+    /// Each added user's token.
+    tokens: std::sync::Mutex<BTreeMap<i64, String>>,
+    _gateway_dir: tempfile::TempDir,
     /// The URL the order service calls for users (the proxy, if any).
     user_url_for_order: String,
     order_db_url: String,
@@ -234,18 +274,44 @@ impl Shop {
         let cluster = Cluster::start().await;
         let namesrv = cluster.namesrv.addr.clone();
 
-        let goods = Service::start_plain(&shop_goods::SERVICE, &dbs[0].url, &namesrv).await;
-        let coupon = Service::start_plain(&shop_coupon::SERVICE, &dbs[1].url, &namesrv).await;
-        let user = Service::start_plain(&shop_user::SERVICE, &dbs[2].url, &namesrv).await;
-        let log = Service::start_plain(&shop_log::SERVICE, &dbs[5].url, &namesrv).await;
-        let points = Service::start_plain(&shop_points::SERVICE, &dbs[6].url, &namesrv).await;
+        let mut config = shop_user::SERVICE.config_for_tests(&dbs[2].url);
+        config.namesrv_addr = namesrv.clone();
+        let hash = shop_user::operators::hash_password(OPERATOR_PASSWORD).expect("a hash");
+        config.own.operators =
+            shop_user::operators::Operators::from_entries([(OPERATOR, hash.as_str())])
+                .expect("the operator");
+        let app = shop_user::SERVICE.start(config).await.expect("user starts");
+        let user = Service::spawn(app.port(), app.state().clone(), |rx| {
+            app.run_until_stopped(stopped(rx))
+        });
+        let goods =
+            Service::start_plain(&shop_goods::SERVICE, &dbs[0].url, &namesrv, &user.url).await;
+        let coupon =
+            Service::start_plain(&shop_coupon::SERVICE, &dbs[1].url, &namesrv, &user.url).await;
+        let log = Service::start_plain(&shop_log::SERVICE, &dbs[5].url, &namesrv, &user.url).await;
+        let points =
+            Service::start_plain(&shop_points::SERVICE, &dbs[6].url, &namesrv, &user.url).await;
 
+        // The pay service must know its own URL for the gateway's callback,
+        // and the gateway calls back only that URL.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let pay_addr = probe.local_addr().expect("an address");
+        drop(probe);
+        let gateway_dir = tempfile::tempdir().expect("a gateway folder");
         let app = shop_gateway::SERVICE
-            .start(shop_gateway::config_for_tests())
+            .start(shop_gateway::config_for_tests(
+                &format!("http://{pay_addr}/payments/callback"),
+                gateway_dir.path(),
+            ))
             .await
             .expect("gateway starts");
         let gateway_url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client");
+        let operator = log_in(&http, &user.url, OPERATOR, OPERATOR_PASSWORD).await;
 
         let user_url_for_order = match options.user_fault {
             Some(fault) => FaultProxy::start(&user.url, fault).await.url,
@@ -262,11 +328,11 @@ impl Shop {
             gateway_url,
             pay_db_url: dbs[4].url.clone(),
             cluster,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("a client"),
+            http,
             options,
+            operator,
+            tokens: std::sync::Mutex::new(BTreeMap::new()),
+            _gateway_dir: gateway_dir,
             user_url_for_order,
             order_db_url: dbs[3].url.clone(),
             initial_stock: BTreeMap::new(),
@@ -275,14 +341,8 @@ impl Shop {
         };
         shop.order = shop.start_order(options.sweep_interval).await;
 
-        // The pay service must know its own URL for the gateway's callback.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let pay_addr = probe.local_addr().expect("an address");
-        drop(probe);
-        let mut config = ServiceConfig::for_tests_with(
-            &shop.pay_db_url,
-            shop_pay::Config::for_tests(&shop.order.url),
-        );
+        let mut config = shop_pay::config_for_tests(&shop.pay_db_url, &shop.order.url);
+        config.sessions = sessions(&shop.user.url);
         config.http_addr = pay_addr;
         config.namesrv_addr = shop.cluster.namesrv.addr.clone();
         config.own.gateway_url = shop.gateway_url.clone();
@@ -304,6 +364,7 @@ impl Shop {
         config.own.saga_timeout = self.options.saga_timeout;
         config.own.call_timeout = self.options.call_timeout;
         config.own.sweep_interval = sweep_interval;
+        config.sessions = sessions(&self.user.url);
         let app = shop_order::SERVICE
             .start(config)
             .await
@@ -312,33 +373,55 @@ impl Shop {
         Service::spawn(app.port(), db, |rx| app.run_until_stopped(stopped(rx)))
     }
 
-    async fn post(&self, url: String, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .expect("the service answers");
+    /// `POST url` with `body`, as the holder of `token` (if any).
+    pub async fn post_as(
+        &self,
+        token: Option<&str>,
+        url: String,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.post(url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the service answers");
         let status = StatusCode::from_u16(response.status().as_u16()).expect("a status");
         let value = response.json().await.unwrap_or(Value::Null);
         (status, value)
     }
 
-    async fn get(&self, url: String) -> Value {
-        self.http
+    /// `GET url` as the holder of `token`: the status and the JSON answer.
+    pub async fn get_as(&self, token: &str, url: String) -> (StatusCode, Value) {
+        let response = self
+            .http
             .get(url)
+            .bearer_auth(token)
             .send()
             .await
-            .expect("the service answers")
-            .json()
-            .await
-            .expect("JSON")
+            .expect("the service answers");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("a status");
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET url` as the operator, who may read everything.
+    async fn get(&self, url: String) -> Value {
+        let (status, value) = self.get_as(&self.operator, url.clone()).await;
+        assert!(status.is_success(), "GET {url}: {status} {value}");
+        value
+    }
+
+    /// The token of a user the tests added.
+    ///
+    /// # Panics
+    /// For a user not added by [`Shop::add_user`].
+    pub fn token_of(&self, user_id: i64) -> String {
+        self.tokens.lock().expect("not poisoned")[&user_id].clone()
     }
 
     pub async fn add_goods(&mut self, price: &str, stock: i64) -> i64 {
         let (status, body) = self
-            .post(
+            .post_as(
+                Some(&self.operator),
                 format!("{}/goods", self.goods.url),
                 json!({"name": "widget", "price": price, "stock": stock}),
             )
@@ -349,22 +432,41 @@ impl Shop {
         id
     }
 
+    /// A customer who signed up, was topped up with `balance` by the
+    /// operator and logged in.
     pub async fn add_user(&mut self, balance: &str) -> i64 {
+        let n = self.initial_balance.len() + 1;
+        let login = format!("user-{n}");
+        let password = format!("password-of-user-{n}");
         let (status, body) = self
-            .post(
-                format!("{}/users", self.user.url),
-                json!({"name": "alice", "balance": balance}),
+            .post_as(
+                None,
+                format!("{}/auth/signup", self.user.url),
+                json!({"login": login, "password": password, "name": "alice"}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let id = body["id"].as_i64().expect("an id");
+        if cents(balance) > 0 {
+            let (status, body) = self
+                .post_as(
+                    Some(&self.operator),
+                    format!("{}/users/{id}/balance/top-ups", self.user.url),
+                    json!({"amount": balance, "reference": format!("seed-{id}")}),
+                )
+                .await;
+            assert!(status.is_success(), "{body}");
+        }
+        let token = log_in(&self.http, &self.user.url, &login, &password).await;
+        self.tokens.lock().expect("not poisoned").insert(id, token);
         self.initial_balance.insert(id, cents(balance));
         id
     }
 
     pub async fn add_coupon(&self, user_id: i64, amount: &str) -> i64 {
         let (status, body) = self
-            .post(
+            .post_as(
+                Some(&self.operator),
                 format!("{}/coupons", self.coupon.url),
                 json!({"user_id": user_id, "amount": amount}),
             )
@@ -373,9 +475,12 @@ impl Shop {
         body["id"].as_i64().expect("an id")
     }
 
-    /// `POST /orders`: the status and the JSON answer.
+    /// `POST /orders` as the customer the body's `user_id` names: the
+    /// status and the JSON answer.
     pub async fn place_order(&self, body: Value) -> (StatusCode, Value) {
-        self.post(format!("{}/orders", self.order.url), body).await
+        let token = body["user_id"].as_i64().map(|id| self.token_of(id));
+        self.post_as(token.as_deref(), format!("{}/orders", self.order.url), body)
+            .await
     }
 
     pub async fn order(&self, id: &str) -> Value {
@@ -495,6 +600,20 @@ impl Shop {
                 ));
             }
         }
+        let payments: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, order_id, status FROM payments WHERE status = 'PAID'")
+                .fetch_all(self.pay.db.pool())
+                .await
+                .expect("payments");
+        for (payment_id, order_id, _) in &payments {
+            let order = orders.iter().find(|o| &o.id == order_id);
+            if order.is_none_or(|o| o.status != "PAID") {
+                out.push(format!(
+                    "payment {payment_id} is PAID but its order {order_id} is {:?} (not refunded)",
+                    order.map(|o| &o.status)
+                ));
+            }
+        }
         let limit = shop_common::now_ms() - (self.options.saga_timeout.as_millis() as i64 + 2_000);
         for o in orders
             .iter()
@@ -521,25 +640,25 @@ impl Shop {
         }
     }
 
-    /// Creates a payment for an order and has the gateway pay it; returns
-    /// the payment.
+    /// Creates a payment for an order as its customer and has the gateway
+    /// pay it; returns the payment.
     pub async fn pay(&self, order_id: &str) -> Value {
+        let owner = self.order(order_id).await["user_id"]
+            .as_i64()
+            .expect("the order's user");
         let (status, payment) = self
-            .post(
+            .post_as(
+                Some(&self.token_of(owner)),
                 format!("{}/payments", self.pay.url),
                 json!({"order_id": order_id}),
             )
             .await;
         assert!(status.is_success(), "{payment}");
         let (status, paid) = self
-            .post(
+            .post_as(
+                None,
                 format!("{}/api/pay", self.gateway_url),
-                json!({
-                    "payment_id": payment["payment_id"],
-                    "order_id": order_id,
-                    "amount": payment["amount"],
-                    "notify_url": format!("{}/payments/callback", self.pay.url),
-                }),
+                json!({"payment_id": payment["payment_id"]}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{paid}");
@@ -565,6 +684,23 @@ impl Shop {
         self.user.stop().await;
         self.cluster.stop().await;
     }
+}
+
+/// Logs in at the user service; returns the bearer token.
+pub async fn log_in(http: &reqwest::Client, user_url: &str, login: &str, password: &str) -> String {
+    let answer: Value = http
+        .post(format!("{user_url}/auth/login"))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .expect("the user service answers")
+        .json()
+        .await
+        .expect("JSON");
+    answer["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("log-in of {login}: {answer}"))
+        .to_owned()
 }
 
 /// The columns of an order the invariants need.

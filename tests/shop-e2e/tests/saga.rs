@@ -62,20 +62,25 @@ shop_common::db_test!(async fn bad_orders_are_refused_before_anything_is_saved(d
         (with(json!({"quantity": -3})), StatusCode::BAD_REQUEST, "invalid_quantity"),
         (with(json!({"quantity": 4})), StatusCode::CONFLICT, "insufficient_stock"),
         (with(json!({"goods_id": 999_999})), StatusCode::NOT_FOUND, "goods_not_found"),
-        (with(json!({"user_id": 999_999})), StatusCode::NOT_FOUND, "user_not_found"),
+        // Another user's account, or one that does not exist: not the caller's.
+        (with(json!({"user_id": other})), StatusCode::FORBIDDEN, "not_your_account"),
+        (with(json!({"user_id": 999_999})), StatusCode::FORBIDDEN, "not_your_account"),
         (with(json!({"coupon_id": foreign_coupon})), StatusCode::FORBIDDEN, "coupon_not_owned"),
         (with(json!({"balance": "10.01"})), StatusCode::CONFLICT, "insufficient_balance"),
         (with(json!({"balance": "0.001"})), StatusCode::BAD_REQUEST, "invalid_balance"),
         (with(json!({"quantity": "two"})), StatusCode::BAD_REQUEST, "invalid_body"),
         (json!({"goods_id": goods}), StatusCode::BAD_REQUEST, "invalid_body"),
     ];
+    let token = shop.token_of(user);
     for (body, status, code) in cases {
-        let (got, answer) = shop.place_order(body.clone()).await;
+        let (got, answer) = shop
+            .post_as(Some(&token), format!("{}/orders", shop.order.url), body.clone())
+            .await;
         assert_eq!(got, status, "{body} → {answer}");
         assert_eq!(answer["error"]["code"], code, "{body} → {answer}");
     }
     // Not JSON at all.
-    let raw = shop.http.post(format!("{}/orders", shop.order.url)).header("content-type", "application/json").body("{").send().await.unwrap();
+    let raw = shop.http.post(format!("{}/orders", shop.order.url)).bearer_auth(&token).header("content-type", "application/json").body("{").send().await.unwrap();
     assert_eq!(raw.status().as_u16(), 400);
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(shop.order.db.pool()).await.unwrap();
     assert_eq!(n, 0, "nothing was saved");
@@ -168,8 +173,10 @@ shop_common::db_test!(async fn an_order_service_that_dies_mid_saga_is_settled_by
     let coupon = shop.add_coupon(user, "5.00").await;
     let order_url = shop.order.url.clone();
     let http = shop.http.clone();
+    let token = shop.token_of(user);
     let in_flight = tokio::spawn(async move {
         http.post(format!("{order_url}/orders"))
+            .bearer_auth(token)
             .json(&json!({"user_id": user, "goods_id": goods, "quantity": 2, "unit_price": "20.00", "coupon_id": coupon, "balance": "10.00"}))
             .send()
             .await

@@ -62,3 +62,36 @@ pub fn sigint(shop: &mut Shop) -> std::process::ExitStatus {
     assert!(status.success());
     shop.child.wait().unwrap()
 }
+
+/// The password of a demo login, from the data folder's secrets file.
+#[allow(dead_code)] // Not every test file logs in.
+pub fn password(data: &std::path::Path, login: &str) -> String {
+    let text = std::fs::read_to_string(data.join("secrets.properties")).expect("the secrets file");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("login.{login}=")))
+        .unwrap_or_else(|| panic!("no password for {login}"))
+        .to_owned()
+}
+
+/// Logs in at the shop's user service; returns the bearer token.
+#[allow(dead_code)]
+pub async fn log_in(
+    http: &reqwest::Client,
+    shop: &Shop,
+    data: &std::path::Path,
+    login: &str,
+) -> String {
+    let answer: serde_json::Value = http
+        .post(format!("{}/auth/login", shop.urls["user"]))
+        .json(&serde_json::json!({"login": login, "password": password(data, login)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("log-in of {login}: {answer}"))
+        .to_owned()
+}
