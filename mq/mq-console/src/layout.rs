@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::i18n::Lang;
-use crate::web::{enc, Ctx};
+use crate::web::{enc, ConsoleError, Ctx};
 
 const CSS: &str = include_str!("../static/console.css");
 
@@ -112,6 +112,21 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
     Html(markup.into_string()).into_response()
 }
 
+/// `result`, or its error shown inside the frame (so the navigation and
+/// the name server switch stay at hand when a name server is down).
+pub fn framed(ctx: &Ctx, nav: Nav, result: Result<Response, ConsoleError>) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(error) => {
+            let status = error.status();
+            let body = html! { div.flash.error role="alert" { (error.to_string()) } };
+            let mut response = page(ctx, nav, ctx.t.error, false, body);
+            *response.status_mut() = status;
+            response
+        }
+    }
+}
+
 /// The page of an error, without the frame (the request may not have a
 /// session, or a language).
 pub fn error_page(message: &str) -> Html<String> {
@@ -154,7 +169,8 @@ pub fn delete_form(ctx: &Ctx, action: &str, field: &str, name: &str, label: &str
         form.danger method="post" action=(action) {
             (csrf(ctx))
             input type="hidden" name=(field) value=(name);
-            label { (t.type_to_confirm) " (" code { (name) } ") "
+            label {
+                span { (t.type_to_confirm) ": " code { (name) } }
                 input type="text" name="confirm" required autocomplete="off";
             }
             button.danger type="submit" { (label) }

@@ -679,3 +679,79 @@ async fn topic_status_shows_offsets() {
     // broker, queue 0, min 0, max 3.
     page.expect("<td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">3</td>");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_name_server_keeps_the_switch_at_hand() {
+    let cluster = Cluster::start().await;
+    // Port 9 (discard) on loopback: nothing listens there.
+    let config =
+        mq_console::ConsoleConfig::new(vec![cluster.namesrv.addr.clone(), "127.0.0.1:9".into()])
+            .with_users(common::users());
+    let console = Console::start(config).await;
+    let mut b = console.browser();
+    b.login(ADMIN.0, ADMIN.1).await;
+    let page = b.post("/namesrv", &[("addr", "127.0.0.1:9")]).await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    page.expect("action=\"/namesrv\"")
+        .expect("class=\"flash error\"");
+    let page = b.post("/namesrv", &[("addr", &cluster.namesrv.addr)]).await;
+    assert_eq!(page.status, 200);
+    page.expect("broker-a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reads_the_dashboards_files() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("application.properties"),
+        format!(
+            "server.port=0\nrocketmq.config.namesrvAddr={}\n",
+            cluster.namesrv.addr
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_mq-console");
+    let conf = dir.path().join("application.properties");
+    // Log-in required by default and no users.properties: it refuses to start.
+    let out = tokio::process::Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("loginRequired is on"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("users.properties"),
+        "admin=pw-from-file,1\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = mq_testkit::bounded("the console's banner", lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("mq-console on ")
+        .expect("the banner names the URL")
+        .to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "loopback by default: {url}"
+    );
+    let mut b = common::Browser::new(&url);
+    b.login("admin", "pw-from-file").await;
+    b.get("/").await.expect("broker-a");
+    child.kill().await.unwrap();
+}

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::{each, figure, first_tps};
-use crate::layout::{csrf, page, Nav};
+use crate::layout::{csrf, framed, page, Nav};
 use crate::web::{enc, finish, CheckedForm, ConsoleError, Ctx};
 
 /// The keys the broker's UPDATE_BROKER_CONFIG takes while it runs (its
@@ -50,7 +50,12 @@ struct Row {
 }
 
 /// `GET /`: every broker of every cluster, refreshed every 10 s.
-pub async fn overview(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn overview(ctx: Ctx) -> Response {
+    let result = overview_page(&ctx).await;
+    framed(&ctx, Nav::Cluster, result)
+}
+
+async fn overview_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let admin = ctx.app.admin().await?;
     let info = admin.cluster_info().await?;
@@ -130,7 +135,7 @@ pub async fn overview(ctx: Ctx) -> Result<Response, ConsoleError> {
             }
         }
     };
-    Ok(page(&ctx, Nav::Cluster, t.nav_cluster, true, body))
+    Ok(page(ctx, Nav::Cluster, t.nav_cluster, true, body))
 }
 
 /// `POST /namesrv`: pick one of the configured name servers.
@@ -162,10 +167,15 @@ async fn known_broker(ctx: &Ctx, addr: &str) -> Result<(String, i64), ConsoleErr
 }
 
 /// `GET /broker?addr=`: runtime info and configuration.
-pub async fn broker(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn broker(ctx: Ctx) -> Response {
+    let result = broker_page(&ctx).await;
+    framed(&ctx, Nav::Cluster, result)
+}
+
+async fn broker_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let addr = ctx.query.line("addr")?.to_owned();
-    let (name, id) = known_broker(&ctx, &addr).await?;
+    let (name, id) = known_broker(ctx, &addr).await?;
     let admin = ctx.app.admin().await?;
     let runtime = admin.broker_runtime_info(&addr).await?;
     let config = admin.broker_config(&addr).await?;
@@ -192,7 +202,7 @@ pub async fn broker(ctx: Ctx) -> Result<Response, ConsoleError> {
                                     td {
                                         @if admin_view {
                                             form.inline method="post" action="/broker/config" {
-                                                (csrf(&ctx))
+                                                (csrf(ctx))
                                                 input type="hidden" name="addr" value=(addr);
                                                 input type="hidden" name="key" value=(key);
                                                 input type="text" name="value" value=(value) size="14";
@@ -213,8 +223,8 @@ pub async fn broker(ctx: Ctx) -> Result<Response, ConsoleError> {
             }
         }
     };
-    let title = format!("{} {name} ({}{id}, {addr})", t.broker, t.broker_id);
-    Ok(page(&ctx, Nav::Cluster, &title, false, body))
+    let title = format!("{} {name} ({} {id}, {addr})", t.broker, t.broker_id);
+    Ok(page(ctx, Nav::Cluster, &title, false, body))
 }
 
 /// `POST /broker/config`: one run-time key, through UPDATE_BROKER_CONFIG.

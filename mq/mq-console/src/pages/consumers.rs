@@ -12,7 +12,7 @@ use mq_protocol::topic::RETRY_GROUP_TOPIC_PREFIX;
 
 use super::topics::reset_group_offset;
 use super::{all_masters, chosen_masters, each, masters_of, Master};
-use crate::layout::{csrf, delete_form, group_link, page, topic_link, Nav};
+use crate::layout::{csrf, delete_form, framed, group_link, page, topic_link, Nav};
 use crate::time::format_ms;
 use crate::web::{enc, finish, CheckedForm, ConsoleError, Ctx};
 
@@ -69,7 +69,12 @@ async fn connection_of(
 }
 
 /// `GET /consumers?q=&system=true&sort=group|clients|tps|lag`.
-pub async fn list(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn list(ctx: Ctx) -> Response {
+    let result = list_page(&ctx).await;
+    framed(&ctx, Nav::Consumers, result)
+}
+
+async fn list_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let search = ctx.query.line("q")?.to_lowercase();
     let system = ctx.query.flag("system");
@@ -150,7 +155,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, ConsoleError> {
         div.filters {
             form.inline method="get" action="/consumers" {
                 input type="text" name="q" value=(search) placeholder=(t.search);
-                label { input type="checkbox" name="system" value="true" checked[system]; " " (t.filter_system) }
+                label.check { input type="checkbox" name="system" value="true" checked[system]; (t.filter_system) }
                 input type="hidden" name="sort" value=(sort);
                 button type="submit" { (t.search) }
             }
@@ -174,16 +179,17 @@ pub async fn list(ctx: Ctx) -> Result<Response, ConsoleError> {
                         td.num { (r.lag) }
                     }
                 }
+                @if rows.is_empty() { tr { td.note colspan="7" { (t.none) } } }
             }
         }
         @if ctx.viewer.is_admin() {
             section.card {
                 h2 { (t.create_group) }
-                (group_form(&ctx, &masters, None))
+                (group_form(ctx, &masters, None))
             }
         }
     };
-    Ok(page(&ctx, Nav::Consumers, t.groups, false, body))
+    Ok(page(ctx, Nav::Consumers, t.groups, false, body))
 }
 
 fn group_form(
@@ -206,12 +212,12 @@ fn group_form(
                 }
             }
             label { (t.retry_max_times) input type="number" name="retryMaxTimes" min="0" max="64" value=(c.retry_max_times); }
-            label { span { input type="checkbox" name="consumeEnable" value="true" checked[c.consume_enable]; " " (t.consume_enable) } }
-            label { span { input type="checkbox" name="broadcast" value="true" checked[c.consume_broadcast_enable]; " " (t.broadcast) } }
+            label.check { input type="checkbox" name="consumeEnable" value="true" checked[c.consume_enable]; (t.consume_enable) }
+            label.check { input type="checkbox" name="broadcast" value="true" checked[c.consume_broadcast_enable]; (t.broadcast) }
             fieldset {
                 legend { (t.target) }
                 @for m in masters {
-                    label { input type="checkbox" name="broker" value=(m.name) checked; " " (m.name) }
+                    label.check { input type="checkbox" name="broker" value=(m.name) checked; (m.name) }
                 }
             }
             button type="submit" { (t.save) }
@@ -256,7 +262,12 @@ pub async fn upsert(ctx: Ctx, form: CheckedForm) -> Response {
 }
 
 /// `GET /consumer?group=`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn detail(ctx: Ctx) -> Response {
+    let result = detail_page(&ctx).await;
+    framed(&ctx, Nav::Consumers, result)
+}
+
+async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let group = ctx.query.group("group")?;
     let admin = ctx.app.admin().await?;
@@ -364,30 +375,30 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
                 section.card {
                     h2 { (t.reset_offset) }
                     form.stack method="post" action="/consumer/reset" {
-                        (csrf(&ctx))
+                        (csrf(ctx))
                         input type="hidden" name="group" value=(group.as_str());
                         label { (t.topic) select name="topic" required { @for topic in &topics { option value=(topic) { (topic) } } } }
                         label { (t.reset_time) input type="text" name="time" required placeholder="2024-05-01 00:00:00"; }
-                        label { span { input type="checkbox" name="force" value="true" checked; " " (t.force) } }
+                        label.check { input type="checkbox" name="force" value="true" checked; (t.force) }
                         div { button type="submit" { (t.reset) } }
                     }
                 }
                 section.card {
                     h2 { (t.config) }
                     @let on: Vec<Master> = masters.clone();
-                    @if let Some(c) = &config { (group_form(&ctx, &on, Some(c))) } @else { p.note { (t.none) } }
+                    @if let Some(c) = &config { (group_form(ctx, &on, Some(c))) } @else { p.note { (t.none) } }
                 }
             }
             section.card {
                 h2 { (t.delete_group) }
-                (delete_form(&ctx, "/consumer/delete", "group", group.as_str(), t.delete))
+                (delete_form(ctx, "/consumer/delete", "group", group.as_str(), t.delete))
             }
         } @else {
             p.note { (t.viewer_only) }
         }
     };
     Ok(page(
-        &ctx,
+        ctx,
         Nav::Consumers,
         &format!("{} {}", t.group, group),
         false,

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use mq_client::{MessageExt, MessageQueue};
 use mq_protocol::topic::{dlq_topic, retry_topic};
 
-use crate::layout::{group_link, page, topic_link, Nav};
+use crate::layout::{framed, group_link, page, topic_link, Nav};
 use crate::time::{format_ms, now_millis};
 use crate::web::{enc, ConsoleError, Ctx};
 
@@ -27,7 +27,12 @@ fn is_offset_msg_id(id: &str) -> bool {
 }
 
 /// `GET /messages?topic=&key=` or `?topic=&id=`.
-pub async fn search(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn search(ctx: Ctx) -> Response {
+    let result = search_page(&ctx).await;
+    framed(&ctx, Nav::Messages, result)
+}
+
+async fn search_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let topic_raw = ctx.query.line("topic")?.to_owned();
     let key = ctx.query.line("key")?.to_owned();
@@ -67,7 +72,7 @@ pub async fn search(ctx: Ctx) -> Result<Response, ConsoleError> {
                 .await?,
         )
     } else if !id.is_empty() {
-        Some(find_by_id(&ctx, &topic_raw, &id).await?)
+        Some(find_by_id(ctx, &topic_raw, &id).await?)
     } else {
         None
     };
@@ -75,11 +80,11 @@ pub async fn search(ctx: Ctx) -> Result<Response, ConsoleError> {
         (forms)
         @if let Some(found) = &found {
             @if found.is_empty() { p.note { (t.no_messages) } } @else {
-                (message_table(&ctx, found))
+                (message_table(ctx, found))
             }
         }
     };
-    Ok(page(&ctx, Nav::Messages, t.nav_messages, false, body))
+    Ok(page(ctx, Nav::Messages, t.nav_messages, false, body))
 }
 
 /// The messages a message id names: the client's unique id within
@@ -137,7 +142,12 @@ struct GroupState {
 }
 
 /// `GET /message?id=<offset message id>`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn detail(ctx: Ctx) -> Response {
+    let result = detail_page(&ctx).await;
+    framed(&ctx, Nav::Messages, result)
+}
+
+async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let id = ctx.query.line("id")?;
     if !is_offset_msg_id(id) {
@@ -259,7 +269,7 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
         }
     };
     Ok(page(
-        &ctx,
+        ctx,
         Nav::Messages,
         &format!("{} {}", t.message_id, msg.msg_id()),
         false,

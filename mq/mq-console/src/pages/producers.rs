@@ -4,7 +4,7 @@ use axum::response::Response;
 use maud::html;
 
 use super::topic_masters;
-use crate::layout::{page, Nav};
+use crate::layout::{framed, page, Nav};
 use crate::web::{ConsoleError, Ctx};
 
 /// The query form and, for a topic and group, their connections.
@@ -47,7 +47,12 @@ async fn body(ctx: &Ctx) -> Result<maud::Markup, ConsoleError> {
 }
 
 /// `GET /producers`.
-pub async fn connections(ctx: Ctx) -> Result<Response, ConsoleError> {
-    let body = body(&ctx).await?;
-    Ok(page(&ctx, Nav::Producers, ctx.t.nav_producers, false, body))
+pub async fn connections(ctx: Ctx) -> Response {
+    let result = connections_page(&ctx).await;
+    framed(&ctx, Nav::Producers, result)
+}
+
+async fn connections_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
+    let body = body(ctx).await?;
+    Ok(page(ctx, Nav::Producers, ctx.t.nav_producers, false, body))
 }

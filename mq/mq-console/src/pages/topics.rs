@@ -12,7 +12,7 @@ use mq_protocol::route::{perm, ClusterInfo};
 use mq_protocol::topic::{is_system_topic, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX};
 
 use super::{all_masters, chosen_masters, each, masters_of, topic_masters, Master};
-use crate::layout::{csrf, delete_form, group_link, page, topic_link, Nav};
+use crate::layout::{csrf, delete_form, framed, group_link, page, topic_link, Nav};
 use crate::time::{format_ms, parse_time};
 use crate::web::{enc, finish, CheckedForm, ConsoleError, Ctx, Fields};
 
@@ -68,7 +68,12 @@ fn kind_label(ctx: &Ctx, kind: Kind) -> &'static str {
 }
 
 /// `GET /topics?filter=normal|retry|dlq|system|all&q=`.
-pub async fn list(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn list(ctx: Ctx) -> Response {
+    let result = list_page(&ctx).await;
+    framed(&ctx, Nav::Topics, result)
+}
+
+async fn list_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let filter = match ctx.query.get("filter") {
         "" | "normal" => Some(Kind::Normal),
@@ -109,18 +114,19 @@ pub async fn list(ctx: Ctx) -> Result<Response, ConsoleError> {
             thead { tr { th { (t.topic) } th { (t.kind) } } }
             tbody {
                 @for (topic, kind) in &shown {
-                    tr { td { (topic_link(topic)) } td { span.badge { (kind_label(&ctx, *kind)) } } }
+                    tr { td { (topic_link(topic)) } td { span.badge { (kind_label(ctx, *kind)) } } }
                 }
+                @if shown.is_empty() { tr { td.note colspan="2" { (t.none) } } }
             }
         }
         @if ctx.viewer.is_admin() {
             section.card {
                 h2 { (t.create_topic) }
-                (topic_form(&ctx, &info, None))
+                (topic_form(ctx, &info, None))
             }
         }
     };
-    Ok(page(&ctx, Nav::Topics, t.topics, false, body))
+    Ok(page(ctx, Nav::Topics, t.topics, false, body))
 }
 
 /// The create/update form; `existing` fills it from a topic's route.
@@ -155,11 +161,11 @@ fn topic_form(
                     }
                 }
             }
-            label { (t.order) input type="checkbox" name="order" value="true"; }
+            label.check { input type="checkbox" name="order" value="true"; (t.order) }
             fieldset {
                 legend { (t.target) }
                 @for m in &masters {
-                    label { input type="checkbox" name="broker" value=(m.name) checked[on.is_none_or(|on| on.contains(&m.name))]; " " (m.name) }
+                    label.check { input type="checkbox" name="broker" value=(m.name) checked[on.is_none_or(|on| on.contains(&m.name))]; (m.name) }
                 }
             }
             button type="submit" { (t.save) }
@@ -230,7 +236,12 @@ struct GroupLag {
 }
 
 /// `GET /topic?topic=`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
+pub async fn detail(ctx: Ctx) -> Response {
+    let result = detail_page(&ctx).await;
+    framed(&ctx, Nav::Topics, result)
+}
+
+async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let topic = ctx.query.any_topic("topic")?;
     let admin = ctx.app.admin().await?;
@@ -281,7 +292,7 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
     let admin_view = ctx.viewer.is_admin();
     let kind = kind_of(topic.as_str(), &info);
     let body = html! {
-        p { span.badge { (kind_label(&ctx, kind)) } " "
+        p { span.badge { (kind_label(ctx, kind)) } " "
             a href=(format!("/messages?topic={}", enc(topic.as_str()))) { (t.nav_messages) } " · "
             a href=(format!("/producers?topic={}", enc(topic.as_str()))) { (t.nav_producers) }
         }
@@ -337,7 +348,7 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
                 section.card {
                     h2 { (t.send_message) }
                     form.stack method="post" action="/topic/send" {
-                        (csrf(&ctx))
+                        (csrf(ctx))
                         input type="hidden" name="topic" value=(topic.as_str());
                         label { (t.tag) input type="text" name="tag" maxlength="255"; }
                         label { (t.message_key) input type="text" name="key" maxlength="255"; }
@@ -348,7 +359,7 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
                 section.card {
                     h2 { (t.reset_offset) }
                     form.stack method="post" action="/topic/reset" {
-                        (csrf(&ctx))
+                        (csrf(ctx))
                         input type="hidden" name="topic" value=(topic.as_str());
                         label { (t.group)
                             select name="group" required {
@@ -356,7 +367,7 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
                             }
                         }
                         label { (t.reset_time) input type="text" name="time" required placeholder="2024-05-01 00:00:00"; }
-                        label { span { input type="checkbox" name="force" value="true" checked; " " (t.force) } }
+                        label.check { input type="checkbox" name="force" value="true" checked; (t.force) }
                         div { button type="submit" { (t.reset) } }
                     }
                 }
@@ -364,19 +375,19 @@ pub async fn detail(ctx: Ctx) -> Result<Response, ConsoleError> {
             @if let Some(q) = queue {
                 section.card {
                     h2 { (t.config) }
-                    (topic_form(&ctx, &info, Some((topic.as_str(), q.read_queue_nums, q.write_queue_nums, q.perm, &on))))
+                    (topic_form(ctx, &info, Some((topic.as_str(), q.read_queue_nums, q.write_queue_nums, q.perm, &on))))
                 }
             }
             section.card {
                 h2 { (t.delete_topic) }
-                (delete_form(&ctx, "/topic/delete", "topic", topic.as_str(), t.delete))
+                (delete_form(ctx, "/topic/delete", "topic", topic.as_str(), t.delete))
             }
         } @else {
             p.note { (t.viewer_only) }
         }
     };
     Ok(page(
-        &ctx,
+        ctx,
         Nav::Topics,
         &format!("{} {}", t.topic, topic),
         false,
