@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use mq_acl::AclConfig;
 use mq_client::Credentials;
-use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
-use shop_pay::events::PAY_REFUND;
+use shop_common::events::{ORDER_CANCEL, PAY_REFUND, PAY_SUCCESS};
 
 /// The operator's admin account (`mqadmin`).
 pub const OPERATOR: &str = "shop-operator";

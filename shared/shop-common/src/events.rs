@@ -1,7 +1,8 @@
 //! The shop's events on the broker, and exactly-once consumption of them.
 //!
-//! Topics: [`ORDER_CANCEL`] (a failed or abandoned order: undo what it took)
-//! and [`PAY_SUCCESS`] (a payment went through). Every event carries a
+//! Topics: [`ORDER_CANCEL`] (a failed or abandoned order: undo what it took),
+//! [`PAY_SUCCESS`] (a payment went through) and [`PAY_REFUND`] (a payment
+//! for a cancelled order was refunded). Every event carries a
 //! business key as its message KEYS (`order id` for ORDER_CANCEL, `payment
 //! id` for PAY_SUCCESS); consumers deduplicate on it, so a message delivered
 //! twice, or the same event published twice, is applied once.
@@ -40,6 +41,10 @@ use crate::Db;
 pub const ORDER_CANCEL: &str = "ORDER_CANCEL";
 /// Topic of successful payments.
 pub const PAY_SUCCESS: &str = "PAY_SUCCESS";
+/// Topic of refunded payments: the pay service publishes one (KEYS the
+/// payment id) when a payment arrives for an order that was cancelled; the
+/// log service records the refund.
+pub const PAY_REFUND: &str = "PAY_REFUND";
 
 /// The body of an ORDER_CANCEL message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +63,21 @@ pub struct PaymentSucceeded {
     pub amount: Decimal,
     pub trade_no: String,
     pub paid_at: i64,
+}
+
+/// The body of a PAY_REFUND message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefunded {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub user_id: i64,
+    /// What was paid at the gateway and goes back.
+    pub amount: Decimal,
+    /// The gateway's trade number of the payment refunded.
+    pub trade_no: String,
+    pub refunded_at: i64,
+    /// Why: `order_cancelled`.
+    pub reason: String,
 }
 
 /// The key a consumer deduplicates a message on: its first KEYS entry (the

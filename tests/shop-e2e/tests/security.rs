@@ -189,6 +189,15 @@ shop_common::db_test!(async fn a_payment_for_a_cancelled_order_is_refunded_not_b
         status == "REFUNDED"
     })
     .await;
+    eventually("the payment log records the refund", || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_log WHERE order_id = $1 AND event = 'refunded'")
+            .bind(&order_id)
+            .fetch_one(shop.log.db.pool())
+            .await
+            .unwrap();
+        n == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(shop.order(&order_id).await["status"], "CANCELLED");
     assert_eq!(shop.points_of(user).await, 0, "no points for a refunded payment");

@@ -4,11 +4,15 @@
 //! shop-loadgen --order http://127.0.0.1:8081 --goods http://127.0.0.1:8082 \
 //!              --user http://127.0.0.1:8084 --pay http://127.0.0.1:8085 \
 //!              --gateway http://127.0.0.1:8088 --points http://127.0.0.1:8087 \
-//!              --concurrency 32 --seconds 20 --payments 200
+//!              --concurrency 32 --seconds 20 --payments 200 \
+//!              --secrets data/secrets.properties
 //! ```
 //!
-//! Seeds one goods item with plenty of stock and one user per worker with
-//! plenty of balance, then keeps `--concurrency` orders in flight for
+//! Logs in as the shop's operator (its password from the all-in-one shop's
+//! secrets file, or `SHOP_OPERATOR_PASSWORD`), seeds one goods item with
+//! plenty of stock and one customer per worker (signed up, topped up by the
+//! operator, logged in: each worker orders and pays with its own token),
+//! then keeps `--concurrency` orders in flight for
 //! `--seconds` and reports confirmed orders/s and placement latency
 //! percentiles. Then it pays `--payments` of those orders through the
 //! gateway, `--concurrency` at a time, and reports callback-to-fan-out
@@ -45,6 +49,53 @@ struct Args {
     /// How many of the confirmed orders to pay afterwards.
     #[arg(long, default_value_t = 200)]
     payments: usize,
+    /// The all-in-one shop's secrets file, for the operator's password
+    /// (`SHOP_OPERATOR_PASSWORD` overrides it).
+    #[arg(long, default_value = "data/secrets.properties")]
+    secrets: std::path::PathBuf,
+    /// The operator's login.
+    #[arg(long, default_value = "ops")]
+    operator: String,
+}
+
+/// The operator's password: `SHOP_OPERATOR_PASSWORD`, else the secrets file.
+fn operator_password(args: &Args) -> Result<String> {
+    if let Ok(password) = std::env::var("SHOP_OPERATOR_PASSWORD") {
+        return Ok(password);
+    }
+    let text = std::fs::read_to_string(&args.secrets).with_context(|| {
+        format!(
+            "reading {} (or set SHOP_OPERATOR_PASSWORD)",
+            args.secrets.display()
+        )
+    })?;
+    let key = format!("login.{}=", args.operator);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .map(str::to_owned)
+        .with_context(|| format!("no {key} in {}", args.secrets.display()))
+}
+
+async fn log_in(
+    http: &reqwest::Client,
+    user_url: &str,
+    login: &str,
+    password: &str,
+) -> Result<String> {
+    let (status, answer) = post(
+        http,
+        None,
+        format!("{user_url}/auth/login"),
+        json!({"login": login, "password": password}),
+    )
+    .await?;
+    if status != 200 {
+        bail!("logging in as {login} failed: {answer}");
+    }
+    answer["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("a token")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -54,8 +105,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value) -> Result<(u16, Value)> {
-    let response = http.post(url).json(&body).send().await?;
+async fn post(
+    http: &reqwest::Client,
+    token: Option<&str>,
+    url: String,
+    body: Value,
+) -> Result<(u16, Value)> {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
@@ -67,8 +127,16 @@ async fn main() -> Result<()> {
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
+    let operator = log_in(
+        &http,
+        &args.user,
+        &args.operator,
+        &operator_password(&args)?,
+    )
+    .await?;
     let (status, goods) = post(
         &http,
+        Some(&operator),
         format!("{}/goods", args.goods),
         json!({"name": "load", "price": "9.99", "stock": 10_000_000}),
     )
@@ -77,28 +145,44 @@ async fn main() -> Result<()> {
         bail!("creating goods failed: {goods}");
     }
     let goods_id = goods["id"].as_i64().context("goods id")?;
+    // One customer per worker, each with its own token.
+    let run = std::process::id();
     let mut users = Vec::new();
-    for _ in 0..args.concurrency {
+    for i in 0..args.concurrency {
+        let login = format!("load-{run}-{i}");
+        let password = format!("load-password-{run}-{i}");
         let (status, user) = post(
             &http,
-            format!("{}/users", args.user),
-            json!({"name": "load", "balance": "1000000.00"}),
+            None,
+            format!("{}/auth/signup", args.user),
+            json!({"login": login, "password": password, "name": "load"}),
         )
         .await?;
         if status != 201 {
-            bail!("creating a user failed: {user}");
+            bail!("signing up a customer failed: {user}");
         }
-        users.push(user["id"].as_i64().context("user id")?);
+        let id = user["id"].as_i64().context("user id")?;
+        let (status, topped) = post(
+            &http,
+            Some(&operator),
+            format!("{}/users/{id}/balance/top-ups", args.user),
+            json!({"amount": "100000.00", "reference": format!("load-{run}-{i}")}),
+        )
+        .await?;
+        if status >= 300 {
+            bail!("topping up a customer failed: {topped}");
+        }
+        users.push((id, log_in(&http, &args.user, &login, &password).await?));
     }
 
     // Phase 1: place orders.
     let stop = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
-    let confirmed = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+    let confirmed = Arc::new(Mutex::new(Vec::<(String, i64, String)>::new()));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for user in users.clone() {
+    for (user, token) in users.clone() {
         let (http, args, stop, failed, latencies, confirmed) = (
             http.clone(),
             args.clone(),
@@ -110,14 +194,14 @@ async fn main() -> Result<()> {
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let body = json!({"user_id": user, "goods_id": goods_id, "quantity": 1, "unit_price": "9.99", "balance": "1.00"});
-                match post(&http, format!("{}/orders", args.order), body).await {
+                let body = json!({"goods_id": goods_id, "quantity": 1, "unit_price": "9.99", "balance": "1.00"});
+                match post(&http, Some(&token), format!("{}/orders", args.order), body).await {
                     Ok((201, order)) => {
                         latencies.lock().expect("not poisoned").push(t.elapsed().as_secs_f64() * 1000.0);
                         confirmed
                             .lock()
                             .expect("not poisoned")
-                            .push((order["id"].as_str().unwrap_or_default().to_owned(), user));
+                            .push((order["id"].as_str().unwrap_or_default().to_owned(), user, token.clone()));
                     }
                     _ => {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -146,7 +230,7 @@ async fn main() -> Result<()> {
     );
 
     // Phase 2: pay some of them and time the fan-out.
-    let orders: Vec<(String, i64)> = confirmed
+    let orders: Vec<(String, i64, String)> = confirmed
         .lock()
         .expect("not poisoned")
         .iter()
@@ -156,7 +240,7 @@ async fn main() -> Result<()> {
     let fanout = Arc::new(Mutex::new(Vec::<f64>::new()));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
     let mut tasks = Vec::new();
-    for (order_id, user) in orders {
+    for (order_id, user, token) in orders {
         let (http, args, fanout, permit) = (
             http.clone(),
             args.clone(),
@@ -165,24 +249,48 @@ async fn main() -> Result<()> {
         );
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let (_, payment) = post(&http, format!("{}/payments", args.pay), json!({"order_id": order_id})).await?;
-            let points_before: i64 = http.get(format!("{}/points/{user}", args.points)).send().await?.json::<Value>().await?["points"]
+            let (_, payment) = post(
+                &http,
+                Some(&token),
+                format!("{}/payments", args.pay),
+                json!({"order_id": order_id}),
+            )
+            .await?;
+            let points_before: i64 = http
+                .get(format!("{}/points/{user}", args.points))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json::<Value>()
+                .await?["points"]
                 .as_i64()
                 .unwrap_or(0);
             let t = Instant::now();
-            let body = json!({
-                "payment_id": payment["payment_id"], "order_id": order_id, "amount": payment["amount"],
-                "notify_url": format!("{}/payments/callback", args.pay),
-            });
-            let (status, paid) = post(&http, format!("{}/api/pay", args.gateway), body).await?;
+            let body = json!({"payment_id": payment["payment_id"]});
+            let (status, paid) =
+                post(&http, None, format!("{}/api/pay", args.gateway), body).await?;
             if status != 200 || paid["accepted"] != true {
                 bail!("payment refused: {paid}");
             }
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let order: Value = http.get(format!("{}/orders/{order_id}", args.order)).send().await?.json().await?;
-                let points: Value = http.get(format!("{}/points/{user}", args.points)).send().await?.json().await?;
-                if order["status"] == "PAID" && points["points"].as_i64().unwrap_or(0) > points_before {
+                let order: Value = http
+                    .get(format!("{}/orders/{order_id}", args.order))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let points: Value = http
+                    .get(format!("{}/points/{user}", args.points))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if order["status"] == "PAID"
+                    && points["points"].as_i64().unwrap_or(0) > points_before
+                {
                     break;
                 }
                 if Instant::now() > deadline {
@@ -190,7 +298,10 @@ async fn main() -> Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            fanout.lock().expect("not poisoned").push(t.elapsed().as_secs_f64() * 1000.0);
+            fanout
+                .lock()
+                .expect("not poisoned")
+                .push(t.elapsed().as_secs_f64() * 1000.0);
             Ok::<(), anyhow::Error>(())
         }));
     }

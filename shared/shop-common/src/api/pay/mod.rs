@@ -13,12 +13,6 @@ use crate::config::Secret;
 /// Where on the pay service the gateway posts its notification.
 pub const CALLBACK_PATH: &str = "/payments/callback";
 
-/// The HMAC key of a development setup, shared by the pay service and the
-/// gateway. Anyone can read it here: a real deployment sets its own
-/// (`PAY_GATEWAY_SECRET`, `GATEWAY_GATEWAY_SECRET`), and both warn when they
-/// run with this one.
-pub const DEV_GATEWAY_SECRET: &str = "dev-gateway-secret-change-me";
-
 /// The gateway's notification of a payment. Fields other than these are
 /// ignored; the signature covers exactly these, see [`signature`].
 ///
