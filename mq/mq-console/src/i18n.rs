@@ -66,7 +66,14 @@ macro_rules! texts {
 
 texts! {
     console: "RocketMQ Console", "RocketMQ 控制台";
+    nav_dashboard: "Dashboard", "驾驶舱";
     nav_cluster: "Cluster", "集群";
+    in_hour: "Messages in, last hour", "最近一小时生产";
+    out_hour: "Messages out, last hour", "最近一小时消费";
+    in_day: "Messages in, last day", "最近一天生产";
+    out_day: "Messages out, last day", "最近一天消费";
+    top_topics_hour: "Top topics, last hour (messages in)", "最近一小时热门主题（生产）";
+    top_topics_day: "Top topics, last day (messages in)", "最近一天热门主题（生产）";
     nav_topics: "Topics", "主题";
     nav_consumers: "Consumers", "消费者";
     nav_producers: "Producers", "生产者";

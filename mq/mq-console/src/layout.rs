@@ -26,6 +26,7 @@ pub async fn css() -> Response {
 /// Which navigation entry a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Dashboard,
     Cluster,
     Topics,
     Consumers,
@@ -63,6 +64,7 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
                     a.brand href="/" { (t.console) }
                     nav {
                         @for (entry, href, label) in [
+                            (Nav::Dashboard, "/dashboard", t.nav_dashboard),
                             (Nav::Cluster, "/", t.nav_cluster),
                             (Nav::Topics, "/topics", t.nav_topics),
                             (Nav::Consumers, "/consumers", t.nav_consumers),

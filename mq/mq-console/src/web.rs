@@ -63,6 +63,7 @@ pub fn router(app: App) -> Router {
         .route("/", get(pages::cluster::overview))
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
+        .route("/dashboard", get(pages::dashboard::dashboard))
         .route("/namesrv", post(pages::cluster::select_namesrv))
         .route("/broker", get(pages::cluster::broker))
         .route("/broker/config", post(pages::cluster::update_config))

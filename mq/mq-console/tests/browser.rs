@@ -252,6 +252,7 @@ async fn log_in_create_a_topic_send_and_find_a_message() {
     driver.shot("message").await;
 
     for (path, name) in [
+        ("/dashboard", "dashboard"),
         ("/consumers", "consumers"),
         (
             "/producers?topic=BrowserTopic&group=SELF_TEST_P_GROUP",

@@ -755,3 +755,104 @@ async fn the_binary_reads_the_dashboards_files() {
     b.get("/").await.expect("broker-a");
     child.kill().await.unwrap();
 }
+
+const PLAIN_ACL: &str = "\
+globalWhiteRemoteAddresses: []
+accounts:
+  - accessKey: console-operator
+    secretKey: console-operator-secret
+    admin: true
+";
+
+/// With ACL on, the console signs with the admin account of its
+/// configuration (rocketmq.config.accessKey / secretKey); without it the
+/// broker's refusal is what the operator sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_acl_on_the_console_signs_with_its_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl_file = dir.path().join("plain_acl.yml");
+    std::fs::write(&acl_file, PLAIN_ACL).unwrap();
+    let acl_file = acl_file.display().to_string();
+    let cluster = Cluster::start_with(move |broker, _| {
+        broker.acl_enable = true;
+        broker.acl_file_path = acl_file;
+    })
+    .await;
+
+    let unsigned = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let mut b = unsigned.browser();
+    b.login(ADMIN.0, ADMIN.1).await;
+    b.get("/topics").await;
+    let page = b
+        .post("/topics", &[("topic", "AclTopic"), ("broker", "broker-a")])
+        .await;
+    let flash = page.flash().unwrap();
+    assert!(flash.contains("NO_PERMISSION"), "{flash}");
+
+    let (config, _) = mq_console::ConsoleConfig::from_properties(
+        &format!(
+            "rocketmq.config.namesrvAddr={}\nrocketmq.config.accessKey=console-operator\nrocketmq.config.secretKey=console-operator-secret\n",
+            cluster.namesrv.addr
+        ),
+        "test",
+        dir.path(),
+    )
+    .unwrap();
+    let signed = Console::start(config.with_users(common::users())).await;
+    let mut b = signed.browser();
+    b.login(ADMIN.0, ADMIN.1).await;
+    b.get("/topics").await;
+    let page = b
+        .post("/topics", &[("topic", "AclTopic"), ("broker", "broker-a")])
+        .await;
+    assert!(
+        page.flash().unwrap().contains("AclTopic"),
+        "{:?}",
+        page.flash()
+    );
+    let page = b
+        .post(
+            "/topic/send",
+            &[
+                ("topic", "AclTopic"),
+                ("key", "acl-key"),
+                ("body", "signed"),
+            ],
+        )
+        .await;
+    assert!(
+        page.flash().unwrap().starts_with("Sent: "),
+        "{:?}",
+        page.flash()
+    );
+    b.get("/messages?topic=AclTopic&key=acl-key")
+        .await
+        .expect("acl-key");
+    b.get("/consumers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_charts_messages_per_broker_and_topic() {
+    let (cluster, _console, mut b) = start().await;
+    cluster.create_topic("Hot", 1).await;
+    cluster.create_topic("Cold", 1).await;
+    b.get("/topic?topic=Hot").await;
+    for i in 0..3 {
+        b.post(
+            "/topic/send",
+            &[("topic", "Hot"), ("body", &format!("h{i}"))],
+        )
+        .await;
+    }
+    let page = b.get("/dashboard").await;
+    page.expect("<svg").expect("http-equiv=\"refresh\"");
+    // broker-a took 3 in the last hour and day; Hot is the top topic with
+    // 3, Cold (nothing sent) has no bar.
+    assert!(
+        page.body.matches(">broker-a</text>").count() >= 4,
+        "{}",
+        page.body
+    );
+    assert!(page.body.matches(">3</text>").count() >= 4, "{}", page.body);
+    page.expect(">Hot</text>").expect_not(">Cold</text>");
+}

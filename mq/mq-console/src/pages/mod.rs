@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod consumers;
+pub mod dashboard;
 pub mod login;
 pub mod messages;
 pub mod producers;

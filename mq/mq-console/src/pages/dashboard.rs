@@ -1,0 +1,193 @@
+//! The dashboard: messages in and out per broker over the last hour and
+//! day, and the topics that took the most messages, from each broker's
+//! VIEW_BROKER_STATS_DATA, drawn as SVG bar charts by the server.
+
+use axum::response::Response;
+use maud::{html, Markup};
+use mq_protocol::admin_body::{stats_name, BrokerStatsData};
+
+use super::topics::{kind_of, Kind};
+use super::{each, masters_of};
+use crate::layout::{framed, page, Nav};
+use crate::web::{ConsoleError, Ctx};
+
+/// At most this many topics are asked for their figures (one request per
+/// topic and broker).
+const MAX_TOPICS: usize = 1000;
+/// Bars in the top-topics charts.
+const TOP: usize = 10;
+
+/// One bar: a label and its value.
+pub struct Bar {
+    pub label: String,
+    pub value: i64,
+}
+
+/// A horizontal bar chart; labels are text nodes, so maud escapes them.
+pub fn bar_chart(bars: &[Bar], colour: &str) -> Markup {
+    const WIDTH: i64 = 560;
+    const LABEL: i64 = 190;
+    const ROW: i64 = 26;
+    let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
+    let height = ROW * bars.len().max(1) as i64 + 6;
+    html! {
+        svg.chart xmlns="http://www.w3.org/2000/svg" width=(WIDTH) height=(height) viewBox=(format!("0 0 {WIDTH} {height}")) role="img" {
+            @if bars.is_empty() {
+                text x="0" y="18" fill="#7b8794" font-size="12" { "-" }
+            }
+            @for (i, bar) in bars.iter().enumerate() {
+                @let y = i as i64 * ROW + 4;
+                @let w = (bar.value * (WIDTH - LABEL - 70) / max).max(if bar.value > 0 { 2 } else { 0 });
+                text x=(LABEL - 8) y=(y + 15) text-anchor="end" font-size="12" fill="#1f2933" { (truncate(&bar.label, 28)) }
+                rect x=(LABEL) y=(y + 2) width=(w) height=(ROW - 8) rx="2" fill=(colour) {}
+                text x=(LABEL + w + 6) y=(y + 15) font-size="12" fill="#52606d" { (bar.value) }
+            }
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A broker's messages in and out, each over the last (hour, day).
+struct BrokerFigures {
+    name: String,
+    put: (i64, i64),
+    get: (i64, i64),
+}
+
+fn hour_day(data: &Option<BrokerStatsData>) -> (i64, i64) {
+    data.as_ref()
+        .map_or((0, 0), |d| (d.stats_hour.sum, d.stats_day.sum))
+}
+
+/// `GET /dashboard`.
+pub async fn dashboard(ctx: Ctx) -> Response {
+    let result = dashboard_page(&ctx).await;
+    framed(&ctx, Nav::Dashboard, result)
+}
+
+async fn dashboard_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
+    let t = ctx.t;
+    let admin = ctx.app.admin().await?;
+    let info = admin.cluster_info().await?;
+    let masters = masters_of(&info);
+    // Per broker: messages in and out over the last hour and day.
+    let brokers: Vec<(String, String, String)> = info
+        .broker_addr_table
+        .values()
+        .filter_map(|b| {
+            Some((
+                b.broker_name.clone(),
+                b.cluster.clone(),
+                b.master_addr()?.to_owned(),
+            ))
+        })
+        .collect();
+    let per_broker = each(brokers, |(name, cluster, addr)| {
+        let admin = admin.clone();
+        async move {
+            let put = admin
+                .view_stats(&addr, stats_name::BROKER_PUT_NUMS, &cluster)
+                .await
+                .ok()
+                .flatten();
+            let get = admin
+                .view_stats(&addr, stats_name::BROKER_GET_NUMS, &cluster)
+                .await
+                .ok()
+                .flatten();
+            BrokerFigures {
+                name,
+                put: hour_day(&put),
+                get: hour_day(&get),
+            }
+        }
+    })
+    .await;
+    // Per topic: messages in over the last hour and day, over every master.
+    let topics: Vec<String> = admin
+        .topic_list()
+        .await?
+        .topic_list
+        .into_iter()
+        .filter(|topic| kind_of(topic, &info) == Kind::Normal)
+        .take(MAX_TOPICS)
+        .collect();
+    let per_topic = each(topics, |topic| {
+        let (admin, masters) = (admin.clone(), masters.clone());
+        async move {
+            let (mut hour, mut day) = (0, 0);
+            for m in &masters {
+                let data = admin
+                    .view_stats(&m.addr, stats_name::TOPIC_PUT_NUMS, &topic)
+                    .await
+                    .ok()
+                    .flatten();
+                let (h, d) = hour_day(&data);
+                hour += h;
+                day += d;
+            }
+            (topic, hour, day)
+        }
+    })
+    .await;
+    let bars = |pick: &dyn Fn(&BrokerFigures) -> i64| -> Vec<Bar> {
+        per_broker
+            .iter()
+            .map(|b| Bar {
+                label: b.name.clone(),
+                value: pick(b),
+            })
+            .collect()
+    };
+    let top = |pick: &dyn Fn(&(String, i64, i64)) -> i64| -> Vec<Bar> {
+        let mut rows: Vec<Bar> = per_topic
+            .iter()
+            .map(|r| Bar {
+                label: r.0.clone(),
+                value: pick(r),
+            })
+            .filter(|b| b.value > 0)
+            .collect();
+        rows.sort_by_key(|b| std::cmp::Reverse(b.value));
+        rows.truncate(TOP);
+        rows
+    };
+    let top_day = top(&|r| r.2);
+    let body = html! {
+        div.cols {
+            section.card {
+                h2 { (t.in_hour) }
+                (bar_chart(&bars(&|b| b.put.0), "#1976d2"))
+            }
+            section.card {
+                h2 { (t.out_hour) }
+                (bar_chart(&bars(&|b| b.get.0), "#2e7d32"))
+            }
+            section.card {
+                h2 { (t.in_day) }
+                (bar_chart(&bars(&|b| b.put.1), "#1976d2"))
+            }
+            section.card {
+                h2 { (t.out_day) }
+                (bar_chart(&bars(&|b| b.get.1), "#2e7d32"))
+            }
+            section.card {
+                h2 { (t.top_topics_hour) }
+                (bar_chart(&top(&|r| r.1), "#ef6c00"))
+            }
+            section.card {
+                h2 { (t.top_topics_day) }
+                (bar_chart(&top_day, "#ef6c00"))
+            }
+        }
+    };
+    Ok(page(ctx, Nav::Dashboard, t.nav_dashboard, true, body))
+}
