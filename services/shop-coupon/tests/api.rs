@@ -5,8 +5,7 @@
 use axum::http::StatusCode;
 use mq_client::MessageExt;
 use serde_json::{json, Value};
-use shop_common::auth::Keyring;
-use shop_common::events::{self, apply_once, OrderCancelled, ORDER_CANCEL};
+use shop_common::events::{OrderCancelled, ORDER_CANCEL};
 use shop_common::idempotency::record_consumption;
 use shop_common::testing::{self, Answer, RouterClient, Served};
 use shop_coupon::repo::DEFAULT_MAX_AMOUNT_CENTS;
@@ -433,22 +432,7 @@ shop_common::db_test!(async fn only_the_order_service_uses_coupons(db) {
 /// Delivers `msg` as the service's ORDER_CANCEL consumer does: applied once
 /// if its subscription's publisher signed it; `None` when it is refused.
 async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
-    let subscription = subscriptions()
-        .into_iter()
-        .find(|s| s.topic == ORDER_CANCEL)
-        .unwrap();
-    events::verify(
-        &Keyring::for_tests(),
-        subscription.publisher,
-        subscription.topic,
-        msg,
-    )
-    .ok()?;
-    Some(
-        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
-            .await
-            .unwrap(),
-    )
+    shop_common::testing::deliver(db, subscriptions(), ORDER_CANCEL, msg).await
 }
 
 fn cancel_message(order_id: Uuid) -> MessageExt {

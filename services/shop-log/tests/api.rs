@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use shop_common::auth::Keyring;
 use shop_common::events::{
     apply_once, OrderCancelled, PaymentSucceeded, ORDER_CANCEL, PAY_SUCCESS,
 };
@@ -206,22 +205,7 @@ shop_common::db_test!(async fn customers_read_only_their_own_logs(db) {
 /// Delivers `msg` as the service's consumer of its topic does: applied once
 /// if its subscription's publisher signed it; `None` when it is refused.
 async fn deliver(db: &shop_common::Db, topic: &str, msg: &MessageExt) -> Option<bool> {
-    let subscription = subscriptions()
-        .into_iter()
-        .find(|s| s.topic == topic)
-        .unwrap();
-    shop_common::events::verify(
-        &Keyring::for_tests(),
-        subscription.publisher,
-        subscription.topic,
-        msg,
-    )
-    .ok()?;
-    Some(
-        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
-            .await
-            .unwrap(),
-    )
+    shop_common::testing::deliver(db, subscriptions(), topic, msg).await
 }
 
 shop_common::db_test!(async fn only_events_signed_by_their_owner_are_logged(db) {

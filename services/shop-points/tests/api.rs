@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use mq_client::MessageExt;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use shop_common::auth::Keyring;
 use shop_common::events::{apply_once, PaymentSucceeded, PAY_SUCCESS};
 use shop_common::service::ServiceConfig;
 use shop_common::testing::{message, signed, Served};
@@ -204,22 +203,7 @@ shop_common::db_test!(async fn customers_read_only_their_own_points(db) {
 /// Delivers `msg` as the service's PAY_SUCCESS consumer does: applied once
 /// if its subscription's publisher signed it; `None` when it is refused.
 async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
-    let subscription = subscriptions()
-        .into_iter()
-        .find(|s| s.topic == PAY_SUCCESS)
-        .unwrap();
-    shop_common::events::verify(
-        &Keyring::for_tests(),
-        subscription.publisher,
-        subscription.topic,
-        msg,
-    )
-    .ok()?;
-    Some(
-        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
-            .await
-            .unwrap(),
-    )
+    shop_common::testing::deliver(db, subscriptions(), PAY_SUCCESS, msg).await
 }
 
 shop_common::db_test!(async fn only_a_pay_success_the_pay_service_signed_credits_points(db) {

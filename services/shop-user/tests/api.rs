@@ -10,11 +10,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use mq_client::MessageExt;
 use serde_json::{json, Value};
-use shop_common::auth::{
-    Authenticator, AuthenticatorError, Keyring, Principal, RemoteSessions, ServiceKey,
-};
+use shop_common::auth::{Authenticator, AuthenticatorError, Principal, RemoteSessions, ServiceKey};
 use shop_common::client::ServiceClient;
-use shop_common::events::{self, apply_once, OrderCancelled, ORDER_CANCEL};
+use shop_common::events::{OrderCancelled, ORDER_CANCEL};
 use shop_common::idempotency::record_consumption;
 use shop_common::testing::{self, Answer, RouterClient, Served};
 use shop_user::operators::hash_password;
@@ -734,22 +732,7 @@ shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_cons
 /// Delivers `msg` as the service's ORDER_CANCEL consumer does: applied once
 /// if its subscription's publisher signed it; `None` when it is refused.
 async fn deliver(db: &shop_common::Db, msg: &MessageExt) -> Option<bool> {
-    let subscription = subscriptions()
-        .into_iter()
-        .find(|s| s.topic == ORDER_CANCEL)
-        .unwrap();
-    events::verify(
-        &Keyring::for_tests(),
-        subscription.publisher,
-        subscription.topic,
-        msg,
-    )
-    .ok()?;
-    Some(
-        apply_once(db, subscription.group, subscription.handler.as_ref(), msg)
-            .await
-            .unwrap(),
-    )
+    shop_common::testing::deliver(db, subscriptions(), ORDER_CANCEL, msg).await
 }
 
 fn cancel_message(order_id: Uuid, user_id: i64) -> MessageExt {

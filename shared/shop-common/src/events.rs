@@ -188,6 +188,45 @@ pub fn verify(
     }
 }
 
+/// What became of one message a consumer was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Its effect committed.
+    Applied,
+    /// Its key was consumed before: nothing done.
+    Duplicate,
+    /// Not signed by the subscription's publisher: logged, not applied.
+    Rejected(Forged),
+}
+
+/// What a consumer of `subscription` does with `msg`: applies it once
+/// ([`apply_once`]) if its publisher signed it, else logs it with its
+/// message id and leaves it unapplied. An error means it is to be retried.
+pub async fn deliver(
+    db: &Db,
+    trusted: &Keyring,
+    subscription: &Subscription,
+    msg: &MessageExt,
+) -> Result<Delivery, EventError> {
+    let (group, topic) = (subscription.group, subscription.topic);
+    if let Err(forged) = verify(trusted, subscription.publisher, topic, msg) {
+        tracing::warn!(
+            group,
+            topic,
+            msg_id = %msg.msg_id(),
+            key = %dedup_key(msg),
+            reason = %forged,
+            "event rejected, not applied"
+        );
+        return Ok(Delivery::Rejected(forged));
+    }
+    if apply_once(db, group, subscription.handler.as_ref(), msg).await? {
+        Ok(Delivery::Applied)
+    } else {
+        Ok(Delivery::Duplicate)
+    }
+}
+
 /// Starts a clustering consumer of the subscription's topic in its group:
 /// each message its publisher signed goes through [`apply_once`]; any other
 /// is logged and acknowledged unapplied.
@@ -197,34 +236,19 @@ pub async fn subscribe(
     subscription: Subscription,
     trusted: Arc<Keyring>,
 ) -> mq_client::Result<PushConsumer> {
-    let Subscription {
-        group,
-        topic,
-        publisher,
-        handler,
-    } = subscription;
-    let consumer = PushConsumer::new(PushConsumerConfig::new(group), client);
-    consumer.subscribe(topic, "*")?;
+    let consumer = PushConsumer::new(PushConsumerConfig::new(subscription.group), client);
+    consumer.subscribe(subscription.topic, "*")?;
+    let subscription = Arc::new(subscription);
     consumer
         .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
             let db = db.clone();
-            let handler = handler.clone();
             let trusted = trusted.clone();
+            let subscription = subscription.clone();
             async move {
+                let group = subscription.group;
                 for msg in &msgs {
-                    if let Err(forged) = verify(&trusted, publisher, topic, msg) {
-                        tracing::warn!(
-                            group,
-                            topic,
-                            msg_id = %msg.msg_id(),
-                            key = %dedup_key(msg),
-                            reason = %forged,
-                            "event rejected, not applied"
-                        );
-                        continue;
-                    }
-                    match apply_once(&db, group, handler.as_ref(), msg).await {
-                        Ok(applied) => tracing::debug!(%group, key = %dedup_key(msg), applied, "event consumed"),
+                    match deliver(&db, &trusted, &subscription, msg).await {
+                        Ok(delivery) => tracing::debug!(%group, key = %dedup_key(msg), ?delivery, "event consumed"),
                         Err(error) => {
                             tracing::warn!(%group, key = %dedup_key(msg), %error, reconsume = msg.reconsume_times, "event failed; retrying later");
                             return ConsumeStatus::ReconsumeLater;

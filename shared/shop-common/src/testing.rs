@@ -243,6 +243,34 @@ pub fn signed(
     msg
 }
 
+/// Gives `msg` to the consumer of `topic` among a service's
+/// `subscriptions`, as the running service would (test keys trusted):
+/// `Some(true)` applied, `Some(false)` a duplicate, `None` rejected as not
+/// signed by the topic's publisher.
+///
+/// # Panics
+/// When no subscription is for `topic`, or applying fails.
+pub async fn deliver(
+    db: &crate::Db,
+    subscriptions: Vec<crate::service::Subscription>,
+    topic: &str,
+    msg: &mq_client::MessageExt,
+) -> Option<bool> {
+    let subscription = subscriptions
+        .into_iter()
+        .find(|s| s.topic == topic)
+        .unwrap_or_else(|| panic!("no subscription for {topic}"));
+    let keyring = crate::auth::Keyring::for_tests();
+    match crate::events::deliver(db, &keyring, &subscription, msg)
+        .await
+        .expect("the event applies")
+    {
+        crate::events::Delivery::Applied => Some(true),
+        crate::events::Delivery::Duplicate => Some(false),
+        crate::events::Delivery::Rejected(_) => None,
+    }
+}
+
 /// Declares, in a service's tests, `TestApp` (a [`RouterClient`] over the
 /// service's router, and its database, reached through `Deref` and `db`)
 /// and `spawn_app(&TestDatabase)`, which migrates a fresh database with
