@@ -42,6 +42,25 @@ async fn main() -> anyhow::Result<()> {
             ConsumeStatus::Success
         }))
         .await?;
+    // A group that fails every message: after one retry they are dead letters.
+    let mut failing = PushConsumerConfig::new("shop-points");
+    failing.max_reconsume_times = 1;
+    let failing = PushConsumer::new(failing, client.clone().with_instance_name("demo-failing"));
+    failing.subscribe("ORDER_CANCEL", "*")?;
+    failing
+        .start(Listener::concurrent(|_m: Vec<MessageExt>| async {
+            ConsumeStatus::ReconsumeLater
+        }))
+        .await?;
+    for i in 0..5 {
+        let msg = Message::new(
+            "ORDER_CANCEL",
+            format!("{{\"order\":{i},\"reason\":\"stock\"}}"),
+        )
+        .with_tags("cancel")
+        .with_keys([format!("order-{i}")]);
+        producer.send(msg).await?;
+    }
     let config = ConsoleConfig::new(vec![cluster.namesrv.addr.clone(), "127.0.0.1:9".into()])
         .with_login_required(login)
         .with_users(Users::Fixed(vec![User::new(
@@ -54,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
     println!("broker at {}", cluster.broker_addr);
     mq_console::serve(listener, config, mq_client::shutdown_signal()).await?;
     consumer.shutdown().await;
+    failing.shutdown().await;
     producer.shutdown().await;
     Ok(())
 }

@@ -5,12 +5,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use mq_client::{AdminClient, ClientConfig, Credentials, Producer, ProducerConfig};
+use mq_client::{AdminClient, ClientConfig, Credentials, Producer, ProducerConfig, PullConsumer};
 use tokio::sync::Mutex;
 
 /// The producer group test messages are sent from (the dashboard's
 /// `SELF_TEST_P_GROUP`).
 pub const TEST_PRODUCER_GROUP: &str = "SELF_TEST_P_GROUP";
+
+/// The group messages are read with (dead letters); it never commits an
+/// offset. RocketMQ's tools use the same name.
+pub const TOOLS_CONSUMER_GROUP: &str = "TOOLS_CONSUMER";
 
 /// Numbers the consoles of this process: each has client instances of its
 /// own (instances are shared by client id), even on the same name server.
@@ -24,6 +28,7 @@ pub struct ClusterClients {
     credentials: Option<Credentials>,
     admins: Mutex<HashMap<String, AdminClient>>,
     producers: Mutex<HashMap<String, Producer>>,
+    pullers: Mutex<HashMap<String, PullConsumer>>,
 }
 
 impl ClusterClients {
@@ -35,6 +40,7 @@ impl ClusterClients {
             credentials,
             admins: Mutex::new(HashMap::new()),
             producers: Mutex::new(HashMap::new()),
+            pullers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -103,7 +109,23 @@ impl ClusterClients {
         Ok(producer)
     }
 
+    /// The reading consumer of the current name server.
+    pub async fn puller(&self) -> mq_client::Result<PullConsumer> {
+        let addr = self.current().to_owned();
+        let mut pullers = self.pullers.lock().await;
+        if let Some(puller) = pullers.get(&addr) {
+            return Ok(puller.clone());
+        }
+        let puller =
+            PullConsumer::start(TOOLS_CONSUMER_GROUP, self.client_config(&addr, "reader")).await?;
+        pullers.insert(addr, puller.clone());
+        Ok(puller)
+    }
+
     pub async fn shutdown(&self) {
+        for (_, puller) in self.pullers.lock().await.drain() {
+            puller.shutdown().await;
+        }
         for (_, producer) in self.producers.lock().await.drain() {
             producer.shutdown().await;
         }

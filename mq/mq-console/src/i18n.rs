@@ -78,6 +78,14 @@ texts! {
     nav_consumers: "Consumers", "消费者";
     nav_producers: "Producers", "生产者";
     nav_messages: "Messages", "消息";
+    nav_dlq: "Dead letters", "死信";
+    dead_letters: "Dead letters", "死信消息数";
+    browse: "Browse", "浏览";
+    original_topic: "Original topic", "原主题";
+    resend_selected: "Resend the selected to their topic", "将选中的消息重新发送到原主题";
+    resent: "Resent", "已重新发送";
+    previous: "Previous", "上一页";
+    next: "Next", "下一页";
     login: "Log in", "登录";
     logout: "Log out", "退出";
     username: "User name", "用户名";

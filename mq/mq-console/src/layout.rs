@@ -32,6 +32,7 @@ pub enum Nav {
     Consumers,
     Producers,
     Messages,
+    Dlq,
 }
 
 /// The hidden CSRF field every POST form carries.
@@ -70,6 +71,7 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
                             (Nav::Consumers, "/consumers", t.nav_consumers),
                             (Nav::Producers, "/producers", t.nav_producers),
                             (Nav::Messages, "/messages", t.nav_messages),
+                            (Nav::Dlq, "/dlq", t.nav_dlq),
                         ] {
                             a class=@if entry == nav { "active" } href=(href) { (label) }
                         }

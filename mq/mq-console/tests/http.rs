@@ -856,3 +856,118 @@ async fn the_dashboard_charts_messages_per_broker_and_topic() {
     assert!(page.body.matches(">3</text>").count() >= 4, "{}", page.body);
     page.expect(">Hot</text>").expect_not(">Cold</text>");
 }
+
+/// Total messages of `topic` on the broker (max - min over its queues).
+async fn stored(admin: &AdminClient, cluster: &Cluster, topic: &str) -> i64 {
+    admin
+        .topic_stats(&cluster.broker_addr, topic)
+        .await
+        .map(|s| {
+            s.offset_table
+                .values()
+                .map(|o| o.max_offset - o.min_offset)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_browse_export_and_resend() {
+    let (cluster, _console, mut b) = start().await;
+    cluster.create_topic("Fragile", 1).await;
+    let admin = admin(&cluster).await;
+    // A consumer that never succeeds, sending each message to the DLQ
+    // after one retry.
+    let mut config = PushConsumerConfig::new("dlq-group");
+    config.max_reconsume_times = 1;
+    let consumer = PushConsumer::new(
+        config,
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("failing")),
+    );
+    consumer.subscribe("Fragile", "*").unwrap();
+    consumer
+        .start(Listener::concurrent(|_m: Vec<MessageExt>| async {
+            ConsumeStatus::ReconsumeLater
+        }))
+        .await
+        .unwrap();
+    let producer = mq_client::Producer::start(
+        mq_client::ProducerConfig::new("fragile-producer"),
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("producer")),
+    )
+    .await
+    .unwrap();
+    for i in 0..2 {
+        let msg = mq_client::Message::new("Fragile", format!("=cmd|{i}"))
+            .with_tags("T")
+            .with_keys([format!("dead-{i}")]);
+        producer.send(msg).await.unwrap();
+    }
+    wait_for("both messages in the DLQ", || async {
+        (stored(&admin, &cluster, "%DLQ%dlq-group").await == 2).then_some(())
+    })
+    .await;
+    consumer.shutdown().await;
+
+    b.get("/dlq")
+        .await
+        .expect("dlq-group")
+        .expect("<td class=\"num\">2</td>");
+    let page = b.get("/dlq?group=dlq-group").await;
+    page.expect("dead-0")
+        .expect("dead-1")
+        .expect(">Fragile</a>")
+        .expect("=cmd|0");
+    let ids: Vec<String> = page
+        .body
+        .match_indices("name=\"id\" value=\"")
+        .map(|(i, _)| page.body[i + 17..i + 17 + 32].to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{}", page.body);
+
+    // Export: CSV with formulas defused, JSON with the original topic.
+    let csv = b.get("/dlq/export?group=dlq-group&format=csv").await;
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("dlq-dlq-group.csv"));
+    assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
+    assert!(csv.body.contains("\"'=cmd|0\""), "{}", csv.body);
+    let json = b.get("/dlq/export?group=dlq-group&format=json").await;
+    let rows: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["originalTopic"], "Fragile");
+    assert_eq!(
+        b.get("/dlq/export?group=dlq-group&format=xml").await.status,
+        400
+    );
+
+    // Resend one to Fragile: one more message there.
+    let before = stored(&admin, &cluster, "Fragile").await;
+    b.get("/dlq?group=dlq-group").await;
+    let page = b
+        .post("/dlq/resend", &[("group", "dlq-group"), ("id", &ids[0])])
+        .await;
+    assert_eq!(page.flash().as_deref(), Some("Resent: 1"));
+    assert_eq!(stored(&admin, &cluster, "Fragile").await, before + 1);
+    // Only dead letters of that group are resent.
+    let other = admin
+        .query_message_by_key("Fragile", "dead-0", 8, 0, i64::MAX)
+        .await
+        .unwrap();
+    let page = b
+        .post(
+            "/dlq/resend",
+            &[("group", "dlq-group"), ("id", &other[0].offset_msg_id())],
+        )
+        .await;
+    assert!(
+        page.flash().unwrap().contains("is not a dead letter"),
+        "{:?}",
+        page.flash()
+    );
+    let page = b.post("/dlq/resend", &[("group", "dlq-group")]).await;
+    assert!(page.flash().unwrap().contains("choose 1 to 100"));
+    producer.shutdown().await;
+}

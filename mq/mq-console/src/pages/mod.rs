@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod consumers;
 pub mod dashboard;
+pub mod dlq;
 pub mod login;
 pub mod messages;
 pub mod producers;
