@@ -3,21 +3,38 @@
 //! `cargo run -p mq-console --example demo -- 127.0.0.1:8090 [login]`
 //! (with `login`, log in as admin / admin-demo-password). Stops on Ctrl-C.
 
+use std::sync::Arc;
+
 use mq_client::consumer::PushConsumerConfig;
 use mq_client::{
-    ClientConfig, ConsumeStatus, Listener, Message, MessageExt, Producer, ProducerConfig,
-    PushConsumer,
+    ClientConfig, ConsumeStatus, Listener, LocalTransactionState, Message, MessageExt, Producer,
+    ProducerConfig, PushConsumer, TransactionChecker, TransactionProducer,
 };
 use mq_console::{ConsoleConfig, User, Users};
 use mq_testkit::Cluster;
 use tokio::net::TcpListener;
+
+/// Local transactions that are never decided.
+struct Undecided;
+
+#[mq_client::async_trait]
+impl TransactionChecker for Undecided {
+    async fn check(&self, _msg: &MessageExt) -> LocalTransactionState {
+        LocalTransactionState::Unknown
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:8090".into());
     let login = args.next().as_deref() == Some("login");
-    let cluster = Cluster::start().await;
+    // Check-backs late enough that the demo's undecided half message stays
+    // pending for a minute.
+    let cluster = Cluster::start_with(|broker, _| {
+        broker.transaction_time_out = 60_000;
+    })
+    .await;
     for (topic, queues) in [("Orders", 4), ("PAY_SUCCESS", 2), ("ORDER_CANCEL", 2)] {
         cluster.create_topic(topic, queues).await;
     }
@@ -61,6 +78,14 @@ async fn main() -> anyhow::Result<()> {
         .with_keys([format!("order-{i}")]);
         producer.send(msg).await?;
     }
+    let tx = TransactionProducer::start(
+        ProducerConfig::new("shop-order-tx"),
+        client.clone().with_instance_name("demo-tx"),
+        Arc::new(Undecided),
+    )
+    .await?;
+    tx.send_half(Message::new("ORDER_CANCEL", "{\"order\":99}").with_keys(["order-99"]))
+        .await?;
     let config = ConsoleConfig::new(vec![cluster.namesrv.addr.clone(), "127.0.0.1:9".into()])
         .with_login_required(login)
         .with_users(Users::Fixed(vec![User::new(

@@ -33,6 +33,7 @@ pub enum Nav {
     Producers,
     Messages,
     Dlq,
+    Transactions,
 }
 
 /// The hidden CSRF field every POST form carries.
@@ -72,6 +73,7 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
                             (Nav::Producers, "/producers", t.nav_producers),
                             (Nav::Messages, "/messages", t.nav_messages),
                             (Nav::Dlq, "/dlq", t.nav_dlq),
+                            (Nav::Transactions, "/transactions", t.nav_transactions),
                         ] {
                             a class=@if entry == nav { "active" } href=(href) { (label) }
                         }
@@ -79,8 +81,8 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
                     div.right {
                         form.inline method="post" action="/namesrv" {
                             (csrf(ctx))
-                            label { (t.namesrv) " "
-                                select name="addr" {
+                            label title=(t.namesrv) {
+                                select name="addr" aria-label=(t.namesrv) {
                                     @for addr in cluster.addrs() {
                                         option value=(addr) selected[addr == cluster.current()] { (addr) }
                                     }

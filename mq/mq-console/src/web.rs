@@ -88,6 +88,7 @@ pub fn router(app: App) -> Router {
         .route("/dlq", get(pages::dlq::dlq))
         .route("/dlq/resend", post(pages::dlq::resend))
         .route("/dlq/export", get(pages::dlq::export))
+        .route("/transactions", get(pages::transactions::transactions))
         .route("/static/console.css", get(crate::layout::css))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), session_layer))

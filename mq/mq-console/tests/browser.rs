@@ -254,6 +254,7 @@ async fn log_in_create_a_topic_send_and_find_a_message() {
     for (path, name) in [
         ("/dashboard", "dashboard"),
         ("/dlq", "dlq"),
+        ("/transactions", "transactions"),
         ("/consumers", "consumers"),
         (
             "/producers?topic=BrowserTopic&group=SELF_TEST_P_GROUP",

@@ -971,3 +971,68 @@ async fn dead_letters_browse_export_and_resend() {
     assert!(page.flash().unwrap().contains("choose 1 to 100"));
     producer.shutdown().await;
 }
+
+/// A producer's local transactions that are never decided.
+struct Undecided;
+
+#[mq_client::async_trait]
+impl mq_client::TransactionChecker for Undecided {
+    async fn check(&self, _msg: &MessageExt) -> mq_client::LocalTransactionState {
+        mq_client::LocalTransactionState::Unknown
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_half_messages_per_producer_group() {
+    let (cluster, _console, mut b) = start().await;
+    cluster.create_topic("TxTopic", 1).await;
+    b.get("/transactions")
+        .await
+        .expect("No half message is pending.");
+    let producer = mq_client::TransactionProducer::start(
+        mq_client::ProducerConfig::new("tx-producer"),
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("tx")),
+        std::sync::Arc::new(Undecided),
+    )
+    .await
+    .unwrap();
+    let (_, pending) = producer
+        .send_half(mq_client::Message::new("TxTopic", "half").with_keys(["tx-pending"]))
+        .await
+        .unwrap();
+    producer
+        .send_in_transaction(
+            mq_client::Message::new("TxTopic", "done").with_keys(["tx-committed"]),
+            |_| async { mq_client::LocalTransactionState::Commit },
+        )
+        .await
+        .unwrap();
+    // END_TRANSACTION is one-way: its op record lands a little later.
+    let page = transactions_without(&mut b, "tx-committed").await;
+    page.expect("tx-producer")
+        .expect("tx-pending")
+        .expect(">TxTopic</a>");
+    producer
+        .end_transaction(&pending, mq_client::LocalTransactionState::Rollback)
+        .await
+        .unwrap();
+    transactions_without(&mut b, "tx-pending").await;
+    producer.producer().shutdown().await;
+}
+
+/// The transactions page once it no longer shows `key`.
+async fn transactions_without(b: &mut common::Browser, key: &str) -> common::Page {
+    let deadline = tokio::time::Instant::now() + mq_testkit::WAIT;
+    loop {
+        let page = b.get("/transactions").await;
+        if !page.body.contains(key) {
+            return page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{key} still pending:\n{}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

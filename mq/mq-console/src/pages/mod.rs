@@ -10,6 +10,7 @@ pub mod login;
 pub mod messages;
 pub mod producers;
 pub mod topics;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 use std::future::Future;
