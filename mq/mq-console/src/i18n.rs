@@ -185,6 +185,7 @@ texts! {
     query: "Query", "查询";
     by_key: "By key", "按 Key";
     by_id: "By message id", "按消息 ID";
+    by_time: "By time (UTC)", "按时间（UTC）";
     message_id: "Message id", "消息 ID";
     store_time: "Store time", "存储时间";
     born_time: "Born time", "产生时间";

@@ -967,6 +967,11 @@ async fn dead_letters_browse_export_and_resend() {
         "{:?}",
         page.flash()
     );
+    // The message's page says what became of it for the group.
+    b.get(&format!("/message?id={}", other[0].offset_msg_id()))
+        .await
+        .expect("dlq-group")
+        .expect("<span class=\"badge bad\">Dead letter</span>");
     let page = b.post("/dlq/resend", &[("group", "dlq-group")]).await;
     assert!(page.flash().unwrap().contains("choose 1 to 100"));
     producer.shutdown().await;
@@ -1035,4 +1040,53 @@ async fn transactions_without(b: &mut common::Browser, key: &str) -> common::Pag
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_by_time_range_are_paged() {
+    let (cluster, _console, mut b) = start().await;
+    cluster.create_topic("Timed", 2).await;
+    let before = mq_client::time::now_millis() - 1;
+    let producer = mq_client::Producer::start(
+        mq_client::ProducerConfig::new("timed-producer"),
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("producer")),
+    )
+    .await
+    .unwrap();
+    for i in 0..55 {
+        producer
+            .send(mq_client::Message::new("Timed", format!("t{i}")))
+            .await
+            .unwrap();
+    }
+    let rows = |page: &common::Page| page.body.matches("href=\"/message?id=").count();
+    // The end is exclusive: one millisecond after the last store (a page
+    // asked for "now" in the same millisecond would leave that one out).
+    let after = mq_client::time::now_millis() + 1;
+    let path = format!("/messages?topic=Timed&begin={before}&end={after}");
+    let first = b.get(&path).await;
+    assert_eq!(rows(&first), 50, "{}", first.body);
+    first.expect("1–50 / 55").expect("&amp;skip=50");
+    let second = b.get(&format!("{path}&skip=50")).await;
+    assert_eq!(rows(&second), 5);
+    second.expect("51–55 / 55");
+    // Before the first message: nothing.
+    let early = b
+        .get(&format!("/messages?topic=Timed&begin=1000&end={before}"))
+        .await;
+    assert_eq!(rows(&early), 0);
+    early.expect("No message found.");
+    assert_eq!(
+        b.get("/messages?topic=Timed&begin=soon&end=now")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        b.get(&format!("/messages?topic=Timed&begin=now&end={before}"))
+            .await
+            .status,
+        400
+    );
+    producer.shutdown().await;
 }

@@ -8,13 +8,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use maud::html;
-use mq_client::consumer::PullStatus;
 use mq_client::{Message, MessageExt, MessageQueue};
 use mq_protocol::message::property;
 use mq_protocol::name::TopicName;
 use mq_protocol::topic::DLQ_GROUP_TOPIC_PREFIX;
 
-use super::topic_masters;
+use super::{read_queues, topic_masters};
 use crate::layout::{csrf, framed, group_link, page, topic_link, Nav};
 use crate::time::format_ms;
 use crate::web::{enc, finish, CheckedForm, ConsoleError, Ctx};
@@ -27,8 +26,6 @@ const MAX_EXPORT: usize = 10_000;
 const MAX_RESEND: usize = 100;
 /// Characters of a body shown in the list.
 const PREVIEW: usize = 80;
-/// Messages asked for per pull.
-const PULL_BATCH: i32 = 32;
 
 /// A group's DLQ queues and how many messages each holds now.
 async fn dlq_queues(
@@ -46,7 +43,8 @@ async fn dlq_queues(
     Ok(queues)
 }
 
-/// Up to `limit` dead letters after skipping `skip`, in queue order.
+/// Up to `limit` dead letters after skipping `skip`, in queue order, and
+/// how many there are.
 async fn read(
     ctx: &Ctx,
     dlq: &TopicName,
@@ -54,36 +52,8 @@ async fn read(
     limit: usize,
 ) -> Result<(Vec<MessageExt>, usize), ConsoleError> {
     let queues = dlq_queues(ctx, dlq).await?;
-    let total: usize = queues
-        .iter()
-        .map(|(_, min, max)| (max - min).max(0) as usize)
-        .sum();
     let puller = ctx.app.cluster.puller().await?;
-    let mut out = Vec::new();
-    let mut skip = skip;
-    for (mq, min, max) in queues {
-        let count = (max - min).max(0) as usize;
-        if skip >= count {
-            skip -= count;
-            continue;
-        }
-        let mut offset = min + skip as i64;
-        skip = 0;
-        while offset < max && out.len() < limit {
-            let want = PULL_BATCH.min((limit - out.len()) as i32);
-            let pulled = puller.pull(&mq, "*", offset, want).await?;
-            if pulled.status != PullStatus::Found || pulled.messages.is_empty() {
-                break;
-            }
-            offset = pulled.next_begin_offset;
-            out.extend(pulled.messages);
-        }
-        if out.len() >= limit {
-            out.truncate(limit);
-            break;
-        }
-    }
-    Ok((out, total))
+    read_queues(&puller, &queues, skip, limit).await
 }
 
 fn original_topic(m: &MessageExt) -> &str {

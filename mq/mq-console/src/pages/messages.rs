@@ -10,10 +10,13 @@ use maud::{html, Markup};
 use mq_client::{MessageExt, MessageQueue};
 use mq_protocol::topic::{dlq_topic, retry_topic};
 
+use super::read_queues;
 use crate::layout::{framed, group_link, page, topic_link, Nav};
-use crate::time::{format_ms, now_millis};
+use crate::time::{format_ms, now_millis, parse_time};
 use crate::web::{enc, ConsoleError, Ctx};
 
+/// Messages on one page of a time range.
+const TIME_PAGE: usize = 50;
 /// Most messages a key query returns per broker.
 const MAX_KEY_RESULTS: i32 = 64;
 /// Most body bytes shown as text.
@@ -26,7 +29,7 @@ fn is_offset_msg_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `GET /messages?topic=&key=` or `?topic=&id=`.
+/// `GET /messages?topic=&key=`, `?topic=&id=` or `?topic=&begin=&end=&skip=`.
 pub async fn search(ctx: Ctx) -> Response {
     let result = search_page(&ctx).await;
     framed(&ctx, Nav::Messages, result)
@@ -37,6 +40,8 @@ async fn search_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let topic_raw = ctx.query.line("topic")?.to_owned();
     let key = ctx.query.line("key")?.to_owned();
     let id = ctx.query.line("id")?.to_owned();
+    let begin_raw = ctx.query.line("begin")?.to_owned();
+    let end_raw = ctx.query.line("end")?.to_owned();
     let forms = html! {
         div.cols {
             section.card {
@@ -44,6 +49,15 @@ async fn search_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
                 form.inline method="get" action="/messages" {
                     input type="text" name="topic" value=(topic_raw) placeholder=(t.topic) required;
                     input type="text" name="key" value=(key) placeholder=(t.message_key) required;
+                    button type="submit" { (t.query) }
+                }
+            }
+            section.card {
+                h2 { (t.by_time) }
+                form.inline method="get" action="/messages" {
+                    input type="text" name="topic" value=(topic_raw) placeholder=(t.topic) required;
+                    input type="text" name="begin" value=(begin_raw) placeholder="2024-05-01 00:00" required size="16";
+                    input type="text" name="end" value=(end_raw) placeholder="now" required size="16";
                     button type="submit" { (t.query) }
                 }
             }
@@ -73,6 +87,27 @@ async fn search_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         )
     } else if !id.is_empty() {
         Some(find_by_id(ctx, &topic_raw, &id).await?)
+    } else if !begin_raw.is_empty() || !end_raw.is_empty() {
+        let (found, total, skip) = by_time(ctx).await?;
+        let base = format!(
+            "/messages?topic={}&begin={}&end={}",
+            enc(&topic_raw),
+            enc(&begin_raw),
+            enc(&end_raw)
+        );
+        let pager = html! {
+            p.note {
+                @if skip > 0 { a href=(format!("{base}&skip={}", skip.saturating_sub(TIME_PAGE))) { "← " (t.previous) } " " }
+                (if found.is_empty() { skip } else { skip + 1 }) "–" (skip + found.len()) " / " (total)
+                @if skip + found.len() < total { " " a href=(format!("{base}&skip={}", skip + TIME_PAGE)) { (t.next) " →" } }
+            }
+        };
+        let body = html! {
+            (forms)
+            @if found.is_empty() { p.note { (t.no_messages) } } @else { (message_table(ctx, &found)) }
+            (pager)
+        };
+        return Ok(page(ctx, Nav::Messages, t.nav_messages, false, body));
     } else {
         None
     };
@@ -85,6 +120,48 @@ async fn search_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         }
     };
     Ok(page(ctx, Nav::Messages, t.nav_messages, false, body))
+}
+
+/// Messages of a topic stored between `begin` and `end`, a page at a time:
+/// the page, how many there are, and how many were skipped.
+async fn by_time(ctx: &Ctx) -> Result<(Vec<MessageExt>, usize, usize), ConsoleError> {
+    let topic = ctx.query.any_topic("topic")?;
+    let bad = || {
+        ConsoleError::BadRequest(
+            "begin and end must be now, yyyy-mm-dd hh:mm[:ss] (UTC) or milliseconds".into(),
+        )
+    };
+    let begin = parse_time(ctx.query.line("begin")?).ok_or_else(bad)?;
+    let end = parse_time(ctx.query.line("end")?).ok_or_else(bad)?;
+    if end <= begin {
+        return Err(ConsoleError::BadRequest("end must be after begin".into()));
+    }
+    let skip = ctx.query.number("skip", 0..=i64::from(u32::MAX), 0)? as usize;
+    let admin = ctx.app.admin().await?;
+    let puller = ctx.app.cluster.puller().await?;
+    let mut ranges = Vec::new();
+    for mq in admin.topic_queues(topic.as_str()).await? {
+        let from = puller.search_offset(&mq, begin).await?;
+        let max = puller.max_offset(&mq).await?;
+        // The first offset stored at or after `end`. With nothing stored
+        // that late the broker names the last message, which is in range.
+        let mut to = puller.search_offset(&mq, end).await?.min(max);
+        if to < max {
+            let last = puller.pull(&mq, "*", to, 1).await?;
+            if last
+                .messages
+                .first()
+                .is_some_and(|m| m.queue_offset == to && m.store_timestamp < end)
+            {
+                to += 1;
+            }
+        }
+        ranges.push((mq, from, to.max(from)));
+    }
+    let (mut found, total) = read_queues(&puller, &ranges, skip, TIME_PAGE).await?;
+    found.retain(|m| m.store_timestamp >= begin && m.store_timestamp < end);
+    found.sort_by_key(|m| m.store_timestamp);
+    Ok((found, total, skip))
 }
 
 /// The messages a message id names: the client's unique id within

@@ -15,7 +15,8 @@ pub mod transactions;
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use mq_client::AdminClient;
+use mq_client::consumer::PullStatus;
+use mq_client::{AdminClient, MessageExt, MessageQueue, PullConsumer};
 use mq_protocol::route::ClusterInfo;
 
 use crate::web::ConsoleError;
@@ -115,4 +116,46 @@ where
         }
     }
     out.into_iter().flatten().collect()
+}
+
+/// Messages asked for per pull.
+const PULL_BATCH: i32 = 32;
+
+/// Reads `(queue, from, to)` ranges as one list: up to `limit` messages
+/// after skipping `skip`, in queue order; and how many the ranges hold.
+pub async fn read_queues(
+    puller: &PullConsumer,
+    ranges: &[(MessageQueue, i64, i64)],
+    skip: usize,
+    limit: usize,
+) -> Result<(Vec<MessageExt>, usize), ConsoleError> {
+    let total: usize = ranges
+        .iter()
+        .map(|(_, from, to)| (to - from).max(0) as usize)
+        .sum();
+    let mut out = Vec::new();
+    let mut skip = skip;
+    for (mq, from, to) in ranges {
+        let count = (to - from).max(0) as usize;
+        if skip >= count {
+            skip -= count;
+            continue;
+        }
+        let mut offset = from + skip as i64;
+        skip = 0;
+        while offset < *to && out.len() < limit {
+            let want = PULL_BATCH.min((limit - out.len()) as i32);
+            let pulled = puller.pull(mq, "*", offset, want).await?;
+            if pulled.status != PullStatus::Found || pulled.messages.is_empty() {
+                break;
+            }
+            offset = pulled.next_begin_offset;
+            out.extend(pulled.messages.into_iter().filter(|m| m.queue_offset < *to));
+        }
+        if out.len() >= limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    Ok((out, total))
 }
