@@ -61,28 +61,6 @@ pub const TEST_GATEWAY_SECRET: &str = "test-gateway-secret-of-the-shop";
 /// See [`TEST_GATEWAY_SECRET`].
 pub const TEST_MERCHANT_KEY: &str = "test-merchant-key-of-the-shop";
 
-fn required_secret(settings: &Settings, key: &str, what: &str) -> Result<String, ConfigError> {
-    let value = settings.get(key).unwrap_or_default().trim().to_owned();
-    if value.is_empty() {
-        return Err(ConfigError::invalid(
-            key,
-            "",
-            &format!(
-                "must be set: {what} (generate one, e.g. `openssl rand -hex 32`, and give the \
-                 pay service the same value)"
-            ),
-        ));
-    }
-    if value.len() < shop_common::auth::service::MIN_SECRET_LEN || value.contains([',', ':', ' ']) {
-        return Err(ConfigError::invalid(
-            key,
-            "",
-            "must be at least 16 characters without ',', ':' or spaces",
-        ));
-    }
-    Ok(value)
-}
-
 fn notify_url(settings: &Settings) -> Result<reqwest::Url, ConfigError> {
     let value: String = settings.require("merchant_notify_url")?;
     reqwest::Url::parse(value.trim())
@@ -109,14 +87,12 @@ impl OwnKeys for Config {
                 "must be between 1 and 20",
             ));
         }
-        let gateway_secret = required_secret(
-            settings,
+        let gateway_secret = settings.required_secret(
             "gateway_secret",
             "the gateway signs its notifications with it",
         )?;
         let merchant_id: String = settings.require("merchant_id")?;
-        let merchant_key = required_secret(
-            settings,
+        let merchant_key = settings.required_secret(
             "merchant_key",
             "the merchant's requests to the gateway are signed with it",
         )?;

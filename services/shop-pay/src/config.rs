@@ -70,42 +70,17 @@ fn url(settings: &Settings, key: &str) -> Result<String, ConfigError> {
     Ok(value)
 }
 
-/// A secret shared with the gateway: set, at least 16 characters.
-fn shared_secret(settings: &Settings, key: &str, what: &str) -> Result<String, ConfigError> {
-    let value = settings.get(key).unwrap_or_default().trim().to_owned();
-    if value.is_empty() {
-        return Err(ConfigError::invalid(
-            key,
-            "",
-            &format!(
-                "must be set: {what} (the gateway is configured with the same value; \
-                 generate one, e.g. `openssl rand -hex 32`)"
-            ),
-        ));
-    }
-    if value.len() < shop_common::auth::service::MIN_SECRET_LEN || value.contains([',', ':', ' ']) {
-        return Err(ConfigError::invalid(
-            key,
-            "",
-            "must be at least 16 characters without ',', ':' or spaces",
-        ));
-    }
-    Ok(value)
-}
-
 impl OwnKeys for Config {
     const DEFAULTS: &'static [(&'static str, &'static str)] = DEFAULTS;
 
     fn from_settings(settings: &Settings) -> Result<Config, ConfigError> {
         let call_timeout = settings.millis("call_timeout_ms")?;
         // The secrets' values are never repeated in an error.
-        let gateway_secret = shared_secret(
-            settings,
+        let gateway_secret = settings.required_secret(
             "gateway_secret",
             "the gateway's notifications are checked with it",
         )?;
-        let merchant_key = shared_secret(
-            settings,
+        let merchant_key = settings.required_secret(
             "merchant_key",
             "payments are registered at the gateway with requests signed with it",
         )?;

@@ -183,6 +183,28 @@ impl Settings {
         }
     }
 
+    /// A secret that has no default: set, at least 16 characters, without
+    /// ',', ':' or spaces (so it fits a `name:secret,...` list). `what` says
+    /// what it is for; an error names the key, never the value.
+    pub fn required_secret(&self, key: &str, what: &str) -> Result<String, ConfigError> {
+        let value = self.get(key).unwrap_or_default().trim();
+        if value.is_empty() {
+            return Err(ConfigError::invalid(
+                key,
+                "",
+                &format!("must be set: {what} (generate one, e.g. `openssl rand -hex 32`)"),
+            ));
+        }
+        if value.len() < crate::auth::service::MIN_SECRET_LEN || value.contains([',', ':', ' ']) {
+            return Err(ConfigError::invalid(
+                key,
+                "",
+                "must be at least 16 characters without ',', ':' or spaces",
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
     /// Keys that are set but not in `known`, with where they came from, so a
     /// service can warn about typos.
     pub fn unknown_keys<'a>(&'a self, known: &[&str]) -> Vec<(&'a str, &'a Source)> {

@@ -127,17 +127,12 @@ pub(super) fn sessions(settings: &Settings) -> Result<Sessions, ConfigError> {
 
 /// `name`'s key from `service_secret`, which must be set.
 pub(super) fn service_key(settings: &Settings, name: &str) -> Result<ServiceKey, ConfigError> {
-    let secret = settings.get("service_secret").unwrap_or_default().trim();
-    if secret.is_empty() {
-        return Err(ConfigError::invalid(
-            "service_secret",
-            "",
-            "must be set: the service signs its calls and events with it \
-             (generate one, e.g. `openssl rand -hex 32`, and give it to the services \
-             that trust this one in their trusted_services)",
-        ));
-    }
-    ServiceKey::new(name, secret)
+    let secret = settings.required_secret(
+        "service_secret",
+        "the service signs its calls and events with it; give the same value to the \
+         services that trust this one, in their trusted_services",
+    )?;
+    ServiceKey::new(name, &secret)
 }
 
 impl ServiceConfig {

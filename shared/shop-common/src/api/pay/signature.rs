@@ -58,7 +58,7 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 pub fn sign(secret: &[u8], canonical: &str) -> String {
     let mut mac = mac(secret);
     mac.update(canonical.as_bytes());
-    to_hex(&mac.finalize().into_bytes())
+    crate::auth::service::hex(&mac.finalize().into_bytes())
 }
 
 /// Whether `signature` (hex) is the HMAC of `canonical` under `secret`. The
@@ -70,16 +70,6 @@ pub fn verify(secret: &[u8], canonical: &str, signature: &str) -> bool {
     let mut mac = mac(secret);
     mac.update(canonical.as_bytes());
     mac.verify_slice(&bytes).is_ok()
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
@@ -165,7 +155,7 @@ mod tests {
     #[test]
     fn hex_round_trips() {
         let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(from_hex(&to_hex(&bytes)).unwrap(), bytes);
+        assert_eq!(from_hex(&crate::auth::service::hex(&bytes)).unwrap(), bytes);
         assert_eq!(from_hex("abc"), None);
     }
 
