@@ -95,7 +95,12 @@ pub fn figure(info: &BTreeMap<String, String>, key: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs `call` for every item at once and returns the results in order.
+/// Calls one page makes to the cluster at once: enough to hide round
+/// trips, few enough not to flood a broker.
+const CONCURRENT_CALLS: usize = 32;
+
+/// Runs `call` for every item, [`CONCURRENT_CALLS`] at a time, and returns
+/// the results in order.
 pub async fn each<T, R, F, Fut>(items: Vec<T>, call: F) -> Vec<R>
 where
     T: Send + 'static,
@@ -103,11 +108,16 @@ where
     F: Fn(T) -> Fut,
     Fut: Future<Output = R> + Send + 'static,
 {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CALLS));
     let mut set = tokio::task::JoinSet::new();
     let n = items.len();
     for (i, item) in items.into_iter().enumerate() {
         let fut = call(item);
-        set.spawn(async move { (i, fut.await) });
+        let permits = permits.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, fut.await)
+        });
     }
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
     while let Some(joined) = set.join_next().await {
