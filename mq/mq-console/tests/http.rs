@@ -633,6 +633,17 @@ async fn hostile_input_is_refused_and_escaped() {
     page.expect_not("<img");
     assert_eq!(b.get("/consumer?group=..%2F..%2Fetc").await.status, 400);
     assert_eq!(b.get("/nope").await.status, 404);
+    // A message id names its broker's address: one the name server does
+    // not list (10.0.0.1:9876 here) is never dialled.
+    let foreign = "0A0000010000269400000000000003E8";
+    for path in [
+        format!("/message?id={foreign}"),
+        format!("/messages?id={foreign}"),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, 400, "{path}");
+        page.expect("10.0.0.1:9876, which is no broker of this cluster");
+    }
     // Security headers on every page.
     let page = b.get("/topics").await;
     let csp = page.headers["content-security-policy"].to_str().unwrap();

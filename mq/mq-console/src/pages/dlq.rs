@@ -189,7 +189,7 @@ pub async fn resend(ctx: Ctx, form: CheckedForm) -> Response {
             if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConsoleError::BadRequest(format!("{id:?} is not an offset message id")));
             }
-            let m = admin.view_message(id).await?;
+            let m = super::view_known_message(&admin, id).await?;
             if m.topic != dlq.as_str() {
                 return Err(ConsoleError::BadRequest(format!("{id} is not a dead letter of {group}")));
             }

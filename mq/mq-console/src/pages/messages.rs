@@ -182,10 +182,7 @@ async fn find_by_id(ctx: &Ctx, topic: &str, id: &str) -> Result<Vec<MessageExt>,
             "without a topic, give the offset message id (32 hex digits)".into(),
         ));
     }
-    match admin.view_message(id).await {
-        Ok(msg) => Ok(vec![msg]),
-        Err(e) => Err(e.into()),
-    }
+    Ok(vec![super::view_known_message(&admin, id).await?])
 }
 
 fn message_table(ctx: &Ctx, found: &[MessageExt]) -> Markup {
@@ -233,7 +230,7 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         ));
     }
     let admin = ctx.app.admin().await?;
-    let msg = admin.view_message(id).await?;
+    let msg = super::view_known_message(&admin, id).await?;
     // The broker that stored it, and the groups that consume its topic there.
     let route = admin.topic_route(&msg.topic).await.ok();
     let store = msg.store_host.to_string();

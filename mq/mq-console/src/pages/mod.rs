@@ -80,6 +80,26 @@ pub fn chosen_masters(info: &ClusterInfo, names: &[&str]) -> Result<Vec<Master>,
         .collect()
 }
 
+/// The message an offset message id names, read from its broker only when
+/// the name server lists that broker: the id carries a host and port, and
+/// a request must not make the console dial an address of its choosing.
+pub async fn view_known_message(admin: &AdminClient, id: &str) -> Result<MessageExt, ConsoleError> {
+    let (host, _) = mq_protocol::message::decode_message_id(id)
+        .map_err(|_| ConsoleError::BadRequest(format!("{id:?} is not an offset message id")))?;
+    let host = host.to_string();
+    let info = admin.cluster_info().await?;
+    let known = info
+        .broker_addr_table
+        .values()
+        .any(|b| b.broker_addrs.values().any(|a| *a == host));
+    if !known {
+        return Err(ConsoleError::BadRequest(format!(
+            "the message id names {host}, which is no broker of this cluster"
+        )));
+    }
+    Ok(admin.view_message(id).await?)
+}
+
 /// The first of RocketMQ's space-separated TPS figures.
 pub fn first_tps(info: &BTreeMap<String, String>, key: &str) -> f64 {
     info.get(key)
