@@ -28,7 +28,22 @@
 //! a request is ever dialled.
 //!
 //! For embedding (the all-in-one shop): build a [`ConsoleConfig`], bind a
-//! listener and call [`serve`].
+//! listener and call [`serve`]:
+//!
+//! ```no_run
+//! # async fn shop(namesrv: String, shutdown: impl std::future::Future<Output = ()> + Send + 'static)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use mq_console::{ConsoleConfig, User, Users};
+//! let config = ConsoleConfig::new(vec![namesrv])
+//!     // Operators (admin = may change the cluster), or Users::File(path)
+//!     // for a users.properties read again at each log-in.
+//!     .with_users(Users::Fixed(vec![User::new("operator", "generated-secret", true)]))
+//!     // The admin account the console signs with when ACL is on.
+//!     .with_credentials(mq_client::Credentials::new("shop-operator", "its-secret"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! mq_console::serve(listener, config, shutdown).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 pub mod i18n;
