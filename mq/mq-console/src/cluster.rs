@@ -1,9 +1,11 @@
-//! The console's clients of the cluster: one admin client per configured
-//! name server (made on first use), the name server currently picked, and a
-//! producer per name server for test messages.
+//! The console's clients of the cluster: per configured name server (made
+//! on first use) an admin client, a producer for test messages and a
+//! reading consumer. Which name server a page talks to is its session's
+//! choice (the switch in the header), so one operator's switch does not
+//! move another's pages.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mq_client::{AdminClient, ClientConfig, Credentials, Producer, ProducerConfig, PullConsumer};
 use tokio::sync::Mutex;
@@ -24,7 +26,6 @@ pub struct ClusterClients {
     /// This console's number in the process.
     console: u64,
     addrs: Vec<String>,
-    current: AtomicUsize,
     credentials: Option<Credentials>,
     admins: Mutex<HashMap<String, AdminClient>>,
     producers: Mutex<HashMap<String, Producer>>,
@@ -36,7 +37,6 @@ impl ClusterClients {
         ClusterClients {
             console: CONSOLES.fetch_add(1, Ordering::Relaxed),
             addrs,
-            current: AtomicUsize::new(0),
             credentials,
             admins: Mutex::new(HashMap::new()),
             producers: Mutex::new(HashMap::new()),
@@ -49,23 +49,15 @@ impl ClusterClients {
         &self.addrs
     }
 
-    /// The name server pages talk to now.
-    pub fn current(&self) -> &str {
-        &self.addrs[self
-            .current
-            .load(Ordering::Relaxed)
-            .min(self.addrs.len() - 1)]
+    /// The configured name server at `index` (the first when out of range).
+    pub fn addr(&self, index: usize) -> &str {
+        self.addrs.get(index).unwrap_or(&self.addrs[0])
     }
 
-    /// Picks one of the configured name servers; false for any other address.
-    pub fn select(&self, addr: &str) -> bool {
-        match self.addrs.iter().position(|a| a == addr) {
-            Some(i) => {
-                self.current.store(i, Ordering::Relaxed);
-                true
-            }
-            None => false,
-        }
+    /// The index of `addr` among the configured name servers; none for
+    /// any other address.
+    pub fn index_of(&self, addr: &str) -> Option<usize> {
+        self.addrs.iter().position(|a| a == addr)
     }
 
     fn client_config(&self, addr: &str, role: &str) -> ClientConfig {
@@ -81,9 +73,9 @@ impl ClusterClients {
             .with_credentials(self.credentials.clone())
     }
 
-    /// The admin client of the current name server.
-    pub async fn admin(&self) -> mq_client::Result<AdminClient> {
-        let addr = self.current().to_owned();
+    /// The admin client of the name server at `index`.
+    pub async fn admin(&self, index: usize) -> mq_client::Result<AdminClient> {
+        let addr = self.addr(index).to_owned();
         let mut admins = self.admins.lock().await;
         if let Some(admin) = admins.get(&addr) {
             return Ok(admin.clone());
@@ -93,9 +85,9 @@ impl ClusterClients {
         Ok(admin)
     }
 
-    /// The test-message producer of the current name server.
-    pub async fn producer(&self) -> mq_client::Result<Producer> {
-        let addr = self.current().to_owned();
+    /// The test-message producer of the name server at `index`.
+    pub async fn producer(&self, index: usize) -> mq_client::Result<Producer> {
+        let addr = self.addr(index).to_owned();
         let mut producers = self.producers.lock().await;
         if let Some(producer) = producers.get(&addr) {
             return Ok(producer.clone());
@@ -109,9 +101,9 @@ impl ClusterClients {
         Ok(producer)
     }
 
-    /// The reading consumer of the current name server.
-    pub async fn puller(&self) -> mq_client::Result<PullConsumer> {
-        let addr = self.current().to_owned();
+    /// The reading consumer of the name server at `index`.
+    pub async fn puller(&self, index: usize) -> mq_client::Result<PullConsumer> {
+        let addr = self.addr(index).to_owned();
         let mut pullers = self.pullers.lock().await;
         if let Some(puller) = pullers.get(&addr) {
             return Ok(puller.clone());

@@ -84,7 +84,7 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
                             label title=(t.namesrv) {
                                 select name="addr" aria-label=(t.namesrv) {
                                     @for addr in cluster.addrs() {
-                                        option value=(addr) selected[addr == cluster.current()] { (addr) }
+                                        option value=(addr) selected[addr == ctx.namesrv()] { (addr) }
                                     }
                                 }
                             }

@@ -46,6 +46,8 @@ pub struct Viewer {
     pub csrf: String,
     /// A message left for the next page (after a form's redirect).
     pub flash: Option<Flash>,
+    /// Which configured name server this session's pages talk to.
+    pub namesrv: usize,
 }
 
 impl Viewer {
@@ -80,6 +82,7 @@ struct Entry {
     identity: Identity,
     csrf: String,
     flash: Option<Flash>,
+    namesrv: usize,
     expires: Instant,
 }
 
@@ -140,6 +143,7 @@ impl Sessions {
             identity: entry.identity.clone(),
             csrf: entry.csrf.clone(),
             flash: entry.flash.take(),
+            namesrv: entry.namesrv,
         })
     }
 
@@ -171,6 +175,7 @@ impl Sessions {
                 identity: identity.clone(),
                 csrf: csrf.clone(),
                 flash: None,
+                namesrv: 0,
                 expires,
             },
         );
@@ -179,6 +184,7 @@ impl Sessions {
             identity,
             csrf,
             flash: None,
+            namesrv: 0,
         }
     }
 
@@ -191,6 +197,13 @@ impl Sessions {
     pub fn set_flash(&self, id: &str, flash: Flash) {
         if let Some(entry) = self.lock().get_mut(id) {
             entry.flash = Some(flash);
+        }
+    }
+
+    /// Points the session's pages at the configured name server `index`.
+    pub fn set_namesrv(&self, id: &str, index: usize) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            entry.namesrv = index;
         }
     }
 

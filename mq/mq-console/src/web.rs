@@ -51,11 +51,6 @@ impl App {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
     }
-
-    /// The admin client of the current name server.
-    pub async fn admin(&self) -> Result<mq_client::AdminClient, ConsoleError> {
-        Ok(self.cluster.admin().await?)
-    }
 }
 
 pub fn router(app: App) -> Router {
@@ -321,6 +316,28 @@ impl FromRequestParts<App> for Ctx {
             path,
             query,
         })
+    }
+}
+
+impl Ctx {
+    /// The name server this session's pages talk to.
+    pub fn namesrv(&self) -> &str {
+        self.app.cluster.addr(self.viewer.namesrv)
+    }
+
+    /// The admin client of this session's name server.
+    pub async fn admin(&self) -> Result<mq_client::AdminClient, ConsoleError> {
+        Ok(self.app.cluster.admin(self.viewer.namesrv).await?)
+    }
+
+    /// The test-message producer of this session's name server.
+    pub async fn producer(&self) -> Result<mq_client::Producer, ConsoleError> {
+        Ok(self.app.cluster.producer(self.viewer.namesrv).await?)
+    }
+
+    /// The reading consumer of this session's name server.
+    pub async fn puller(&self) -> Result<mq_client::PullConsumer, ConsoleError> {
+        Ok(self.app.cluster.puller(self.viewer.namesrv).await?)
     }
 }
 

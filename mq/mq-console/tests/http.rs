@@ -701,10 +701,14 @@ async fn a_dead_name_server_keeps_the_switch_at_hand() {
     let console = Console::start(config).await;
     let mut b = console.browser();
     b.login(ADMIN.0, ADMIN.1).await;
+    let mut other = console.browser();
+    other.login(VIEWER.0, VIEWER.1).await;
     let page = b.post("/namesrv", &[("addr", "127.0.0.1:9")]).await;
     assert_eq!(page.status, 502, "{}", page.body);
     page.expect("action=\"/namesrv\"")
         .expect("class=\"flash error\"");
+    // The choice is the session's: another operator's pages stay put.
+    other.get("/").await.expect("broker-a");
     let page = b.post("/namesrv", &[("addr", &cluster.namesrv.addr)]).await;
     assert_eq!(page.status, 200);
     page.expect("broker-a");

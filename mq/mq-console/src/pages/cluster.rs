@@ -57,7 +57,7 @@ pub async fn overview(ctx: Ctx) -> Response {
 
 async fn overview_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let info = admin.cluster_info().await?;
     let mut rows = Vec::new();
     for (cluster, names) in &info.cluster_addr_table {
@@ -138,10 +138,12 @@ async fn overview_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     Ok(page(ctx, Nav::Cluster, t.nav_cluster, true, body))
 }
 
-/// `POST /namesrv`: pick one of the configured name servers.
+/// `POST /namesrv`: pick one of the configured name servers for this
+/// session's pages.
 pub async fn select_namesrv(ctx: Ctx, form: CheckedForm) -> Response {
     let addr = form.fields.get("addr");
-    let outcome = if ctx.app.cluster.select(addr) {
+    let outcome = if let Some(index) = ctx.app.cluster.index_of(addr) {
+        ctx.app.sessions.set_namesrv(&form.viewer.id, index);
         Ok(format!("{}: {addr}", ctx.t.namesrv))
     } else {
         Err(ConsoleError::BadRequest(format!(
@@ -153,7 +155,7 @@ pub async fn select_namesrv(ctx: Ctx, form: CheckedForm) -> Response {
 
 /// The broker address of a request, if the name server lists it.
 async fn known_broker(ctx: &Ctx, addr: &str) -> Result<(String, i64), ConsoleError> {
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let info = admin.cluster_info().await?;
     info.broker_addr_table
         .values()
@@ -176,7 +178,7 @@ async fn broker_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let addr = ctx.query.line("addr")?.to_owned();
     let (name, id) = known_broker(ctx, &addr).await?;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let runtime = admin.broker_runtime_info(&addr).await?;
     let config = admin.broker_config(&addr).await?;
     let admin_view = ctx.viewer.is_admin();
@@ -241,7 +243,7 @@ pub async fn update_config(ctx: Ctx, form: CheckedForm) -> Response {
         }
         let value = form.fields.line("value")?;
         known_broker(&ctx, &addr).await?;
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         admin
             .update_broker_config(&addr, &[(key.to_owned(), value.to_owned())])
             .await?;

@@ -83,7 +83,7 @@ async fn list_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         s @ ("clients" | "tps" | "lag") => s,
         other => return Err(ConsoleError::BadRequest(format!("unknown sort {other:?}"))),
     };
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let info = admin.cluster_info().await?;
     let masters = masters_of(&info);
     let mut groups: BTreeSet<String> = BTreeSet::new();
@@ -236,7 +236,7 @@ pub async fn upsert(ctx: Ctx, form: CheckedForm) -> Response {
         form.require_admin()?;
         let group = f.group("group")?;
         let retry_max_times = f.number("retryMaxTimes", 0..=64, 16)? as i32;
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         let info = admin.cluster_info().await?;
         let masters = chosen_masters(&info, &f.all("broker"))?;
         let config = SubscriptionGroupConfig {
@@ -270,7 +270,7 @@ pub async fn detail(ctx: Ctx) -> Response {
 async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let group = ctx.query.group("group")?;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let masters = all_masters(&admin).await?;
     let mut config = None;
     for m in &masters {
@@ -416,7 +416,7 @@ pub async fn delete(ctx: Ctx, form: CheckedForm) -> Response {
         if f.get("confirm") != group.as_str() {
             return Err(ConsoleError::BadRequest(ctx.t.confirm_mismatch.to_owned()));
         }
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         for m in all_masters(&admin).await? {
             admin
                 .delete_subscription_group(&m.addr, group.as_str())

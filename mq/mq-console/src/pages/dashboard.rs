@@ -75,7 +75,7 @@ pub async fn dashboard(ctx: Ctx) -> Response {
 
 async fn dashboard_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let info = admin.cluster_info().await?;
     let masters = masters_of(&info);
     // Per broker: messages in and out over the last hour and day.

@@ -32,7 +32,7 @@ async fn dlq_queues(
     ctx: &Ctx,
     dlq: &TopicName,
 ) -> Result<Vec<(MessageQueue, i64, i64)>, ConsoleError> {
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let mut queues = Vec::new();
     for m in topic_masters(&admin, dlq.as_str()).await? {
         let stats = admin.topic_stats(&m.addr, dlq.as_str()).await?;
@@ -52,7 +52,7 @@ async fn read(
     limit: usize,
 ) -> Result<(Vec<MessageExt>, usize), ConsoleError> {
     let queues = dlq_queues(ctx, dlq).await?;
-    let puller = ctx.app.cluster.puller().await?;
+    let puller = ctx.puller().await?;
     read_queues(&puller, &queues, skip, limit).await
 }
 
@@ -78,7 +78,7 @@ pub async fn dlq(ctx: Ctx) -> Response {
 async fn dlq_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     if ctx.query.get("group").is_empty() {
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         let topics: Vec<String> = admin
             .topic_list()
             .await?
@@ -182,8 +182,8 @@ pub async fn resend(ctx: Ctx, form: CheckedForm) -> Response {
         if ids.is_empty() || ids.len() > MAX_RESEND {
             return Err(ConsoleError::BadRequest(format!("choose 1 to {MAX_RESEND} messages")));
         }
-        let admin = ctx.app.admin().await?;
-        let producer = ctx.app.cluster.producer().await?;
+        let admin = ctx.admin().await?;
+        let producer = ctx.producer().await?;
         let mut sent = 0;
         for id in ids {
             if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -73,7 +73,7 @@ async fn search_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     };
     let found: Option<Vec<MessageExt>> = if !key.is_empty() {
         let topic = ctx.query.any_topic("topic")?;
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         Some(
             admin
                 .query_message_by_key(
@@ -137,8 +137,8 @@ async fn by_time(ctx: &Ctx) -> Result<(Vec<MessageExt>, usize, usize), ConsoleEr
         return Err(ConsoleError::BadRequest("end must be after begin".into()));
     }
     let skip = ctx.query.number("skip", 0..=i64::from(u32::MAX), 0)? as usize;
-    let admin = ctx.app.admin().await?;
-    let puller = ctx.app.cluster.puller().await?;
+    let admin = ctx.admin().await?;
+    let puller = ctx.puller().await?;
     let mut ranges = Vec::new();
     for mq in admin.topic_queues(topic.as_str()).await? {
         let from = puller.search_offset(&mq, begin).await?;
@@ -167,7 +167,7 @@ async fn by_time(ctx: &Ctx) -> Result<(Vec<MessageExt>, usize, usize), ConsoleEr
 /// The messages a message id names: the client's unique id within
 /// `topic`, else (32 hex digits) the broker's offset id.
 async fn find_by_id(ctx: &Ctx, topic: &str, id: &str) -> Result<Vec<MessageExt>, ConsoleError> {
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     if !topic.is_empty() {
         let topic = ctx.query.any_topic("topic")?;
         let found = admin
@@ -229,7 +229,7 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
             "the message id must be an offset message id (32 hex digits)".into(),
         ));
     }
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let msg = super::view_known_message(&admin, id).await?;
     // The broker that stored it, and the groups that consume its topic there.
     let route = admin.topic_route(&msg.topic).await.ok();

@@ -24,7 +24,7 @@ async fn body(ctx: &Ctx) -> Result<maud::Markup, ConsoleError> {
     }
     let topic = ctx.query.any_topic("topic")?;
     let group = ctx.query.group("group")?;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let mut rows = Vec::new();
     for m in topic_masters(&admin, topic.as_str()).await? {
         match admin.producer_connection(&m.addr, group.as_str()).await {

@@ -88,7 +88,7 @@ async fn list_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         }
     };
     let search = ctx.query.line("q")?.to_lowercase();
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let info = admin.cluster_info().await?;
     let topics = admin.topic_list().await?.topic_list;
     let shown: Vec<(&String, Kind)> = topics
@@ -187,7 +187,7 @@ pub async fn upsert(ctx: Ctx, form: CheckedForm) -> Response {
         form.require_admin()?;
         let topic = f.topic("topic")?;
         let spec = topic_spec(f, topic.as_str())?;
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         let info = admin.cluster_info().await?;
         let masters = chosen_masters(&info, &f.all("broker"))?;
         for m in &masters {
@@ -244,7 +244,7 @@ pub async fn detail(ctx: Ctx) -> Response {
 async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
     let topic = ctx.query.any_topic("topic")?;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let info = admin.cluster_info().await?;
     let route = admin.topic_route(topic.as_str()).await?;
     let masters: Vec<Master> = route
@@ -405,7 +405,7 @@ pub async fn delete(ctx: Ctx, form: CheckedForm) -> Response {
         if f.get("confirm") != topic.as_str() {
             return Err(ConsoleError::BadRequest(ctx.t.confirm_mismatch.to_owned()));
         }
-        let admin = ctx.app.admin().await?;
+        let admin = ctx.admin().await?;
         let masters = match topic_masters(&admin, topic.as_str()).await {
             Ok(m) if !m.is_empty() => m,
             _ => all_masters(&admin).await?,
@@ -448,7 +448,7 @@ pub async fn send(ctx: Ctx, form: CheckedForm) -> Response {
         if !key.is_empty() {
             message = message.with_keys(key.split_whitespace());
         }
-        let producer = ctx.app.cluster.producer().await?;
+        let producer = ctx.producer().await?;
         let sent = producer.send(message).await?;
         Ok(format!(
             "{}: {:?}, {} {}, offsetMsgId {}, {} {}@{}",
@@ -476,7 +476,7 @@ pub async fn reset_group_offset(ctx: &Ctx, f: &Fields) -> Result<String, Console
             "the time must be now, yyyy-mm-dd hh:mm[:ss] (UTC) or milliseconds".into(),
         )
     })?;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let mut moved = 0;
     for m in topic_masters(&admin, topic.as_str()).await? {
         let body = admin

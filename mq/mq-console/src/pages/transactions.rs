@@ -49,7 +49,7 @@ async fn read_range(
 
 /// The pending half messages on one master.
 async fn pending_on(ctx: &Ctx, master: &Master) -> Result<Vec<MessageExt>, ConsoleError> {
-    let puller = ctx.app.cluster.puller().await?;
+    let puller = ctx.puller().await?;
     let half = MessageQueue {
         topic: TRANS_HALF_TOPIC.to_owned(),
         broker_name: master.name.clone(),
@@ -100,7 +100,7 @@ pub async fn transactions(ctx: Ctx) -> Response {
 
 async fn transactions_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let t = ctx.t;
-    let admin = ctx.app.admin().await?;
+    let admin = ctx.admin().await?;
     let mut pending: Vec<(String, MessageExt)> = Vec::new();
     for m in all_masters(&admin).await? {
         for msg in pending_on(ctx, &m).await? {
