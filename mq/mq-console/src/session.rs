@@ -241,14 +241,14 @@ mod tests {
 
     #[test]
     fn sessions_expire_and_tokens_differ() {
-        let sessions = Sessions::new(Duration::from_millis(50));
+        let sessions = Sessions::new(Duration::from_millis(500));
         let a = sessions.create(Identity::Open);
         let b = sessions.create(Identity::Open);
         assert_ne!(a.id, b.id);
         assert_ne!(a.csrf, b.csrf);
         assert_eq!(a.id.len(), 64);
         assert!(sessions.touch(&a.id).is_some());
-        std::thread::sleep(Duration::from_millis(80));
+        std::thread::sleep(Duration::from_millis(800));
         assert!(sessions.touch(&a.id).is_none());
         assert!(sessions.touch("nonsense").is_none());
     }

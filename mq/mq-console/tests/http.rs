@@ -123,13 +123,14 @@ async fn log_in_and_out() {
 async fn sessions_expire() {
     let cluster = Cluster::start().await;
     let mut config = common::config(&cluster.namesrv.addr);
-    config.session_timeout = Duration::from_millis(400);
+    // Long enough for a loaded CI machine to log in and open a page.
+    config.session_timeout = Duration::from_millis(2000);
     let console = Console::start(config).await;
     let mut b = console.browser();
     b.login(ADMIN.0, ADMIN.1).await;
     assert_eq!(b.get_raw("/topics").await.status, 200);
     // Expiry is a duration by definition: there is no state to wait on.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(
         b.get_raw("/topics").await.location.as_deref(),
         Some("/login")
