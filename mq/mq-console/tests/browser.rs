@@ -236,15 +236,21 @@ async fn log_in_create_a_topic_send_and_find_a_message() {
     driver.wait_text("BrowserTopic").await;
     driver.shot("topics").await;
 
-    driver.goto(&format!("{url}/messages")).await;
-    driver
-        .type_into("section.card form input[name=topic]", "BrowserTopic")
-        .await;
-    driver
-        .type_into("section.card form input[name=key]", "browser-key-1")
-        .await;
-    driver.click("section.card form button[type=submit]").await;
-    driver.wait_text("TagB").await;
+    // The broker indexes a key just after it acknowledges the send: search
+    // through the form again until it finds the message.
+    wait_for("the key search to find the message", || async {
+        driver.goto(&format!("{url}/messages")).await;
+        driver
+            .type_into("section.card form input[name=topic]", "BrowserTopic")
+            .await;
+        driver
+            .type_into("section.card form input[name=key]", "browser-key-1")
+            .await;
+        driver.click("section.card form button[type=submit]").await;
+        let page = driver.wait_text("</main>").await;
+        page.contains("TagB").then_some(())
+    })
+    .await;
     driver.shot("messages").await;
     driver.click("td.mono a").await;
     let page = driver.wait_text("hello from &lt;chromium&gt;").await;

@@ -210,6 +210,25 @@ impl Browser {
         page
     }
 
+    /// GETs `path` until the page shows `text` (the broker indexes and
+    /// dispatches a message just after it acknowledges it); panics after
+    /// mq-testkit's bound with the last page.
+    pub async fn get_until(&mut self, path: &str, text: &str) -> Page {
+        let deadline = tokio::time::Instant::now() + mq_testkit::WAIT;
+        loop {
+            let page = self.get(path).await;
+            if page.body.contains(text) {
+                return page;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never showed {text:?}:\n{}",
+                page.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// POST a form as it is, no token added.
     pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let response = self
