@@ -348,6 +348,26 @@ async fn run(args: Args) -> Result<()> {
     let log_url = launcher.plain(&shop_log::SERVICE, 8086).await?;
     let points_url = launcher.plain(&shop_points::SERVICE, 8087).await?;
 
+    // The web console, as the operator: its log-in is the shop operator's,
+    // and it administers the cluster with the operator's broker account.
+    let console_listener = TcpListener::bind(("127.0.0.1", port(&args, 8080)))
+        .await
+        .context("binding the console")?;
+    let console_url = format!("http://{}", console_listener.local_addr()?);
+    let console_config = mq_console::ConsoleConfig::new(vec![namesrv.clone()])
+        .with_users(mq_console::Users::Fixed(vec![mq_console::User::new(
+            secrets::OPERATOR_LOGIN,
+            secrets.password(secrets::OPERATOR_LOGIN),
+            true,
+        )]))
+        .with_credentials(accounts.get(acl::OPERATOR).clone());
+    let console_stop = stopped(stop.subscribe());
+    services.spawn(async move {
+        mq_console::serve(console_listener, console_config, console_stop)
+            .await
+            .map_err(std::io::Error::other)
+    });
+
     if !args.no_seed {
         seed(&goods_url, &user_url, &coupon_url, &secrets)
             .await
@@ -364,6 +384,7 @@ async fn run(args: Args) -> Result<()> {
     println!("log          {log_url}");
     println!("points       {points_url}");
     println!("gateway      {gateway_url}");
+    println!("console      {console_url}");
     println!("data         {}", data.display());
     println!("accounts     {}", accounts.file.display());
     println!(

@@ -48,6 +48,16 @@ async fn one_command_runs_the_shop_and_stops_cleanly() {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    // The console runs beside the services and asks who is there.
+    let console = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/topics", shop.urls["console"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(console.status().as_u16(), 303, "the console needs a log-in");
     let goods: Value = http
         .get(format!("{}/goods", shop.urls["goods"]))
         .send()
