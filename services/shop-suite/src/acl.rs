@@ -138,8 +138,16 @@ impl Accounts {
             // A copy restored with a looser mode is tightened again.
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
         }
-        let parsed =
+        let mut parsed =
             AclConfig::load(&file).with_context(|| format!("reading {}", file.display()))?;
+        if let Some(secrets) = outdated(&parsed, &file)? {
+            // A data folder from an earlier version: its accounts keep their
+            // secrets and get this version's rights (a new topic, a new group).
+            write_private(&file, &render(&secrets))?;
+            tracing::info!(file = %file.display(), "updated the shop's broker accounts to this version's rights");
+            parsed =
+                AclConfig::load(&file).with_context(|| format!("reading {}", file.display()))?;
+        }
         let mut keys = HashMap::new();
         for spec in SPECS {
             let Some(account) = parsed.accounts.get(spec.access_key) else {
@@ -179,6 +187,35 @@ impl Accounts {
     pub fn service(&self, name: &str) -> Credentials {
         self.get(&format!("shop-{name}")).clone()
     }
+}
+
+/// The accounts with their present secrets when some account's rights are
+/// not this version's (`None` when they all are). An account that is missing
+/// is an error: its secret cannot be made up.
+fn outdated(parsed: &AclConfig, file: &Path) -> Result<Option<Vec<(&'static Spec, String)>>> {
+    let mut secrets = Vec::new();
+    let mut stale = false;
+    for spec in SPECS {
+        let Some(account) = parsed.accounts.get(spec.access_key) else {
+            bail!(
+                "{} has no account {}; remove the file to have new accounts generated",
+                file.display(),
+                spec.access_key
+            );
+        };
+        let wanted = |perms: &[(&str, &str)]| -> HashMap<String, mq_acl::Perm> {
+            perms
+                .iter()
+                .filter_map(|(name, perm)| Some(((*name).to_owned(), mq_acl::Perm::parse(perm)?)))
+                .collect()
+        };
+        stale |= account.admin != spec.admin
+            || (!spec.admin
+                && (account.topic_perms != wanted(spec.topics)
+                    || account.group_perms != wanted(spec.groups)));
+        secrets.push((spec, account.secret_key.clone()));
+    }
+    Ok(stale.then_some(secrets))
 }
 
 /// A fresh secret for every account, from the operating system's CSPRNG.
@@ -271,6 +308,33 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(from_tools.secret_key, first.get(OPERATOR).secret_key);
+    }
+
+    #[test]
+    fn an_earlier_versions_accounts_keep_their_secrets_and_get_todays_rights() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Accounts::load_or_create(dir.path()).unwrap();
+        let pay_secret = first.service("pay").secret_key;
+        // As written before PAY_REFUND existed.
+        let text = std::fs::read_to_string(&first.file).unwrap();
+        let old = text
+            .replace("      - PAY_REFUND=PUB\n", "")
+            .replace("      - PAY_REFUND=SUB\n", "")
+            .replace("      - log-service-pay-refund=SUB\n", "");
+        assert_ne!(old, text);
+        std::fs::write(&first.file, old).unwrap();
+        let again = Accounts::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.service("pay").secret_key, pay_secret);
+        let parsed = AclConfig::load(&again.file).unwrap();
+        assert_eq!(
+            parsed.accounts["shop-pay"].topic_perms.get(PAY_REFUND),
+            Some(&Perm::PUB)
+        );
+        assert!(parsed.accounts["shop-log"]
+            .group_perms
+            .contains_key(shop_log::events::REFUND_GROUP));
+        let mode = std::fs::metadata(&again.file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
