@@ -258,10 +258,8 @@ pub async fn order_ledger(db: &Db, order_id: Uuid) -> Result<OrderLedger, UserEr
 /// if any, exactly once. A second call changes nothing and answers
 /// [`CancelOutcome::AlreadyCancelled`].
 pub async fn cancel_order(db: &Db, order_id: Uuid) -> Result<CancelOutcome, UserError> {
-    let mut tx = db.pool().begin().await?;
-    let outcome = cancel_order_in(&mut tx, order_id).await?;
-    tx.commit().await?;
-    Ok(outcome)
+    db.in_transaction(async |conn| cancel_order_in(conn, order_id).await)
+        .await
 }
 
 /// [`cancel_order`] inside a transaction the caller owns and commits, for a

@@ -163,6 +163,23 @@ impl Db {
         &self.pool
     }
 
+    /// Runs `work` in one transaction: committed when it succeeds, rolled
+    /// back (dropped) when it fails. For the `*_in` functions that take the
+    /// caller's connection, so that a caller without a transaction of its
+    /// own gets one.
+    pub async fn in_transaction<T, E>(
+        &self,
+        work: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<sqlx::Error>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let value = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
     pub fn kind(&self) -> DbKind {
         self.kind
     }
