@@ -69,7 +69,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    shop_common::telemetry::init("info,sqlx=warn,mq_remoting=warn");
+    // The all-in-one keeps its clients' and the broker's per-consumer lines
+    // at DEBUG for an operator's eye; RUST_LOG opens them.
+    shop_common::telemetry::init(
+        "info,sqlx=warn,mq_remoting=warn,mq_client=warn,mq_broker::processor::consumer=warn",
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -62,7 +62,7 @@ impl RequestHandler for ClientHandler {
             }
             request_code::NOTIFY_CONSUMER_IDS_CHANGED => {
                 let header: ConsumerGroupHeader = request.header()?;
-                info!(group = header.consumer_group, broker = %channel.peer_addr(), "consumer ids changed");
+                debug!(group = header.consumer_group, broker = %channel.peer_addr(), "consumer ids changed");
                 if let Some(consumer) = members.consumer(&header.consumer_group) {
                     consumer.trigger_rebalance();
                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mq_protocol::body::MessageQueue;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::ordered::ordered_loop;
 use super::process_queue::ProcessQueue;
@@ -130,7 +130,7 @@ impl Started {
         if self.needs_locks() {
             self.unlock_all(std::slice::from_ref(&pq.mq)).await;
         }
-        info!(mq = ?pq.mq, offset, "queue released");
+        debug!(mq = ?pq.mq, offset, "queue released");
     }
 
     /// Takes up `mq`: locks it first when ordered (a queue another member
@@ -163,7 +163,7 @@ impl Started {
         }
         lock(&pq.tasks).extend(tasks);
         lock(&self.queues).insert(mq.clone(), pq);
-        info!(?mq, offset, "queue assigned");
+        debug!(?mq, offset, "queue assigned");
         Ok(())
     }
 }
