@@ -79,6 +79,24 @@ async fn refused(client: &RemotingClient, broker: &str, request: RemotingCommand
     );
 }
 
+/// Waits until a send to "Orders" signed with `keys` is answered `wanted`
+/// (the broker re-reads its accounts file within a second).
+async fn newcomer_sends(
+    client: &RemotingClient,
+    broker: &str,
+    keys: (&str, &str),
+    wanted: ResponseCode,
+    what: &str,
+) {
+    wait_until(what, WAIT, || async move {
+        answer(client, broker, signed(send_request("Orders"), keys))
+            .await
+            .0
+            == Some(wanted)
+    })
+    .await;
+}
+
 async fn ok(client: &RemotingClient, broker: &str, request: RemotingCommand) {
     let (code, remark) = answer(client, broker, request).await;
     assert_eq!(code, Some(ResponseCode::SUCCESS), "{remark}");
@@ -236,16 +254,13 @@ async fn reload_takes_a_good_file_and_keeps_the_last_good_one() {
 
     let good = format!("{ACCOUNTS}  - accessKey: newcomer1\n    secretKey: newcomer-secret\n    defaultTopicPerm: PUB\n");
     std::fs::write(&file, &good).unwrap();
-    wait_until("the new account is in force", WAIT, || {
-        let client = &client;
-        let b = &b;
-        async move {
-            answer(client, b, signed(send_request("Orders"), newcomer))
-                .await
-                .0
-                == Some(ResponseCode::SUCCESS)
-        }
-    })
+    newcomer_sends(
+        &client,
+        &b,
+        newcomer,
+        ResponseCode::SUCCESS,
+        "the new account is in force",
+    )
     .await;
 
     // A broken file (which would also drop the newcomer) is not taken: the
@@ -264,16 +279,13 @@ async fn reload_takes_a_good_file_and_keeps_the_last_good_one() {
         mq_testkit::wait::watch_for_absence(Duration::from_millis(100)).await;
     }
     std::fs::write(&file, ACCOUNTS).unwrap();
-    wait_until("the newcomer's account is gone", WAIT, || {
-        let client = &client;
-        let b = &b;
-        async move {
-            answer(client, b, signed(send_request("Orders"), newcomer))
-                .await
-                .0
-                == Some(ResponseCode::NO_PERMISSION)
-        }
-    })
+    newcomer_sends(
+        &client,
+        &b,
+        newcomer,
+        ResponseCode::NO_PERMISSION,
+        "the newcomer's account is gone",
+    )
     .await;
 
     broker.stop().await;

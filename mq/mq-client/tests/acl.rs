@@ -6,13 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
 use mq_client::{
-    async_trait, AdminClient, ClientConfig, ConsumeStatus, Credentials, Listener,
-    LocalTransactionState, Message, MessageExt, Producer, ProducerConfig, PushConsumer, TopicSpec,
-    TransactionChecker, TransactionProducer,
+    async_trait, AdminClient, ClientConfig, Credentials, LocalTransactionState, Message,
+    MessageExt, Producer, ProducerConfig, PushConsumer, TopicSpec, TransactionChecker,
+    TransactionProducer,
 };
 
 /// RocketMQ's NO_PERMISSION.
@@ -82,31 +82,10 @@ async fn create_topic(namesrv: &str, broker: &str, topic: &str) {
     admin.shutdown().await;
 }
 
-/// A push consumer of `group` on `topic` collecting bodies.
-async fn consumer(
-    namesrv: &str,
-    group: &str,
-    topic: &str,
-) -> (PushConsumer, Arc<Mutex<Vec<String>>>) {
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = seen.clone();
-    let consumer = PushConsumer::new(push_config(group), signed(namesrv, Some(user())));
-    consumer.subscribe(topic, "*").unwrap();
-    consumer
-        .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
-            let sink = sink.clone();
-            async move {
-                for m in msgs {
-                    sink.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&m.body).into_owned());
-                }
-                ConsumeStatus::Success
-            }
-        }))
-        .await
-        .unwrap();
-    (consumer, seen)
+/// A push consumer of `group` on `topic` collecting bodies, signed as the
+/// test user.
+async fn consumer(namesrv: &str, group: &str, topic: &str) -> (PushConsumer, Seen) {
+    collecting(signed(namesrv, Some(user())), group, topic).await
 }
 
 async fn send_code(namesrv: &str, credentials: Option<Credentials>) -> Option<i32> {

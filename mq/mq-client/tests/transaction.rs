@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use mq_client::{
-    async_trait, AdminClient, ConsumeStatus, Listener, LocalTransactionState, Message, MessageExt,
-    ProducerConfig, PushConsumer, TopicSpec, TransactionChecker, TransactionProducer,
+    async_trait, AdminClient, LocalTransactionState, Message, MessageExt, ProducerConfig,
+    TopicSpec, TransactionChecker, TransactionProducer,
 };
 
 /// Commits messages whose body starts with "commit", rolls back the rest.
@@ -55,24 +55,7 @@ async fn commit_rollback_check_back_and_later_end() {
     .await
     .unwrap();
 
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = seen.clone();
-    let consumer = PushConsumer::new(push_config("cg-tx"), client_config(&ns.addr));
-    consumer.subscribe("Tx", "*").unwrap();
-    consumer
-        .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
-            let sink = sink.clone();
-            async move {
-                for m in msgs {
-                    sink.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&m.body).into_owned());
-                }
-                ConsumeStatus::Success
-            }
-        }))
-        .await
-        .unwrap();
+    let (consumer, seen) = collecting(client_config(&ns.addr), "cg-tx", "Tx").await;
 
     let committed = producer
         .send_in_transaction(Message::new("Tx", "commit-now"), |_| async {

@@ -8,7 +8,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mq_client::{ClientConfig, PushConsumerConfig};
+use std::sync::{Arc, Mutex};
+
+use mq_client::{
+    ClientConfig, ConsumeStatus, Listener, MessageExt, PushConsumer, PushConsumerConfig,
+};
 
 pub use mq_testkit::{wait_until, NameServer, TestBroker};
 
@@ -51,4 +55,31 @@ pub fn push_config(group: &str) -> PushConsumerConfig {
     config.pull_retry_delay = Duration::from_millis(100);
     config.local_retry_delay = Duration::from_millis(200);
     config
+}
+
+/// Bodies a [`collecting`] consumer has received, as text.
+pub type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A started push consumer of `group` ([`push_config`]) on `topic` with
+/// `client`, collecting every body it receives.
+pub async fn collecting(client: ClientConfig, group: &str, topic: &str) -> (PushConsumer, Seen) {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    let consumer = PushConsumer::new(push_config(group), client);
+    consumer.subscribe(topic, "*").unwrap();
+    consumer
+        .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
+            let sink = sink.clone();
+            async move {
+                for m in msgs {
+                    sink.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&m.body).into_owned());
+                }
+                ConsumeStatus::Success
+            }
+        }))
+        .await
+        .unwrap();
+    (consumer, seen)
 }
