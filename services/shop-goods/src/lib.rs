@@ -38,7 +38,7 @@ use shop_common::service::{Plain, Service, Subscription};
 use shop_common::{Db, Migrations};
 
 pub use error::GoodsError;
-pub use repo::{cancel_order, cancel_order_in, CancelOutcome};
+pub use repo::{cancel_order, cancel_order_in, CancelOutcome, Restock};
 
 /// This service's schema, for SQLite and PostgreSQL.
 pub const MIGRATIONS: Migrations = shop_common::migrations!(

@@ -84,23 +84,16 @@ impl Reservation {
     }
 }
 
-/// The result of [`cancel_order`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelOutcome {
-    /// First cancellation of an order that had reserved stock: it is back.
-    Restored { goods_id: i64, quantity: i64 },
-    /// First cancellation of an order that had reserved nothing here; the
-    /// marker makes a later reservation for it fail with `order_cancelled`.
-    NothingReserved,
-    /// The order was cancelled before; nothing changed.
-    AlreadyCancelled,
-}
+/// The result of [`cancel_order`]: on the first cancellation of an order
+/// that had reserved stock, the stock put back; the cancel marker makes a
+/// later reservation for the order fail with `order_cancelled`.
+pub type CancelOutcome = Cancel<Restock>;
 
-impl CancelOutcome {
-    /// Whether this call put stock back.
-    pub fn restored(&self) -> bool {
-        matches!(self, CancelOutcome::Restored { .. })
-    }
+/// Stock put back by an order's cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restock {
+    pub goods_id: i64,
+    pub quantity: i64,
 }
 
 pub(crate) use shop_common::now_ms;
@@ -316,12 +309,8 @@ pub async fn cancel_order_in(
     conn: &mut AnyConnection,
     order_id: Uuid,
 ) -> Result<CancelOutcome, GoodsError> {
-    Ok(match STOCK.cancel_in(conn, order_id).await? {
-        Cancel::Restored(hold) => CancelOutcome::Restored {
-            goods_id: hold.owner,
-            quantity: hold.amount,
-        },
-        Cancel::NothingReserved => CancelOutcome::NothingReserved,
-        Cancel::AlreadyCancelled => CancelOutcome::AlreadyCancelled,
-    })
+    Ok(STOCK.cancel_in(conn, order_id).await?.map(|hold| Restock {
+        goods_id: hold.owner,
+        quantity: hold.amount,
+    }))
 }

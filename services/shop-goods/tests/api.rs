@@ -10,8 +10,8 @@ use shop_common::idempotency::record_consumption;
 use shop_common::testing::{self, Answer, Served};
 use shop_goods::repo::{MAX_PRICE_CENTS, MAX_RESERVATION_QUANTITY};
 use shop_goods::{
-    cancel_order, cancel_order_in, router, subscriptions, AppState, CancelOutcome, MIGRATIONS,
-    SERVICE,
+    cancel_order, cancel_order_in, router, subscriptions, AppState, CancelOutcome, Restock,
+    MIGRATIONS, SERVICE,
 };
 use uuid::Uuid;
 
@@ -157,7 +157,7 @@ shop_common::db_test!(async fn cancellation_restores_the_stock_exactly_once(db) 
     assert_eq!(app.stock(goods).await, 6);
 
     let first = cancel_order(&app.db, order).await.unwrap();
-    assert_eq!(first, CancelOutcome::Restored { goods_id: goods, quantity: 4 });
+    assert_eq!(first, CancelOutcome::Restored(Restock { goods_id: goods, quantity: 4 }));
     assert!(first.restored());
     assert_eq!(app.stock(goods).await, 10);
 
@@ -353,7 +353,7 @@ shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_cons
         assert_eq!(first, delivery == 0);
         if first {
             let outcome = cancel_order_in(&mut tx, order).await.unwrap();
-            assert_eq!(outcome, CancelOutcome::Restored { goods_id: goods, quantity: 4 });
+            assert_eq!(outcome, CancelOutcome::Restored(Restock { goods_id: goods, quantity: 4 }));
         }
         tx.commit().await.unwrap();
     }

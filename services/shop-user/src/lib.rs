@@ -53,7 +53,7 @@ use shop_common::{Db, Migrations};
 pub use config::UserConfig;
 pub use error::UserError;
 pub use operators::Operators;
-pub use repo::{cancel_order, cancel_order_in, CancelOutcome};
+pub use repo::{cancel_order, cancel_order_in, CancelOutcome, Refund};
 
 /// This service's schema, for SQLite and PostgreSQL.
 pub const MIGRATIONS: Migrations = shop_common::migrations!(

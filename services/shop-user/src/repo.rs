@@ -87,23 +87,16 @@ impl BalanceReservation {
     }
 }
 
-/// The result of [`cancel_order`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelOutcome {
-    /// First cancellation of an order that had reserved money: it is back.
-    Refunded { user_id: i64, amount_cents: i64 },
-    /// First cancellation of an order that had reserved nothing here; the
-    /// marker makes a later reservation for it fail with `order_cancelled`.
-    NothingReserved,
-    /// The order was cancelled before; nothing changed.
-    AlreadyCancelled,
-}
+/// The result of [`cancel_order`]: on the first cancellation of an order
+/// that had reserved money, the money given back; the cancel marker makes a
+/// later reservation for the order fail with `order_cancelled`.
+pub type CancelOutcome = Cancel<Refund>;
 
-impl CancelOutcome {
-    /// Whether this call refunded money.
-    pub fn restored(&self) -> bool {
-        matches!(self, CancelOutcome::Refunded { .. })
-    }
+/// Money given back by an order's cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refund {
+    pub user_id: i64,
+    pub amount_cents: i64,
 }
 
 pub(crate) use shop_common::now_ms;
@@ -268,14 +261,10 @@ pub async fn cancel_order_in(
     conn: &mut AnyConnection,
     order_id: Uuid,
 ) -> Result<CancelOutcome, UserError> {
-    Ok(match MONEY.cancel_in(conn, order_id).await? {
-        Cancel::Restored(hold) => CancelOutcome::Refunded {
-            user_id: hold.owner,
-            amount_cents: hold.amount,
-        },
-        Cancel::NothingReserved => CancelOutcome::NothingReserved,
-        Cancel::AlreadyCancelled => CancelOutcome::AlreadyCancelled,
-    })
+    Ok(MONEY.cancel_in(conn, order_id).await?.map(|hold| Refund {
+        user_id: hold.owner,
+        amount_cents: hold.amount,
+    }))
 }
 
 /// A top-up as ledgered: `amount_cents` added to `user_id`'s balance by

@@ -19,7 +19,7 @@ use shop_user::operators::hash_password;
 use shop_user::repo::{MAX_BALANCE_CENTS, MAX_RESERVATION_CENTS};
 use shop_user::{
     cancel_order, cancel_order_in, router, subscriptions, AppState, CancelOutcome, Operators,
-    UserConfig, MIGRATIONS, SERVICE,
+    Refund, UserConfig, MIGRATIONS, SERVICE,
 };
 use uuid::Uuid;
 
@@ -546,7 +546,7 @@ shop_common::db_test!(async fn cancellation_refunds_exactly_once(db) {
     assert_eq!(app.balance(user).await, "59.95");
 
     let first = cancel_order(&app.db, order).await.unwrap();
-    assert_eq!(first, CancelOutcome::Refunded { user_id: user, amount_cents: 4005 });
+    assert_eq!(first, CancelOutcome::Restored(Refund { user_id: user, amount_cents: 4005 }));
     assert!(first.restored());
     assert_eq!(app.balance(user).await, "100.00");
 
@@ -722,7 +722,7 @@ shop_common::db_test!(async fn a_consumer_applies_the_cancellation_with_its_cons
         assert_eq!(first, delivery == 0);
         if first {
             let outcome = cancel_order_in(&mut tx, order).await.unwrap();
-            assert_eq!(outcome, CancelOutcome::Refunded { user_id: user, amount_cents: 3000 });
+            assert_eq!(outcome, CancelOutcome::Restored(Refund { user_id: user, amount_cents: 3000 }));
         }
         tx.commit().await.unwrap();
     }

@@ -175,16 +175,33 @@ pub struct Cancellation {
     pub cancelled_at: i64,
 }
 
-/// What [`AmountLedger::cancel_in`] did.
+/// What [`AmountLedger::cancel_in`] did; a service names what came back
+/// in its own terms with [`Cancel::map`] (stock restocked, money refunded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cancel {
+pub enum Cancel<T = Hold> {
     /// First cancellation of an order that held an amount: it is back.
-    Restored(Hold),
+    Restored(T),
     /// First cancellation of an order that held nothing here; the marker
     /// refuses a later reservation for it.
     NothingReserved,
     /// Cancelled before; nothing changed.
     AlreadyCancelled,
+}
+
+impl<T> Cancel<T> {
+    /// The same outcome with what came back seen through `view`.
+    pub fn map<U>(self, view: impl FnOnce(T) -> U) -> Cancel<U> {
+        match self {
+            Cancel::Restored(held) => Cancel::Restored(view(held)),
+            Cancel::NothingReserved => Cancel::NothingReserved,
+            Cancel::AlreadyCancelled => Cancel::AlreadyCancelled,
+        }
+    }
+
+    /// Whether this cancellation gave something back.
+    pub fn restored(&self) -> bool {
+        matches!(self, Cancel::Restored(_))
+    }
 }
 
 impl AmountLedger {
