@@ -59,6 +59,25 @@ async fn a_two_master_cluster_from_the_deploy_files_spreads_messages() {
         .await
         .unwrap();
 
+    // Each broker registers the new topic with both name servers on its
+    // own; the producer's first route must name both brokers.
+    for ns in [&ns1.addr, &ns2.addr] {
+        let one = AdminClient::start(
+            ClientConfig::new(ns.clone()).with_instance_name(format!("route-probe-{ns}")),
+        )
+        .await
+        .unwrap();
+        wait_for(
+            "each name server to route the topic to both brokers",
+            || async {
+                let route = one.topic_route("Spread").await.ok()?;
+                (route.queue_datas.len() == 2).then_some(())
+            },
+        )
+        .await;
+        one.shutdown().await;
+    }
+
     let producer = Producer::start(
         ProducerConfig::new("deploy-producer"),
         client.with_instance_name("deploy-producer"),
