@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use shop_common::auth::service::{Verifier, MAX_INTERNAL_BODY};
+use shop_common::auth::service::{verified, Unverified, Verifier};
 use shop_common::auth::Keyring;
 use shop_common::ApiError;
 
@@ -30,31 +29,15 @@ pub async fn merchant_only(
     request: Request,
     next: Next,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_INTERNAL_BODY).await else {
-        return ApiError::new(
+    match verified(&verifier, request).await {
+        Ok((_, request)) => next.run(request).await,
+        Err(Unverified::TooLarge) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             "merchant requests are limited to 64 KiB",
         )
-        .into_response();
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path(), |p| p.as_str());
-    match verifier.verify(
-        parts.method.as_str(),
-        path,
-        &parts.headers,
-        &bytes,
-        shop_common::now_ms(),
-    ) {
-        Ok(_) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(why) => ApiError::unauthorized(
+        .into_response(),
+        Err(Unverified::Refused(why)) => ApiError::unauthorized(
             "merchant_unauthenticated",
             "a request signed with the merchant's key is required",
         )

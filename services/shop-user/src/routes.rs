@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -279,17 +279,6 @@ pub async fn login(
     }))
 }
 
-/// The bearer token of a request.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-}
-
 /// `POST /auth/logout` → 204: the caller's token is revoked at once (other
 /// services stop taking it within `session_cache_ms`); 401 without a live
 /// token.
@@ -298,7 +287,7 @@ pub async fn logout(
     _caller: Principal,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let token = bearer(&headers)
+    let token = shop_common::auth::bearer_token(&headers)
         .ok_or_else(|| ApiError::unauthorized("unauthenticated", "no bearer token"))?;
     sessions::revoke(&state.db, token).await?;
     Ok(StatusCode::NO_CONTENT)

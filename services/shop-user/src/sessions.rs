@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use shop_common::auth::{
-    token_hash, Authenticator, AuthenticatorError, Principal, SessionView, TOKEN_PREFIX,
+    looks_like_token, token_hash, Authenticator, AuthenticatorError, Principal, SessionView,
 };
 use shop_common::{now_ms, Db};
 use sqlx::Row;
@@ -21,14 +21,6 @@ use crate::operators::Operators;
 pub const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
 /// How often the service runs [`purge_expired`].
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Whether `token` has the form of a token (`shop_` and 64 hex digits),
-/// checked before anything is looked up.
-fn well_formed(token: &str) -> bool {
-    token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
-        rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
-}
 
 /// Stores a new session of `principal` for `token`, valid until
 /// `expires_at` (ms since the epoch).
@@ -90,7 +82,7 @@ pub struct DbSessions {
 impl DbSessions {
     /// The live session of `token`, if any.
     pub async fn lookup(&self, token: &str) -> Result<Option<SessionView>, sqlx::Error> {
-        if !well_formed(token) {
+        if !looks_like_token(token) {
             return Ok(None);
         }
         let row = sqlx::query(
@@ -261,9 +253,9 @@ mod tests {
     #[test]
     fn tokens_are_checked_for_form_first() {
         let token = shop_common::auth::new_token();
-        assert!(well_formed(&token));
-        assert!(!well_formed("test-customer-7"));
-        assert!(!well_formed(&token.to_uppercase()));
-        assert!(!well_formed(&token[..token.len() - 1]));
+        assert!(looks_like_token(&token));
+        assert!(!looks_like_token("test-customer-7"));
+        assert!(!looks_like_token(&token.to_uppercase()));
+        assert!(!looks_like_token(&token[..token.len() - 1]));
     }
 }

@@ -24,11 +24,11 @@ mod principal;
 pub mod service;
 mod sessions;
 
-pub use principal::{Principal, PrincipalKind};
+pub use principal::{bearer_token, Principal, PrincipalKind};
 pub use service::{Keyring, ServiceCaller, ServiceKey};
 pub use sessions::{
-    new_token, token_hash, Authenticator, AuthenticatorError, RemoteSessions, SessionView,
-    VerifyRequest, TOKEN_PREFIX, VERIFY_PATH,
+    looks_like_token, new_token, token_hash, Authenticator, AuthenticatorError, RemoteSessions,
+    SessionView, VerifyRequest, TOKEN_PREFIX, VERIFY_PATH,
 };
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header; `None` without
+/// one, or with another scheme or an unreadable value.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
 /// The middleware of public routes: a request with `Authorization` must
 /// carry a live bearer token (else 401 `invalid_token`); its [`Principal`]
 /// then rides along for the handler.
@@ -124,16 +136,10 @@ pub(super) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+    if !request.headers().contains_key(header::AUTHORIZATION) {
         return next.run(request).await;
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let Some(token) = token else {
+    }
+    let Some(token) = bearer_token(request.headers()) else {
         return unauthenticated("invalid_token", "Authorization must be Bearer <token>");
     };
     match sessions.authenticate(token).await {

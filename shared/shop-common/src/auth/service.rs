@@ -370,43 +370,61 @@ fn refusal(why: &CallRefused) -> ApiError {
     .with_detail_logged(why)
 }
 
-/// The middleware of internal routes: reads the body (at most
-/// [`MAX_INTERNAL_BODY`]), checks the signature and hands the request on
+/// Why a signed request was not let through.
+#[derive(Debug)]
+pub enum Unverified {
+    /// Its body is over [`MAX_INTERNAL_BODY`] (or could not be read).
+    TooLarge,
+    /// Its signature does not hold.
+    Refused(CallRefused),
+}
+
+/// Reads the body of `request` (at most [`MAX_INTERNAL_BODY`]) and checks
+/// its signature with `verifier`: the caller, and the request with its
+/// body put back for the handler.
+pub async fn verified(
+    verifier: &Verifier,
+    request: Request,
+) -> Result<(String, Request), Unverified> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_INTERNAL_BODY)
+        .await
+        .map_err(|_| Unverified::TooLarge)?;
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
+    let caller = verifier
+        .verify(
+            parts.method.as_str(),
+            path,
+            &parts.headers,
+            &bytes,
+            crate::now_ms(),
+        )
+        .map_err(Unverified::Refused)?;
+    Ok((caller, Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// The middleware of internal routes: lets a [`verified`] request through
 /// with its [`ServiceCaller`].
 pub(super) async fn guard(
     State(verifier): State<Arc<Verifier>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_INTERNAL_BODY).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "internal request bodies are limited to 64 KiB",
-            )
-            .into_response()
+    match verified(&verifier, request).await {
+        Ok((caller, mut request)) => {
+            request.extensions_mut().insert(ServiceCaller(caller));
+            next.run(request).await
         }
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path(), |p| p.as_str());
-    match verifier.verify(
-        parts.method.as_str(),
-        path,
-        &parts.headers,
-        &bytes,
-        crate::now_ms(),
-    ) {
-        Ok(caller) => {
-            parts.extensions.insert(ServiceCaller(caller));
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(why) => refusal(&why).into_response(),
+        Err(Unverified::TooLarge) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "internal request bodies are limited to 64 KiB",
+        )
+        .into_response(),
+        Err(Unverified::Refused(why)) => refusal(&why).into_response(),
     }
 }
 
