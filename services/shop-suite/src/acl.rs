@@ -222,16 +222,7 @@ fn outdated(parsed: &AclConfig, file: &Path) -> Result<Option<Vec<(&'static Spec
 fn generate() -> Result<Vec<(&'static Spec, String)>> {
     SPECS
         .iter()
-        .map(|spec| {
-            let mut bytes = [0u8; SECRET_BYTES];
-            getrandom::fill(&mut bytes)
-                .map_err(|e| anyhow::anyhow!("no randomness for the secrets: {e}"))?;
-            let mut hex = String::with_capacity(2 * SECRET_BYTES);
-            for b in bytes {
-                let _ = write!(hex, "{b:02x}");
-            }
-            Ok((spec, hex))
-        })
+        .map(|spec| Ok((spec, crate::secrets::random_hex(SECRET_BYTES)?)))
         .collect()
 }
 
