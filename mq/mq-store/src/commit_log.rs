@@ -115,7 +115,7 @@ impl CommitLog {
             .clone()
     }
 
-    fn last(&self) -> Option<Arc<Segment>> {
+    pub(crate) fn last(&self) -> Option<Arc<Segment>> {
         self.segments
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -231,17 +231,18 @@ impl CommitLog {
     /// Recovery: validates records from `from` (a record boundary known to be
     /// flushed, or the first segment's start), drops everything after the
     /// first invalid record (zeroing it and deleting later segments), and
-    /// returns the valid end. Runs before the store is shared.
+    /// returns where the scan started and the valid end. Runs before the
+    /// store is shared.
     pub(crate) fn recover(
         &mut self,
         from: u64,
         verify_crc: bool,
         delay_levels: &[i64],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, u64), StoreError> {
         let size = self.segment_size;
         let segs = self.segments.get_mut().unwrap_or_else(|e| e.into_inner());
         let Some(first) = segs.first() else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         let first_start = first.start;
         let last_end = segs.last().map_or(0, |s| s.start + size);
@@ -251,6 +252,7 @@ impl CommitLog {
         } else {
             first_start
         };
+        let scanned_from = pos;
         let mut idx = ((pos - first_start) / size) as usize;
         // Segments before the scan start are whole (a later segment exists).
         for seg in segs.iter_mut().take(idx) {
@@ -302,7 +304,7 @@ impl CommitLog {
         }
         fsync_dir(&self.dir)?;
         self.flushed.store(valid_end, Ordering::Release);
-        Ok(valid_end)
+        Ok((scanned_from, valid_end))
     }
 
     /// Flushes everything written so far; returns the new flushed offset.

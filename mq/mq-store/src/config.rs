@@ -111,6 +111,11 @@ pub struct MessageStoreConfig {
     pub delete_file_batch_max: usize,
     /// `checkCRCOnRecover`: verify body CRCs while recovering (default true).
     pub check_crc_on_recover: bool,
+    /// `warmMapedFileEnable` (also `warmMappedFileEnable`): a background
+    /// thread keeps the pages just past the commit log's end prefaulted, so
+    /// that appends take no page fault (default true here; RocketMQ's
+    /// default is false and its warm-up writes each page of a new file).
+    pub warm_maped_file_enable: bool,
 }
 
 impl Default for MessageStoreConfig {
@@ -141,6 +146,7 @@ impl Default for MessageStoreConfig {
             clean_resource_interval: 10_000,
             delete_file_batch_max: 10,
             check_crc_on_recover: true,
+            warm_maped_file_enable: true,
         }
     }
 }
@@ -219,6 +225,9 @@ impl MessageStoreConfig {
             "cleanResourceInterval" => self.clean_resource_interval = parse(key, v)?,
             "deleteFileBatchMax" => self.delete_file_batch_max = parse(key, v)?,
             "checkCRCOnRecover" => self.check_crc_on_recover = parse(key, v)?,
+            "warmMapedFileEnable" | "warmMappedFileEnable" => {
+                self.warm_maped_file_enable = parse(key, v)?
+            }
             _ => return Ok(false),
         }
         Ok(true)

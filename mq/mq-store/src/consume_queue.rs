@@ -86,6 +86,9 @@ pub(crate) struct ConsumeQueue {
     segments: RwLock<Vec<Arc<CqSegment>>>,
     /// Byte position of the first entry whose message is still stored.
     min_logic: AtomicU64,
+    /// Notified (`notify_waiters`) after each entry put: long polls on this
+    /// queue wait on it, so an append wakes only the pulls of its queue.
+    arrivals: Arc<tokio::sync::Notify>,
 }
 
 impl ConsumeQueue {
@@ -99,7 +102,13 @@ impl ConsumeQueue {
             segment_size,
             segments: RwLock::new(Vec::new()),
             min_logic: AtomicU64::new(0),
+            arrivals: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// See the `arrivals` field.
+    pub(crate) fn arrivals(&self) -> &Arc<tokio::sync::Notify> {
+        &self.arrivals
     }
 
     /// Maps the queue's segments and finds the end of its valid entries

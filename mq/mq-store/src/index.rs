@@ -136,6 +136,85 @@ impl IndexFile {
         self.dirty.store(true, Ordering::Release);
     }
 
+    fn entry(&self, index: i32) -> (i32, i64, i32, i32) {
+        let at = self.entry_pos(index);
+        let b = self.map.bytes();
+        (
+            get_i32(b, at),
+            get_i64(b, at + 4),
+            get_i32(b, at + 12),
+            get_i32(b, at + 16),
+        )
+    }
+
+    fn set_slot(&mut self, hash: i32, value: i32) {
+        let pos = self.slot_pos(hash);
+        self.map.bytes_mut()[pos..pos + 4].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Recovery: drops the entries for commit log offsets at or past
+    /// `keep_below` in place (they are the newest, since entries are added
+    /// in commit log order) and points each slot they were in back at its
+    /// newest kept entry. Work grows with the entries dropped, not with the
+    /// file. Returns the number of entries kept (with entry 0, which means
+    /// none, so 1 is an empty file), or `None` when the file cannot be cut:
+    /// its newest kept entry is missing (a power cut kept the header's page
+    /// and not the entry's), so the slot chains are not to be trusted and
+    /// the file is rebuilt instead.
+    fn truncate_from(&mut self, keep_below: u64) -> Option<i32> {
+        let count = self.header.index_count.min(self.index_num as i32);
+        let mut keep = count;
+        while keep > 1 && self.entry(keep - 1).1 as u64 >= keep_below {
+            keep -= 1;
+        }
+        if keep > 1 {
+            let (hash, phy, _, _) = self.entry(keep - 1);
+            if (hash == 0 && phy == 0 && keep > 2) || phy < self.header.begin_phy {
+                return None;
+            }
+        }
+        // A crash inside `put_key` can leave the entry at `count` written
+        // (and its slot pointing at it) before the header counted it.
+        let mut dropped_end = count;
+        if count < self.index_num as i32 {
+            let (hash, phy, _, _) = self.entry(count);
+            if hash != 0 || phy != 0 {
+                dropped_end = count + 1;
+            }
+        }
+        for i in keep..dropped_end {
+            let hash = self.entry(i).0;
+            let old = get_i32(self.map.bytes(), self.slot_pos(hash));
+            let mut v = old;
+            // Back along the chain past every dropped entry.
+            while v >= keep {
+                let prev = if v < dropped_end { self.entry(v).3 } else { 0 };
+                v = if prev > 0 && prev < v { prev } else { 0 };
+            }
+            if v != old {
+                if v == 0 {
+                    self.header.slot_count = (self.header.slot_count - 1).max(0);
+                }
+                self.set_slot(hash, v);
+            }
+        }
+        self.header.index_count = keep;
+        if keep > 1 {
+            let (_, phy, diff, _) = self.entry(keep - 1);
+            self.header.end_phy = phy;
+            // Seconds in the entry: the end time is an upper bound.
+            self.header.end_ts = self
+                .header
+                .end_ts
+                .min(self.header.begin_ts + i64::from(diff.max(0)) * 1000 + 999)
+                .max(self.header.begin_ts);
+        }
+        let header = self.header;
+        header.write(&mut self.map.bytes_mut()[..HEADER]);
+        self.dirty.store(true, Ordering::Release);
+        Some(keep)
+    }
+
     fn time_matches(&self, begin: i64, end: i64) -> bool {
         let h = &self.header;
         (begin < h.begin_ts && end > h.end_ts)
@@ -255,18 +334,23 @@ impl IndexService {
         self.files.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Recovery: drops the index files that may hold entries at or past
-    /// `keep_below` (the last flushed or valid point). Returns the commit log
-    /// offset from which index entries must be rebuilt.
+    /// Recovery: drops the index entries at or past `keep_below` (the last
+    /// flushed or valid point): files that begin there are deleted, the
+    /// file it falls in is cut in place ([`IndexFile::truncate_from`]).
+    /// Returns the commit log offset from which index entries must be
+    /// rebuilt (`keep_below`: what is kept is whole up to there).
     pub(crate) fn truncate_for_recovery(&mut self, keep_below: u64) -> Result<u64, StoreError> {
         let files = self.files.get_mut().unwrap_or_else(|e| e.into_inner());
-        let mut rebuild_from = keep_below;
-        while let Some(last) = files.last() {
+        while let Some(last) = files.last_mut() {
             if !last.header.is_empty() && (last.header.end_phy as u64) < keep_below {
                 break;
             }
-            if !last.header.is_empty() {
-                rebuild_from = rebuild_from.min(last.header.begin_phy as u64);
+            if !last.header.is_empty()
+                && (last.header.begin_phy as u64) < keep_below
+                && last.truncate_from(keep_below).is_some_and(|kept| kept > 1)
+            {
+                tracing::info!(path = %last.map.path().display(), keep_below, "cut index file at the flushed point");
+                break;
             }
             let file = files.pop().expect("checked");
             let path = file.map.path().to_owned();
@@ -275,7 +359,7 @@ impl IndexService {
             tracing::info!(path = %path.display(), "dropped index file for rebuild");
         }
         fsync_dir(&self.dir)?;
-        Ok(rebuild_from)
+        Ok(keep_below)
     }
 
     fn new_file(&self, files: &mut Vec<IndexFile>, now_ms: i64) -> Result<(), StoreError> {
@@ -479,5 +563,63 @@ mod tests {
         assert!(idx.query("T", "U", 100, 0, i64::MAX).is_empty());
         let kept = idx.query("T", "even", 100, 0, i64::MAX);
         assert!(kept.iter().all(|&p| p < from), "{kept:?} {from}");
+    }
+
+    /// Cutting the last file in place keeps exactly the entries below the
+    /// cut, whatever the slot collisions, survives a reopen, and new
+    /// entries chain onto what was kept.
+    #[test]
+    fn recovery_cuts_the_last_file_in_place() {
+        let keys = ["a", "b", "c", "d", "e"];
+        for cut in [1u64, 250, 500, 1_000, 1_900, 2_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let base = 1_700_000_000_000;
+            {
+                // 2 slots: every chain mixes keys.
+                let idx = IndexService::load(dir.path(), 2, 1_000).unwrap();
+                for i in 0..20u64 {
+                    let k = keys[(i * 7 % 5) as usize];
+                    idx.build(&req(i * 100, base + i as i64 * 1000, Some(k), None))
+                        .unwrap();
+                }
+                idx.flush().unwrap();
+            }
+            let mut idx = IndexService::load(dir.path(), 2, 1_000).unwrap();
+            assert_eq!(idx.truncate_for_recovery(cut).unwrap(), cut);
+            assert_eq!(idx.file_count(), usize::from(cut > 0));
+            let expect = |k: &str, below: u64, extra: &[u64]| {
+                let mut v: Vec<u64> = (0..20u64)
+                    .filter(|i| keys[(i * 7 % 5) as usize] == k && i * 100 < below)
+                    .map(|i| i * 100)
+                    .chain(extra.iter().copied())
+                    .collect();
+                v.sort();
+                v
+            };
+            for k in keys {
+                let mut got = idx.query("T", k, 100, 0, i64::MAX);
+                got.sort();
+                assert_eq!(got, expect(k, cut, &[]), "key {k} cut {cut}");
+            }
+            idx.flush().unwrap();
+            drop(idx);
+            let idx = IndexService::load(dir.path(), 2, 1_000).unwrap();
+            // Re-dispatch from the cut puts the dropped messages back.
+            let from = cut.div_ceil(100) * 100;
+            for phy in (from..2_000).step_by(100) {
+                let i = phy / 100;
+                let k = keys[(i * 7 % 5) as usize];
+                idx.build(&req(phy, base + i as i64 * 1000, Some(k), None))
+                    .unwrap();
+            }
+            idx.build(&req(5_000, base + 50_000, Some("a"), None))
+                .unwrap();
+            for k in keys {
+                let mut got = idx.query("T", k, 100, 0, i64::MAX);
+                got.sort();
+                let extra: &[u64] = if k == "a" { &[5_000] } else { &[] };
+                assert_eq!(got, expect(k, 2_000, extra), "key {k} cut {cut} rebuilt");
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use memmap2::{MmapMut, MmapOptions, MmapRaw};
+use memmap2::{Advice, MmapMut, MmapOptions, MmapRaw};
 
 use crate::error::{IoContext, StoreError};
 
@@ -42,6 +42,77 @@ fn preallocate(file: &File, len: u64) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The size of a memory page (the unit of `madvise` and of zeroing a range).
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf only reads its integer argument.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// Makes `[offset, offset + len)` of `file` read as zeroes, keeping its
+/// blocks reserved, without writing the range: `FALLOC_FL_ZERO_RANGE`
+/// (ext4, xfs), else a hole punched and reserved again (tmpfs, btrfs).
+/// Returns `false` when the file system offers neither (the caller writes
+/// the zeroes itself). The kernel drops the range's cached pages, and with
+/// them what any mapping of the file shows there; callers hold exclusive
+/// access to such mappings.
+fn zero_range(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    let off = libc::off_t::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+    let n = libc::off_t::try_from(len).map_err(|_| io::Error::other("length too large"))?;
+    let fd = file.as_raw_fd();
+    let unsupported = |e: &io::Error| {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::ENOSYS)
+        )
+    };
+    // SAFETY: fallocate only reads its integer arguments; `fd` is owned by
+    // `file`, which outlives the call.
+    let rc = unsafe {
+        libc::fallocate(
+            fd,
+            libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            n,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if !unsupported(&err) {
+        return Err(err);
+    }
+    // SAFETY: as above.
+    let rc = unsafe {
+        libc::fallocate(
+            fd,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            n,
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        return if unsupported(&err) {
+            Ok(false)
+        } else {
+            Err(err)
+        };
+    }
+    // Reserve the punched blocks again, so later writes through the mapping
+    // cannot hit ENOSPC.
+    // SAFETY: as above.
+    let rc = unsafe { libc::fallocate(fd, 0, off, n) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if !unsupported(&err) {
+            return Err(err);
+        }
+    }
+    Ok(true)
 }
 
 /// Makes a file creation, deletion or rename in `dir` durable.
@@ -131,6 +202,8 @@ pub(crate) struct AppendFile {
     wrote: AtomicUsize,
     /// End of the bytes known flushed.
     flushed: AtomicUsize,
+    /// End of the pages prefaulted by [`warm_ahead`](Self::warm_ahead).
+    warmed: AtomicUsize,
     /// Serialises appenders; the store holds its own lock around appends, so
     /// this is never contended, but it keeps `append(&self)` sound on its own.
     append_lock: Mutex<()>,
@@ -157,6 +230,7 @@ impl AppendFile {
             len: len_usize,
             wrote: AtomicUsize::new(0),
             flushed: AtomicUsize::new(0),
+            warmed: AtomicUsize::new(0),
             append_lock: Mutex::new(()),
         })
     }
@@ -175,6 +249,46 @@ impl AppendFile {
 
     pub(crate) fn remaining(&self) -> usize {
         self.len - self.wrote()
+    }
+
+    /// Whether the prefaulted pages end less than `ahead / 2` bytes past the
+    /// published end (and the file has more).
+    pub(crate) fn wants_warm(&self, ahead: usize) -> bool {
+        let warmed = self.warmed.load(Ordering::Acquire);
+        warmed < self.len && self.wrote().saturating_add(ahead / 2) >= warmed
+    }
+
+    /// Prefaults the pages from the published end to `ahead` bytes past it,
+    /// writable (`MADV_POPULATE_WRITE`), so that the appends there take no
+    /// page fault: the kernel's page allocation and zeroing happen on this
+    /// (background) thread instead of in the writer, which holds the put
+    /// lock. Touches no byte, so it may run while a writer appends. Falls
+    /// back to `MADV_WILLNEED` (read the pages into the cache) on kernels
+    /// without it. Returns the bytes it advised.
+    pub(crate) fn warm_ahead(&self, ahead: usize) -> usize {
+        let page = page_size();
+        let from = self
+            .warmed
+            .load(Ordering::Acquire)
+            .max(self.wrote() / page * page);
+        let to = self
+            .wrote()
+            .saturating_add(ahead)
+            .div_ceil(page)
+            .saturating_mul(page)
+            .min(self.len);
+        if to <= from {
+            return 0;
+        }
+        if self
+            .map
+            .advise_range(Advice::PopulateWrite, from, to - from)
+            .is_err()
+        {
+            let _ = self.map.advise_range(Advice::WillNeed, from, to - from);
+        }
+        self.warmed.fetch_max(to, Ordering::AcqRel);
+        to - from
     }
 
     /// Appends `data` at the end of the published bytes and publishes it.
@@ -236,15 +350,46 @@ impl AppendFile {
         self.flushed.store(pos, Ordering::Release);
     }
 
-    /// Zeroes `[pos, len)` (a torn or dropped tail) and makes `pos` the end.
+    /// Zeroes `[pos, len)` (a torn or dropped tail) and makes `pos` the end,
+    /// durably (the zeroes are on disk when this returns).
+    ///
+    /// The cost grows with the bytes before the next page boundary, not
+    /// with the tail: the rest is handed to the file system with
+    /// [`zero_range`], which drops its blocks' contents (and their cached
+    /// pages) instead of reading a 1 GiB tail to see whether it is zero.
+    /// Where the file system cannot do that, the tail is scanned and
+    /// written as before.
     pub(crate) fn truncate(&mut self, pos: usize) -> Result<(), StoreError> {
         let pos = pos.min(self.len);
-        let tail = &mut self.contents_mut()[pos..];
-        // Skip the write (and the page faults) where the tail is already zero,
-        // which it is after a clean stop.
-        if tail.iter().any(|&b| b != 0) {
-            tail.fill(0);
-            self.map.flush_range(pos, self.len - pos).at(&self.path)?;
+        let page = page_size();
+        let aligned = pos.div_ceil(page).saturating_mul(page).min(self.len);
+        let len = self.len;
+        let path = self.path.clone();
+        {
+            let head = &mut self.contents_mut()[pos..aligned];
+            if head.iter().any(|&b| b != 0) {
+                head.fill(0);
+            }
+        }
+        // `&mut self`: no reference into the mapping lives while the kernel
+        // drops the range's pages.
+        let zeroed = if aligned < len {
+            zero_range(&self._file, aligned as u64, (len - aligned) as u64).at(&path)?
+        } else {
+            true
+        };
+        if zeroed {
+            if aligned > pos {
+                self.map.flush_range(pos, aligned - pos).at(&path)?;
+            }
+            // The range's new (unwritten) extents are metadata: make them durable.
+            self._file.sync_data().at(&path)?;
+        } else {
+            let tail = &mut self.contents_mut()[aligned..];
+            if tail.iter().any(|&b| b != 0) {
+                tail.fill(0);
+            }
+            self.map.flush_range(pos, len - pos).at(&path)?;
         }
         self.set_wrote(pos);
         Ok(())
@@ -341,6 +486,80 @@ mod tests {
         g.truncate(5).unwrap();
         assert_eq!(&g.contents()[..10], b"hello\0\0\0\0\0");
         assert_eq!(g.wrote(), 5);
+    }
+
+    /// A dirty tail over several pages (a torn record, stale bytes further
+    /// on, the last byte of the file) is zeroed from the cut on, in the
+    /// mapping and on disk, the bytes before the cut are kept, and the
+    /// file keeps its reserved blocks.
+    #[test]
+    fn truncate_zeroes_a_dirty_tail_of_many_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let page = page_size();
+        let len = 8 * page;
+        let pattern = |i: usize| (i % 251) as u8 | 1;
+        let f = AppendFile::create(&path, len as u64).unwrap();
+        let data: Vec<u8> = (0..len).map(pattern).collect();
+        f.append(&data).unwrap();
+        f.flush().unwrap();
+        drop(f);
+        for cut in [0, 1, page - 1, page, page + 7, 5 * page, len - 1, len] {
+            std::fs::write(&path, &data).unwrap();
+            let mut g = AppendFile::open(&path, len as u64).unwrap();
+            g.truncate(cut).unwrap();
+            assert_eq!(g.wrote(), cut);
+            let c = g.contents();
+            assert!(
+                c[..cut].iter().enumerate().all(|(i, &b)| b == pattern(i)),
+                "cut {cut}"
+            );
+            assert!(c[cut..].iter().all(|&b| b == 0), "cut {cut}: mapping");
+            drop(g);
+            let on_disk = std::fs::read(&path).unwrap();
+            assert_eq!(on_disk.len(), len);
+            assert_eq!(&on_disk[..cut], &data[..cut], "cut {cut}");
+            assert!(on_disk[cut..].iter().all(|&b| b == 0), "cut {cut}: disk");
+            use std::os::unix::fs::MetadataExt;
+            let blocks = std::fs::metadata(&path).unwrap().blocks();
+            assert!(
+                blocks * 512 >= len as u64,
+                "cut {cut}: {blocks} blocks reserved"
+            );
+        }
+    }
+
+    /// Prefaulting ahead changes no byte, published or not, even while a
+    /// writer appends; `wants_warm` asks again once the end comes within
+    /// half the distance of the prefaulted pages' end.
+    #[test]
+    fn warm_ahead_changes_nothing_while_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = page_size();
+        let len = 64 * page;
+        let f = std::sync::Arc::new(AppendFile::create(&dir.path().join("f"), len as u64).unwrap());
+        assert!(f.wants_warm(8 * page));
+        assert_eq!(f.warm_ahead(8 * page), 8 * page);
+        assert!(!f.wants_warm(8 * page));
+        let chunk: Vec<u8> = (0..1000).map(|i| (i % 200) as u8 + 1).collect();
+        let writer = {
+            let f = f.clone();
+            let chunk = chunk.clone();
+            std::thread::spawn(move || while f.append(&chunk).is_some() {})
+        };
+        while !writer.is_finished() {
+            f.warm_ahead(8 * page);
+        }
+        writer.join().unwrap();
+        let wrote = f.wrote();
+        assert_eq!(wrote, len / 1000 * 1000);
+        let data = f.read(0, wrote).unwrap();
+        assert!(data.chunks(1000).all(|c| c == &chunk[..]));
+        // The end is within reach: one more call covers the file.
+        f.warm_ahead(8 * page);
+        assert_eq!(f.warm_ahead(8 * page), 0, "nothing left past the end");
+        assert!(!f.wants_warm(8 * page));
+        assert_eq!(f.read(0, wrote).unwrap(), data);
     }
 
     #[test]

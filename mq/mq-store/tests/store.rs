@@ -716,3 +716,33 @@ async fn topics_that_are_not_names_never_become_paths() {
     assert!(!store.topics_and_queues().contains_key("not.a.topic"));
     assert!(stray.exists());
 }
+
+/// A long poll waits on its own queue's notification: an append to another
+/// queue does not wake it, an append to its queue does; a queue that does
+/// not exist yet has none (the poll waits on the store-wide one).
+#[tokio::test]
+async fn queue_notify_wakes_only_the_pulls_of_its_queue() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    assert!(store.queue_notify("W", 0).is_none());
+    store.put_message(common::msg("W", 0, 0, 10)).await.unwrap();
+    store.put_message(common::msg("W", 1, 1, 10)).await.unwrap();
+    let q0 = store.queue_notify("W", 0).expect("queue 0 exists now");
+    let mut cx = Context::from_waker(Waker::noop());
+    let waiting = q0.notified();
+    tokio::pin!(waiting);
+    waiting.as_mut().enable();
+    store.put_message(common::msg("W", 1, 2, 10)).await.unwrap();
+    store
+        .put_message(common::msg("Other", 0, 3, 10))
+        .await
+        .unwrap();
+    assert!(
+        waiting.as_mut().poll(&mut cx).is_pending(),
+        "woken by another queue"
+    );
+    store.put_message(common::msg("W", 0, 4, 10)).await.unwrap();
+    assert_eq!(waiting.as_mut().poll(&mut cx), Poll::Ready(()));
+}

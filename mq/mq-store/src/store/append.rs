@@ -92,6 +92,7 @@ impl Inner {
                 StoreError::corrupt(seg.file.path(), phys, "message does not fit in its segment")
             })?;
             end = phys + size as u64;
+            self.warm_if_due(&seg);
             if counted {
                 st.set_next(&m.topic, m.queue_id, queue_offset + 1);
             }

@@ -29,7 +29,8 @@ mod types;
 
 pub use state::MessageStore;
 pub use types::{
-    CleanOutcome, GetMessageResult, GetMessageStatus, PutMessage, PutResult, PutStatus, StoreStats,
+    CleanOutcome, GetMessageResult, GetMessageStatus, PutMessage, PutResult, PutStatus,
+    RecoveryReport, StoreStats,
 };
 
 use std::fs::{File, OpenOptions};
@@ -78,6 +79,7 @@ impl MessageStore {
         let (inner, recovered) = recovery::recover(config, delay_levels, delete_hours)?;
         let Recovered {
             commit_min,
+            scanned_from,
             end,
             redispatched_from: from,
             redispatched,
@@ -96,6 +98,7 @@ impl MessageStore {
             root = %root.display(),
             crashed,
             commit_log_min = commit_min,
+            scanned_from,
             commit_log_end = end,
             redispatched_from = from,
             redispatched,
@@ -107,6 +110,13 @@ impl MessageStore {
             threads: Mutex::new(Vec::new()),
             lock_file: Mutex::new(Some(lock_file)),
             shut_down: AtomicBool::new(false),
+            recovery: RecoveryReport {
+                crashed,
+                scanned_from,
+                commit_log_end: end,
+                redispatched_from: from,
+                redispatched,
+            },
             inner,
         };
         store.start_threads()?;
@@ -125,7 +135,17 @@ impl MessageStore {
         let b = self.inner.clone();
         let maintenance = spawn("mq-store-maint", Box::new(move || b.maintenance()))?;
         lock(&self.threads).extend([flusher, maintenance]);
+        if self.inner.config.warm_maped_file_enable {
+            let c = self.inner.clone();
+            let warm = spawn("mq-store-warm", Box::new(move || c.warmer()))?;
+            lock(&self.threads).push(warm);
+        }
         Ok(())
+    }
+
+    /// What recovery found and did when this store was opened.
+    pub fn recovery(&self) -> RecoveryReport {
+        self.recovery
     }
 
     /// Flush and message counters.
@@ -152,6 +172,10 @@ impl MessageStore {
         {
             let _g = lock(&inner.maintenance_wake.0);
             inner.maintenance_wake.1.notify_all();
+        }
+        {
+            let _g = lock(&inner.warm_wake.0);
+            inner.warm_wake.1.notify_all();
         }
         for t in lock(&self.threads).drain(..) {
             let _ = t.join();
@@ -188,7 +212,48 @@ impl Drop for MessageStore {
     }
 }
 
+/// Bytes past the commit log's end that the warm-up thread keeps
+/// prefaulted: a few hundred milliseconds of appends at full speed, small
+/// enough that the zero pages it dirties ahead cost the disk little.
+pub(crate) const WARM_AHEAD: usize = 32 << 20;
+
 impl Inner {
+    /// Asks the warm-up thread to prefault ahead of the commit log's end
+    /// when it is close to the prefaulted pages' end. Cheap when not.
+    pub(super) fn warm_if_due(&self, seg: &crate::commit_log::Segment) {
+        if self.config.warm_maped_file_enable && seg.file.wants_warm(WARM_AHEAD) {
+            let mut asked = lock(&self.warm_wake.0);
+            if !*asked {
+                *asked = true;
+                self.warm_wake.1.notify_one();
+            }
+        }
+    }
+
+    /// The warm-up thread: on request, prefaults the pages just past the
+    /// end of the last commit log segment ([`WARM_AHEAD`]).
+    fn warmer(&self) {
+        loop {
+            {
+                let (m, cv) = &self.warm_wake;
+                let mut asked = lock(m);
+                loop {
+                    if self.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if *asked {
+                        *asked = false;
+                        break;
+                    }
+                    asked = cv.wait(asked).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            if let Some(seg) = self.commit_log.last() {
+                seg.file.warm_ahead(WARM_AHEAD);
+            }
+        }
+    }
+
     /// The maintenance thread: consume queue / index / checkpoint flushes and
     /// cleaner steps.
     fn maintenance(&self) {

@@ -231,4 +231,14 @@ impl MessageStore {
     pub fn new_message_notify(&self) -> Arc<Notify> {
         self.inner.notify.clone()
     }
+
+    /// Notified (`notify_waiters`) whenever a message is dispatched to this
+    /// one queue, for long polls on it; `None` while the queue does not
+    /// exist (wait on [`new_message_notify`](Self::new_message_notify)
+    /// then). Used the same way.
+    pub fn queue_notify(&self, topic: &str, queue_id: i32) -> Option<Arc<Notify>> {
+        self.inner
+            .queue(topic, queue_id)
+            .map(|q| q.arrivals().clone())
+    }
 }

@@ -27,6 +27,8 @@ use super::state::{lock, FlushProgress, Inner, PutState, Queues};
 pub(super) struct Recovered {
     /// First commit log byte still stored.
     pub(super) commit_min: u64,
+    /// Where the commit log validation started.
+    pub(super) scanned_from: u64,
     /// End of the valid commit log data.
     pub(super) end: u64,
     /// Commit log offset the re-dispatch started at.
@@ -49,7 +51,8 @@ pub(super) fn recover(
     let mut commit_log =
         CommitLog::load(&config.commit_log_dir(), config.maped_file_size_commit_log)?;
     let scan_from = cp.map_or(0, |c| c.commit_log_flushed);
-    let end = commit_log.recover(scan_from, config.check_crc_on_recover, &delay_levels)?;
+    let (scanned_from, end) =
+        commit_log.recover(scan_from, config.check_crc_on_recover, &delay_levels)?;
     let commit_min = commit_log.min_offset();
 
     // 2. Consume queues: drop entries past the end.
@@ -107,6 +110,7 @@ pub(super) fn recover(
         disk_full: Mutex::new(None),
         stopping: AtomicBool::new(false),
         maintenance_wake: (Mutex::new(()), Condvar::new()),
+        warm_wake: (Mutex::new(true), Condvar::new()),
         notify: Arc::new(Notify::new()),
         config,
     };
@@ -131,6 +135,7 @@ pub(super) fn recover(
         inner,
         Recovered {
             commit_min,
+            scanned_from,
             end,
             redispatched_from: from,
             redispatched,

@@ -78,7 +78,7 @@ impl Inner {
                     .filter(|&t| t >= BLANK_HEADER && t <= rest.len())
                     .ok_or_else(|| invalid(phys, format!("TOTALSIZE {total} out of range")))?;
                 let rec = &rest[..total];
-                let last = self.commit_log.segments().pop().expect("created above");
+                let last = self.commit_log.last().expect("created above");
                 let seg = if last.file.remaining() == 0 {
                     self.commit_log.new_segment(last.start + seg_size)?
                 } else {
@@ -112,6 +112,7 @@ impl Inner {
                     }
                     appended += 1;
                 }
+                self.warm_if_due(&seg);
                 pos += total;
                 self.dispatched
                     .store(offset + pos as u64, Ordering::Release);

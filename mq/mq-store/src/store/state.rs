@@ -88,6 +88,8 @@ pub(super) struct Inner {
     pub(super) disk_full: Mutex<Option<(f64, f64)>>,
     pub(super) stopping: AtomicBool,
     pub(super) maintenance_wake: (Mutex<()>, Condvar),
+    /// Wakes the warm-up thread (`true`: work asked for).
+    pub(super) warm_wake: (Mutex<bool>, Condvar),
     pub(super) notify: Arc<Notify>,
 }
 
@@ -100,6 +102,7 @@ pub struct MessageStore {
     pub(super) threads: Mutex<Vec<JoinHandle<()>>>,
     pub(super) lock_file: Mutex<Option<File>>,
     pub(super) shut_down: AtomicBool,
+    pub(super) recovery: super::types::RecoveryReport,
 }
 
 /// Locks `m`; a panic in another holder does not stop the store (mutex
@@ -177,6 +180,7 @@ impl Inner {
                 },
                 queue_offset,
             )?;
+            queue.arrivals().notify_waiters();
         }
         if to_index {
             if let Some(ix) = &self.index {

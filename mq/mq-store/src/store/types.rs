@@ -127,3 +127,20 @@ pub struct StoreStats {
     /// Messages appended (put or replicated).
     pub messages_put: u64,
 }
+
+/// What opening the store found and did, for the log and for tests: how
+/// far back recovery had to look is what its time grows with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The `abort` file was there: the last stop was not clean.
+    pub crashed: bool,
+    /// Commit log offset the validation scan started at (the checkpoint's
+    /// flushed point when it lies in the stored files).
+    pub scanned_from: u64,
+    /// End of the valid commit log data.
+    pub commit_log_end: u64,
+    /// Commit log offset the consume queue / index re-dispatch started at.
+    pub redispatched_from: u64,
+    /// Messages re-dispatched.
+    pub redispatched: u64,
+}
