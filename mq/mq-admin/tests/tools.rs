@@ -356,6 +356,7 @@ fn start(
     let mut child = Command::new(bin)
         .arg("-c")
         .arg(config)
+        .env("ROCKETMQ_LOG_ROOT", config.with_extension("logs"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

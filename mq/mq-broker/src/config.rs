@@ -48,6 +48,39 @@ impl fmt::Display for BrokerRole {
     }
 }
 
+/// Whether the broker exports metrics (RocketMQ 5's `metricsExporterType`;
+/// its `OTLP_GRPC` and `LOG` exporters are not offered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExporterType {
+    /// No metrics endpoint.
+    Disable,
+    /// Prometheus text on `metricsPromExporterHost:metricsPromExporterPort`.
+    Prom,
+}
+
+impl FromStr for MetricsExporterType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "DISABLE" => Ok(MetricsExporterType::Disable),
+            "PROM" => Ok(MetricsExporterType::Prom),
+            other => Err(format!(
+                "unsupported metrics exporter {other:?} (expected DISABLE or PROM)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MetricsExporterType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MetricsExporterType::Disable => "DISABLE",
+            MetricsExporterType::Prom => "PROM",
+        })
+    }
+}
+
 /// What [`BrokerConfig::entries`] shows instead of a configured `secretKey`.
 pub const HIDDEN_SECRET: &str = "******";
 
@@ -193,6 +226,22 @@ broker_config! {
     broker_config_path: String = String::new(), "brokerConfigPath";
     /// Largest remoting frame accepted (bytes).
     server_frame_max_length: usize = mq_protocol::DEFAULT_MAX_FRAME_LEN, "serverFrameMaxLength";
+    /// Folder of `broker.log` and `store.log`; empty means
+    /// `$HOME/logs/rocketmqlogs`. The `ROCKETMQ_LOG_ROOT` environment
+    /// variable overrides it (RocketMQ's `-Drocketmq.log.root`).
+    rocketmq_log_root: String = String::new(), "rocketmqLogRoot";
+    /// A log file rolls over into `otherdays/` past this many bytes (and
+    /// at midnight UTC).
+    rocketmq_log_max_file_size: u64 = 128 * 1024 * 1024, "rocketmqLogMaxFileSize";
+    /// Rolled files kept per log file.
+    rocketmq_log_max_index: usize = 10, "rocketmqLogMaxIndex";
+    /// `PROM` serves Prometheus metrics on `metricsPromExporterHost:Port`;
+    /// `DISABLE` (the default) serves none.
+    metrics_exporter_type: MetricsExporterType = MetricsExporterType::Disable, "metricsExporterType";
+    /// Address the metrics endpoint binds.
+    metrics_prom_exporter_host: String = "127.0.0.1".to_owned(), "metricsPromExporterHost";
+    /// Port of the metrics endpoint (RocketMQ 5's default); 0 picks one.
+    metrics_prom_exporter_port: u16 = 5557, "metricsPromExporterPort";
 }
 
 impl BrokerConfig {
@@ -208,6 +257,24 @@ impl BrokerConfig {
             self.server_channel_max_idle_time_seconds,
             self.server_frame_read_timeout_millis,
         )
+    }
+
+    /// Where `mqbroker` logs: `broker.log` (every line) and `store.log`
+    /// (the store's lines) in the log folder, rolled as configured.
+    pub fn logging(&self) -> telemetry::logging::Logging {
+        telemetry::logging::Logging {
+            dir: telemetry::logging::log_root(&self.rocketmq_log_root),
+            files: vec![
+                telemetry::logging::LogFile::all("broker"),
+                telemetry::logging::LogFile::of("store", &["mq_store"]),
+            ],
+            limits: telemetry::RollingLimits {
+                max_file_size: self.rocketmq_log_max_file_size,
+                max_files: self.rocketmq_log_max_index,
+            },
+            default_filter: "info".to_owned(),
+            stderr: telemetry::logging::Stderr::WhenTerminal,
+        }
     }
 
     /// `namesrvAddr` split on `;`.
@@ -265,6 +332,9 @@ impl BrokerConfig {
                 "defaultTopicQueueNums must be within 1..=1024, got {}",
                 self.default_topic_queue_nums
             ));
+        }
+        if self.rocketmq_log_max_file_size == 0 {
+            return Err("rocketmqLogMaxFileSize must be > 0".into());
         }
         if self.broker_permission & !7 != 0 {
             return Err(format!(

@@ -94,7 +94,9 @@ fn run(args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    init_tracing();
+    let logging = broker.logging();
+    telemetry::logging::init(&logging)
+        .with_context(|| format!("cannot log to {}", logging.dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let name = broker.broker_name.clone();
@@ -113,13 +115,4 @@ fn run(args: Args) -> Result<ExitCode> {
         println!("The broker[{name}] shut down cleanly");
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

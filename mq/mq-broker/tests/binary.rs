@@ -166,3 +166,58 @@ fn print_config_and_bad_values() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("brokerRole"));
 }
+
+#[tokio::test]
+async fn logs_go_to_broker_log_and_store_log_in_the_log_root_and_roll_over() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rocketmqlogs");
+    // Each start writes more than 400 bytes; two rolled files are kept.
+    let config = write_config(
+        dir.path(),
+        &ns.addr,
+        &format!(
+            "rocketmqLogRoot={}\nrocketmqLogMaxFileSize=400\nrocketmqLogMaxIndex=2\n",
+            root.display()
+        ),
+    );
+    for _ in 0..3 {
+        let mut broker = std::process::Command::new(env!("CARGO_BIN_EXE_mqbroker"))
+            .arg("-c")
+            .arg(&config)
+            .env_remove("ROCKETMQ_LOG_ROOT")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = broker.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let boot = lines.next().unwrap().unwrap();
+        assert!(boot.contains("boot success"), "{boot}");
+        signal(&broker, "TERM");
+        assert!(broker.wait().unwrap().success());
+    }
+    let broker_log = std::fs::read_to_string(root.join("broker.log")).unwrap();
+    let store_log = std::fs::read_to_string(root.join("store.log")).unwrap();
+    assert!(
+        broker_log.contains("broker stopped cleanly"),
+        "{broker_log}"
+    );
+    assert!(store_log.contains("mq_store"), "{store_log}");
+    assert!(!store_log.contains("mq_broker"), "{store_log}");
+    let mut rolled: Vec<String> = std::fs::read_dir(root.join("otherdays"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("broker."))
+        .collect();
+    rolled.sort();
+    assert_eq!(rolled.len(), 2, "{rolled:?}");
+    for name in rolled {
+        let text = std::fs::read_to_string(root.join("otherdays").join(&name)).unwrap();
+        assert!(
+            text.len() <= 400 || text.lines().count() == 1,
+            "{name} holds {} bytes",
+            text.len()
+        );
+    }
+}

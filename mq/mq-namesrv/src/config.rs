@@ -108,6 +108,20 @@ pub struct NamesrvConfig {
     /// `aclFilePath`: the accounts file, absolute or relative to
     /// `rocketmqHome`; empty means `conf/plain_acl.yml` there.
     pub acl_file_path: String,
+    /// `rocketmqLogRoot`: folder of `namesrv.log`; empty means
+    /// `$HOME/logs/rocketmqlogs`. `ROCKETMQ_LOG_ROOT` overrides it.
+    pub rocketmq_log_root: String,
+    /// `rocketmqLogMaxFileSize`: a log file rolls over past this many bytes.
+    pub rocketmq_log_max_file_size: u64,
+    /// `rocketmqLogMaxIndex`: rolled files kept.
+    pub rocketmq_log_max_index: usize,
+    /// `metricsPromExporterPort`: serve Prometheus metrics on this port of
+    /// `metricsPromExporterHost` when `metricsExporterType=PROM`.
+    pub metrics_prom: bool,
+    /// `metricsPromExporterHost`.
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5557; 0 picks one).
+    pub metrics_prom_exporter_port: u16,
 }
 
 impl Default for NamesrvConfig {
@@ -133,6 +147,12 @@ impl Default for NamesrvConfig {
             server_socket_backlog: mq_remoting::DEFAULT_BACKLOG,
             acl_enable: false,
             acl_file_path: String::new(),
+            rocketmq_log_root: String::new(),
+            rocketmq_log_max_file_size: 128 * 1024 * 1024,
+            rocketmq_log_max_index: 10,
+            metrics_prom: false,
+            metrics_prom_exporter_host: "127.0.0.1".into(),
+            metrics_prom_exporter_port: 5557,
         }
     }
 }
@@ -229,6 +249,33 @@ impl NamesrvConfig {
             }
             "aclEnable" => self.acl_enable = parse_bool(value).map_err(invalid)?,
             "aclFilePath" => value.clone_into(&mut self.acl_file_path),
+            "rocketmqLogRoot" => value.clone_into(&mut self.rocketmq_log_root),
+            "rocketmqLogMaxFileSize" => {
+                self.rocketmq_log_max_file_size = parse_positive(value).map_err(invalid)?;
+            }
+            "rocketmqLogMaxIndex" => {
+                let kept = parse_count(value).map_err(invalid)?;
+                self.rocketmq_log_max_index =
+                    usize::try_from(kept).map_err(|e| invalid(e.to_string()))?;
+            }
+            "metricsExporterType" => {
+                self.metrics_prom = match value {
+                    "PROM" => true,
+                    "DISABLE" => false,
+                    _ => return Err(invalid("expected DISABLE or PROM".into())),
+                }
+            }
+            "metricsPromExporterHost" => {
+                value
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|e| invalid(format!("not an IP address: {e}")))?;
+                value.clone_into(&mut self.metrics_prom_exporter_host);
+            }
+            "metricsPromExporterPort" => {
+                self.metrics_prom_exporter_port = value
+                    .parse()
+                    .map_err(|e| invalid(format!("not a port number (0-65535): {e}")))?;
+            }
             _ if IGNORED_KEYS.contains(&key) => return Ok(KeyOutcome::Ignored),
             _ => return Ok(KeyOutcome::Unknown),
         }
@@ -276,6 +323,27 @@ impl NamesrvConfig {
             ),
             ("aclEnable", self.acl_enable.to_string()),
             ("aclFilePath", self.acl_file_path.clone()),
+            ("rocketmqLogRoot", self.rocketmq_log_root.clone()),
+            (
+                "rocketmqLogMaxFileSize",
+                self.rocketmq_log_max_file_size.to_string(),
+            ),
+            (
+                "rocketmqLogMaxIndex",
+                self.rocketmq_log_max_index.to_string(),
+            ),
+            (
+                "metricsExporterType",
+                if self.metrics_prom { "PROM" } else { "DISABLE" }.to_owned(),
+            ),
+            (
+                "metricsPromExporterHost",
+                self.metrics_prom_exporter_host.clone(),
+            ),
+            (
+                "metricsPromExporterPort",
+                self.metrics_prom_exporter_port.to_string(),
+            ),
         ];
         entries.sort_by_key(|(key, _)| *key);
         entries
@@ -283,6 +351,20 @@ impl NamesrvConfig {
 }
 
 impl NamesrvConfig {
+    /// Where `mqnamesrv` logs: `namesrv.log` in the log folder.
+    pub fn logging(&self) -> telemetry::logging::Logging {
+        telemetry::logging::Logging {
+            limits: telemetry::RollingLimits {
+                max_file_size: self.rocketmq_log_max_file_size,
+                max_files: self.rocketmq_log_max_index,
+            },
+            ..telemetry::logging::Logging::single(
+                &telemetry::logging::log_root(&self.rocketmq_log_root),
+                "namesrv",
+            )
+        }
+    }
+
     /// The remoting server's limits from these keys (fixed at start).
     pub fn server_config(&self) -> mq_remoting::ServerConfig {
         mq_remoting::ServerConfig {

@@ -27,13 +27,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -44,20 +37,27 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let config = match &args.config_file {
+    let (config, warnings) = match &args.config_file {
         Some(path) => {
-            let (config, warnings) = NamesrvConfig::load(path)?;
-            for warning in warnings {
-                tracing::warn!("{warning}");
-            }
+            let loaded = NamesrvConfig::load(path)?;
             println!("load config properties file OK, {}", path.display());
-            config
+            loaded
         }
-        None => NamesrvConfig::default(),
+        None => (NamesrvConfig::default(), Vec::new()),
     };
     if args.print_config {
+        for warning in warnings {
+            eprintln!("mqnamesrv: warning: {warning}");
+        }
         print!("{config}");
         return Ok(());
+    }
+    let logging = config.logging();
+    telemetry::logging::init(&logging)
+        .with_context(|| format!("cannot log to {}", logging.dir.display()))?;
+    for warning in warnings {
+        eprintln!("mqnamesrv: warning: {warning}");
+        tracing::warn!("{warning}");
     }
     if args.namesrv_addr.is_some() {
         tracing::info!("-n is ignored by the name server");

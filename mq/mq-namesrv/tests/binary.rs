@@ -75,9 +75,11 @@ fn boots_serves_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
+    let logs = dir.path().join("logs");
     let mut child = Command::new(BIN)
         .arg("-c")
         .arg(&config)
+        .env("ROCKETMQ_LOG_ROOT", &logs)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -142,6 +144,61 @@ fn boots_serves_and_stops_on_sigterm() {
         stderr.contains("someUnknownKey"),
         "unknown keys warn:\n{stderr}"
     );
+    let log = std::fs::read_to_string(logs.join("namesrv.log")).expect("namesrv.log is written");
+    assert!(log.contains("someUnknownKey"), "{log}");
+    assert!(log.contains("effective configuration"), "{log}");
+    assert!(log.contains("name server stopped"), "{log}");
+}
+
+#[test]
+fn the_log_rolls_over_by_size_and_keeps_a_bounded_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("namesrv.properties");
+    // The effective configuration alone is longer than 300 bytes, so every
+    // start rolls at least once; two rolled files are kept.
+    std::fs::write(
+        &config,
+        format!(
+            "listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath={}\nrocketmqLogRoot={}\n\
+             rocketmqLogMaxFileSize=300\nrocketmqLogMaxIndex=2\n",
+            dir.path().join("kvConfig.json").display(),
+            dir.path().join("configured-logs").display(),
+        ),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let mut child = Command::new(BIN)
+            .arg("-c")
+            .arg(&config)
+            .env_remove("ROCKETMQ_LOG_ROOT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_boot(&mut child);
+        let running = Running(child);
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(running.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut running = running;
+        assert!(running.0.wait().unwrap().success());
+    }
+    let logs = dir.path().join("configured-logs");
+    assert!(logs.join("namesrv.log").exists());
+    let rolled: Vec<_> = std::fs::read_dir(logs.join("otherdays"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(rolled.len(), 2, "{rolled:?}");
+    for name in &rolled {
+        assert!(
+            name.starts_with("namesrv.") && name.ends_with(".log"),
+            "{name}"
+        );
+    }
 }
 
 #[test]

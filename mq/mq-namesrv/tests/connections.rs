@@ -42,6 +42,7 @@ fn start_namesrv(dir: &tempfile::TempDir) -> (Running, String) {
     let mut child = Command::new(BIN)
         .arg("-c")
         .arg(&config)
+        .env("ROCKETMQ_LOG_ROOT", dir.path().join("logs"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -65,12 +65,14 @@ impl Drop for BrokerProcess {
 
 impl BrokerProcess {
     /// Starts `mqbroker -c config`, its stderr in `config` with the extension
-    /// `log`, and waits for its boot and replication lines.
+    /// `log` and its log files in `config` with the extension `logs`, and
+    /// waits for its boot and replication lines.
     pub fn spawn(config: &Path) -> BrokerProcess {
         let log = config.with_extension("log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
             .arg("-c")
             .arg(config)
+            .env("ROCKETMQ_LOG_ROOT", config.with_extension("logs"))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("the broker's log file"))
             .spawn()
@@ -125,9 +127,12 @@ impl BrokerProcess {
         let _ = self.child.wait();
     }
 
-    /// What the broker wrote to stderr so far.
+    /// What the broker wrote to stderr and to its `broker.log` so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let file = std::fs::read_to_string(self.log.with_extension("logs").join("broker.log"))
+            .unwrap_or_default();
+        stderr + &file
     }
 }
 
