@@ -109,6 +109,9 @@ impl ServiceClient {
     ) -> Result<reqwest::Response, reqwest::Error> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self.http.request(method.clone(), &url);
+        for (name, value) in crate::trace::outgoing_headers() {
+            request = request.header(name, value);
+        }
         if let Some(key) = &self.key {
             let target = reqwest::Url::parse(&url).map_or_else(
                 |_| path.to_owned(),

@@ -33,7 +33,10 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use crate::auth::{Keyring, ServiceKey};
+use tracing::Instrument;
+
 use crate::idempotency::record_consumption;
+use crate::metrics::{EventResult, Metrics};
 use crate::service::Subscription;
 use crate::Db;
 
@@ -143,12 +146,15 @@ fn event_text(topic: &str, keys: &str, body: &[u8]) -> String {
     )
 }
 
-/// `message` signed by `key`: set its keys before signing.
+/// `message` signed by `key`: set its keys before signing. It also gets
+/// the current trace context ([`crate::trace::inject`]), which the
+/// signature does not cover: it only correlates log lines, and its
+/// consumer checks its form.
 pub fn sign(key: &ServiceKey, message: Message) -> Message {
     let keys = message.keys().join(" ");
     let text = event_text(&message.topic, &keys, &message.body);
     let signature = format!("{}:{}", key.name(), key.sign(text.as_bytes()));
-    message.with_property(SIGNATURE_PROPERTY, signature)
+    crate::trace::inject(message.with_property(SIGNATURE_PROPERTY, signature))
 }
 
 /// Why an event was not applied.
@@ -229,12 +235,15 @@ pub async fn deliver(
 
 /// Starts a clustering consumer of the subscription's topic in its group:
 /// each message its publisher signed goes through [`apply_once`]; any other
-/// is logged and acknowledged unapplied.
+/// is logged and acknowledged unapplied. Each message is handled in a span
+/// (`event`, with the service, group, topic, message id, the trace it
+/// carries and its order id) and counted in `metrics`.
 pub async fn subscribe(
     db: Db,
     client: ClientConfig,
     subscription: Subscription,
     trusted: Arc<Keyring>,
+    metrics: Metrics,
 ) -> mq_client::Result<PushConsumer> {
     let consumer = PushConsumer::new(PushConsumerConfig::new(subscription.group), client);
     consumer.subscribe(subscription.topic, "*")?;
@@ -244,15 +253,14 @@ pub async fn subscribe(
             let db = db.clone();
             let trusted = trusted.clone();
             let subscription = subscription.clone();
+            let metrics = metrics.clone();
             async move {
-                let group = subscription.group;
                 for msg in &msgs {
-                    match deliver(&db, &trusted, &subscription, msg).await {
-                        Ok(delivery) => tracing::debug!(%group, key = %dedup_key(msg), ?delivery, "event consumed"),
-                        Err(error) => {
-                            tracing::warn!(%group, key = %dedup_key(msg), %error, reconsume = msg.reconsume_times, "event failed; retrying later");
-                            return ConsumeStatus::ReconsumeLater;
-                        }
+                    if consume(&db, &trusted, &subscription, &metrics, msg)
+                        .await
+                        .is_err()
+                    {
+                        return ConsumeStatus::ReconsumeLater;
                     }
                 }
                 ConsumeStatus::Success
@@ -260,6 +268,51 @@ pub async fn subscribe(
         }))
         .await?;
     Ok(consumer)
+}
+
+/// One message of a consumer: delivered in its trace's span, counted, and
+/// logged; an error means it is to be retried.
+async fn consume(
+    db: &Db,
+    trusted: &Keyring,
+    subscription: &Subscription,
+    metrics: &Metrics,
+    msg: &MessageExt,
+) -> Result<(), ()> {
+    let (group, topic) = (subscription.group, subscription.topic);
+    let trace = crate::trace::from_message(msg);
+    let span = tracing::info_span!(
+        "event",
+        service = %metrics.service(),
+        group = %group,
+        topic = %topic,
+        msg_id = %msg.msg_id(),
+        trace_id = %trace.parent.trace_id_hex(),
+        order_id = tracing::field::Empty,
+    );
+    if let Some(order_id) = trace.order_id {
+        span.record("order_id", tracing::field::display(order_id));
+    }
+    let work = async {
+        match deliver(db, trusted, subscription, msg).await {
+            Ok(delivery) => {
+                let result = match delivery {
+                    Delivery::Applied => EventResult::Applied,
+                    Delivery::Duplicate => EventResult::Duplicate,
+                    Delivery::Rejected(_) => EventResult::Rejected,
+                };
+                metrics.event(group, topic, result);
+                tracing::debug!(key = %dedup_key(msg), ?delivery, "event consumed");
+                Ok(())
+            }
+            Err(error) => {
+                metrics.event(group, topic, EventResult::Failed);
+                tracing::warn!(key = %dedup_key(msg), %error, reconsume = msg.reconsume_times, "event failed; retrying later");
+                Err(())
+            }
+        }
+    };
+    crate::trace::scope(trace, work.instrument(span)).await
 }
 
 /// A client instance name unique in this process: `<role>-<pid>-<n>`.

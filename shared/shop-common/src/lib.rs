@@ -19,7 +19,9 @@
 //! - [`http`]: the JSON error every service answers with.
 //! - [`extract`]: axum extractors that answer bad input in that shape, and
 //!   amounts read from JSON strings or numbers.
-//! - [`telemetry`]: tracing to stderr; [`signal`]: Ctrl-C and SIGTERM.
+//! - [`telemetry`]: tracing to stderr; [`trace`]: the W3C trace context a
+//!   saga's requests, calls and events carry; [`metrics`]: the services'
+//!   Prometheus families; [`signal`]: Ctrl-C and SIGTERM.
 //! - `testing` (feature `testing`, for dev-dependencies): fresh test
 //!   databases and the `db_test!` macro that runs a test on both databases.
 
@@ -33,12 +35,14 @@ pub mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod ledger;
+pub mod metrics;
 pub mod money;
 pub mod service;
 pub mod signal;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 
 pub use db::{Db, DbKind, Migrations};
 pub use http::ApiError;

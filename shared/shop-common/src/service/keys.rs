@@ -32,9 +32,10 @@ impl OwnKeys for () {
 }
 
 /// The base keys of a service with a database; one without reads only the
-/// first ones, [`HTTP_KEYS`]: the address and the [`HttpLimits`].
+/// first ones, [`HTTP_KEYS`]: the addresses and the [`HttpLimits`].
 pub const KEYS: &[&str] = &[
     "http_addr",
+    "metrics_addr",
     "http_header_read_timeout_ms",
     "http_request_timeout_ms",
     "http_max_body_bytes",
@@ -51,13 +52,19 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// The base keys of every service, with a database or without.
-pub const HTTP_KEYS: &[&str] = KEYS.split_at(5).0;
+pub const HTTP_KEYS: &[&str] = KEYS.split_at(6).0;
 
 /// A service's configuration: the base keys, and its own in `own`.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig<C = ()> {
     /// Where the HTTP API listens; port 0 picks a free port (tests).
     pub http_addr: SocketAddr,
+    /// Where it serves its Prometheus metrics (`metrics_addr`, `GET
+    /// /metrics`); empty (the default) serves none.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The families its metrics go into: `None` gives it its own; the
+    /// all-in-one run gives every service the same ones.
+    pub metrics: Option<crate::metrics::ShopMetrics>,
     /// The limits its HTTP server and router apply (the other `http_*`
     /// keys).
     pub http: HttpLimits,
@@ -156,6 +163,8 @@ impl<C> ServiceConfig<C> {
     pub fn for_tests_named(name: &str, database_url: &str, own: C) -> ServiceConfig<C> {
         ServiceConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: None,
+            metrics: None,
             http: HttpLimits::default(),
             database_url: database_url.to_owned(),
             max_connections: 10,
@@ -191,4 +200,19 @@ pub(super) fn mq_credentials(settings: &Settings) -> Result<Option<Credentials>,
         )),
         (access, secret) => Ok(Some(Credentials::new(access, secret))),
     }
+}
+
+/// `metrics_addr`: empty for none, else an address to listen on.
+pub(super) fn metrics_addr(settings: &Settings) -> Result<Option<SocketAddr>, ConfigError> {
+    let value = settings.get("metrics_addr").unwrap_or_default().trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        ConfigError::invalid(
+            "metrics_addr",
+            value,
+            "must be empty (no metrics) or an address such as 127.0.0.1:5557",
+        )
+    })
 }

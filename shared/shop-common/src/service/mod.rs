@@ -26,7 +26,10 @@ use crate::{Db, Migrations};
 
 mod keys;
 mod limits;
+mod observe;
 mod serve;
+
+pub use observe::{observed, UNMATCHED};
 
 pub use keys::{OwnKeys, ServiceConfig, Sessions, HTTP_KEYS, KEYS};
 
@@ -81,6 +84,7 @@ pub struct Frame<'a, C> {
     pub config: &'a ServiceConfig<C>,
     db: Option<Db>,
     auth: Option<Auth>,
+    metrics: crate::metrics::Metrics,
     client: &'a (dyn Fn(ClientConfig) -> ClientConfig + Sync),
 }
 
@@ -105,6 +109,12 @@ impl<C> Frame<'_, C> {
             .expect("only a service with migrations has a service key")
     }
 
+    /// What the service records its metrics into (its HTTP requests are
+    /// recorded by the frame; its consumers' events by [`Frame::subscribe`]).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
     /// The broker client's settings for `instance` (named after it, at the
     /// configured name servers, signing with the configured account,
     /// adjusted by the start-up hook).
@@ -126,7 +136,16 @@ impl<C> Frame<'_, C> {
         for subscription in subscriptions {
             let (group, topic) = (subscription.group, subscription.topic);
             let trusted = self.auth().trusted.clone();
-            match subscribe(self.db().clone(), self.client(group), subscription, trusted).await {
+            let metrics = self.metrics.clone();
+            match subscribe(
+                self.db().clone(),
+                self.client(group),
+                subscription,
+                trusted,
+                metrics,
+            )
+            .await
+            {
                 Ok(consumer) => consumers.push(consumer),
                 Err(source) => {
                     for consumer in &consumers {
@@ -258,7 +277,7 @@ impl<X: Extension> Service<X> {
     pub fn defaults(&self) -> Settings {
         let http_addr = format!("127.0.0.1:{}", self.default_port);
         let database_url = format!("sqlite://data/{}.db", self.name);
-        let mut defaults = vec![("http_addr", http_addr.as_str())];
+        let mut defaults = vec![("http_addr", http_addr.as_str()), ("metrics_addr", "")];
         defaults.extend_from_slice(limits::DEFAULTS);
         if self.migrations.is_some() {
             defaults.extend([
@@ -280,11 +299,14 @@ impl<X: Extension> Service<X> {
     /// Reads the base keys and the service's own.
     pub fn config(&self, settings: &Settings) -> Result<ServiceConfig<X::Config>, ConfigError> {
         let http_addr = settings.require("http_addr")?;
+        let metrics_addr = keys::metrics_addr(settings)?;
         let http = HttpLimits::from_settings(settings)?;
         let own = X::Config::from_settings(settings)?;
         if self.migrations.is_none() {
             return Ok(ServiceConfig {
                 http_addr,
+                metrics_addr,
+                metrics: None,
                 http,
                 database_url: String::new(),
                 max_connections: 0,
@@ -309,6 +331,8 @@ impl<X: Extension> Service<X> {
         }
         Ok(ServiceConfig {
             http_addr,
+            metrics_addr,
+            metrics: None,
             http,
             database_url: settings.require("database_url")?,
             max_connections,
@@ -374,16 +398,42 @@ impl<X: Extension> Service<X> {
             };
             Auth::new(key, config.trusted.clone(), sessions)
         });
+        let families = config.metrics.clone().unwrap_or_default();
+        let metrics = families.for_service(self.name);
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let frame = Frame {
             config: &config,
             db: db.clone(),
             auth,
+            metrics: metrics.clone(),
             client: &client,
         };
         let mut parts = self.extension.start(frame).await?;
-        parts.router = config.http.apply(parts.router);
+        parts.router = observed(config.http.apply(parts.router), metrics);
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
+        if let Some(listener) = metrics_listener {
+            let registry = Arc::new(families.registry());
+            let name = self.name;
+            parts.tasks.push(Box::pin(async move {
+                if let Err(error) =
+                    telemetry::metrics::serve(listener, registry, std::future::pending()).await
+                {
+                    tracing::error!(%error, "the {name} service's metrics endpoint failed");
+                }
+            }));
+        }
         Ok(Application {
             listener,
+            metrics_addr,
             header_read_timeout: config.http.header_read_timeout,
             db,
             parts,
@@ -395,6 +445,8 @@ impl<X: Extension> Service<X> {
 /// bound.
 pub struct Application<S = Db> {
     listener: TcpListener,
+    /// Where its own metrics endpoint listens, if it has one.
+    metrics_addr: Option<SocketAddr>,
     /// The one limit of [`HttpLimits`] that is the server's, not the
     /// router's (which has the others already).
     header_read_timeout: std::time::Duration,
@@ -412,6 +464,12 @@ impl Application<Db> {
 impl<S> Application<S> {
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// Where the service serves `GET /metrics` (`metrics_addr`), if it
+    /// does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// What the service's handlers share.
@@ -492,6 +550,7 @@ pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<
     if service.migrations.is_some() {
         tracing::info!(
             http_addr = %config.http_addr,
+            metrics_addr = ?config.metrics_addr,
             http = ?config.http,
             database_url = %crate::db::redact(&config.database_url),
             max_connections = config.max_connections,
@@ -503,6 +562,7 @@ pub async fn main<X: Extension>(service: &'static Service<X>) -> anyhow::Result<
     } else {
         tracing::info!(
             http_addr = %config.http_addr,
+            metrics_addr = ?config.metrics_addr,
             http = ?config.http,
             own = ?config.own,
             "effective configuration"

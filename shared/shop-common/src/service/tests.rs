@@ -128,10 +128,25 @@ fn a_service_without_a_database_reads_only_the_http_keys_of_the_base_keys() {
         },
     };
     assert_eq!(BARE.keys(), HTTP_KEYS);
-    assert!(HTTP_KEYS.iter().all(|key| key.starts_with("http_")));
+    assert!(HTTP_KEYS
+        .iter()
+        .all(|key| key.starts_with("http_") || *key == "metrics_addr"));
+    assert_eq!(BARE.defaults().get("metrics_addr"), Some(""));
     assert_eq!(BARE.defaults().get("http_max_in_flight"), Some("256"));
     assert_eq!(BARE.defaults().get("database_url"), None);
     let config = BARE.config(&BARE.defaults()).unwrap();
     assert_eq!(config.http_addr.port(), 8098);
     assert_eq!(service().keys(), KEYS);
+}
+
+#[test]
+fn metrics_are_off_by_default_and_a_bad_address_names_its_key() {
+    assert_eq!(service().config(&settings()).unwrap().metrics_addr, None);
+    let mut settings = settings();
+    settings.set("metrics_addr", "127.0.0.1:5557");
+    let config = service().config(&settings).unwrap();
+    assert_eq!(config.metrics_addr, Some("127.0.0.1:5557".parse().unwrap()));
+    settings.set("metrics_addr", "localhost:metrics");
+    let err = service().config(&settings).unwrap_err().to_string();
+    assert!(err.contains("metrics_addr"), "{err}");
 }
