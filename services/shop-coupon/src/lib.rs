@@ -109,6 +109,7 @@ impl OwnKeys for CouponConfig {
 ///
 /// - `POST /coupons` (operators), `GET /coupons?user_id=N`,
 ///   `GET /coupons/{id}` (own, or an operator)
+/// - `GET /operator/coupon-ledger?order_id=&after=&limit=` (operators)
 /// - `GET /internal/coupons/{id}`, `POST /internal/coupons/{id}/use` (the
 ///   order service)
 /// - `GET /health`
@@ -119,6 +120,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             post(routes::create_coupon).get(routes::list_coupons),
         )
         .route("/coupons/{id}", get(routes::get_coupon))
+        .route("/operator/coupon-ledger", get(routes::operator_ledger))
         .route("/health", get(routes::health));
     let internal = Router::new()
         .route("/internal/coupons/{id}", get(routes::internal_coupon))

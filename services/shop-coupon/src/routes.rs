@@ -4,12 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 pub use shop_common::api::coupon::{CouponView, UseRequest};
 use shop_common::auth::{Principal, ServiceCaller};
 use shop_common::http::json_replayed;
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
+use uuid::Uuid;
 
 use crate::extract::{decimal, Json, Path, Query};
 use crate::repo::{self, Coupon};
@@ -134,6 +135,75 @@ pub async fn use_coupon(
     caller.require(&["order"])?;
     let used = repo::use_coupon(&state.db, coupon_id, body.order_id, body.user_id).await?;
     Ok(json_replayed(CouponView::from(used.coupon), used.replayed))
+}
+
+/// `GET /operator/coupon-ledger?order_id=&after=&limit=`: one order's rows,
+/// or a page of `limit` orders (default 100, at most
+/// [`repo::MAX_PAGE`]) after order id `after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    pub order_id: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// A coupon ledger row: `operation` is `use` or `cancel`; a cancel's
+/// `coupon_id` is the coupon it released (null: none).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerRowView {
+    pub order_id: Uuid,
+    pub operation: String,
+    pub coupon_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A page of ledger rows; `next` is the `after` of the next page (none
+/// when this is the last).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerPage {
+    pub rows: Vec<LedgerRowView>,
+    pub next: Option<Uuid>,
+}
+
+/// `GET /operator/coupon-ledger` (operator only) → 200 [`LedgerPage`], so
+/// that the console can show an order's coupon use and check that a
+/// coupon is held by live orders only; 400 `invalid_query`,
+/// `invalid_limit`; 401; 403 `operator_only`.
+pub async fn operator_ledger(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<LedgerQuery>,
+) -> Result<axum::Json<LedgerPage>, ApiError> {
+    principal.require_operator()?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=repo::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {}", repo::MAX_PAGE),
+        ));
+    }
+    let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
+    let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
+    orders.dedup();
+    let next = match query.order_id {
+        None if orders.len() as i64 == limit => orders.last().copied(),
+        _ => None,
+    };
+    Ok(axum::Json(LedgerPage {
+        rows: rows
+            .into_iter()
+            .map(|r| LedgerRowView {
+                order_id: r.order_id,
+                operation: r.operation,
+                coupon_id: r.coupon_id,
+                user_id: r.user_id,
+                created_at: r.created_at,
+            })
+            .collect(),
+        next,
+    }))
 }
 
 /// `GET /health`: the service answers and its database does too.

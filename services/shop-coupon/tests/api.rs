@@ -468,3 +468,34 @@ shop_common::db_test!(async fn only_an_order_cancel_the_order_service_signed_rel
     assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.coupon(coupon).await["status"], "unused");
 });
+
+shop_common::db_test!(async fn operators_read_the_coupon_ledger_by_order_and_in_pages(db) {
+    let app = spawn_app(&db).await;
+    let mut orders: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    orders.sort();
+    let mut coupons = Vec::new();
+    for order in &orders {
+        let coupon = app.create_coupon(ALICE, "5.00").await;
+        assert_eq!(app.use_coupon(coupon, *order, ALICE).await.status, StatusCode::OK);
+        coupons.push(coupon);
+    }
+    assert!(cancel_order(&app.db, orders[1]).await.unwrap().restored());
+
+    let one = app.operator().get(&format!("/operator/coupon-ledger?order_id={}", orders[1])).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let rows = one.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{}", one.body);
+    assert_eq!((rows[0]["operation"].as_str(), rows[0]["coupon_id"].as_i64()), (Some("cancel"), Some(coupons[1])));
+    assert_eq!((rows[1]["operation"].as_str(), rows[1]["user_id"].as_i64()), (Some("use"), Some(ALICE)));
+    assert!(rows[1]["created_at"].as_i64().unwrap() > 0);
+
+    let first = app.operator().get("/operator/coupon-ledger?limit=2").await;
+    assert_eq!(first.body["rows"].as_array().unwrap().len(), 3, "{}", first.body);
+    assert_eq!(first.body["next"], orders[1].to_string());
+    let second = app.operator().get(&format!("/operator/coupon-ledger?limit=2&after={}", orders[1])).await;
+    assert_eq!(second.body["rows"].as_array().unwrap().len(), 1);
+    assert!(second.body["next"].is_null());
+
+    assert_eq!(app.customer(ALICE).get("/operator/coupon-ledger").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.anonymous().get("/operator/coupon-ledger").await.status, StatusCode::UNAUTHORIZED);
+});

@@ -56,6 +56,7 @@ pub struct AppState {
 ///
 /// - `GET /goods`, `GET /goods/{id}` (anyone); `POST /goods`,
 ///   `PATCH /goods/{id}` (operators)
+/// - `GET /operator/stock-ledger?order_id=&after=&limit=` (operators)
 /// - `POST /internal/goods/{id}/reservations`,
 ///   `GET /internal/goods/{id}/reservations/{order_id}` (the order service)
 /// - `GET /health`
@@ -66,6 +67,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             "/goods/{id}",
             get(routes::get_goods).patch(routes::change_goods),
         )
+        .route("/operator/stock-ledger", get(routes::operator_ledger))
         .route("/health", get(routes::health));
     let internal = Router::new()
         .route("/internal/goods/{id}/reservations", post(routes::reserve))

@@ -314,3 +314,64 @@ pub async fn cancel_order_in(
         quantity: hold.amount,
     }))
 }
+
+/// One row of the stock ledger as the operator reads it: `reserve` (the
+/// order took `quantity` of `goods_id`) or `cancel` (it put back
+/// `quantity` of `goods_id`; none and 0 when it had reserved nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub order_id: Uuid,
+    pub operation: String,
+    pub goods_id: Option<i64>,
+    pub quantity: i64,
+    pub created_at: i64,
+}
+
+/// The stock ledger for the operator: the rows of `order_id`, or (`None`)
+/// every row of the first `orders` orders whose id sorts after `after`, by
+/// order id then operation. A page holds whole orders, so a reader that
+/// continues after the last order id of a page misses no row.
+pub async fn ledger_rows(
+    db: &Db,
+    order_id: Option<Uuid>,
+    after: Option<Uuid>,
+    orders: i64,
+) -> Result<Vec<LedgerRow>, GoodsError> {
+    let rows = match order_id {
+        Some(order_id) => {
+            sqlx::query(
+                "SELECT order_id, operation, goods_id, quantity, created_at FROM stock_ledger \
+                 WHERE order_id = $1 ORDER BY operation",
+            )
+            .bind(order_id.to_string())
+            .fetch_all(db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT order_id, operation, goods_id, quantity, created_at FROM stock_ledger \
+                 WHERE order_id IN (SELECT DISTINCT order_id FROM stock_ledger WHERE order_id > $1 \
+                 ORDER BY order_id LIMIT $2) ORDER BY order_id, operation",
+            )
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(orders)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let order_id: String = row.try_get("order_id")?;
+            Ok(LedgerRow {
+                order_id: order_id
+                    .parse()
+                    .map_err(|e: uuid::Error| sqlx::Error::Decode(e.into()))?,
+                operation: row.try_get("operation")?,
+                goods_id: row.try_get("goods_id")?,
+                quantity: row.try_get("quantity")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}

@@ -236,6 +236,75 @@ pub async fn order_ledger(
     Ok(axum::Json(ledger_view(goods_id, ledger)?))
 }
 
+/// `GET /operator/stock-ledger?order_id=&after=&limit=`: one order's rows,
+/// or a page of `limit` orders (default [`DEFAULT_PAGE`], at most
+/// [`repo::MAX_PAGE`]) after order id `after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    pub order_id: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// A stock ledger row: `operation` is `reserve` or `cancel`; a cancel's
+/// `goods_id` and `quantity` are what it put back (null and 0: nothing).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerRowView {
+    pub order_id: Uuid,
+    pub operation: String,
+    pub goods_id: Option<i64>,
+    pub quantity: i64,
+    pub created_at: i64,
+}
+
+/// A page of ledger rows; `next` is the `after` of the next page (none
+/// when this is the last).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerPage {
+    pub rows: Vec<LedgerRowView>,
+    pub next: Option<Uuid>,
+}
+
+/// `GET /operator/stock-ledger` (operator only) → 200 [`LedgerPage`], so
+/// that the console can show an order's reservations and check that the
+/// stock held is what live orders took; 400 `invalid_query`,
+/// `invalid_limit`; 401; 403 `operator_only`.
+pub async fn operator_ledger(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<LedgerQuery>,
+) -> Result<axum::Json<LedgerPage>, ApiError> {
+    principal.require_operator()?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=repo::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {}", repo::MAX_PAGE),
+        ));
+    }
+    let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
+    let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
+    orders.dedup();
+    let next = match query.order_id {
+        None if orders.len() as i64 == limit => orders.last().copied(),
+        _ => None,
+    };
+    Ok(axum::Json(LedgerPage {
+        rows: rows
+            .into_iter()
+            .map(|r| LedgerRowView {
+                order_id: r.order_id,
+                operation: r.operation,
+                goods_id: r.goods_id,
+                quantity: r.quantity,
+                created_at: r.created_at,
+            })
+            .collect(),
+        next,
+    }))
+}
+
 /// `GET /health`: the service answers and its database does too.
 pub async fn health(
     State(state): State<AppState>,

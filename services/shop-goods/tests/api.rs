@@ -488,3 +488,42 @@ shop_common::db_test!(async fn only_an_order_cancel_the_order_service_signed_res
     assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.stock(goods).await, 10);
 });
+
+shop_common::db_test!(async fn operators_read_the_stock_ledger_by_order_and_in_pages(db) {
+    let app = spawn_app(&db).await;
+    let tea = app.create_goods("Tea", "2.00", 100).await;
+    let mut orders: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    orders.sort();
+    for (i, order) in orders.iter().enumerate() {
+        let answer = app.reserve(tea, *order, i as i64 + 1).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    assert!(matches!(cancel_order(&app.db, orders[1]).await.unwrap(), CancelOutcome::Restored(_)));
+
+    let one = app.operator().get(&format!("/operator/stock-ledger?order_id={}", orders[1])).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let rows = one.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{}", one.body);
+    assert_eq!(rows[0]["operation"], "cancel");
+    assert_eq!(rows[0]["quantity"], 2);
+    assert_eq!(rows[1]["operation"], "reserve");
+    assert_eq!(rows[1]["goods_id"], tea);
+    assert!(rows[1]["created_at"].as_i64().unwrap() > 0);
+    assert!(one.body["next"].is_null());
+
+    // Pages of two orders: the second order's two rows stay together.
+    let first = app.operator().get("/operator/stock-ledger?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(first.body["next"], orders[1].to_string());
+    let second = app.operator().get(&format!("/operator/stock-ledger?limit=2&after={}", orders[1])).await;
+    let rows = second.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["order_id"], orders[2].to_string());
+    assert!(second.body["next"].is_null());
+
+    assert_eq!(app.customer(1).get("/operator/stock-ledger").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.anonymous().get("/operator/stock-ledger").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.operator().get("/operator/stock-ledger?limit=0").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.operator().get("/operator/stock-ledger?order_id=x").await.status, StatusCode::BAD_REQUEST);
+});

@@ -61,7 +61,9 @@ pub struct AppState {
 }
 
 /// The HTTP API. Customers' routes (bearer token): `POST /orders`,
-/// `GET /orders/{id}`, `GET /orders?user_id=`; the pay service's (signed):
+/// `GET /orders/{id}`, `GET /orders?user_id=`; operators' (bearer):
+/// `GET /operator/orders?status=&user_id=&from=&to=&before=&limit=`,
+/// `GET /operator/orders/{id}`; the pay service's (signed):
 /// `GET /internal/orders/{id}`, `POST /internal/orders/{id}/payments`;
 /// `GET /health` (no token).
 pub fn router(state: AppState) -> Router {
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
             post(routes::place_order).get(routes::list_orders),
         )
         .route("/orders/{id}", get(routes::get_order))
+        .route("/operator/orders", get(routes::operator_orders))
+        .route("/operator/orders/{id}", get(routes::operator_order))
         .route("/health", get(routes::health));
     let internal = Router::new()
         .route("/internal/orders/{id}", get(routes::internal_order))

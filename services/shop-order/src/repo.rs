@@ -213,3 +213,101 @@ pub async fn paid_by_event(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// What an operator's order list asks for; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub user_id: Option<i64>,
+    /// Created at or after (ms since the epoch).
+    pub from_ms: Option<i64>,
+    /// Created before (ms since the epoch).
+    pub to_ms: Option<i64>,
+    /// Continue after this order of an earlier page: its `(created_at, id)`.
+    pub before: Option<(i64, Uuid)>,
+    pub limit: i64,
+}
+
+/// Orders of every status (PENDING too) that match `filter`, newest
+/// first (`created_at`, then id, both descending), with the id of the
+/// payment that paid each (if any): the operator's list and the console's.
+pub async fn list_filtered(
+    db: &Db,
+    filter: &OrderFilter,
+) -> Result<Vec<(Order, Option<String>)>, sqlx::Error> {
+    let mut conditions = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if filter.status.is_some() {
+        conditions.push(format!("status = {}", next()));
+    }
+    if filter.user_id.is_some() {
+        conditions.push(format!("user_id = {}", next()));
+    }
+    if filter.from_ms.is_some() {
+        conditions.push(format!("created_at >= {}", next()));
+    }
+    if filter.to_ms.is_some() {
+        conditions.push(format!("created_at < {}", next()));
+    }
+    if filter.before.is_some() {
+        let (a, b, c) = (next(), next(), next());
+        conditions.push(format!(
+            "(created_at < {a} OR (created_at = {b} AND id < {c}))"
+        ));
+    }
+    let limit = next();
+    let wheres = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS}, payment_id FROM orders {wheres} ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    );
+    let mut query = sqlx::query(&sql);
+    if let Some(status) = filter.status {
+        query = query.bind(status.as_str());
+    }
+    if let Some(user_id) = filter.user_id {
+        query = query.bind(user_id);
+    }
+    if let Some(from) = filter.from_ms {
+        query = query.bind(from);
+    }
+    if let Some(to) = filter.to_ms {
+        query = query.bind(to);
+    }
+    if let Some((at, id)) = filter.before {
+        query = query.bind(at).bind(at).bind(id.to_string());
+    }
+    query
+        .bind(filter.limit)
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            use sqlx::Row;
+            Ok((Order::from_row(row)?, row.try_get("payment_id")?))
+        })
+        .collect()
+}
+
+/// Order `id` (PENDING too) and the id of the payment that paid it.
+pub async fn get_with_payment(
+    db: &Db,
+    id: Uuid,
+) -> Result<Option<(Order, Option<String>)>, sqlx::Error> {
+    use sqlx::Row;
+    sqlx::query(&format!(
+        "SELECT {COLUMNS}, payment_id FROM orders WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(db.pool())
+    .await?
+    .map(|row| Ok((Order::from_row(&row)?, row.try_get("payment_id")?)))
+    .transpose()
+}

@@ -12,7 +12,7 @@ use shop_common::ApiError;
 use uuid::Uuid;
 
 use crate::error::OrderError;
-use crate::model::OrderView;
+use crate::model::{OrderStatus, OrderView};
 use crate::repo::Settlement;
 use crate::saga::{self, PlaceOrder};
 use crate::{repo, AppState};
@@ -87,6 +87,135 @@ pub async fn list_orders(
     Ok(axum::Json(
         orders.into_iter().map(OrderView::from).collect(),
     ))
+}
+
+/// `GET /operator/orders?status=&user_id=&from=&to=&before=&limit=`:
+/// `from` and `to` are milliseconds since the epoch (created at or after
+/// `from`, before `to`); `before` is the `next` of an earlier page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorListQuery {
+    pub status: Option<String>,
+    pub user_id: Option<i64>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub before: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// An order as the operator sees it: every field of [`OrderView`] and
+/// the payment that paid it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorOrderView {
+    #[serde(flatten)]
+    pub order: OrderView,
+    pub payment_id: Option<Uuid>,
+}
+
+/// A page of orders. `next` is the `before` of the next page (none when
+/// this is the last); `saga_timeout_ms` and `sweep_interval_ms` bound how
+/// long an order may stay PENDING (the saga timeout plus one sweep or
+/// check-back), for the console's check.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OrderPage {
+    pub orders: Vec<OperatorOrderView>,
+    pub next: Option<String>,
+    pub saga_timeout_ms: u64,
+    pub sweep_interval_ms: u64,
+}
+
+fn operator_view((order, payment_id): (crate::model::Order, Option<String>)) -> OperatorOrderView {
+    OperatorOrderView {
+        order: order.into(),
+        payment_id: payment_id.and_then(|p| p.parse().ok()),
+    }
+}
+
+/// A page cursor: `<created_at>_<id>` of the last order shown.
+fn parse_cursor(cursor: &str) -> Option<(i64, Uuid)> {
+    let (at, id) = cursor.split_once('_')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+/// `GET /operator/orders` (operator only) → 200 [`OrderPage`], newest
+/// first, PENDING orders included; 400 `invalid_query`, `invalid_status`,
+/// `invalid_cursor`, `invalid_limit`, `invalid_range`; 401; 403
+/// `operator_only`.
+pub async fn operator_orders(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<OperatorListQuery>,
+) -> Result<axum::Json<OrderPage>, ApiError> {
+    principal.require_operator()?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let status = match query.status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(OrderStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_status",
+                "status must be PENDING, CONFIRMED, CANCELLED or PAID",
+            )
+        })?),
+    };
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "before must be a page's next")
+        })?),
+    };
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from > to {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                "from must not be after to",
+            ));
+        }
+    }
+    let filter = repo::OrderFilter {
+        status,
+        user_id: query.user_id,
+        from_ms: query.from,
+        to_ms: query.to,
+        before,
+        limit,
+    };
+    let orders = repo::list_filtered(&state.db, &filter)
+        .await
+        .map_err(OrderError::from)?;
+    let next = if orders.len() as i64 == limit {
+        orders
+            .last()
+            .map(|(o, _)| format!("{}_{}", o.created_at, o.id))
+    } else {
+        None
+    };
+    Ok(axum::Json(OrderPage {
+        orders: orders.into_iter().map(operator_view).collect(),
+        next,
+        saga_timeout_ms: state.config.saga_timeout.as_millis() as u64,
+        sweep_interval_ms: state.config.sweep_interval.as_millis() as u64,
+    }))
+}
+
+/// `GET /operator/orders/{id}` (operator only) → 200 [`OperatorOrderView`],
+/// PENDING too; 404 `order_not_found`; 401; 403 `operator_only`.
+pub async fn operator_order(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<OperatorOrderView>, ApiError> {
+    principal.require_operator()?;
+    let order = repo::get_with_payment(&state.db, id)
+        .await
+        .map_err(OrderError::from)?
+        .ok_or(OrderError::NotFound(id))?;
+    Ok(axum::Json(operator_view(order)))
 }
 
 /// `GET /internal/orders/{id}` (the pay service) → 200 [`OrderView`]; 404

@@ -730,3 +730,80 @@ shop_common::db_test!(async fn a_payment_and_a_cancellation_racing_for_an_order_
     }
     shop.stop().await;
 });
+
+/// A saved order of `user` created at `at`, in `status`.
+async fn saved_order(db: &shop_common::Db, user: i64, at: i64, status: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    let order = shop_order::model::Order {
+        id,
+        user_id: user,
+        goods_id: 1,
+        quantity: 1,
+        unit_price_cents: 100,
+        goods_amount_cents: 100,
+        shipping_fee_cents: 0,
+        coupon_id: None,
+        coupon_discount_cents: 0,
+        balance_used_cents: 0,
+        amount_to_pay_cents: 100,
+        status: shop_order::model::OrderStatus::Pending,
+        cancel_reason: None,
+        created_at: at,
+        updated_at: at,
+    };
+    shop_order::repo::insert_pending(db, &order).await.unwrap();
+    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(id.to_string())
+        .execute(db.pool())
+        .await
+        .unwrap();
+    id
+}
+
+shop_common::db_test!(async fn operators_list_orders_by_status_user_and_time_in_pages(db) {
+    let shop = TestShop::start(&db).await;
+    let db = &shop.state.db;
+    // Recent, so that the sweeper leaves the PENDING one alone.
+    let t = shop_common::now_ms();
+    let pending = saved_order(db, 7, t + 1_000, "PENDING").await;
+    let cancelled = saved_order(db, 7, t + 2_000, "CANCELLED").await;
+    let paid = saved_order(db, 8, t + 3_000, "PAID").await;
+    let confirmed = saved_order(db, 8, t + 4_000, "CONFIRMED").await;
+    let ops = shop.api.operator();
+    let ids = |answer: &shop_common::testing::Answer| -> Vec<String> {
+        answer.body["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let all = ops.get("/operator/orders").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(ids(&all), [confirmed, paid, cancelled, pending].map(|u| u.to_string()), "newest first, PENDING too");
+    assert!(all.body["next"].is_null());
+    assert!(all.body["saga_timeout_ms"].as_u64().unwrap() > 0);
+    assert!(all.body["orders"][0]["payment_id"].is_null());
+
+    assert_eq!(ids(&ops.get("/operator/orders?status=pending").await), [pending.to_string()]);
+    assert_eq!(ids(&ops.get("/operator/orders?user_id=8").await), [confirmed.to_string(), paid.to_string()]);
+    assert_eq!(ids(&ops.get(&format!("/operator/orders?from={}&to={}", t + 2_000, t + 4_000)).await), [paid.to_string(), cancelled.to_string()]);
+
+    let first = ops.get("/operator/orders?limit=3").await;
+    assert_eq!(ids(&first).len(), 3);
+    let next = first.body["next"].as_str().unwrap().to_owned();
+    let second = ops.get(&format!("/operator/orders?limit=3&before={next}")).await;
+    assert_eq!(ids(&second), [pending.to_string()]);
+    assert!(second.body["next"].is_null());
+
+    let one = ops.get(&format!("/operator/orders/{pending}")).await;
+    assert_eq!((one.status, one.body["status"].as_str()), (StatusCode::OK, Some("PENDING")));
+    let missing = ops.get(&format!("/operator/orders/{}", Uuid::new_v4())).await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "order_not_found"));
+
+    for (query, code) in [("status=LOST", "invalid_status"), ("before=x", "invalid_cursor"), ("limit=0", "invalid_limit"), ("from=5&to=1", "invalid_range"), ("color=red", "invalid_query")] {
+        let answer = ops.get(&format!("/operator/orders?{query}")).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code), "{query}");
+    }
+    assert_eq!(shop.api.customer(7).get("/operator/orders").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(shop.api.customer(7).get(&format!("/operator/orders/{pending}")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(shop.api.anonymous().get("/operator/orders").await.status, StatusCode::UNAUTHORIZED);
+    shop.stop().await;
+});

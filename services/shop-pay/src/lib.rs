@@ -93,6 +93,7 @@ impl AppState {
 /// The HTTP API:
 ///
 /// - `POST /payments`, `GET /payments/{id}` (a bearer token)
+/// - `GET /operator/payments?order_id=&after=&limit=` (operators)
 /// - `POST /payments/callback` (the gateway's notification, signed by it)
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/payments", post(routes::create_payment))
         .route(CALLBACK_PATH, post(routes::callback))
         .route("/payments/{id}", get(routes::get_payment))
+        .route("/operator/payments", get(routes::operator_payments))
         .route("/health", get(routes::health));
     let routes = state.auth.protect(public, Router::new());
     shop_common::http::service_router(routes, state)

@@ -205,3 +205,33 @@ pub async fn mark_refunded_db(
     let mut conn = db.pool().acquire().await?;
     mark_refunded(&mut conn, id, trade_no, msg_id, at).await
 }
+
+/// The operator's payments: the one of `order_id`, or (`None`) the first
+/// `limit` by order id after order id `after`.
+pub async fn list_by_order(
+    db: &Db,
+    order_id: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Payment>, sqlx::Error> {
+    let rows = match order_id {
+        Some(order_id) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
+            ))
+            .bind(order_id.to_string())
+            .fetch_all(db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM payments WHERE order_id > $1 ORDER BY order_id LIMIT $2"
+            ))
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    rows.iter().map(Payment::from_row).collect()
+}

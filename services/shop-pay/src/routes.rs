@@ -13,7 +13,7 @@ use shop_common::ApiError;
 use uuid::Uuid;
 
 use crate::error::PayError;
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::payment::{self, CallbackOutcome, Notification};
 use crate::repo::{self, Payment, PaymentStatus};
 use crate::AppState;
@@ -119,6 +119,70 @@ pub async fn callback(
         }
         _ => CallbackAnswer::success(),
     }))
+}
+
+/// Payments one operator page holds at most.
+pub const MAX_PAGE: i64 = 1000;
+
+/// `GET /operator/payments?order_id=&after=&limit=`: the payment of one
+/// order, or a page of `limit` (default 100) by order id after `after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorQuery {
+    pub order_id: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// A payment as the operator sees it: [`PaymentView`] and the unique id
+/// of the PAY_SUCCESS (or PAY_REFUND) half message whose local
+/// transaction settled it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorPaymentView {
+    #[serde(flatten)]
+    pub payment: PaymentView,
+    pub pay_msg_id: Option<String>,
+}
+
+/// A page of payments; `next` is the `after` of the next page (none when
+/// this is the last).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentPage {
+    pub payments: Vec<OperatorPaymentView>,
+    pub next: Option<Uuid>,
+}
+
+/// `GET /operator/payments` (operator only) → 200 [`PaymentPage`]; 400
+/// `invalid_query`, `invalid_limit`; 401; 403 `operator_only`.
+pub async fn operator_payments(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<OperatorQuery>,
+) -> Result<axum::Json<PaymentPage>, ApiError> {
+    principal.require_operator()?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let payments = repo::list_by_order(&state.db, query.order_id, query.after, limit).await?;
+    let next = match query.order_id {
+        None if payments.len() as i64 == limit => payments.last().map(|p| p.order_id),
+        _ => None,
+    };
+    let payments = payments
+        .into_iter()
+        .map(|payment| {
+            let pay_msg_id = payment.pay_msg_id.clone();
+            Ok(OperatorPaymentView {
+                payment: view(&state, payment)?,
+                pay_msg_id,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(axum::Json(PaymentPage { payments, next }))
 }
 
 /// `GET /health`: the service answers and its database does too.

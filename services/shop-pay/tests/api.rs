@@ -657,3 +657,38 @@ shop_common::db_test!(async fn the_application_serves_on_a_free_port_and_stops(d
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 });
+
+shop_common::db_test!(async fn operators_read_payments_by_order_and_in_pages(db) {
+    let app = spawn_app(&db).await;
+    let mut made = Vec::new();
+    for amount in ["1.00", "2.00", "3.00"] {
+        made.push(app.payment(amount).await);
+    }
+    let (paid, paid_order) = made[0];
+    let callback = notification(TEST_GATEWAY_SECRET, paid, paid_order, 100, "GW-OPS");
+    assert_eq!(app.post("/payments/callback", callback).await.status, StatusCode::OK);
+    made.sort_by_key(|(_, order)| *order);
+
+    let one = app.operator().get(&format!("/operator/payments?order_id={paid_order}")).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let payments = one.body["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 1, "{}", one.body);
+    assert_eq!(payments[0]["payment_id"], paid.to_string());
+    assert_eq!(payments[0]["status"], "PAID");
+    assert_eq!(payments[0]["trade_no"], "GW-OPS");
+    assert!(payments[0].get("pay_msg_id").is_some(), "{}", one.body);
+    assert!(one.body["next"].is_null());
+    let none = app.operator().get(&format!("/operator/payments?order_id={}", Uuid::new_v4())).await;
+    assert_eq!(none.body["payments"], json!([]));
+
+    let first = app.operator().get("/operator/payments?limit=2").await;
+    assert_eq!(first.body["payments"].as_array().unwrap().len(), 2, "{}", first.body);
+    assert_eq!(first.body["next"], made[1].1.to_string());
+    let second = app.operator().get(&format!("/operator/payments?limit=2&after={}", made[1].1)).await;
+    assert_eq!(second.body["payments"][0]["order_id"], made[2].1.to_string());
+    assert!(second.body["next"].is_null());
+
+    assert_eq!(app.ann().get("/operator/payments").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.api.anonymous().get("/operator/payments").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.operator().get("/operator/payments?limit=0").await.status, StatusCode::BAD_REQUEST);
+});

@@ -46,11 +46,13 @@ pub struct AppState {
 ///
 /// - `GET /points/{user_id}` → `{user_id, points}`
 /// - `GET /points/{user_id}/credits?limit=`
+/// - `GET /operator/credits?order_id=&after=&limit=` (operators)
 /// - `GET /health`
 pub fn router(state: AppState, auth: Auth) -> Router {
     let public = Router::new()
         .route("/points/{user_id}", get(routes::get_points))
         .route("/points/{user_id}/credits", get(routes::list_credits))
+        .route("/operator/credits", get(routes::operator_credits))
         .route("/health", get(routes::health));
     shop_common::http::service_router(auth.protect(public, Router::new()), state)
 }

@@ -114,6 +114,38 @@ pub async fn ledger(db: &Db, user_id: i64, limit: i64) -> Result<Vec<Credit>, sq
     rows.iter().map(Credit::from_row).collect()
 }
 
+/// The operator's credits: the one of `order_id`, or (`None`) the first
+/// `limit` by order id after order id `after`.
+pub async fn credits_by_order(
+    db: &Db,
+    order_id: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Credit>, sqlx::Error> {
+    let rows = match order_id {
+        Some(order_id) => {
+            sqlx::query(
+                "SELECT payment_id, order_id, user_id, amount_cents, points, credited_at \
+                 FROM points_ledger WHERE order_id = $1",
+            )
+            .bind(order_id.to_string())
+            .fetch_all(db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT payment_id, order_id, user_id, amount_cents, points, credited_at \
+                 FROM points_ledger WHERE order_id > $1 ORDER BY order_id LIMIT $2",
+            )
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    rows.iter().map(Credit::from_row).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,67 @@ pub async fn list_credits(
     Ok(axum::Json(credits.into_iter().map(Into::into).collect()))
 }
 
+/// `GET /operator/credits?order_id=&after=&limit=`: the credit of one
+/// order, or a page of `limit` (default [`DEFAULT_PAGE`]) by order id
+/// after `after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorQuery {
+    pub order_id: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// A credit as the operator sees it: whose it is too.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorCreditView {
+    #[serde(flatten)]
+    pub credit: CreditView,
+    pub user_id: i64,
+}
+
+/// A page of credits; `next` is the `after` of the next page (none when
+/// this is the last).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreditPage {
+    pub credits: Vec<OperatorCreditView>,
+    pub next: Option<Uuid>,
+}
+
+/// `GET /operator/credits` (operator only) → 200 [`CreditPage`], so that
+/// the console can show an order's points and check that every PAID
+/// order got exactly its points; 400 `invalid_query`, `invalid_limit`;
+/// 401; 403 `operator_only`.
+pub async fn operator_credits(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<OperatorQuery>,
+) -> Result<axum::Json<CreditPage>, ApiError> {
+    principal.require_operator()?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let credits = repo::credits_by_order(&state.db, query.order_id, query.after, limit).await?;
+    let next = match query.order_id {
+        None if credits.len() as i64 == limit => credits.last().map(|c| c.order_id),
+        _ => None,
+    };
+    Ok(axum::Json(CreditPage {
+        credits: credits
+            .into_iter()
+            .map(|c| OperatorCreditView {
+                user_id: c.user_id,
+                credit: c.into(),
+            })
+            .collect(),
+        next,
+    }))
+}
+
 /// `GET /health`: the service answers and its database does too.
 pub async fn health(
     State(state): State<AppState>,

@@ -223,3 +223,38 @@ shop_common::db_test!(async fn only_a_pay_success_the_pay_service_signed_credits
     assert_eq!(deliver(&app.db, &genuine).await, Some(true));
     assert_eq!(app.points(7).await, 25);
 });
+
+shop_common::db_test!(async fn operators_read_credits_by_order_and_in_pages(db) {
+    let app = spawn_app(&db).await;
+    let mut events: Vec<PaymentSucceeded> = vec![paid(7, "12.99"), paid(8, "3.00"), paid(7, "1.00")];
+    for event in &events {
+        assert!(app.apply(&pay_message(event)).await);
+    }
+    events.sort_by_key(|e| e.order_id);
+
+    let (status, one) = app.get(&format!("/operator/credits?order_id={}", events[0].order_id)).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let credits = one["credits"].as_array().unwrap();
+    assert_eq!(credits.len(), 1);
+    assert_eq!(credits[0]["payment_id"], events[0].payment_id.to_string());
+    assert_eq!(credits[0]["user_id"], events[0].user_id);
+    assert_eq!(credits[0]["points"], crate_points(&events[0]));
+    assert!(one["next"].is_null());
+
+    let (_, first) = app.get("/operator/credits?limit=2").await;
+    assert_eq!(first["credits"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["next"], events[1].order_id.to_string());
+    let (_, second) = app.get(&format!("/operator/credits?limit=2&after={}", events[1].order_id)).await;
+    assert_eq!(second["credits"][0]["order_id"], events[2].order_id.to_string());
+    assert!(second["next"].is_null());
+
+    let customer = app.api.customer(7).get("/operator/credits").await;
+    assert_eq!((customer.status, customer.code()), (StatusCode::FORBIDDEN, "operator_only"));
+    assert_eq!(app.api.get("/operator/credits").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/operator/credits?limit=0").await.0, StatusCode::BAD_REQUEST);
+});
+
+/// One point per whole unit paid.
+fn crate_points(event: &PaymentSucceeded) -> i64 {
+    shop_points::repo::points_for(shop_common::money::to_cents(event.amount).unwrap()).unwrap()
+}

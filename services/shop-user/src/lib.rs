@@ -111,6 +111,7 @@ impl AppState {
 /// - `GET /users/me`, `GET /users/{id}` (themself, or an operator)
 /// - `POST /users/{id}/balance/top-ups` (operators),
 ///   `GET /users/{id}/balance/top-ups` (themself, or an operator)
+/// - `GET /operator/money-ledger?order_id=&after=&limit=` (operators)
 /// - `POST /internal/sessions/verify` (any trusted service)
 /// - `GET /internal/users/{id}`, `POST /internal/users/{id}/balance/reservations`,
 ///   `GET /internal/users/{id}/balance/reservations/{order_id}` (the order
@@ -129,6 +130,7 @@ pub fn router(state: AppState, auth: Auth) -> Router {
             "/users/{id}/balance/top-ups",
             post(routes::top_up).get(routes::list_top_ups),
         )
+        .route("/operator/money-ledger", get(routes::operator_ledger))
         .route("/health", get(routes::health));
     let internal = Router::new()
         .route(shop_common::auth::VERIFY_PATH, post(routes::verify))

@@ -362,6 +362,76 @@ pub async fn list_top_ups(
     ))
 }
 
+/// `GET /operator/money-ledger?order_id=&after=&limit=`: one order's rows,
+/// or a page of `limit` orders (default [`DEFAULT_PAGE`], at most
+/// [`repo::MAX_PAGE`]) after order id `after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    pub order_id: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// A money ledger row: `operation` is `reserve` or `cancel`; a cancel's
+/// `user_id` and `amount` are what it refunded (null and 0: nothing).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerRowView {
+    pub order_id: Uuid,
+    pub operation: String,
+    pub user_id: Option<i64>,
+    /// A string like `"12.30"`.
+    pub amount: Decimal,
+    pub created_at: i64,
+}
+
+/// A page of ledger rows; `next` is the `after` of the next page (none
+/// when this is the last).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LedgerPage {
+    pub rows: Vec<LedgerRowView>,
+    pub next: Option<Uuid>,
+}
+
+/// `GET /operator/money-ledger` (operator only) → 200 [`LedgerPage`], so
+/// that the console can show an order's balance use and check that the
+/// balance held is what live orders used; 400 `invalid_query`,
+/// `invalid_limit`; 401; 403 `operator_only`.
+pub async fn operator_ledger(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<LedgerQuery>,
+) -> Result<axum::Json<LedgerPage>, ApiError> {
+    principal.require_operator()?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=repo::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {}", repo::MAX_PAGE),
+        ));
+    }
+    let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
+    let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
+    orders.dedup();
+    let next = match query.order_id {
+        None if orders.len() as i64 == limit => orders.last().copied(),
+        _ => None,
+    };
+    Ok(axum::Json(LedgerPage {
+        rows: rows
+            .into_iter()
+            .map(|r| LedgerRowView {
+                order_id: r.order_id,
+                operation: r.operation,
+                user_id: r.user_id,
+                amount: from_cents(r.amount_cents),
+                created_at: r.created_at,
+            })
+            .collect(),
+        next,
+    }))
+}
+
 /// `POST /internal/sessions/verify` (any trusted service) → 200
 /// [`SessionView`]; 401 `invalid_token` for an unknown, expired or revoked
 /// token.

@@ -789,3 +789,36 @@ shop_common::db_test!(async fn long_expired_sessions_are_purged_and_live_ones_ke
     assert_eq!(app.count("sessions").await, 1);
     assert_eq!(app.bearer(&live).get("/users/me").await.status, StatusCode::OK);
 });
+
+shop_common::db_test!(async fn operators_read_the_money_ledger_by_order_and_in_pages(db) {
+    let app = spawn_app(&db).await;
+    let user = app.create_user("Ann", "100.00").await;
+    let mut orders: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    orders.sort();
+    for order in &orders {
+        assert_eq!(app.reserve(user, *order, json!("10.50")).await.status, StatusCode::OK);
+    }
+    cancel_order(&app.db, orders[1]).await.unwrap();
+    let ops = app.ops().await;
+
+    let one = ops.get(&format!("/operator/money-ledger?order_id={}", orders[1])).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let rows = one.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{}", one.body);
+    assert_eq!((rows[0]["operation"].as_str(), rows[0]["amount"].as_str()), (Some("cancel"), Some("10.50")));
+    assert_eq!((rows[1]["operation"].as_str(), rows[1]["user_id"].as_i64()), (Some("reserve"), Some(user)));
+    assert!(rows[1]["created_at"].as_i64().unwrap() > 0);
+
+    let first = ops.get("/operator/money-ledger?limit=2").await;
+    assert_eq!(first.body["rows"].as_array().unwrap().len(), 3, "{}", first.body);
+    assert_eq!(first.body["next"], orders[1].to_string());
+    let second = ops.get(&format!("/operator/money-ledger?limit=2&after={}", orders[1])).await;
+    assert_eq!(second.body["rows"].as_array().unwrap().len(), 1);
+    assert!(second.body["next"].is_null());
+
+    app.signup("cara-ledger", "Cara").await;
+    let customer = app.as_user("cara-ledger").await;
+    assert_eq!(customer.get("/operator/money-ledger").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.anonymous().get("/operator/money-ledger").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ops.get("/operator/money-ledger?limit=1001").await.status, StatusCode::BAD_REQUEST);
+});
