@@ -22,7 +22,9 @@
 //! acknowledgement releases every one it covers at once (each is woken
 //! exactly once): a slave appends and acknowledges whatever the master
 //! streamed since its last acknowledgement, so concurrent sends share those
-//! round trips (group commit).
+//! round trips (group commit). When the last slave connection goes, every
+//! waiting send is answered at once with SLAVE_NOT_AVAILABLE (as a send
+//! arriving with no slave is), instead of after `syncFlushTimeout`.
 //!
 //! A slave whose commit log is ahead of its master's (a master that lost its
 //! tail, e.g. in a power cut, and came back) never truncates or overwrites
@@ -92,18 +94,37 @@ impl HaSettings {
     }
 }
 
+/// How a waiting SYNC_MASTER send is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// A slave acknowledged the send's end offset.
+    Replicated,
+    /// The last slave connection went before that.
+    NoSlave,
+}
+
+type Waiter = oneshot::Sender<Release>;
+
 /// The master's acknowledged offset and the SYNC_MASTER sends waiting for
 /// it, by the end offset each needs.
 #[derive(Default)]
 struct Acks {
     acked: u64,
-    waiting: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
+    waiting: BTreeMap<u64, Vec<Waiter>>,
 }
 
 impl Acks {
+    /// Every waiter, for when no slave is left to acknowledge them.
+    fn take_all(&mut self) -> Vec<Waiter> {
+        std::mem::take(&mut self.waiting)
+            .into_values()
+            .flatten()
+            .collect()
+    }
+
     /// Moves the acknowledged offset up to `offset`; returns the waiters it
     /// releases.
-    fn advance(&mut self, offset: u64) -> Vec<oneshot::Sender<()>> {
+    fn advance(&mut self, offset: u64) -> Vec<Waiter> {
         if offset <= self.acked {
             return Vec::new();
         }
@@ -218,8 +239,30 @@ impl HaService {
         id
     }
 
+    /// A slave connection went. When it was the last, the waiting sends
+    /// are answered SLAVE_NOT_AVAILABLE now: nobody is left to acknowledge
+    /// them. (The slave count is read under the `acks` lock, as
+    /// [`wait_replicated`](Self::wait_replicated) reads it before it
+    /// registers a waiter, so a send either sees no slave or is released
+    /// here.)
     fn remove_slave(&self, id: u64) {
         lock(&self.slaves).remove(&id);
+        let released = {
+            let mut acks = lock(&self.acks);
+            if self.slave_count() > 0 {
+                return;
+            }
+            acks.take_all()
+        };
+        if !released.is_empty() {
+            tracing::warn!(
+                sends = released.len(),
+                "last slave connection closed; waiting sends answered SLAVE_NOT_AVAILABLE"
+            );
+        }
+        for waiter in released {
+            let _ = waiter.send(Release::NoSlave);
+        }
     }
 
     /// A slave confirmed it has everything below `offset`.
@@ -229,7 +272,7 @@ impl HaService {
         }
         let released = lock(&self.acks).advance(offset);
         for waiter in released {
-            let _ = waiter.send(());
+            let _ = waiter.send(Release::Replicated);
         }
     }
 
@@ -241,6 +284,7 @@ impl HaService {
     /// (the end of a message just stored). The message is stored whatever
     /// this returns: [`PutStatus::SlaveNotAvailable`] when no slave is
     /// connected or the best one is more than `haSlaveFallbehindMax` behind,
+    /// or when the last slave connection goes while it waits,
     /// [`PutStatus::FlushSlaveTimeout`] when none confirmed within
     /// `syncFlushTimeout`. Other roles return [`PutStatus::PutOk`] at once.
     pub(crate) async fn wait_replicated(&self, end: u64) -> PutStatus {
@@ -262,12 +306,16 @@ impl HaService {
             if acks.acked >= end {
                 return PutStatus::PutOk;
             }
+            if self.slave_count() == 0 {
+                return PutStatus::SlaveNotAvailable;
+            }
             let (tx, rx) = oneshot::channel();
             acks.waiting.entry(end).or_default().push(tx);
             rx
         };
         match tokio::time::timeout(self.settings.sync_timeout, rx).await {
-            Ok(Ok(())) => PutStatus::PutOk,
+            Ok(Ok(Release::Replicated)) => PutStatus::PutOk,
+            Ok(Ok(Release::NoSlave)) => PutStatus::SlaveNotAvailable,
             _ => {
                 lock(&self.acks).forget_abandoned(end);
                 PutStatus::FlushSlaveTimeout
@@ -454,6 +502,50 @@ mod tests {
             ha.runtime_entries()[0],
             ("slaveFallBehindMuch".into(), "0".into())
         );
+    }
+
+    /// Sends waiting for the only slave are answered SLAVE_NOT_AVAILABLE
+    /// when its connection goes, not after `syncFlushTimeout` (an hour
+    /// here, so a timeout would hang the test rather than pass it).
+    #[tokio::test]
+    async fn waiters_are_released_when_the_last_slave_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ha, store) = service(BrokerRole::SyncMaster, dir.path());
+        Arc::get_mut(&mut ha).unwrap().settings.sync_timeout = Duration::from_secs(3600);
+        let first = ha.add_slave("s1".into(), 0);
+        let second = ha.add_slave("s2".into(), 0);
+        let mut ends = Vec::new();
+        for _ in 0..4 {
+            ends.push(put(&store).await);
+        }
+        let mut waiters: Vec<_> = ends
+            .iter()
+            .map(|&end| {
+                let ha = ha.clone();
+                tokio::spawn(async move { ha.wait_replicated(end).await })
+            })
+            .collect();
+        // Wait until all four are registered.
+        while lock(&ha.acks).waiting.values().map(Vec::len).sum::<usize>() < ends.len() {
+            tokio::task::yield_now().await;
+        }
+        // One slave of two goes: nobody is released, the other may still ack.
+        ha.remove_slave(first);
+        assert_eq!(
+            lock(&ha.acks).waiting.values().map(Vec::len).sum::<usize>(),
+            ends.len()
+        );
+        ha.acknowledge(second, ends[0]);
+        assert_eq!(waiters.remove(0).await.unwrap(), PutStatus::PutOk);
+        // The last one goes: everyone still waiting is answered.
+        ha.remove_slave(second);
+        for w in waiters {
+            assert_eq!(w.await.unwrap(), PutStatus::SlaveNotAvailable);
+        }
+        assert!(lock(&ha.acks).waiting.is_empty());
+        // And a send after that is refused at once.
+        let end = put(&store).await;
+        assert_eq!(ha.wait_replicated(end).await, PutStatus::SlaveNotAvailable);
     }
 
     #[test]
