@@ -143,9 +143,14 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
     let codes = subscription.code_set.clone();
     let all = subscription.is_all();
     let filter = move |tags_code: i64| all || codes.contains(&(tags_code as i32));
-    let notify = broker.store.new_message_notify();
     let mut shutdown = broker.shutdown.clone();
     loop {
+        // The queue's own notification once it exists: appends to other
+        // queues do not wake this pull.
+        let notify = broker
+            .store
+            .queue_notify(&header.topic, header.queue_id)
+            .unwrap_or_else(|| broker.store.new_message_notify());
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
