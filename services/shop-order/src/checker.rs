@@ -73,7 +73,21 @@ impl TransactionChecker for OrderChecker {
             warn!(msg_id = %msg.msg_id(), "a check-back for a message without an order id; rolling back");
             return LocalTransactionState::Rollback;
         };
-        match Self::decide(state, order_id, now_ms()).await {
+        // The half message carries the saga's trace: the check-back's lines
+        // join it.
+        let trace = shop_common::trace::from_message(msg);
+        let span = tracing::info_span!(
+            "check_back",
+            trace_id = %trace.parent.trace_id_hex(),
+            %order_id,
+            msg_id = %msg.msg_id(),
+        );
+        let decided = shop_common::trace::scope(
+            trace,
+            tracing::Instrument::instrument(Self::decide(state, order_id, now_ms()), span),
+        )
+        .await;
+        match decided {
             Ok(outcome) => outcome,
             Err(error) => {
                 warn!(%order_id, %error, "check-back could not read the order");

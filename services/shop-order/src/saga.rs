@@ -255,6 +255,8 @@ pub async fn place_order(
         created_at: now,
         updated_at: now,
     };
+    // From here on every log line, call and event of this saga names it.
+    shop_common::trace::set_order_id(order.id);
 
     // 3. Arm the compensation: the half message, with saving the order as
     // its local transaction.
@@ -369,25 +371,47 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, OrderError> {
     let stale = repo::pending_before(&state.db, deadline, 100).await?;
     let mut cancelled = 0;
     for order in stale {
-        if repo::transition_db(
-            &state.db,
-            order.id,
-            OrderStatus::Pending,
-            OrderStatus::Cancelled,
-            Some("saga timeout"),
+        // The saga's own trace died with it: the compensation starts one.
+        let trace = shop_common::trace::Trace {
+            order_id: Some(order.id),
+            ..shop_common::trace::Trace::new_root()
+        };
+        let span = tracing::info_span!(
+            "sweep",
+            trace_id = %trace.parent.trace_id_hex(),
+            order_id = %order.id,
+        );
+        let swept = shop_common::trace::scope(
+            trace,
+            tracing::Instrument::instrument(sweep_one(state, &order), span),
         )
-        .await?
-        {
-            state
-                .producer
-                .producer()
-                .send(cancel_message(&state.auth.key, &order, "saga timeout"))
-                .await?;
-            warn!(order_id = %order.id, "abandoned order cancelled by the sweeper");
-            cancelled += 1;
-        }
+        .await?;
+        cancelled += usize::from(swept);
     }
     Ok(cancelled)
+}
+
+/// Cancels one abandoned order and publishes its ORDER_CANCEL; false when
+/// its saga or a check-back decided it first.
+async fn sweep_one(state: &AppState, order: &Order) -> Result<bool, OrderError> {
+    if !repo::transition_db(
+        &state.db,
+        order.id,
+        OrderStatus::Pending,
+        OrderStatus::Cancelled,
+        Some("saga timeout"),
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    state
+        .producer
+        .producer()
+        .send(cancel_message(&state.auth.key, order, "saga timeout"))
+        .await?;
+    warn!(order_id = %order.id, "abandoned order cancelled by the sweeper");
+    Ok(true)
 }
 
 #[cfg(test)]

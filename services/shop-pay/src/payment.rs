@@ -174,6 +174,9 @@ pub async fn handle_callback(
             payment_id: payment.id,
         });
     }
+    // A verified callback of this order's payment: its lines, the call to
+    // the order service and PAY_SUCCESS name the order.
+    shop_common::trace::set_order_id(payment.order_id);
     if payment.amount_cents != amount_cents {
         return Err(PayError::AmountMismatch {
             payment_id: payment.id,

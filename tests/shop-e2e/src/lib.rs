@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 use mq_testkit::Cluster;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use shop_common::metrics::ShopMetrics;
 use shop_common::service::{Extension, Sessions};
 use shop_common::testing::TestDatabase;
 use shop_common::{Db, DbKind};
@@ -63,9 +64,11 @@ impl Service {
         database_url: &str,
         namesrv: &str,
         user_url: &str,
+        metrics: &ShopMetrics,
     ) -> Service {
         let mut config = service.config_for_tests(database_url);
         config.namesrv_addr = namesrv.to_owned();
+        config.metrics = Some(metrics.clone());
         config.sessions = sessions(user_url);
         let app = service
             .start(config)
@@ -147,6 +150,9 @@ impl Default for Options {
 /// The shop, with what was seeded so the invariants can be checked.
 pub struct Shop {
     pub cluster: Cluster,
+    /// The families every service records into, as in the all-in-one run
+    /// (render them with `metrics.registry()`).
+    pub metrics: ShopMetrics,
     pub goods: Service,
     pub coupon: Service,
     pub user: Service,
@@ -182,9 +188,11 @@ impl Shop {
         }
         let cluster = Cluster::start().await;
         let namesrv = cluster.namesrv.addr.clone();
+        let metrics = ShopMetrics::new();
 
         let mut config = shop_user::SERVICE.config_for_tests(&dbs[2].url);
         config.namesrv_addr = namesrv.clone();
+        config.metrics = Some(metrics.clone());
         let hash = shop_user::operators::hash_password(OPERATOR_PASSWORD).expect("a hash");
         config.own.operators =
             shop_user::operators::Operators::from_entries([(OPERATOR, hash.as_str())])
@@ -193,13 +201,38 @@ impl Shop {
         let user = Service::spawn(app.port(), app.state().clone(), |rx| {
             app.run_until_stopped(stopped(rx))
         });
-        let goods =
-            Service::start_plain(&shop_goods::SERVICE, &dbs[0].url, &namesrv, &user.url).await;
-        let coupon =
-            Service::start_plain(&shop_coupon::SERVICE, &dbs[1].url, &namesrv, &user.url).await;
-        let log = Service::start_plain(&shop_log::SERVICE, &dbs[5].url, &namesrv, &user.url).await;
-        let points =
-            Service::start_plain(&shop_points::SERVICE, &dbs[6].url, &namesrv, &user.url).await;
+        let goods = Service::start_plain(
+            &shop_goods::SERVICE,
+            &dbs[0].url,
+            &namesrv,
+            &user.url,
+            &metrics,
+        )
+        .await;
+        let coupon = Service::start_plain(
+            &shop_coupon::SERVICE,
+            &dbs[1].url,
+            &namesrv,
+            &user.url,
+            &metrics,
+        )
+        .await;
+        let log = Service::start_plain(
+            &shop_log::SERVICE,
+            &dbs[5].url,
+            &namesrv,
+            &user.url,
+            &metrics,
+        )
+        .await;
+        let points = Service::start_plain(
+            &shop_points::SERVICE,
+            &dbs[6].url,
+            &namesrv,
+            &user.url,
+            &metrics,
+        )
+        .await;
 
         // The pay service must know its own URL for the gateway's callback,
         // and the gateway calls back only that URL.
@@ -207,11 +240,13 @@ impl Shop {
         let pay_addr = probe.local_addr().expect("an address");
         drop(probe);
         let gateway_dir = tempfile::tempdir().expect("a gateway folder");
+        let mut gateway_config = shop_gateway::config_for_tests(
+            &format!("http://{pay_addr}/payments/callback"),
+            gateway_dir.path(),
+        );
+        gateway_config.metrics = Some(metrics.clone());
         let app = shop_gateway::SERVICE
-            .start(shop_gateway::config_for_tests(
-                &format!("http://{pay_addr}/payments/callback"),
-                gateway_dir.path(),
-            ))
+            .start(gateway_config)
             .await
             .expect("gateway starts");
         let gateway_url = format!("http://127.0.0.1:{}", app.port());
@@ -227,6 +262,7 @@ impl Shop {
             None => user.url.clone(),
         };
         let mut shop = Shop {
+            metrics,
             goods,
             coupon,
             user,
@@ -252,6 +288,7 @@ impl Shop {
 
         let mut config = shop_pay::config_for_tests(&shop.pay_db_url, &shop.order.url);
         config.sessions = sessions(&shop.user.url);
+        config.metrics = Some(shop.metrics.clone());
         config.http_addr = pay_addr;
         config.namesrv_addr = shop.cluster.namesrv.addr.clone();
         config.own.gateway_url = shop.gateway_url.clone();
@@ -274,6 +311,7 @@ impl Shop {
         config.own.call_timeout = self.options.call_timeout;
         config.own.sweep_interval = sweep_interval;
         config.sessions = sessions(&self.user.url);
+        config.metrics = Some(self.metrics.clone());
         let app = shop_order::SERVICE
             .start(config)
             .await

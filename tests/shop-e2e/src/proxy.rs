@@ -31,11 +31,15 @@ struct ProxyState {
     http: reqwest::Client,
 }
 
-/// The headers a forwarded call keeps: its content type and the calling
-/// service's signature.
+/// The headers a forwarded call keeps: its content type, the calling
+/// service's signature and its trace context.
 fn forwarded(mut request: reqwest::RequestBuilder, headers: &HeaderMap) -> reqwest::RequestBuilder {
     for (name, value) in headers {
-        if name == "content-type" || name.as_str().starts_with("x-shop-") {
+        if name == "content-type"
+            || name.as_str().starts_with("x-shop-")
+            || name == "traceparent"
+            || name == "baggage"
+        {
             request = request.header(name.as_str(), value.as_bytes());
         }
     }
