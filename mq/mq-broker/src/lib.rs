@@ -19,6 +19,8 @@
 //!   metadata copy).
 //! - `processor`: one `match` from request code to a function; one file per
 //!   family (send, pull, consumer, query, admin, ...).
+//! - `metrics`: the Prometheus metrics, read from the managers at scrape
+//!   time (plus request latency histograms).
 //! - `startup`: [`BrokerHandle::start`] and shutdown.
 //!
 //! Data flow of a send: remoting connection → `processor::send` (checks,
@@ -31,6 +33,7 @@ pub mod config;
 mod ha;
 mod manager;
 pub mod metadata;
+mod metrics;
 mod processor;
 mod registration;
 mod startup;

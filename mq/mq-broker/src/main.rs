@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use mq_broker::config::{apply_properties, store_entries, BrokerConfig};
+use mq_broker::config::{apply_properties, store_entries, BrokerConfig, MetricsExporterType};
 use mq_broker::BrokerHandle;
 use mq_remoting::shutdown_signal;
 use mq_store::MessageStoreConfig;
@@ -101,7 +101,38 @@ fn run(args: Args) -> Result<ExitCode> {
     runtime.block_on(async move {
         let name = broker.broker_name.clone();
         let namesrv = broker.namesrv_addr.clone();
+        // Bound before the broker starts, so a taken port stops nothing.
+        let metrics_listener = if broker.metrics_exporter_type == MetricsExporterType::Prom {
+            let addr = format!(
+                "{}:{}",
+                broker.metrics_prom_exporter_host, broker.metrics_prom_exporter_port
+            );
+            Some(
+                tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            )
+        } else {
+            None
+        };
         let handle = BrokerHandle::start(broker, store).await?;
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut metrics_line = None;
+        if let Some(listener) = metrics_listener {
+            let bound = listener.local_addr()?;
+            let mut registry = prometheus_client::registry::Registry::default();
+            handle.register_metrics(&mut registry);
+            tokio::spawn(telemetry::metrics::serve(
+                listener,
+                std::sync::Arc::new(registry),
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            ));
+            metrics_line = Some(format!(
+                "The broker[{name}] metrics are at http://{bound}/metrics"
+            ));
+        }
         println!(
             "The broker[{name}, {}] boot success. serializeType=JSON and name server is {namesrv}",
             handle.addr()
@@ -110,7 +141,11 @@ fn run(args: Args) -> Result<ExitCode> {
             "The broker[{name}] replication address is {}",
             handle.ha_addr()
         );
+        if let Some(line) = metrics_line {
+            println!("{line}");
+        }
         shutdown_signal().await;
+        let _ = stop_metrics.send(());
         handle.shutdown().await;
         println!("The broker[{name}] shut down cleanly");
         Ok(ExitCode::SUCCESS)

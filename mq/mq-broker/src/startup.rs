@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use mq_acl::{Rules, Validator};
 use mq_store::{MessageStore, MessageStoreConfig, StoreError};
+use prometheus_client::registry::Registry;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BrokerRole};
 use crate::metadata::MetadataError;
+use crate::metrics::RpcMetrics;
 use crate::util::stopped;
 
 /// Why a broker could not start.
@@ -62,6 +64,7 @@ const ACL_RELOAD_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// A running broker.
 pub struct BrokerHandle {
     broker: Arc<Broker>,
+    rpc: RpcMetrics,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -158,7 +161,12 @@ impl BrokerHandle {
         if let Some(validator) = &acl {
             tasks.spawn(watch_acl(validator.clone(), stop.subscribe()));
         }
-        let handler = Arc::new(crate::processor::BrokerHandler::new(broker.clone(), acl));
+        let rpc = RpcMetrics::new();
+        let handler = Arc::new(crate::processor::BrokerHandler::new(
+            broker.clone(),
+            acl,
+            rpc.clone(),
+        ));
         let server_config = config.server_config();
         let mut stop_rx = stop.subscribe();
         tasks.spawn(async move {
@@ -180,10 +188,17 @@ impl BrokerHandle {
         crate::tasks::spawn_all(&broker, &stop, &mut tasks);
         Ok(BrokerHandle {
             broker,
+            rpc,
             addr,
             stop,
             tasks,
         })
+    }
+
+    /// Adds the broker's metrics to `registry` (see the `metrics` module for
+    /// the names); they are read on each scrape.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        crate::metrics::register(registry, self.broker.clone(), &self.rpc);
     }
 
     /// The address clients use (brokerIP1 and the bound port).

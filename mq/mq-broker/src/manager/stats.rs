@@ -284,6 +284,21 @@ impl BrokerStats {
         (inner.puts, inner.gets)
     }
 
+    /// Every key of statistic `name` with its running sum since start
+    /// (what the metrics endpoint exports as counters).
+    pub fn totals(&self, name: &str) -> Vec<(String, i64)> {
+        lock(&self.inner)
+            .items
+            .get(name)
+            .map(|by_key| {
+                by_key
+                    .iter()
+                    .map(|(k, item)| (k.clone(), item.sum))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Forgets a topic's statistics (the topic was deleted).
     pub fn remove_topic(&self, topic: &str) {
         let prefix = format!("{topic}@");

@@ -5,6 +5,7 @@
 //! clear error response, never a dropped connection.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use mq_acl::Validator;
 use mq_protocol::{request_code as code, RemotingCommand, ResponseCode};
@@ -12,6 +13,7 @@ use mq_remoting::{async_trait, not_supported, Channel, HandlerError, RequestHand
 use tracing::debug;
 
 use crate::broker::Broker;
+use crate::metrics::RpcMetrics;
 use error::Processed;
 
 pub(crate) mod admin;
@@ -30,11 +32,13 @@ pub struct BrokerHandler {
     broker: Arc<Broker>,
     /// The plain ACL check (`aclEnable`); `None` costs one branch per request.
     acl: Option<Arc<Validator>>,
+    /// Request latencies for the metrics endpoint.
+    rpc: RpcMetrics,
 }
 
 impl BrokerHandler {
-    pub(crate) fn new(broker: Arc<Broker>, acl: Option<Arc<Validator>>) -> Self {
-        BrokerHandler { broker, acl }
+    pub(crate) fn new(broker: Arc<Broker>, acl: Option<Arc<Validator>>, rpc: RpcMetrics) -> Self {
+        BrokerHandler { broker, acl, rpc }
     }
 
     /// The processor of `request`'s code; unknown codes are answered
@@ -107,11 +111,14 @@ impl RequestHandler for BrokerHandler {
         channel: &Channel,
         request: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, HandlerError> {
+        let started = Instant::now();
         if let Some(acl) = &self.acl {
             // A refusal is an answer like any other: the connection stays.
             if let Err(refusal) = acl.check(channel.peer_addr().ip(), &request) {
                 debug!(code = request.code, peer = %channel.peer_addr(), %refusal, "ACL refused");
-                return Ok(Some(refusal.into_response(&request)));
+                let response = refusal.into_response(&request);
+                self.rpc.observe(request.code, response.code, started);
+                return Ok(Some(response));
             }
         }
         let response = self
@@ -128,6 +135,7 @@ impl RequestHandler for BrokerHandler {
         ) {
             crate::registration::register_if_topics_changed(&self.broker);
         }
+        self.rpc.observe(request.code, response.code, started);
         Ok(Some(response))
     }
 

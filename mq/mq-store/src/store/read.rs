@@ -212,6 +212,12 @@ impl MessageStore {
         self.inner.commit_log.max_offset()
     }
 
+    /// Share (0.0-1.0) of the commit log's file system in use, as the
+    /// cleaner sees it; `None` when the file system cannot be asked.
+    pub fn disk_ratio(&self) -> Option<f64> {
+        crate::mmap::disk_usage_ratio(self.inner.commit_log.dir()).ok()
+    }
+
     /// Every topic with consume queues, and its queue ids (sorted).
     pub fn topics_and_queues(&self) -> BTreeMap<String, Vec<i32>> {
         let queues = self.inner.queues.read().unwrap_or_else(|e| e.into_inner());
