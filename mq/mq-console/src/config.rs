@@ -15,6 +15,20 @@
 //!   account the console signs its requests with when ACL is on;
 //! - `server.servlet.session.timeout`: idle time after which a log-in ends
 //!   (Spring's key; seconds, or with an `s`, `m` or `h` suffix; default 30m).
+//!
+//! The data path also holds the audit log (`audit.log`, see
+//! [`crate::audit`]).
+//!
+//! The shop pages (orders, saga timelines, invariants; beyond the
+//! dashboard) need the shop's services and an operator login there; they
+//! are off unless every one of these keys is given (there is no default
+//! login or password):
+//! - `shop.orderUrl`, `shop.goodsUrl`, `shop.couponUrl`, `shop.userUrl`,
+//!   `shop.payUrl`, `shop.logUrl`, `shop.pointsUrl`: each service's base
+//!   URL, e.g. `http://127.0.0.1:8081`;
+//! - `shop.operatorLogin` / `shop.operatorPassword`: an operator of the
+//!   user service (its operators file), whose token reads the services'
+//!   operator API.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -22,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mq_client::Credentials;
+
+pub use crate::shop::ShopConfig;
 
 /// Name of the accounts file under the data path, as the dashboard names it.
 pub const USERS_FILE: &str = "users.properties";
@@ -110,6 +126,11 @@ pub struct ConsoleConfig {
     pub credentials: Option<Credentials>,
     /// Idle time after which a log-in ends.
     pub session_timeout: Duration,
+    /// Where the audit log is kept; none: in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// The shop's services and the operator login there; none: no shop
+    /// pages.
+    pub shop: Option<ShopConfig>,
 }
 
 impl ConsoleConfig {
@@ -123,7 +144,21 @@ impl ConsoleConfig {
             users: Users::Fixed(Vec::new()),
             credentials: None,
             session_timeout: DEFAULT_SESSION_TIMEOUT,
+            data_dir: None,
+            shop: None,
         }
+    }
+
+    /// Keeps the audit log under `dir`.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Turns the shop pages on.
+    pub fn with_shop(mut self, shop: ShopConfig) -> Self {
+        self.shop = Some(shop);
+        self
     }
 
     pub fn with_users(mut self, users: Users) -> Self {
@@ -164,6 +199,7 @@ impl ConsoleConfig {
         let mut data_path = base.to_owned();
         let (mut access, mut secret) = (String::new(), String::new());
         let mut unknown = Vec::new();
+        let mut shop: Vec<(String, String)> = Vec::new();
         for entry in entries {
             let value = entry.value.trim();
             let at = |what: &str| format!("{from} line {}: {what}", entry.line);
@@ -206,6 +242,9 @@ impl ConsoleConfig {
                         invalid(from, at(&format!("bad session timeout {value:?}")))
                     })?;
                 }
+                key if SHOP_KEYS.contains(&key) => {
+                    shop.push((key.to_owned(), value.to_owned()));
+                }
                 key if key.starts_with("rocketmq.config.namesrvAddrs[") => {
                     config.namesrv_addrs.extend(split_addrs(value));
                 }
@@ -224,6 +263,8 @@ impl ConsoleConfig {
             }
         };
         config.users = Users::File(data_path.join(USERS_FILE));
+        config.data_dir = Some(data_path);
+        config.shop = shop_config(&shop, from)?;
         Ok((config, unknown))
     }
 
@@ -285,6 +326,63 @@ impl ConsoleConfig {
             }
         }
     }
+}
+
+/// The shop's keys, in [`ShopConfig`]'s order.
+const SHOP_KEYS: [&str; 9] = [
+    "shop.orderUrl",
+    "shop.goodsUrl",
+    "shop.couponUrl",
+    "shop.userUrl",
+    "shop.payUrl",
+    "shop.logUrl",
+    "shop.pointsUrl",
+    "shop.operatorLogin",
+    "shop.operatorPassword",
+];
+
+/// The shop's configuration from its keys: none when none is given, an
+/// error when some are missing or a URL is not `http(s)://`.
+fn shop_config(given: &[(String, String)], from: &str) -> Result<Option<ShopConfig>, ConfigError> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let mut values = Vec::new();
+    for key in SHOP_KEYS {
+        let value = given
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim().trim_end_matches('/').to_owned())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    from,
+                    format!("{key} is missing: the shop pages need every shop.* key"),
+                )
+            })?;
+        if key.ends_with("Url") && !(value.starts_with("http://") || value.starts_with("https://"))
+        {
+            return Err(invalid(
+                from,
+                format!("{key} must be an http:// or https:// URL, got {value:?}"),
+            ));
+        }
+        values.push(value);
+    }
+    let [order_url, goods_url, coupon_url, user_url, pay_url, log_url, points_url, login, password] =
+        <[String; 9]>::try_from(values).map_err(|_| invalid(from, "shop keys"))?;
+    Ok(Some(ShopConfig {
+        order_url,
+        goods_url,
+        coupon_url,
+        user_url,
+        pay_url,
+        log_url,
+        points_url,
+        login,
+        password,
+    }))
 }
 
 /// Reads a text file of at most [`MAX_FILE_BYTES`].
@@ -423,6 +521,46 @@ mod tests {
         }
         let no_namesrv = ConsoleConfig::new(vec![]).with_login_required(false);
         assert!(no_namesrv.check().is_err());
+    }
+
+    #[test]
+    fn the_shop_pages_need_every_shop_key_and_no_secret_is_assumed() {
+        let base = "rocketmq.config.namesrvAddr=127.0.0.1:9876\n";
+        let (config, unknown) =
+            ConsoleConfig::from_properties(base, "app", Path::new("/d")).unwrap();
+        assert_eq!(config.shop, None);
+        assert_eq!(config.data_dir, Some(PathBuf::from("/d")));
+        assert!(unknown.is_empty());
+        let mut text = base.to_owned();
+        for (key, value) in SHOP_KEYS.iter().zip([
+            "http://o:1/",
+            "http://g:2",
+            "http://c:3",
+            "http://u:4",
+            "http://p:5",
+            "http://l:6",
+            "http://pt:7",
+            "ops",
+            "pw",
+        ]) {
+            text.push_str(&format!("{key}={value}\n"));
+        }
+        let (config, _) = ConsoleConfig::from_properties(&text, "app", Path::new("/d")).unwrap();
+        let shop = config.shop.unwrap();
+        assert_eq!(
+            (shop.order_url.as_str(), shop.login.as_str()),
+            ("http://o:1", "ops")
+        );
+        assert!(!format!("{shop:?}").contains("pw"));
+        let without_password = text.replace("shop.operatorPassword=pw\n", "");
+        let error =
+            ConsoleConfig::from_properties(&without_password, "app", Path::new("/d")).unwrap_err();
+        assert!(
+            error.to_string().contains("shop.operatorPassword"),
+            "{error}"
+        );
+        let bad_url = text.replace("http://g:2", "g:2");
+        assert!(ConsoleConfig::from_properties(&bad_url, "app", Path::new("/d")).is_err());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Nav {
     Messages,
     Dlq,
     Transactions,
+    Orders,
+    Invariants,
+    Audit,
 }
 
 /// The hidden CSRF field every POST form carries.
@@ -77,6 +80,15 @@ pub fn page(ctx: &Ctx, nav: Nav, title: &str, refresh: bool, body: Markup) -> Re
                         ] {
                             a class=@if entry == nav { "active" } href=(href) { (label) }
                         }
+                        @if ctx.app.shop.is_configured() {
+                            @for (entry, href, label) in [
+                                (Nav::Orders, "/orders", t.nav_orders),
+                                (Nav::Invariants, "/invariants", t.nav_invariants),
+                            ] {
+                                a class=@if entry == nav { "active" } href=(href) { (label) }
+                            }
+                        }
+                        a class=@if nav == Nav::Audit { "active" } href="/audit" { (t.nav_audit) }
                     }
                     div.right {
                         form.inline method="post" action="/namesrv" {

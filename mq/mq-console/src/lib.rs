@@ -16,6 +16,10 @@
 //!   client crate's [`mq_client::AdminClient`] (the same calls `mqadmin`
 //!   makes) and render with maud, which HTML-escapes every value.
 //! - `cluster`: the admin client and test producer of each name server.
+//! - [`shop`]: the shop services' operator API (orders, ledgers, payments,
+//!   logs, points) for the order, saga timeline and invariant pages.
+//! - [`audit`]: the durable log of operator actions, written by the
+//!   `web` layer after every form that may change something.
 //!
 //! Data flow: a request passes the limits (in-flight bound, body size,
 //! timeout), the session layer (which finds or creates the session and
@@ -45,9 +49,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod config;
 pub mod i18n;
 pub mod session;
+pub mod shop;
 
 mod cluster;
 mod layout;
@@ -65,6 +71,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 pub use config::{ConfigError, ConsoleConfig, User, Users};
+pub use shop::ShopConfig;
 
 /// A connection whose request head is not complete by then is closed.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,7 +86,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConfigError> {
     config.check()?;
-    let app = web::App::new(config);
+    let app = web::App::new(config)?;
     let router = web::router(app.clone());
     let mut builder = http1::Builder::new();
     builder

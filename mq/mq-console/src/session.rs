@@ -200,6 +200,12 @@ impl Sessions {
         }
     }
 
+    /// The flash left for the session's next page, still left there (the
+    /// audit log reads what a form came to).
+    pub fn peek_flash(&self, id: &str) -> Option<Flash> {
+        self.lock().get(id).and_then(|entry| entry.flash.clone())
+    }
+
     /// Points the session's pages at the configured name server `index`.
     pub fn set_namesrv(&self, id: &str, index: usize) {
         if let Some(entry) = self.lock().get_mut(id) {

@@ -15,11 +15,13 @@ use axum::Router;
 use mq_protocol::name::{GroupName, TopicName};
 use tokio::sync::Semaphore;
 
+use crate::audit::{self, AuditLog};
 use crate::cluster::ClusterClients;
-use crate::config::ConsoleConfig;
+use crate::config::{ConfigError, ConsoleConfig};
 use crate::i18n::{Lang, Texts};
 use crate::pages;
 use crate::session::{self, Flash, Identity, Sessions, Viewer};
+use crate::shop::ShopClient;
 
 /// Largest form body: a test message's body plus the other fields.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -36,20 +38,36 @@ pub struct App {
     pub config: Arc<ConsoleConfig>,
     pub sessions: Sessions,
     pub cluster: Arc<ClusterClients>,
+    /// The shop's operator API (the shop pages).
+    pub shop: Arc<ShopClient>,
+    /// Who changed what.
+    pub audit: Arc<AuditLog>,
     in_flight: Arc<Semaphore>,
 }
 
 impl App {
-    pub fn new(config: ConsoleConfig) -> App {
-        App {
+    /// Fails when the audit log cannot be opened under the data folder.
+    pub fn new(config: ConsoleConfig) -> Result<App, ConfigError> {
+        let audit =
+            AuditLog::open(config.data_dir.as_deref()).map_err(|source| ConfigError::Read {
+                path: config
+                    .data_dir
+                    .clone()
+                    .unwrap_or_default()
+                    .join(audit::AUDIT_FILE),
+                source,
+            })?;
+        Ok(App {
             sessions: Sessions::new(config.session_timeout),
             cluster: Arc::new(ClusterClients::new(
                 config.namesrv_addrs.clone(),
                 config.credentials.clone(),
             )),
+            shop: Arc::new(ShopClient::new(config.shop.clone())),
+            audit: Arc::new(audit),
             config: Arc::new(config),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-        }
+        })
     }
 }
 
@@ -84,8 +102,13 @@ pub fn router(app: App) -> Router {
         .route("/dlq/resend", post(pages::dlq::resend))
         .route("/dlq/export", get(pages::dlq::export))
         .route("/transactions", get(pages::transactions::transactions))
+        .route("/orders", get(pages::orders::list))
+        .route("/order", get(pages::orders::detail))
+        .route("/invariants", get(pages::invariants::invariants))
+        .route("/audit", get(pages::audit::audit))
         .route("/static/console.css", get(crate::layout::css))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), audit_layer))
         .layer(middleware::from_fn_with_state(app.clone(), session_layer))
         .layer(middleware::from_fn(timeout_layer))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -138,6 +161,49 @@ async fn security_headers(request: Request, next: Next) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    response
+}
+
+/// Forms that change nothing but the operator's own session.
+fn is_session_form(path: &str) -> bool {
+    matches!(path, "/login" | "/logout" | "/namesrv")
+}
+
+/// Records every form that may change the cluster or the shop in the
+/// audit log, after its handler ran, with what the operator was told.
+async fn audit_layer(State(app): State<App>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if request.method() != Method::POST || is_session_form(&path) {
+        return next.run(request).await;
+    }
+    let viewer = request.extensions().get::<Viewer>().cloned();
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return ConsoleError::TooLarge.into_response();
+    };
+    let fields = form_pairs(std::str::from_utf8(&bytes).unwrap_or(""));
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    let (ok, outcome) = match &viewer {
+        Some(v) if response.status().is_redirection() => app
+            .sessions
+            .peek_flash(&v.id)
+            .map_or((true, String::new()), |f| (f.ok, f.text)),
+        _ => (false, format!("refused ({})", response.status().as_u16())),
+    };
+    app.audit.record(audit::Entry {
+        at: crate::time::now_millis(),
+        who: viewer
+            .as_ref()
+            .and_then(|v| v.user_name())
+            .unwrap_or("(no log-in)")
+            .to_owned(),
+        action: path,
+        target: audit::target_of(&fields),
+        ok,
+        outcome,
+    });
     response
 }
 
@@ -485,6 +551,9 @@ pub enum ConsoleError {
     Timeout,
     #[error("{0}")]
     Cluster(#[from] mq_client::ClientError),
+    /// A shop service refused or failed (its own words).
+    #[error("{0}")]
+    Shop(String),
     #[error("internal error")]
     Internal,
 }
@@ -497,7 +566,7 @@ impl ConsoleError {
             ConsoleError::Forbidden | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ConsoleError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ConsoleError::Cluster(_) => StatusCode::BAD_GATEWAY,
+            ConsoleError::Cluster(_) | ConsoleError::Shop(_) => StatusCode::BAD_GATEWAY,
             ConsoleError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

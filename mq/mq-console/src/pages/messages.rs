@@ -207,30 +207,22 @@ fn message_table(ctx: &Ctx, found: &[MessageExt]) -> Markup {
     }
 }
 
-/// How a subscribed group stands with one message.
-struct GroupState {
-    group: String,
-    consumed: Option<bool>,
-    retried: usize,
-    dead: bool,
+/// How a subscribed group stands with one message: consumed (its offset
+/// passed the message; none: no offset yet), how often it went to the
+/// group's retry topic, and whether it is a dead letter.
+pub struct GroupState {
+    pub group: String,
+    pub consumed: Option<bool>,
+    pub retried: usize,
+    pub dead: bool,
 }
 
-/// `GET /message?id=<offset message id>`.
-pub async fn detail(ctx: Ctx) -> Response {
-    let result = detail_page(&ctx).await;
-    framed(&ctx, Nav::Messages, result)
-}
-
-async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
-    let t = ctx.t;
-    let id = ctx.query.line("id")?;
-    if !is_offset_msg_id(id) {
-        return Err(ConsoleError::BadRequest(
-            "the message id must be an offset message id (32 hex digits)".into(),
-        ));
-    }
-    let admin = ctx.admin().await?;
-    let msg = super::view_known_message(&admin, id).await?;
+/// The broker that stored `msg` and how each group that consumes its
+/// topic there stands with it.
+pub async fn consume_states(
+    admin: &mq_client::AdminClient,
+    msg: &MessageExt,
+) -> (Option<mq_protocol::route::BrokerData>, Vec<GroupState>) {
     // The broker that stored it, and the groups that consume its topic there.
     let route = admin.topic_route(&msg.topic).await.ok();
     let store = msg.store_host.to_string();
@@ -277,6 +269,40 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
             });
         }
     }
+    (broker, states)
+}
+
+/// The consume state of each group as badges.
+pub fn state_badges(ctx: &Ctx, s: &GroupState) -> Markup {
+    let t = ctx.t;
+    html! {
+        @match s.consumed {
+            Some(true) => { span.badge.ok { (t.consumed) } }
+            Some(false) => { span.badge.warn { (t.not_consumed) } }
+            None => { span.badge { (t.none) } }
+        }
+        @if s.retried > 0 { " " span.badge.warn { (t.filter_retry) " × " (s.retried) } }
+        @if s.dead { " " span.badge.bad { (t.filter_dlq) } }
+    }
+}
+
+/// `GET /message?id=<offset message id>`.
+pub async fn detail(ctx: Ctx) -> Response {
+    let result = detail_page(&ctx).await;
+    framed(&ctx, Nav::Messages, result)
+}
+
+async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
+    let t = ctx.t;
+    let id = ctx.query.line("id")?;
+    if !is_offset_msg_id(id) {
+        return Err(ConsoleError::BadRequest(
+            "the message id must be an offset message id (32 hex digits)".into(),
+        ));
+    }
+    let admin = ctx.admin().await?;
+    let msg = super::view_known_message(&admin, id).await?;
+    let (broker, states) = consume_states(&admin, &msg).await;
     let shown_text = &msg.body[..msg.body.len().min(MAX_TEXT_BODY)];
     let shown_hex = &msg.body[..msg.body.len().min(MAX_HEX_BODY)];
     let mut hex = String::with_capacity(shown_hex.len() * 3);
@@ -318,15 +344,7 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
                         @for s in &states {
                             tr {
                                 td { (group_link(&s.group)) }
-                                td {
-                                    @match s.consumed {
-                                        Some(true) => { span.badge.ok { (t.consumed) } }
-                                        Some(false) => { span.badge.warn { (t.not_consumed) } }
-                                        None => { span.badge { (t.none) } }
-                                    }
-                                    @if s.retried > 0 { " " span.badge.warn { (t.filter_retry) " × " (s.retried) } }
-                                    @if s.dead { " " span.badge.bad { (t.filter_dlq) } }
-                                }
+                                td { (state_badges(ctx, s)) }
                             }
                         }
                     }

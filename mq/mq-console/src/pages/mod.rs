@@ -2,12 +2,15 @@
 //! masters of the cluster and of a topic, figures of the runtime info, and
 //! running one admin call per item concurrently.
 
+pub mod audit;
 pub mod cluster;
 pub mod consumers;
 pub mod dashboard;
 pub mod dlq;
+pub mod invariants;
 pub mod login;
 pub mod messages;
+pub mod orders;
 pub mod producers;
 pub mod topics;
 pub mod transactions;
