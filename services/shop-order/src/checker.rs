@@ -45,6 +45,7 @@ impl OrderChecker {
                 )
                 .await?
                 {
+                    state.metrics.order_cancelled("saga_timeout");
                     info!(%order_id, "check-back cancelled an abandoned order");
                     LocalTransactionState::Commit
                 } else {

@@ -58,6 +58,8 @@ pub struct AppState {
     pub producer: TransactionProducer,
     /// Checks callers; its key signs calls and ORDER_CANCEL.
     pub auth: Auth,
+    /// Where the sagas' outcomes are counted.
+    pub metrics: shop_common::metrics::Metrics,
 }
 
 /// The HTTP API. Customers' routes (bearer token): `POST /orders`,
@@ -124,6 +126,7 @@ impl Extension for OrderExtension {
             ),
             producer: producer.clone(),
             auth,
+            metrics: frame.metrics().clone(),
         };
         let _ = checker.state.set(state.clone());
         let consumers = match frame.subscribe(events::subscriptions()).await {

@@ -319,13 +319,15 @@ pub async fn place_order(
             .await?
             {
                 end(state, &armed.handle, LocalTransactionState::Rollback).await;
+                state.metrics.order_confirmed();
                 info!(order_id = %order.id, "order confirmed");
                 Ok(Order {
                     status: OrderStatus::Confirmed,
                     ..order
                 })
             } else {
-                // The check-back or the sweeper gave up on this order first.
+                // The check-back or the sweeper gave up on this order first
+                // (and counted it).
                 end(state, &armed.handle, LocalTransactionState::Commit).await;
                 Err(OrderError::Cancelled {
                     order_id: order.id,
@@ -345,6 +347,7 @@ pub async fn place_order(
             )
             .await?;
             end(state, &armed.handle, LocalTransactionState::Commit).await;
+            state.metrics.order_cancelled(error.code());
             info!(order_id = %order.id, %reason, "order cancelled, compensation released");
             Err(OrderError::Cancelled {
                 order_id: order.id,
@@ -410,6 +413,7 @@ async fn sweep_one(state: &AppState, order: &Order) -> Result<bool, OrderError> 
         .producer()
         .send(cancel_message(&state.auth.key, order, "saga timeout"))
         .await?;
+    state.metrics.order_cancelled("saga_timeout");
     warn!(order_id = %order.id, "abandoned order cancelled by the sweeper");
     Ok(true)
 }

@@ -11,6 +11,10 @@
 //! own account from `<data>/acl` ([`acl`]), which may publish only the
 //! events the service owns and subscribe only to what it consumes.
 //!
+//! Metrics: every service records into one [`ShopMetrics`], registered in
+//! one Prometheus registry with the broker's and served on one loopback
+//! port (5557, RocketMQ's `metricsPromExporterPort`), printed in the banner.
+//!
 //! The services check their callers: each signs its calls and events with
 //! its own secret, trusts only the services that call it, and the demo
 //! logins (an operator and two customers) have random passwords; all are
@@ -34,6 +38,7 @@ use mq_store::MessageStoreConfig;
 use serde_json::json;
 use shop_common::config::Secret;
 use shop_common::events::{ORDER_CANCEL, PAY_SUCCESS};
+use shop_common::metrics::ShopMetrics;
 use shop_common::service::{Extension, Service, ServiceConfig, Sessions};
 use shop_pay::events::PAY_REFUND;
 use tokio::net::TcpListener;
@@ -50,7 +55,7 @@ struct Args {
     /// Where the broker's store and the services' SQLite files live.
     #[arg(long, default_value = "data")]
     data: PathBuf,
-    /// Added to every default port (9876, 10911, 8081-8088); 0 keeps them.
+    /// Added to every default port (9876, 10911, 8081-8088, 5557); 0 keeps them.
     /// With --random-ports every server binds a free port instead.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
@@ -159,6 +164,8 @@ struct Launcher<'a> {
     user_url: String,
     services: &'a mut JoinSet<std::io::Result<()>>,
     stop: &'a watch::Sender<bool>,
+    /// What every service records into.
+    metrics: &'a ShopMetrics,
 }
 
 impl Launcher<'_> {
@@ -183,6 +190,7 @@ impl Launcher<'_> {
         mut config: ServiceConfig<C>,
     ) -> ServiceConfig<C> {
         config.http_addr = http_addr(self.args, default_port);
+        config.metrics = Some(self.metrics.clone());
         config.namesrv_addr = self.namesrv.to_owned();
         config.mq_credentials = Some(self.accounts.service(name));
         config.service_key = Some(self.secrets.service_key(name));
@@ -232,6 +240,16 @@ async fn run(args: Args) -> Result<()> {
     let acl_file = accounts.file.display().to_string();
     let (stop, _) = watch::channel(false);
 
+    // One registry for the whole process, served on one port once every
+    // part has registered (below, after the services).
+    let shop_metrics = ShopMetrics::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    shop_metrics.register(&mut registry);
+    let metrics_listener = TcpListener::bind(("127.0.0.1", port(&args, 5557)))
+        .await
+        .context("binding the metrics port")?;
+    let metrics_url = format!("http://{}/metrics", metrics_listener.local_addr()?);
+
     // The name server.
     let listener = TcpListener::bind(("127.0.0.1", port(&args, 9876)))
         .await
@@ -276,6 +294,8 @@ async fn run(args: Args) -> Result<()> {
         .await
         .context("starting the broker")?;
     let broker_addr = broker.addr().to_string();
+    // The broker's and the name server's metrics go into `registry` here,
+    // beside the services' (RocketMQ 5 names, rocketmq_*).
 
     // The shop's topics, before any consumer looks for their routes.
     let admin = AdminClient::start(
@@ -303,6 +323,7 @@ async fn run(args: Args) -> Result<()> {
         user_url: String::new(),
         services: &mut services,
         stop: &stop,
+        metrics: &shop_metrics,
     };
     let mut user_config = launcher.config(&shop_user::SERVICE, 8084).await?;
     user_config.own.operators = shop_user::operators::Operators::load(&operators)
@@ -327,6 +348,7 @@ async fn run(args: Args) -> Result<()> {
         &data.join("gateway"),
     );
     gateway_config.http_addr = http_addr(&args, 8088);
+    gateway_config.metrics = Some(shop_metrics.clone());
     gateway_config.own.gateway_secret = Secret::new(secrets.gateway_callback_secret());
     gateway_config.own.merchant = merchant.clone();
     gateway_config.own.callback_attempts = 5;
@@ -372,6 +394,14 @@ async fn run(args: Args) -> Result<()> {
             .map_err(std::io::Error::other)
     });
 
+    let registry = std::sync::Arc::new(registry);
+    let metrics_stop = stopped(stop.subscribe());
+    services.spawn(telemetry::metrics::serve(
+        metrics_listener,
+        registry,
+        metrics_stop,
+    ));
+
     if !args.no_seed {
         seed(&goods_url, &user_url, &coupon_url, &secrets)
             .await
@@ -389,6 +419,7 @@ async fn run(args: Args) -> Result<()> {
     println!("points       {points_url}");
     println!("gateway      {gateway_url}");
     println!("console      {console_url}");
+    println!("metrics      {metrics_url}");
     println!("data         {}", data.display());
     println!("accounts     {}", accounts.file.display());
     println!(

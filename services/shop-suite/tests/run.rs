@@ -158,6 +158,23 @@ async fn one_command_runs_the_shop_and_stops_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(points["points"], 30, "{points}");
+    // One metrics port for every service of the process.
+    let metrics = http
+        .get(&shop.urls["metrics"])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"shop_saga_orders_total{outcome="confirmed",reason=""} 1"#,
+        r#"shop_http_requests_total{service="order",method="POST",route="/orders",status="201"} 1"#,
+        r#"shop_http_requests_total{service="pay",method="POST",route="/payments/callback",status="200"}"#,
+        r#"shop_events_consumed_total{service="points",group="points-service-pay-success",topic="PAY_SUCCESS",result="applied"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing in\n{metrics}");
+    }
     // Bob sees none of it.
     let bob = log_in(&http, &shop, &data, "bob").await;
     let (status, _) = get(
