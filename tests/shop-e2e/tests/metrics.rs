@@ -109,5 +109,23 @@ shop_common::db_test!(async fn every_service_metric_changes_under_traffic(db) {
     ] {
         assert_eq!(delta(&before, &after, series), expected, "{series} in\n{after}");
     }
+    // The dashboard in deploy/ queries only series the services expose.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/shop-and-broker.json"
+    ))
+    .expect("the dashboard");
+    let queried: std::collections::BTreeSet<&str> = dashboard
+        .match_indices("shop_")
+        .map(|(at, _)| {
+            let rest = &dashboard[at..];
+            &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+        })
+        .filter(|name| name.len() > "shop_".len())
+        .collect();
+    assert!(queried.len() >= 4, "{queried:?}");
+    for name in queried {
+        assert!(after.contains(&format!("\n{name}{{")), "the dashboard queries {name}, not exposed:\n{after}");
+    }
     shop.stop().await;
 });
