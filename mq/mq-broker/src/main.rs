@@ -116,6 +116,7 @@ fn run(args: Args) -> Result<ExitCode> {
             None
         };
         let handle = BrokerHandle::start(broker, store).await?;
+        let stop = shutdown_signal();
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let mut metrics_line = None;
         if let Some(listener) = metrics_listener {
@@ -144,7 +145,7 @@ fn run(args: Args) -> Result<ExitCode> {
         if let Some(line) = metrics_line {
             println!("{line}");
         }
-        shutdown_signal().await;
+        stop.await;
         let _ = stop_metrics.send(());
         handle.shutdown().await;
         println!("The broker[{name}] shut down cleanly");

@@ -9,7 +9,8 @@
 //! - [`kvconfig`]: [`KvConfigManager`], namespaced key/values persisted to
 //!   `kvConfigPath`.
 //! - `server`: [`NameServer`], the shared state and its serve loop;
-//!   `clock`: where it reads the time.
+//!   `clock`: where it reads the time; `metrics`: its Prometheus metrics
+//!   ([`NameServer::register_metrics`]).
 //! - `processor`: one `match` from request code to a function per request
 //!   family (broker, route, kv, config); the handler [`NameServer`] gives to
 //!   `mq_remoting::serve`.
@@ -25,6 +26,7 @@ mod clock;
 pub mod config;
 mod error;
 pub mod kvconfig;
+mod metrics;
 mod processor;
 pub mod routeinfo;
 mod server;

@@ -79,9 +79,39 @@ async fn serve(config: NamesrvConfig) -> anyhow::Result<()> {
     let bound = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    // Bound before serving, so a taken metrics port stops the start.
+    let metrics_listener = if config.metrics_prom {
+        let addr = format!(
+            "{}:{}",
+            config.metrics_prom_exporter_host, config.metrics_prom_exporter_port
+        );
+        Some(
+            TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        )
+    } else {
+        None
+    };
     let server = NameServer::new(config)?;
+    let stop = shutdown_signal();
     println!("The Name Server boot success. serializeType=JSON, address={bound}");
-    server.serve(listener, shutdown_signal()).await;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(listener) = metrics_listener {
+        let metrics_addr = listener.local_addr()?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        server.register_metrics(&mut registry);
+        tokio::spawn(telemetry::metrics::serve(
+            listener,
+            std::sync::Arc::new(registry),
+            async move {
+                let _ = metrics_stopped.await;
+            },
+        ));
+        println!("The Name Server metrics are at http://{metrics_addr}/metrics");
+    }
+    server.serve(listener, stop).await;
+    let _ = stop_metrics.send(());
     tracing::info!("name server stopped");
     Ok(())
 }

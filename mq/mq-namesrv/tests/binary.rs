@@ -241,3 +241,72 @@ fn a_wrong_value_stops_start_up_naming_key_and_file() {
     assert!(stderr.contains("listenPort"), "{stderr}");
     assert!(stderr.contains("broken.properties"), "{stderr}");
 }
+
+#[test]
+fn metrics_count_the_registered_brokers_and_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("namesrv.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath={}\nmetricsExporterType=PROM\n\
+             metricsPromExporterPort=0\n",
+            dir.path().join("kvConfig.json").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&config)
+        .env("ROCKETMQ_LOG_ROOT", dir.path().join("logs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _running = Running(child);
+    let mut next_line = || lines.next().expect("a line").expect("utf-8");
+    let mut line = next_line();
+    while !line.starts_with(BOOT_LINE) {
+        line = next_line();
+    }
+    let addr = line.strip_prefix(BOOT_LINE).unwrap().trim().to_owned();
+    let metrics = next_line();
+    let url = metrics.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.ends_with("/metrics"), "{metrics}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+        let before = scrape().await;
+        assert!(before.contains("rocketmq_namesrv_topics 0"), "{before}");
+        let client = RemotingClient::new(ClientConfig::default());
+        let mut body = RegisterBrokerBody::default();
+        body.topic_config_serialize_wrapper
+            .topic_config_table
+            .insert("Counted".into(), TopicConfig::new("Counted"));
+        for (id, port) in [(0, 10911), (1, 10921)] {
+            let register = RemotingCommand::request(rc::REGISTER_BROKER)
+                .with_field("brokerName", "broker-a")
+                .with_field("brokerAddr", format!("127.0.0.1:{port}"))
+                .with_field("clusterName", "DefaultCluster")
+                .with_field("haServerAddr", "127.0.0.1:10912")
+                .with_field("brokerId", id)
+                .with_body(encode_json(&body));
+            let response = client
+                .invoke(&addr, register, Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(response.response_code(), Some(ResponseCode::SUCCESS));
+        }
+        let after = scrape().await;
+        for series in [
+            "rocketmq_namesrv_brokers{cluster=\"DefaultCluster\",role=\"master\"} 1",
+            "rocketmq_namesrv_brokers{cluster=\"DefaultCluster\",role=\"slave\"} 1",
+            "rocketmq_namesrv_broker_groups{cluster=\"DefaultCluster\"} 1",
+            "rocketmq_namesrv_topics 1",
+        ] {
+            assert!(after.contains(series), "{series} missing:\n{after}");
+        }
+    });
+}
