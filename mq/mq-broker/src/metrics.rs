@@ -15,6 +15,7 @@
 //! | `rocketmq_throughput_out_total` (bytes) | counter | topic, consumer_group |
 //! | `rocketmq_rpc_latency` (ms) | histogram | protocol_type, request_code, response_code |
 //! | `rocketmq_storage_size` (bytes) | gauge | store (`commitlog`, `consumequeue`) |
+//! | `rocketmq_storage_flush_latency` (ms) | histogram | |
 //! | `rocketmq_storage_flush_behind_bytes` | gauge | |
 //! | `rocketmq_storage_disk_ratio` | gauge | |
 //! | `rocketmq_consumer_lag_messages` | gauge | topic, consumer_group, queue_id |
@@ -292,6 +293,32 @@ impl Collector for BrokerCollector {
                     .saturating_sub(store.flushed_offset()) as f64,
             )],
         )?;
+
+        let stats = store.stats();
+        let mut flush = encoder.encode_descriptor(
+            "rocketmq_storage_flush_latency",
+            "Time of commit log flushes that wrote something, in milliseconds",
+            None,
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        let buckets: Vec<(f64, u64)> = mq_store::FLUSH_LATENCY_BOUNDS_MS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(stats.flush_latency)
+            .collect();
+        let labels = Labels {
+            node: &self.node,
+            own: &[],
+        };
+        flush
+            .encode_family(&labels)?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                stats.flush_micros_total as f64 / 1000.0,
+                stats.flush_latency.iter().sum(),
+                &buckets,
+                None,
+            )?;
 
         if let Some(ratio) = store.disk_ratio() {
             self.family(

@@ -88,6 +88,7 @@ async fn every_broker_metric_is_served_and_follows_the_traffic() {
         "rocketmq_rpc_latency_count",
         "rocketmq_storage_size",
         "rocketmq_storage_flush_behind_bytes",
+        "rocketmq_storage_flush_latency_count",
         "rocketmq_storage_disk_ratio",
         "rocketmq_half_messages",
         "rocketmq_topic_number",
@@ -185,5 +186,22 @@ async fn every_broker_metric_is_served_and_follows_the_traffic() {
         "sends counted: {sends_before} -> {sends_after}\n{after}"
     );
     assert!(value(&after, "rocketmq_topic_number", &[]).unwrap() >= 1.0);
+    // The sends were flushed (ASYNC_FLUSH, every few hundred ms): wait for
+    // a flush to be counted rather than for a time.
+    let flushes_before = value(&before, "rocketmq_storage_flush_latency_count", &[]).unwrap();
+    let mut flushes_after = flushes_before;
+    for _ in 0..100 {
+        flushes_after = value(
+            &scrape(&url).await,
+            "rocketmq_storage_flush_latency_count",
+            &[],
+        )
+        .unwrap();
+        if flushes_after > flushes_before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(flushes_after > flushes_before, "no flush counted");
     assert!(after.ends_with("# EOF\n"));
 }

@@ -47,5 +47,5 @@ pub use dispatch::{java_string_hash, tags_code, SCHEDULE_TOPIC};
 pub use error::StoreError;
 pub use store::{
     CleanOutcome, GetMessageResult, GetMessageStatus, MessageStore, PutMessage, PutResult,
-    PutStatus, RecoveryReport, StoreStats,
+    PutStatus, RecoveryReport, StoreStats, FLUSH_LATENCY_BOUNDS_MS,
 };

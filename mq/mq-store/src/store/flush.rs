@@ -98,10 +98,12 @@ impl Inner {
     pub(super) fn flush_commit_log(&self) -> Result<u64, StoreError> {
         self.check_poison()?;
         let before = self.commit_log.flushed_offset();
+        let started = std::time::Instant::now();
         match self.commit_log.flush() {
             Ok(flushed) => {
                 if flushed > before {
                     self.flush_count.fetch_add(1, Ordering::AcqRel);
+                    self.flush_latency.record(started.elapsed());
                 }
                 self.flush_progress.send_if_modified(|p| {
                     let changed = p.flushed < flushed;

@@ -30,7 +30,7 @@ mod types;
 pub use state::MessageStore;
 pub use types::{
     CleanOutcome, GetMessageResult, GetMessageStatus, PutMessage, PutResult, PutStatus,
-    RecoveryReport, StoreStats,
+    RecoveryReport, StoreStats, FLUSH_LATENCY_BOUNDS_MS,
 };
 
 use std::fs::{File, OpenOptions};
@@ -150,9 +150,12 @@ impl MessageStore {
 
     /// Flush and message counters.
     pub fn stats(&self) -> StoreStats {
+        let (flush_latency, flush_micros_total) = self.inner.flush_latency.snapshot();
         StoreStats {
             commit_log_flushes: self.inner.flush_count.load(Ordering::Acquire),
             messages_put: self.inner.messages_put.load(Ordering::Acquire),
+            flush_latency,
+            flush_micros_total,
         }
     }
 

@@ -104,6 +104,7 @@ pub(super) fn recover(
         flush_wake: Condvar::new(),
         flush_progress,
         flush_count: AtomicU64::new(0),
+        flush_latency: Default::default(),
         messages_put: AtomicU64::new(0),
         poison: Mutex::new(None),
         poisoned: AtomicBool::new(false),

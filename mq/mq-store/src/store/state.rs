@@ -82,6 +82,7 @@ pub(super) struct Inner {
     pub(super) flush_wake: Condvar,
     pub(super) flush_progress: watch::Sender<FlushProgress>,
     pub(super) flush_count: AtomicU64,
+    pub(super) flush_latency: super::types::FlushLatency,
     pub(super) messages_put: AtomicU64,
     pub(super) poison: Mutex<Option<(PathBuf, String)>>,
     pub(super) poisoned: AtomicBool,

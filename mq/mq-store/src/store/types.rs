@@ -119,6 +119,11 @@ pub enum CleanOutcome {
     Idle,
 }
 
+/// Upper bounds (ms) of the commit log flush latency buckets; a last,
+/// unbounded bucket follows.
+pub const FLUSH_LATENCY_BOUNDS_MS: [f64; 10] =
+    [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0];
+
 /// Counters for monitoring and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreStats {
@@ -126,6 +131,41 @@ pub struct StoreStats {
     pub commit_log_flushes: u64,
     /// Messages appended (put or replicated).
     pub messages_put: u64,
+    /// Those flushes by duration: `flush_latency[i]` counts the ones within
+    /// `FLUSH_LATENCY_BOUNDS_MS[i]` and above the bound before it; the last
+    /// entry counts the longer ones.
+    pub flush_latency: [u64; FLUSH_LATENCY_BOUNDS_MS.len() + 1],
+    /// Total time (µs) of those flushes.
+    pub flush_micros_total: u64,
+}
+
+/// What the flusher records per flush: lock-free counters.
+#[derive(Debug, Default)]
+pub(crate) struct FlushLatency {
+    buckets: [std::sync::atomic::AtomicU64; FLUSH_LATENCY_BOUNDS_MS.len() + 1],
+    micros_total: std::sync::atomic::AtomicU64,
+}
+
+impl FlushLatency {
+    pub(crate) fn record(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        let ms = took.as_secs_f64() * 1000.0;
+        let bucket = FLUSH_LATENCY_BOUNDS_MS
+            .iter()
+            .position(|bound| ms <= *bound)
+            .unwrap_or(FLUSH_LATENCY_BOUNDS_MS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.micros_total
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> ([u64; FLUSH_LATENCY_BOUNDS_MS.len() + 1], u64) {
+        use std::sync::atomic::Ordering;
+        (
+            std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            self.micros_total.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// What opening the store found and did, for the log and for tests: how
@@ -143,4 +183,25 @@ pub struct RecoveryReport {
     pub redispatched_from: u64,
     /// Messages re-dispatched.
     pub redispatched: u64,
+}
+
+#[cfg(test)]
+mod flush_latency_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn each_flush_lands_in_the_first_bucket_that_holds_it() {
+        let latency = FlushLatency::default();
+        latency.record(Duration::from_micros(50)); // <= 0.1 ms
+        latency.record(Duration::from_micros(100)); // exactly 0.1 ms
+        latency.record(Duration::from_micros(700)); // <= 1 ms
+        latency.record(Duration::from_secs(3)); // beyond every bound
+        let (buckets, micros) = latency.snapshot();
+        assert_eq!(buckets[0], 2);
+        assert_eq!(buckets[2], 1);
+        assert_eq!(buckets[FLUSH_LATENCY_BOUNDS_MS.len()], 1);
+        assert_eq!(buckets.iter().sum::<u64>(), 4);
+        assert_eq!(micros, 50 + 100 + 700 + 3_000_000);
+    }
 }
