@@ -386,7 +386,21 @@ async fn run(args: Args) -> Result<()> {
             secrets.password(secrets::OPERATOR_LOGIN),
             true,
         )]))
-        .with_credentials(accounts.get(acl::OPERATOR).clone());
+        .with_credentials(accounts.get(acl::OPERATOR).clone())
+        // The shop pages read the services' operator API as the operator,
+        // and the audit log is kept under the data folder.
+        .with_data_dir(data.join("console"))
+        .with_shop(mq_console::ShopConfig {
+            order_url: order_url.clone(),
+            goods_url: goods_url.clone(),
+            coupon_url: coupon_url.clone(),
+            user_url: user_url.clone(),
+            pay_url: pay_url.clone(),
+            log_url: log_url.clone(),
+            points_url: points_url.clone(),
+            login: secrets::OPERATOR_LOGIN.to_owned(),
+            password: secrets.password(secrets::OPERATOR_LOGIN).to_owned(),
+        });
     let console_stop = stopped(stop.subscribe());
     services.spawn(async move {
         mq_console::serve(console_listener, console_config, console_stop)
