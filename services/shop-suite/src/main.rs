@@ -12,8 +12,9 @@
 //! events the service owns and subscribe only to what it consumes.
 //!
 //! Metrics: every service records into one [`ShopMetrics`], registered in
-//! one Prometheus registry with the broker's and served on one loopback
-//! port (5557, RocketMQ's `metricsPromExporterPort`), printed in the banner.
+//! one Prometheus registry with the broker's and the name server's, and
+//! served on one loopback port (5557, RocketMQ's
+//! `metricsPromExporterPort`), printed in the banner. Logs: [`logging`].
 //!
 //! The services check their callers: each signs its calls and events with
 //! its own secret, trusts only the services that call it, and the demo
@@ -33,7 +34,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use mq_broker::{BrokerConfig, BrokerHandle};
 use mq_client::{AdminClient, ClientConfig, TopicSpec};
-use mq_namesrv::NamesrvConfig;
+use mq_namesrv::{NameServer, NamesrvConfig};
 use mq_store::MessageStoreConfig;
 use serde_json::json;
 use shop_common::config::Secret;
@@ -72,13 +73,45 @@ struct Args {
     postgres: Option<String>,
 }
 
+/// Where the all-in-one logs: `<data>/logs/shop.log` gets every line, and
+/// each part its own file (`namesrv.log`, `broker.log` with the store's and
+/// the remoting lines, `console.log`, `order.log`, ...: the lines of its
+/// crate), rolled daily and at 128 MiB like RocketMQ's, 10 kept. Lines
+/// also go to stderr. The all-in-one keeps its clients' and the broker's
+/// per-consumer lines at DEBUG for an operator's eye; RUST_LOG opens them.
+fn logging(data: &Path) -> telemetry::logging::Logging {
+    use telemetry::logging::{LogFile, Logging, Stderr};
+    let mut files = vec![
+        LogFile::all("shop"),
+        LogFile::of("namesrv", &["mq_namesrv"]),
+        LogFile::of("broker", &["mq_broker", "mq_store", "mq_remoting"]),
+        LogFile::of("console", &["mq_console"]),
+    ];
+    for service in [
+        "goods", "coupon", "user", "order", "pay", "gateway", "log", "points",
+    ] {
+        files.push(LogFile {
+            name: service.to_owned(),
+            targets: vec![format!("shop_{service}")],
+        });
+    }
+    Logging {
+        files,
+        default_filter:
+            "info,sqlx=warn,mq_remoting=warn,mq_client=warn,mq_broker::processor::consumer=warn"
+                .to_owned(),
+        stderr: Stderr::Always,
+        ..Logging::single(&data.join("logs"), "shop")
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    // The all-in-one keeps its clients' and the broker's per-consumer lines
-    // at DEBUG for an operator's eye; RUST_LOG opens them.
-    shop_common::telemetry::init(
-        "info,sqlx=warn,mq_remoting=warn,mq_client=warn,mq_broker::processor::consumer=warn",
-    );
+    let logging = logging(&args.data);
+    if let Err(e) = telemetry::logging::init(&logging) {
+        eprintln!("shop: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -264,11 +297,13 @@ async fn run(args: Args) -> Result<()> {
     // The name server stops last, so the broker's (signed) unregistration
     // still reaches it.
     let (namesrv_stop, _) = watch::channel(false);
-    let namesrv_task = tokio::spawn(mq_namesrv::run(
-        listener,
-        namesrv_config,
-        stopped(namesrv_stop.subscribe()),
-    ));
+    let name_server = NameServer::new(namesrv_config).context("starting the name server")?;
+    name_server.register_metrics(&mut registry);
+    let namesrv_task = {
+        let name_server = name_server.clone();
+        let stop = stopped(namesrv_stop.subscribe());
+        tokio::spawn(async move { name_server.serve(listener, stop).await })
+    };
 
     // The broker.
     let broker_config = BrokerConfig {
@@ -294,8 +329,7 @@ async fn run(args: Args) -> Result<()> {
         .await
         .context("starting the broker")?;
     let broker_addr = broker.addr().to_string();
-    // The broker's and the name server's metrics go into `registry` here,
-    // beside the services' (RocketMQ 5 names, rocketmq_*).
+    broker.register_metrics(&mut registry);
 
     // The shop's topics, before any consumer looks for their routes.
     let admin = AdminClient::start(
@@ -435,6 +469,7 @@ async fn run(args: Args) -> Result<()> {
     println!("console      {console_url}");
     println!("metrics      {metrics_url}");
     println!("data         {}", data.display());
+    println!("logs         {}", data.join("logs").display());
     println!("accounts     {}", accounts.file.display());
     println!(
         "mqadmin      ROCKETMQ_HOME={} mqadmin clusterList -n {namesrv}",

@@ -172,6 +172,10 @@ async fn one_command_runs_the_shop_and_stops_cleanly() {
         r#"shop_http_requests_total{service="order",method="POST",route="/orders",status="201"} 1"#,
         r#"shop_http_requests_total{service="pay",method="POST",route="/payments/callback",status="200"}"#,
         r#"shop_events_consumed_total{service="points",group="points-service-pay-success",topic="PAY_SUCCESS",result="applied"} 1"#,
+        // The broker's and the name server's, on the same port.
+        r#"rocketmq_messages_in_total{cluster="DefaultCluster",node_id="broker-a-0",topic="PAY_SUCCESS"}"#,
+        r#"rocketmq_rpc_latency_count{cluster="DefaultCluster",node_id="broker-a-0",protocol_type="remoting",request_code="310",response_code="0"}"#,
+        r#"rocketmq_namesrv_brokers{cluster="DefaultCluster",role="master"} 1"#,
     ] {
         assert!(metrics.contains(series), "{series} missing in\n{metrics}");
     }
@@ -192,6 +196,15 @@ async fn one_command_runs_the_shop_and_stops_cleanly() {
         !data.join("broker/abort").exists(),
         "a clean stop leaves no abort file"
     );
+    // Each part logs to its own file under <data>/logs, everything to shop.log.
+    let logs = data.join("logs");
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
+    assert!(read("broker.log").contains("broker stopped cleanly"));
+    assert!(!read("broker.log").contains("shop_order"));
+    assert!(read("shop.log").contains("broker stopped cleanly"));
+    for name in ["namesrv.log", "order.log", "pay.log", "console.log"] {
+        assert!(logs.join(name).exists(), "{name} missing");
+    }
 
     // A second run reuses the data and the secrets: no second seeding, the
     // order is still there, the same password logs in.
