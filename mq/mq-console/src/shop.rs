@@ -343,14 +343,18 @@ impl ShopClient {
                 continue;
             }
             if !status.is_success() {
+                // The shop's error shape: {"error": {"code", "message"}}.
                 #[derive(Deserialize)]
                 struct Refusal {
-                    message: Option<String>,
+                    error: RefusalBody,
+                }
+                #[derive(Deserialize)]
+                struct RefusalBody {
+                    message: String,
                 }
                 let text = response.text().await.unwrap_or_default();
                 let message = serde_json::from_str::<Refusal>(&text)
-                    .ok()
-                    .and_then(|r| r.message)
+                    .map(|r| r.error.message)
                     .unwrap_or_default();
                 return Err(call_error(service, format!("{status} {message}")));
             }
