@@ -213,6 +213,7 @@ texts! {
     refresh_note: "Refreshes every 10 s.", "每 10 秒自动刷新。";
     all_times_utc: "Times are UTC.", "时间均为 UTC。";
     nav_orders: "Orders", "订单";
+    shop_order: "Order", "订单";
     nav_invariants: "Invariants", "一致性检查";
     nav_audit: "Audit log", "操作审计";
     action: "Action", "操作";

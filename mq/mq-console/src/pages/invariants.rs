@@ -360,7 +360,7 @@ async fn invariants_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
                 p.note { (check_rule(ctx, c.name)) }
                 @if !c.offending.is_empty() {
                     table {
-                        thead { tr { th { (t.order) } th { (t.why) } } }
+                        thead { tr { th { (t.shop_order) } th { (t.why) } } }
                         tbody {
                             @for (id, why) in c.offending.iter().take(SHOWN) {
                                 tr { td { (offender(id)) } td { (why) } }

@@ -115,19 +115,19 @@ async fn list_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         @if page_of.orders.is_empty() { p.note { (t.no_orders) } } @else {
             table {
                 thead { tr {
-                    th { (t.order) } th { (t.status) } th.num { (t.user_id) } th.num { (t.goods) } th.num { (t.quantity) }
+                    th { (t.shop_order) } th { (t.status) } th.num { (t.user_id) } th.num { (t.goods) } th.num { (t.quantity) }
                     th.num { (t.amount_to_pay) } th { (t.created) } th { (t.reason) }
                 } }
                 tbody {
                     @for o in &page_of.orders {
                         tr {
-                            td.mono { a href=(format!("/order?id={}", enc(&o.id))) { (o.id) } }
+                            td.mono.nowrap { a href=(format!("/order?id={}", enc(&o.id))) { (o.id) } }
                             td { (status_badge(&o.status)) }
                             td.num { (o.user_id) }
                             td.num { (o.goods_id) }
                             td.num { (o.quantity) }
                             td.num { (o.amount_to_pay) }
-                            td.mono { (format_ms(o.created_at)) }
+                            td.mono.nowrap { (format_ms(o.created_at)) }
                             td { (o.cancel_reason.as_deref().unwrap_or("")) }
                         }
                     }
@@ -446,7 +446,7 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let body = html! {
         section.card {
             dl.kv {
-                dt { (t.order) } dd { (order.id) }
+                dt { (t.shop_order) } dd { (order.id) }
                 dt { (t.status) } dd { (status_badge(&order.status)) }
                 dt { (t.user_id) } dd { (order.user_id) }
                 dt { (t.amount_to_pay) } dd { (order.amount_to_pay) }
@@ -470,7 +470,7 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     Ok(page(
         ctx,
         Nav::Orders,
-        &format!("{} {}", t.order, order.id),
+        &format!("{} {}", t.shop_order, order.id),
         false,
         body,
     ))
