@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Side-by-side send benchmark, 1 KiB messages, N in flight, same machine:
-#   our broker (ASYNC_FLUSH and SYNC_FLUSH) driven by mqbench (plain and
-#   transactional sends, then a consumer), and NATS JetStream with file
-#   storage (nats-server on 127.0.0.1:4222, persistence on) driven by an
-#   equivalent client. Each setting runs RUNS times; compare medians.
+# Side-by-side send benchmark, 1 KiB messages, same machine, same run:
+#   our broker (ASYNC_FLUSH and SYNC_FLUSH, 1 GiB segments) driven by
+#   mqbench (plain and transactional sends, then a consumer), NATS
+#   JetStream with file storage (nats-server on 127.0.0.1:4222, persistence
+#   on) driven by bench/nats-bench, and RabbitMQ (127.0.0.1:5672,
+#   guest/guest; a durable quorum queue, persistent messages, publisher
+#   confirms) driven by bench/rabbit-bench. Each client keeps N sends in
+#   flight and counts a send when it is acknowledged.
+#
+#   For every in-flight count and every round, the settings run one after
+#   the other, in an order that rotates from round to round (so that no
+#   side always follows another on this shared box); each run also reports
+#   the server's CPU time per message (utime + stime of its process from
+#   /proc over the run: mqbroker, nats-server, RabbitMQ's beam.smp). The
+#   summary gives medians and the ratios the issue asks about.
 #
 #   The Rust RocketMQ reimplementation from crates.io is measured too when
 #   RMQ_RUST_BIN names the folder of its broker binary, e.g. after
@@ -14,12 +24,13 @@
 #   server only hands out the route; every measured request goes from
 #   mqbench to the broker under test.
 #
-#   bench/side-by-side.sh [seconds] [runs] [in-flight]
+#   bench/side-by-side.sh [seconds] [rounds] [in-flight counts, e.g. "1 32 128"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
 RUNS=${2:-3}
-INFLIGHT=${3:-32}
+INFLIGHTS=${3:-32}
+INFLIGHT=${INFLIGHTS%% *}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -27,7 +38,14 @@ trap cleanup EXIT
 
 cargo build --release -q --bin mqnamesrv --bin mqbroker --bin mqbench --bin mqadmin
 (cd bench/nats-bench && cargo build --release -q)
+(cd bench/rabbit-bench && cargo build --release -q) || echo "rabbit-bench did not build; RabbitMQ skipped"
 bin=target/release
+broker_bin=${MQBROKER:-$bin/mqbroker} # another build of the broker, for A/B runs
+nats_up=false; (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && nats_up=true
+rabbit_up=false
+if [ -x bench/rabbit-bench/target/release/rabbit-bench ] && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then rabbit_up=true; fi
+nats_pid=$(pgrep -x nats-server | head -n 1 || true)
+rabbit_pid=$(pgrep -f beam.smp | head -n 1 || true)
 
 printf 'listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath=%s/kv.json\n' "$work" > "$work/ns.properties"
 $bin/mqnamesrv -c "$work/ns.properties" > "$work/ns.out" 2>/dev/null &
@@ -35,33 +53,82 @@ pids+=($!)
 for _ in $(seq 50); do grep -q 'boot success' "$work/ns.out" && break; sleep 0.1; done
 ns=$(sed -n 's/.*address=\([0-9.:]*\).*/\1/p' "$work/ns.out")
 
-run_broker() { # flush type
-    local dir="$work/store-$1"
-    printf 'brokerName=bench\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s\nflushDiskType=%s\nmapedFileSizeCommitLog=1073741824\n' "$ns" "$dir" "$1" > "$work/broker-$1.properties"
-    $bin/mqbroker -c "$work/broker-$1.properties" > "$work/broker-$1.out" 2>/dev/null &
-    broker_pid=$!
-    pids+=($broker_pid)
-    for _ in $(seq 100); do grep -q 'boot success' "$work/broker-$1.out" && break; sleep 0.1; done
-    sleep 1
+# Both brokers run at once, so topics are created on one broker each (no
+# auto-creation: a send to a new topic could land on either).
+# BROKER_EXTRA adds lines to both brokers' configurations (A/B runs).
+declare -A broker_pid broker_addr
+run_broker() { # flush type, topics...
+    local flush=$1 dir="$work/store-$1"; shift
+    printf 'brokerName=bench-%s\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s\nflushDiskType=%s\nmapedFileSizeCommitLog=1073741824\nautoCreateTopicEnable=false\n%b' "$flush" "$ns" "$dir" "$flush" "${BROKER_EXTRA:-}" > "$work/broker-$flush.properties"
+    $broker_bin -c "$work/broker-$flush.properties" > "$work/broker-$flush.out" 2>/dev/null &
+    broker_pid[$flush]=$!
+    pids+=($!)
+    for _ in $(seq 100); do grep -q 'boot success' "$work/broker-$flush.out" && break; sleep 0.1; done
+    broker_addr[$flush]=$(sed -n 's/.*broker\[[^,]*, \([0-9.:]*\)\] boot success.*/\1/p' "$work/broker-$flush.out")
+    for t in "$@"; do
+        $bin/mqadmin updateTopic -n "$ns" -b "${broker_addr[$flush]}" -t "$t" -r 8 -w 8 > /dev/null
+        for _ in $(seq 100); do $bin/mqadmin topicRoute -n "$ns" -t "$t" > /dev/null 2>&1 && break; sleep 0.1; done
+    done
+}
+ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+hz=$(getconf CLK_TCK)
+field() { echo "$1" | sed -n "s|.* $2=\([0-9.]*\).*|\1|p"; }
+
+# key pid command...: one run; prints its line with the server's CPU us/msg
+# and files msgs/s, p999 and CPU per message under the setting's key.
+measure() {
+    local key=$1 pid=$2; shift 2
+    local before after line sent cpu
+    before=$(ticks "$pid")
+    line=$("$@" 2>&1 | tail -n 1) || true
+    after=$(ticks "$pid")
+    sent=$(echo "$line" | sed -n 's/.*\(sent\|consumed\)=\([0-9]*\).*/\2/p')
+    cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="${sent:-0}" 'BEGIN {if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "nan"}')
+    echo "$key: $line server_cpu_us/msg=$cpu"
+    echo "$(field " $line" 'msgs/s')" >> "$work/$key.rate"
+    echo "$(field " $line" p999)" >> "$work/$key.p999"
+    echo "$cpu" >> "$work/$key.cpu"
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, ${SECONDS_PER_RUN}s per run, ${INFLIGHT} in flight, 1 KiB"
-for flush in ASYNC_FLUSH SYNC_FLUSH; do
-    run_broker "$flush"
-    for r in $(seq "$RUNS"); do
-        echo -n "rocketshop $flush run $r: "
-        $bin/mqbench producer -n "$ns" -t "Bench$flush" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN"
-    done
-    if [ "$flush" = ASYNC_FLUSH ]; then
-        for r in $(seq "$RUNS"); do
-            echo -n "rocketshop $flush tx run $r: "
-            $bin/mqbench tx -n "$ns" -t "BenchTx" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${SECONDS_PER_RUN}s per run, ${RUNS} rounds, in flight: ${INFLIGHTS}, 1 KiB"
+run_broker ASYNC_FLUSH BenchASYNC BenchTx
+run_broker SYNC_FLUSH BenchSYNC
+for r in $(seq "$RUNS"); do
+    for c in $INFLIGHTS; do
+        settings=(ours-async ours-sync ours-tx)
+        $nats_up && settings+=(jetstream)
+        $rabbit_up && settings+=(rabbitmq)
+        n=${#settings[@]}
+        for i in $(seq 0 $((n - 1))); do
+            s=${settings[$(( (i + r) % n ))]}
+            case $s in
+                ours-async) measure "ours-async-c$c" "${broker_pid[ASYNC_FLUSH]}" $bin/mqbench producer -n "$ns" -t BenchASYNC -s 1024 -c "$c" --seconds "$SECONDS_PER_RUN" ;;
+                ours-sync) measure "ours-sync-c$c" "${broker_pid[SYNC_FLUSH]}" $bin/mqbench producer -n "$ns" -t BenchSYNC -s 1024 -c "$c" --seconds "$SECONDS_PER_RUN" ;;
+                ours-tx) measure "ours-tx-c$c" "${broker_pid[ASYNC_FLUSH]}" $bin/mqbench tx -n "$ns" -t BenchTx -s 1024 -c "$c" --seconds "$SECONDS_PER_RUN" ;;
+                jetstream) measure "jetstream-c$c" "$nats_pid" bench/nats-bench/target/release/nats-bench 127.0.0.1:4222 1024 "$c" "$SECONDS_PER_RUN" ;;
+                rabbitmq) measure "rabbitmq-c$c" "$rabbit_pid" bench/rabbit-bench/target/release/rabbit-bench amqp://guest:guest@127.0.0.1:5672/%2f 1024 "$c" "$SECONDS_PER_RUN" quorum ;;
+            esac
         done
-        echo -n "rocketshop $flush consume: "
-        $bin/mqbench consumer -n "$ns" -t "Bench$flush" -g bench-consumer --seconds "$SECONDS_PER_RUN"
-    fi
-    kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+    done
 done
+# Consumption: what the ASYNC_FLUSH sends above left in the topic, from the start.
+for r in $(seq "$RUNS"); do
+    measure ours-consume "${broker_pid[ASYNC_FLUSH]}" $bin/mqbench consumer -n "$ns" -t BenchASYNC -g "bench-consumer-$r" --seconds "$SECONDS_PER_RUN"
+done
+
+median() { [ -s "$1" ] || { echo nan; return; }; grep -v nan "$1" | sort -n | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2f", a/b}'; }
+echo "# medians over ${RUNS} rounds (msgs/s, p999 ms, server CPU us/msg)"
+for c in $INFLIGHTS; do
+    for s in ours-async ours-sync ours-tx jetstream rabbitmq; do
+        [ -s "$work/$s-c$c.rate" ] || continue
+        echo "median $s c=$c: msgs/s=$(median "$work/$s-c$c.rate") p999=$(median "$work/$s-c$c.p999")ms cpu_us/msg=$(median "$work/$s-c$c.cpu")"
+    done
+    a=$(median "$work/ours-async-c$c.rate")
+    echo "ratio c=$c: async/jetstream=$(ratio "$a" "$(median "$work/jetstream-c$c.rate")") async/rabbitmq=$(ratio "$a" "$(median "$work/rabbitmq-c$c.rate")") p999 async/jetstream=$(ratio "$(median "$work/ours-async-c$c.p999")" "$(median "$work/jetstream-c$c.p999")") sync/async=$(ratio "$(median "$work/ours-sync-c$c.rate")" "$a") tx/async=$(ratio "$(median "$work/ours-tx-c$c.rate")" "$a")"
+done
+echo "median ours-consume: msgs/s=$(median "$work/ours-consume.rate") cpu_us/msg=$(median "$work/ours-consume.cpu")"
+kill "${broker_pid[ASYNC_FLUSH]}" "${broker_pid[SYNC_FLUSH]}"; wait "${broker_pid[ASYNC_FLUSH]}" "${broker_pid[SYNC_FLUSH]}" 2>/dev/null || true
 
 if [ -n "${RMQ_RUST_BIN:-}" ] && [ -x "$RMQ_RUST_BIN/rocketmq-broker-rust" ]; then
     for flush in ASYNC_FLUSH SYNC_FLUSH; do
@@ -86,11 +153,4 @@ if [ -n "${RMQ_RUST_BIN:-}" ] && [ -x "$RMQ_RUST_BIN/rocketmq-broker-rust" ]; th
     done
 fi
 
-if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
-    for r in $(seq "$RUNS"); do
-        echo -n "nats-jetstream file run $r: "
-        bench/nats-bench/target/release/nats-bench 127.0.0.1:4222 1024 "$INFLIGHT" "$SECONDS_PER_RUN"
-    done
-else
-    echo "nats-server is not running on 127.0.0.1:4222; JetStream peer skipped"
-fi
+echo "# load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
