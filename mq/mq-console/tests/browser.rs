@@ -278,3 +278,92 @@ async fn log_in_create_a_topic_send_and_find_a_message() {
     }
     driver.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_a_cancelled_and_a_paid_order_and_the_invariants() {
+    use common::shop_stub::{self, CANCELLED, PAID, PAYMENT};
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster = Cluster::start().await;
+    cluster.create_topic("ORDER_CANCEL", 2).await;
+    cluster.create_topic("PAY_SUCCESS", 2).await;
+    let stub = shop_stub::Stub(std::sync::Arc::new(
+        std::sync::Mutex::new(shop_stub::data()),
+    ));
+    let shop = shop_stub::serve_stub(stub).await;
+    shop_stub::publish_saga(&cluster).await;
+    let data = tempfile::tempdir().unwrap();
+    let console = Console::start(
+        common::config(&cluster.namesrv.addr)
+            .with_shop(shop_stub::shop_config(&shop))
+            .with_data_dir(data.path()),
+    )
+    .await;
+    let url = &console.url;
+    driver.goto(&format!("{url}/")).await;
+    driver.wait_text("name=\"password\"").await;
+    driver.type_into("input[name=username]", ADMIN.0).await;
+    driver.type_into("input[name=password]", ADMIN.1).await;
+    driver.click(".login button[type=submit]").await;
+    driver.wait_text("broker-a").await;
+
+    // From the list to the cancelled order, by its link.
+    driver.goto(&format!("{url}/orders")).await;
+    driver.wait_text(CANCELLED).await;
+    driver.shot("orders").await;
+    driver
+        .click(&format!("a[href='/order?id={CANCELLED}']"))
+        .await;
+    wait_for("the cancelled order's committed ORDER_CANCEL", || async {
+        driver.goto(&format!("{url}/order?id={CANCELLED}")).await;
+        let page = driver.wait_text("</main>").await;
+        page.contains("ORDER_CANCEL delivered</strong><div>Message id")
+            .then_some(())
+    })
+    .await;
+    let page = driver.source().await;
+    for step in [
+        "Order saved PENDING",
+        "ORDER_CANCEL half message stored",
+        "Stock reserved (goods)",
+        "Coupon used (coupon)",
+        "Balance reserved (user)",
+        "goods refused: not enough stock",
+        "ORDER_CANCEL applied by each group",
+    ] {
+        assert!(page.contains(step), "{step} missing:\n{page}");
+    }
+    driver.shot("order-cancelled").await;
+
+    wait_for("the paid order's PAY_SUCCESS", || async {
+        driver.goto(&format!("{url}/order?id={PAID}")).await;
+        let page = driver.wait_text("</main>").await;
+        page.contains("PAY_SUCCESS published</strong><div>Message id")
+            .then_some(())
+    })
+    .await;
+    let page = driver.source().await;
+    for step in [
+        "Order saved PENDING",
+        "Half message rolled back",
+        "Payment created",
+        PAYMENT,
+        "Gateway callback",
+        "PAY_SUCCESS applied by order, log and points",
+        "15 points",
+    ] {
+        assert!(page.contains(step), "{step} missing:\n{page}");
+    }
+    driver.shot("order-paid").await;
+
+    driver.goto(&format!("{url}/invariants")).await;
+    let page = driver.wait_text("</main>").await;
+    assert!(page.contains("Every invariant holds"), "{page}");
+    assert!(!page.contains(">broken"), "{page}");
+    driver.shot("invariants").await;
+    driver.goto(&format!("{url}/audit")).await;
+    driver.wait_text("</main>").await;
+    driver.shot("audit").await;
+    driver.quit().await;
+}
