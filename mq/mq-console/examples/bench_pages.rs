@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         broker.as_str(),
         "/dlq",
         "/transactions",
+        "/audit",
     ];
     println!("{:<32} {:>8} {:>8}", "page", "p50 ms", "max ms");
     for path in pages {
