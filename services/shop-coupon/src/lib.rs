@@ -29,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod repo;
 pub use shop_common::extract;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
@@ -115,6 +116,7 @@ impl OwnKeys for CouponConfig {
 /// - `GET /health`
 pub fn router(state: AppState, auth: Auth) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route(
             "/coupons",
             post(routes::create_coupon).get(routes::list_coupons),

@@ -20,7 +20,7 @@ use crate::AppState;
 pub const DEFAULT_PAGE: i64 = 100;
 
 /// `POST /coupons`. `amount` is a string or a number with at most two decimals.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateCoupon {
     pub user_id: i64,
     #[serde(deserialize_with = "decimal")]
@@ -44,7 +44,8 @@ impl From<Coupon> for CouponView {
 /// `GET /coupons?user_id=N&after_id=&limit=`: a customer's own coupons
 /// (`user_id` theirs or left out); an operator's choice of user, or
 /// everyone's without `user_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub user_id: Option<i64>,
     #[serde(default)]
@@ -55,6 +56,18 @@ pub struct ListQuery {
 /// `POST /coupons` (operator only) → 201 [`CouponView`]; 400
 /// `invalid_amount` (above `max_coupon_amount` too), `invalid_user_id`; 401
 /// without a token, 403 `operator_only`.
+#[utoipa::path(
+    post,
+    path = "/coupons",
+    tag = "coupon",
+    request_body = CreateCoupon,
+    responses(
+        (status = 201, description = "Created", body = CouponView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create_coupon(
     State(state): State<AppState>,
     principal: Principal,
@@ -76,6 +89,18 @@ pub async fn create_coupon(
 /// `GET /coupons?user_id=N` → 200 `[CouponView]` by id; 400 `invalid_query`,
 /// `invalid_user_id`, `invalid_limit`; 401 without a token, 403
 /// `not_your_account` for a customer naming another user.
+#[utoipa::path(
+    get,
+    path = "/coupons",
+    tag = "coupon",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<CouponView>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_coupons(
     State(state): State<AppState>,
     principal: Principal,
@@ -97,6 +122,18 @@ pub async fn list_coupons(
 /// `GET /coupons/{id}` → 200 [`CouponView`] of the caller's own coupon (an
 /// operator's: any); 401 without a token; 404 `coupon_not_found`, for
 /// someone else's too.
+#[utoipa::path(
+    get,
+    path = "/coupons/{id}",
+    tag = "coupon",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK", body = CouponView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_coupon(
     State(state): State<AppState>,
     principal: Principal,
@@ -112,6 +149,18 @@ pub async fn get_coupon(
 /// `GET /internal/coupons/{id}` (the order service only) → 200
 /// [`CouponView`]; 401 `service_unauthenticated`, 403 `service_forbidden`,
 /// 404 `coupon_not_found`.
+#[utoipa::path(
+    get,
+    path = "/internal/coupons/{id}",
+    tag = "coupon",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK", body = CouponView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn internal_coupon(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -126,6 +175,19 @@ pub async fn internal_coupon(
 /// 400 `invalid_user_id`, 401 `service_unauthenticated`, 403
 /// `service_forbidden`, `coupon_not_owned`, 404 `coupon_not_found`, 409
 /// `coupon_used`, `order_cancelled`, `reservation_mismatch`.
+#[utoipa::path(
+    post,
+    path = "/internal/coupons/{id}/use",
+    tag = "coupon",
+    params(("id" = i64, Path)),
+    request_body = UseRequest,
+    responses(
+        (status = 200, description = "OK", body = CouponView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn use_coupon(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -140,7 +202,8 @@ pub async fn use_coupon(
 /// `GET /operator/coupon-ledger?order_id=&after=&limit=`: one order's rows,
 /// or a page of `limit` orders (default 100, at most
 /// [`repo::MAX_PAGE`]) after order id `after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     pub order_id: Option<Uuid>,
@@ -150,7 +213,7 @@ pub struct LedgerQuery {
 
 /// A coupon ledger row: `operation` is `use` or `cancel`; a cancel's
 /// `coupon_id` is the coupon it released (null: none).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerRowView {
     pub order_id: Uuid,
     pub operation: String,
@@ -161,7 +224,7 @@ pub struct LedgerRowView {
 
 /// A page of ledger rows; `next` is the `after` of the next page (none
 /// when this is the last).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerPage {
     pub rows: Vec<LedgerRowView>,
     pub next: Option<Uuid>,
@@ -171,6 +234,18 @@ pub struct LedgerPage {
 /// that the console can show an order's coupon use and check that a
 /// coupon is held by live orders only; 400 `invalid_query`,
 /// `invalid_limit`; 401; 403 `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/coupon-ledger",
+    tag = "coupon",
+    params(LedgerQuery),
+    responses(
+        (status = 200, description = "OK", body = LedgerPage),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_ledger(
     State(state): State<AppState>,
     principal: Principal,
@@ -207,6 +282,16 @@ pub async fn operator_ledger(
 }
 
 /// `GET /health`: the service answers and its database does too.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "coupon",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

@@ -25,6 +25,7 @@
 pub mod error;
 pub mod events;
 pub use shop_common::extract;
+pub mod openapi;
 pub mod repo;
 pub mod routes;
 
@@ -62,6 +63,7 @@ pub struct AppState {
 /// - `GET /health`
 pub fn router(state: AppState, auth: Auth) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route("/goods", post(routes::create_goods).get(routes::list_goods))
         .route(
             "/goods/{id}",

@@ -21,7 +21,7 @@ use crate::AppState;
 pub const DEFAULT_PAGE: i64 = 100;
 
 /// `POST /goods`. `price` is a string or a number with at most two decimals.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateGoods {
     pub name: String,
     #[serde(deserialize_with = "decimal")]
@@ -42,7 +42,7 @@ impl From<Goods> for GoodsView {
 }
 
 /// `PATCH /goods/{id}`: the fields to change, each optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeGoods {
     pub name: Option<String>,
@@ -54,13 +54,14 @@ pub struct ChangeGoods {
 fn optional_decimal<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Decimal>, D::Error> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, utoipa::ToSchema)]
     struct Wrapped(#[serde(deserialize_with = "decimal")] Decimal);
     Option::<Wrapped>::deserialize(deserializer).map(|w| w.map(|Wrapped(d)| d))
 }
 
 /// `GET /goods?after_id=&limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
     pub after_id: i64,
@@ -68,7 +69,7 @@ pub struct ListQuery {
 }
 
 /// The answer to a reservation, the same every time it is repeated.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReservationView {
     pub order_id: Uuid,
     pub goods_id: i64,
@@ -90,7 +91,7 @@ impl From<Reservation> for ReservationView {
 /// `GET /goods/{id}/reservations/{order_id}`: `status` is `reserved` (stock
 /// held) or `cancelled` (`restored_quantity` went back to stock; 0 when the
 /// order was cancelled before it reserved anything).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerView {
     pub order_id: Uuid,
     pub goods_id: i64,
@@ -141,6 +142,18 @@ fn price_cents(price: Decimal) -> Result<i64, ApiError> {
 /// `POST /goods` (operator only) → 201 [`GoodsView`]; 400 `invalid_name`,
 /// `invalid_price` (0.00 too: nothing is sold for nothing), `invalid_stock`;
 /// 401 without a token, 403 `operator_only`.
+#[utoipa::path(
+    post,
+    path = "/goods",
+    tag = "goods",
+    request_body = CreateGoods,
+    responses(
+        (status = 201, description = "Created", body = GoodsView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create_goods(
     State(state): State<AppState>,
     principal: Principal,
@@ -163,6 +176,19 @@ pub async fn create_goods(
 /// `PATCH /goods/{id}` (operator only) → 200 [`GoodsView`] as changed; 400
 /// as [`create_goods`] and `invalid_body` for an unknown field, 401, 403
 /// `operator_only`, 404 `goods_not_found`.
+#[utoipa::path(
+    patch,
+    path = "/goods/{id}",
+    tag = "goods",
+    params(("id" = i64, Path)),
+    request_body = ChangeGoods,
+    responses(
+        (status = 200, description = "OK", body = GoodsView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn change_goods(
     State(state): State<AppState>,
     principal: Principal,
@@ -181,6 +207,17 @@ pub async fn change_goods(
 }
 
 /// `GET /goods` → 200 `[GoodsView]` by id; 400 `invalid_limit`.
+#[utoipa::path(
+    get,
+    path = "/goods",
+    tag = "goods",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<GoodsView>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn list_goods(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -195,6 +232,17 @@ pub async fn list_goods(
 }
 
 /// `GET /goods/{id}` → 200 [`GoodsView`]; 404 `goods_not_found`.
+#[utoipa::path(
+    get,
+    path = "/goods/{id}",
+    tag = "goods",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK", body = GoodsView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn get_goods(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -207,6 +255,19 @@ pub async fn get_goods(
 /// true`); 400 `invalid_quantity`, 401 `service_unauthenticated`, 403
 /// `service_forbidden`, 404 `goods_not_found`, 409 `insufficient_stock`,
 /// `order_cancelled`, `reservation_mismatch`.
+#[utoipa::path(
+    post,
+    path = "/internal/goods/{id}/reservations",
+    tag = "goods",
+    params(("id" = i64, Path)),
+    request_body = ReserveRequest,
+    responses(
+        (status = 200, description = "OK", body = ReservationView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn reserve(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -224,6 +285,18 @@ pub async fn reserve(
 /// `GET /internal/goods/{id}/reservations/{order_id}` (the order service
 /// only) → 200 [`LedgerView`]; 401, 403 as [`reserve`], 404
 /// `goods_not_found`, `reservation_not_found`.
+#[utoipa::path(
+    get,
+    path = "/internal/goods/{id}/reservations/{order_id}",
+    tag = "goods",
+    params(("id" = i64, Path), ("order_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "OK", body = LedgerView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn order_ledger(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -239,7 +312,8 @@ pub async fn order_ledger(
 /// `GET /operator/stock-ledger?order_id=&after=&limit=`: one order's rows,
 /// or a page of `limit` orders (default [`DEFAULT_PAGE`], at most
 /// [`repo::MAX_PAGE`]) after order id `after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     pub order_id: Option<Uuid>,
@@ -249,7 +323,7 @@ pub struct LedgerQuery {
 
 /// A stock ledger row: `operation` is `reserve` or `cancel`; a cancel's
 /// `goods_id` and `quantity` are what it put back (null and 0: nothing).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerRowView {
     pub order_id: Uuid,
     pub operation: String,
@@ -260,7 +334,7 @@ pub struct LedgerRowView {
 
 /// A page of ledger rows; `next` is the `after` of the next page (none
 /// when this is the last).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerPage {
     pub rows: Vec<LedgerRowView>,
     pub next: Option<Uuid>,
@@ -270,6 +344,18 @@ pub struct LedgerPage {
 /// that the console can show an order's reservations and check that the
 /// stock held is what live orders took; 400 `invalid_query`,
 /// `invalid_limit`; 401; 403 `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/stock-ledger",
+    tag = "goods",
+    params(LedgerQuery),
+    responses(
+        (status = 200, description = "OK", body = LedgerPage),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_ledger(
     State(state): State<AppState>,
     principal: Principal,
@@ -306,6 +392,16 @@ pub async fn operator_ledger(
 }
 
 /// `GET /health`: the service answers and its database does too.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "goods",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

@@ -17,6 +17,7 @@
 
 pub mod events;
 pub use shop_common::extract;
+pub mod openapi;
 pub mod repo;
 pub mod routes;
 
@@ -48,6 +49,7 @@ pub struct AppState {
 /// - `GET /health`
 pub fn router(state: AppState, auth: Auth) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route("/logs/payments", get(routes::list_payments))
         .route("/logs/orders", get(routes::list_orders))
         .route("/health", get(routes::health));

@@ -21,7 +21,7 @@ pub const EVENT_REFUNDED: &str = "refunded";
 
 /// A payment event as logged: `paid` (with `paid_at`) or `refunded` (with
 /// `refunded_at` and `reason`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentLog {
     pub id: i64,
     pub payment_id: Uuid,
@@ -37,7 +37,7 @@ pub struct PaymentLog {
 }
 
 /// An order event as logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLog {
     pub id: i64,
     pub order_id: Uuid,

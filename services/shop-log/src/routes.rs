@@ -18,7 +18,8 @@ pub const DEFAULT_PAGE: i64 = 100;
 pub const MAX_PAGE: i64 = 1000;
 
 /// `GET /logs/payments` and `GET /logs/orders`: every filter is optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub order_id: Option<Uuid>,
@@ -53,7 +54,7 @@ impl ListQuery {
 /// A logged payment event; `amount` is a string like `"12.30"`. `event`
 /// is `paid` (with `paid_at`) or `refunded` (with `refunded_at` and
 /// `reason`); the other fields are null.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentLogView {
     pub id: i64,
     pub payment_id: Uuid,
@@ -90,6 +91,18 @@ impl From<PaymentLog> for PaymentLogView {
 /// `[PaymentLogView]` by id, the caller's own (an operator's: anyone's);
 /// 400 `invalid_query`, `invalid_limit`; 401 without a token; 403
 /// `not_your_account`.
+#[utoipa::path(
+    get,
+    path = "/logs/payments",
+    tag = "log",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<PaymentLogView>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_payments(
     State(state): State<AppState>,
     principal: Principal,
@@ -103,6 +116,18 @@ pub async fn list_payments(
 /// `[OrderLog]` by id (`event` is `cancelled`), the caller's own (an
 /// operator's: anyone's); 400 `invalid_query`, `invalid_limit`; 401
 /// without a token; 403 `not_your_account`.
+#[utoipa::path(
+    get,
+    path = "/logs/orders",
+    tag = "log",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<crate::repo::OrderLog>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     principal: Principal,
@@ -114,6 +139,16 @@ pub async fn list_orders(
 }
 
 /// `GET /health`: the service answers and its database does too.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "log",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

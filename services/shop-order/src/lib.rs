@@ -22,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod openapi;
 pub mod remote;
 pub mod repo;
 pub mod routes;
@@ -70,6 +71,7 @@ pub struct AppState {
 /// `GET /health` (no token).
 pub fn router(state: AppState) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route(
             "/orders",
             post(routes::place_order).get(routes::list_orders),

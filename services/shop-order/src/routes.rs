@@ -29,6 +29,18 @@ const MAX_PAGE: i64 = 1000;
 /// (`insufficient_stock`, `insufficient_balance`, `coupon_used`), 503
 /// `service_unavailable`. A saved order that could not be completed is
 /// cancelled and answered 409 (or 503) with the reason and its id.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "order",
+    request_body = PlaceOrder,
+    responses(
+        (status = 201, description = "Created", body = OrderView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn place_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -43,6 +55,18 @@ pub async fn place_order(
 /// `GET /orders/{id}` → 200 [`OrderView`] of the caller's own order (an
 /// operator: any); 404 `order_not_found` for another's, as if it did not
 /// exist.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "order",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "OK", body = OrderView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -56,7 +80,8 @@ pub async fn get_order(
     Ok(axum::Json(order.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub user_id: Option<i64>,
     pub limit: Option<i64>,
@@ -66,6 +91,18 @@ pub struct ListQuery {
 /// without orders still in their saga: a customer's own (another
 /// `user_id`: 403 `not_your_account`); an operator's of user N, or of
 /// everyone without `user_id`.
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "order",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<OrderView>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     principal: Principal,
@@ -92,7 +129,8 @@ pub async fn list_orders(
 /// `GET /operator/orders?status=&user_id=&from=&to=&before=&limit=`:
 /// `from` and `to` are milliseconds since the epoch (created at or after
 /// `from`, before `to`); `before` is the `next` of an earlier page.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorListQuery {
     pub status: Option<String>,
@@ -105,7 +143,7 @@ pub struct OperatorListQuery {
 
 /// An order as the operator sees it: every field of [`OrderView`] and
 /// the payment that paid it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorOrderView {
     #[serde(flatten)]
     pub order: OrderView,
@@ -116,7 +154,7 @@ pub struct OperatorOrderView {
 /// this is the last); `saga_timeout_ms` and `sweep_interval_ms` bound how
 /// long an order may stay PENDING (the saga timeout plus one sweep or
 /// check-back), for the console's check.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OperatorOrderView>,
     pub next: Option<String>,
@@ -141,6 +179,18 @@ fn parse_cursor(cursor: &str) -> Option<(i64, Uuid)> {
 /// first, PENDING orders included; 400 `invalid_query`, `invalid_status`,
 /// `invalid_cursor`, `invalid_limit`, `invalid_range`; 401; 403
 /// `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/orders",
+    tag = "order",
+    params(OperatorListQuery),
+    responses(
+        (status = 200, description = "OK", body = OrderPage),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_orders(
     State(state): State<AppState>,
     principal: Principal,
@@ -205,6 +255,18 @@ pub async fn operator_orders(
 
 /// `GET /operator/orders/{id}` (operator only) → 200 [`OperatorOrderView`],
 /// PENDING too; 404 `order_not_found`; 401; 403 `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/orders/{id}",
+    tag = "order",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "OK", body = OperatorOrderView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -220,6 +282,18 @@ pub async fn operator_order(
 
 /// `GET /internal/orders/{id}` (the pay service) → 200 [`OrderView`]; 404
 /// `order_not_found`.
+#[utoipa::path(
+    get,
+    path = "/internal/orders/{id}",
+    tag = "order",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "OK", body = OrderView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn internal_order(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -235,7 +309,7 @@ pub async fn internal_order(
 
 /// `POST /internal/orders/{id}/payments`: the pay service settles a
 /// payment whose gateway notification it verified.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettleRequest {
     pub payment_id: Uuid,
@@ -246,13 +320,13 @@ pub struct SettleRequest {
 
 /// The order's answer: `paid` (it is PAID by this payment: book it) or
 /// `cancelled` (it is CANCELLED: refund the payment).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SettleAnswer {
     pub order_id: Uuid,
     pub outcome: SettleOutcome,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SettleOutcome {
     Paid,
@@ -266,6 +340,19 @@ pub enum SettleOutcome {
 /// same payment answers the same. 404 `order_not_found`; 409
 /// `order_not_payable` (PENDING), `paid_by_another_payment`,
 /// `amount_mismatch`.
+#[utoipa::path(
+    post,
+    path = "/internal/orders/{id}/payments",
+    tag = "order",
+    params(("id" = Uuid, Path)),
+    request_body = SettleRequest,
+    responses(
+        (status = 200, description = "OK", body = SettleAnswer),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn settle_payment(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -322,6 +409,16 @@ pub async fn settle_payment(
 }
 
 /// `GET /health` → 200 once the database answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "order",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

@@ -42,7 +42,7 @@ pub const MAX_QUANTITY: i64 = 10_000;
 
 /// The body of `POST /orders`. The order is the caller's: `user_id` may be
 /// left out, and if given it must be the caller's own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     #[serde(default)]
@@ -60,7 +60,7 @@ pub struct PlaceOrder {
 }
 
 fn optional_decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, utoipa::ToSchema)]
     struct Wrap(#[serde(deserialize_with = "shop_common::extract::decimal")] Decimal);
     Option::<Wrap>::deserialize(d).map(|w| w.map(|Wrap(v)| v))
 }

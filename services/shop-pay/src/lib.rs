@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub use shop_common::extract;
+pub mod openapi;
 pub mod payment;
 pub mod remote;
 pub mod repo;
@@ -98,6 +99,7 @@ impl AppState {
 /// - `GET /health`
 pub fn router(state: AppState) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route("/payments", post(routes::create_payment))
         .route(CALLBACK_PATH, post(routes::callback))
         .route("/payments/{id}", get(routes::get_payment))

@@ -19,14 +19,14 @@ use crate::repo::{self, Payment, PaymentStatus};
 use crate::AppState;
 
 /// `POST /payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     pub order_id: Uuid,
 }
 
 /// A payment as the API shows it; `amount` is a string like `"12.30"`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub payment_id: Uuid,
     pub order_id: Uuid,
@@ -69,6 +69,19 @@ fn view(state: &AppState, payment: Payment) -> Result<PaymentView, ApiError> {
 /// payment; 404 `order_not_found` (also for another user's order), 409
 /// `order_not_payable` (not CONFIRMED), `nothing_to_pay` (amount 0), 503
 /// `order_service_unavailable`, `gateway_unavailable`.
+#[utoipa::path(
+    post,
+    path = "/payments",
+    tag = "pay",
+    request_body = CreatePayment,
+    responses(
+        (status = 201, description = "Created", body = PaymentView),
+        (status = 200, description = "A repeated request, answered as the first (idempotent-replayed: true)", body = PaymentView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create_payment(
     State(state): State<AppState>,
     principal: Principal,
@@ -85,6 +98,18 @@ pub async fn create_payment(
 /// `GET /payments/{id}` (a bearer token) → 200 [`PaymentView`] of the
 /// caller's own payment (an operator: any); 404 `payment_not_found`,
 /// another's too.
+#[utoipa::path(
+    get,
+    path = "/payments/{id}",
+    tag = "pay",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "OK", body = PaymentView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_payment(
     State(state): State<AppState>,
     principal: Principal,
@@ -106,6 +131,17 @@ pub async fn get_payment(
 /// with another trade number) or the order's refusal; 503
 /// `broker_unavailable`, `order_service_unavailable` (nothing changed, the
 /// gateway should retry).
+#[utoipa::path(
+    post,
+    path = "/payments/callback",
+    tag = "pay",
+    request_body = Notification,
+    responses(
+        (status = 200, description = "OK", body = CallbackAnswer),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn callback(
     State(state): State<AppState>,
     Json(notification): Json<Notification>,
@@ -126,7 +162,8 @@ pub const MAX_PAGE: i64 = 1000;
 
 /// `GET /operator/payments?order_id=&after=&limit=`: the payment of one
 /// order, or a page of `limit` (default 100) by order id after `after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorQuery {
     pub order_id: Option<Uuid>,
@@ -137,7 +174,7 @@ pub struct OperatorQuery {
 /// A payment as the operator sees it: [`PaymentView`] and the unique id
 /// of the PAY_SUCCESS (or PAY_REFUND) half message whose local
 /// transaction settled it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorPaymentView {
     #[serde(flatten)]
     pub payment: PaymentView,
@@ -146,7 +183,7 @@ pub struct OperatorPaymentView {
 
 /// A page of payments; `next` is the `after` of the next page (none when
 /// this is the last).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentPage {
     pub payments: Vec<OperatorPaymentView>,
     pub next: Option<Uuid>,
@@ -154,6 +191,18 @@ pub struct PaymentPage {
 
 /// `GET /operator/payments` (operator only) → 200 [`PaymentPage`]; 400
 /// `invalid_query`, `invalid_limit`; 401; 403 `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/payments",
+    tag = "pay",
+    params(OperatorQuery),
+    responses(
+        (status = 200, description = "OK", body = PaymentPage),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_payments(
     State(state): State<AppState>,
     principal: Principal,
@@ -186,6 +235,16 @@ pub async fn operator_payments(
 }
 
 /// `GET /health`: the service answers and its database does too.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "pay",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

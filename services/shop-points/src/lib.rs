@@ -18,6 +18,7 @@
 
 pub mod events;
 pub use shop_common::extract;
+pub mod openapi;
 pub mod repo;
 pub mod routes;
 
@@ -50,6 +51,7 @@ pub struct AppState {
 /// - `GET /health`
 pub fn router(state: AppState, auth: Auth) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route("/points/{user_id}", get(routes::get_points))
         .route("/points/{user_id}/credits", get(routes::list_credits))
         .route("/operator/credits", get(routes::operator_credits))

@@ -18,14 +18,14 @@ pub const DEFAULT_PAGE: i64 = 100;
 pub const MAX_PAGE: i64 = 1000;
 
 /// `GET /points/{user_id}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointsView {
     pub user_id: i64,
     pub points: i64,
 }
 
 /// One credit; `amount` is a string like `"12.30"`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditView {
     pub payment_id: Uuid,
     pub order_id: Uuid,
@@ -47,7 +47,8 @@ impl From<Credit> for CreditView {
 }
 
 /// `GET /points/{user_id}/credits?limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreditsQuery {
     pub limit: Option<i64>,
@@ -75,6 +76,18 @@ fn user(principal: &Principal, user_id: i64) -> Result<i64, ApiError> {
 /// `GET /points/{user_id}` → 200 `{user_id, points}` (0 for a user never
 /// credited); 400 `invalid_path`, `invalid_user_id`; 401 without a token;
 /// 404 `points_not_found` for someone else's.
+#[utoipa::path(
+    get,
+    path = "/points/{user_id}",
+    tag = "points",
+    params(("user_id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK", body = PointsView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_points(
     State(state): State<AppState>,
     principal: Principal,
@@ -88,6 +101,18 @@ pub async fn get_points(
 /// `GET /points/{user_id}/credits` → 200 `[CreditView]`, oldest first; 400
 /// `invalid_path`, `invalid_user_id`, `invalid_limit`, `invalid_query`; 401
 /// without a token; 404 `points_not_found` for someone else's.
+#[utoipa::path(
+    get,
+    path = "/points/{user_id}/credits",
+    tag = "points",
+    params(("user_id" = i64, Path), CreditsQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<CreditView>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_credits(
     State(state): State<AppState>,
     principal: Principal,
@@ -109,7 +134,8 @@ pub async fn list_credits(
 /// `GET /operator/credits?order_id=&after=&limit=`: the credit of one
 /// order, or a page of `limit` (default [`DEFAULT_PAGE`]) by order id
 /// after `after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorQuery {
     pub order_id: Option<Uuid>,
@@ -118,7 +144,7 @@ pub struct OperatorQuery {
 }
 
 /// A credit as the operator sees it: whose it is too.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorCreditView {
     #[serde(flatten)]
     pub credit: CreditView,
@@ -127,7 +153,7 @@ pub struct OperatorCreditView {
 
 /// A page of credits; `next` is the `after` of the next page (none when
 /// this is the last).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditPage {
     pub credits: Vec<OperatorCreditView>,
     pub next: Option<Uuid>,
@@ -137,6 +163,18 @@ pub struct CreditPage {
 /// the console can show an order's points and check that every PAID
 /// order got exactly its points; 400 `invalid_query`, `invalid_limit`;
 /// 401; 403 `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/credits",
+    tag = "points",
+    params(OperatorQuery),
+    responses(
+        (status = 200, description = "OK", body = CreditPage),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_credits(
     State(state): State<AppState>,
     principal: Principal,
@@ -168,6 +206,16 @@ pub async fn operator_credits(
 }
 
 /// `GET /health`: the service answers and its database does too.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "points",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

@@ -35,6 +35,7 @@ pub mod operators;
 pub mod password;
 pub mod repo;
 pub use shop_common::extract;
+pub mod openapi;
 pub mod routes;
 pub mod sessions;
 
@@ -121,6 +122,7 @@ impl AppState {
 /// `auth` checks the bearer tokens: give it [`AppState::local_auth`].
 pub fn router(state: AppState, auth: Auth) -> Router {
     let public = Router::new()
+        .merge(shop_common::openapi::route(openapi::document()))
         .route("/auth/signup", post(routes::signup))
         .route("/auth/login", post(routes::login))
         .route("/auth/logout", post(routes::logout))

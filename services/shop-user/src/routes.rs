@@ -22,7 +22,7 @@ use crate::{sessions, AppState};
 
 /// `POST /auth/signup`: a new customer. A balance cannot be given (an
 /// unknown field is refused): money comes only from an operator's top-up.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signup {
     pub login: String,
@@ -31,7 +31,7 @@ pub struct Signup {
 }
 
 /// `POST /auth/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub login: String,
@@ -40,7 +40,7 @@ pub struct LoginRequest {
 
 /// The answer to a log-in: send `Authorization: Bearer <token>` until
 /// `expires_at` (ms since the epoch).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginAnswer {
     pub token: String,
     pub expires_at: i64,
@@ -49,7 +49,7 @@ pub struct LoginAnswer {
 
 /// A user as the API shows it: [`UserView`] and the login (`null` for a
 /// user from before logins). The order service reads it as a `UserView`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: i64,
     pub login: Option<String>,
@@ -83,7 +83,7 @@ impl From<User> for UserView {
 
 /// `POST /users/{id}/balance/top-ups`: `reference` (the operator's, e.g. a
 /// bank transfer id) makes it happen once.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpRequest {
     #[serde(deserialize_with = "decimal")]
@@ -93,7 +93,8 @@ pub struct TopUpRequest {
 
 /// `GET /users/{id}/balance/top-ups?after=&limit=`: `after` is a
 /// `created_at` (ms) to page from.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpsQuery {
     #[serde(default)]
@@ -105,7 +106,7 @@ pub struct TopUpsQuery {
 pub const DEFAULT_PAGE: i64 = 100;
 
 /// A top-up as ledgered; `balance` is the balance it left.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopUpView {
     pub reference: String,
     pub user_id: i64,
@@ -129,7 +130,7 @@ impl From<TopUp> for TopUpView {
 }
 
 /// The answer to a reservation, the same every time it is repeated.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReservationView {
     pub order_id: Uuid,
     pub user_id: i64,
@@ -151,7 +152,7 @@ impl From<BalanceReservation> for ReservationView {
 /// `GET /users/{id}/balance/reservations/{order_id}`: `status` is `reserved`
 /// (money held) or `cancelled` (`refunded_amount` went back to the balance;
 /// 0 when the order was cancelled before it reserved anything).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerView {
     pub order_id: Uuid,
     pub user_id: i64,
@@ -201,6 +202,17 @@ fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserErro
 /// 0.00; 400 `invalid_login`, `invalid_password`, `invalid_name`,
 /// `invalid_body` (a `balance` too), 409 `login_taken` (an operator's login
 /// too).
+#[utoipa::path(
+    post,
+    path = "/auth/signup",
+    tag = "user",
+    request_body = Signup,
+    responses(
+        (status = 201, description = "Created", body = AccountView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn signup(
     State(state): State<AppState>,
     Json(body): Json<Signup>,
@@ -226,6 +238,17 @@ pub async fn signup(
 /// (both cost one password hash); 429 `too_many_attempts` with
 /// `Retry-After` once a login has failed `login_max_failures` times in a
 /// row, for `login_lockout_ms`.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "user",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "OK", body = LoginAnswer),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<LoginRequest>,
@@ -282,6 +305,17 @@ pub async fn login(
 /// `POST /auth/logout` → 204: the caller's token is revoked at once (other
 /// services stop taking it within `session_cache_ms`); 401 without a live
 /// token.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "user",
+    responses(
+        (status = 204, description = "No content"),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     _caller: Principal,
@@ -295,6 +329,17 @@ pub async fn logout(
 
 /// `GET /users/me` → 200 [`AccountView`] of the customer; 401, 403
 /// `customer_only` for an operator (who has no account here).
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "user",
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn me(
     State(state): State<AppState>,
     principal: Principal,
@@ -306,6 +351,18 @@ pub async fn me(
 /// `GET /users/{id}` → 200 [`AccountView`] of the caller themself, or of
 /// anyone for an operator; 401 without a token; 404 `user_not_found`, for
 /// someone else too.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "user",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -322,6 +379,20 @@ pub async fn get_user(
 /// `invalid_amount` (0.01 to 100,000.00), `invalid_reference`; 401, 403
 /// `operator_only`; 404 `user_not_found`; 409 `reference_mismatch`,
 /// `balance_limit`.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/balance/top-ups",
+    tag = "user",
+    params(("id" = i64, Path)),
+    request_body = TopUpRequest,
+    responses(
+        (status = 201, description = "Created", body = TopUpView),
+        (status = 200, description = "A repeated request, answered as the first (idempotent-replayed: true)", body = TopUpView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn top_up(
     State(state): State<AppState>,
     principal: Principal,
@@ -345,6 +416,18 @@ pub async fn top_up(
 /// oldest first, of the caller themself or of anyone for an operator; 400
 /// `invalid_limit`, `invalid_query`; 401; 404 `user_not_found`, for
 /// someone else too.
+#[utoipa::path(
+    get,
+    path = "/users/{id}/balance/top-ups",
+    tag = "user",
+    params(("id" = i64, Path), TopUpsQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<TopUpView>),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_top_ups(
     State(state): State<AppState>,
     principal: Principal,
@@ -365,7 +448,8 @@ pub async fn list_top_ups(
 /// `GET /operator/money-ledger?order_id=&after=&limit=`: one order's rows,
 /// or a page of `limit` orders (default [`DEFAULT_PAGE`], at most
 /// [`repo::MAX_PAGE`]) after order id `after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     pub order_id: Option<Uuid>,
@@ -375,7 +459,7 @@ pub struct LedgerQuery {
 
 /// A money ledger row: `operation` is `reserve` or `cancel`; a cancel's
 /// `user_id` and `amount` are what it refunded (null and 0: nothing).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerRowView {
     pub order_id: Uuid,
     pub operation: String,
@@ -387,7 +471,7 @@ pub struct LedgerRowView {
 
 /// A page of ledger rows; `next` is the `after` of the next page (none
 /// when this is the last).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerPage {
     pub rows: Vec<LedgerRowView>,
     pub next: Option<Uuid>,
@@ -397,6 +481,18 @@ pub struct LedgerPage {
 /// that the console can show an order's balance use and check that the
 /// balance held is what live orders used; 400 `invalid_query`,
 /// `invalid_limit`; 401; 403 `operator_only`.
+#[utoipa::path(
+    get,
+    path = "/operator/money-ledger",
+    tag = "user",
+    params(LedgerQuery),
+    responses(
+        (status = 200, description = "OK", body = LedgerPage),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn operator_ledger(
     State(state): State<AppState>,
     principal: Principal,
@@ -435,6 +531,18 @@ pub async fn operator_ledger(
 /// `POST /internal/sessions/verify` (any trusted service) → 200
 /// [`SessionView`]; 401 `invalid_token` for an unknown, expired or revoked
 /// token.
+#[utoipa::path(
+    post,
+    path = "/internal/sessions/verify",
+    tag = "user",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "OK", body = SessionView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn verify(
     State(state): State<AppState>,
     _caller: ServiceCaller,
@@ -451,6 +559,18 @@ pub async fn verify(
 
 /// `GET /internal/users/{id}` (the order service only) → 200
 /// [`AccountView`] (read as a [`UserView`]); 404 `user_not_found`.
+#[utoipa::path(
+    get,
+    path = "/internal/users/{id}",
+    tag = "user",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn internal_user(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -466,6 +586,19 @@ pub async fn internal_user(
 /// `service_unauthenticated`, 403 `service_forbidden`, 404
 /// `user_not_found`, 409 `insufficient_balance`, `order_cancelled`,
 /// `reservation_mismatch`.
+#[utoipa::path(
+    post,
+    path = "/internal/users/{id}/balance/reservations",
+    tag = "user",
+    params(("id" = i64, Path)),
+    request_body = ReserveRequest,
+    responses(
+        (status = 200, description = "OK", body = ReservationView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn reserve(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -485,6 +618,18 @@ pub async fn reserve(
 /// `GET /internal/users/{id}/balance/reservations/{order_id}` (the order
 /// service only) → 200 [`LedgerView`]; 404 `user_not_found`,
 /// `reservation_not_found`.
+#[utoipa::path(
+    get,
+    path = "/internal/users/{id}/balance/reservations/{order_id}",
+    tag = "user",
+    params(("id" = i64, Path), ("order_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "OK", body = LedgerView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn order_ledger(
     State(state): State<AppState>,
     caller: ServiceCaller,
@@ -498,6 +643,16 @@ pub async fn order_ledger(
 }
 
 /// `GET /health`: the service answers and its database does too.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "user",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

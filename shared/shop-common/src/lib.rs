@@ -16,7 +16,8 @@
 //! - [`idempotency`]: record a consumed message in the effect's transaction.
 //! - [`events`]: the shop's topics, their bodies, and consumers that apply
 //!   each message exactly once.
-//! - [`http`]: the JSON error every service answers with.
+//! - [`http`]: the JSON error every service answers with; [`openapi`]:
+//!   the `/openapi.json` every service serves, with its security schemes.
 //! - [`extract`]: axum extractors that answer bad input in that shape, and
 //!   amounts read from JSON strings or numbers.
 //! - [`telemetry`]: tracing to stderr; [`trace`]: the W3C trace context a
@@ -37,6 +38,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 pub mod service;
 pub mod signal;
 pub mod telemetry;

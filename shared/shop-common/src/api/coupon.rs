@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Whether a coupon can still be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CouponStatus {
     Unused,
@@ -41,7 +41,7 @@ impl fmt::Display for CouponStatus {
 
 /// A coupon as the API shows it (`GET /coupons/{id}`); `amount` is always a
 /// string like `"5.00"`, `order_id` and `used_at` are null while unused.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CouponView {
     pub id: i64,
     pub user_id: i64,
@@ -53,7 +53,7 @@ pub struct CouponView {
 }
 
 /// `POST /coupons/{id}/use`: `user_id` uses the coupon for `order_id`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UseRequest {
     pub order_id: Uuid,
     pub user_id: i64,

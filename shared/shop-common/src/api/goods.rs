@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// A goods as the API shows it (`GET /goods/{id}`); `price` is always a
 /// string like `"12.30"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GoodsView {
     pub id: i64,
     pub name: String,
@@ -16,7 +16,7 @@ pub struct GoodsView {
 }
 
 /// `POST /goods/{id}/reservations`: hold `quantity` for `order_id`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReserveRequest {
     pub order_id: Uuid,
     pub quantity: i64,

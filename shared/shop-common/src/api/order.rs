@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     /// Saved, compensation armed, reservations under way.
@@ -51,7 +51,7 @@ impl fmt::Display for OrderStatus {
 
 /// An order as the API shows it (`POST /orders`, `GET /orders/{id}`);
 /// amounts are strings like `"12.30"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub user_id: i64,
@@ -72,7 +72,7 @@ pub struct OrderView {
 
 /// What the pay service reads of an [`OrderView`] (other fields are
 /// ignored).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub struct OrderToPay {
     pub id: Uuid,
     pub user_id: i64,

@@ -13,7 +13,7 @@ use super::sessions::{Authenticator, AuthenticatorError};
 use crate::ApiError;
 
 /// Who a bearer token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     /// A signed-up customer: acts only as user `user_id`.

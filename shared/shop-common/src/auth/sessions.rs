@@ -40,13 +40,13 @@ pub fn looks_like_token(token: &str) -> bool {
 }
 
 /// `POST /internal/sessions/verify`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
     pub token: String,
 }
 
 /// The answer: whose the token is and until when (ms since the epoch).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub principal: Principal,
     pub expires_at: i64,

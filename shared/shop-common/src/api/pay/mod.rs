@@ -18,7 +18,7 @@ pub const CALLBACK_PATH: &str = "/payments/callback";
 ///
 /// The fields are in alphabetical order, which is the order they have on
 /// the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     /// Sent as a string with two decimals like `"12.30"`; a number is
     /// accepted.
@@ -55,7 +55,7 @@ impl Notification {
 }
 
 /// The pay service's answer to a notification it took (a replay included).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallbackAnswer {
     /// `success`.
     pub result: String,

@@ -1,0 +1,25 @@
+//! The service's OpenAPI 3 document (`GET /openapi.json`), generated
+//! from its handlers' `utoipa::path` annotations and its types; the
+//! security schemes and error schema are the shop's
+//! ([`shop_common::openapi`]).
+
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::create_coupon,
+    routes::list_coupons,
+    routes::get_coupon,
+    routes::operator_ledger,
+    routes::health,
+    routes::internal_coupon,
+    routes::use_coupon
+))]
+struct ApiDoc;
+
+/// The document, as `/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    shop_common::openapi::finish(ApiDoc::openapi(), "coupon")
+}

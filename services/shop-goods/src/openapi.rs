@@ -1,0 +1,26 @@
+//! The service's OpenAPI 3 document (`GET /openapi.json`), generated
+//! from its handlers' `utoipa::path` annotations and its types; the
+//! security schemes and error schema are the shop's
+//! ([`shop_common::openapi`]).
+
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::create_goods,
+    routes::list_goods,
+    routes::get_goods,
+    routes::change_goods,
+    routes::operator_ledger,
+    routes::health,
+    routes::reserve,
+    routes::order_ledger
+))]
+struct ApiDoc;
+
+/// The document, as `/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    shop_common::openapi::finish(ApiDoc::openapi(), "goods")
+}

@@ -1,0 +1,26 @@
+//! The service's OpenAPI 3 document (`GET /openapi.json`), generated
+//! from its handlers' `utoipa::path` annotations and its types; the
+//! security schemes and error schema are the shop's
+//! ([`shop_common::openapi`]).
+
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::place_order,
+    routes::list_orders,
+    routes::get_order,
+    routes::operator_orders,
+    routes::operator_order,
+    routes::health,
+    routes::internal_order,
+    routes::settle_payment
+))]
+struct ApiDoc;
+
+/// The document, as `/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    shop_common::openapi::finish(ApiDoc::openapi(), "order")
+}

@@ -1,0 +1,23 @@
+//! The service's OpenAPI 3 document (`GET /openapi.json`), generated
+//! from its handlers' `utoipa::path` annotations and its types; the
+//! security schemes and error schema are the shop's
+//! ([`shop_common::openapi`]).
+
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::create_payment,
+    routes::callback,
+    routes::get_payment,
+    routes::operator_payments,
+    routes::health
+))]
+struct ApiDoc;
+
+/// The document, as `/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    shop_common::openapi::finish(ApiDoc::openapi(), "pay")
+}
