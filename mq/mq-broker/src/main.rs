@@ -13,6 +13,7 @@ use mq_broker::config::{apply_properties, store_entries, BrokerConfig, MetricsEx
 use mq_broker::BrokerHandle;
 use mq_remoting::shutdown_signal;
 use mq_store::MessageStoreConfig;
+use telemetry::metrics::MetricsServer;
 
 #[derive(Parser, Debug)]
 #[command(name = "mqbroker", about = "Start a RocketMQ-compatible broker")]
@@ -102,38 +103,26 @@ fn run(args: Args) -> Result<ExitCode> {
         let name = broker.broker_name.clone();
         let namesrv = broker.namesrv_addr.clone();
         // Bound before the broker starts, so a taken port stops nothing.
-        let metrics_listener = if broker.metrics_exporter_type == MetricsExporterType::Prom {
-            let addr = format!(
-                "{}:{}",
-                broker.metrics_prom_exporter_host, broker.metrics_prom_exporter_port
-            );
-            Some(
-                tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
-            )
-        } else {
-            None
+        let metrics_listener = match broker.metrics_exporter_type {
+            MetricsExporterType::Prom => Some(
+                MetricsServer::bind(
+                    &broker.metrics_prom_exporter_host,
+                    broker.metrics_prom_exporter_port,
+                )
+                .await?,
+            ),
+            MetricsExporterType::Disable => None,
         };
         let handle = BrokerHandle::start(broker, store).await?;
         let stop = shutdown_signal();
-        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut metrics_line = None;
-        if let Some(listener) = metrics_listener {
-            let bound = listener.local_addr()?;
-            let mut registry = prometheus_client::registry::Registry::default();
-            handle.register_metrics(&mut registry);
-            tokio::spawn(telemetry::metrics::serve(
-                listener,
-                std::sync::Arc::new(registry),
-                async move {
-                    let _ = metrics_stopped.await;
-                },
-            ));
-            metrics_line = Some(format!(
-                "The broker[{name}] metrics are at http://{bound}/metrics"
-            ));
-        }
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let mut registry = prometheus_client::registry::Registry::default();
+                handle.register_metrics(&mut registry);
+                Some(MetricsServer::spawn(listener, registry)?)
+            }
+            None => None,
+        };
         println!(
             "The broker[{name}, {}] boot success. serializeType=JSON and name server is {namesrv}",
             handle.addr()
@@ -142,11 +131,11 @@ fn run(args: Args) -> Result<ExitCode> {
             "The broker[{name}] replication address is {}",
             handle.ha_addr()
         );
-        if let Some(line) = metrics_line {
-            println!("{line}");
+        if let Some(metrics) = &metrics {
+            println!("The broker[{name}] metrics are at {}", metrics.url());
         }
         stop.await;
-        let _ = stop_metrics.send(());
+        drop(metrics);
         handle.shutdown().await;
         println!("The broker[{name}] shut down cleanly");
         Ok(ExitCode::SUCCESS)

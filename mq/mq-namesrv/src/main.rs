@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use mq_namesrv::{NameServer, NamesrvConfig};
 use mq_remoting::shutdown_signal;
+use telemetry::metrics::MetricsServer;
 use tokio::net::TcpListener;
 
 /// RocketMQ-compatible name server.
@@ -81,14 +82,12 @@ async fn serve(config: NamesrvConfig) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     // Bound before serving, so a taken metrics port stops the start.
     let metrics_listener = if config.metrics_prom {
-        let addr = format!(
-            "{}:{}",
-            config.metrics_prom_exporter_host, config.metrics_prom_exporter_port
-        );
         Some(
-            TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            MetricsServer::bind(
+                &config.metrics_prom_exporter_host,
+                config.metrics_prom_exporter_port,
+            )
+            .await?,
         )
     } else {
         None
@@ -96,22 +95,18 @@ async fn serve(config: NamesrvConfig) -> anyhow::Result<()> {
     let server = NameServer::new(config)?;
     let stop = shutdown_signal();
     println!("The Name Server boot success. serializeType=JSON, address={bound}");
-    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    if let Some(listener) = metrics_listener {
-        let metrics_addr = listener.local_addr()?;
-        let mut registry = prometheus_client::registry::Registry::default();
-        server.register_metrics(&mut registry);
-        tokio::spawn(telemetry::metrics::serve(
-            listener,
-            std::sync::Arc::new(registry),
-            async move {
-                let _ = metrics_stopped.await;
-            },
-        ));
-        println!("The Name Server metrics are at http://{metrics_addr}/metrics");
-    }
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            server.register_metrics(&mut registry);
+            let metrics = MetricsServer::spawn(listener, registry)?;
+            println!("The Name Server metrics are at {}", metrics.url());
+            Some(metrics)
+        }
+        None => None,
+    };
     server.serve(listener, stop).await;
-    let _ = stop_metrics.send(());
+    drop(metrics);
     tracing::info!("name server stopped");
     Ok(())
 }

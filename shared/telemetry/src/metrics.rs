@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::{header, StatusCode};
@@ -18,6 +19,7 @@ use axum::Router;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 /// The content type Prometheus asks for and `encode` writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -56,6 +58,46 @@ pub async fn serve(
     axum::serve(listener, router(registry))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A `/metrics` endpoint running on its own task; it stops when dropped.
+#[derive(Debug)]
+pub struct MetricsServer {
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl MetricsServer {
+    /// Binds `host:port` (port 0 picks one); call it before the rest of the
+    /// process starts, so that a taken port stops nothing half-started.
+    pub async fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+        TcpListener::bind((host, port)).await.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen for metrics on {host}:{port}: {e}"),
+            )
+        })
+    }
+
+    /// Serves `registry` on `listener` until the returned value is dropped.
+    pub fn spawn(listener: TcpListener, registry: Registry) -> io::Result<MetricsServer> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve(listener, Arc::new(registry), async move {
+            let _ = stopped.await;
+        }));
+        Ok(MetricsServer { addr, _stop: stop })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>/metrics`.
+    pub fn url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
 }
 
 #[cfg(test)]
