@@ -21,6 +21,8 @@ RUNS=${4:-5}
 INFLIGHT=${5:-32}
 FLUSH=${6:-ASYNC_FLUSH}
 work=$(mktemp -d)
+# The servers log into the work folder, not ~/logs/rocketmqlogs.
+export ROCKETMQ_LOG_ROOT="$work/logs"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

@@ -17,6 +17,8 @@ SECONDS_PER_RUN=${1:-10}
 RUNS=${2:-5}
 INFLIGHT=${3:-32}
 work=$(mktemp -d)
+# The servers log into the work folder, not ~/logs/rocketmqlogs.
+export ROCKETMQ_LOG_ROOT="$work/logs"
 pids=()
 # The brokers start inside $(...), so their pids come back through files.
 cleanup() {

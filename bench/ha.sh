@@ -11,6 +11,8 @@ SECONDS_PER_RUN=${1:-10}
 RUNS=${2:-3}
 INFLIGHT=${3:-32}
 work=$(mktemp -d)
+# The servers log into the work folder, not ~/logs/rocketmqlogs.
+export ROCKETMQ_LOG_ROOT="$work/logs"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -31,7 +33,7 @@ start_broker() { # name role id namesrv
     local conf="$work/$1.properties"
     printf 'brokerName=bench\nbrokerId=%s\nbrokerRole=%s\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nbrokerIP2=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s/%s\nflushDiskType=ASYNC_FLUSH\nmapedFileSizeCommitLog=1073741824\nregisterNameServerPeriod=1000\n' \
         "$3" "$2" "$4" "$work" "$1" > "$conf"
-    $bin/mqbroker -c "$conf" > "$work/$1.out" 2> "$work/$1.err" &
+    ROCKETMQ_LOG_ROOT="$work/logs-$1" $bin/mqbroker -c "$conf" > "$work/$1.out" 2> "$work/$1.err" &
     pids+=($!)
     for _ in $(seq 100); do grep -q 'boot success' "$work/$1.out" && break; sleep 0.1; done
 }
@@ -46,8 +48,8 @@ for role in ASYNC_MASTER SYNC_MASTER; do
 done
 for role in ASYNC_MASTER SYNC_MASTER; do
     # The slave learns its master from the name server, then connects.
-    for _ in $(seq 200); do grep -q 'slave connected' "$work/master-$role.err" && break; sleep 0.1; done
-    grep -q 'slave connected' "$work/master-$role.err" || { echo "$role: the slave never connected" >&2; exit 1; }
+    for _ in $(seq 200); do grep -q 'slave connected' "$work/logs-master-$role/broker.log" && break; sleep 0.1; done
+    grep -q 'slave connected' "$work/logs-master-$role/broker.log" || { echo "$role: the slave never connected" >&2; exit 1; }
 done
 for r in $(seq "$RUNS"); do
     for role in ASYNC_MASTER SYNC_MASTER; do

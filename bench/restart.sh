@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 SENDS=${2:-2}
 work=$(mktemp -d)
+# The servers log into the work folder, not ~/logs/rocketmqlogs.
+export ROCKETMQ_LOG_ROOT="$work/logs"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -60,7 +62,7 @@ wait_serving() {
     echo "never"
 }
 
-logs=${HOME}/logs/rocketmqlogs
+logs=$ROCKETMQ_LOG_ROOT
 opened() { # name: the figures of its store's last "message store opened" line
     cat "$work/$1.err" "$logs"/*.log 2>/dev/null | grep "message store opened root=$work/store-$1 " | tail -n 1 | tr ' ' '\n' \
         | grep -E '^(crashed|scanned_from|commit_log_end|redispatched_from|redispatched|elapsed_ms)=' | tr '\n' ' '

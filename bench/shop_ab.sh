@@ -25,6 +25,8 @@ CONCURRENCY=${5:-32}
 PG=${6:-postgres://postgres@127.0.0.1:5432}
 OFFSET=100
 work=$(mktemp -d)
+# The servers log into the work folder, not ~/logs/rocketmqlogs.
+export ROCKETMQ_LOG_ROOT="$work/logs"
 shop_pid=
 cleanup() { [ -n "$shop_pid" ] && kill "$shop_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

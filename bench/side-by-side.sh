@@ -32,6 +32,8 @@ RUNS=${2:-3}
 INFLIGHTS=${3:-32}
 INFLIGHT=${INFLIGHTS%% *}
 work=$(mktemp -d)
+# The servers log into the work folder, not ~/logs/rocketmqlogs.
+export ROCKETMQ_LOG_ROOT="$work/logs"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
