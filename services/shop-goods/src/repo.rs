@@ -327,46 +327,28 @@ pub struct LedgerRow {
     pub created_at: i64,
 }
 
-/// The stock ledger for the operator: the rows of `order_id`, or (`None`)
-/// every row of the first `orders` orders whose id sorts after `after`, by
-/// order id then operation. A page holds whole orders, so a reader that
-/// continues after the last order id of a page misses no row.
+/// The stock ledger for the operator, one order or a page of whole orders
+/// ([`shop_common::ledger::operator_rows`]).
 pub async fn ledger_rows(
     db: &Db,
     order_id: Option<Uuid>,
     after: Option<Uuid>,
     orders: i64,
 ) -> Result<Vec<LedgerRow>, GoodsError> {
-    let rows = match order_id {
-        Some(order_id) => {
-            sqlx::query(
-                "SELECT order_id, operation, goods_id, quantity, created_at FROM stock_ledger \
-                 WHERE order_id = $1 ORDER BY operation",
-            )
-            .bind(order_id.to_string())
-            .fetch_all(db.pool())
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "SELECT order_id, operation, goods_id, quantity, created_at FROM stock_ledger \
-                 WHERE order_id IN (SELECT DISTINCT order_id FROM stock_ledger WHERE order_id > $1 \
-                 ORDER BY order_id LIMIT $2) ORDER BY order_id, operation",
-            )
-            .bind(after.map(|id| id.to_string()).unwrap_or_default())
-            .bind(orders)
-            .fetch_all(db.pool())
-            .await?
-        }
-    };
+    let rows = shop_common::ledger::operator_rows(
+        db,
+        "stock_ledger",
+        "order_id, operation, goods_id, quantity, created_at",
+        order_id,
+        after,
+        orders,
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|row| {
-            let order_id: String = row.try_get("order_id")?;
             Ok(LedgerRow {
-                order_id: order_id
-                    .parse()
-                    .map_err(|e: uuid::Error| sqlx::Error::Decode(e.into()))?,
+                order_id: shop_common::ledger::row_order_id(row)?,
                 operation: row.try_get("operation")?,
                 goods_id: row.try_get("goods_id")?,
                 quantity: row.try_get("quantity")?,

@@ -411,3 +411,47 @@ impl AmountLedger {
         Ok(Cancel::Restored(held))
     }
 }
+
+/// The operator's read of a ledger table: `columns` (which must include
+/// `order_id`) of the rows of `order_id`, or, without one, of every row of
+/// the first `orders` orders whose id sorts after `after`, by order id then
+/// operation. A page holds whole orders, so a reader that continues after
+/// the last order id of a page misses no row.
+pub async fn operator_rows(
+    db: &Db,
+    table: &'static str,
+    columns: &'static str,
+    order_id: Option<Uuid>,
+    after: Option<Uuid>,
+    orders: i64,
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    match order_id {
+        Some(order_id) => {
+            sqlx::query(&format!(
+                "SELECT {columns} FROM {table} WHERE order_id = $1 ORDER BY operation"
+            ))
+            .bind(order_id.to_string())
+            .fetch_all(db.pool())
+            .await
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {columns} FROM {table} WHERE order_id IN (SELECT DISTINCT order_id \
+                 FROM {table} WHERE order_id > $1 ORDER BY order_id LIMIT $2) \
+                 ORDER BY order_id, operation"
+            ))
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(orders)
+            .fetch_all(db.pool())
+            .await
+        }
+    }
+}
+
+/// The `order_id` column of a ledger row.
+pub fn row_order_id(row: &sqlx::any::AnyRow) -> Result<Uuid, sqlx::Error> {
+    let order_id: String = row.try_get("order_id")?;
+    order_id
+        .parse()
+        .map_err(|e: uuid::Error| sqlx::Error::Decode(e.into()))
+}
