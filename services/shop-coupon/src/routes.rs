@@ -252,13 +252,7 @@ pub async fn operator_ledger(
     Query(query): Query<LedgerQuery>,
 ) -> Result<axum::Json<LedgerPage>, ApiError> {
     principal.require_operator()?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=repo::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {}", repo::MAX_PAGE),
-        ));
-    }
+    let limit = shop_common::http::page_limit(query.limit)?;
     let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
     let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
     orders.dedup();

@@ -12,11 +12,6 @@ use crate::extract::Query;
 use crate::repo::{self, Filter, OrderLog, PaymentLog};
 use crate::AppState;
 
-/// Page size when the client gives none.
-pub const DEFAULT_PAGE: i64 = 100;
-/// The largest page.
-pub const MAX_PAGE: i64 = 1000;
-
 /// `GET /logs/payments` and `GET /logs/orders`: every filter is optional.
 #[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -35,13 +30,7 @@ impl ListQuery {
     /// as asked.
     fn filter(&self, principal: &Principal) -> Result<Filter, ApiError> {
         let user_id = principal.act_for(self.user_id)?;
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_limit",
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = shop_common::http::page_limit(self.limit)?;
         Ok(Filter {
             order_id: self.order_id,
             user_id,

@@ -17,9 +17,6 @@ use crate::repo::Settlement;
 use crate::saga::{self, PlaceOrder};
 use crate::{repo, AppState};
 
-/// Orders one list returns at most.
-const MAX_PAGE: i64 = 1000;
-
 /// `POST /orders` (a customer's token) → 201 [`OrderView`] (CONFIRMED),
 /// for the caller: a body `user_id` that is not the caller's is refused
 /// 403 `not_your_account`, an operator 403 `customer_only` (an operator
@@ -109,13 +106,7 @@ pub async fn list_orders(
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Vec<OrderView>>, ApiError> {
     let user_id = principal.act_for(query.user_id)?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = shop_common::http::page_limit(query.limit)?;
     let orders = match user_id {
         Some(user_id) => repo::list_by_user(&state.db, user_id, limit).await,
         None => repo::list_all(&state.db, limit).await,
@@ -197,13 +188,7 @@ pub async fn operator_orders(
     Query(query): Query<OperatorListQuery>,
 ) -> Result<axum::Json<OrderPage>, ApiError> {
     principal.require_operator()?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = shop_common::http::page_limit(query.limit)?;
     let status = match query.status.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(OrderStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {

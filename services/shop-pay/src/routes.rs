@@ -157,9 +157,6 @@ pub async fn callback(
     }))
 }
 
-/// Payments one operator page holds at most.
-pub const MAX_PAGE: i64 = 1000;
-
 /// `GET /operator/payments?order_id=&after=&limit=`: the payment of one
 /// order, or a page of `limit` (default 100) by order id after `after`.
 #[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -209,13 +206,7 @@ pub async fn operator_payments(
     Query(query): Query<OperatorQuery>,
 ) -> Result<axum::Json<PaymentPage>, ApiError> {
     principal.require_operator()?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = shop_common::http::page_limit(query.limit)?;
     let payments = repo::list_by_order(&state.db, query.order_id, query.after, limit).await?;
     let next = match query.order_id {
         None if payments.len() as i64 == limit => payments.last().map(|p| p.order_id),

@@ -12,11 +12,6 @@ use crate::extract::{Path, Query};
 use crate::repo::{self, Credit};
 use crate::AppState;
 
-/// Credits listed when the client gives no limit.
-pub const DEFAULT_PAGE: i64 = 100;
-/// The most credits one listing returns.
-pub const MAX_PAGE: i64 = 1000;
-
 /// `GET /points/{user_id}`.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointsView {
@@ -120,19 +115,13 @@ pub async fn list_credits(
     Query(query): Query<CreditsQuery>,
 ) -> Result<axum::Json<Vec<CreditView>>, ApiError> {
     let user_id = user(&principal, user_id)?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = shop_common::http::page_limit(query.limit)?;
     let credits = repo::ledger(&state.db, user_id, limit).await?;
     Ok(axum::Json(credits.into_iter().map(Into::into).collect()))
 }
 
 /// `GET /operator/credits?order_id=&after=&limit=`: the credit of one
-/// order, or a page of `limit` (default [`DEFAULT_PAGE`]) by order id
+/// order, or a page of `limit` (default [`shop_common::http::DEFAULT_PAGE`]) by order id
 /// after `after`.
 #[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -181,13 +170,7 @@ pub async fn operator_credits(
     Query(query): Query<OperatorQuery>,
 ) -> Result<axum::Json<CreditPage>, ApiError> {
     principal.require_operator()?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = shop_common::http::page_limit(query.limit)?;
     let credits = repo::credits_by_order(&state.db, query.order_id, query.after, limit).await?;
     let next = match query.order_id {
         None if credits.len() as i64 == limit => credits.last().map(|c| c.order_id),

@@ -23,6 +23,25 @@ pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
+/// Most rows one page of a list answers.
+pub const MAX_PAGE: i64 = 1_000;
+
+/// Rows a page of a list answers when the request names no `limit`.
+pub const DEFAULT_PAGE: i64 = 100;
+
+/// A list's `limit` parameter: [`DEFAULT_PAGE`] when absent, 400
+/// `invalid_limit` outside `1..=`[`MAX_PAGE`].
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
+}
+
 /// An HTTP error response.
 #[derive(Debug)]
 pub struct ApiError {
@@ -174,5 +193,22 @@ mod tests {
             .await
             .unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod page_limit_tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_and_stay_within_a_page() {
+        assert_eq!(page_limit(None).unwrap(), DEFAULT_PAGE);
+        assert_eq!(page_limit(Some(1)).unwrap(), 1);
+        assert_eq!(page_limit(Some(MAX_PAGE)).unwrap(), MAX_PAGE);
+        for bad in [0, -1, MAX_PAGE + 1] {
+            let error = page_limit(Some(bad)).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            assert_eq!(error.code, "invalid_limit");
+        }
     }
 }
