@@ -80,7 +80,7 @@ texts! {
     nav_messages: "Messages", "消息";
     nav_dlq: "Dead letters", "死信";
     nav_transactions: "Transactions", "事务";
-    pending_note: "Half messages whose producer has not committed or rolled back yet (the newest 1,000 per broker).", "生产者尚未提交或回滚的半消息（每个 Broker 最新 1000 条）。";
+    pending_note: "Half messages whose producer has not committed or rolled back yet (at most 1,000 per broker), with how often the broker checked each back.", "生产者尚未提交或回滚的半消息（每个 Broker 最多 1000 条）及 Broker 回查的次数。";
     no_pending: "No half message is pending.", "没有待处理的半消息。";
     age_seconds: "Age (s)", "已等待（秒）";
     check_times: "Check-backs", "回查次数";

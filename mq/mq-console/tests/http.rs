@@ -1048,6 +1048,75 @@ async fn pending_half_messages_per_producer_group() {
     producer.producer().shutdown().await;
 }
 
+/// A producer that never decides and counts the check-backs it gets.
+struct CountingUndecided(std::sync::Arc<AtomicU64>);
+
+#[mq_client::async_trait]
+impl mq_client::TransactionChecker for CountingUndecided {
+    async fn check(&self, _msg: &MessageExt) -> mq_client::LocalTransactionState {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        mq_client::LocalTransactionState::Unknown
+    }
+}
+
+/// The check-back count the transactions page shows in the row of `key`.
+fn shown_check_times(page: &common::Page, key: &str) -> Option<String> {
+    let cell = format!("<td>{key}</td>");
+    let row = page.body.split("<tr>").find(|r| r.contains(&cell))?;
+    let cell = row.split("<td class=\"num checks\">").nth(1)?;
+    Some(cell.split('<').next()?.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_message_shows_how_often_it_was_checked_back() {
+    let cluster = Cluster::start_with(|b, _| {
+        b.transaction_time_out = 1;
+        b.transaction_check_interval = 20;
+        b.transaction_check_max = 1_000_000;
+    })
+    .await;
+    let console = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let mut b = console.browser();
+    b.login(ADMIN.0, ADMIN.1).await;
+    cluster.create_topic("TxChecked", 1).await;
+    let checks = std::sync::Arc::new(AtomicU64::new(0));
+    let producer = mq_client::TransactionProducer::start(
+        mq_client::ProducerConfig::new("tx-checked-producer"),
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("tx-checked")),
+        std::sync::Arc::new(CountingUndecided(checks.clone())),
+    )
+    .await
+    .unwrap();
+    producer
+        .send_half(mq_client::Message::new("TxChecked", "undecided").with_keys(["tx-checked"]))
+        .await
+        .unwrap();
+    const N: u64 = 3;
+    wait_for("the producer to be checked back 3 times", || async {
+        (checks.load(Ordering::SeqCst) >= N).then_some(())
+    })
+    .await;
+    // The broker counts a check before it sends it, so it has counted at
+    // least the N the producer got, and every check it counted arrives.
+    let page = b.get("/transactions").await;
+    page.expect("tx-checked-producer");
+    let shown = shown_check_times(&page, "tx-checked")
+        .unwrap_or_else(|| panic!("no check count for tx-checked:\n{}", page.body));
+    let shown: u64 = shown
+        .parse()
+        .unwrap_or_else(|_| panic!("check count {shown:?} is not a number"));
+    assert!(
+        shown >= N,
+        "the page shows {shown} check-backs, the producer got {N}"
+    );
+    wait_for(
+        "the producer to get every check the page counted",
+        || async { (checks.load(Ordering::SeqCst) >= shown).then_some(()) },
+    )
+    .await;
+    producer.producer().shutdown().await;
+}
+
 /// The transactions page once it no longer shows `key`.
 async fn transactions_without(b: &mut common::Browser, key: &str) -> common::Page {
     let deadline = tokio::time::Instant::now() + mq_testkit::WAIT;

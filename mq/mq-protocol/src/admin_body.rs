@@ -391,6 +391,41 @@ pub struct ProducerConnection {
     pub connection_set: Vec<Connection>,
 }
 
+/// One half message still waiting for its outcome, as operators see it.
+///
+/// Fields added later default when absent, so older answers still parse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PendingHalf {
+    /// Offset in the half topic's queue 0.
+    pub queue_offset: u64,
+    pub commit_log_offset: i64,
+    /// The topic the message is for (its `REAL_TOPIC`).
+    pub topic: String,
+    pub producer_group: String,
+    pub msg_id: String,
+    /// The message's `KEYS`, empty when it has none.
+    pub keys: String,
+    /// When the broker stored the half message (ms).
+    pub store_timestamp: i64,
+    /// How long ago it was stored when the broker answered (ms).
+    pub age_ms: i64,
+    /// Check-backs (CHECK_TRANSACTION_STATE) the broker sent for it so far.
+    pub check_times: u32,
+}
+
+/// GET_TRANSACTION_HALF_STATUS's answer (ours; RocketMQ has no such request).
+///
+/// Wire: plain JSON, `{"frontier":0,"pending":[{PendingHalf},...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HalfStatus {
+    /// Every half queue offset below this has an outcome.
+    pub frontier: u64,
+    /// Oldest first.
+    pub pending: Vec<PendingHalf>,
+}
+
 /// The statistic names VIEW_BROKER_STATS_DATA knows (RocketMQ's
 /// `BrokerStatsManager` names).
 pub mod stats_name {
@@ -488,5 +523,18 @@ mod tests {
         };
         assert_eq!(ConsumerRunningInfo::decode(&info.encode()).unwrap(), info);
         assert!(ConsumerRunningInfo::decode(b"{\"mqTable\":[1]}").is_err());
+    }
+
+    #[test]
+    fn half_status_reads_answers_without_the_newer_fields() {
+        let old = br#"{"frontier":3,"pending":[{"queueOffset":4,"commitLogOffset":99,"topic":"T","producerGroup":"g","msgId":"M","ageMs":7,"checkTimes":2}]}"#;
+        let status: HalfStatus = serde_json::from_slice(old).unwrap();
+        assert_eq!(status.frontier, 3);
+        assert_eq!(status.pending[0].check_times, 2);
+        assert_eq!(status.pending[0].keys, "");
+        assert_eq!(status.pending[0].store_timestamp, 0);
+        let back: HalfStatus =
+            serde_json::from_slice(&serde_json::to_vec(&status).unwrap()).unwrap();
+        assert_eq!(back, status);
     }
 }

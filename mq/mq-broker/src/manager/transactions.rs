@@ -99,26 +99,7 @@ impl TransactionState {
     }
 }
 
-/// One pending half message, for operators.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingHalf {
-    pub queue_offset: u64,
-    pub commit_log_offset: i64,
-    pub topic: String,
-    pub producer_group: String,
-    pub msg_id: String,
-    pub age_ms: i64,
-    pub check_times: u32,
-}
-
-/// The body of [`request_code::GET_TRANSACTION_HALF_STATUS`]-style answers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HalfStatus {
-    pub frontier: u64,
-    pub pending: Vec<PendingHalf>,
-}
+pub use mq_protocol::admin_body::{HalfStatus, PendingHalf};
 
 /// Outcomes and check counts of half messages, shared by END_TRANSACTION and
 /// the check service.
@@ -230,6 +211,8 @@ impl TransactionManager {
                         .unwrap_or_default()
                         .to_owned(),
                     msg_id: half.msg_id(),
+                    keys: half.property(property::KEYS).unwrap_or_default().to_owned(),
+                    store_timestamp: half.store_timestamp,
                     age_ms: now - half.store_timestamp,
                     check_times: checks.get(&q).copied().unwrap_or(0),
                 });

@@ -12,6 +12,7 @@ mod namesrv;
 mod offset;
 mod stats;
 mod topic;
+mod transaction;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
