@@ -367,3 +367,202 @@ async fn open_a_cancelled_and_a_paid_order_and_the_invariants() {
     driver.shot("audit").await;
     driver.quit().await;
 }
+
+/// Logs the admin in through the form.
+async fn log_in(driver: &Driver, url: &str) {
+    driver.goto(&format!("{url}/")).await;
+    driver.wait_text("name=\"password\"").await;
+    driver.type_into("input[name=username]", ADMIN.0).await;
+    driver.type_into("input[name=password]", ADMIN.1).await;
+    driver.click(".login button[type=submit]").await;
+    driver.wait_text("broker-a").await;
+}
+
+/// A unique client instance name (instances are shared by client id).
+fn instance(role: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "browser-{role}-{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// A push consumer of `group` on `topic` answering every message with `status`.
+async fn consumer(
+    cluster: &Cluster,
+    group: &str,
+    topic: &str,
+    status: mq_client::ConsumeStatus,
+) -> mq_client::PushConsumer {
+    let mut config = mq_client::consumer::PushConsumerConfig::new(group);
+    config.max_reconsume_times = 1;
+    let consumer = mq_client::PushConsumer::new(
+        config,
+        mq_client::ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance(group)),
+    );
+    consumer.subscribe(topic, "*").unwrap();
+    consumer
+        .start(mq_client::Listener::concurrent(
+            move |_m: Vec<mq_client::MessageExt>| async move { status },
+        ))
+        .await
+        .unwrap();
+    consumer
+}
+
+/// `group`'s committed offsets on `topic`, summed.
+async fn committed(admin: &mq_client::AdminClient, cluster: &Cluster, group: &str) -> Option<i64> {
+    let stats = admin
+        .consume_stats(&cluster.broker_addr, group, Some("BrowserFlow"))
+        .await
+        .ok()?;
+    (!stats.offset_table.is_empty())
+        .then(|| stats.offset_table.values().map(|o| o.consumer_offset).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_by_id_reset_an_offset_and_resend_a_dead_letter() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster = Cluster::start().await;
+    let console = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let url = &console.url;
+    let admin = mq_client::AdminClient::start(
+        mq_client::ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("admin")),
+    )
+    .await
+    .unwrap();
+    log_in(&driver, url).await;
+
+    // Create the topic through the form, then send a test message.
+    driver.goto(&format!("{url}/topics")).await;
+    driver
+        .type_into("form.grid input[name=topic]", "BrowserFlow")
+        .await;
+    driver.click("form.grid button[type=submit]").await;
+    driver.wait_text("Send a test message").await;
+    driver.shot("flow-topic-created").await;
+    wait_for("the name server to route BrowserFlow", || async {
+        admin.topic_route("BrowserFlow").await.ok()
+    })
+    .await;
+    // One group consumes everything, another fails everything into its DLQ.
+    let ok = consumer(
+        &cluster,
+        "flow-group",
+        "BrowserFlow",
+        mq_client::ConsumeStatus::Success,
+    )
+    .await;
+    let failing = consumer(
+        &cluster,
+        "flow-dlq",
+        "BrowserFlow",
+        mq_client::ConsumeStatus::ReconsumeLater,
+    )
+    .await;
+    driver
+        .type_into("form[action='/topic/send'] input[name=key]", "flow-key")
+        .await;
+    driver
+        .type_into(
+            "form[action='/topic/send'] textarea[name=body]",
+            "flow body",
+        )
+        .await;
+    driver
+        .click("form[action='/topic/send'] button[type=submit]")
+        .await;
+    let page = driver.wait_text("Sent: ").await;
+    let offset_id = page
+        .split("offsetMsgId ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_else(|| panic!("no offsetMsgId in the flash:\n{page}"))
+        .to_owned();
+    wait_for("flow-group to consume the message", || async {
+        (committed(&admin, &cluster, "flow-group").await? == 1).then_some(())
+    })
+    .await;
+    wait_for("the message in flow-dlq's dead letters", || async {
+        let stats = admin
+            .topic_stats(&cluster.broker_addr, "%DLQ%flow-dlq")
+            .await
+            .ok()?;
+        let n: i64 = stats
+            .offset_table
+            .values()
+            .map(|o| o.max_offset - o.min_offset)
+            .sum();
+        (n == 1).then_some(())
+    })
+    .await;
+    failing.shutdown().await;
+
+    // Find it by id: each group's consume state.
+    driver.goto(&format!("{url}/messages")).await;
+    driver.type_into("input[name=id]", &offset_id).await;
+    driver
+        .click("form:has(input[name=id]) button[type=submit]")
+        .await;
+    driver.wait_text("flow-key").await;
+    driver.shot("flow-messages-by-id").await;
+    driver.click("td.mono a").await;
+    let page = driver.wait_text("flow body").await;
+    for expected in [
+        "flow-group</a></td><td><span class=\"badge ok\">consumed</span></td>",
+        "flow-dlq</a></td><td><span class=\"badge ok\">consumed</span> \
+         <span class=\"badge warn\">Retry × 1</span> <span class=\"badge bad\">Dead letter</span>",
+    ] {
+        assert!(page.contains(expected), "{expected} missing:\n{page}");
+    }
+    driver.shot("flow-message").await;
+
+    // Reset flow-group to the beginning of time through its page.
+    ok.shutdown().await;
+    driver
+        .goto(&format!("{url}/consumer?group=flow-group"))
+        .await;
+    driver.wait_text("action=\"/consumer/reset\"").await;
+    driver
+        .type_into(
+            "form[action='/consumer/reset'] input[name=time]",
+            "1970-01-02 00:00",
+        )
+        .await;
+    driver
+        .click("form[action='/consumer/reset'] button[type=submit]")
+        .await;
+    let page = driver.wait_text("class=\"flash ").await;
+    assert!(page.contains("8 Queue"), "8 queues reset:\n{page}");
+    driver.shot("flow-consumer-reset").await;
+    wait_for("flow-group's offset back at 0", || async {
+        (committed(&admin, &cluster, "flow-group").await? == 0).then_some(())
+    })
+    .await;
+
+    // Resend the dead letter to BrowserFlow.
+    driver.goto(&format!("{url}/dlq?group=flow-dlq")).await;
+    driver.wait_text("flow-key").await;
+    driver.shot("flow-dlq").await;
+    driver
+        .click("form[action='/dlq/resend'] input[name=id]")
+        .await;
+    driver
+        .click("form[action='/dlq/resend'] button[type=submit]")
+        .await;
+    driver.wait_text("Resent: 1").await;
+    driver.shot("flow-dlq-resent").await;
+    wait_for("the resent message in BrowserFlow", || async {
+        let stats = admin
+            .topic_stats(&cluster.broker_addr, "BrowserFlow")
+            .await
+            .ok()?;
+        let n: i64 = stats.offset_table.values().map(|o| o.max_offset).sum();
+        (n == 2).then_some(())
+    })
+    .await;
+    admin.shutdown().await;
+    driver.quit().await;
+}
