@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use shop_common::api::coupon::{CouponView, UseRequest};
 use shop_common::auth::{Principal, ServiceCaller};
 use shop_common::http::json_replayed;
+use shop_common::ledger::{next_after, LedgerQuery};
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -199,18 +200,6 @@ pub async fn use_coupon(
     Ok(json_replayed(CouponView::from(used.coupon), used.replayed))
 }
 
-/// `GET /operator/coupon-ledger?order_id=&after=&limit=`: one order's rows,
-/// or a page of `limit` orders (default 100, at most
-/// [`repo::MAX_PAGE`]) after order id `after`.
-#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerQuery {
-    pub order_id: Option<Uuid>,
-    pub after: Option<Uuid>,
-    pub limit: Option<i64>,
-}
-
 /// A coupon ledger row: `operation` is `use` or `cancel`; a cancel's
 /// `coupon_id` is the coupon it released (null: none).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -254,12 +243,7 @@ pub async fn operator_ledger(
     principal.require_operator()?;
     let limit = shop_common::http::page_limit(query.limit)?;
     let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
-    let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
-    orders.dedup();
-    let next = match query.order_id {
-        None if orders.len() as i64 == limit => orders.last().copied(),
-        _ => None,
-    };
+    let next = next_after(&query, limit, rows.iter().map(|r| r.order_id));
     Ok(axum::Json(LedgerPage {
         rows: rows
             .into_iter()

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use shop_common::api::goods::{GoodsView, ReserveRequest};
 use shop_common::auth::{Principal, ServiceCaller};
 use shop_common::http::json_replayed;
+use shop_common::ledger::{next_after, LedgerQuery};
 use shop_common::money::{from_cents, to_cents};
 use shop_common::ApiError;
 use uuid::Uuid;
@@ -309,18 +310,6 @@ pub async fn order_ledger(
     Ok(axum::Json(ledger_view(goods_id, ledger)?))
 }
 
-/// `GET /operator/stock-ledger?order_id=&after=&limit=`: one order's rows,
-/// or a page of `limit` orders (default [`DEFAULT_PAGE`], at most
-/// [`repo::MAX_PAGE`]) after order id `after`.
-#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerQuery {
-    pub order_id: Option<Uuid>,
-    pub after: Option<Uuid>,
-    pub limit: Option<i64>,
-}
-
 /// A stock ledger row: `operation` is `reserve` or `cancel`; a cancel's
 /// `goods_id` and `quantity` are what it put back (null and 0: nothing).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -364,12 +353,7 @@ pub async fn operator_ledger(
     principal.require_operator()?;
     let limit = shop_common::http::page_limit(query.limit)?;
     let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
-    let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
-    orders.dedup();
-    let next = match query.order_id {
-        None if orders.len() as i64 == limit => orders.last().copied(),
-        _ => None,
-    };
+    let next = next_after(&query, limit, rows.iter().map(|r| r.order_id));
     Ok(axum::Json(LedgerPage {
         rows: rows
             .into_iter()

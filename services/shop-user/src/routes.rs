@@ -1,5 +1,6 @@
 //! The HTTP API: request and response bodies, and one handler per endpoint.
 
+use shop_common::ledger::{next_after, LedgerQuery};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -445,18 +446,6 @@ pub async fn list_top_ups(
     ))
 }
 
-/// `GET /operator/money-ledger?order_id=&after=&limit=`: one order's rows,
-/// or a page of `limit` orders (default [`DEFAULT_PAGE`], at most
-/// [`repo::MAX_PAGE`]) after order id `after`.
-#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerQuery {
-    pub order_id: Option<Uuid>,
-    pub after: Option<Uuid>,
-    pub limit: Option<i64>,
-}
-
 /// A money ledger row: `operation` is `reserve` or `cancel`; a cancel's
 /// `user_id` and `amount` are what it refunded (null and 0: nothing).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -501,12 +490,7 @@ pub async fn operator_ledger(
     principal.require_operator()?;
     let limit = shop_common::http::page_limit(query.limit)?;
     let rows = repo::ledger_rows(&state.db, query.order_id, query.after, limit).await?;
-    let mut orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
-    orders.dedup();
-    let next = match query.order_id {
-        None if orders.len() as i64 == limit => orders.last().copied(),
-        _ => None,
-    };
+    let next = next_after(&query, limit, rows.iter().map(|r| r.order_id));
     Ok(axum::Json(LedgerPage {
         rows: rows
             .into_iter()

@@ -455,3 +455,63 @@ pub fn row_order_id(row: &sqlx::any::AnyRow) -> Result<Uuid, sqlx::Error> {
         .parse()
         .map_err(|e: uuid::Error| sqlx::Error::Decode(e.into()))
 }
+
+/// The query of an operator's ledger listing
+/// (`GET /operator/<kind>-ledger?order_id=&after=&limit=`): one order's
+/// rows, or a page of `limit` orders (see [`crate::http::page_limit`])
+/// whose ids sort after `after`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    pub order_id: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// The `after` of the page following one that answered `query` with rows
+/// of `orders` (in order, each id once or repeated in a run): the last
+/// order of a full page, none for the last page or a single order's rows.
+pub fn next_after(
+    query: &LedgerQuery,
+    limit: i64,
+    orders: impl IntoIterator<Item = Uuid>,
+) -> Option<Uuid> {
+    if query.order_id.is_some() {
+        return None;
+    }
+    let mut count = 0;
+    let mut last = None;
+    for id in orders {
+        if last != Some(id) {
+            count += 1;
+            last = Some(id);
+        }
+    }
+    (count == limit).then_some(last).flatten()
+}
+
+#[cfg(test)]
+mod next_after_tests {
+    use super::*;
+
+    fn query(order_id: Option<Uuid>) -> LedgerQuery {
+        LedgerQuery {
+            order_id,
+            after: None,
+            limit: None,
+        }
+    }
+
+    #[test]
+    fn a_full_page_continues_after_its_last_order() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        // Two orders, three rows: a full page of two.
+        assert_eq!(next_after(&query(None), 2, [a, a, b]), Some(b));
+        // Fewer orders than the limit: the last page.
+        assert_eq!(next_after(&query(None), 3, [a, a, b]), None);
+        assert_eq!(next_after(&query(None), 1, []), None);
+        // One order's rows never page.
+        assert_eq!(next_after(&query(Some(a)), 1, [a, a]), None);
+    }
+}
