@@ -205,3 +205,54 @@ async fn every_broker_metric_is_served_and_follows_the_traffic() {
     assert!(flushes_after > flushes_before, "no flush counted");
     assert!(after.ends_with("# EOF\n"));
 }
+
+#[tokio::test]
+async fn a_master_reports_how_far_its_slave_is_behind() {
+    use mq_broker::BrokerRole;
+    use prometheus_client::registry::Registry;
+
+    let ns = NameServer::start().await;
+    let master = TestBroker::start_temp("broker-ha", &ns.addr, |broker, store| {
+        short_timings(broker, store);
+        broker.ha_send_heartbeat_interval = 200;
+    })
+    .await;
+    let mut registry = Registry::default();
+    master
+        .handle
+        .as_ref()
+        .unwrap()
+        .register_metrics(&mut registry);
+    let render = || telemetry::metrics::render(&registry).unwrap();
+    let fall_behind = |text: &str| value(text, "rocketmq_slave_fall_behind_bytes", &[]);
+    assert_eq!(fall_behind(&render()), None, "no slave, no series");
+
+    let c = client();
+    create_topic(&c, &master.addr, "Replicated", 1).await;
+    for i in 0..20 {
+        send(
+            &c,
+            &master.addr,
+            message("Replicated", 0, "", "", format!("m{i}").as_bytes()),
+        )
+        .await;
+    }
+    let _slave = TestBroker::start_temp("broker-ha", &ns.addr, |broker, store| {
+        short_timings(broker, store);
+        broker.broker_id = 1;
+        broker.broker_role = BrokerRole::Slave;
+        broker.ha_send_heartbeat_interval = 200;
+    })
+    .await;
+    // Once connected, the slave catches up: the series appears and reaches 0.
+    wait_for("the slave caught up in the metrics", || {
+        let text = render();
+        async move { (fall_behind(&text) == Some(0.0)).then_some(()) }
+    })
+    .await;
+    let text = render();
+    assert!(
+        value(&text, "rocketmq_storage_size", &["store=\"commitlog\""]).unwrap() > 0.0,
+        "{text}"
+    );
+}
