@@ -425,7 +425,8 @@ async fn find_by_id_reset_an_offset_and_resend_a_dead_letter() {
     let Some(driver) = Driver::start().await else {
         return;
     };
-    let cluster = Cluster::start().await;
+    // Half messages are checked back but never discarded.
+    let cluster = Cluster::start_with(|b, _| b.transaction_check_max = u32::MAX).await;
     let console = Console::start(common::config(&cluster.namesrv.addr)).await;
     let url = &console.url;
     let admin = mq_client::AdminClient::start(
@@ -563,6 +564,46 @@ async fn find_by_id_reset_an_offset_and_resend_a_dead_letter() {
         (n == 2).then_some(())
     })
     .await;
+
+    // A half message its producer never decides: the transactions page
+    // shows how often the broker checked it back.
+    let producer = mq_client::TransactionProducer::start(
+        mq_client::ProducerConfig::new("flow-tx"),
+        mq_client::ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("tx")),
+        std::sync::Arc::new(Undecided),
+    )
+    .await
+    .unwrap();
+    producer
+        .send_half(mq_client::Message::new("BrowserFlow", "undecided").with_keys(["flow-half"]))
+        .await
+        .unwrap();
+    wait_for("a check-back counted on the transactions page", || async {
+        driver.goto(&format!("{url}/transactions")).await;
+        let page = driver.wait_text("</main>").await;
+        let row = page
+            .split("<tr>")
+            .find(|r| r.contains("<td>flow-half</td>"))?;
+        let count = row
+            .split("<td class=\"num checks\">")
+            .nth(1)?
+            .split('<')
+            .next()?;
+        (count.parse::<u32>().ok()? >= 1).then_some(())
+    })
+    .await;
+    driver.shot("flow-transactions").await;
+    producer.producer().shutdown().await;
     admin.shutdown().await;
     driver.quit().await;
+}
+
+/// A producer whose local transactions are never decided.
+struct Undecided;
+
+#[mq_client::async_trait]
+impl mq_client::TransactionChecker for Undecided {
+    async fn check(&self, _msg: &mq_client::MessageExt) -> mq_client::LocalTransactionState {
+        mq_client::LocalTransactionState::Unknown
+    }
 }
