@@ -18,7 +18,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-25}
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(order goods coupon user pay log points)
+[ ${#services[@]} -gt 0 ] || services=(order goods coupon user pay log points gateway)
 
 cargo build -q --bin shop
 work=$(mktemp -d)

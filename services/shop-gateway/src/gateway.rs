@@ -42,7 +42,7 @@ pub struct PayOrder {
 
 /// How a payment went: the gateway's trade number and whether the merchant
 /// accepted the notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayOutcome {
     pub trade_no: String,
     /// The HTTP status of the merchant's last answer; `None` when it never

@@ -24,6 +24,7 @@
 pub mod config;
 pub mod gateway;
 pub mod merchant;
+pub mod openapi;
 pub mod routes;
 pub mod store;
 
@@ -47,7 +48,7 @@ pub struct AppState {
 /// - `GET /pay/{payment_id}` (the pay page)
 /// - `POST /pay/{payment_id}` (its button: pays, answers an HTML outcome)
 /// - `POST /api/pay` (JSON, for scripts and tests)
-/// - `GET /health`
+/// - `GET /health`, `GET /openapi.json`
 pub fn router(state: AppState) -> Router {
     let verifier = merchant::verifier(state.gateway.config());
     let merchant = Router::new()
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/pay", post(routes::api_pay))
         .route("/health", get(routes::health))
+        .merge(shop_common::openapi::route(openapi::document()))
         .merge(merchant);
     shop_common::http::service_router(api, state)
 }

@@ -16,18 +16,19 @@ use crate::store::Trade;
 use crate::AppState;
 
 /// `POST /api/payments` (the merchant, signed).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub payment_id: Uuid,
     pub order_id: Uuid,
     /// A string like `"12.30"` or a number.
     #[serde(deserialize_with = "decimal")]
+    #[schema(value_type = String, example = "12.30")]
     pub amount: Decimal,
 }
 
 /// A registered payment as the merchant sees it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub payment_id: Uuid,
     pub order_id: Uuid,
@@ -52,13 +53,14 @@ impl From<Trade> for PaymentView {
 
 /// `POST /api/pay`: pays a registered payment. `order_id`, `amount` and
 /// `notify_url`, when given, must be what was registered.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayRequest {
     pub payment_id: Uuid,
     #[serde(default)]
     pub order_id: Option<Uuid>,
     #[serde(default, deserialize_with = "optional_decimal")]
+    #[schema(value_type = Option<String>, example = "12.30")]
     pub amount: Option<Decimal>,
     #[serde(default)]
     pub notify_url: Option<String>,
@@ -98,6 +100,18 @@ impl From<PayRefused> for ApiError {
 /// 401 `merchant_unauthenticated`; 400 `invalid_amount`; 409
 /// `payment_conflict` (this payment id is registered for another order or
 /// amount).
+#[utoipa::path(
+    post,
+    path = "/api/payments",
+    tag = "gateway",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "Registered (also for a repeated registration)", body = PaymentView),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+    ),
+    security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
+)]
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
@@ -117,6 +131,17 @@ pub async fn register(
 /// `payment_not_registered`; 400 `notify_url_not_registered`,
 /// `invalid_amount`, `invalid_json`, `invalid_body`; 409
 /// `payment_conflict` (another order or amount than registered).
+#[utoipa::path(
+    post,
+    path = "/api/pay",
+    tag = "gateway",
+    request_body = PayRequest,
+    responses(
+        (status = 200, description = "Paid; whether the merchant accepted the notification", body = PayOutcome),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn api_pay(
     State(state): State<AppState>,
     Json(body): Json<PayRequest>,
@@ -172,6 +197,17 @@ fn page(title: &str, body: &str) -> String {
 /// the merchant registered, whatever the URL's query says) with a "Pay"
 /// button that posts to `POST /pay/{payment_id}`; 404
 /// `payment_not_registered`.
+#[utoipa::path(
+    get,
+    path = "/pay/{payment_id}",
+    tag = "gateway",
+    params(("payment_id" = Uuid, Path, description = "A payment the merchant registered")),
+    responses(
+        (status = 200, description = "The pay page", content_type = "text/html", body = String),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn pay_page(
     State(state): State<AppState>,
     Path(payment_id): Path<Uuid>,
@@ -192,6 +228,18 @@ pub async fn pay_page(
 /// ignored) → an HTML page with the outcome: 200 when the merchant
 /// accepted the notification, 502 when it refused it or could not be
 /// reached; 404 `payment_not_registered`.
+#[utoipa::path(
+    post,
+    path = "/pay/{payment_id}",
+    tag = "gateway",
+    params(("payment_id" = Uuid, Path, description = "A payment the merchant registered")),
+    responses(
+        (status = 200, description = "Paid, and the merchant accepted the notification", content_type = "text/html", body = String),
+        (status = 502, description = "Paid, but the merchant refused the notification or did not answer", content_type = "text/html", body = String),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn pay_form(
     State(state): State<AppState>,
     Path(payment_id): Path<Uuid>,
@@ -223,6 +271,16 @@ pub async fn pay_form(
 }
 
 /// `GET /health`.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "gateway",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
+        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+    )
+)]
 pub async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
