@@ -147,6 +147,27 @@ impl Default for Options {
     }
 }
 
+/// A free port for the pay service, and a fake gateway that calls back
+/// there; returns the port and the gateway's URL.
+async fn start_gateway(
+    dir: &std::path::Path,
+    metrics: &ShopMetrics,
+) -> (std::net::SocketAddr, String) {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let pay_addr = probe.local_addr().expect("an address");
+    drop(probe);
+    let mut gateway_config =
+        shop_gateway::config_for_tests(&format!("http://{pay_addr}/payments/callback"), dir);
+    gateway_config.metrics = Some(metrics.clone());
+    let app = shop_gateway::SERVICE
+        .start(gateway_config)
+        .await
+        .expect("gateway starts");
+    let gateway_url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    (pay_addr, gateway_url)
+}
+
 /// The shop, with what was seeded so the invariants can be checked.
 pub struct Shop {
     pub cluster: Cluster,
@@ -235,22 +256,10 @@ impl Shop {
         .await;
 
         // The pay service must know its own URL for the gateway's callback,
-        // and the gateway calls back only that URL.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let pay_addr = probe.local_addr().expect("an address");
-        drop(probe);
+        // and the gateway calls back only that URL: pay's port is picked
+        // first (and picked again below if another process takes it).
         let gateway_dir = tempfile::tempdir().expect("a gateway folder");
-        let mut gateway_config = shop_gateway::config_for_tests(
-            &format!("http://{pay_addr}/payments/callback"),
-            gateway_dir.path(),
-        );
-        gateway_config.metrics = Some(metrics.clone());
-        let app = shop_gateway::SERVICE
-            .start(gateway_config)
-            .await
-            .expect("gateway starts");
-        let gateway_url = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let (pay_addr, gateway_url) = start_gateway(gateway_dir.path(), &metrics).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -286,14 +295,28 @@ impl Shop {
         };
         shop.order = shop.start_order(options.sweep_interval).await;
 
-        let mut config = shop_pay::config_for_tests(&shop.pay_db_url, &shop.order.url);
-        config.sessions = sessions(&shop.user.url);
-        config.metrics = Some(shop.metrics.clone());
-        config.http_addr = pay_addr;
-        config.namesrv_addr = shop.cluster.namesrv.addr.clone();
-        config.own.gateway_url = shop.gateway_url.clone();
-        config.own.public_url = format!("http://{pay_addr}");
-        let app = shop_pay::SERVICE.start(config).await.expect("pay starts");
+        let mut pay_addr = pay_addr;
+        let mut attempts = 0;
+        let app = loop {
+            let mut config = shop_pay::config_for_tests(&shop.pay_db_url, &shop.order.url);
+            config.sessions = sessions(&shop.user.url);
+            config.metrics = Some(shop.metrics.clone());
+            config.http_addr = pay_addr;
+            config.namesrv_addr = shop.cluster.namesrv.addr.clone();
+            config.own.gateway_url = shop.gateway_url.clone();
+            config.own.public_url = format!("http://{pay_addr}");
+            match shop_pay::SERVICE.start(config).await {
+                Ok(app) => break app,
+                // The probed port was taken meanwhile: a new one, and a
+                // gateway that calls back there.
+                Err(error) if attempts < 5 && format!("{error:?}").contains("AddrInUse") => {
+                    attempts += 1;
+                    (pay_addr, shop.gateway_url) =
+                        start_gateway(shop._gateway_dir.path(), &shop.metrics).await;
+                }
+                Err(error) => panic!("pay starts: {error:?}"),
+            }
+        };
         let db = app.state().db.clone();
         shop.pay = Service::spawn(app.port(), db, |rx| app.run_until_stopped(stopped(rx)));
         Some(shop)
