@@ -2,17 +2,25 @@
 //!
 //! A connection is full duplex: either side sends requests and both sides
 //! answer them. The driver reads frames in one task and writes in another;
-//! every incoming request runs in its own task, so a slow request (a long
-//! poll) never holds up the ones behind it, and every incoming response is
-//! matched by opaque to the [`Channel::invoke`] waiting for it.
+//! every incoming request is polled once in the read loop and, if it is not
+//! done then, moves to a task of its own, so a slow request (a long poll)
+//! never holds up the ones behind it; the answers of the requests that
+//! finished at once go to the writer together, one write per read. Every
+//! incoming response is matched by opaque to the [`Channel::invoke`]
+//! waiting for it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use mq_protocol::frame::flag;
 use mq_protocol::{RemotingCommand, ResponseCode};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -102,7 +110,7 @@ struct Inner {
     id: u64,
     peer: SocketAddr,
     local: SocketAddr,
-    outbound: mpsc::Sender<RemotingCommand>,
+    outbound: mpsc::Sender<Outbound>,
     pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     next_opaque: AtomicI32,
     closed: watch::Sender<bool>,
@@ -180,7 +188,7 @@ impl Channel {
         let exchange = async {
             self.inner
                 .outbound
-                .send(request)
+                .send(Outbound::Command(request))
                 .await
                 .map_err(|_| self.closed_error())?;
             rx.await.map_err(|_| self.closed_error())
@@ -217,7 +225,19 @@ impl Channel {
         }
         self.inner
             .outbound
-            .send(command)
+            .send(Outbound::Command(command))
+            .await
+            .map_err(|_| self.closed_error())
+    }
+
+    /// Queues frames already encoded, in order, for one write.
+    async fn send_encoded(&self, frames: BytesMut) -> Result<(), RemotingError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.inner
+            .outbound
+            .send(Outbound::Encoded(frames))
             .await
             .map_err(|_| self.closed_error())
     }
@@ -307,7 +327,7 @@ enum End {
 async fn drive(
     mut reader: FrameReader,
     writer: FrameWriter,
-    queue: mpsc::Receiver<RemotingCommand>,
+    queue: mpsc::Receiver<Outbound>,
     channel: Channel,
     handler: Arc<dyn RequestHandler>,
     config: DriveConfig,
@@ -315,11 +335,16 @@ async fn drive(
 ) {
     let peer = channel.peer_addr();
     let writer_task = tokio::spawn(write_loop(writer, queue, channel.clone()));
-    let permits = Arc::new(Semaphore::new(config.max_in_flight));
-    let mut in_flight = JoinSet::new();
+    let mut serving = Serving {
+        channel: channel.clone(),
+        handler,
+        permits: Arc::new(Semaphore::new(config.max_in_flight)),
+        in_flight: JoinSet::new(),
+        answers: BytesMut::new(),
+    };
     let mut closed = channel.inner.closed.subscribe();
     let end = loop {
-        while in_flight.try_join_next().is_some() {}
+        while serving.in_flight.try_join_next().is_some() {}
         let frame = tokio::select! {
             frame = reader.read_frame() => frame,
             _ = wait_true(&mut closed) => break End::Abandon,
@@ -334,7 +359,7 @@ async fn drive(
             Err(RemotingError::ReadTimeout {
                 limit: ReadLimit::Idle,
                 ..
-            }) if !in_flight.is_empty() => {
+            }) if !serving.in_flight.is_empty() => {
                 // Silent while its requests are still being handled (long
                 // polls): not idle, as in Netty's all-idle state.
                 continue;
@@ -350,41 +375,24 @@ async fn drive(
                 break End::Abandon;
             }
         };
-        if command.is_response() {
-            let waiter = channel.lock_pending().remove(&command.opaque);
-            match waiter {
-                Some(waiter) => {
-                    // The invoker may have timed out meanwhile; that is fine.
-                    let _ = waiter.send(command);
-                }
-                None => warn!(
-                    %peer,
-                    opaque = command.opaque,
-                    code = command.code,
-                    "response to an unknown or expired opaque dropped"
-                ),
+        serving.frame(command).await;
+        // The frames that arrived with this one are served before the next
+        // read, and the answers of those that finished at once leave
+        // together, in one write.
+        let bad_frame = loop {
+            match reader.buffered_frame() {
+                Ok(Some(command)) => serving.frame(command).await,
+                Ok(None) => break None,
+                Err(error) => break Some(error),
             }
-            continue;
-        }
-        match permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let handler = handler.clone();
-                let channel = channel.clone();
-                in_flight.spawn(async move {
-                    serve_request(handler, channel, command).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                warn!(%peer, code = command.code, "too many requests in flight on one connection; answering SYSTEM_BUSY");
-                if !command.is_oneway() {
-                    let busy = RemotingCommand::response_to(&command, ResponseCode::SYSTEM_BUSY)
-                        .with_remark("[OVERLOAD] too many requests in flight on this connection");
-                    let _ = channel.send(busy).await;
-                }
-            }
+        };
+        serving.send_answers().await;
+        if let Some(error) = bad_frame {
+            warn!(%peer, channel = channel.id(), %error, "closing connection");
+            break End::Abandon;
         }
     };
+    let mut in_flight = serving.in_flight;
     match end {
         End::Drain => while in_flight.join_next().await.is_some() {},
         End::Abandon => in_flight.shutdown().await,
@@ -405,7 +413,91 @@ async fn drive(
     drop(pending);
     drop(reader);
     debug!(%peer, channel = channel.id(), "connection closed");
-    handler.on_close(&channel);
+    serving.handler.on_close(&channel);
+}
+
+/// What the read loop of one connection needs to serve the frames it reads.
+struct Serving {
+    channel: Channel,
+    handler: Arc<dyn RequestHandler>,
+    /// One per request being handled ([`DriveConfig::max_in_flight`]).
+    permits: Arc<Semaphore>,
+    /// The requests that did not finish when first polled.
+    in_flight: JoinSet<()>,
+    /// Answers of requests that finished when first polled, encoded, not
+    /// yet handed to the writer.
+    answers: BytesMut,
+}
+
+impl Serving {
+    /// Serves one frame: a response goes to the invoke waiting for it; a
+    /// request is handled. The handler is polled here once, in the read
+    /// loop's task: most requests (a send under ASYNC_FLUSH, a heartbeat)
+    /// finish in that poll, so they cost no task of their own and no wake-up
+    /// of another thread. One that is still pending after it (a long poll, a
+    /// SYNC_FLUSH send waiting for its flush) moves to a task of its own and
+    /// answers from there, so it holds up nothing behind it.
+    async fn frame(&mut self, command: RemotingCommand) {
+        if command.is_response() {
+            let waiter = self.channel.lock_pending().remove(&command.opaque);
+            match waiter {
+                // The invoker may have timed out meanwhile; that is fine.
+                Some(waiter) => drop(waiter.send(command)),
+                None => warn!(
+                    peer = %self.channel.peer_addr(),
+                    opaque = command.opaque,
+                    code = command.code,
+                    "response to an unknown or expired opaque dropped"
+                ),
+            }
+            return;
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            warn!(peer = %self.channel.peer_addr(), code = command.code, "too many requests in flight on one connection; answering SYSTEM_BUSY");
+            if !command.is_oneway() {
+                RemotingCommand::response_to(&command, ResponseCode::SYSTEM_BUSY)
+                    .with_remark("[OVERLOAD] too many requests in flight on this connection")
+                    .encode(&mut self.answers);
+            }
+            return;
+        };
+        let mut answer = Box::pin(answer(self.handler.clone(), self.channel.clone(), command));
+        let first = std::future::poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(response) => {
+                if let Some(response) = response {
+                    response.encode(&mut self.answers);
+                }
+                drop(permit);
+                if self.answers.len() >= MAX_WRITE_BATCH {
+                    self.send_answers().await;
+                }
+            }
+            Poll::Pending => {
+                let channel = self.channel.clone();
+                self.in_flight.spawn(async move {
+                    if let Some(response) = answer.await {
+                        let code = response.code;
+                        if channel.send(response).await.is_err() {
+                            debug!(peer = %channel.peer_addr(), code, "connection closed before the response was sent");
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    /// Hands the answers gathered so far to the writer.
+    async fn send_answers(&mut self) {
+        if self.answers.is_empty() {
+            return;
+        }
+        let answers = self.answers.split();
+        if self.channel.send_encoded(answers).await.is_err() {
+            debug!(peer = %self.channel.peer_addr(), "connection closed before the responses were sent");
+        }
+    }
 }
 
 /// Resolves when the watched flag is true (or its sender is gone).
@@ -427,51 +519,71 @@ async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
-async fn serve_request(
+/// Handles one request and returns what to answer: the handler's response
+/// with the request's opaque and serialize type, SYSTEM_ERROR with the
+/// reason when it failed or panicked, nothing for a oneway request.
+async fn answer(
     handler: Arc<dyn RequestHandler>,
     channel: Channel,
     request: RemotingCommand,
-) {
+) -> Option<RemotingCommand> {
     let oneway = request.is_oneway();
     let code = request.code;
     let mut template = RemotingCommand::response_to(&request, ResponseCode::SUCCESS);
     template.version = request.version;
-    // The handler runs in a task of its own so a panic in it becomes a
-    // SYSTEM_ERROR answer instead of a silent loss; aborting this task
-    // (connection abandoned) aborts the handler too.
-    let mut task = {
-        let channel = channel.clone();
-        AbortOnDrop(tokio::spawn(async move {
-            handler.handle(&channel, request).await
-        }))
-    };
-    let outcome = match task.await_result().await {
+    // A panic in the handler becomes a SYSTEM_ERROR answer instead of a
+    // silent loss (and of the read loop, which polls it first).
+    let outcome = match CatchUnwind(handler.handle(&channel, request)).await {
         Ok(outcome) => outcome,
-        Err(join_error) => Err(format!("request handler failed: {join_error}").into()),
+        Err(panic) => Err(format!("request handler failed: {}", panic_message(&*panic)).into()),
     };
     if oneway {
         if let Err(error) = outcome {
             warn!(peer = %channel.peer_addr(), code, %error, "oneway request failed");
         }
-        return;
+        return None;
     }
-    let response = match outcome {
+    match outcome {
         Ok(Some(mut response)) => {
             response.opaque = template.opaque;
             response.serialize_type = template.serialize_type;
             response.flag = (response.flag | flag::RESPONSE) & !flag::ONEWAY;
-            response
+            Some(response)
         }
-        Ok(None) => return,
+        Ok(None) => None,
         Err(error) => {
             debug!(peer = %channel.peer_addr(), code, %error, "request failed");
             template.code = ResponseCode::SYSTEM_ERROR.into();
             template.remark = Some(error.to_string());
-            template
+            Some(template)
         }
-    };
-    if channel.send(response).await.is_err() {
-        debug!(peer = %channel.peer_addr(), code, "connection closed before the response was sent");
+    }
+}
+
+/// Polls a future, turning a panic in it into an error.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// The message a panic was raised with, as the standard library prints it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        format!("panicked: {message}")
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        format!("panicked: {message}")
+    } else {
+        "panicked".to_owned()
     }
 }
 
@@ -490,30 +602,47 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// What the writer task is given: a frame to encode, or frames already
+/// encoded (the answers the read loop gathered).
+#[derive(Debug)]
+enum Outbound {
+    Command(RemotingCommand),
+    Encoded(BytesMut),
+}
+
 /// Queues what is waiting in `queue`, up to [`MAX_WRITE_BATCH`] bytes.
-fn drain_into(writer: &mut FrameWriter, queue: &mut mpsc::Receiver<RemotingCommand>) {
+fn drain_into(writer: &mut FrameWriter, queue: &mut mpsc::Receiver<Outbound>) {
     while writer.buffered() < MAX_WRITE_BATCH {
         match queue.try_recv() {
-            Ok(command) => writer.queue(&command),
+            Ok(outbound) => writer.queue_outbound(outbound),
             Err(_) => break,
+        }
+    }
+}
+
+impl FrameWriter {
+    fn queue_outbound(&mut self, outbound: Outbound) {
+        match outbound {
+            Outbound::Command(command) => self.queue(&command),
+            Outbound::Encoded(frames) => self.queue_encoded(&frames),
         }
     }
 }
 
 async fn write_loop(
     mut writer: FrameWriter,
-    mut queue: mpsc::Receiver<RemotingCommand>,
+    mut queue: mpsc::Receiver<Outbound>,
     channel: Channel,
 ) {
     let mut closed = channel.inner.closed.subscribe();
     loop {
-        let command = tokio::select! {
+        let outbound = tokio::select! {
             biased;
-            command = queue.recv() => command,
+            outbound = queue.recv() => outbound,
             _ = wait_true(&mut closed) => {
                 // Send what was queued before the close, then stop.
-                while let Ok(command) = queue.try_recv() {
-                    writer.queue(&command);
+                while let Ok(outbound) = queue.try_recv() {
+                    writer.queue_outbound(outbound);
                 }
                 if writer.buffered() > 0 {
                     let _ = writer.flush().await;
@@ -521,8 +650,8 @@ async fn write_loop(
                 return;
             }
         };
-        let Some(command) = command else { return };
-        writer.queue(&command);
+        let Some(outbound) = outbound else { return };
+        writer.queue_outbound(outbound);
         drain_into(&mut writer, &mut queue);
         if writer.buffered() < MAX_WRITE_BATCH {
             // Let the request tasks that are ready run first: responses

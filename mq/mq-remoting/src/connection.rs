@@ -8,8 +8,9 @@
 
 use std::net::SocketAddr;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use mq_protocol::frame::frame_length;
+use mq_protocol::ProtocolError;
 use mq_protocol::RemotingCommand;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -110,17 +111,7 @@ impl FrameReader {
     /// raced in `select!`.
     pub async fn read_frame(&mut self) -> Result<Option<RemotingCommand>, RemotingError> {
         loop {
-            let frame_error = |source| RemotingError::Frame {
-                addr: self.peer.to_string(),
-                source,
-            };
-            if let Some((command, used)) =
-                RemotingCommand::decode(&self.buf, self.max_frame_len).map_err(frame_error)?
-            {
-                self.buf.advance(used);
-                if let Some(timer) = &mut self.timer {
-                    timer.frame_done();
-                }
+            if let Some(command) = self.buffered_frame()? {
                 return Ok(Some(command));
             }
             // The prefix, once readable, has been checked against the limit
@@ -173,6 +164,27 @@ impl FrameReader {
     }
 }
 
+impl FrameReader {
+    /// The next frame if it is already buffered whole; never reads.
+    pub fn buffered_frame(&mut self) -> Result<Option<RemotingCommand>, RemotingError> {
+        self.buffered_frame_inner()
+            .map_err(|source| RemotingError::Frame {
+                addr: self.peer.to_string(),
+                source,
+            })
+    }
+
+    fn buffered_frame_inner(&mut self) -> Result<Option<RemotingCommand>, ProtocolError> {
+        let command = RemotingCommand::decode_split(&mut self.buf, self.max_frame_len)?;
+        if command.is_some() {
+            if let Some(timer) = &mut self.timer {
+                timer.frame_done();
+            }
+        }
+        Ok(command)
+    }
+}
+
 /// The writing half of a [`Connection`]: frames are queued, then flushed
 /// with one write.
 #[derive(Debug)]
@@ -186,6 +198,12 @@ impl FrameWriter {
     /// Encodes `command` into the write buffer.
     pub fn queue(&mut self, command: &RemotingCommand) {
         command.encode(&mut self.buf);
+    }
+
+    /// Appends frames already encoded to the write buffer. They are
+    /// copied, so that their buffer returns to its owner for reuse.
+    pub fn queue_encoded(&mut self, frames: &[u8]) {
+        self.buf.extend_from_slice(frames);
     }
 
     /// Bytes queued and not yet written.

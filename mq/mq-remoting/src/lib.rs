@@ -6,8 +6,9 @@
 //!   and writes whole frames ([`mq_protocol::RemotingCommand`]), checking the
 //!   length prefix against the frame limit before allocating for a frame.
 //! - [`channel`]: the driver of one connection, the same on both ends. It
-//!   reads frames in one task and writes in another; each request runs in a
-//!   task of its own through a [`RequestHandler`], and each response is
+//!   reads frames in one task and writes in another; each request is first
+//!   polled in the read loop through a [`RequestHandler`] and moves to a
+//!   task of its own only if it does not finish there, and each response is
 //!   matched by opaque to the [`Channel::invoke`] awaiting it. A [`Channel`]
 //!   is the cloneable handle on a connection: peer address, id, `invoke`,
 //!   `oneway`, `close`, `closed`.
@@ -24,8 +25,9 @@
 //!
 //! Data flow of a request to a server: `RemotingClient::invoke` → the
 //! channel assigns an opaque and parks a waiter → writer task → socket →
-//! server reader task → handler task → writer task → client reader task →
-//! waiter. The broker's call-backs into clients take the same path the other
+//! server reader task, which runs the handler (a task of its own only when
+//! it has to wait) → writer task, one write for the answers of one read →
+//! client reader task → waiter. The broker's call-backs into clients take the same path the other
 //! way round, over the same connection.
 
 pub mod channel;

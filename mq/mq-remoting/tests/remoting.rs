@@ -21,6 +21,8 @@ const FAIL: i32 = 3;
 const CALLBACK: i32 = 4;
 const CLOSE: i32 = 5;
 const BARRIER: i32 = 6;
+const PANIC: i32 = 7;
+const GATED_PANIC: i32 = 8;
 
 const LONG: Duration = Duration::from_secs(10);
 
@@ -99,6 +101,11 @@ impl RequestHandler for TestHandler {
             BARRIER => {
                 self.barrier.wait().await;
                 Ok(Some(ok.with_remark(id)))
+            }
+            PANIC => panic!("handler bug: {id}"),
+            GATED_PANIC => {
+                let _permit = self.gate(&id).acquire_owned().await?;
+                panic!("late handler bug: {id}")
             }
             _ => Ok(Some(not_supported(&request))),
         }
@@ -392,6 +399,120 @@ async fn handler_errors_answer_system_error_and_oneways_get_nothing() {
     assert_eq!(response.opaque, 3, "oneway requests must get no response");
     assert_eq!(response.response_code(), Some(ResponseCode::SYSTEM_ERROR));
     assert_eq!(response.remark.as_deref(), Some("boom: loud"));
+}
+
+/// A handler that panics, when first polled or after it waited, answers
+/// SYSTEM_ERROR with the panic's message; the connection goes on serving.
+#[tokio::test]
+async fn a_panicking_handler_answers_system_error_and_the_connection_stays() {
+    let (server, handler, _closed) = start(1).await;
+    let mut conn = raw(server.addr).await;
+    let mut late = request(GATED_PANIC, "late");
+    late.opaque = 1;
+    conn.write_frame(&late).await.unwrap();
+    let mut early = request(PANIC, "early");
+    early.opaque = 2;
+    conn.write_frame(&early).await.unwrap();
+    let response = conn.read_frame().await.unwrap().unwrap();
+    assert_eq!(response.opaque, 2);
+    assert_eq!(response.response_code(), Some(ResponseCode::SYSTEM_ERROR));
+    assert_eq!(
+        response.remark.as_deref(),
+        Some("request handler failed: panicked: handler bug: early")
+    );
+    handler.release("late");
+    let response = conn.read_frame().await.unwrap().unwrap();
+    assert_eq!(response.opaque, 1);
+    assert_eq!(response.response_code(), Some(ResponseCode::SYSTEM_ERROR));
+    assert_eq!(
+        response.remark.as_deref(),
+        Some("request handler failed: panicked: late handler bug: late")
+    );
+    let mut echo = request(ECHO, "after");
+    echo.opaque = 3;
+    conn.write_frame(&echo).await.unwrap();
+    let response = conn.read_frame().await.unwrap().unwrap();
+    assert_eq!(
+        (response.opaque, response.remark.as_deref()),
+        (3, Some("after"))
+    );
+}
+
+/// Frames that arrive in one segment are all served: those that finish at
+/// once are answered (in order) while one of them is held, and a held one
+/// is answered when it finishes.
+#[tokio::test]
+async fn pipelined_requests_are_all_answered_around_a_held_one() {
+    let (server, handler, _closed) = start(1).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut frames = bytes::BytesMut::new();
+    for (opaque, code, id) in [
+        (1, ECHO, "e1"),
+        (2, GATED, "held"),
+        (3, ECHO, "e3"),
+        (4, FAIL, "f4"),
+        (5, ECHO, "e5"),
+    ] {
+        let mut req = request(code, id).with_body(id.as_bytes().to_vec());
+        req.opaque = opaque;
+        req.encode(&mut frames);
+    }
+    stream.write_all(&frames).await.unwrap();
+    let mut conn = Connection::new(stream, mq_protocol::DEFAULT_MAX_FRAME_LEN).unwrap();
+    let mut answered = Vec::new();
+    for _ in 0..4 {
+        let response = conn.read_frame().await.unwrap().unwrap();
+        answered.push((response.opaque, response.code, response.body.to_vec()));
+    }
+    let ok: i32 = ResponseCode::SUCCESS.into();
+    let error: i32 = ResponseCode::SYSTEM_ERROR.into();
+    assert_eq!(
+        answered,
+        vec![
+            (1, ok, b"e1".to_vec()),
+            (3, ok, b"e3".to_vec()),
+            (4, error, Vec::new()),
+            (5, ok, b"e5".to_vec()),
+        ]
+    );
+    handler.release("held");
+    let response = conn.read_frame().await.unwrap().unwrap();
+    assert_eq!(
+        (response.opaque, response.remark.as_deref()),
+        (2, Some("held"))
+    );
+}
+
+/// The requests that came before a bad frame are answered before the
+/// connection closes.
+#[tokio::test]
+async fn requests_before_a_bad_frame_are_answered_then_the_connection_closes() {
+    let (server, _handler, _closed) = start(1).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut frames = bytes::BytesMut::new();
+    for opaque in [1, 2] {
+        let mut req = request(ECHO, "before");
+        req.opaque = opaque;
+        req.encode(&mut frames);
+    }
+    // A frame with an unknown serialize type.
+    frames.extend_from_slice(&[0, 0, 0, 4, 7, 0, 0, 0]);
+    stream.write_all(&frames).await.unwrap();
+    let mut got = Vec::new();
+    // The server may reset rather than close: what arrived before counts.
+    let _ = tokio::time::timeout(LONG, stream.read_to_end(&mut got))
+        .await
+        .expect("server did not close the connection");
+    let mut at = 0;
+    let mut opaques = Vec::new();
+    while let Some((response, used)) =
+        RemotingCommand::decode(&got[at..], mq_protocol::DEFAULT_MAX_FRAME_LEN).unwrap()
+    {
+        opaques.push(response.opaque);
+        at += used;
+    }
+    assert_eq!(opaques, vec![1, 2]);
+    assert_eq!(at, got.len(), "nothing but the two answers");
 }
 
 #[tokio::test]

@@ -183,6 +183,37 @@ impl RemotingCommand {
         buf: &[u8],
         max_frame_len: usize,
     ) -> Result<Option<(Self, usize)>, ProtocolError> {
+        let Some((mut command, body, consumed)) = Self::decode_header(buf, max_frame_len)? else {
+            return Ok(None);
+        };
+        command.body = Bytes::copy_from_slice(&buf[body]);
+        Ok(Some((command, consumed)))
+    }
+
+    /// Like [`decode`](Self::decode), but takes the frame off the front of
+    /// `buf` when it is whole, and the body shares `buf`'s memory instead
+    /// of being copied (the connection's read buffer allocates anew only
+    /// once the bodies still held fill it).
+    pub fn decode_split(
+        buf: &mut BytesMut,
+        max_frame_len: usize,
+    ) -> Result<Option<Self>, ProtocolError> {
+        let Some((mut command, body, consumed)) = Self::decode_header(buf, max_frame_len)? else {
+            return Ok(None);
+        };
+        let frame = buf.split_to(consumed);
+        if !body.is_empty() {
+            command.body = frame.freeze().slice(body);
+        }
+        Ok(Some(command))
+    }
+
+    /// The command without its body, where the body lies in `buf`, and the
+    /// frame's length, once `buf` holds the whole frame.
+    fn decode_header(
+        buf: &[u8],
+        max_frame_len: usize,
+    ) -> Result<Option<(Self, std::ops::Range<usize>, usize)>, ProtocolError> {
         let Some(frame_len) = frame_length(buf, max_frame_len)? else {
             return Ok(None);
         };
@@ -206,8 +237,7 @@ impl RemotingCommand {
             SerializeType::RocketMq => decode_binary_header(header)?,
         };
         command.serialize_type = serialize_type;
-        command.body = Bytes::copy_from_slice(&frame[4 + header_len..]);
-        Ok(Some((command, consumed)))
+        Ok(Some((command, 8 + header_len..consumed, consumed)))
     }
 
     fn json_header(&self) -> Vec<u8> {

@@ -76,6 +76,63 @@ fn two_frames_back_to_back_decode_one_at_a_time() {
     assert_eq!(used + used2, buf.len());
 }
 
+/// `decode_split` takes whole frames off the buffer, the same commands as
+/// `decode`, with bodies pointing into the buffer's memory; a partial frame
+/// leaves the buffer as it was.
+#[test]
+fn decode_split_takes_whole_frames_and_shares_the_body() {
+    let mut whole = BytesMut::new();
+    sample(SerializeType::Json).encode(&mut whole);
+    sample(SerializeType::RocketMq).encode(&mut whole);
+    RemotingCommand::request(34).encode(&mut whole);
+    let whole = whole.freeze();
+    for cut in 0..=whole.len() {
+        let mut buf = BytesMut::from(&whole[..cut]);
+        let mut got = Vec::new();
+        while let Some(cmd) =
+            RemotingCommand::decode_split(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap()
+        {
+            got.push(cmd);
+        }
+        let mut at = 0;
+        let mut expected = Vec::new();
+        while let Some((cmd, used)) =
+            RemotingCommand::decode(&whole[at..cut], DEFAULT_MAX_FRAME_LEN).unwrap()
+        {
+            expected.push(cmd);
+            at += used;
+        }
+        assert_eq!(got, expected, "cut at {cut}");
+        assert_eq!(&buf[..], &whole[at..cut], "cut at {cut}: the rest stays");
+    }
+    let mut buf = BytesMut::from(&whole[..]);
+    let base = buf.as_ptr() as usize;
+    let first = RemotingCommand::decode_split(&mut buf, DEFAULT_MAX_FRAME_LEN)
+        .unwrap()
+        .unwrap();
+    let body_at = first.body.as_ptr() as usize;
+    assert!(
+        (base..base + whole.len()).contains(&body_at),
+        "the body is a slice of the read buffer, not a copy"
+    );
+    assert_eq!(&first.body[..], b"body bytes");
+}
+
+/// `decode_split` refuses what `decode` refuses.
+#[test]
+fn decode_split_refuses_bad_frames() {
+    let mut buf = BytesMut::from(&[0u8, 0, 0, 4, 7, 0, 0, 0][..]);
+    assert_eq!(
+        RemotingCommand::decode_split(&mut buf, DEFAULT_MAX_FRAME_LEN),
+        Err(ProtocolError::UnknownSerializeType(7))
+    );
+    let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
+    assert!(matches!(
+        RemotingCommand::decode_split(&mut buf, DEFAULT_MAX_FRAME_LEN),
+        Err(ProtocolError::FrameTooLarge { .. })
+    ));
+}
+
 /// A JSON frame written by hand from the protocol description.
 #[test]
 fn golden_json_frame() {
