@@ -443,6 +443,64 @@ pub mod stats_name {
     pub const BROKER_GET_NUMS: &str = "BROKER_GET_NUMS";
 }
 
+/// How a listener took a message it was handed directly (RocketMQ's
+/// `CMResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(non_camel_case_types)]
+pub enum CMResult {
+    /// Consumed.
+    CR_SUCCESS,
+    /// The listener asked to try again later.
+    CR_LATER,
+    /// An ordered listener rolled back.
+    CR_ROLLBACK,
+    /// An ordered listener committed.
+    CR_COMMIT,
+    /// The listener failed (panicked); `remark` says how.
+    CR_THROW_EXCEPTION,
+    /// The listener gave no verdict.
+    CR_RETURN_NULL,
+}
+
+/// CONSUME_MESSAGE_DIRECTLY's answer (RocketMQ's
+/// `ConsumeMessageDirectlyResult`).
+///
+/// Wire: plain JSON, `{"order":false,"autoCommit":true,
+/// "consumeResult":"CR_SUCCESS","remark":null,"spentTimeMills":3}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumeMessageDirectlyResult {
+    /// The consumer is an ordered one.
+    pub order: bool,
+    pub auto_commit: bool,
+    pub consume_result: Option<CMResult>,
+    pub remark: Option<String>,
+    /// How long the listener took (ms; RocketMQ's spelling).
+    pub spent_time_mills: i64,
+}
+
+impl Default for ConsumeMessageDirectlyResult {
+    fn default() -> Self {
+        ConsumeMessageDirectlyResult {
+            order: false,
+            auto_commit: true,
+            consume_result: None,
+            remark: None,
+            spent_time_mills: 0,
+        }
+    }
+}
+
+impl ConsumeMessageDirectlyResult {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,5 +594,24 @@ mod tests {
         let back: HalfStatus =
             serde_json::from_slice(&serde_json::to_vec(&status).unwrap()).unwrap();
         assert_eq!(back, status);
+    }
+
+    #[test]
+    fn consume_directly_result_golden_and_from_java() {
+        let result = ConsumeMessageDirectlyResult {
+            consume_result: Some(CMResult::CR_LATER),
+            spent_time_mills: 3,
+            ..ConsumeMessageDirectlyResult::default()
+        };
+        assert_eq!(
+            std::str::from_utf8(&result.encode()).unwrap(),
+            r#"{"order":false,"autoCommit":true,"consumeResult":"CR_LATER","remark":null,"spentTimeMills":3}"#
+        );
+        let java = br#"{"autoCommit":true,"consumeResult":"CR_THROW_EXCEPTION","order":true,"remark":"NullPointerException","spentTimeMills":12}"#;
+        let back = ConsumeMessageDirectlyResult::decode(java).unwrap();
+        assert_eq!(back.consume_result, Some(CMResult::CR_THROW_EXCEPTION));
+        assert!(back.order);
+        assert_eq!(back.remark.as_deref(), Some("NullPointerException"));
+        assert!(ConsumeMessageDirectlyResult::decode(br#"{"consumeResult":"CR_MAYBE"}"#).is_err());
     }
 }

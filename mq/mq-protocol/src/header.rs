@@ -376,6 +376,19 @@ headers! {
     pub struct NamespaceHeader {
         namespace: String = "namespace",
     }
+
+    /// CONSUME_MESSAGE_DIRECTLY (admin → broker → client): run the group's
+    /// listener on the message `msgId` names (an offset message id). The
+    /// broker fills `brokerName` and puts the stored message in the body
+    /// before forwarding; `clientId` picks the member (RocketMQ requires
+    /// it; our broker takes any live member when it is empty).
+    pub struct ConsumeMessageDirectlyResultRequestHeader {
+        consumer_group: String = "consumerGroup",
+        client_id: Option<String> = "clientId",
+        msg_id: Option<String> = "msgId",
+        broker_name: Option<String> = "brokerName",
+        topic: Option<String> = "topic",
+    }
 }
 
 impl SendMessageRequestHeaderV2 {

@@ -3,8 +3,9 @@
 //! the group's offsets and tells each member with
 //! RESET_CONSUMER_CLIENT_OFFSET), INVOKE_BROKER_TO_GET_CONSUMER_STATUS
 //! (asks each member, GET_CONSUMER_STATUS_FROM_CLIENT),
-//! GET_CONSUMER_RUNNING_INFO (forwarded to the named client) and
-//! CLONE_GROUP_OFFSET.
+//! GET_CONSUMER_RUNNING_INFO (forwarded to the named client),
+//! CONSUME_MESSAGE_DIRECTLY (a stored message handed to one member's
+//! listener) and CLONE_GROUP_OFFSET.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,8 +13,8 @@ use std::time::Duration;
 use mq_protocol::admin_body::{GetConsumerStatusBody, ResetOffsetBody};
 use mq_protocol::body::MessageQueue;
 use mq_protocol::header::{
-    CloneGroupOffsetRequestHeader, GetConsumerRunningInfoRequestHeader,
-    GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
+    CloneGroupOffsetRequestHeader, ConsumeMessageDirectlyResultRequestHeader,
+    GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
 };
 use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::{request_code, RemotingCommand, ResponseCode};
@@ -173,6 +174,81 @@ pub(crate) async fn running_info(broker: &Broker, request: &RemotingCommand) -> 
                 header.client_id
             ))
         })?;
+    let mut response = RemotingCommand::response_to(
+        request,
+        ResponseCode::from_i32(answer.code).unwrap_or(ResponseCode::SYSTEM_ERROR),
+    );
+    response.remark = answer.remark;
+    response.body = answer.body;
+    Ok(response)
+}
+
+/// CONSUME_MESSAGE_DIRECTLY: reads the message `msgId` names from the
+/// store and hands it to one live member of the group (the one named by
+/// `clientId`, else the first online), whose listener consumes it; the
+/// answer is the member's ConsumeMessageDirectlyResult. Offsets do not
+/// move: this is a re-run of the listener, not a delivery.
+pub(crate) async fn consume_directly(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let mut header: ConsumeMessageDirectlyResultRequestHeader = request.header()?;
+    GroupName::parse(&header.consumer_group).map_err(ProcessError::system)?;
+    let msg_id = header.msg_id.clone().unwrap_or_default();
+    let (_, offset) = mq_protocol::message::decode_message_id(&msg_id)
+        .map_err(|_| ProcessError::system(format!("<{msg_id}> is not an offset message id")))?;
+    let bytes = u64::try_from(offset)
+        .ok()
+        .and_then(|offset| {
+            let msg = broker.store.look_message_by_offset(offset)?;
+            broker.store.get_message_bytes(offset, msg.store_size)
+        })
+        .ok_or_else(|| {
+            ProcessError::new(
+                ResponseCode::NO_MESSAGE,
+                format!("no message is stored at the offset of <{msg_id}>"),
+            )
+        })?;
+    let wanted = header.client_id.as_deref().filter(|c| !c.is_empty());
+    let member = broker
+        .clients
+        .members(&header.consumer_group)
+        .into_iter()
+        .find(|m| wanted.is_none_or(|c| c == m.client_id))
+        .ok_or_else(|| {
+            ProcessError::system(format!(
+                "the consumer <{}> <{}> is not online",
+                header.consumer_group,
+                wanted.unwrap_or("any client")
+            ))
+        })?;
+    header.broker_name = Some(broker.config().broker_name.clone());
+    header.client_id = Some(member.client_id.clone());
+    let ask = RemotingCommand::request(request_code::CONSUME_MESSAGE_DIRECTLY)
+        .with_header(&header)
+        .with_body(bytes);
+    let answer = match member.channel.invoke(ask, CLIENT_ANSWER_TIMEOUT).await {
+        Ok(answer) => answer,
+        Err(e @ mq_remoting::RemotingError::Timeout { .. }) => {
+            return Err(ProcessError::new(
+                ResponseCode::CONSUME_MSG_TIMEOUT,
+                format!(
+                    "consumer <{}> <{}> timeout: {e}",
+                    header.consumer_group, member.client_id
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(ProcessError::system(format!(
+                "invoke consumer <{}> <{}> failed: {e}",
+                header.consumer_group, member.client_id
+            )))
+        }
+    };
+    info!(
+        group = header.consumer_group,
+        client = member.client_id,
+        msg_id,
+        code = answer.code,
+        "message consumed directly"
+    );
     let mut response = RemotingCommand::response_to(
         request,
         ResponseCode::from_i32(answer.code).unwrap_or(ResponseCode::SYSTEM_ERROR),

@@ -91,6 +91,7 @@ impl BrokerHandler {
                 consumer_admin::consumer_status(b, request).await
             }
             code::GET_CONSUMER_RUNNING_INFO => consumer_admin::running_info(b, request).await,
+            code::CONSUME_MESSAGE_DIRECTLY => consumer_admin::consume_directly(b, request).await,
             code::CLONE_GROUP_OFFSET => consumer_admin::clone_group_offset(b, request),
             other => {
                 debug!(code = other, peer = %channel.peer_addr(), "unsupported request code");

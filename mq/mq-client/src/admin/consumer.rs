@@ -1,19 +1,28 @@
 //! Consumer groups at work: offset resets, offsets held by each member,
-//! running info, offset clones, and the connections of groups.
+//! running info, a message consumed directly by one member, offset
+//! clones, and the connections of groups.
+
+use std::time::Duration;
 
 use mq_protocol::admin_body::{
-    ConsumerConnection, ConsumerRunningInfo, GetConsumerStatusBody, ProducerConnection,
-    ResetOffsetBody,
+    ConsumeMessageDirectlyResult, ConsumerConnection, ConsumerRunningInfo, GetConsumerStatusBody,
+    ProducerConnection, ResetOffsetBody,
 };
 use mq_protocol::header::{
-    CloneGroupOffsetRequestHeader, ConsumerGroupHeader, GetConsumerRunningInfoRequestHeader,
-    GetConsumerStatusRequestHeader, ProducerGroupHeader, ResetOffsetRequestHeader,
+    CloneGroupOffsetRequestHeader, ConsumeMessageDirectlyResultRequestHeader, ConsumerGroupHeader,
+    GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader, ProducerGroupHeader,
+    ResetOffsetRequestHeader,
 };
 use mq_protocol::route::decode_json;
 use mq_protocol::{request_code, RemotingCommand};
 
 use super::AdminClient;
-use crate::error::{ClientError, Result};
+use crate::error::{expect_success, ClientError, Result};
+
+/// How long a direct consume may take: the broker gives the consumer 5 s
+/// and answers CONSUME_MSG_TIMEOUT after that, so wait a little longer
+/// than the broker does.
+const CONSUME_DIRECTLY_TIMEOUT: Duration = Duration::from_secs(8);
 
 fn body_error(what: &str, e: impl std::fmt::Display) -> ClientError {
     ClientError::InvalidArgument(format!("bad {what} body: {e}"))
@@ -77,6 +86,36 @@ impl AdminClient {
             });
         let response = self.call_broker(addr, request).await?;
         ConsumerRunningInfo::decode(&response.body).map_err(|e| body_error("running info", e))
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY through the broker at `addr` (the one that
+    /// stored the message): the member `client_id` of `group` (any online
+    /// member when `None`) runs its listener on the message `msg_id` (an
+    /// offset message id) and says how that went. Offsets do not move.
+    pub async fn consume_message_directly(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: Option<&str>,
+        topic: &str,
+        msg_id: &str,
+    ) -> Result<ConsumeMessageDirectlyResult> {
+        let request = RemotingCommand::request(request_code::CONSUME_MESSAGE_DIRECTLY).with_header(
+            &ConsumeMessageDirectlyResultRequestHeader {
+                consumer_group: group.to_owned(),
+                client_id: client_id.map(str::to_owned),
+                msg_id: Some(msg_id.to_owned()),
+                broker_name: None,
+                topic: Some(topic.to_owned()),
+            },
+        );
+        let response = expect_success(
+            self.instance()?
+                .invoke_timeout(addr, request, CONSUME_DIRECTLY_TIMEOUT)
+                .await?,
+        )?;
+        ConsumeMessageDirectlyResult::decode(&response.body)
+            .map_err(|e| body_error("consume directly result", e))
     }
 
     /// CLONE_GROUP_OFFSET on one broker.

@@ -13,6 +13,8 @@
 //!   (`getConsumerStatus`).
 //! - GET_CONSUMER_RUNNING_INFO: what the consumer is doing
 //!   (`consumerStatus`).
+//! - CONSUME_MESSAGE_DIRECTLY: the group's listener consumes the message in
+//!   the body once more; the answer is its ConsumeMessageDirectlyResult.
 //!
 //! Anything else is REQUEST_CODE_NOT_SUPPORTED.
 
@@ -22,8 +24,9 @@ use std::sync::Weak;
 use mq_protocol::acl::Signer;
 use mq_protocol::admin_body::{running_info, GetConsumerStatusBody, ResetOffsetBody};
 use mq_protocol::header::{
-    CheckTransactionStateRequestHeader, ConsumerGroupHeader, GetConsumerRunningInfoRequestHeader,
-    GetConsumerStatusRequestHeader, ResetOffsetRequestHeader,
+    CheckTransactionStateRequestHeader, ConsumeMessageDirectlyResultRequestHeader,
+    ConsumerGroupHeader, GetConsumerRunningInfoRequestHeader, GetConsumerStatusRequestHeader,
+    ResetOffsetRequestHeader,
 };
 use mq_protocol::message::property;
 use mq_protocol::{request_code, MessageExt, RemotingCommand, ResponseCode};
@@ -73,6 +76,7 @@ impl RequestHandler for ClientHandler {
             request_code::GET_CONSUMER_RUNNING_INFO => {
                 running(&members, &self.namesrv_addrs, &request)
             }
+            request_code::CONSUME_MESSAGE_DIRECTLY => consume_directly(&members, &request).await,
             _ => mq_remoting::not_supported(&request),
         };
         Ok((!request.is_oneway()).then_some(response))
@@ -213,4 +217,34 @@ fn running(
         ));
     }
     RemotingCommand::response_to(request, ResponseCode::SUCCESS).with_body(info.encode())
+}
+
+/// Hands the message in the body to the group's listener; an error when
+/// the group has no consumer with a listener here.
+async fn consume_directly(members: &Members, request: &RemotingCommand) -> RemotingCommand {
+    let header: ConsumeMessageDirectlyResultRequestHeader = match request.header() {
+        Ok(h) => h,
+        Err(e) => return error(request, format!("bad consume directly header: {e}")),
+    };
+    let mut msg = match MessageExt::decode(&request.body, true) {
+        Ok((msg, _)) => msg,
+        Err(e) => return error(request, format!("bad message to consume directly: {e}")),
+    };
+    if let Err(e) = crate::compress::inflate(&mut msg) {
+        return error(request, format!("the message's body does not inflate: {e}"));
+    }
+    let run = members
+        .consumer(&header.consumer_group)
+        .and_then(|consumer| consumer.consume_directly(msg));
+    let Some(run) = run else {
+        return error(
+            request,
+            format!(
+                "The Consumer Group <{}> not exist in this consumer",
+                header.consumer_group
+            ),
+        );
+    };
+    let result = run.await;
+    RemotingCommand::response_to(request, ResponseCode::SUCCESS).with_body(result.encode())
 }

@@ -4,8 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use mq_protocol::admin_body::{running_info, ConsumerRunningInfo};
+use std::future::Future;
+use std::pin::Pin;
+
+use mq_protocol::admin_body::{running_info, ConsumeMessageDirectlyResult, ConsumerRunningInfo};
 use mq_protocol::body::{ConsumerData, HeartbeatData, MessageQueue, ProducerData};
+use mq_protocol::MessageExt;
 
 use crate::end_transaction::TransactionChecker;
 use crate::error::{ClientError, Result};
@@ -28,7 +32,15 @@ pub(crate) trait ConsumerRegistration: Send + Sync {
     /// The broker moved the group's offsets of `topic`
     /// (RESET_CONSUMER_CLIENT_OFFSET): read on from `offsets`.
     fn reset_offsets(&self, _topic: &str, _offsets: &BTreeMap<MessageQueue, i64>) {}
+    /// CONSUME_MESSAGE_DIRECTLY: the listener's run on `msg`; none for a
+    /// consumer without a listener.
+    fn consume_directly(&self, _msg: MessageExt) -> Option<DirectConsume> {
+        None
+    }
 }
+
+/// A listener's run on one message handed to it directly.
+pub(crate) type DirectConsume = Pin<Box<dyn Future<Output = ConsumeMessageDirectlyResult> + Send>>;
 
 /// Running info every consumer can give: its subscriptions and kind.
 pub(crate) fn basic_running_info(data: &ConsumerData) -> ConsumerRunningInfo {

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 use brokers::BrokerTable;
 use callback::ClientHandler;
 use members::Members;
-pub(crate) use members::{basic_running_info, ConsumerRegistration};
+pub(crate) use members::{basic_running_info, ConsumerRegistration, DirectConsume};
 
 use crate::config::ClientConfig;
 use crate::credentials::Credentials;

@@ -24,6 +24,7 @@
 
 mod concurrent;
 mod config;
+mod direct;
 mod locks;
 mod offsets;
 mod ordered;

@@ -149,7 +149,7 @@ impl Started {
 
 /// Gives retried messages their real topic back (RocketMQ's
 /// `resetRetryAndNamespace`).
-fn restore_retry_topic(group: &str, msg: &mut MessageExt) {
+pub(super) fn restore_retry_topic(group: &str, msg: &mut MessageExt) {
     if msg.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) && msg.topic == retry_topic(group) {
         if let Some(real) = msg.property(property::RETRY_TOPIC) {
             msg.topic = real.to_owned();

@@ -1,17 +1,19 @@
 //! What a started push consumer tells its client instance: its part of the
 //! heartbeat, and its answers to the brokers' requests about it (running
-//! info, offsets of a topic, an offset reset).
+//! info, offsets of a topic, an offset reset, a message to consume
+//! directly).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mq_protocol::admin_body::{running_info, ConsumerRunningInfo, ProcessQueueInfo};
 use mq_protocol::body::{ConsumeType, ConsumerData, MessageQueue};
+use mq_protocol::MessageExt;
 use tracing::info;
 
 use super::process_queue::ProcessQueue;
 use super::started::Started;
-use crate::instance::{basic_running_info, ConsumerRegistration};
+use crate::instance::{basic_running_info, ConsumerRegistration, DirectConsume};
 use crate::sync::lock;
 
 impl ConsumerRegistration for Started {
@@ -93,5 +95,13 @@ impl ConsumerRegistration for Started {
             "offsets reset; rebalancing"
         );
         self.rebalance_now.notify_one();
+    }
+
+    fn consume_directly(&self, msg: MessageExt) -> Option<DirectConsume> {
+        Some(Box::pin(super::direct::consume_directly(
+            self.listener.clone(),
+            self.config.group.clone(),
+            msg,
+        )))
     }
 }
