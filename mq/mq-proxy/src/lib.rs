@@ -1,0 +1,158 @@
+//! A RocketMQ 5.x gRPC endpoint (`apache.rocketmq.v2.MessagingService`) in
+//! front of our 4.x brokers, the way RocketMQ 5's proxy serves its SDKs.
+//!
+//! Layout:
+//! - [`pb`]: the messages and the service generated at build time from the
+//!   vendored apache/rocketmq-apis protos (`proto/`).
+//! - [`config`]: `rmq-proxy.json` ([`ProxyConfig`]).
+//! - [`convert`]: 5.x messages to 4.x ones and back (tags, keys, message
+//!   groups, delivery times, user properties).
+//! - `service`: the RPCs, each a method of [`Proxy`] that returns a typed
+//!   result; the tonic trait only unwraps requests and wraps answers.
+//! - `sessions`: the clients' telemetry streams and settings, through
+//!   which the broker's transaction check-backs reach 5.x producers.
+//! - `transaction`: transaction ids and the check-back forwarder.
+//! - [`status`]: the 5.x `Code`s and how 4.x failures map onto them.
+//!
+//! Data flow of a send: SendMessage -> [`convert::outbound`] -> our 4.x
+//! [`mq_client::Producer`] (route from the name server, SEND_MESSAGE_V2 to
+//! the queue's master) -> a `SendResultEntry`. Like RocketMQ 5's Cluster
+//! mode, the proxy holds no messages: the brokers do, over the 4.x
+//! remoting protocol. Local mode (`mqbroker --enable-proxy`) is the same
+//! proxy in the broker's process, pointed at its name server.
+
+pub mod config;
+pub mod convert;
+mod service;
+mod sessions;
+pub mod status;
+mod transaction;
+
+/// The generated protobuf messages and gRPC service of apache/rocketmq-apis.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("apache.rocketmq.v2");
+}
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mq_client::{AdminClient, ClientConfig, Producer, ProducerConfig, TransactionProducer};
+use tokio::net::TcpListener;
+
+pub use config::ProxyConfig;
+pub use status::ProxyError;
+
+use sessions::Sessions;
+
+/// The group of the proxy's producer of ordinary messages.
+pub const PRODUCER_GROUP: &str = "PROXY_GRPC_PRODUCER";
+/// The group of the proxy's producer of half messages: the broker's
+/// check-backs for 5.x transactions come to this group.
+pub const TRANSACTION_PRODUCER_GROUP: &str = "PROXY_GRPC_TRANSACTION_PRODUCER";
+
+/// Numbers the proxies of one process: each needs its own 4.x client
+/// instance (one per client id), e.g. a broker with its in-process proxy.
+fn next_instance() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("4.x client: {0}")]
+    Client(#[from] mq_client::ClientError),
+    #[error("bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The endpoint's state: the 4.x clients it talks to brokers with and the
+/// 5.x clients' sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ProxyConfig,
+    admin: AdminClient,
+    producer: Producer,
+    transactions: TransactionProducer,
+    sessions: Arc<Sessions>,
+}
+
+impl Proxy {
+    /// Starts the 4.x clients against `config.namesrv_addr` (name servers
+    /// from `NAMESRV_ADDR` when empty).
+    pub async fn start(config: ProxyConfig) -> Result<Proxy, StartError> {
+        let client = ClientConfig::new(config.namesrv_addr.clone()).with_instance_name(format!(
+            "mqproxy-{}-{}",
+            std::process::id(),
+            next_instance()
+        ));
+        let sessions = Arc::new(Sessions::default());
+        let admin = AdminClient::start(client.clone()).await?;
+        let producer = Producer::start(ProducerConfig::new(PRODUCER_GROUP), client.clone()).await?;
+        let checker = Arc::new(transaction::CheckForwarder::new(sessions.clone()));
+        let transactions = TransactionProducer::start(
+            ProducerConfig::new(TRANSACTION_PRODUCER_GROUP),
+            client,
+            checker,
+        )
+        .await?;
+        Ok(Proxy {
+            inner: Arc::new(Inner {
+                config,
+                admin,
+                producer,
+                transactions,
+                sessions,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ProxyConfig {
+        &self.inner.config
+    }
+
+    /// Binds the configured gRPC address.
+    pub async fn bind(&self) -> Result<TcpListener, StartError> {
+        let addr = SocketAddr::new(
+            self.inner.config.grpc_server_address,
+            self.inner.config.grpc_server_port,
+        );
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    }
+
+    /// Serves the messaging service on `listener` until `shutdown`
+    /// completes, then closes the 4.x clients.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error> {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let result = tonic::transport::Server::builder()
+            .add_service(pb::messaging_service_server::MessagingServiceServer::new(
+                self.clone(),
+            ))
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        self.shutdown().await;
+        result
+    }
+
+    async fn shutdown(&self) {
+        self.inner.sessions.close_all();
+        self.inner.producer.shutdown().await;
+        self.inner.transactions.shutdown().await;
+        self.inner.admin.shutdown().await;
+    }
+}

@@ -1,0 +1,575 @@
+//! The RPCs of `MessagingService`. Each is a method of [`Proxy`] returning
+//! `Result<_, ProxyError>`; the tonic trait impl at the bottom turns that
+//! into the response's `Status` (RocketMQ's SDKs read the status inside
+//! the response, not the gRPC status, which stays OK).
+
+use std::pin::Pin;
+
+use mq_client::{LocalTransactionState, SendStatus};
+use mq_protocol::message::decode_message_id;
+use mq_protocol::route::TopicRouteData;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Streaming};
+use tracing::{debug, warn};
+
+use crate::convert::{self, SendKind};
+use crate::pb::messaging_service_server::MessagingService;
+use crate::pb::telemetry_command::Command;
+use crate::pb::*;
+use crate::sessions::OUTBOX_LEN;
+use crate::status::{self, ProxyError};
+use crate::transaction::HalfRef;
+use crate::Proxy;
+
+/// The metadata key of the client's id (every 5.x SDK sends it).
+pub(crate) const CLIENT_ID: &str = "x-mq-client-id";
+
+/// RocketMQ's permission bits of a queue.
+const PERM_READ: i32 = 4;
+const PERM_WRITE: i32 = 2;
+
+fn client_id<T>(request: &Request<T>) -> Result<String, ProxyError> {
+    request
+        .metadata()
+        .get(CLIENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ProxyError::new(Code::ClientIdRequired, "no x-mq-client-id header"))
+}
+
+/// The 5.x message queues of a 4.x route, all reached through `endpoints`.
+pub(crate) fn message_queues(
+    topic: &str,
+    route: &TopicRouteData,
+    endpoints: &Endpoints,
+) -> Vec<MessageQueue> {
+    let mut queues = Vec::new();
+    let mut datas = route.queue_datas.clone();
+    datas.sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
+    for data in &datas {
+        let count = data.read_queue_nums.max(data.write_queue_nums).max(0);
+        for id in 0..count {
+            let read = id < data.read_queue_nums && data.perm & PERM_READ != 0;
+            let write = id < data.write_queue_nums && data.perm & PERM_WRITE != 0;
+            let permission = match (read, write) {
+                (true, true) => Permission::ReadWrite,
+                (true, false) => Permission::Read,
+                (false, true) => Permission::Write,
+                (false, false) => Permission::None,
+            };
+            queues.push(MessageQueue {
+                topic: Some(Resource {
+                    resource_namespace: String::new(),
+                    name: topic.to_owned(),
+                }),
+                id,
+                permission: permission as i32,
+                broker: Some(Broker {
+                    name: data.broker_name.clone(),
+                    id: 0,
+                    endpoints: Some(endpoints.clone()),
+                }),
+                accept_message_types: vec![
+                    MessageType::Normal as i32,
+                    MessageType::Fifo as i32,
+                    MessageType::Delay as i32,
+                    MessageType::Transaction as i32,
+                ],
+            });
+        }
+    }
+    queues
+}
+
+impl Proxy {
+    async fn route(&self, topic: &str) -> Result<TopicRouteData, ProxyError> {
+        let route = self.inner.admin.topic_route(topic).await.map_err(|error| {
+            let proxy_error = ProxyError::from(error);
+            if proxy_error.code == Code::TopicNotFound {
+                ProxyError::new(Code::TopicNotFound, format!("topic {topic} does not exist"))
+            } else {
+                proxy_error
+            }
+        })?;
+        if route.queue_datas.is_empty() {
+            return Err(ProxyError::new(
+                Code::TopicNotFound,
+                format!("topic {topic} has no queues"),
+            ));
+        }
+        Ok(route)
+    }
+
+    pub(crate) async fn query_route(
+        &self,
+        request: QueryRouteRequest,
+    ) -> Result<Vec<MessageQueue>, ProxyError> {
+        let topic = convert::topic_name(request.topic.as_ref())?;
+        let endpoints = request
+            .endpoints
+            .filter(|e| !e.addresses.is_empty())
+            .ok_or_else(|| ProxyError::bad_request("the request names no endpoints"))?;
+        let route = self.route(&topic).await?;
+        Ok(message_queues(&topic, &route, &endpoints))
+    }
+
+    async fn send_one(
+        &self,
+        client_id: &str,
+        message: Message,
+    ) -> Result<SendResultEntry, ProxyError> {
+        let outbound = convert::outbound(message, convert::now_ms())?;
+        let topic = outbound.message.topic.clone();
+        let (result, transaction_id) = match outbound.kind {
+            SendKind::Normal | SendKind::Delay => {
+                (self.inner.producer.send(outbound.message).await?, None)
+            }
+            SendKind::Fifo { group } => (
+                self.inner
+                    .producer
+                    .send_ordered(outbound.message, &group)
+                    .await?,
+                None,
+            ),
+            SendKind::Transaction => {
+                self.inner.sessions.add_topic(client_id, &topic);
+                let (result, handle) = self.inner.transactions.send_half(outbound.message).await?;
+                let half = HalfRef {
+                    broker_addr: handle.broker_addr,
+                    commit_log_offset: handle.commit_log_offset,
+                    queue_offset: handle.queue_offset,
+                };
+                (result, Some(half.encode()))
+            }
+        };
+        let code = match result.status {
+            SendStatus::SendOk => Code::Ok,
+            SendStatus::FlushDiskTimeout => Code::MasterPersistenceTimeout,
+            SendStatus::FlushSlaveTimeout => Code::SlavePersistenceTimeout,
+            SendStatus::SlaveNotAvailable => Code::HaNotAvailable,
+        };
+        let offset = match decode_message_id(&result.offset_msg_id) {
+            Ok(_) => result.queue_offset,
+            Err(_) => -1,
+        };
+        Ok(SendResultEntry {
+            status: Some(Status {
+                code: code as i32,
+                message: format!("{:?}", result.status),
+            }),
+            message_id: result.msg_id,
+            transaction_id: transaction_id.unwrap_or_default(),
+            offset,
+            recall_handle: String::new(),
+        })
+    }
+
+    pub(crate) async fn send_message(
+        &self,
+        client_id: &str,
+        request: SendMessageRequest,
+    ) -> (Status, Vec<SendResultEntry>) {
+        if request.messages.is_empty() {
+            return (
+                ProxyError::bad_request("no messages to send").status(),
+                vec![],
+            );
+        }
+        let mut entries = Vec::with_capacity(request.messages.len());
+        for message in request.messages {
+            let message_id = message
+                .system_properties
+                .as_ref()
+                .map(|s| s.message_id.clone())
+                .unwrap_or_default();
+            let entry = match self.send_one(client_id, message).await {
+                Ok(entry) => entry,
+                Err(error) => {
+                    debug!(%error, "send refused");
+                    SendResultEntry {
+                        status: Some(error.status()),
+                        message_id,
+                        ..Default::default()
+                    }
+                }
+            };
+            entries.push(entry);
+        }
+        let codes: Vec<i32> = entries
+            .iter()
+            .map(|e| e.status.as_ref().map_or(0, |s| s.code))
+            .collect();
+        let overall = if codes.iter().all(|c| *c == codes[0]) {
+            entries[0].status.clone().unwrap_or_else(status::ok)
+        } else {
+            Status {
+                code: Code::MultipleResults as i32,
+                message: "the messages have different results".into(),
+            }
+        };
+        (overall, entries)
+    }
+
+    pub(crate) async fn end_transaction(
+        &self,
+        request: EndTransactionRequest,
+    ) -> Result<(), ProxyError> {
+        let topic = convert::topic_name(request.topic.as_ref())?;
+        let half = HalfRef::decode(&request.transaction_id)?;
+        let state = match request.resolution() {
+            TransactionResolution::Commit => LocalTransactionState::Commit,
+            TransactionResolution::Rollback => LocalTransactionState::Rollback,
+            TransactionResolution::Unspecified => {
+                return Err(ProxyError::bad_request(
+                    "the resolution is neither COMMIT nor ROLLBACK",
+                ))
+            }
+        };
+        let handle = half.handle(&topic, &request.message_id);
+        self.inner
+            .transactions
+            .end_transaction(&handle, state)
+            .await?;
+        Ok(())
+    }
+
+    /// The settings the proxy answers a client's settings with: the
+    /// client's own, completed with the server side's values.
+    fn answer_settings(&self, mut settings: Settings) -> Settings {
+        use settings::PubSub;
+        match &mut settings.pub_sub {
+            Some(PubSub::Publishing(publishing)) => {
+                publishing.max_body_size = MAX_BODY_SIZE;
+            }
+            Some(PubSub::Subscription(subscription)) => {
+                subscription.receive_batch_size.get_or_insert(32);
+                subscription
+                    .long_polling_timeout
+                    .get_or_insert(prost_types::Duration {
+                        seconds: 20,
+                        nanos: 0,
+                    });
+            }
+            None => {}
+        }
+        settings.backoff_policy.get_or_insert(RetryPolicy {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            strategy: Some(retry_policy::Strategy::ExponentialBackoff(
+                ExponentialBackoff {
+                    initial: Some(prost_types::Duration {
+                        seconds: 1,
+                        nanos: 0,
+                    }),
+                    max: Some(prost_types::Duration {
+                        seconds: 60,
+                        nanos: 0,
+                    }),
+                    multiplier: 2.0,
+                },
+            )),
+        });
+        settings
+    }
+
+    /// One command a client sent on its telemetry stream; the answer to
+    /// send back, if any.
+    fn on_telemetry(&self, client_id: &str, command: TelemetryCommand) -> Option<TelemetryCommand> {
+        match command.command {
+            Some(Command::Settings(settings)) => {
+                self.inner
+                    .sessions
+                    .set_settings(client_id, settings.clone());
+                Some(TelemetryCommand {
+                    status: Some(status::ok()),
+                    command: Some(Command::Settings(self.answer_settings(settings))),
+                })
+            }
+            // Answers to commands an operator asked the proxy to send; the
+            // proxy sends none of those, so an answer is only noted.
+            Some(Command::ThreadStackTrace(answer)) => {
+                debug!(
+                    client_id,
+                    nonce = answer.nonce,
+                    "thread stack trace received"
+                );
+                None
+            }
+            Some(Command::VerifyMessageResult(answer)) => {
+                debug!(
+                    client_id,
+                    nonce = answer.nonce,
+                    "verify message result received"
+                );
+                None
+            }
+            Some(other) => Some(TelemetryCommand {
+                status: Some(
+                    ProxyError::bad_request(format!(
+                        "{} is a command of the server, not of a client",
+                        command_name(&other)
+                    ))
+                    .status(),
+                ),
+                command: None,
+            }),
+            None => Some(TelemetryCommand {
+                status: Some(
+                    ProxyError::bad_request("a telemetry command without a command").status(),
+                ),
+                command: None,
+            }),
+        }
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Settings(_) => "Settings",
+        Command::ThreadStackTrace(_) => "ThreadStackTrace",
+        Command::VerifyMessageResult(_) => "VerifyMessageResult",
+        Command::RecoverOrphanedTransactionCommand(_) => "RecoverOrphanedTransactionCommand",
+        Command::PrintThreadStackTraceCommand(_) => "PrintThreadStackTraceCommand",
+        Command::VerifyMessageCommand(_) => "VerifyMessageCommand",
+        Command::ReconnectEndpointsCommand(_) => "ReconnectEndpointsCommand",
+        Command::NotifyUnsubscribeLiteCommand(_) => "NotifyUnsubscribeLiteCommand",
+    }
+}
+
+/// The largest body a producer may send (our broker's `maxMessageSize`
+/// default, 4 MiB).
+const MAX_BODY_SIZE: i32 = 4 * 1024 * 1024;
+/// Delivery attempts before a message goes to the dead letter queue
+/// (RocketMQ's 16 retries plus the first delivery).
+pub(crate) const DEFAULT_MAX_ATTEMPTS: i32 = 17;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, tonic::Status>> + Send + 'static>>;
+
+fn not_implemented(what: &str) -> Status {
+    ProxyError::new(
+        Code::NotImplemented,
+        format!("{what} is not served by this proxy yet"),
+    )
+    .status()
+}
+
+#[tonic::async_trait]
+impl MessagingService for Proxy {
+    async fn query_route(
+        &self,
+        request: Request<QueryRouteRequest>,
+    ) -> Result<Response<QueryRouteResponse>, tonic::Status> {
+        let result = Proxy::query_route(self, request.into_inner()).await;
+        Ok(Response::new(QueryRouteResponse {
+            status: Some(status::of(&result)),
+            message_queues: result.unwrap_or_default(),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, tonic::Status> {
+        let result = client_id(&request).map(drop);
+        Ok(Response::new(HeartbeatResponse {
+            status: Some(status::of(&result)),
+        }))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<SendMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, tonic::Status> {
+        let client = match client_id(&request) {
+            Ok(id) => id,
+            Err(error) => {
+                return Ok(Response::new(SendMessageResponse {
+                    status: Some(error.status()),
+                    entries: vec![],
+                }))
+            }
+        };
+        let (status, entries) = Proxy::send_message(self, &client, request.into_inner()).await;
+        Ok(Response::new(SendMessageResponse {
+            status: Some(status),
+            entries,
+        }))
+    }
+
+    async fn query_assignment(
+        &self,
+        _request: Request<QueryAssignmentRequest>,
+    ) -> Result<Response<QueryAssignmentResponse>, tonic::Status> {
+        Ok(Response::new(QueryAssignmentResponse {
+            status: Some(not_implemented("QueryAssignment")),
+            assignments: vec![],
+        }))
+    }
+
+    type ReceiveMessageStream = BoxStream<ReceiveMessageResponse>;
+
+    async fn receive_message(
+        &self,
+        _request: Request<ReceiveMessageRequest>,
+    ) -> Result<Response<Self::ReceiveMessageStream>, tonic::Status> {
+        let answer = ReceiveMessageResponse {
+            content: Some(receive_message_response::Content::Status(not_implemented(
+                "ReceiveMessage",
+            ))),
+        };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(answer)))))
+    }
+
+    async fn ack_message(
+        &self,
+        _request: Request<AckMessageRequest>,
+    ) -> Result<Response<AckMessageResponse>, tonic::Status> {
+        Ok(Response::new(AckMessageResponse {
+            status: Some(not_implemented("AckMessage")),
+            entries: vec![],
+        }))
+    }
+
+    async fn forward_message_to_dead_letter_queue(
+        &self,
+        _request: Request<ForwardMessageToDeadLetterQueueRequest>,
+    ) -> Result<Response<ForwardMessageToDeadLetterQueueResponse>, tonic::Status> {
+        Ok(Response::new(ForwardMessageToDeadLetterQueueResponse {
+            status: Some(not_implemented("ForwardMessageToDeadLetterQueue")),
+        }))
+    }
+
+    type PullMessageStream = BoxStream<PullMessageResponse>;
+
+    async fn pull_message(
+        &self,
+        _request: Request<PullMessageRequest>,
+    ) -> Result<Response<Self::PullMessageStream>, tonic::Status> {
+        let answer = PullMessageResponse {
+            content: Some(pull_message_response::Content::Status(not_implemented(
+                "PullMessage",
+            ))),
+        };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(answer)))))
+    }
+
+    async fn update_offset(
+        &self,
+        _request: Request<UpdateOffsetRequest>,
+    ) -> Result<Response<UpdateOffsetResponse>, tonic::Status> {
+        Ok(Response::new(UpdateOffsetResponse {
+            status: Some(not_implemented("UpdateOffset")),
+        }))
+    }
+
+    async fn get_offset(
+        &self,
+        _request: Request<GetOffsetRequest>,
+    ) -> Result<Response<GetOffsetResponse>, tonic::Status> {
+        Ok(Response::new(GetOffsetResponse {
+            status: Some(not_implemented("GetOffset")),
+            offset: 0,
+        }))
+    }
+
+    async fn query_offset(
+        &self,
+        _request: Request<QueryOffsetRequest>,
+    ) -> Result<Response<QueryOffsetResponse>, tonic::Status> {
+        Ok(Response::new(QueryOffsetResponse {
+            status: Some(not_implemented("QueryOffset")),
+            offset: 0,
+        }))
+    }
+
+    async fn end_transaction(
+        &self,
+        request: Request<EndTransactionRequest>,
+    ) -> Result<Response<EndTransactionResponse>, tonic::Status> {
+        let result = Proxy::end_transaction(self, request.into_inner()).await;
+        if let Err(error) = &result {
+            debug!(%error, "EndTransaction refused");
+        }
+        Ok(Response::new(EndTransactionResponse {
+            status: Some(status::of(&result)),
+        }))
+    }
+
+    type TelemetryStream = BoxStream<TelemetryCommand>;
+
+    async fn telemetry(
+        &self,
+        request: Request<Streaming<TelemetryCommand>>,
+    ) -> Result<Response<Self::TelemetryStream>, tonic::Status> {
+        let client = client_id(&request).map_err(|e| tonic::Status::invalid_argument(e.message))?;
+        let mut inbound = request.into_inner();
+        let (outbox, rx) = mpsc::channel(OUTBOX_LEN);
+        let generation = self.inner.sessions.open(&client, outbox.clone());
+        let proxy = self.clone();
+        tokio::spawn(async move {
+            while let Some(next) = inbound.next().await {
+                match next {
+                    Ok(command) => {
+                        if let Some(answer) = proxy.on_telemetry(&client, command) {
+                            if outbox.send(Ok(answer)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        warn!(client, %error, "telemetry stream failed");
+                        break;
+                    }
+                }
+            }
+            proxy.inner.sessions.close(&client, generation);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn notify_client_termination(
+        &self,
+        request: Request<NotifyClientTerminationRequest>,
+    ) -> Result<Response<NotifyClientTerminationResponse>, tonic::Status> {
+        let result = client_id(&request).map(|id| self.inner.sessions.terminate(&id));
+        Ok(Response::new(NotifyClientTerminationResponse {
+            status: Some(status::of(&result)),
+        }))
+    }
+
+    async fn change_invisible_duration(
+        &self,
+        _request: Request<ChangeInvisibleDurationRequest>,
+    ) -> Result<Response<ChangeInvisibleDurationResponse>, tonic::Status> {
+        Ok(Response::new(ChangeInvisibleDurationResponse {
+            status: Some(not_implemented("ChangeInvisibleDuration")),
+            receipt_handle: String::new(),
+        }))
+    }
+
+    async fn recall_message(
+        &self,
+        _request: Request<RecallMessageRequest>,
+    ) -> Result<Response<RecallMessageResponse>, tonic::Status> {
+        Ok(Response::new(RecallMessageResponse {
+            status: Some(
+                ProxyError::new(Code::Unsupported, "recalling messages is not supported").status(),
+            ),
+            message_id: String::new(),
+        }))
+    }
+
+    async fn sync_lite_subscription(
+        &self,
+        _request: Request<SyncLiteSubscriptionRequest>,
+    ) -> Result<Response<SyncLiteSubscriptionResponse>, tonic::Status> {
+        Ok(Response::new(SyncLiteSubscriptionResponse {
+            status: Some(
+                ProxyError::new(Code::Unsupported, "lite topics are not supported").status(),
+            ),
+        }))
+    }
+}

@@ -1,0 +1,94 @@
+//! An in-process name server and broker (mq-testkit), the proxy in front of
+//! them on a free port, and 4.x reads of what arrived.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mq_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
+use mq_proxy::{Proxy, ProxyConfig};
+use mq_testkit::{bounded, Cluster};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct Env {
+    pub cluster: Cluster,
+    pub proxy_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let cluster = Cluster::start().await;
+        let config = ProxyConfig {
+            grpc_server_port: 0,
+            namesrv_addr: cluster.namesrv.addr.clone(),
+            ..ProxyConfig::default()
+        };
+        let proxy = Proxy::start(config).await.expect("proxy starts");
+        let listener = proxy.bind().await.expect("bind");
+        let proxy_addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            proxy
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+        });
+        Env {
+            cluster,
+            proxy_addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `host:port` as the SDK's access URL.
+    pub fn access_url(&self) -> String {
+        self.proxy_addr.to_string()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.cluster.stop().await;
+    }
+
+    /// Pulls every queue of `topic` with a 4.x [`PullConsumer`] of `group`
+    /// until `want` messages arrived.
+    pub async fn pull_4x(&self, group: &str, topic: &str, want: usize) -> Vec<MessageExt> {
+        let client = ClientConfig::new(self.cluster.namesrv.addr.clone())
+            .with_instance_name(format!("pull-{group}"));
+        let consumer = PullConsumer::start(group, client)
+            .await
+            .expect("pull consumer");
+        let queues = consumer.fetch_queues(topic).await.expect("queues");
+        let mut offsets = vec![0i64; queues.len()];
+        let mut got: Vec<MessageExt> = Vec::new();
+        bounded(&format!("{want} messages in {topic}"), async {
+            while got.len() < want {
+                for (i, q) in queues.iter().enumerate() {
+                    let result = consumer
+                        .pull_blocking(q, "*", offsets[i], 32, Duration::from_millis(100))
+                        .await
+                        .expect("pull");
+                    if result.status == PullStatus::Found {
+                        got.extend(result.messages);
+                    }
+                    offsets[i] = result.next_begin_offset;
+                }
+            }
+        })
+        .await;
+        consumer.shutdown().await;
+        got
+    }
+}
