@@ -5,12 +5,17 @@
 //! mqbench producer -n 127.0.0.1:9876 -t BenchTopic --size 1024 --concurrency 32 --seconds 10
 //! mqbench consumer -n 127.0.0.1:9876 -t BenchTopic -g bench-consumer --seconds 10
 //! mqbench tx       -n 127.0.0.1:9876 -t BenchTopic --size 1024 --concurrency 32 --seconds 10
+//! mqbench e2e      -n 127.0.0.1:9876 -t BenchTopic --size 1024 --rate 10000 --seconds 10
 //! ```
 //!
 //! `producer` keeps `--concurrency` synchronous sends in flight; `tx` does
 //! the same with transactional sends (half message + END_TRANSACTION
-//! commit); `consumer` consumes the topic with a push consumer. Each prints
-//! one summary line: messages/s, MB/s, and for sends p50/p99/p999 latency.
+//! commit); `consumer` consumes the topic with a push consumer; `e2e` sends
+//! at a fixed rate (a send starts every 1/rate s whether or not the earlier
+//! ones are answered) to a push consumer in the same process and measures
+//! the time from the start of each send to its delivery to the listener.
+//! Each prints one summary line: messages/s, MB/s, and for sends
+//! p50/p99/p999 latency.
 //! Against brokers with ACL on it signs as `mqadmin` does
 //! (`ROCKETMQ_ACCESS_KEY`/`ROCKETMQ_SECRET_KEY`, else `tools.yml`).
 
@@ -72,6 +77,19 @@ enum Mode {
         #[arg(short = 'c', long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Sends at a fixed rate to a push consumer in this process; reports
+    /// send-to-delivery latency.
+    E2e {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 's', long, default_value_t = 1024)]
+        size: usize,
+        /// Sends started per second.
+        #[arg(short = 'r', long, default_value_t = 10_000)]
+        rate: u64,
+        #[arg(short = 'g', long, default_value = "mqbench-e2e")]
+        group: String,
+    },
     /// A push consumer of the topic.
     Consumer {
         #[command(flatten)]
@@ -103,6 +121,12 @@ fn main() -> Result<()> {
                 concurrency,
             } => produce(common, size, concurrency, true).await,
             Mode::Consumer { common, group } => consume(common, group).await,
+            Mode::E2e {
+                common,
+                size,
+                rate,
+                group,
+            } => end_to_end(common, size, rate, group).await,
         }
     })
 }
@@ -228,6 +252,147 @@ async fn produce(
         Sender::Tx(p) => p.shutdown().await,
     }
     Ok(())
+}
+
+/// Bytes at the start of an `e2e` body: a marker, the run's token (so
+/// that messages an earlier run left in the topic are not counted), then the
+/// microseconds from the run's start to the send's start. A probe carries
+/// the marker and the token only.
+const E2E_MAGIC: &[u8; 8] = b"mqbe2e01";
+const E2E_HEADER: usize = 24;
+
+/// How long `e2e` waits after the last send for its deliveries.
+const E2E_DRAIN: Duration = Duration::from_secs(5);
+
+async fn end_to_end(common: Common, size: usize, rate: u64, group: String) -> Result<()> {
+    let origin = Instant::now();
+    let token = u64::from(std::process::id()) << 32
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    let client = ClientConfig::new(common.namesrv.clone())
+        .with_instance_name(format!("mqbench-e2e-{}", std::process::id()))
+        .with_credentials(Credentials::for_tools()?);
+    // The consumer: ours, from the end of each queue; every delivery is
+    // timed against the send start written into its body.
+    let mut config = PushConsumerConfig::new(group);
+    config.consume_from_where = ConsumeFromWhere::ConsumeFromLastOffset;
+    let consumer = PushConsumer::new(config, client.clone());
+    consumer.subscribe(&common.topic, "*")?;
+    let delivered = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let probes = Arc::new(AtomicU64::new(0));
+    let (d, p) = (delivered.clone(), probes.clone());
+    consumer
+        .start(Listener::concurrent(move |msgs: Vec<MessageExt>| {
+            let now = origin.elapsed().as_micros() as u64;
+            let mut mine = Vec::new();
+            for m in &msgs {
+                match e2e_stamp(&m.body, token) {
+                    Some(Some(sent)) => {
+                        mine.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32)
+                    }
+                    Some(None) => drop(p.fetch_add(1, Ordering::Relaxed)),
+                    None => {}
+                }
+            }
+            if !mine.is_empty() {
+                d.lock().expect("not poisoned").extend(mine);
+            }
+            async { ConsumeStatus::Success }
+        }))
+        .await?;
+    let producer =
+        Arc::new(Producer::start(ProducerConfig::new("mqbench-e2e-producer"), client).await?);
+    // Ready when a probe (a body without the marker) comes back: the
+    // consumer owns its queues and has its offsets.
+    let ready_by = Instant::now() + Duration::from_secs(60);
+    while probes.load(Ordering::Relaxed) == 0 {
+        anyhow::ensure!(
+            Instant::now() < ready_by,
+            "the consumer never received a probe"
+        );
+        for _ in 0..8 {
+            let mut probe = E2E_MAGIC.to_vec();
+            probe.extend_from_slice(&token.to_be_bytes());
+            let probe = Message::new(common.topic.clone(), probe);
+            producer.send(probe).await.context("a probe send")?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rate = rate.max(1);
+    let total = rate * common.seconds;
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let send_latencies = Arc::new(Mutex::new(Vec::<u32>::with_capacity(total as usize)));
+    let started = Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let due = started + Duration::from_nanos(i * 1_000_000_000 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let at = origin.elapsed().as_micros() as u64;
+        let mut body = Vec::with_capacity(size.max(E2E_HEADER));
+        body.extend_from_slice(E2E_MAGIC);
+        body.extend_from_slice(&token.to_be_bytes());
+        body.extend_from_slice(&at.to_be_bytes());
+        body.resize(size.max(E2E_HEADER), b'x');
+        let msg = Message::new(common.topic.clone(), body);
+        let (producer, sent, failed, latencies) = (
+            producer.clone(),
+            sent.clone(),
+            failed.clone(),
+            send_latencies.clone(),
+        );
+        sends.spawn(async move {
+            let t = Instant::now();
+            match producer.send(msg).await {
+                Ok(r) if r.status == SendStatus::SendOk => {
+                    let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                    latencies.lock().expect("not poisoned").push(us);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => drop(failed.fetch_add(1, Ordering::Relaxed)),
+            }
+        });
+        while sends.try_join_next().is_some() {}
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    while sends.join_next().await.is_some() {}
+    let n = sent.load(Ordering::Relaxed);
+    let drain_by = Instant::now() + E2E_DRAIN;
+    while (delivered.lock().expect("not poisoned").len() as u64) < n && Instant::now() < drain_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut e2e = std::mem::take(&mut *delivered.lock().expect("not poisoned"));
+    e2e.sort_unstable();
+    let mut send = std::mem::take(&mut *send_latencies.lock().expect("not poisoned"));
+    send.sort_unstable();
+    println!(
+        "e2e size={size} rate={rate} sent={n} failed={} delivered={} msgs/s={:.0} send_p50={:.2}ms send_p99={:.2}ms p50={:.2}ms p99={:.2}ms p999={:.2}ms max={:.2}ms",
+        failed.load(Ordering::Relaxed),
+        e2e.len(),
+        n as f64 / elapsed,
+        percentile(&send, 0.50),
+        percentile(&send, 0.99),
+        percentile(&e2e, 0.50),
+        percentile(&e2e, 0.99),
+        percentile(&e2e, 0.999),
+        percentile(&e2e, 1.0),
+    );
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    Ok(())
+}
+
+/// `None` for a body that is not this run's; `Some(None)` for this run's
+/// probe; `Some(Some(start))` for a timed message sent at `start`.
+fn e2e_stamp(body: &[u8], token: u64) -> Option<Option<u64>> {
+    let rest = body
+        .strip_prefix(E2E_MAGIC)?
+        .strip_prefix(&token.to_be_bytes()[..])?;
+    match rest.get(..8) {
+        None => Some(None),
+        Some(stamp) => Some(Some(u64::from_be_bytes(stamp.try_into().ok()?))),
+    }
 }
 
 async fn consume(common: Common, group: String) -> Result<()> {
