@@ -2,7 +2,13 @@
 //!
 //! ```text
 //! mqbroker [-c broker.properties] [-n "ns1:9876;ns2:9876"] [-p | -m]
+//!          [--enable-proxy [-pc rmq-proxy.json]]
 //! ```
+//!
+//! `--enable-proxy` also serves the RocketMQ 5.x gRPC endpoint in this
+//! process (RocketMQ 5's Local mode), with the settings of `-pc FILE` or
+//! `$ROCKETMQ_HOME/conf/rmq-proxy.json`; its name servers default to the
+//! broker's, so the topics it routes include this broker's.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,10 +36,28 @@ struct Args {
     /// Print important config items and exit.
     #[arg(short = 'm', long = "printImportantConfig")]
     print_important: bool,
+    /// Also serve the RocketMQ 5.x gRPC endpoint (the proxy's Local mode).
+    #[arg(long = "enable-proxy")]
+    enable_proxy: bool,
+    /// The proxy's rmq-proxy.json (default $ROCKETMQ_HOME/conf/rmq-proxy.json).
+    #[arg(long = "proxyConfigPath")]
+    proxy_config: Option<PathBuf>,
+}
+
+/// RocketMQ writes `-pc FILE`; clap's short options are one letter.
+fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.map(|a| {
+        if a == "-pc" {
+            "--proxyConfigPath".into()
+        } else {
+            a
+        }
+    })
+    .collect()
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match run(Args::parse_from(normalize(std::env::args()))) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mqbroker: {e:#}");
@@ -75,8 +99,27 @@ fn load(args: &Args) -> Result<(BrokerConfig, MessageStoreConfig)> {
     Ok((broker, store))
 }
 
+/// The in-process proxy's settings: its file, with the broker's name
+/// servers and cluster unless the file names others.
+fn proxy_config(args: &Args, broker: &BrokerConfig) -> Result<Option<mq_proxy::ProxyConfig>> {
+    if !args.enable_proxy {
+        return Ok(None);
+    }
+    let mut config = mq_proxy::ProxyConfig::resolve(args.proxy_config.as_deref())?;
+    if config.namesrv_addr.is_empty() {
+        config.namesrv_addr.clone_from(&broker.namesrv_addr);
+    }
+    if config.rocketmq_cluster_name == mq_proxy::ProxyConfig::default().rocketmq_cluster_name {
+        config
+            .rocketmq_cluster_name
+            .clone_from(&broker.broker_cluster_name);
+    }
+    Ok(Some(config))
+}
+
 fn run(args: Args) -> Result<ExitCode> {
     let (broker, store) = load(&args)?;
+    let proxy_config = proxy_config(&args, &broker)?;
     if args.print_config || args.print_important {
         let important = [
             "brokerClusterName",
@@ -134,7 +177,30 @@ fn run(args: Args) -> Result<ExitCode> {
         if let Some(metrics) = &metrics {
             println!("The broker[{name}] metrics are at {}", metrics.url());
         }
+        let (proxy_stop, proxy_stopped) = tokio::sync::oneshot::channel::<()>();
+        let proxy = match proxy_config {
+            Some(config) => {
+                let proxy = mq_proxy::Proxy::start(config)
+                    .await
+                    .context("cannot start the proxy")?;
+                let listener = proxy.bind().await?;
+                println!(
+                    "The broker[{name}] proxy's gRPC endpoint is at {}",
+                    listener.local_addr()?
+                );
+                Some(tokio::spawn(proxy.serve(listener, async {
+                    let _ = proxy_stopped.await;
+                })))
+            }
+            None => None,
+        };
         stop.await;
+        if let Some(task) = proxy {
+            let _ = proxy_stop.send(());
+            if let Ok(Err(error)) = task.await {
+                eprintln!("mqbroker: proxy: {error}");
+            }
+        }
         drop(metrics);
         handle.shutdown().await;
         println!("The broker[{name}] shut down cleanly");

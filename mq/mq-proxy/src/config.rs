@@ -23,7 +23,8 @@ pub struct ProxyConfig {
     pub remoting_listen_port: Option<u16>,
     /// Name servers, `;`-separated (`-n` overrides).
     pub namesrv_addr: String,
-    /// The cluster whose brokers serve the proxy's topics.
+    /// The cluster the proxy fronts. Logged only: routes come from the
+    /// name servers, which know every cluster's brokers.
     #[serde(rename = "rocketMQClusterName")]
     pub rocketmq_cluster_name: String,
 }
