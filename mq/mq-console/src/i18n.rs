@@ -281,6 +281,12 @@ texts! {
     time: "Time", "时间";
     trade_no: "Trade no.", "交易号";
     user_id: "User", "用户";
+    resend_to_group: "Resend to this group", "重新发送给该组";
+    confirm_resend: "I want this group's consumer to consume the message again", "确认让该组的消费者再次消费此消息";
+    must_confirm: "Tick the confirmation box first; nothing was sent.", "请先勾选确认框；未发送任何内容。";
+    no_live_client: "No consumer of this group is online, so nothing consumed the message. Start one and try again. Group:", "该消费组没有在线的消费者，消息未被消费。请启动消费者后重试。消费组：";
+    consumed_directly: "Consumed directly", "直接消费结果";
+    spent: "took", "耗时";
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ pub fn router(app: App) -> Router {
         .route("/producers", get(pages::producers::connections))
         .route("/messages", get(pages::messages::search))
         .route("/message", get(pages::messages::detail))
+        .route("/message/resend", post(pages::messages::resend))
         .route("/dlq", get(pages::dlq::dlq))
         .route("/dlq/resend", post(pages::dlq::resend))
         .route("/dlq/export", get(pages::dlq::export))

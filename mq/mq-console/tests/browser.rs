@@ -520,6 +520,27 @@ async fn find_by_id_reset_an_offset_and_resend_a_dead_letter() {
     }
     driver.shot("flow-message").await;
 
+    // Resend it to flow-group: tick the confirmation, press the button,
+    // and see what the live member's listener said.
+    let row = "tr:has(a[href='/consumer?group=flow-group']) form[action='/message/resend']";
+    driver.click(&format!("{row} input[name=confirm]")).await;
+    driver.click(&format!("{row} button[type=submit]")).await;
+    let page = driver.wait_text("class=\"flash ").await;
+    assert!(
+        page.contains("Consumed directly (flow-group") && page.contains("CR_SUCCESS"),
+        "{page}"
+    );
+    driver.shot("flow-message-resent").await;
+    // flow-dlq has no live member any more: a clear refusal.
+    let row = "tr:has(a[href='/consumer?group=flow-dlq']) form[action='/message/resend']";
+    driver.click(&format!("{row} input[name=confirm]")).await;
+    driver.click(&format!("{row} button[type=submit]")).await;
+    let page = driver.wait_text("class=\"flash error").await;
+    assert!(
+        page.contains("No consumer of this group is online"),
+        "{page}"
+    );
+
     // Reset flow-group to the beginning of time through its page.
     ok.shutdown().await;
     driver

@@ -481,6 +481,126 @@ async fn send_a_test_message_and_find_it_by_key_and_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_a_message_to_one_group() {
+    let (cluster, console, mut b) = start().await;
+    cluster.create_topic("Resend", 2).await;
+    b.get("/topic?topic=Resend").await;
+    let flash = b
+        .post(
+            "/topic/send",
+            &[("topic", "Resend"), ("key", "order-9"), ("body", "again")],
+        )
+        .await
+        .flash()
+        .unwrap();
+    let offset_id = flash
+        .split("offsetMsgId ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let runs = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = runs.clone();
+    let consumer = PushConsumer::new(
+        PushConsumerConfig::new("resend-group"),
+        ClientConfig::new(&cluster.namesrv.addr).with_instance_name(instance("resend")),
+    );
+    consumer.subscribe("Resend", "*").unwrap();
+    consumer
+        .start(Listener::concurrent(move |_msgs: Vec<MessageExt>| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                ConsumeStatus::Success
+            }
+        }))
+        .await
+        .unwrap();
+    wait_for("the first delivery", || async {
+        (runs.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let detail = format!("/message?id={offset_id}");
+    let page = b.get_until(&detail, "resend-group").await;
+    page.expect("Resend to this group")
+        .expect("action=\"/message/resend\"");
+
+    // Unconfirmed: refused, nothing consumed.
+    let page = b
+        .post(
+            "/message/resend",
+            &[("id", &offset_id), ("group", "resend-group")],
+        )
+        .await;
+    assert!(page.flash().unwrap().contains("Tick the confirmation box"));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Confirmed: the member's listener ran, the result shows.
+    let page = b
+        .post(
+            "/message/resend",
+            &[
+                ("id", &offset_id),
+                ("group", "resend-group"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    let flash = page.flash().unwrap();
+    assert!(flash.contains("Consumed directly (resend-group"), "{flash}");
+    assert!(flash.contains("CR_SUCCESS"), "{flash}");
+    assert!(page.body.contains("class=\"flash ok\""));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    b.get("/audit").await.expect("/message/resend");
+
+    // No live member: a clear message.
+    consumer.shutdown().await;
+    let admin = admin(&cluster).await;
+    wait_for("the member to leave", || async {
+        admin
+            .consumer_connection(&cluster.broker_addr, "resend-group")
+            .await
+            .map_or(true, |c| c.connection_set.is_empty())
+            .then_some(())
+    })
+    .await;
+    let page = b
+        .post(
+            "/message/resend",
+            &[
+                ("id", &offset_id),
+                ("group", "resend-group"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    let flash = page.flash().unwrap();
+    assert!(
+        flash.contains("No consumer of this group is online") && flash.contains("resend-group"),
+        "{flash}"
+    );
+    assert!(page.body.contains("class=\"flash error\""));
+
+    // A viewer may not.
+    let mut viewer = console.browser();
+    viewer.login(VIEWER.0, VIEWER.1).await;
+    viewer.get(&detail).await;
+    let page = viewer
+        .post(
+            "/message/resend",
+            &[
+                ("id", &offset_id),
+                ("group", "resend-group"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_groups_their_clients_lag_and_reset() {
     let (cluster, _console, mut b) = start().await;
     cluster.create_topic("Pay", 2).await;

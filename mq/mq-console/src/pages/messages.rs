@@ -1,6 +1,7 @@
 //! Messages: by topic and key, by topic and message id (the client's
 //! unique id or the broker's offset id), and a message's detail with its
-//! consume state per subscribed group.
+//! consume state per subscribed group, and resending it to one group
+//! (CONSUME_MESSAGE_DIRECTLY: a live member's listener consumes it again).
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -11,9 +12,9 @@ use mq_client::{MessageExt, MessageQueue};
 use mq_protocol::topic::{dlq_topic, retry_topic};
 
 use super::read_queues;
-use crate::layout::{framed, group_link, page, topic_link, Nav};
+use crate::layout::{csrf, framed, group_link, page, topic_link, Nav};
 use crate::time::{format_ms, now_millis, parse_time};
-use crate::web::{enc, ConsoleError, Ctx};
+use crate::web::{enc, finish, CheckedForm, ConsoleError, Ctx};
 
 /// Messages on one page of a time range.
 const TIME_PAGE: usize = 50;
@@ -339,12 +340,13 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
             h2 { (t.consume_state) }
             @if states.is_empty() { p.note { (t.no_groups) } } @else {
                 table {
-                    thead { tr { th { (t.group) } th { (t.status) } } }
+                    thead { tr { th { (t.group) } th { (t.status) } th { (t.action) } } }
                     tbody {
                         @for s in &states {
                             tr {
                                 td { (group_link(&s.group)) }
                                 td { (state_badges(ctx, s)) }
+                                td { (resend_form(ctx, id, &s.group)) }
                             }
                         }
                     }
@@ -367,4 +369,101 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         false,
         body,
     ))
+}
+
+/// The resend-to-one-group form of a message's consume state row: a
+/// confirmation box that must be ticked, then the button.
+fn resend_form(ctx: &Ctx, id: &str, group: &str) -> Markup {
+    let t = ctx.t;
+    html! {
+        form.inline.resend method="post" action="/message/resend" {
+            (csrf(ctx))
+            input type="hidden" name="id" value=(id);
+            input type="hidden" name="group" value=(group);
+            label.confirm {
+                input type="checkbox" name="confirm" value="yes" required;
+                " " (t.confirm_resend)
+            }
+            button type="submit" { (t.resend_to_group) }
+        }
+    }
+}
+
+/// `POST /message/resend` (`id`, `group`, `confirm`, optional `client`):
+/// asks the broker that stored the message to hand it to one live member
+/// of the group (the named client, else the first the broker lists), whose
+/// listener consumes it again; the flash says what the listener decided.
+pub async fn resend(ctx: Ctx, form: CheckedForm) -> Response {
+    let f = &form.fields;
+    let id = f.get("id");
+    let back = if is_offset_msg_id(id) {
+        format!("/message?id={}", enc(id))
+    } else {
+        "/messages".to_owned()
+    };
+    let outcome = async {
+        form.require_admin()?;
+        let group = f.group("group")?;
+        if !is_offset_msg_id(id) {
+            return Err(ConsoleError::BadRequest(
+                "the message id must be an offset message id (32 hex digits)".into(),
+            ));
+        }
+        if !f.flag("confirm") {
+            return Err(ConsoleError::BadRequest(ctx.t.must_confirm.to_owned()));
+        }
+        let admin = ctx.admin().await?;
+        let msg = super::view_known_message(&admin, id).await?;
+        let store = msg.store_host.to_string();
+        let info = admin.cluster_info().await?;
+        let addr = info
+            .broker_addr_table
+            .values()
+            .find(|b| b.broker_addrs.values().any(|a| *a == store))
+            .and_then(|b| b.master_addr())
+            .unwrap_or(&store)
+            .to_owned();
+        let clients: Vec<String> = admin
+            .consumer_connection(&addr, group.as_str())
+            .await
+            .map(|c| c.connection_set.into_iter().map(|c| c.client_id).collect())
+            .unwrap_or_default();
+        let wanted = f.line("client")?;
+        let client = if wanted.is_empty() {
+            clients.first()
+        } else {
+            clients.iter().find(|c| *c == wanted)
+        };
+        let Some(client) = client else {
+            return Err(ConsoleError::BadRequest(format!(
+                "{} {group}",
+                ctx.t.no_live_client
+            )));
+        };
+        let result = admin
+            .consume_message_directly(&addr, group.as_str(), Some(client), &msg.topic, id)
+            .await?;
+        let verdict = result
+            .consume_result
+            .map_or("CR_RETURN_NULL".to_owned(), |r| format!("{r:?}"));
+        tracing::info!(user = ?form.viewer.user_name(), group = %group, client, msg_id = id, verdict, "message resent to a group");
+        let text = format!(
+            "{} ({group}, {client}): {verdict}, {} {} ms{}",
+            ctx.t.consumed_directly,
+            ctx.t.spent,
+            result.spent_time_mills,
+            result
+                .remark
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default()
+        );
+        if result.consume_result == Some(mq_protocol::admin_body::CMResult::CR_SUCCESS) {
+            Ok(text)
+        } else {
+            Err(ConsoleError::BadRequest(text))
+        }
+    }
+    .await;
+    finish(&ctx.app, &form.viewer, &back, outcome)
 }
