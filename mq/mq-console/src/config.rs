@@ -47,6 +47,8 @@ pub const DEFAULT_PORT: u16 = 8080;
 
 /// Default idle time of a log-in.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How often the dashboard's time series sample the cluster by default.
+pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Largest accounts or configuration file read; a bigger one is a mistake.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -131,6 +133,9 @@ pub struct ConsoleConfig {
     /// The shop's services and the operator login there; none: no shop
     /// pages.
     pub shop: Option<ShopConfig>,
+    /// How often the dashboard's time series sample the cluster
+    /// (`rocketmq.config.statsSampleInterval`, default a minute).
+    pub sample_interval: Duration,
 }
 
 impl ConsoleConfig {
@@ -146,7 +151,15 @@ impl ConsoleConfig {
             session_timeout: DEFAULT_SESSION_TIMEOUT,
             data_dir: None,
             shop: None,
+            sample_interval: DEFAULT_SAMPLE_INTERVAL,
         }
+    }
+
+    /// Samples the dashboard's time series every `interval` (tests use a
+    /// short one).
+    pub fn with_sample_interval(mut self, interval: Duration) -> Self {
+        self.sample_interval = interval;
+        self
     }
 
     /// Keeps the audit log under `dir`.
@@ -237,6 +250,13 @@ impl ConsoleConfig {
                 }
                 "rocketmq.config.accessKey" => access = value.to_owned(),
                 "rocketmq.config.secretKey" => secret = value.to_owned(),
+                "rocketmq.config.statsSampleInterval" => {
+                    config.sample_interval = parse_duration(value)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            invalid(from, at(&format!("bad sample interval {value:?}")))
+                        })?;
+                }
                 "server.servlet.session.timeout" => {
                     config.session_timeout = parse_duration(value).ok_or_else(|| {
                         invalid(from, at(&format!("bad session timeout {value:?}")))
@@ -476,7 +496,8 @@ mod tests {
     fn reads_the_dashboards_keys() {
         let text = "server.port=9090\nrocketmq.config.namesrvAddr=127.0.0.1:9876;127.0.0.2:9876\n\
                     rocketmq.config.loginRequired=false\nrocketmq.config.accessKey=ak\n\
-                    rocketmq.config.secretKey=sk\nserver.servlet.session.timeout=5m\nspring.foo=1\n";
+                    rocketmq.config.secretKey=sk\nserver.servlet.session.timeout=5m\nspring.foo=1\n\
+                    rocketmq.config.statsSampleInterval=15s\n";
         let (config, unknown) =
             ConsoleConfig::from_properties(text, "app", Path::new("/etc/c")).unwrap();
         assert_eq!(config.listen, "127.0.0.1:9090".parse().unwrap());
@@ -484,6 +505,7 @@ mod tests {
         assert!(!config.login_required);
         assert_eq!(config.credentials, Some(Credentials::new("ak", "sk")));
         assert_eq!(config.session_timeout, Duration::from_secs(300));
+        assert_eq!(config.sample_interval, Duration::from_secs(15));
         assert_eq!(
             config.users,
             Users::File(PathBuf::from("/etc/c/users.properties"))
@@ -513,6 +535,7 @@ mod tests {
             "rocketmq.config.loginRequired=yes\n",
             "rocketmq.config.accessKey=only\n",
             "server.servlet.session.timeout=soon\n",
+            "rocketmq.config.statsSampleInterval=0s\n",
         ] {
             assert!(
                 ConsoleConfig::from_properties(text, "app", Path::new(".")).is_err(),

@@ -287,6 +287,14 @@ texts! {
     no_live_client: "No consumer of this group is online, so nothing consumed the message. Start one and try again. Group:", "该消费组没有在线的消费者，消息未被消费。请启动消费者后重试。消费组：";
     consumed_directly: "Consumed directly", "直接消费结果";
     spent: "took", "耗时";
+    series_brokers: "Messages in and out per broker", "各 Broker 的生产与消费";
+    series_topics: "Messages in and out of the busiest topics", "最繁忙主题的生产与消费";
+    last_hour: "Last hour", "最近一小时";
+    last_day: "Last day", "最近一天";
+    legend_in: "in", "生产";
+    legend_out: "out", "消费";
+    no_samples: "No samples yet. The console samples the cluster every (seconds):", "尚无采样数据。控制台采样集群的间隔（秒）：";
+    sampled_every: "Sampled every (seconds):", "采样间隔（秒）：";
 }
 
 #[cfg(test)]

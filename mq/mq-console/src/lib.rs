@@ -20,6 +20,8 @@
 //!   logs, points) for the order, saga timeline and invariant pages.
 //! - [`audit`]: the durable log of operator actions, written by the
 //!   `web` layer after every form that may change something.
+//! - [`series`]: the dashboard's time series (messages in and out per
+//!   broker and topic), sampled by a background task of [`serve`].
 //!
 //! Data flow: a request passes the limits (in-flight bound, body size,
 //! timeout), the session layer (which finds or creates the session and
@@ -52,6 +54,7 @@
 pub mod audit;
 pub mod config;
 pub mod i18n;
+pub mod series;
 pub mod session;
 pub mod shop;
 
@@ -88,6 +91,12 @@ pub async fn serve(
     config.check()?;
     let app = web::App::new(config)?;
     let router = web::router(app.clone());
+    let (stop_sampler, sampler_stopped) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(series::run_sampler(
+        app.clone(),
+        app.config.sample_interval,
+        sampler_stopped,
+    ));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -118,6 +127,8 @@ pub async fn serve(
     }
     drop(listener);
     connections.shutdown().await;
+    let _ = stop_sampler.send(true);
+    let _ = sampler.await;
     app.cluster.shutdown().await;
     Ok(())
 }

@@ -42,6 +42,8 @@ pub struct App {
     pub shop: Arc<ShopClient>,
     /// Who changed what.
     pub audit: Arc<AuditLog>,
+    /// The dashboard's time series, filled by the sampler.
+    pub series: Arc<crate::series::Store>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -65,6 +67,7 @@ impl App {
             )),
             shop: Arc::new(ShopClient::new(config.shop.clone())),
             audit: Arc::new(audit),
+            series: Arc::default(),
             config: Arc::new(config),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })

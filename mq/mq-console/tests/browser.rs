@@ -192,7 +192,10 @@ async fn log_in_create_a_topic_send_and_find_a_message() {
         return;
     };
     let cluster = Cluster::start().await;
-    let console = Console::start(common::config(&cluster.namesrv.addr)).await;
+    let console = Console::start(
+        common::config(&cluster.namesrv.addr).with_sample_interval(Duration::from_millis(200)),
+    )
+    .await;
     let url = &console.url;
 
     driver.goto(&format!("{url}/")).await;
@@ -257,8 +260,24 @@ async fn log_in_create_a_topic_send_and_find_a_message() {
     assert!(page.contains("browser-key-1"));
     driver.shot("message").await;
 
+    // The dashboard's time series: the message sent above shows in
+    // BrowserTopic's chart after the next samples; switch to the day.
+    wait_for("BrowserTopic's time series", || async {
+        driver.goto(&format!("{url}/dashboard")).await;
+        let page = driver.wait_text("</main>").await;
+        page.contains("<strong>BrowserTopic</strong> · <span class=\"legend-in\">in 1</span>")
+            .then_some(())
+    })
+    .await;
+    driver.shot("dashboard").await;
+    driver.click("p.range a[href='/dashboard?range=day']").await;
+    let page = driver
+        .wait_text("class=\"active\" href=\"/dashboard?range=day\"")
+        .await;
+    assert!(page.contains("<polyline"), "{page}");
+    driver.shot("dashboard-day").await;
+
     for (path, name) in [
-        ("/dashboard", "dashboard"),
         ("/dlq", "dlq"),
         ("/transactions", "transactions"),
         ("/consumers", "consumers"),

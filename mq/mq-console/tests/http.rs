@@ -997,6 +997,50 @@ async fn the_dashboard_charts_messages_per_broker_and_topic() {
     page.expect(">Hot</text>").expect_not(">Cold</text>");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_time_series_from_its_samples() {
+    let cluster = mq_testkit::Cluster::start().await;
+    let mut console = Console::start(
+        common::config(&cluster.namesrv.addr).with_sample_interval(Duration::from_millis(200)),
+    )
+    .await;
+    let mut b = console.browser();
+    b.login(ADMIN.0, ADMIN.1).await;
+    // Until two samples were taken the page says so.
+    let page = b.get("/dashboard").await;
+    page.expect("http-equiv=\"refresh\"")
+        .expect("href=\"/dashboard?range=day\"");
+    let deadline = tokio::time::Instant::now() + mq_testkit::WAIT;
+    while b.get("/dashboard").await.body.contains("No samples yet") {
+        assert!(tokio::time::Instant::now() < deadline, "never two samples");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.create_topic("Charted", 1).await;
+    b.get("/topic?topic=Charted").await;
+    for i in 0..3 {
+        b.post(
+            "/topic/send",
+            &[("topic", "Charted"), ("body", &format!("c{i}"))],
+        )
+        .await;
+    }
+    // The next samples count the three messages in, for the topic and
+    // the broker, in the hour and in the day.
+    let page = b
+        .get_until(
+            "/dashboard",
+            "<strong>Charted</strong> · <span class=\"legend-in\">in 3</span>",
+        )
+        .await;
+    page.expect("<polyline").expect("<strong>broker-a</strong>");
+    let page = b.get("/dashboard?range=day").await;
+    page.expect("<strong>Charted</strong> · <span class=\"legend-in\">in 3</span>")
+        .expect("class=\"active\" href=\"/dashboard?range=day\"");
+    let page = b.get("/dashboard?range=hour&lang=zh").await;
+    page.expect("各 Broker 的生产与消费");
+    console.stop().await;
+}
+
 /// Total messages of `topic` on the broker (max - min over its queues).
 async fn stored(admin: &AdminClient, cluster: &Cluster, topic: &str) -> i64 {
     admin

@@ -1,6 +1,9 @@
-//! The dashboard: messages in and out per broker over the last hour and
-//! day, and the topics that took the most messages, from each broker's
-//! VIEW_BROKER_STATS_DATA, drawn as SVG bar charts by the server.
+//! The dashboard: messages in and out per broker and of the busiest
+//! topics over the last hour or day as line charts (the console's own
+//! samples, see [`crate::series`]), and the figures of each broker's
+//! VIEW_BROKER_STATS_DATA (messages in and out over the last hour and
+//! day, the topics that took the most) as bar charts, all drawn as SVG by
+//! the server.
 
 use axum::response::Response;
 use maud::{html, Markup};
@@ -9,6 +12,7 @@ use mq_protocol::admin_body::{stats_name, BrokerStatsData};
 use super::topics::{kind_of, Kind};
 use super::{each, masters_of};
 use crate::layout::{framed, page, Nav};
+use crate::series::{line_chart, Range, Subject, Way};
 use crate::web::{ConsoleError, Ctx};
 
 /// At most this many topics are asked for their figures (one request per
@@ -16,6 +20,8 @@ use crate::web::{ConsoleError, Ctx};
 const MAX_TOPICS: usize = 1000;
 /// Bars in the top-topics charts.
 const TOP: usize = 10;
+/// Topics with a time series chart.
+const TOP_SERIES: usize = 5;
 
 /// One bar: a label and its value.
 pub struct Bar {
@@ -162,6 +168,7 @@ async fn dashboard_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     };
     let top_day = top(&|r| r.2);
     let body = html! {
+        (time_series(ctx))
         div.cols {
             section.card {
                 h2 { (t.in_hour) }
@@ -190,4 +197,104 @@ async fn dashboard_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         }
     };
     Ok(page(ctx, Nav::Dashboard, t.nav_dashboard, true, body))
+}
+
+/// The line charts of the console's samples: per broker, and for the
+/// busiest topics, messages in and out over the chosen range.
+fn time_series(ctx: &Ctx) -> Markup {
+    let t = ctx.t;
+    let range = Range::parse(ctx.query.get("range"));
+    let now = crate::time::now_millis();
+    let interval = ctx.app.config.sample_interval.as_secs_f64();
+    // (title, in, out) per chart, read under the store's lock.
+    type Chart = (String, Vec<(i64, i64)>, Vec<(i64, i64)>);
+    let (brokers, topics, samples): (Vec<Chart>, Vec<Chart>, u64) =
+        ctx.app.series.with(ctx.viewer.namesrv, |cluster| {
+            let Some(cluster) = cluster else {
+                return (Vec::new(), Vec::new(), 0);
+            };
+            let points = |subject: &Subject, way: Way| {
+                cluster
+                    .series
+                    .get(&(subject.clone(), way))
+                    .map(|s| s.ring(range).points(now))
+                    .unwrap_or_default()
+            };
+            let chart = |subject: &Subject, name: &str| -> Chart {
+                (
+                    name.to_owned(),
+                    points(subject, Way::In),
+                    points(subject, Way::Out),
+                )
+            };
+            let brokers = cluster
+                .series
+                .keys()
+                .filter(|(_, way)| *way == Way::In)
+                .filter_map(|(subject, _)| match subject {
+                    Subject::Broker(name) => Some(chart(subject, name)),
+                    Subject::Topic(_) => None,
+                })
+                .collect();
+            let mut busiest: Vec<(i64, &Subject, &str)> = cluster
+                .series
+                .iter()
+                .filter_map(|((subject, way), series)| match subject {
+                    Subject::Topic(name) if *way == Way::In => {
+                        let moved = series.ring(range).total(now)
+                            + cluster
+                                .series
+                                .get(&(subject.clone(), Way::Out))
+                                .map_or(0, |s| s.ring(range).total(now));
+                        (moved > 0).then_some((moved, subject, name.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(b.2)));
+            let topics = busiest
+                .into_iter()
+                .take(TOP_SERIES)
+                .map(|(_, subject, name)| chart(subject, name))
+                .collect();
+            (brokers, topics, cluster.samples)
+        });
+    let draw = |charts: &[Chart]| {
+        html! {
+            @for (name, ins, outs) in charts {
+                figure.series {
+                    figcaption {
+                        strong { (name) } " · "
+                        span.legend-in { (t.legend_in) " " (ins.iter().map(|p| p.1).sum::<i64>()) }
+                        " · "
+                        span.legend-out { (t.legend_out) " " (outs.iter().map(|p| p.1).sum::<i64>()) }
+                    }
+                    (line_chart(name, &[(t.legend_in, ins), (t.legend_out, outs)]))
+                }
+            }
+        }
+    };
+    html! {
+        p.range {
+            @for (r, label) in [(Range::Hour, t.last_hour), (Range::Day, t.last_day)] {
+                a class=@if r == range { "active" } href=(format!("/dashboard?range={}", r.code())) { (label) }
+                " "
+            }
+        }
+        @if samples < 2 {
+            p.note { (t.no_samples) " " (interval) }
+        }
+        div.cols {
+            section.card {
+                h2 { (t.series_brokers) }
+                (draw(&brokers))
+            }
+            section.card {
+                h2 { (t.series_topics) }
+                @if topics.is_empty() { p.note { "-" } }
+                (draw(&topics))
+            }
+        }
+        p.note { (t.sampled_every) " " (interval) " · " (t.all_times_utc) }
+    }
 }
