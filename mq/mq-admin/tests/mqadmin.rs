@@ -508,6 +508,93 @@ async fn message_commands() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_msg_by_id_pushes_the_message_to_a_client() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let cluster = Cluster::start().await;
+    let ns = cluster.namesrv.addr.as_str();
+    cluster.create_topic("PushTopic", 2).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let consumer = mq_client::PushConsumer::new(
+        mq_client::PushConsumerConfig::new("push-group"),
+        mq_client::ClientConfig::new(ns).with_instance_name("mqadmin-push-test"),
+    );
+    consumer.subscribe("PushTopic", "*").unwrap();
+    consumer
+        .start(mq_client::Listener::concurrent(
+            move |_m: Vec<mq_client::MessageExt>| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    mq_client::ConsumeStatus::Success
+                }
+            },
+        ))
+        .await
+        .unwrap();
+    send(ns, &["-t", "PushTopic", "-p", "push me", "-k", "push-key"]).await;
+    let by_key = ok_with_rows(&[
+        "queryMsgByKey",
+        "-n",
+        ns,
+        "-t",
+        "PushTopic",
+        "-k",
+        "push-key",
+    ])
+    .await;
+    let offset_id = by_key.rows()[0][0].to_owned();
+    wait_for("the first delivery", || async {
+        (runs.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let connections = ok_with_rows(&["consumerConnection", "-n", ns, "-g", "push-group"]).await;
+    let client_id = connections
+        .stdout
+        .split_whitespace()
+        .find(|w| w.contains('@'))
+        .expect("a client id")
+        .to_owned();
+    let pushed = ok(&[
+        "queryMsgById",
+        "-n",
+        ns,
+        "-i",
+        &offset_id,
+        "-g",
+        "push-group",
+        "-d",
+        &client_id,
+    ])
+    .await;
+    assert!(
+        pushed.stdout.contains(
+            "ConsumeMessageDirectlyResult [order=false, autoCommit=true, consumeResult=CR_SUCCESS, remark=null"
+        ),
+        "{}",
+        pushed.stdout
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    fails(
+        &[
+            "queryMsgById",
+            "-n",
+            ns,
+            "-i",
+            &offset_id,
+            "-g",
+            "push-group",
+            "-d",
+            "1.2.3.4@nobody",
+        ],
+        "not online",
+    )
+    .await;
+    consumer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_and_cluster_commands() {
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("broker-a.properties");

@@ -108,12 +108,11 @@ async fn query_by_key(f: Flags) -> Result<()> {
     Ok(())
 }
 
-const QUERY_BY_ID_FLAGS: &[FlagSpec] = &[value(
-    'i',
-    "msgId",
-    "message id (the offset message id)",
-    true,
-)];
+const QUERY_BY_ID_FLAGS: &[FlagSpec] = &[
+    value('i', "msgId", "message id (the offset message id)", true),
+    value('g', "consumerGroup", "consumer group name", false),
+    value('d', "clientId", "The consumer's client id", false),
+];
 
 pub const QUERY_MSG_BY_ID: Command = Command {
     name: "queryMsgById",
@@ -125,10 +124,41 @@ pub const QUERY_MSG_BY_ID: Command = Command {
 async fn query_by_id(f: Flags) -> Result<()> {
     let id = f.value('i')?;
     let admin = admin(&f).await?;
+    if let (Some(group), Some(client)) = (f.get('g'), f.get('d')) {
+        // RocketMQ's pushMsg: the client consumes the message directly.
+        let result = push_message(&admin, group, client, id).await;
+        admin.shutdown().await;
+        let r = result?;
+        println!(
+            "ConsumeMessageDirectlyResult [order={}, autoCommit={}, consumeResult={}, remark={}, spentTimeMills={}]",
+            r.order,
+            r.auto_commit,
+            r.consume_result
+                .map_or("null".to_owned(), |c| format!("{c:?}")),
+            r.remark.as_deref().unwrap_or("null"),
+            r.spent_time_mills
+        );
+        return Ok(());
+    }
     let msg = admin.view_message(id).await;
     admin.shutdown().await;
     print!("{}", describe(&msg?));
     Ok(())
+}
+
+/// Hands the message `id` names to `client` of `group` through the broker
+/// that stored it (CONSUME_MESSAGE_DIRECTLY).
+async fn push_message(
+    admin: &mq_client::AdminClient,
+    group: &str,
+    client: &str,
+    id: &str,
+) -> Result<mq_protocol::admin_body::ConsumeMessageDirectlyResult> {
+    let msg = admin.view_message(id).await?;
+    let addr = msg.store_host.to_string();
+    Ok(admin
+        .consume_message_directly(&addr, group, Some(client), &msg.topic, id)
+        .await?)
 }
 
 const QUERY_BY_UNIQUE_KEY_FLAGS: &[FlagSpec] = &[
