@@ -64,8 +64,7 @@ pub struct ListQuery {
     request_body = CreateCoupon,
     responses(
         (status = 201, description = "Created", body = CouponView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -97,8 +96,7 @@ pub async fn create_coupon(
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Vec<CouponView>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -130,8 +128,7 @@ pub async fn list_coupons(
     params(("id" = i64, Path)),
     responses(
         (status = 200, description = "OK", body = CouponView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -157,8 +154,7 @@ pub async fn get_coupon(
     params(("id" = i64, Path)),
     responses(
         (status = 200, description = "OK", body = CouponView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -184,8 +180,7 @@ pub async fn internal_coupon(
     request_body = UseRequest,
     responses(
         (status = 200, description = "OK", body = CouponView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -230,8 +225,7 @@ pub struct LedgerPage {
     params(LedgerQuery),
     responses(
         (status = 200, description = "OK", body = LedgerPage),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -266,8 +260,7 @@ pub async fn operator_ledger(
     tag = "coupon",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

@@ -107,8 +107,7 @@ impl From<PayRefused> for ApiError {
     request_body = RegisterRequest,
     responses(
         (status = 200, description = "Registered (also for a repeated registration)", body = PaymentView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::LocalRefusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -138,8 +137,7 @@ pub async fn register(
     request_body = PayRequest,
     responses(
         (status = 200, description = "Paid; whether the merchant accepted the notification", body = PayOutcome),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::LocalRefusals
     )
 )]
 pub async fn api_pay(
@@ -204,8 +202,7 @@ fn page(title: &str, body: &str) -> String {
     params(("payment_id" = Uuid, Path, description = "A payment the merchant registered")),
     responses(
         (status = 200, description = "The pay page", content_type = "text/html", body = String),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::LocalRefusals
     )
 )]
 pub async fn pay_page(
@@ -236,8 +233,7 @@ pub async fn pay_page(
     responses(
         (status = 200, description = "Paid, and the merchant accepted the notification", content_type = "text/html", body = String),
         (status = 502, description = "Paid, but the merchant refused the notification or did not answer", content_type = "text/html", body = String),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::LocalRefusals
     )
 )]
 pub async fn pay_form(
@@ -277,8 +273,7 @@ pub async fn pay_form(
     tag = "gateway",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::LocalRefusals
     )
 )]
 pub async fn health() -> axum::Json<serde_json::Value> {

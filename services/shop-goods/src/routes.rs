@@ -150,8 +150,7 @@ fn price_cents(price: Decimal) -> Result<i64, ApiError> {
     request_body = CreateGoods,
     responses(
         (status = 201, description = "Created", body = GoodsView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -185,8 +184,7 @@ pub async fn create_goods(
     request_body = ChangeGoods,
     responses(
         (status = 200, description = "OK", body = GoodsView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -215,8 +213,7 @@ pub async fn change_goods(
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Vec<GoodsView>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn list_goods(
@@ -240,8 +237,7 @@ pub async fn list_goods(
     params(("id" = i64, Path)),
     responses(
         (status = 200, description = "OK", body = GoodsView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn get_goods(
@@ -264,8 +260,7 @@ pub async fn get_goods(
     request_body = ReserveRequest,
     responses(
         (status = 200, description = "OK", body = ReservationView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -293,8 +288,7 @@ pub async fn reserve(
     params(("id" = i64, Path), ("order_id" = Uuid, Path)),
     responses(
         (status = 200, description = "OK", body = LedgerView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -340,8 +334,7 @@ pub struct LedgerPage {
     params(LedgerQuery),
     responses(
         (status = 200, description = "OK", body = LedgerPage),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -376,8 +369,7 @@ pub async fn operator_ledger(
     tag = "goods",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

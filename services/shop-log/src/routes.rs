@@ -87,8 +87,7 @@ impl From<PaymentLog> for PaymentLogView {
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Vec<PaymentLogView>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -112,8 +111,7 @@ pub async fn list_payments(
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Vec<crate::repo::OrderLog>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -134,8 +132,7 @@ pub async fn list_orders(
     tag = "log",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

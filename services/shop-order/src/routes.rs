@@ -33,8 +33,7 @@ use crate::{repo, AppState};
     request_body = PlaceOrder,
     responses(
         (status = 201, description = "Created", body = OrderView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -59,8 +58,7 @@ pub async fn place_order(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "OK", body = OrderView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -95,8 +93,7 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Vec<OrderView>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -177,8 +174,7 @@ fn parse_cursor(cursor: &str) -> Option<(i64, Uuid)> {
     params(OperatorListQuery),
     responses(
         (status = 200, description = "OK", body = OrderPage),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -247,8 +243,7 @@ pub async fn operator_orders(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "OK", body = OperatorOrderView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -274,8 +269,7 @@ pub async fn operator_order(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "OK", body = OrderView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -333,8 +327,7 @@ pub enum SettleOutcome {
     request_body = SettleRequest,
     responses(
         (status = 200, description = "OK", body = SettleAnswer),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -400,8 +393,7 @@ pub async fn settle_payment(
     tag = "order",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

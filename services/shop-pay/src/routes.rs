@@ -77,8 +77,7 @@ fn view(state: &AppState, payment: Payment) -> Result<PaymentView, ApiError> {
     responses(
         (status = 201, description = "Created", body = PaymentView),
         (status = 200, description = "A repeated request, answered as the first (idempotent-replayed: true)", body = PaymentView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -105,8 +104,7 @@ pub async fn create_payment(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "OK", body = PaymentView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -138,8 +136,7 @@ pub async fn get_payment(
     request_body = Notification,
     responses(
         (status = 200, description = "OK", body = CallbackAnswer),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn callback(
@@ -195,8 +192,7 @@ pub struct PaymentPage {
     params(OperatorQuery),
     responses(
         (status = 200, description = "OK", body = PaymentPage),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -232,8 +228,7 @@ pub async fn operator_payments(
     tag = "pay",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

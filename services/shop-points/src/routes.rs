@@ -78,8 +78,7 @@ fn user(principal: &Principal, user_id: i64) -> Result<i64, ApiError> {
     params(("user_id" = i64, Path)),
     responses(
         (status = 200, description = "OK", body = PointsView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -103,8 +102,7 @@ pub async fn get_points(
     params(("user_id" = i64, Path), CreditsQuery),
     responses(
         (status = 200, description = "OK", body = Vec<CreditView>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -159,8 +157,7 @@ pub struct CreditPage {
     params(OperatorQuery),
     responses(
         (status = 200, description = "OK", body = CreditPage),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -195,8 +192,7 @@ pub async fn operator_credits(
     tag = "points",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

@@ -210,8 +210,7 @@ fn ledger_view(user_id: i64, ledger: OrderLedger) -> Result<LedgerView, UserErro
     request_body = Signup,
     responses(
         (status = 201, description = "Created", body = AccountView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn signup(
@@ -246,8 +245,7 @@ pub async fn signup(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "OK", body = LoginAnswer),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn login(
@@ -312,8 +310,7 @@ pub async fn login(
     tag = "user",
     responses(
         (status = 204, description = "No content"),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -336,8 +333,7 @@ pub async fn logout(
     tag = "user",
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -359,8 +355,7 @@ pub async fn me(
     params(("id" = i64, Path)),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -389,8 +384,7 @@ pub async fn get_user(
     responses(
         (status = 201, description = "Created", body = TopUpView),
         (status = 200, description = "A repeated request, answered as the first (idempotent-replayed: true)", body = TopUpView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -424,8 +418,7 @@ pub async fn top_up(
     params(("id" = i64, Path), TopUpsQuery),
     responses(
         (status = 200, description = "OK", body = Vec<TopUpView>),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -477,8 +470,7 @@ pub struct LedgerPage {
     params(LedgerQuery),
     responses(
         (status = 200, description = "OK", body = LedgerPage),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("bearer" = []))
 )]
@@ -516,8 +508,7 @@ pub async fn operator_ledger(
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "OK", body = SessionView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -544,8 +535,7 @@ pub async fn verify(
     params(("id" = i64, Path)),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -572,8 +562,7 @@ pub async fn internal_user(
     request_body = ReserveRequest,
     responses(
         (status = 200, description = "OK", body = ReservationView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -603,8 +592,7 @@ pub async fn reserve(
     params(("id" = i64, Path), ("order_id" = Uuid, Path)),
     responses(
         (status = 200, description = "OK", body = LedgerView),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     ),
     security(("service_caller" = [], "service_timestamp" = [], "service_nonce" = [], "service_signature" = []))
 )]
@@ -627,8 +615,7 @@ pub async fn order_ledger(
     tag = "user",
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Refused; `error.code` says why", body = shop_common::http::ErrorEnvelope),
-        (status = 503, description = "Overloaded, or a service it needs is unavailable", body = shop_common::http::ErrorEnvelope)
+        shop_common::openapi::Refusals
     )
 )]
 pub async fn health(

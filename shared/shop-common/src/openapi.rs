@@ -11,10 +11,15 @@
 //!
 //! Every error answer is an [`ErrorEnvelope`](crate::http::ErrorEnvelope).
 
+use std::collections::BTreeMap;
+
 use axum::routing::get;
 use axum::Router;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::{Ref, RefOr};
 
 /// The scheme name of customers' and operators' tokens.
 pub const BEARER: &str = "bearer";
@@ -68,6 +73,46 @@ pub fn finish(mut doc: OpenApi, service: &str) -> OpenApi {
         components.schemas.insert(name, schema);
     }
     doc
+}
+
+/// The error answers of a route that calls other services: 4XX (refused,
+/// `error.code` says why) and 503 (overloaded, or a service it needs is
+/// unavailable), each an [`ErrorEnvelope`](crate::http::ErrorEnvelope).
+/// In a handler's `responses(...)` after its success answers.
+pub struct Refusals;
+
+impl utoipa::IntoResponses for Refusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_answers("Overloaded, or a service it needs is unavailable")
+    }
+}
+
+/// [`Refusals`] of a route that needs no other service: its 503 only
+/// means overloaded.
+pub struct LocalRefusals;
+
+impl utoipa::IntoResponses for LocalRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_answers("Overloaded")
+    }
+}
+
+fn error_answers(unavailable: &str) -> BTreeMap<String, RefOr<Response>> {
+    let envelope = |description: &str| {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+            .build();
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", content)
+                .build(),
+        )
+    };
+    BTreeMap::from([
+        ("4XX".to_owned(), envelope("Refused; `error.code` says why")),
+        ("503".to_owned(), envelope(unavailable)),
+    ])
 }
 
 /// `GET /openapi.json`: `doc` as JSON, built once.
