@@ -12,6 +12,8 @@
 //! - `sessions`: the clients' telemetry streams and settings, through
 //!   which the broker's transaction check-backs reach 5.x producers.
 //! - `transaction`: transaction ids and the check-back forwarder.
+//! - `consumer` and `consume`: the 5.x consumption model (invisible time,
+//!   receipt handles, acknowledgements, DLQ) on 4.x pulls and offsets.
 //! - [`status`]: the 5.x `Code`s and how 4.x failures map onto them.
 //!
 //! Data flow of a send: SendMessage -> [`convert::outbound`] -> our 4.x
@@ -22,6 +24,8 @@
 //! proxy in the broker's process, pointed at its name server.
 
 pub mod config;
+mod consume;
+mod consumer;
 pub mod convert;
 mod service;
 mod sessions;
@@ -84,6 +88,7 @@ struct Inner {
     producer: Producer,
     transactions: TransactionProducer,
     sessions: Arc<Sessions>,
+    consumers: consumer::Consumers,
 }
 
 impl Proxy {
@@ -101,10 +106,11 @@ impl Proxy {
         let checker = Arc::new(transaction::CheckForwarder::new(sessions.clone()));
         let transactions = TransactionProducer::start(
             ProducerConfig::new(TRANSACTION_PRODUCER_GROUP),
-            client,
+            client.clone(),
             checker,
         )
         .await?;
+        let consumers = consumer::Consumers::new(client);
         Ok(Proxy {
             inner: Arc::new(Inner {
                 config,
@@ -112,6 +118,7 @@ impl Proxy {
                 producer,
                 transactions,
                 sessions,
+                consumers,
             }),
         })
     }
@@ -151,6 +158,7 @@ impl Proxy {
 
     async fn shutdown(&self) {
         self.inner.sessions.close_all();
+        self.inner.consumers.shutdown().await;
         self.inner.producer.shutdown().await;
         self.inner.transactions.shutdown().await;
         self.inner.admin.shutdown().await;

@@ -84,7 +84,7 @@ pub(crate) fn message_queues(
 }
 
 impl Proxy {
-    async fn route(&self, topic: &str) -> Result<TopicRouteData, ProxyError> {
+    pub(crate) async fn route(&self, topic: &str) -> Result<TopicRouteData, ProxyError> {
         let route = self.inner.admin.topic_route(topic).await.map_err(|error| {
             let proxy_error = ProxyError::from(error);
             if proxy_error.code == Code::TopicNotFound {
@@ -346,12 +346,21 @@ pub(crate) const DEFAULT_MAX_ATTEMPTS: i32 = 17;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, tonic::Status>> + Send + 'static>>;
 
-fn not_implemented(what: &str) -> Status {
-    ProxyError::new(
-        Code::NotImplemented,
-        format!("{what} is not served by this proxy yet"),
-    )
-    .status()
+/// The call's deadline from its `grpc-timeout` header (`<digits><unit>`).
+fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<std::time::Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    use std::time::Duration;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 #[tonic::async_trait]
@@ -399,11 +408,12 @@ impl MessagingService for Proxy {
 
     async fn query_assignment(
         &self,
-        _request: Request<QueryAssignmentRequest>,
+        request: Request<QueryAssignmentRequest>,
     ) -> Result<Response<QueryAssignmentResponse>, tonic::Status> {
+        let result = Proxy::query_assignment(self, request.into_inner()).await;
         Ok(Response::new(QueryAssignmentResponse {
-            status: Some(not_implemented("QueryAssignment")),
-            assignments: vec![],
+            status: Some(status::of(&result)),
+            assignments: result.unwrap_or_default(),
         }))
     }
 
@@ -411,32 +421,52 @@ impl MessagingService for Proxy {
 
     async fn receive_message(
         &self,
-        _request: Request<ReceiveMessageRequest>,
+        request: Request<ReceiveMessageRequest>,
     ) -> Result<Response<Self::ReceiveMessageStream>, tonic::Status> {
-        let answer = ReceiveMessageResponse {
-            content: Some(receive_message_response::Content::Status(not_implemented(
-                "ReceiveMessage",
-            ))),
+        use receive_message_response::Content;
+        let deadline = grpc_timeout(request.metadata());
+        let result = match client_id(&request) {
+            Ok(client) => self.receive(&client, request.into_inner(), deadline).await,
+            Err(error) => Err(error),
         };
-        Ok(Response::new(Box::pin(tokio_stream::once(Ok(answer)))))
+        let answers: Vec<Content> = match result {
+            Ok(received) if received.messages.is_empty() => vec![Content::Status(
+                ProxyError::new(Code::MessageNotFound, "no new message").status(),
+            )],
+            Ok(received) => std::iter::once(Content::Status(status::ok()))
+                .chain(received.messages.into_iter().map(Content::Message))
+                .collect(),
+            Err(error) => vec![Content::Status(error.status())],
+        };
+        let stream = tokio_stream::iter(answers.into_iter().map(|content| {
+            Ok(ReceiveMessageResponse {
+                content: Some(content),
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn ack_message(
         &self,
-        _request: Request<AckMessageRequest>,
+        request: Request<AckMessageRequest>,
     ) -> Result<Response<AckMessageResponse>, tonic::Status> {
+        let (status, entries) = match self.ack(request.into_inner()).await {
+            Ok(answer) => answer,
+            Err(error) => (error.status(), vec![]),
+        };
         Ok(Response::new(AckMessageResponse {
-            status: Some(not_implemented("AckMessage")),
-            entries: vec![],
+            status: Some(status),
+            entries,
         }))
     }
 
     async fn forward_message_to_dead_letter_queue(
         &self,
-        _request: Request<ForwardMessageToDeadLetterQueueRequest>,
+        request: Request<ForwardMessageToDeadLetterQueueRequest>,
     ) -> Result<Response<ForwardMessageToDeadLetterQueueResponse>, tonic::Status> {
+        let result = self.forward_to_dlq(request.into_inner()).await;
         Ok(Response::new(ForwardMessageToDeadLetterQueueResponse {
-            status: Some(not_implemented("ForwardMessageToDeadLetterQueue")),
+            status: Some(status::of(&result)),
         }))
     }
 
@@ -444,42 +474,53 @@ impl MessagingService for Proxy {
 
     async fn pull_message(
         &self,
-        _request: Request<PullMessageRequest>,
+        request: Request<PullMessageRequest>,
     ) -> Result<Response<Self::PullMessageStream>, tonic::Status> {
-        let answer = PullMessageResponse {
-            content: Some(pull_message_response::Content::Status(not_implemented(
-                "PullMessage",
-            ))),
+        use pull_message_response::Content;
+        let answers: Vec<Content> = match self.pull(request.into_inner()).await {
+            Ok((messages, next)) => std::iter::once(Content::Status(status::ok()))
+                .chain(messages.into_iter().map(Content::Message))
+                .chain(std::iter::once(Content::NextOffset(next)))
+                .collect(),
+            Err(error) => vec![Content::Status(error.status())],
         };
-        Ok(Response::new(Box::pin(tokio_stream::once(Ok(answer)))))
+        let stream = tokio_stream::iter(answers.into_iter().map(|content| {
+            Ok(PullMessageResponse {
+                content: Some(content),
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn update_offset(
         &self,
-        _request: Request<UpdateOffsetRequest>,
+        request: Request<UpdateOffsetRequest>,
     ) -> Result<Response<UpdateOffsetResponse>, tonic::Status> {
+        let result = Proxy::update_offset(self, request.into_inner()).await;
         Ok(Response::new(UpdateOffsetResponse {
-            status: Some(not_implemented("UpdateOffset")),
+            status: Some(status::of(&result)),
         }))
     }
 
     async fn get_offset(
         &self,
-        _request: Request<GetOffsetRequest>,
+        request: Request<GetOffsetRequest>,
     ) -> Result<Response<GetOffsetResponse>, tonic::Status> {
+        let result = Proxy::get_offset(self, request.into_inner()).await;
         Ok(Response::new(GetOffsetResponse {
-            status: Some(not_implemented("GetOffset")),
-            offset: 0,
+            status: Some(status::of(&result)),
+            offset: result.unwrap_or(-1),
         }))
     }
 
     async fn query_offset(
         &self,
-        _request: Request<QueryOffsetRequest>,
+        request: Request<QueryOffsetRequest>,
     ) -> Result<Response<QueryOffsetResponse>, tonic::Status> {
+        let result = Proxy::query_offset(self, request.into_inner()).await;
         Ok(Response::new(QueryOffsetResponse {
-            status: Some(not_implemented("QueryOffset")),
-            offset: 0,
+            status: Some(status::of(&result)),
+            offset: result.unwrap_or(-1),
         }))
     }
 
@@ -542,11 +583,12 @@ impl MessagingService for Proxy {
 
     async fn change_invisible_duration(
         &self,
-        _request: Request<ChangeInvisibleDurationRequest>,
+        request: Request<ChangeInvisibleDurationRequest>,
     ) -> Result<Response<ChangeInvisibleDurationResponse>, tonic::Status> {
+        let result = Proxy::change_invisible_duration(self, request.into_inner()).await;
         Ok(Response::new(ChangeInvisibleDurationResponse {
-            status: Some(not_implemented("ChangeInvisibleDuration")),
-            receipt_handle: String::new(),
+            status: Some(status::of(&result)),
+            receipt_handle: result.unwrap_or_default(),
         }))
     }
 

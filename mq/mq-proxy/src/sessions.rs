@@ -99,6 +99,19 @@ impl Sessions {
         }
     }
 
+    /// Whether `client_id` said it consumes in FIFO order.
+    pub fn is_fifo_consumer(&self, client_id: &str) -> bool {
+        self.lock()
+            .by_client
+            .get(client_id)
+            .and_then(|s| s.settings.as_ref())
+            .and_then(|s| match &s.pub_sub {
+                Some(PubSub::Subscription(sub)) => sub.fifo,
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
     /// Notes that `client_id` publishes `topic`.
     pub fn add_topic(&self, client_id: &str, topic: &str) {
         if let Some(session) = self.lock().by_client.get_mut(client_id) {

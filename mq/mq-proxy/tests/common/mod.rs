@@ -66,7 +66,7 @@ impl Env {
     /// until `want` messages arrived.
     pub async fn pull_4x(&self, group: &str, topic: &str, want: usize) -> Vec<MessageExt> {
         let client = ClientConfig::new(self.cluster.namesrv.addr.clone())
-            .with_instance_name(format!("pull-{group}"));
+            .with_instance_name(format!("pull-{group}-{}", self.proxy_addr.port()));
         let consumer = PullConsumer::start(group, client)
             .await
             .expect("pull consumer");

@@ -1,0 +1,186 @@
+//! The SDK's simple consumer through the proxy: receive, acknowledge,
+//! invisible time and redelivery, change of invisible time, the DLQ after
+//! the group's max attempts; messages sent with our 4.x client.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Env;
+use mq_client::SubscriptionGroupConfig;
+use mq_client::{AdminClient, ClientConfig, Message, MessageQueue, Producer, ProducerConfig};
+use mq_testkit::wait_for;
+use rocketmq::conf::{ClientOption, SimpleConsumerOption};
+use rocketmq::model::common::{FilterExpression, FilterType};
+use rocketmq::model::message::MessageView;
+use rocketmq::SimpleConsumer;
+
+async fn consumer(env: &Env, group: &str, topic: &str) -> SimpleConsumer {
+    let mut option = SimpleConsumerOption::default();
+    option.set_consumer_group(group);
+    option.set_topics(vec![topic]);
+    let mut client = ClientOption::default();
+    client.set_access_url(env.access_url());
+    client.set_long_polling_timeout(Duration::from_secs(2));
+    let mut consumer = SimpleConsumer::new(option, client).expect("consumer");
+    consumer.start().await.expect("consumer starts");
+    consumer
+}
+
+async fn producer_4x(env: &Env) -> Producer {
+    let client = ClientConfig::new(env.cluster.namesrv.addr.clone())
+        .with_instance_name(format!("send-4x-{}", env.proxy_addr.port()));
+    Producer::start(ProducerConfig::new("pg-4x"), client)
+        .await
+        .expect("4.x producer")
+}
+
+/// Receives until a message comes (each receive waits up to the long
+/// polling time), with `invisible` as its invisible time.
+async fn receive_one(consumer: &SimpleConsumer, topic: &str, invisible: Duration) -> MessageView {
+    let all = FilterExpression::new(FilterType::Tag, "*");
+    wait_for(&format!("a message of {topic}"), || async {
+        consumer
+            .receive_with(topic, &all, 1, invisible)
+            .await
+            .expect("receive")
+            .into_iter()
+            .next()
+    })
+    .await
+}
+
+async fn committed(env: &Env, group: &str, topic: &str) -> i64 {
+    let admin = AdminClient::start(
+        ClientConfig::new(env.cluster.namesrv.addr.clone())
+            .with_instance_name(format!("offsets-{}", env.proxy_addr.port())),
+    )
+    .await
+    .unwrap();
+    let mut sum = 0;
+    for q in 0..1 {
+        let mq = MessageQueue {
+            topic: topic.into(),
+            broker_name: env.cluster.broker_name.clone(),
+            queue_id: q,
+        };
+        sum += admin
+            .consumer_offset(group, &mq)
+            .await
+            .unwrap()
+            .unwrap_or(0);
+    }
+    admin.shutdown().await;
+    sum
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4x_message_is_received_redelivered_and_acknowledged() {
+    let mut env = Env::start().await;
+    env.cluster.create_topic("Recv5", 1).await;
+    let producer = producer_4x(&env).await;
+    let sent = producer
+        .send(
+            Message::new("Recv5", "from-4x")
+                .with_tags("TagA")
+                .with_keys(["k1", "k2"])
+                .with_property("color", "blue"),
+        )
+        .await
+        .unwrap();
+    let consumer = consumer(&env, "cg-recv", "Recv5").await;
+
+    let first = receive_one(&consumer, "Recv5", Duration::from_secs(1)).await;
+    assert_eq!(first.body(), b"from-4x");
+    assert_eq!(first.tag(), Some("TagA"));
+    assert_eq!(first.keys(), ["k1".to_owned(), "k2".to_owned()]);
+    assert_eq!(
+        first.properties().get("color").map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(first.message_id(), sent.msg_id);
+    assert_eq!(first.delivery_attempt(), 1);
+
+    // Not acknowledged: it comes back once its invisible time passed.
+    let again = receive_one(&consumer, "Recv5", Duration::from_secs(30)).await;
+    assert_eq!(again.message_id(), sent.msg_id);
+    assert_eq!(again.delivery_attempt(), 2);
+    // The first delivery's handle is stale now.
+    assert!(consumer.ack(&first).await.is_err());
+    consumer.ack(&again).await.expect("ack");
+    assert_eq!(committed(&env, "cg-recv", "Recv5").await, 1);
+
+    producer.shutdown().await;
+    consumer.shutdown().await.unwrap();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_groups_max_attempts_a_message_goes_to_the_dlq() {
+    let mut env = Env::start().await;
+    env.cluster.create_topic("Dlq5", 1).await;
+    let admin = AdminClient::start(
+        ClientConfig::new(env.cluster.namesrv.addr.clone())
+            .with_instance_name(format!("admin-{}", env.proxy_addr.port())),
+    )
+    .await
+    .unwrap();
+    let group = SubscriptionGroupConfig {
+        group_name: "cg-dlq".into(),
+        retry_max_times: 1,
+        ..SubscriptionGroupConfig::default()
+    };
+    admin
+        .create_subscription_group(&env.cluster.broker_addr, &group)
+        .await
+        .unwrap();
+    let producer = producer_4x(&env).await;
+    producer
+        .send(Message::new("Dlq5", "poison").with_tags("Bad"))
+        .await
+        .unwrap();
+    let consumer = consumer(&env, "cg-dlq", "Dlq5").await;
+    let first = receive_one(&consumer, "Dlq5", Duration::from_millis(500)).await;
+    assert_eq!(first.delivery_attempt(), 1);
+    let second = receive_one(&consumer, "Dlq5", Duration::from_millis(500)).await;
+    assert_eq!(second.delivery_attempt(), 2);
+    // Two attempts (retryMaxTimes 1 + 1) spent: a receive after the
+    // invisible time moves it to %DLQ%cg-dlq instead of delivering it.
+    let client = mq_testkit::frames::client();
+    mq_testkit::frames::heartbeat_consumer(
+        &client,
+        &env.cluster.broker_addr,
+        "dlq-reader",
+        "check-dlq",
+        &[("%DLQ%cg-dlq", "*")],
+    )
+    .await;
+    let all = FilterExpression::new(FilterType::Tag, "*");
+    let dead = tokio::select! {
+        dead = mq_testkit::frames::pull_all(
+            &client,
+            &env.cluster.broker_addr,
+            "check-dlq",
+            "%DLQ%cg-dlq",
+            1,
+            1,
+            mq_testkit::WAIT,
+        ) => dead,
+        _ = async {
+            loop {
+                let got = consumer
+                    .receive_with("Dlq5", &all, 1, Duration::from_millis(500))
+                    .await
+                    .expect("receive");
+                assert!(got.is_empty(), "delivered a third time: {:?}", got[0].delivery_attempt());
+            }
+        } => unreachable!(),
+    };
+    assert_eq!(dead.len(), 1, "in the DLQ");
+    assert_eq!(&dead[0].body[..], b"poison");
+    assert_eq!(dead[0].property("TAGS"), Some("Bad"));
+    admin.shutdown().await;
+    producer.shutdown().await;
+    consumer.shutdown().await.unwrap();
+    env.stop().await;
+}
