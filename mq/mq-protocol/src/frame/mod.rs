@@ -26,6 +26,10 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 /// The length prefix plus the serialize-type/header-length word.
 const PREFIX_LEN: usize = 8;
 
+/// Room reserved for a header before encoding it: a send's binary header
+/// fits.
+const BINARY_HEADER_GUESS: usize = 256;
+
 /// Bits of the `flag` field.
 pub mod flag {
     /// Set on responses; clear on requests.
@@ -152,18 +156,21 @@ impl RemotingCommand {
 
     /// Appends the whole frame (length prefix included) to `out`.
     pub fn encode(&self, out: &mut BytesMut) {
-        let header = match self.serialize_type {
-            SerializeType::Json => self.json_header(),
-            SerializeType::RocketMq => self.binary_header(),
-        };
-        let total = 4 + header.len() + self.body.len();
-        out.reserve(4 + total);
-        out.put_u32(total as u32);
-        out.put_u32(
-            (u32::from(self.serialize_type.code()) << 24) | (header.len() as u32 & 0x00FF_FFFF),
-        );
-        out.put_slice(&header);
+        let start = out.len();
+        // The two length words are filled in once the header is written.
+        out.reserve(PREFIX_LEN + BINARY_HEADER_GUESS + self.body.len());
+        out.put_u64(0);
+        match self.serialize_type {
+            SerializeType::Json => out.put_slice(&self.json_header()),
+            SerializeType::RocketMq => self.put_binary_header(out),
+        }
+        let header_len = out.len() - start - PREFIX_LEN;
         out.put_slice(&self.body);
+        let total = 4 + header_len + self.body.len();
+        out[start..start + 4].copy_from_slice(&(total as u32).to_be_bytes());
+        let word =
+            (u32::from(self.serialize_type.code()) << 24) | (header_len as u32 & 0x00FF_FFFF);
+        out[start + 4..start + 8].copy_from_slice(&word.to_be_bytes());
     }
 
     /// The whole frame as bytes.
@@ -262,8 +269,8 @@ impl RemotingCommand {
         serde_json::to_vec(&Value::Object(header)).expect("a JSON map always serializes")
     }
 
-    fn binary_header(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+    /// Appends the ROCKETMQ binary header to `out`.
+    fn put_binary_header(&self, out: &mut BytesMut) {
         // Codes and versions are 16-bit in this header type, as in RocketMQ.
         out.put_i16(self.code as i16);
         out.put_u8(self.language.code());
@@ -287,7 +294,6 @@ impl RemotingCommand {
         }
         let ext_len = (out.len() - ext_len_at - 4) as i32;
         out[ext_len_at..ext_len_at + 4].copy_from_slice(&ext_len.to_be_bytes());
-        out
     }
 }
 
