@@ -15,6 +15,11 @@
 #   /proc over the run: mqbroker, nats-server, RabbitMQ's beam.smp). The
 #   summary gives medians and the ratios the issue asks about.
 #
+#   Last, end-to-end latency: mqbench e2e sends at a fixed rate
+#   (E2E_RATE, default 10,000 msgs/s) to a push consumer in the same process
+#   and times each message from the start of its send to its delivery
+#   (p50/p99/p999), on both brokers, each with a topic of its own.
+#
 #   The Rust RocketMQ reimplementation from crates.io is measured too when
 #   RMQ_RUST_BIN names the folder of its broker binary, e.g. after
 #     cargo install --root /tmp/peer rocketmq-broker
@@ -89,12 +94,14 @@ measure() {
     echo "$key: $line server_cpu_us/msg=$cpu"
     echo "$(field " $line" 'msgs/s')" >> "$work/$key.rate"
     echo "$(field " $line" p999)" >> "$work/$key.p999"
+    echo "$(field " $line" p99)" >> "$work/$key.p99"
+    echo "$(field " $line" p50)" >> "$work/$key.p50"
     echo "$cpu" >> "$work/$key.cpu"
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${SECONDS_PER_RUN}s per run, ${RUNS} rounds, in flight: ${INFLIGHTS}, 1 KiB"
-run_broker ASYNC_FLUSH BenchASYNC BenchTx
-run_broker SYNC_FLUSH BenchSYNC
+run_broker ASYNC_FLUSH BenchASYNC BenchTx BenchE2E
+run_broker SYNC_FLUSH BenchSYNC BenchE2ESync
 for r in $(seq "$RUNS"); do
     for c in $INFLIGHTS; do
         settings=(ours-async ours-sync ours-tx)
@@ -117,6 +124,12 @@ done
 for r in $(seq "$RUNS"); do
     measure ours-consume "${broker_pid[ASYNC_FLUSH]}" $bin/mqbench consumer -n "$ns" -t BenchASYNC -g "bench-consumer-$r" --seconds "$SECONDS_PER_RUN"
 done
+# End to end at a fixed rate, send start to delivery at a push consumer.
+E2E_RATE=${E2E_RATE:-10000}
+for r in $(seq "$RUNS"); do
+    measure ours-e2e-async "${broker_pid[ASYNC_FLUSH]}" $bin/mqbench e2e -n "$ns" -t BenchE2E -s 1024 -r "$E2E_RATE" --seconds "$SECONDS_PER_RUN" -g "bench-e2e-$r"
+    measure ours-e2e-sync "${broker_pid[SYNC_FLUSH]}" $bin/mqbench e2e -n "$ns" -t BenchE2ESync -s 1024 -r "$E2E_RATE" --seconds "$SECONDS_PER_RUN" -g "bench-e2e-sync-$r"
+done
 
 median() { [ -s "$1" ] || { echo nan; return; }; grep -v nan "$1" | sort -n | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2f", a/b}'; }
@@ -130,6 +143,9 @@ for c in $INFLIGHTS; do
     echo "ratio c=$c: async/jetstream=$(ratio "$a" "$(median "$work/jetstream-c$c.rate")") async/rabbitmq=$(ratio "$a" "$(median "$work/rabbitmq-c$c.rate")") p999 async/jetstream=$(ratio "$(median "$work/ours-async-c$c.p999")" "$(median "$work/jetstream-c$c.p999")") sync/async=$(ratio "$(median "$work/ours-sync-c$c.rate")" "$a") tx/async=$(ratio "$(median "$work/ours-tx-c$c.rate")" "$a")"
 done
 echo "median ours-consume: msgs/s=$(median "$work/ours-consume.rate") cpu_us/msg=$(median "$work/ours-consume.cpu")"
+for s in async sync; do
+    echo "median ours-e2e-$s at $E2E_RATE msgs/s: p50=$(median "$work/ours-e2e-$s.p50")ms p99=$(median "$work/ours-e2e-$s.p99")ms p999=$(median "$work/ours-e2e-$s.p999")ms cpu_us/msg=$(median "$work/ours-e2e-$s.cpu")"
+done
 kill "${broker_pid[ASYNC_FLUSH]}" "${broker_pid[SYNC_FLUSH]}"; wait "${broker_pid[ASYNC_FLUSH]}" "${broker_pid[SYNC_FLUSH]}" 2>/dev/null || true
 
 if [ -n "${RMQ_RUST_BIN:-}" ] && [ -x "$RMQ_RUST_BIN/rocketmq-broker-rust" ]; then
