@@ -256,6 +256,7 @@ texts! {
     no_payment: "no payment yet", "尚未支付";
     not_on_broker: "not found on the broker", "在 Broker 上未找到";
     not_used: "not used", "未使用";
+    nothing_reserved: "nothing reserved", "未预留";
     not_yet: "not yet", "尚未发生";
     nothing_to_compensate: "nothing to compensate", "无需补偿";
     operator: "Operator", "操作员";

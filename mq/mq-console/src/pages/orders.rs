@@ -208,12 +208,16 @@ fn ledger_step(
     operation: &str,
     title: &str,
     what: impl Fn(&LedgerRow) -> String,
-    expected: bool,
+    asked: bool,
+    cancelled: bool,
 ) -> Step {
     let t = ctx.t;
     match rows.iter().find(|r| r.operation == operation) {
         Some(r) => step(r.created_at, title, "ok", html! { (what(r)) }),
-        None if expected => step(0, title, "warn", html! { (t.no_ledger_row) }),
+        // A cancelled order may have been refused this one (or cancelled
+        // before it was taken): nothing to give back, not a missing row.
+        None if asked && cancelled => step(0, title, "", html! { (t.nothing_reserved) }),
+        None if asked => step(0, title, "warn", html! { (t.no_ledger_row) }),
         None => step(0, title, "", html! { (t.not_used) }),
     }
 }
@@ -256,6 +260,7 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
     let cancel_halves = halves(&admin, ORDER_CANCEL, &id).await;
     let cancels = by_key(&admin, ORDER_CANCEL, &id).await;
 
+    let cancelled = order.status == "CANCELLED";
     let mut steps = Vec::new();
     steps.push(step(
         order.created_at,
@@ -280,7 +285,8 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
                 r.amount.as_deref().unwrap_or("0")
             )
         },
-        order.status != "CANCELLED",
+        true,
+        cancelled,
     ));
     steps.push(ledger_step(
         ctx,
@@ -288,7 +294,8 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         "use",
         t.step_coupon,
         |r| format!("{} {}", t.coupon, r.owner.unwrap_or(0)),
-        order.coupon_id.is_some() && order.status != "CANCELLED",
+        order.coupon_id.is_some(),
+        cancelled,
     ));
     let balance_is_zero = order.balance_used.trim_start_matches(['0', '.']).is_empty();
     steps.push(ledger_step(
@@ -297,7 +304,8 @@ async fn detail_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
         "reserve",
         t.step_balance,
         |r| format!("{} {}", t.amount, r.amount.as_deref().unwrap_or("0")),
-        !balance_is_zero && order.status != "CANCELLED",
+        !balance_is_zero,
+        cancelled,
     ));
     match order.status.as_str() {
         "PENDING" => steps.push(step(

@@ -54,6 +54,7 @@ pub fn start(data: &std::path::Path) -> Shop {
 }
 
 /// Stops `shop` with SIGINT and waits for it to exit.
+#[allow(dead_code)] // Not every test file stops the shop.
 pub fn sigint(shop: &mut Shop) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-INT", &shop.child.id().to_string()])
