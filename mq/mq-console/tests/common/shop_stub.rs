@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mq_client::{ClientConfig, Message, Producer, ProducerConfig};
+use mq_client::{
+    AdminClient, ClientConfig, LocalTransactionState, Message, MessageExt, ProducerConfig,
+    TransactionChecker, TransactionProducer,
+};
 use mq_console::ShopConfig;
 use mq_testkit::Cluster;
 use serde_json::{json, Value};
@@ -187,22 +190,66 @@ pub fn shop_config(url: &str) -> ShopConfig {
     }
 }
 
-/// The saga's messages as the services publish them: ORDER_CANCEL keyed
-/// by the cancelled order's id, PAY_SUCCESS by the payment's id.
+/// The saga's messages as the services publish them: an ORDER_CANCEL
+/// half message per order keyed by its id (committed for the cancelled
+/// order, rolled back for the paid one), PAY_SUCCESS keyed by the
+/// payment's id. Returns once the committed ORDER_CANCEL can be found by
+/// its key (the outcome goes to the broker oneway, as RocketMQ's does).
 pub async fn publish_saga(cluster: &Cluster) {
-    let producer = Producer::start(
+    let producer = TransactionProducer::start(
         ProducerConfig::new("test-saga"),
         ClientConfig::new(cluster.namesrv.addr.clone()).with_instance_name("test-saga"),
+        Arc::new(Decided),
     )
     .await
     .unwrap();
+    for (order, outcome) in [
+        (CANCELLED, LocalTransactionState::Commit),
+        (PAID, LocalTransactionState::Rollback),
+    ] {
+        producer
+            .send_in_transaction(
+                Message::new("ORDER_CANCEL", "{}").with_keys([order]),
+                |_| std::future::ready(outcome),
+            )
+            .await
+            .unwrap();
+    }
     producer
-        .send(Message::new("ORDER_CANCEL", "{}").with_keys([CANCELLED]))
-        .await
-        .unwrap();
-    producer
+        .producer()
         .send(Message::new("PAY_SUCCESS", "{}").with_keys([PAYMENT]))
         .await
         .unwrap();
+    let admin = AdminClient::start(
+        ClientConfig::new(cluster.namesrv.addr.clone()).with_instance_name("test-saga-admin"),
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        let found = admin
+            .query_message_by_key("ORDER_CANCEL", CANCELLED, 32, 0, i64::MAX)
+            .await
+            .unwrap_or_default();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    admin.shutdown().await;
     producer.shutdown().await;
+}
+
+/// Check-backs answer what the saga decided: commit the cancelled order's
+/// compensation, roll back every other.
+struct Decided;
+
+#[mq_client::async_trait]
+impl TransactionChecker for Decided {
+    async fn check(&self, msg: &MessageExt) -> LocalTransactionState {
+        if msg.keys().contains(&CANCELLED) {
+            LocalTransactionState::Commit
+        } else {
+            LocalTransactionState::Rollback
+        }
+    }
 }
