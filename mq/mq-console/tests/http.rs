@@ -1108,6 +1108,14 @@ async fn dead_letters_browse_export_and_resend() {
         .map(|(i, _)| page.body[i + 17..i + 17 + 32].to_owned())
         .collect();
     assert_eq!(ids.len(), 2, "{}", page.body);
+    // A group that never dead-lettered anything has no DLQ topic: an empty
+    // list, not the name server's "no route" as an error.
+    let empty = b.get("/dlq?group=never-failed").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    empty.expect("Dead letters: 0");
+    let empty = b.get("/dlq/export?group=never-failed&format=json").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.body.trim(), "[]");
 
     // Export: CSV with formulas defused, JSON with the original topic.
     let csv = b.get("/dlq/export?group=dlq-group&format=csv").await;

@@ -104,8 +104,8 @@ async fn overview_page(ctx: &Ctx) -> Result<Response, ConsoleError> {
                 tbody {
                     @for row in &rows {
                         tr {
-                            td { (row.cluster) }
-                            td { (row.broker) }
+                            td.nowrap { (row.cluster) }
+                            td.nowrap { (row.broker) }
                             td.num { (row.id) }
                             td { @if row.id == 0 { span.badge.master { (t.master) } } @else { span.badge.slave { (t.slave) } } }
                             td { a href=(format!("/broker?addr={}", enc(&row.addr))) { (row.addr) } }

@@ -27,20 +27,30 @@ const MAX_RESEND: usize = 100;
 /// Characters of a body shown in the list.
 const PREVIEW: usize = 80;
 
-/// A group's DLQ queues and how many messages each holds now.
+/// A group's DLQ queues and how many messages each holds now; none for a
+/// group that never dead-lettered anything (its DLQ topic does not exist).
 async fn dlq_queues(
     ctx: &Ctx,
     dlq: &TopicName,
 ) -> Result<Vec<(MessageQueue, i64, i64)>, ConsoleError> {
     let admin = ctx.admin().await?;
+    let masters = match topic_masters(&admin, dlq.as_str()).await {
+        Err(ConsoleError::Cluster(e)) if topic_does_not_exist(&e) => return Ok(Vec::new()),
+        other => other?,
+    };
     let mut queues = Vec::new();
-    for m in topic_masters(&admin, dlq.as_str()).await? {
+    for m in masters {
         let stats = admin.topic_stats(&m.addr, dlq.as_str()).await?;
         for (mq, o) in stats.offset_table {
             queues.push((mq, o.min_offset, o.max_offset));
         }
     }
     Ok(queues)
+}
+
+fn topic_does_not_exist(error: &mq_client::ClientError) -> bool {
+    matches!(error, mq_client::ClientError::NoRoute { .. })
+        || error.response_code() == Some(i32::from(mq_protocol::ResponseCode::TOPIC_NOT_EXIST))
 }
 
 /// Up to `limit` dead letters after skipping `skip`, in queue order, and
