@@ -21,12 +21,17 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
-        let cluster = Cluster::start().await;
-        let config = ProxyConfig {
+        Env::start_on(Cluster::start().await, |_| {}).await
+    }
+
+    /// The proxy, its settings adjusted by `tweak`, in front of `cluster`.
+    pub async fn start_on(cluster: Cluster, tweak: impl FnOnce(&mut ProxyConfig)) -> Env {
+        let mut config = ProxyConfig {
             grpc_server_port: 0,
             namesrv_addr: cluster.namesrv.addr.clone(),
             ..ProxyConfig::default()
         };
+        tweak(&mut config);
         let proxy = Proxy::start(config).await.expect("proxy starts");
         let listener = proxy.bind().await.expect("bind");
         let proxy_addr = listener.local_addr().unwrap();
