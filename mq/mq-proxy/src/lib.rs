@@ -106,6 +106,9 @@ struct Inner {
     consumers: consumer::Consumers,
     /// The 5.x side's checks; `None` when `enableACL` is off.
     acl: Option<auth::Acl>,
+    /// Set once the proxy stops: open telemetry streams end, so the
+    /// graceful shutdown does not wait for clients to hang up.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Proxy {
@@ -162,6 +165,7 @@ impl Proxy {
                 sessions,
                 consumers,
                 acl,
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -182,13 +186,21 @@ impl Proxy {
     }
 
     /// Serves the messaging service on `listener` until `shutdown`
-    /// completes, then closes the 4.x clients.
+    /// completes, then ends the telemetry streams (clients keep theirs
+    /// open for their whole life), waits for the calls in flight (a long
+    /// poll at most [`consumer::MAX_LONG_POLL`]) and closes the 4.x clients.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let closing = self.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.inner.closing.send_replace(true);
+            closing.inner.sessions.close_all();
+        };
         let result = tonic::transport::Server::builder()
             .add_service(pb::messaging_service_server::MessagingServiceServer::new(
                 self.clone(),

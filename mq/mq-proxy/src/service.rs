@@ -618,12 +618,23 @@ impl MessagingService for Proxy {
                 }
             }
         };
+        let mut closing = self.inner.closing.subscribe();
+        if *closing.borrow() {
+            return Err(tonic::Status::unavailable("the proxy is stopping"));
+        }
         let mut inbound = request.into_inner();
         let (outbox, rx) = mpsc::channel(OUTBOX_LEN);
         let generation = self.inner.sessions.open(&client, outbox.clone());
         let proxy = self.clone();
         tokio::spawn(async move {
-            while let Some(next) = inbound.next().await {
+            loop {
+                let next = tokio::select! {
+                    next = inbound.next() => next,
+                    // The proxy stops: end the answer stream (this task
+                    // holds one of its senders, the sessions the other).
+                    _ = closing.wait_for(|closing| *closing) => None,
+                };
+                let Some(next) = next else { break };
                 match next {
                     Ok(command) => {
                         if let Some(answer) = proxy.on_telemetry(&client, &principal, command) {
