@@ -100,7 +100,9 @@ fn load(args: &Args) -> Result<(BrokerConfig, MessageStoreConfig)> {
 }
 
 /// The in-process proxy's settings: its file, with the broker's name
-/// servers and cluster unless the file names others.
+/// servers and cluster unless the file names others; with the broker's
+/// `aclEnable`, ACL on and the broker's accounts file and account unless
+/// the file names others.
 fn proxy_config(args: &Args, broker: &BrokerConfig) -> Result<Option<mq_proxy::ProxyConfig>> {
     if !args.enable_proxy {
         return Ok(None);
@@ -113,6 +115,23 @@ fn proxy_config(args: &Args, broker: &BrokerConfig) -> Result<Option<mq_proxy::P
         config
             .rocketmq_cluster_name
             .clone_from(&broker.broker_cluster_name);
+    }
+    if broker.acl_enable {
+        // The broker's accounts apply to 5.x clients too: a proxy that did
+        // not check them would give every client its own account's rights.
+        config.enable_acl = true;
+        if config.acl_file_path.is_empty() {
+            config.acl_file_path =
+                mq_acl::resolve_path(&broker.rocketmq_home, &broker.acl_file_path)
+                    .display()
+                    .to_string();
+        }
+        // It signs its 4.x requests as the broker does, unless the file
+        // names an account of its own.
+        if config.access_key.is_none() && !broker.access_key.is_empty() {
+            config.access_key = Some(broker.access_key.clone());
+            config.secret_key = Some(mq_proxy::config::Secret(broker.secret_key.clone()));
+        }
     }
     Ok(Some(config))
 }
@@ -206,4 +225,65 @@ fn run(args: Args) -> Result<ExitCode> {
         println!("The broker[{name}] shut down cleanly");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(proxy_file: &std::path::Path) -> Args {
+        Args::parse_from(normalize(
+            ["mqbroker", "--enable-proxy", "-pc"]
+                .into_iter()
+                .map(String::from)
+                .chain([proxy_file.display().to_string()]),
+        ))
+    }
+
+    fn acl_broker() -> BrokerConfig {
+        BrokerConfig {
+            rocketmq_home: "/opt/rmq".into(),
+            acl_enable: true,
+            access_key: "broker-admin".into(),
+            secret_key: "broker-secret".into(),
+            ..BrokerConfig::default()
+        }
+    }
+
+    #[test]
+    fn with_the_brokers_acl_the_local_proxy_checks_and_signs_as_the_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rmq-proxy.json");
+        std::fs::write(&file, "{}").unwrap();
+        let config = proxy_config(&args(&file), &acl_broker()).unwrap().unwrap();
+        assert!(
+            config.enable_acl,
+            "a broker's ACL cannot be bypassed over gRPC"
+        );
+        assert_eq!(config.acl_file_path, "/opt/rmq/conf/plain_acl.yml");
+        assert_eq!(config.access_key.as_deref(), Some("broker-admin"));
+        assert_eq!(
+            config.secret_key,
+            Some(mq_proxy::config::Secret("broker-secret".into()))
+        );
+
+        // The proxy's own file names another account and file: those stay.
+        std::fs::write(
+            &file,
+            r#"{"accessKey": "proxy-admin", "secretKey": "proxy-secret",
+                "aclFilePath": "/etc/proxy_acl.yml", "enableACL": false}"#,
+        )
+        .unwrap();
+        let config = proxy_config(&args(&file), &acl_broker()).unwrap().unwrap();
+        assert!(config.enable_acl, "still on: the broker's ACL is");
+        assert_eq!(config.acl_file_path, "/etc/proxy_acl.yml");
+        assert_eq!(config.access_key.as_deref(), Some("proxy-admin"));
+
+        // Without the broker's ACL, the file decides.
+        std::fs::write(&file, "{}").unwrap();
+        let open = BrokerConfig::default();
+        let config = proxy_config(&args(&file), &open).unwrap().unwrap();
+        assert!(!config.enable_acl);
+        assert_eq!(config.access_key, None);
+    }
 }

@@ -27,6 +27,33 @@ pub struct ProxyConfig {
     /// name servers, which know every cluster's brokers.
     #[serde(rename = "rocketMQClusterName")]
     pub rocketmq_cluster_name: String,
+    /// Check every 5.x request's signature and permissions against the
+    /// accounts file (RocketMQ 5.1's `enableACL`; `aclEnable`, the
+    /// broker's key, is accepted too).
+    #[serde(rename = "enableACL", alias = "aclEnable")]
+    pub enable_acl: bool,
+    /// The accounts file (`plain_acl.yml`): absolute, or relative to
+    /// `$ROCKETMQ_HOME`; empty means `conf/plain_acl.yml` there, where the
+    /// broker looks (the broker's key).
+    pub acl_file_path: String,
+    /// The account the proxy signs its 4.x requests to the brokers with,
+    /// for brokers with `aclEnable=true`; none sends them unsigned. It
+    /// acts for every 5.x client, so it needs their permissions (an admin
+    /// account, typically).
+    pub access_key: Option<String>,
+    /// Secret of `accessKey` (no default; never logged).
+    pub secret_key: Option<Secret>,
+}
+
+/// A secret from the configuration: its `Debug` form hides it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for ProxyConfig {
@@ -37,6 +64,10 @@ impl Default for ProxyConfig {
             remoting_listen_port: None,
             namesrv_addr: String::new(),
             rocketmq_cluster_name: "DefaultCluster".into(),
+            enable_acl: false,
+            acl_file_path: String::new(),
+            access_key: None,
+            secret_key: None,
         }
     }
 }
@@ -47,6 +78,11 @@ const KNOWN_KEYS: &[&str] = &[
     "remotingListenPort",
     "namesrvAddr",
     "rocketMQClusterName",
+    "enableACL",
+    "aclEnable",
+    "aclFilePath",
+    "accessKey",
+    "secretKey",
 ];
 
 /// Why the settings could not be read.
@@ -62,6 +98,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
 }
 
 impl ProxyConfig {
@@ -74,7 +112,10 @@ impl ProxyConfig {
                 warn!(key, "rmq-proxy.json: key not used by this proxy");
             }
         }
-        let config: ProxyConfig = serde_json::from_value(value)?;
+        let mut config: ProxyConfig = serde_json::from_value(value)?;
+        // An empty key is no key (RocketMQ's files carry `"accessKey": ""`).
+        config.access_key = config.access_key.filter(|k| !k.is_empty());
+        config.secret_key = config.secret_key.filter(|k| !k.0.is_empty());
         if config.remoting_listen_port.is_some() {
             warn!("rmq-proxy.json: remotingListenPort is not served; 4.x clients use the brokers");
         }
@@ -87,10 +128,31 @@ impl ProxyConfig {
             path: path.to_owned(),
             source,
         })?;
-        ProxyConfig::parse(&text).map_err(|source| ConfigError::Parse {
+        let config = ProxyConfig::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
             source,
-        })
+        })?;
+        config.validate().map_err(|reason| ConfigError::Invalid {
+            path: path.to_owned(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Cross-field checks: the proxy's account needs both keys.
+    pub fn validate(&self) -> Result<(), String> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(_), None) => Err("accessKey is set without a secretKey".into()),
+            (None, Some(_)) => Err("secretKey is set without an accessKey".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The accounts file the 5.x side checks against: `aclFilePath`
+    /// resolved against `$ROCKETMQ_HOME` as the broker resolves its own.
+    pub fn acl_path(&self) -> PathBuf {
+        let home = std::env::var("ROCKETMQ_HOME").unwrap_or_default();
+        mq_acl::resolve_path(&home, &self.acl_file_path)
     }
 
     /// The file to read: `-pc FILE`, else `$ROCKETMQ_HOME/conf/rmq-proxy.json`
@@ -137,6 +199,32 @@ mod tests {
         assert_eq!(config.remoting_listen_port, Some(9080));
         assert_eq!(config.namesrv_addr, "127.0.0.1:9876");
         assert_eq!(config.rocketmq_cluster_name, "C1");
+    }
+
+    #[test]
+    fn acl_keys_parse_and_the_secret_stays_out_of_debug() {
+        let config = ProxyConfig::parse(
+            r#"{"enableACL": true, "aclFilePath": "/etc/rmq/plain_acl.yml",
+                "accessKey": "proxy-admin", "secretKey": "s3cret-value"}"#,
+        )
+        .unwrap();
+        assert!(config.enable_acl);
+        assert_eq!(config.acl_path(), PathBuf::from("/etc/rmq/plain_acl.yml"));
+        assert_eq!(config.access_key.as_deref(), Some("proxy-admin"));
+        assert_eq!(config.secret_key, Some(Secret("s3cret-value".into())));
+        assert!(config.validate().is_ok());
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret-value"), "{debug}");
+        assert!(
+            ProxyConfig::parse(r#"{"aclEnable": true}"#)
+                .unwrap()
+                .enable_acl
+        );
+        assert!(!ProxyConfig::parse("{}").unwrap().enable_acl);
+        let half = ProxyConfig::parse(r#"{"accessKey": "proxy-admin", "secretKey": ""}"#).unwrap();
+        assert!(half.validate().unwrap_err().contains("secretKey"));
+        let none = ProxyConfig::parse(r#"{"accessKey": "", "secretKey": ""}"#).unwrap();
+        assert_eq!((none.access_key, none.secret_key), (None, None));
     }
 
     #[test]

@@ -15,6 +15,14 @@
 //! - `consumer` and `consume`: the 5.x consumption model (invisible time,
 //!   receipt handles, acknowledgements, DLQ) on 4.x pulls and offsets.
 //! - [`status`]: the 5.x `Code`s and how 4.x failures map onto them.
+//! - `auth`: ACL for 5.x clients (`enableACL`): their signatures and
+//!   permissions checked against the brokers' `plain_acl.yml`.
+//!
+//! With ACL on, two checks apply: the proxy checks each 5.x call (the
+//! caller's account, from its signed metadata), and the brokers check the
+//! proxy's 4.x requests, signed with the proxy's own account (`accessKey`
+//! / `secretKey` in `rmq-proxy.json`), which must own what every 5.x
+//! client may do.
 //!
 //! Data flow of a send: SendMessage -> [`convert::outbound`] -> our 4.x
 //! [`mq_client::Producer`] (route from the name server, SEND_MESSAGE_V2 to
@@ -23,6 +31,7 @@
 //! remoting protocol. Local mode (`mqbroker --enable-proxy`) is the same
 //! proxy in the broker's process, pointed at its name server.
 
+mod auth;
 pub mod config;
 mod consume;
 mod consumer;
@@ -42,7 +51,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mq_client::{AdminClient, ClientConfig, Producer, ProducerConfig, TransactionProducer};
+use mq_client::{
+    AdminClient, ClientConfig, Credentials, Producer, ProducerConfig, TransactionProducer,
+};
 use tokio::net::TcpListener;
 
 pub use config::ProxyConfig;
@@ -68,6 +79,10 @@ fn next_instance() -> u64 {
 pub enum StartError {
     #[error("4.x client: {0}")]
     Client(#[from] mq_client::ClientError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("enableACL is on but the accounts file is unusable: {0}")]
+    Acl(#[from] mq_acl::AclError),
     #[error("bind {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -89,17 +104,47 @@ struct Inner {
     transactions: TransactionProducer,
     sessions: Arc<Sessions>,
     consumers: consumer::Consumers,
+    /// The 5.x side's checks; `None` when `enableACL` is off.
+    acl: Option<auth::Acl>,
+    /// Set once the proxy stops: open telemetry streams end, so the
+    /// graceful shutdown does not wait for clients to hang up.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Proxy {
     /// Starts the 4.x clients against `config.namesrv_addr` (name servers
-    /// from `NAMESRV_ADDR` when empty).
+    /// from `NAMESRV_ADDR` when empty), signed with the configured account;
+    /// with `enableACL`, loads the accounts file (an unusable one is an
+    /// error) and watches it on the current runtime.
     pub async fn start(config: ProxyConfig) -> Result<Proxy, StartError> {
-        let client = ClientConfig::new(config.namesrv_addr.clone()).with_instance_name(format!(
-            "mqproxy-{}-{}",
-            std::process::id(),
-            next_instance()
-        ));
+        config.validate().map_err(StartError::Config)?;
+        let acl = if config.enable_acl {
+            let path = config.acl_path();
+            let acl = auth::Acl::load(&path)?;
+            tracing::info!(path = %path.display(), "ACL on for 5.x clients");
+            Some(acl)
+        } else {
+            if config.access_key.is_some() {
+                tracing::warn!(
+                    "the proxy signs its 4.x requests with accessKey but enableACL is off: \
+                     every 5.x client gets that account's rights"
+                );
+            }
+            None
+        };
+        let credentials = match (&config.access_key, &config.secret_key) {
+            (Some(access_key), Some(secret)) => {
+                Some(Credentials::new(access_key.clone(), secret.0.clone()))
+            }
+            _ => None,
+        };
+        let client = ClientConfig::new(config.namesrv_addr.clone())
+            .with_instance_name(format!(
+                "mqproxy-{}-{}",
+                std::process::id(),
+                next_instance()
+            ))
+            .with_credentials(credentials);
         let sessions = Arc::new(Sessions::default());
         let admin = AdminClient::start(client.clone()).await?;
         let producer = Producer::start(ProducerConfig::new(PRODUCER_GROUP), client.clone()).await?;
@@ -119,6 +164,8 @@ impl Proxy {
                 transactions,
                 sessions,
                 consumers,
+                acl,
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -139,13 +186,21 @@ impl Proxy {
     }
 
     /// Serves the messaging service on `listener` until `shutdown`
-    /// completes, then closes the 4.x clients.
+    /// completes, then ends the telemetry streams (clients keep theirs
+    /// open for their whole life), waits for the calls in flight (a long
+    /// poll at most [`consumer::MAX_LONG_POLL`]) and closes the 4.x clients.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let closing = self.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.inner.closing.send_replace(true);
+            closing.inner.sessions.close_all();
+        };
         let result = tonic::transport::Server::builder()
             .add_service(pb::messaging_service_server::MessagingServiceServer::new(
                 self.clone(),

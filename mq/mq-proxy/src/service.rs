@@ -13,6 +13,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Streaming};
 use tracing::{debug, warn};
 
+use crate::auth::{Guarded, Principal};
 use crate::convert::{self, SendKind};
 use crate::pb::messaging_service_server::MessagingService;
 use crate::pb::telemetry_command::Command;
@@ -84,6 +85,16 @@ pub(crate) fn message_queues(
 }
 
 impl Proxy {
+    /// The ACL check of one call: nothing when ACL is off.
+    fn guard<T: Guarded>(&self, request: &Request<T>) -> Result<(), ProxyError> {
+        let Some(acl) = &self.inner.acl else {
+            return Ok(());
+        };
+        let remote = request.remote_addr().map(|a| a.ip());
+        acl.check(remote, request.metadata(), &request.get_ref().needs())
+            .inspect_err(|error| debug!(?remote, %error, "ACL refused a 5.x call"))
+    }
+
     pub(crate) async fn route(&self, topic: &str) -> Result<TopicRouteData, ProxyError> {
         let route = self.inner.admin.topic_route(topic).await.map_err(|error| {
             let proxy_error = ProxyError::from(error);
@@ -275,9 +286,23 @@ impl Proxy {
 
     /// One command a client sent on its telemetry stream; the answer to
     /// send back, if any.
-    fn on_telemetry(&self, client_id: &str, command: TelemetryCommand) -> Option<TelemetryCommand> {
+    fn on_telemetry(
+        &self,
+        client_id: &str,
+        principal: &Principal,
+        command: TelemetryCommand,
+    ) -> Option<TelemetryCommand> {
         match command.command {
             Some(Command::Settings(settings)) => {
+                if let Some(acl) = &self.inner.acl {
+                    if let Err(error) = acl.authorize(principal, &settings.needs()) {
+                        debug!(client_id, %error, "ACL refused a client's settings");
+                        return Some(TelemetryCommand {
+                            status: Some(error.status()),
+                            command: None,
+                        });
+                    }
+                }
                 self.inner
                     .sessions
                     .set_settings(client_id, settings.clone());
@@ -369,7 +394,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<QueryRouteRequest>,
     ) -> Result<Response<QueryRouteResponse>, tonic::Status> {
-        let result = Proxy::query_route(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::query_route(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(QueryRouteResponse {
             status: Some(status::of(&result)),
             message_queues: result.unwrap_or_default(),
@@ -380,7 +408,9 @@ impl MessagingService for Proxy {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, tonic::Status> {
-        let result = client_id(&request).map(drop);
+        let result = self
+            .guard(&request)
+            .and_then(|()| client_id(&request).map(drop));
         Ok(Response::new(HeartbeatResponse {
             status: Some(status::of(&result)),
         }))
@@ -390,7 +420,7 @@ impl MessagingService for Proxy {
         &self,
         request: Request<SendMessageRequest>,
     ) -> Result<Response<SendMessageResponse>, tonic::Status> {
-        let client = match client_id(&request) {
+        let client = match self.guard(&request).and_then(|()| client_id(&request)) {
             Ok(id) => id,
             Err(error) => {
                 return Ok(Response::new(SendMessageResponse {
@@ -410,7 +440,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<QueryAssignmentRequest>,
     ) -> Result<Response<QueryAssignmentResponse>, tonic::Status> {
-        let result = Proxy::query_assignment(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::query_assignment(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(QueryAssignmentResponse {
             status: Some(status::of(&result)),
             assignments: result.unwrap_or_default(),
@@ -425,7 +458,7 @@ impl MessagingService for Proxy {
     ) -> Result<Response<Self::ReceiveMessageStream>, tonic::Status> {
         use receive_message_response::Content;
         let deadline = grpc_timeout(request.metadata());
-        let result = match client_id(&request) {
+        let result = match self.guard(&request).and_then(|()| client_id(&request)) {
             Ok(client) => self.receive(&client, request.into_inner(), deadline).await,
             Err(error) => Err(error),
         };
@@ -450,7 +483,11 @@ impl MessagingService for Proxy {
         &self,
         request: Request<AckMessageRequest>,
     ) -> Result<Response<AckMessageResponse>, tonic::Status> {
-        let (status, entries) = match self.ack(request.into_inner()).await {
+        let acked = match self.guard(&request) {
+            Ok(()) => self.ack(request.into_inner()).await,
+            Err(error) => Err(error),
+        };
+        let (status, entries) = match acked {
             Ok(answer) => answer,
             Err(error) => (error.status(), vec![]),
         };
@@ -464,7 +501,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<ForwardMessageToDeadLetterQueueRequest>,
     ) -> Result<Response<ForwardMessageToDeadLetterQueueResponse>, tonic::Status> {
-        let result = self.forward_to_dlq(request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => self.forward_to_dlq(request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(ForwardMessageToDeadLetterQueueResponse {
             status: Some(status::of(&result)),
         }))
@@ -477,7 +517,11 @@ impl MessagingService for Proxy {
         request: Request<PullMessageRequest>,
     ) -> Result<Response<Self::PullMessageStream>, tonic::Status> {
         use pull_message_response::Content;
-        let answers: Vec<Content> = match self.pull(request.into_inner()).await {
+        let pulled = match self.guard(&request) {
+            Ok(()) => self.pull(request.into_inner()).await,
+            Err(error) => Err(error),
+        };
+        let answers: Vec<Content> = match pulled {
             Ok((messages, next)) => std::iter::once(Content::Status(status::ok()))
                 .chain(messages.into_iter().map(Content::Message))
                 .chain(std::iter::once(Content::NextOffset(next)))
@@ -496,7 +540,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<UpdateOffsetRequest>,
     ) -> Result<Response<UpdateOffsetResponse>, tonic::Status> {
-        let result = Proxy::update_offset(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::update_offset(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(UpdateOffsetResponse {
             status: Some(status::of(&result)),
         }))
@@ -506,7 +553,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<GetOffsetRequest>,
     ) -> Result<Response<GetOffsetResponse>, tonic::Status> {
-        let result = Proxy::get_offset(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::get_offset(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(GetOffsetResponse {
             status: Some(status::of(&result)),
             offset: result.unwrap_or(-1),
@@ -517,7 +567,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<QueryOffsetRequest>,
     ) -> Result<Response<QueryOffsetResponse>, tonic::Status> {
-        let result = Proxy::query_offset(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::query_offset(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(QueryOffsetResponse {
             status: Some(status::of(&result)),
             offset: result.unwrap_or(-1),
@@ -528,7 +581,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<EndTransactionRequest>,
     ) -> Result<Response<EndTransactionResponse>, tonic::Status> {
-        let result = Proxy::end_transaction(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::end_transaction(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = &result {
             debug!(%error, "EndTransaction refused");
         }
@@ -544,15 +600,44 @@ impl MessagingService for Proxy {
         request: Request<Streaming<TelemetryCommand>>,
     ) -> Result<Response<Self::TelemetryStream>, tonic::Status> {
         let client = client_id(&request).map_err(|e| tonic::Status::invalid_argument(e.message))?;
+        let principal = match &self.inner.acl {
+            None => Principal::Trusted,
+            Some(acl) => {
+                let remote = request.remote_addr().map(|a| a.ip());
+                match acl.authenticate(remote, request.metadata()) {
+                    Ok(principal) => principal,
+                    Err(error) => {
+                        // Answered in the stream, as every refusal, then closed.
+                        debug!(client, %error, "ACL refused a telemetry stream");
+                        let refusal = TelemetryCommand {
+                            status: Some(error.status()),
+                            command: None,
+                        };
+                        return Ok(Response::new(Box::pin(tokio_stream::iter([Ok(refusal)]))));
+                    }
+                }
+            }
+        };
+        let mut closing = self.inner.closing.subscribe();
+        if *closing.borrow() {
+            return Err(tonic::Status::unavailable("the proxy is stopping"));
+        }
         let mut inbound = request.into_inner();
         let (outbox, rx) = mpsc::channel(OUTBOX_LEN);
         let generation = self.inner.sessions.open(&client, outbox.clone());
         let proxy = self.clone();
         tokio::spawn(async move {
-            while let Some(next) = inbound.next().await {
+            loop {
+                let next = tokio::select! {
+                    next = inbound.next() => next,
+                    // The proxy stops: end the answer stream (this task
+                    // holds one of its senders, the sessions the other).
+                    _ = closing.wait_for(|closing| *closing) => None,
+                };
+                let Some(next) = next else { break };
                 match next {
                     Ok(command) => {
-                        if let Some(answer) = proxy.on_telemetry(&client, command) {
+                        if let Some(answer) = proxy.on_telemetry(&client, &principal, command) {
                             if outbox.send(Ok(answer)).await.is_err() {
                                 break;
                             }
@@ -575,7 +660,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<NotifyClientTerminationRequest>,
     ) -> Result<Response<NotifyClientTerminationResponse>, tonic::Status> {
-        let result = client_id(&request).map(|id| self.inner.sessions.terminate(&id));
+        let result = self
+            .guard(&request)
+            .and_then(|()| client_id(&request))
+            .map(|id| self.inner.sessions.terminate(&id));
         Ok(Response::new(NotifyClientTerminationResponse {
             status: Some(status::of(&result)),
         }))
@@ -585,7 +673,10 @@ impl MessagingService for Proxy {
         &self,
         request: Request<ChangeInvisibleDurationRequest>,
     ) -> Result<Response<ChangeInvisibleDurationResponse>, tonic::Status> {
-        let result = Proxy::change_invisible_duration(self, request.into_inner()).await;
+        let result = match self.guard(&request) {
+            Ok(()) => Proxy::change_invisible_duration(self, request.into_inner()).await,
+            Err(error) => Err(error),
+        };
         Ok(Response::new(ChangeInvisibleDurationResponse {
             status: Some(status::of(&result)),
             receipt_handle: result.unwrap_or_default(),
@@ -594,24 +685,27 @@ impl MessagingService for Proxy {
 
     async fn recall_message(
         &self,
-        _request: Request<RecallMessageRequest>,
+        request: Request<RecallMessageRequest>,
     ) -> Result<Response<RecallMessageResponse>, tonic::Status> {
+        let refused = self.guard(&request).err().unwrap_or_else(|| {
+            ProxyError::new(Code::Unsupported, "recalling messages is not supported")
+        });
         Ok(Response::new(RecallMessageResponse {
-            status: Some(
-                ProxyError::new(Code::Unsupported, "recalling messages is not supported").status(),
-            ),
+            status: Some(refused.status()),
             message_id: String::new(),
         }))
     }
 
     async fn sync_lite_subscription(
         &self,
-        _request: Request<SyncLiteSubscriptionRequest>,
+        request: Request<SyncLiteSubscriptionRequest>,
     ) -> Result<Response<SyncLiteSubscriptionResponse>, tonic::Status> {
+        let refused = self
+            .guard(&request)
+            .err()
+            .unwrap_or_else(|| ProxyError::new(Code::Unsupported, "lite topics are not supported"));
         Ok(Response::new(SyncLiteSubscriptionResponse {
-            status: Some(
-                ProxyError::new(Code::Unsupported, "lite topics are not supported").status(),
-            ),
+            status: Some(refused.status()),
         }))
     }
 }

@@ -11,6 +11,12 @@
 //! own account from `<data>/acl` ([`acl`]), which may publish only the
 //! events the service owns and subscribe only to what it consumes.
 //!
+//! RocketMQ 5.x clients (Apache's gRPC SDKs) reach the broker through the
+//! proxy served in-process (port 8181, `grpc-proxy` in the banner; 8081 is
+//! the order service's), as RocketMQ 5's Local mode: the same accounts file
+//! checks their signatures, and the proxy signs its own requests to the
+//! broker with the broker's account.
+//!
 //! Metrics: every service records into one [`ShopMetrics`], registered in
 //! one Prometheus registry with the broker's and the name server's, and
 //! served on one loopback port (5557, RocketMQ's
@@ -56,7 +62,7 @@ struct Args {
     /// Where the broker's store and the services' SQLite files live.
     #[arg(long, default_value = "data")]
     data: PathBuf,
-    /// Added to every default port (9876, 10911, 8081-8088, 5557); 0 keeps them.
+    /// Added to every default port (9876, 10911, 8080-8088, 8181, 5557); 0 keeps them.
     /// With --random-ports every server binds a free port instead.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
@@ -127,6 +133,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The 5.x gRPC proxy's default port: RocketMQ's 8081 is the order
+/// service's here.
+const GRPC_PROXY_PORT: u16 = 8181;
 
 fn port(args: &Args, default: u16) -> u16 {
     if args.random_ports {
@@ -347,6 +357,27 @@ async fn run(args: Args) -> Result<()> {
     }
     admin.shutdown().await;
 
+    // The 5.x gRPC endpoint, checking 5.x clients against the same accounts.
+    let proxy_config = mq_proxy::ProxyConfig {
+        grpc_server_port: port(&args, GRPC_PROXY_PORT),
+        namesrv_addr: namesrv.clone(),
+        rocketmq_cluster_name: "DefaultCluster".into(),
+        enable_acl: true,
+        acl_file_path: accounts.file.display().to_string(),
+        access_key: Some(accounts.get(acl::BROKER).access_key.clone()),
+        secret_key: Some(mq_proxy::config::Secret(
+            accounts.get(acl::BROKER).secret_key.clone(),
+        )),
+        ..mq_proxy::ProxyConfig::default()
+    };
+    let proxy = mq_proxy::Proxy::start(proxy_config)
+        .await
+        .context("starting the 5.x gRPC proxy")?;
+    let proxy_listener = proxy.bind().await.context("binding the 5.x gRPC proxy")?;
+    let proxy_addr = proxy_listener.local_addr()?;
+    let proxy_stop = stopped(stop.subscribe());
+    let proxy_task = tokio::spawn(proxy.serve(proxy_listener, proxy_stop));
+
     let mut services = JoinSet::new();
     let mut launcher = Launcher {
         args: &args,
@@ -458,6 +489,7 @@ async fn run(args: Args) -> Result<()> {
 
     println!("name server  {namesrv}");
     println!("broker       {broker_addr}");
+    println!("grpc-proxy   {proxy_addr}   (RocketMQ 5.x SDKs, signed with an account of the accounts file)");
     println!("order        {order_url}");
     println!("goods        {goods_url}");
     println!("coupon       {coupon_url}");
@@ -495,6 +527,11 @@ async fn run(args: Args) -> Result<()> {
         if let Ok(Err(e)) = done {
             tracing::warn!(error = %e, "a service stopped with an error");
         }
+    }
+    match proxy_task.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "the 5.x gRPC proxy stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "the 5.x gRPC proxy task failed"),
+        Ok(Ok(())) => {}
     }
     broker.shutdown().await;
     let _ = namesrv_stop.send(true);

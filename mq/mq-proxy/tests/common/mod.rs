@@ -12,24 +12,26 @@ use mq_testkit::{bounded, Cluster};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub struct Env {
-    pub cluster: Cluster,
-    pub proxy_addr: SocketAddr,
+/// A proxy in this process on a free port, stopped by [`ProxyHandle::stop`].
+pub struct ProxyHandle {
+    pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
-impl Env {
-    pub async fn start() -> Env {
-        let cluster = Cluster::start().await;
-        let config = ProxyConfig {
+impl ProxyHandle {
+    /// The proxy in front of the name servers `namesrv`, its settings
+    /// adjusted by `tweak`.
+    pub async fn start(namesrv: &str, tweak: impl FnOnce(&mut ProxyConfig)) -> ProxyHandle {
+        let mut config = ProxyConfig {
             grpc_server_port: 0,
-            namesrv_addr: cluster.namesrv.addr.clone(),
+            namesrv_addr: namesrv.to_owned(),
             ..ProxyConfig::default()
         };
+        tweak(&mut config);
         let proxy = Proxy::start(config).await.expect("proxy starts");
         let listener = proxy.bind().await.expect("bind");
-        let proxy_addr = listener.local_addr().unwrap();
+        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             proxy
@@ -39,11 +41,42 @@ impl Env {
                 .await
                 .expect("serve");
         });
-        Env {
-            cluster,
-            proxy_addr,
+        ProxyHandle {
+            addr,
             stop: Some(stop),
             task: Some(task),
+        }
+    }
+
+    /// Stops it and waits until it has (idempotent).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+pub struct Env {
+    pub cluster: Cluster,
+    pub proxy_addr: SocketAddr,
+    proxy: ProxyHandle,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_on(Cluster::start().await, |_| {}).await
+    }
+
+    /// The proxy, its settings adjusted by `tweak`, in front of `cluster`.
+    pub async fn start_on(cluster: Cluster, tweak: impl FnOnce(&mut ProxyConfig)) -> Env {
+        let proxy = ProxyHandle::start(&cluster.namesrv.addr, tweak).await;
+        Env {
+            proxy_addr: proxy.addr,
+            cluster,
+            proxy,
         }
     }
 
@@ -53,12 +86,7 @@ impl Env {
     }
 
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+        self.proxy.stop().await;
         self.cluster.stop().await;
     }
 
