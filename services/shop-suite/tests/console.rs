@@ -121,15 +121,18 @@ fn urlencode(value: &str) -> String {
         .collect()
 }
 
+/// POSTs `body` as JSON to `url` (with `token` as the bearer, if any) and
+/// returns the JSON answer, whatever its status.
+async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn place(http: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
-    let response = http
-        .post(format!("{url}/orders"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
+    post(http, format!("{url}/orders"), Some(token), body).await
 }
 
 #[tokio::test]
@@ -165,29 +168,24 @@ async fn the_console_shows_the_real_services_sagas_and_invariants() {
     // One point per whole unit paid.
     let to_pay: f64 = paid["amount_to_pay"].as_str().unwrap().parse().unwrap();
     let points = format!("{} points", to_pay.floor() as i64);
-    let payment: Value = http
-        .post(format!("{}/payments", shop.urls["pay"]))
-        .bearer_auth(&alice)
-        .json(&json!({"order_id": paid_id}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payment = post(
+        &http,
+        format!("{}/payments", shop.urls["pay"]),
+        Some(&alice),
+        json!({"order_id": paid_id}),
+    )
+    .await;
     let payment_id = payment["payment_id"]
         .as_str()
         .expect("a payment")
         .to_owned();
-    let accepted: Value = http
-        .post(format!("{}/api/pay", shop.urls["gateway"]))
-        .json(&json!({"payment_id": payment_id}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let accepted = post(
+        &http,
+        format!("{}/api/pay", shop.urls["gateway"]),
+        None,
+        json!({"payment_id": payment_id}),
+    )
+    .await;
     assert_eq!(accepted["accepted"], true, "{accepted}");
 
     // A cancelled order: the order service refuses what it can see is
@@ -201,16 +199,13 @@ async fn the_console_shows_the_real_services_sagas_and_invariants() {
     let bob = log_in(&http, &shop, &data, "bob").await;
     let mut cancelled_id = None;
     for round in 0..20 {
-        let last_one: Value = http
-            .post(format!("{}/goods", shop.urls["goods"]))
-            .bearer_auth(&ops)
-            .json(&json!({"name": format!("Last one {round}"), "price": "12.00", "stock": 1}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let last_one = post(
+            &http,
+            format!("{}/goods", shop.urls["goods"]),
+            Some(&ops),
+            json!({"name": format!("Last one {round}"), "price": "12.00", "stock": 1}),
+        )
+        .await;
         let order = |coupon: Option<i64>| {
             let mut body =
                 json!({"goods_id": last_one["id"], "quantity": 1, "unit_price": "12.00"});
