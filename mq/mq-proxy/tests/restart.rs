@@ -20,9 +20,27 @@ use rocketmq::SimpleConsumer;
 const TOPIC: &str = "Restart5";
 const GROUP: &str = "cg-restart";
 
-async fn broker(ns: &str, root: &Path, port: u16) -> TestBroker {
+/// The broker's remoting and replication ports, the same for every start.
+/// Both are fixed (a restart on `listenPort` alone would bind
+/// `listenPort + 1` for replication, which may be anyone's) and below the
+/// kernel's ephemeral range (32768 and up here), so that no test's
+/// outgoing connection can take one while the broker is down.
+fn fixed_ports() -> (u16, u16) {
+    let seed = u64::from(std::process::id()) * 7919;
+    (0..4000u64)
+        .map(|i| 20_000 + ((seed + i * 2) % 12_000) as u16)
+        .find(|&p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        })
+        .map(|p| (p, p + 1))
+        .expect("two free ports below 32000")
+}
+
+async fn broker(ns: &str, root: &Path, (port, ha_port): (u16, u16)) -> TestBroker {
     TestBroker::start_with("broker-a", root, ns, move |broker, _| {
         broker.listen_port = port;
+        broker.ha_listen_port = ha_port;
     })
     .await
 }
@@ -68,8 +86,8 @@ fn body(message: &MessageView) -> String {
 async fn unacknowledged_messages_survive_restarts_and_acknowledged_ones_stay_acknowledged() {
     let ns = NameServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut broker_a = broker(&ns.addr, dir.path(), 0).await;
-    let port: u16 = broker_a.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let ports = fixed_ports();
+    let mut broker_a = broker(&ns.addr, dir.path(), ports).await;
     let client = frames::client();
     frames::create_topic(&client, &broker_a.addr, TOPIC, 1).await;
     wait_for("the route", || frames::route(&client, &ns.addr, TOPIC)).await;
@@ -98,7 +116,7 @@ async fn unacknowledged_messages_survive_restarts_and_acknowledged_ones_stay_ack
 
     // The broker restarts; the proxy keeps its deliveries.
     broker_a.stop().await;
-    let mut broker_a = broker(&ns.addr, dir.path(), port).await;
+    let mut broker_a = broker(&ns.addr, dir.path(), ports).await;
     let again = receive(&sdk, 1, Duration::from_secs(30)).await;
     assert_eq!(
         again.iter().map(body).collect::<Vec<_>>(),
@@ -112,7 +130,7 @@ async fn unacknowledged_messages_survive_restarts_and_acknowledged_ones_stay_ack
     // committed offset, below m0, and delivers it (m1 too: at least once).
     proxy.stop().await;
     broker_a.stop().await;
-    let mut broker_a = broker(&ns.addr, dir.path(), port).await;
+    let mut broker_a = broker(&ns.addr, dir.path(), ports).await;
     let mut proxy = ProxyHandle::start(&ns.addr, |_| {}).await;
     let sdk = consumer(&proxy).await;
     let after = receive(&sdk, 1, Duration::from_secs(30)).await;
@@ -139,7 +157,7 @@ async fn unacknowledged_messages_survive_restarts_and_acknowledged_ones_stay_ack
     // Everything acknowledged: after another restart of both, nothing comes.
     proxy.stop().await;
     broker_a.stop().await;
-    let mut broker_a = broker(&ns.addr, dir.path(), port).await;
+    let mut broker_a = broker(&ns.addr, dir.path(), ports).await;
     let mut proxy = ProxyHandle::start(&ns.addr, |_| {}).await;
     let sdk = consumer(&proxy).await;
     for _ in 0..3 {
