@@ -6,120 +6,15 @@
 //! consume state, and the invariants are green.
 
 mod common;
+#[allow(dead_code)] // This test uses part of the client.
+#[path = "../../../mq/mq-console/tests/common/browser.rs"]
+mod console_client;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{log_in, password, start};
+use console_client::Browser;
 use serde_json::{json, Value};
-
-/// A logged-in console session: its cookies, kept by hand (the workspace's
-/// reqwest has no cookie store).
-struct Console {
-    base: String,
-    http: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Console {
-    async fn log_in(base: &str, login: &str, password: &str) -> Console {
-        let mut console = Console {
-            base: base.to_owned(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            cookies: BTreeMap::new(),
-        };
-        let (_, form) = console.get("/login").await;
-        let start = form.find("name=\"_csrf\" value=\"").expect("a CSRF token") + 20;
-        let csrf = form[start..start + form[start..].find('"').unwrap()].to_owned();
-        let body = [
-            ("_csrf", csrf.as_str()),
-            ("username", login),
-            ("password", password),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-        let response = console
-            .http
-            .post(format!("{base}/login"))
-            .header("cookie", console.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        console.keep_cookies(&response);
-        assert_eq!(response.status().as_u16(), 303, "the operator logs in");
-        console
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep_cookies(&mut self, response: &reqwest::Response) {
-        for cookie in response.headers().get_all("set-cookie") {
-            let pair = cookie.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.insert(name.to_owned(), value.to_owned());
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep_cookies(&response);
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
-    }
-
-    /// GETs `path` until it shows every one of `texts` and none of
-    /// `absent` (the consumer groups apply the saga's messages just after
-    /// the order answers, and the broker learns their offsets a little
-    /// later); panics with what was wrong after 30 s.
-    async fn get_until(&mut self, path: &str, texts: &[&str], absent: &[&str]) -> String {
-        let mut wrong = Vec::new();
-        for _ in 0..300 {
-            let (status, page) = self.get(path).await;
-            wrong = texts
-                .iter()
-                .filter(|t| !page.contains(**t))
-                .chain(absent.iter().filter(|t| page.contains(**t)))
-                .collect();
-            if status == 200 && wrong.is_empty() {
-                return page;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{path} never showed the one and hid the other of {wrong:?}");
-    }
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// POSTs `body` as JSON to `url` (with `token` as the bearer, if any) and
 /// returns the JSON answer, whatever its status.
@@ -238,21 +133,20 @@ async fn the_console_shows_the_real_services_sagas_and_invariants() {
         .unwrap();
     assert_eq!(order["status"], "CANCELLED", "{order}");
 
-    let mut console = Console::log_in(&shop.urls["console"], "ops", &password(&data, "ops")).await;
-    let (status, list) = console.get("/orders").await;
-    assert_eq!(status, 200, "{list}");
+    let mut console = Browser::new(&shop.urls["console"]);
+    console.login("ops", &password(&data, "ops")).await;
+    let list = console.get("/orders").await;
+    assert_eq!(list.status, 200, "{}", list.body);
     assert!(
-        list.contains(&paid_id) && list.contains(&cancelled_id),
-        "{list}"
+        list.body.contains(&paid_id) && list.body.contains(&cancelled_id),
+        "{}",
+        list.body
     );
-    let (_, only_cancelled) = console.get("/orders?status=CANCELLED").await;
-    assert!(
-        only_cancelled.contains(&cancelled_id) && !only_cancelled.contains(&paid_id),
-        "{only_cancelled}"
-    );
+    let only_cancelled = console.get("/orders?status=CANCELLED").await;
+    only_cancelled.expect(&cancelled_id).expect_not(&paid_id);
 
     console
-        .get_until(
+        .get_until_shows(
             &format!("/order?id={paid_id}"),
             &[
                 "Order saved PENDING",
@@ -276,7 +170,7 @@ async fn the_console_shows_the_real_services_sagas_and_invariants() {
         )
         .await;
     console
-        .get_until(
+        .get_until_shows(
             &format!("/order?id={cancelled_id}"),
             &[
                 "Order saved PENDING",
@@ -295,7 +189,7 @@ async fn the_console_shows_the_real_services_sagas_and_invariants() {
         )
         .await;
     let invariants = console
-        .get_until("/invariants", &["Every invariant holds"], &[])
+        .get_until_shows("/invariants", &["Every invariant holds"], &[])
         .await;
-    assert!(!invariants.contains("broken"), "{invariants}");
+    invariants.expect_not("broken");
 }
