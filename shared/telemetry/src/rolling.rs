@@ -73,8 +73,13 @@ impl RollingFile {
         let path = live_path(dir, name);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let meta = file.metadata()?;
-        // A file left from an earlier day rolls over on the first write.
-        let day = meta.modified().map(utc_day).unwrap_or_else(|_| today());
+        // A file left from an earlier day rolls over on the first write; an
+        // empty one (just created) has nothing to roll and belongs to today.
+        let day = if meta.len() == 0 {
+            today()
+        } else {
+            meta.modified().map(utc_day).unwrap_or_else(|_| today())
+        };
         Ok(RollingFile {
             dir: dir.to_path_buf(),
             name: name.to_owned(),
