@@ -207,7 +207,12 @@ impl Shop {
         for _ in 0..7 {
             dbs.push(TestDatabase::create(kind).await?);
         }
-        let cluster = Cluster::start().await;
+        // Check-backs every 300 ms (the test kit's), for a minute rather
+        // than the kit's 15 checks (4.5 s): a half message must outlive the
+        // restart of an order service that died mid-saga, as it does with
+        // RocketMQ's defaults (15 checks a minute apart), however slow the
+        // restart is on a loaded machine.
+        let cluster = Cluster::start_with(|broker, _| broker.transaction_check_max = 200).await;
         let namesrv = cluster.namesrv.addr.clone();
         let metrics = ShopMetrics::new();
 
