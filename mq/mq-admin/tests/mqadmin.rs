@@ -1091,6 +1091,8 @@ async fn group_commands() {
         "3",
         "-s",
         "false",
+        "-o",
+        "true",
     ])
     .await;
     assert!(group
@@ -1100,7 +1102,8 @@ async fn group_commands() {
         group
             .stdout
             .contains("groupName=admin-group, consumeEnable=false")
-            && group.stdout.contains("retryMaxTimes=3"),
+            && group.stdout.contains("retryMaxTimes=3")
+            && group.stdout.contains("consumeMessageOrderly=true"),
         "{}",
         group.stdout
     );

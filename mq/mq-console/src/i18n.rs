@@ -169,6 +169,7 @@ texts! {
     create_group: "Create or update a group", "创建或更新消费组";
     retry_max_times: "Max retries", "最大重试次数";
     broadcast: "Broadcast allowed", "允许广播";
+    orderly: "FIFO for 5.x clients (consumeMessageOrderly)", "5.x 客户端顺序消费 (consumeMessageOrderly)";
     consume_enable: "Consume enabled", "允许消费";
     delete_group: "Delete this group", "删除该消费组";
     connections: "Connections", "连接";

@@ -612,6 +612,7 @@ async fn consumer_groups_their_clients_lag_and_reset() {
                 ("group", "pay-group"),
                 ("retryMaxTimes", "3"),
                 ("consumeEnable", "true"),
+                ("orderly", "true"),
                 ("broker", "broker-a"),
             ],
         )
@@ -623,6 +624,7 @@ async fn consumer_groups_their_clients_lag_and_reset() {
         .await
         .unwrap();
     assert_eq!(groups["pay-group"].retry_max_times, 3);
+    assert!(groups["pay-group"].consume_message_orderly);
     admin
         .create_subscription_group(
             &cluster.broker_addr,

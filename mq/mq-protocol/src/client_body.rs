@@ -21,6 +21,11 @@ pub struct SubscriptionGroupConfig {
     pub broker_id: i64,
     pub which_broker_when_consume_slowly: i64,
     pub notify_consumer_ids_changed_enable: bool,
+    /// RocketMQ 5's `consumeMessageOrderly`: the group consumes FIFO (5.x
+    /// clients get one message of a message group at a time, the next once
+    /// it is acknowledged). 4.x clients choose orderly consumption
+    /// themselves and ignore it.
+    pub consume_message_orderly: bool,
 }
 
 impl Default for SubscriptionGroupConfig {
@@ -35,6 +40,7 @@ impl Default for SubscriptionGroupConfig {
             broker_id: 0,
             which_broker_when_consume_slowly: 1,
             notify_consumer_ids_changed_enable: true,
+            consume_message_orderly: false,
         }
     }
 }
@@ -88,6 +94,7 @@ mod tests {
             "\"brokerId\":0",
             "\"whichBrokerWhenConsumeSlowly\":1",
             "\"notifyConsumerIdsChangedEnable\":true",
+            "\"consumeMessageOrderly\":false",
         ] {
             assert!(json.contains(key), "{key} missing from {json}");
         }
@@ -96,6 +103,10 @@ mod tests {
         assert_eq!(back.retry_max_times, 3);
         assert!(!back.consume_enable);
         assert_eq!(back.retry_queue_nums, 1);
+        assert!(!back.consume_message_orderly, "absent in 4.x: not FIFO");
+        let fifo = r#"{"groupName":"g","consumeMessageOrderly":true}"#;
+        let back: SubscriptionGroupConfig = decode_json(fifo.as_bytes()).unwrap();
+        assert!(back.consume_message_orderly);
     }
 
     #[test]

@@ -188,8 +188,31 @@ pub(crate) struct Consumers {
     client: ClientConfig,
     consumers: tokio::sync::Mutex<HashMap<String, PullConsumer>>,
     queues: Mutex<HashMap<QueueKey, Arc<QueueSlot>>>,
-    max_attempts: Mutex<HashMap<String, i32>>,
+    policies: Mutex<HashMap<String, (Instant, GroupPolicy)>>,
 }
+
+/// What a consumer group's subscription group config on the broker decides
+/// for 5.x consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupPolicy {
+    /// Deliveries before the DLQ: `retryMaxTimes` + 1.
+    pub max_attempts: i32,
+    /// `consumeMessageOrderly`: FIFO whatever the client says.
+    pub fifo: bool,
+}
+
+impl Default for GroupPolicy {
+    fn default() -> Self {
+        GroupPolicy {
+            max_attempts: crate::service::DEFAULT_MAX_ATTEMPTS,
+            fifo: false,
+        }
+    }
+}
+
+/// How long a group's policy is used before it is read again (an
+/// `updateSubGroup` takes effect within this time).
+const POLICY_TTL: Duration = Duration::from_secs(10);
 
 /// A message a receive delivers.
 pub(crate) struct Delivered {
@@ -204,7 +227,7 @@ impl Consumers {
             client,
             consumers: Default::default(),
             queues: Default::default(),
-            max_attempts: Default::default(),
+            policies: Default::default(),
         }
     }
 
@@ -269,33 +292,47 @@ impl Consumers {
             .cloned()
     }
 
-    /// The group's delivery attempts before the DLQ: `retryMaxTimes` + 1
-    /// of its subscription group on `broker_addr`.
-    pub async fn max_attempts(&self, admin: &AdminClient, group: &str, broker_addr: &str) -> i32 {
-        if let Some(max) = self
-            .max_attempts
+    /// The group's policy from its subscription group on `broker_addr`
+    /// (RocketMQ's defaults for a group the broker does not know), read at
+    /// most every [`POLICY_TTL`].
+    pub async fn policy(&self, admin: &AdminClient, group: &str, broker_addr: &str) -> GroupPolicy {
+        if let Some((read_at, policy)) = self
+            .policies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(group)
         {
-            return *max;
+            if read_at.elapsed() < POLICY_TTL {
+                return *policy;
+            }
         }
-        let max = match admin.subscription_groups(broker_addr).await {
+        let policy = match admin.subscription_groups(broker_addr).await {
             Ok(groups) => groups
                 .get(group)
-                .map_or(crate::service::DEFAULT_MAX_ATTEMPTS, |g| {
-                    g.retry_max_times + 1
+                .map_or_else(GroupPolicy::default, |g| GroupPolicy {
+                    max_attempts: g.retry_max_times + 1,
+                    fifo: g.consume_message_orderly,
                 }),
             Err(error) => {
                 warn!(group, %error, "cannot read the subscription group");
-                return crate::service::DEFAULT_MAX_ATTEMPTS;
+                return GroupPolicy::default();
             }
         };
-        self.max_attempts
+        self.policies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(group.to_owned(), max);
-        max
+            .insert(group.to_owned(), (Instant::now(), policy));
+        policy
+    }
+
+    /// The group's policy if it was read lately (no request to a broker).
+    pub fn cached_policy(&self, group: &str) -> Option<GroupPolicy> {
+        self.policies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group)
+            .filter(|(read_at, _)| read_at.elapsed() < POLICY_TTL)
+            .map(|(_, policy)| *policy)
     }
 
     /// Commits `state`'s committable offset of `mq` for `group`.
@@ -331,11 +368,13 @@ impl Consumers {
         let consumer = self.consumer(group).await?;
         let slot = self.slot(group, mq).await?;
         let _pulling = slot.pulling.lock().await;
-        let max_attempts = self.max_attempts(admin, group, broker_addr).await;
+        let policy = self.policy(admin, group, broker_addr).await;
+        let max_attempts = policy.max_attempts;
         let mut out = Vec::new();
-        // FIFO: nothing after a message that is not acknowledged yet; the
-        // first one comes again once its invisible time passed.
-        let head = fifo
+        // FIFO (the client asked, or the group is `consumeMessageOrderly`):
+        // nothing after a message that is not acknowledged yet; the first
+        // one comes again once its invisible time passed.
+        let head = (fifo || policy.fifo)
             .then(|| {
                 lock(&slot.state)
                     .pending

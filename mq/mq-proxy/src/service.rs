@@ -246,10 +246,52 @@ impl Proxy {
         Ok(())
     }
 
+    /// The policy of the consumer group `settings` name, read from a
+    /// master serving the first subscribed topic; `None` for producers or
+    /// when no broker answers.
+    async fn group_policy(&self, settings: &Settings) -> Option<crate::consumer::GroupPolicy> {
+        let Some(settings::PubSub::Subscription(subscription)) = &settings.pub_sub else {
+            return None;
+        };
+        let group = subscription.group.as_ref().map(|g| g.name.as_str())?;
+        if let Some(policy) = self.inner.consumers.cached_policy(group) {
+            return Some(policy);
+        }
+        let topic = subscription
+            .subscriptions
+            .iter()
+            .find_map(|s| s.topic.as_ref())?;
+        let route = self.route(&topic.name).await.ok()?;
+        let master = route
+            .broker_datas
+            .iter()
+            .find_map(|b| b.broker_addrs.get(&0))?;
+        Some(
+            self.inner
+                .consumers
+                .policy(&self.inner.admin, group, master)
+                .await,
+        )
+    }
+
     /// The settings the proxy answers a client's settings with: the
-    /// client's own, completed with the server side's values.
-    fn answer_settings(&self, mut settings: Settings) -> Settings {
+    /// client's own, completed with the server side's values (for a
+    /// consumer, its group's FIFO flag and delivery attempts).
+    fn answer_settings(
+        &self,
+        mut settings: Settings,
+        policy: Option<crate::consumer::GroupPolicy>,
+    ) -> Settings {
         use settings::PubSub;
+        if let Some(policy) = policy {
+            if let Some(PubSub::Subscription(subscription)) = &mut settings.pub_sub {
+                subscription.fifo = Some(policy.fifo || subscription.fifo.unwrap_or(false));
+            }
+            if let Some(backoff) = settings.backoff_policy.as_mut() {
+                backoff.max_attempts = policy.max_attempts;
+            }
+        }
+        let max_attempts = policy.map_or(DEFAULT_MAX_ATTEMPTS, |p| p.max_attempts);
         match &mut settings.pub_sub {
             Some(PubSub::Publishing(publishing)) => {
                 publishing.max_body_size = MAX_BODY_SIZE;
@@ -266,7 +308,7 @@ impl Proxy {
             None => {}
         }
         settings.backoff_policy.get_or_insert(RetryPolicy {
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_attempts,
             strategy: Some(retry_policy::Strategy::ExponentialBackoff(
                 ExponentialBackoff {
                     initial: Some(prost_types::Duration {
@@ -286,7 +328,7 @@ impl Proxy {
 
     /// One command a client sent on its telemetry stream; the answer to
     /// send back, if any.
-    fn on_telemetry(
+    async fn on_telemetry(
         &self,
         client_id: &str,
         principal: &Principal,
@@ -303,12 +345,14 @@ impl Proxy {
                         });
                     }
                 }
-                self.inner
-                    .sessions
-                    .set_settings(client_id, settings.clone());
+                let policy = self.group_policy(&settings).await;
+                let answer = self.answer_settings(settings, policy);
+                // Kept as answered: a consumer group that is FIFO on the
+                // broker is FIFO for this client too.
+                self.inner.sessions.set_settings(client_id, answer.clone());
                 Some(TelemetryCommand {
                     status: Some(status::ok()),
-                    command: Some(Command::Settings(self.answer_settings(settings))),
+                    command: Some(Command::Settings(answer)),
                 })
             }
             // Answers to commands an operator asked the proxy to send; the
@@ -637,7 +681,8 @@ impl MessagingService for Proxy {
                 let Some(next) = next else { break };
                 match next {
                     Ok(command) => {
-                        if let Some(answer) = proxy.on_telemetry(&client, &principal, command) {
+                        if let Some(answer) = proxy.on_telemetry(&client, &principal, command).await
+                        {
                             if outbox.send(Ok(answer)).await.is_err() {
                                 break;
                             }

@@ -184,3 +184,48 @@ async fn after_the_groups_max_attempts_a_message_goes_to_the_dlq() {
     consumer.shutdown().await.unwrap();
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_consumes_orderly_is_fifo_for_a_client_that_did_not_ask() {
+    let mut env = Env::start().await;
+    env.cluster.create_topic("Fifo5", 1).await;
+    let admin = AdminClient::start(
+        ClientConfig::new(env.cluster.namesrv.addr.clone())
+            .with_instance_name(format!("admin-fifo-{}", env.proxy_addr.port())),
+    )
+    .await
+    .unwrap();
+    let group = SubscriptionGroupConfig {
+        group_name: "cg-fifo".into(),
+        consume_message_orderly: true,
+        ..SubscriptionGroupConfig::default()
+    };
+    admin
+        .create_subscription_group(&env.cluster.broker_addr, &group)
+        .await
+        .unwrap();
+    let producer = producer_4x(&env).await;
+    for i in 0..2 {
+        producer
+            .send(Message::new("Fifo5", format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    // The SDK's simple consumer says fifo: false; the group decides.
+    let consumer = consumer(&env, "cg-fifo", "Fifo5").await;
+    let first = receive_one(&consumer, "Fifo5", Duration::from_secs(1)).await;
+    assert_eq!(first.body(), b"m0");
+    // Not acknowledged: the next receive waits for it to come back rather
+    // than handing out m1 behind it.
+    let again = receive_one(&consumer, "Fifo5", Duration::from_secs(30)).await;
+    assert_eq!(again.body(), b"m0", "m1 overtook an unacknowledged m0");
+    assert_eq!(again.delivery_attempt(), 2);
+    consumer.ack(&again).await.expect("ack");
+    let next = receive_one(&consumer, "Fifo5", Duration::from_secs(30)).await;
+    assert_eq!(next.body(), b"m1");
+    consumer.ack(&next).await.expect("ack");
+    admin.shutdown().await;
+    producer.shutdown().await;
+    consumer.shutdown().await.unwrap();
+    env.stop().await;
+}

@@ -53,6 +53,12 @@ const UPDATE_SUB_GROUP_FLAGS: &[FlagSpec] = &[
         "notify consumer ids changed (default true)",
         false,
     ),
+    value(
+        'o',
+        "consumeMessageOrderly",
+        "consume message orderly, for 5.x clients (default false)",
+        false,
+    ),
 ];
 
 pub const UPDATE_SUB_GROUP: Command = Command {
@@ -80,6 +86,7 @@ async fn update_sub_group(f: Flags) -> Result<()> {
             'a',
             defaults.notify_consumer_ids_changed_enable,
         )?,
+        consume_message_orderly: boolean(&f, 'o', defaults.consume_message_orderly)?,
     };
     let admin = admin(&f).await?;
     let brokers = match (f.get('b'), f.get('c')) {
@@ -93,7 +100,7 @@ async fn update_sub_group(f: Flags) -> Result<()> {
     }
     let c = &config;
     println!(
-        "SubscriptionGroupConfig [groupName={}, consumeEnable={}, consumeFromMinEnable={}, consumeBroadcastEnable={}, retryQueueNums={}, retryMaxTimes={}, brokerId={}, whichBrokerWhenConsumeSlowly={}, notifyConsumerIdsChangedEnable={}]",
+        "SubscriptionGroupConfig [groupName={}, consumeEnable={}, consumeFromMinEnable={}, consumeBroadcastEnable={}, retryQueueNums={}, retryMaxTimes={}, brokerId={}, whichBrokerWhenConsumeSlowly={}, notifyConsumerIdsChangedEnable={}, consumeMessageOrderly={}]",
         c.group_name,
         c.consume_enable,
         c.consume_from_min_enable,
@@ -102,7 +109,8 @@ async fn update_sub_group(f: Flags) -> Result<()> {
         c.retry_max_times,
         c.broker_id,
         c.which_broker_when_consume_slowly,
-        c.notify_consumer_ids_changed_enable
+        c.notify_consumer_ids_changed_enable,
+        c.consume_message_orderly
     );
     admin.shutdown().await;
     Ok(())

@@ -214,6 +214,7 @@ fn group_form(
             label { (t.retry_max_times) input type="number" name="retryMaxTimes" min="0" max="64" value=(c.retry_max_times); }
             label.check { input type="checkbox" name="consumeEnable" value="true" checked[c.consume_enable]; (t.consume_enable) }
             label.check { input type="checkbox" name="broadcast" value="true" checked[c.consume_broadcast_enable]; (t.broadcast) }
+            label.check { input type="checkbox" name="orderly" value="true" checked[c.consume_message_orderly]; (t.orderly) }
             fieldset {
                 legend { (t.target) }
                 @for m in masters {
@@ -244,6 +245,7 @@ pub async fn upsert(ctx: Ctx, form: CheckedForm) -> Response {
             consume_enable: f.flag("consumeEnable"),
             consume_broadcast_enable: f.flag("broadcast"),
             retry_max_times,
+            consume_message_orderly: f.flag("orderly"),
             ..SubscriptionGroupConfig::default()
         };
         for m in &masters {
