@@ -199,6 +199,13 @@ broker_config! {
     /// Period (ms) of the transaction check service.
     transaction_check_interval: u64 = 60_000, "transactionCheckInterval";
     reject_transaction_message: bool = false, "rejectTransactionMessage";
+    /// Whether timer messages (RocketMQ 5's `TIMER_DELIVER_MS`,
+    /// `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`) are accepted; when off a send
+    /// that carries one is refused.
+    timer_wheel_enable: bool = true, "timerWheelEnable";
+    /// Farthest ahead (s) a timer message may be due; a later one is
+    /// refused (RocketMQ's default, 3 days).
+    timer_max_delay_sec: u64 = 3 * 24 * 3600, "timerMaxDelaySec";
     long_polling_enable: bool = true, "longPollingEnable";
     short_polling_time_mills: u64 = 1_000, "shortPollingTimeMills";
     /// Whether consumers may be sent to a slave when the master lags.

@@ -131,7 +131,7 @@ impl Proxy {
         client_id: &str,
         message: Message,
     ) -> Result<SendResultEntry, ProxyError> {
-        let outbound = convert::outbound(message, convert::now_ms())?;
+        let outbound = convert::outbound(message)?;
         let topic = outbound.message.topic.clone();
         let (result, transaction_id) = match outbound.kind {
             SendKind::Normal | SendKind::Delay => {

@@ -4,8 +4,8 @@
 //! A send is checked the way RocketMQ's broker checks it (broker role and
 //! permission, topic name, topic existence or auto-creation, queue id), then
 //! rewritten as the commit log would (transaction half messages to
-//! `RMQ_SYS_TRANS_HALF_TOPIC`, delayed ones to `SCHEDULE_TOPIC_XXXX`) and
-//! stored. A send-back moves a message a consumer failed to its group's retry
+//! `RMQ_SYS_TRANS_HALF_TOPIC`, delayed ones to `SCHEDULE_TOPIC_XXXX`, timer
+//! ones to `rmq_sys_wheel_timer`) and stored. A send-back moves a message a consumer failed to its group's retry
 //! topic with the next delay level, or to the dead-letter topic once it has
 //! been retried `maxReconsumeTimes` times.
 
@@ -104,6 +104,7 @@ pub(crate) async fn send_message(
                     "a batch message cannot be transactional",
                 ));
             }
+            crate::tasks::timer::refuse_in_batch(&properties)?;
             properties.insert(property::CLUSTER.into(), cluster.clone());
             msgs.push(InboundMessage {
                 topic: header.topic.clone(),
@@ -155,6 +156,7 @@ pub(crate) async fn send_message(
     if msg.topic.starts_with(topic::RETRY_GROUP_TOPIC_PREFIX) {
         retry_to_dlq(broker, &header, &mut msg)?;
     }
+    crate::tasks::timer::accept(broker, &mut msg)?;
     let transactional = msg
         .properties
         .get(property::TRANSACTION_PREPARED)

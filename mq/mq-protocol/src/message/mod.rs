@@ -92,6 +92,15 @@ pub mod property {
     pub const TRANSACTION_CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
     pub const SHARDING_KEY: &str = "__SHARDINGKEY";
     pub const CLUSTER: &str = "CLUSTER";
+    /// RocketMQ 5 timer: absolute delivery time (ms since the epoch).
+    pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// RocketMQ 5 timer: delivery delay from the send, in seconds.
+    pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    /// RocketMQ 5 timer: delivery delay from the send, in milliseconds.
+    pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// Set by the broker on a timer message: the absolute time (ms) it is
+    /// due. A message that carries it is not timed again.
+    pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 }
 
 /// Separates a property name from its value.
