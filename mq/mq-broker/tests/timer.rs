@@ -40,7 +40,11 @@ async fn a_timer_message_waits_for_its_time_then_arrives_intact() {
 
     let at = now_ms() + 2_000;
     let msg = with_property(
-        with_property(message("Timed", 0, "TagT", "order-7", b"later"), "color", "red"),
+        with_property(
+            message("Timed", 0, "TagT", "order-7", b"later"),
+            "color",
+            "red",
+        ),
         "TIMER_DELIVER_MS",
         &at.to_string(),
     );
@@ -65,7 +69,10 @@ async fn a_timer_message_waits_for_its_time_then_arrives_intact() {
     assert_eq!(msg.keys(), vec!["order-7"]);
     assert_eq!(msg.property("color"), Some("red"));
     assert_eq!(msg.msg_id(), uniq, "the message id is kept");
-    assert_eq!(msg.property("TIMER_DELIVER_MS"), Some(at.to_string().as_str()));
+    assert_eq!(
+        msg.property("TIMER_DELIVER_MS"),
+        Some(at.to_string().as_str())
+    );
     assert_eq!(msg.property("DELAY"), None, "not through a delay level");
 
     // A time already past is an ordinary message.
@@ -222,7 +229,12 @@ async fn late_malformed_batched_and_transactional_timer_messages_are_refused() {
     );
     half.0.sys_flag = sys_flag::TRANSACTION_PREPARED_TYPE;
     let response = send_raw(&c, &broker.addr, half).await;
-    assert_eq!(code(&response), Some(ResponseCode::MESSAGE_ILLEGAL), "{:?}", response.remark);
+    assert_eq!(
+        code(&response),
+        Some(ResponseCode::MESSAGE_ILLEGAL),
+        "{:?}",
+        response.remark
+    );
 
     // A batch with one timer message in it.
     let entry = |timer: bool| {
@@ -247,18 +259,30 @@ async fn late_malformed_batched_and_transactional_timer_messages_are_refused() {
         .with_header(&header)
         .with_body(body.to_vec());
     let response = call(&c, &broker.addr, request).await;
-    assert_eq!(code(&response), Some(ResponseCode::MESSAGE_ILLEGAL), "{:?}", response.remark);
+    assert_eq!(
+        code(&response),
+        Some(ResponseCode::MESSAGE_ILLEGAL),
+        "{:?}",
+        response.remark
+    );
 
     // Nothing of it was stored anywhere.
     assert_eq!(max_offset(&c, &broker.addr, "Refused", 0).await, 0);
     assert_eq!(max_offset(&c, &broker.addr, TIMER_TOPIC, 0).await, 0);
-    assert_eq!(max_offset(&c, &broker.addr, "RMQ_SYS_TRANS_HALF_TOPIC", 0).await, 0);
+    assert_eq!(
+        max_offset(&c, &broker.addr, "RMQ_SYS_TRANS_HALF_TOPIC", 0).await,
+        0
+    );
 
     // Exactly timerMaxDelaySec ahead is fine.
     send(
         &c,
         &broker.addr,
-        with_property(message("Refused", 0, "", "", b"x"), "TIMER_DELAY_SEC", "259200"),
+        with_property(
+            message("Refused", 0, "", "", b"x"),
+            "TIMER_DELAY_SEC",
+            "259200",
+        ),
     )
     .await;
     assert_eq!(max_offset(&c, &broker.addr, TIMER_TOPIC, 0).await, 1);
@@ -333,8 +357,15 @@ async fn a_timer_message_survives_a_sigkill_before_it_is_due() {
     let c = client();
     heartbeat_consumer(&c, &broker.addr, "c1", "g", &[("Crashed", "*")]).await;
     let got = eventually(&c, &broker.addr, "Crashed", 1).await;
-    assert!(!got.is_empty(), "the due message is delivered after the crash\n{}", broker.log());
-    assert!(got.iter().all(|m| &m.body[..] == b"due"), "only the due one");
+    assert!(
+        !got.is_empty(),
+        "the due message is delivered after the crash\n{}",
+        broker.log()
+    );
+    assert!(
+        got.iter().all(|m| &m.body[..] == b"due"),
+        "only the due one"
+    );
     assert!(got[0].store_timestamp >= at);
     assert_eq!(max_offset(&c, &broker.addr, TIMER_TOPIC, 0).await, 2);
     let root = dir.path().join("store");

@@ -357,14 +357,13 @@ mod tests {
 
     #[test]
     fn normal_message_keeps_tag_keys_id_and_properties() {
-        let out = outbound(
-            message(SystemProperties {
-                tag: Some("TagA".into()),
-                keys: vec!["k1".into(), "k2".into()],
-                message_id: "ID1".into(),
-                message_type: MessageType::Normal as i32,
-                ..Default::default()
-            }))
+        let out = outbound(message(SystemProperties {
+            tag: Some("TagA".into()),
+            keys: vec!["k1".into(), "k2".into()],
+            message_id: "ID1".into(),
+            message_type: MessageType::Normal as i32,
+            ..Default::default()
+        }))
         .unwrap();
         assert_eq!(out.kind, SendKind::Normal);
         assert_eq!(out.message.tags(), Some("TagA"));
@@ -543,15 +542,14 @@ mod tests {
 
     #[test]
     fn a_stored_message_comes_back_with_its_properties() {
-        let sent = outbound(
-            message(SystemProperties {
-                tag: Some("TagA".into()),
-                keys: vec!["k1".into()],
-                message_id: "ID9".into(),
-                message_group: Some("g".into()),
-                message_type: MessageType::Fifo as i32,
-                ..Default::default()
-            }))
+        let sent = outbound(message(SystemProperties {
+            tag: Some("TagA".into()),
+            keys: vec!["k1".into()],
+            message_id: "ID9".into(),
+            message_group: Some("g".into()),
+            message_type: MessageType::Fifo as i32,
+            ..Default::default()
+        }))
         .unwrap()
         .message;
         let stored = MessageExt {

@@ -169,7 +169,10 @@ async fn a_delay_message_is_held_by_the_broker_timer_until_its_time() {
     .await;
     assert_eq!(view.body(), b"later");
     assert_eq!(view.delivery_timestamp(), Some(at));
-    assert!(view.properties().keys().all(|k| !k.starts_with("TIMER_") && k != "REAL_TOPIC"));
+    assert!(view
+        .properties()
+        .keys()
+        .all(|k| !k.starts_with("TIMER_") && k != "REAL_TOPIC"));
     consumer.shutdown().await.unwrap();
     producer.shutdown().await.unwrap();
     env.stop().await;

@@ -364,7 +364,9 @@ async fn timer_entries_carry_their_due_time_and_read_without_the_messages() {
     let mut sent = Vec::new();
     for (n, due) in [(0, 93_600_000i64), (1, 5_000)] {
         let mut timed = msg(timer, 0, n, 10);
-        timed.properties.push_str(&format!("TIMER_OUT_MS\u{1}{due}\u{2}"));
+        timed
+            .properties
+            .push_str(&format!("TIMER_OUT_MS\u{1}{due}\u{2}"));
         sent.push((store.put_message(timed).await.unwrap(), due));
     }
     let entries = store.queue_entries(timer, 0, 0, 10);
@@ -376,8 +378,14 @@ async fn timer_entries_carry_their_due_time_and_read_without_the_messages() {
     }
     assert_eq!(store.queue_entries(timer, 0, 1, 10), entries[1..]);
     assert_eq!(store.queue_entries(timer, 0, 0, 1), entries[..1]);
-    assert!(store.queue_entries(timer, 0, 2, 10).is_empty(), "past the end");
-    assert!(store.queue_entries(timer, 1, 0, 10).is_empty(), "no such queue");
+    assert!(
+        store.queue_entries(timer, 0, 2, 10).is_empty(),
+        "past the end"
+    );
+    assert!(
+        store.queue_entries(timer, 1, 0, 10).is_empty(),
+        "no such queue"
+    );
 }
 
 #[tokio::test]

@@ -36,10 +36,12 @@ impl TimerCheckpoint {
     /// The checkpoint at `path`; the start of the queue when there is none.
     pub fn load(path: &Path) -> Result<TimerCheckpoint, MetadataError> {
         let checkpoint: TimerCheckpoint = read_json(path)?.unwrap_or_default();
-        checkpoint.check().map_err(|reason| MetadataError::Corrupt {
-            path: path.to_owned(),
-            reason,
-        })?;
+        checkpoint
+            .check()
+            .map_err(|reason| MetadataError::Corrupt {
+                path: path.to_owned(),
+                reason,
+            })?;
         Ok(checkpoint)
     }
 

@@ -242,8 +242,7 @@ impl TimerIndex {
             return;
         }
         self.pending.insert(offset, due);
-        self.by_due
-            .insert((due, offset), (commit_log_offset, size));
+        self.by_due.insert((due, offset), (commit_log_offset, size));
     }
 
     /// Up to `max` entries due at `now`, earliest first.
@@ -378,8 +377,7 @@ impl TimerService {
         let mut budget = LOAD_PER_STEP;
         while self.index.loaded_to() < max && budget > 0 {
             let from = self.index.loaded_to();
-            let entries =
-                store.queue_entries(topic::TIMER_TOPIC, 0, from, LOAD_BATCH.min(budget));
+            let entries = store.queue_entries(topic::TIMER_TOPIC, 0, from, LOAD_BATCH.min(budget));
             if entries.is_empty() {
                 break;
             }
@@ -399,15 +397,24 @@ impl TimerService {
     async fn deliver(&mut self, now: i64) -> bool {
         let mut worked = false;
         for entry in self.index.due(now, DELIVER_BATCH) {
-            let Some(msg) = self.broker.store.look_message_by_offset(entry.commit_log_offset)
+            let Some(msg) = self
+                .broker
+                .store
+                .look_message_by_offset(entry.commit_log_offset)
             else {
-                warn!(offset = entry.offset, "a due timer message is no longer stored; skipped");
+                warn!(
+                    offset = entry.offset,
+                    "a due timer message is no longer stored; skipped"
+                );
                 self.index.delivered(entry.offset);
                 worked = true;
                 continue;
             };
             let Some(msg) = timed_out(msg) else {
-                warn!(offset = entry.offset, "a timer message without REAL_TOPIC; skipped");
+                warn!(
+                    offset = entry.offset,
+                    "a timer message without REAL_TOPIC; skipped"
+                );
                 self.index.delivered(entry.offset);
                 worked = true;
                 continue;
@@ -495,7 +502,13 @@ mod tests {
     #[test]
     fn the_checkpoint_is_the_lowest_pending_offset_and_the_runs_delivered_above_it() {
         let mut index = index_of(&[100, 10, 10, 100, 10, 10]);
-        assert_eq!(index.checkpoint(), TimerCheckpoint { offset: 0, delivered: vec![] });
+        assert_eq!(
+            index.checkpoint(),
+            TimerCheckpoint {
+                offset: 0,
+                delivered: vec![]
+            }
+        );
         for entry in index.due(10, 10) {
             index.delivered(entry.offset);
         }
@@ -516,7 +529,13 @@ mod tests {
             }
         );
         index.delivered(3);
-        assert_eq!(index.checkpoint(), TimerCheckpoint { offset: 6, delivered: vec![] });
+        assert_eq!(
+            index.checkpoint(),
+            TimerCheckpoint {
+                offset: 6,
+                delivered: vec![]
+            }
+        );
         assert_eq!(index.next_due(), None);
     }
 
@@ -553,9 +572,21 @@ mod tests {
         index.load(2, 5, 0, 1);
         index.skip_to(4);
         assert_eq!(index.loaded_to(), 4);
-        assert_eq!(index.checkpoint(), TimerCheckpoint { offset: 2, delivered: vec![(3, 4)] });
+        assert_eq!(
+            index.checkpoint(),
+            TimerCheckpoint {
+                offset: 2,
+                delivered: vec![(3, 4)]
+            }
+        );
         index.delivered(2);
-        assert_eq!(index.checkpoint(), TimerCheckpoint { offset: 4, delivered: vec![] });
+        assert_eq!(
+            index.checkpoint(),
+            TimerCheckpoint {
+                offset: 4,
+                delivered: vec![]
+            }
+        );
     }
 
     #[test]
@@ -601,8 +632,16 @@ mod tests {
     fn a_future_timer_message_goes_to_the_timer_topic_with_its_real_place() {
         let config = BrokerConfig::default();
         let cases = [
-            (property::TIMER_DELIVER_MS, (NOW + 3_500).to_string(), NOW + 3_500),
-            (property::TIMER_DELAY_SEC, "93600".to_owned(), NOW + 93_600_000),
+            (
+                property::TIMER_DELIVER_MS,
+                (NOW + 3_500).to_string(),
+                NOW + 3_500,
+            ),
+            (
+                property::TIMER_DELAY_SEC,
+                "93600".to_owned(),
+                NOW + 93_600_000,
+            ),
             (property::TIMER_DELAY_MS, "3500".to_owned(), NOW + 3_500),
         ];
         for (name, value, due) in cases {
@@ -629,7 +668,10 @@ mod tests {
             vec![(property::TIMER_DELAY_SEC, "0")],
             vec![(property::TIMER_DELAY_MS, "100")],
             // A delivered timer message sent again.
-            vec![(property::TIMER_DELAY_SEC, "60"), (property::TIMER_OUT_MS, "7")],
+            vec![
+                (property::TIMER_DELAY_SEC, "60"),
+                (property::TIMER_OUT_MS, "7"),
+            ],
         ] {
             let mut msg = timer_message(&props);
             let before = msg.properties.clone();
@@ -638,7 +680,10 @@ mod tests {
             assert_eq!(msg.properties, before);
         }
         // A delay level wins, the timer properties go.
-        let mut msg = timer_message(&[(property::TIMER_DELAY_SEC, "60"), (property::DELAY_TIME_LEVEL, "2")]);
+        let mut msg = timer_message(&[
+            (property::TIMER_DELAY_SEC, "60"),
+            (property::DELAY_TIME_LEVEL, "2"),
+        ]);
         accept_at(&config, &mut msg, NOW).unwrap();
         assert_eq!(msg.topic, "T");
         assert!(!msg.properties.contains_key(property::TIMER_DELAY_SEC));
@@ -661,8 +706,14 @@ mod tests {
             vec![(property::TIMER_DELIVER_MS, "-5")],
             vec![(property::TIMER_DELIVER_MS, "soon")],
             vec![(property::TIMER_DELAY_MS, "1.5")],
-            vec![(property::TIMER_DELAY_SEC, "5"), (property::TIMER_DELIVER_MS, "x")],
-            vec![(property::TIMER_DELAY_SEC, "5"), (property::TRANSACTION_PREPARED, "true")],
+            vec![
+                (property::TIMER_DELAY_SEC, "5"),
+                (property::TIMER_DELIVER_MS, "x"),
+            ],
+            vec![
+                (property::TIMER_DELAY_SEC, "5"),
+                (property::TRANSACTION_PREPARED, "true"),
+            ],
         ] {
             let refusal = refused(&config, &props);
             assert_eq!(refusal.code, ResponseCode::MESSAGE_ILLEGAL, "{props:?}");
@@ -683,7 +734,9 @@ mod tests {
             refused(&off, &[(property::TIMER_DELAY_SEC, "5")]).code,
             ResponseCode::SYSTEM_ERROR
         );
-        assert!(refuse_in_batch(&timer_message(&[(property::TIMER_DELAY_MS, "5")]).properties).is_err());
+        assert!(
+            refuse_in_batch(&timer_message(&[(property::TIMER_DELAY_MS, "5")]).properties).is_err()
+        );
         assert!(refuse_in_batch(&timer_message(&[]).properties).is_ok());
     }
 
@@ -702,7 +755,15 @@ mod tests {
         let now = crate::util::now_ms();
         let late = (now + 60_000).to_string();
         let soon = (now + 1_000).to_string();
-        send_timer(&broker, &[(property::TIMER_DELIVER_MS, &late), (property::KEYS, "late")], now).await;
+        send_timer(
+            &broker,
+            &[
+                (property::TIMER_DELIVER_MS, &late),
+                (property::KEYS, "late"),
+            ],
+            now,
+        )
+        .await;
         send_timer(
             &broker,
             &[
@@ -725,18 +786,30 @@ mod tests {
 
         assert_eq!(service.step(now + 1_000).await, Step::Worked);
         dispatched(&broker, "T", 0, 1).await;
-        let got = broker.store.get_message("T", 0, 0, 10, usize::MAX, &|_| true);
+        let got = broker
+            .store
+            .get_message("T", 0, 0, 10, usize::MAX, &|_| true);
         let (msg, _) = MessageExt::decode(&got.messages[0], false).unwrap();
         assert_eq!(msg.keys(), vec!["soon"]);
         assert_eq!(msg.property("color"), Some("red"));
         assert_eq!(msg.msg_id(), "ID-SOON", "the message id is kept");
-        assert_eq!(msg.property(property::TIMER_DELIVER_MS), Some(soon.as_str()));
-        assert_eq!(service.step(now + 5_000).await, Step::Idle, "delivered once");
+        assert_eq!(
+            msg.property(property::TIMER_DELIVER_MS),
+            Some(soon.as_str())
+        );
+        assert_eq!(
+            service.step(now + 5_000).await,
+            Step::Idle,
+            "delivered once"
+        );
         assert_eq!(broker.store.max_offset_in_queue("T", 0), 1);
         let path = TimerCheckpoint::path(&dir.path().join("config"));
         assert_eq!(
             TimerCheckpoint::load(&path).unwrap(),
-            TimerCheckpoint { offset: 0, delivered: vec![(1, 2)] }
+            TimerCheckpoint {
+                offset: 0,
+                delivered: vec![(1, 2)]
+            }
         );
 
         // A restart rebuilds the index from the checkpoint: the late one
@@ -750,7 +823,10 @@ mod tests {
         dispatched(&broker, "T", 0, 2).await;
         assert_eq!(
             TimerCheckpoint::load(&path).unwrap(),
-            TimerCheckpoint { offset: 2, delivered: vec![] }
+            TimerCheckpoint {
+                offset: 2,
+                delivered: vec![]
+            }
         );
     }
 
