@@ -15,7 +15,9 @@
 //!   unchanged) and saves the checkpoint. At start the index is rebuilt from
 //!   the checkpoint to the end of the queue, so a restart loses nothing; a
 //!   crash between a delivery and the checkpoint write delivers that message
-//!   again (at-least-once, as RocketMQ). Only a master runs it.
+//!   again (at-least-once, as RocketMQ); the commit log is flushed before
+//!   a checkpoint that counts a delivery is saved, so a power cut under
+//!   ASYNC_FLUSH cannot lose a delivered copy either. Only a master runs it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -316,6 +318,8 @@ pub(crate) struct TimerService {
     index: TimerIndex,
     path: PathBuf,
     saved: TimerCheckpoint,
+    /// Commit log end of the last delivered copy.
+    delivered_end: u64,
 }
 
 impl TimerService {
@@ -324,6 +328,17 @@ impl TimerService {
     /// every timer message still stored is delivered (again), none is lost.
     pub(crate) fn open(broker: Arc<Broker>) -> Self {
         let path = TimerCheckpoint::path(&broker.store_config.store_path_root_dir.join("config"));
+        let max_delay = broker.config().timer_max_delay_sec;
+        let reserved = broker.store_config.file_reserved_time.saturating_mul(3600);
+        if max_delay > reserved {
+            // Retention removes commit log files by age, timer messages in
+            // them included.
+            warn!(
+                timer_max_delay_sec = max_delay,
+                file_reserved_time_sec = reserved,
+                "timerMaxDelaySec exceeds fileReservedTime: a timer message due later than that may be removed before it is delivered"
+            );
+        }
         let saved = TimerCheckpoint::load(&path).unwrap_or_else(|e| {
             error!(error = %e, "unreadable timer checkpoint; timer messages will be delivered again");
             TimerCheckpoint::default()
@@ -333,6 +348,7 @@ impl TimerService {
             index: TimerIndex::new(saved.clone()),
             path,
             saved,
+            delivered_end: 0,
         }
     }
 
@@ -419,9 +435,15 @@ impl TimerService {
                 worked = true;
                 continue;
             };
-            if let Err(e) = self.broker.put(msg).await {
-                warn!(offset = entry.offset, error = %e, "delivering a timer message failed; will retry");
-                break;
+            match self.broker.put(msg).await {
+                Ok(put) => {
+                    let end = put.wrote_offset + put.wrote_bytes as u64;
+                    self.delivered_end = self.delivered_end.max(end);
+                }
+                Err(e) => {
+                    warn!(offset = entry.offset, error = %e, "delivering a timer message failed; will retry");
+                    break;
+                }
             }
             self.index.delivered(entry.offset);
             worked = true;
@@ -433,6 +455,14 @@ impl TimerService {
         let checkpoint = self.index.checkpoint();
         if checkpoint == self.saved {
             return;
+        }
+        // The delivered copies must be on disk before the checkpoint says
+        // they were delivered (under ASYNC_FLUSH a put returns before).
+        if self.delivered_end > self.broker.store.flushed_offset() {
+            if let Err(e) = self.broker.store.flush() {
+                warn!(error = %e, "flushing delivered timer messages failed; will retry");
+                return;
+            }
         }
         match checkpoint.save(&self.path) {
             Ok(()) => self.saved = checkpoint,
@@ -786,6 +816,10 @@ mod tests {
 
         assert_eq!(service.step(now + 1_000).await, Step::Worked);
         dispatched(&broker, "T", 0, 1).await;
+        assert!(
+            broker.store.flushed_offset() >= broker.store.commit_log_max_offset(),
+            "the delivered copy is flushed before the checkpoint is saved"
+        );
         let got = broker
             .store
             .get_message("T", 0, 0, 10, usize::MAX, &|_| true);
