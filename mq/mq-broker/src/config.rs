@@ -619,6 +619,29 @@ mod tests {
     }
 
     #[test]
+    fn timer_keys_apply_with_rocketmq_defaults() {
+        let defaults = BrokerConfig::default();
+        assert!(defaults.timer_wheel_enable);
+        assert_eq!(defaults.timer_max_delay_sec, 259_200, "3 days");
+        let mut config = BrokerConfig::default();
+        let text = "timerMaxDelaySec=93600\ntimerWheelEnable=false\n";
+        let warnings =
+            apply_properties(&parse(text).unwrap(), "b.properties", &mut [&mut config]).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.timer_max_delay_sec, 93_600);
+        assert!(!config.timer_wheel_enable);
+        for bad in [
+            "timerMaxDelaySec=-1",
+            "timerMaxDelaySec=3d",
+            "timerWheelEnable=yes",
+        ] {
+            let err = apply_properties(&parse(bad).unwrap(), "b.properties", &mut [&mut config])
+                .unwrap_err();
+            assert!(err.key.starts_with("timer"), "{err}");
+        }
+    }
+
+    #[test]
     fn role_and_id_must_agree() {
         let mut config = BrokerConfig {
             broker_name: "b".into(),
