@@ -134,9 +134,14 @@ impl Proxy {
         let outbound = convert::outbound(message)?;
         let topic = outbound.message.topic.clone();
         let (result, transaction_id) = match outbound.kind {
-            SendKind::Normal | SendKind::Delay => {
-                (self.inner.producer.send(outbound.message).await?, None)
-            }
+            SendKind::Normal | SendKind::Delay => (
+                self.inner
+                    .producer
+                    .send(outbound.message)
+                    .await
+                    .map_err(|e| status::delivery_time_refusal(e.into()))?,
+                None,
+            ),
             SendKind::Fifo { group } => (
                 self.inner
                     .producer

@@ -179,6 +179,45 @@ async fn a_delay_message_is_held_by_the_broker_timer_until_its_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_of_days_is_accepted_up_to_the_broker_limit() {
+    let mut env = Env::start().await;
+    env.cluster.create_topic("Days5", 1).await;
+    let producer = producer(&env, "Days5").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // 26 h: past the longest 4.x delay level (2 h), within 3 days.
+    let tomorrow = MessageBuilder::delay_message_builder("Days5", b"26h".to_vec(), now + 26 * 3600)
+        .build()
+        .unwrap();
+    producer
+        .send(tomorrow)
+        .await
+        .expect("26 h ahead is accepted");
+    // 4 days: beyond the broker's timerMaxDelaySec (3 days).
+    let too_late = MessageBuilder::delay_message_builder("Days5", b"4d".to_vec(), now + 4 * 86_400)
+        .build()
+        .unwrap();
+    let refused = producer
+        .send(too_late)
+        .await
+        .expect_err("4 days is refused");
+    let context = |key: &str| {
+        refused
+            .context()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(context("code"), "ILLEGAL_DELIVERY_TIME", "{refused}");
+    assert!(context("message").contains("timerMaxDelaySec"), "{refused}");
+    producer.shutdown().await.unwrap();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_roll_back_and_answer_check_backs() {
     let mut env = Env::start().await;
     env.cluster.create_topic("Tx5", 2).await;

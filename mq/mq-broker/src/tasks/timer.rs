@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_protocol::message::{property, sys_flag, Properties};
+use mq_protocol::message::{property, sys_flag, Properties, TIMER_MESSAGE_ILLEGAL};
 use mq_protocol::{topic, MessageExt, ResponseCode};
 use tracing::{error, warn};
 
@@ -78,7 +78,10 @@ fn has_timer(properties: &Properties) -> bool {
 /// A message of a batch may not be a timer message.
 pub(crate) fn refuse_in_batch(properties: &Properties) -> Result<(), TimerRefusal> {
     if has_timer(properties) {
-        return Err(illegal("a batch message cannot be a timer message"));
+        return Err(illegal(format!(
+            "{}: a batch message cannot be a timer message",
+            TIMER_MESSAGE_ILLEGAL
+        )));
     }
     Ok(())
 }
@@ -125,7 +128,10 @@ pub(crate) fn accept_at(
         .is_some_and(|t| t == "true")
         || sys_flag::transaction_type(msg.sys_flag) != sys_flag::TRANSACTION_NOT_TYPE;
     if transactional {
-        return Err(illegal("a transactional message cannot be a timer message"));
+        return Err(illegal(format!(
+            "{}: a transactional message cannot be a timer message",
+            TIMER_MESSAGE_ILLEGAL
+        )));
     }
     if !config.timer_wheel_enable {
         return Err(TimerRefusal {
@@ -138,8 +144,8 @@ pub(crate) fn accept_at(
     let max_ms = i64::try_from(config.timer_max_delay_sec.saturating_mul(1000)).unwrap_or(i64::MAX);
     if ahead > max_ms {
         return Err(illegal(format!(
-            "timer message illegal: it is due {ahead} ms from now, beyond timerMaxDelaySec ({} s)",
-            config.timer_max_delay_sec
+            "{}: it is due {ahead} ms from now, beyond timerMaxDelaySec ({} s)",
+            TIMER_MESSAGE_ILLEGAL, config.timer_max_delay_sec
         )));
     }
     if ahead <= TIMER_TICK.as_millis() as i64 {
@@ -165,7 +171,8 @@ fn due_time(properties: &Properties, now: i64) -> Result<i64, TimerRefusal> {
             let parsed = text.trim().parse::<i64>().ok().filter(|n| *n >= 0);
             *value = Some(parsed.ok_or_else(|| {
                 illegal(format!(
-                    "timer message illegal: {name} must be a non-negative integer, not {text:?}"
+                    "{}: {name} must be a non-negative integer, not {text:?}",
+                    TIMER_MESSAGE_ILLEGAL
                 ))
             })?);
         }

@@ -103,6 +103,10 @@ pub mod property {
     pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 }
 
+/// How a broker's remark refusing a message's timer properties begins
+/// (RocketMQ's wording); the 5.x proxy answers ILLEGAL_DELIVERY_TIME for it.
+pub const TIMER_MESSAGE_ILLEGAL: &str = "timer message illegal";
+
 /// Separates a property name from its value.
 pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
 /// Separates one property from the next.
