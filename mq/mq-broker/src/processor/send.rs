@@ -4,11 +4,10 @@
 //! A send is checked the way RocketMQ's broker checks it (broker role and
 //! permission, topic name, topic existence or auto-creation, queue id), then
 //! rewritten as the commit log would (transaction half messages to
-//! `RMQ_SYS_TRANS_HALF_TOPIC`, delayed ones to `SCHEDULE_TOPIC_XXXX`, timer
-//! ones to `rmq_sys_wheel_timer`) and stored. A send-back moves a message a
-//! consumer failed to its group's retry topic with the next delay level, or
-//! to the dead-letter topic once it has been retried `maxReconsumeTimes`
-//! times.
+//! `RMQ_SYS_TRANS_HALF_TOPIC`, delayed ones to `SCHEDULE_TOPIC_XXXX`) and
+//! stored. A send-back moves a message a consumer failed to its group's retry
+//! topic with the next delay level, or to the dead-letter topic once it has
+//! been retried `maxReconsumeTimes` times.
 
 use mq_protocol::header::{
     ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
