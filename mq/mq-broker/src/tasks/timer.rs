@@ -360,14 +360,14 @@ impl TimerService {
     }
 
     /// How long to wait after an idle step at `now`: until the next due
-    /// time, at most a tick.
+    /// time, at most a tick; a tick when one already due was not delivered
+    /// (its put failed), so that a failing put is retried at that pace.
     pub(crate) fn wait(&self, now: i64) -> Duration {
         match self.index.next_due() {
-            Some(due) => Duration::from_millis(
-                due.saturating_sub(now)
-                    .clamp(1, TIMER_TICK.as_millis() as i64) as u64,
-            ),
-            None => TIMER_TICK,
+            Some(due) if due > now => {
+                Duration::from_millis((due - now).min(TIMER_TICK.as_millis() as i64) as u64)
+            }
+            _ => TIMER_TICK,
         }
     }
 
@@ -819,7 +819,13 @@ mod tests {
         assert_eq!(service.step(now).await, Step::Worked);
         assert_eq!(service.step(now + 999).await, Step::Idle);
         assert_eq!(broker.store.max_offset_in_queue("T", 0), 0);
-        assert!(service.wait(now) <= TIMER_TICK);
+        assert_eq!(service.wait(now), TIMER_TICK, "at most a tick");
+        assert_eq!(service.wait(now + 970), Duration::from_millis(30));
+        assert_eq!(
+            service.wait(now + 1_000),
+            TIMER_TICK,
+            "due, not yet delivered"
+        );
 
         assert_eq!(service.step(now + 1_000).await, Step::Worked);
         dispatched(&broker, "T", 0, 1).await;
