@@ -327,6 +327,8 @@ pub(crate) struct TimerService {
     saved: TimerCheckpoint,
     /// Commit log end of the last delivered copy.
     delivered_end: u64,
+    /// The last save failed: the next step tries again.
+    unsaved: bool,
 }
 
 impl TimerService {
@@ -356,6 +358,7 @@ impl TimerService {
             path,
             saved,
             delivered_end: 0,
+            unsaved: false,
         }
     }
 
@@ -376,8 +379,10 @@ impl TimerService {
     pub(crate) async fn step(&mut self, now: i64) -> Step {
         let loaded = self.load();
         let delivered = self.deliver(now).await;
-        if loaded || delivered {
+        if loaded || delivered || self.unsaved {
             self.save();
+        }
+        if loaded || delivered {
             Step::Worked
         } else {
             Step::Idle
@@ -458,9 +463,12 @@ impl TimerService {
         worked
     }
 
+    /// Saves the checkpoint if it moved; on failure `unsaved` makes the
+    /// next steps try again.
     fn save(&mut self) {
         let checkpoint = self.index.checkpoint();
-        if checkpoint == self.saved {
+        self.unsaved = checkpoint != self.saved;
+        if !self.unsaved {
             return;
         }
         // The delivered copies must be on disk before the checkpoint says
@@ -472,7 +480,10 @@ impl TimerService {
             }
         }
         match checkpoint.save(&self.path) {
-            Ok(()) => self.saved = checkpoint,
+            Ok(()) => {
+                self.saved = checkpoint;
+                self.unsaved = false;
+            }
             Err(e) => warn!(error = %e, "saving the timer checkpoint failed; will retry"),
         }
     }
@@ -875,6 +886,27 @@ mod tests {
                 delivered: vec![]
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_that_could_not_be_saved_is_saved_by_a_later_idle_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), BrokerConfig::default());
+        let now = crate::util::now_ms();
+        let soon = (now + 1_000).to_string();
+        send_timer(&broker, &[(property::TIMER_DELIVER_MS, &soon)], now).await;
+        dispatched(&broker, topic::TIMER_TOPIC, 0, 1).await;
+        let path = TimerCheckpoint::path(&dir.path().join("config"));
+        // A folder where the temporary file goes makes the write fail.
+        let blocker = dir.path().join("config/timerCheckpoint.json.tmp");
+        std::fs::create_dir_all(&blocker).unwrap();
+        let mut service = TimerService::open(broker.clone());
+        assert_eq!(service.step(now + 1_000).await, Step::Worked);
+        dispatched(&broker, "T", 0, 1).await;
+        assert!(!path.exists(), "the write failed");
+        std::fs::remove_dir(&blocker).unwrap();
+        assert_eq!(service.step(now + 1_000).await, Step::Idle);
+        assert_eq!(TimerCheckpoint::load(&path).unwrap().offset, 1);
     }
 
     #[tokio::test]
