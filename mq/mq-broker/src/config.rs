@@ -199,6 +199,13 @@ broker_config! {
     /// Period (ms) of the transaction check service.
     transaction_check_interval: u64 = 60_000, "transactionCheckInterval";
     reject_transaction_message: bool = false, "rejectTransactionMessage";
+    /// Whether timer messages (RocketMQ 5's `TIMER_DELIVER_MS`,
+    /// `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`) are accepted; when off a send
+    /// that carries one is refused.
+    timer_wheel_enable: bool = true, "timerWheelEnable";
+    /// Farthest ahead (s) a timer message may be due; a later one is
+    /// refused (RocketMQ's default, 3 days).
+    timer_max_delay_sec: u64 = 3 * 24 * 3600, "timerMaxDelaySec";
     long_polling_enable: bool = true, "longPollingEnable";
     short_polling_time_mills: u64 = 1_000, "shortPollingTimeMills";
     /// Whether consumers may be sent to a slave when the master lags.
@@ -608,6 +615,29 @@ mod tests {
             let err = apply_properties(&parse(bad).unwrap(), "b.properties", &mut [&mut config])
                 .unwrap_err();
             assert_eq!(err.key, "serverSocketBacklog");
+        }
+    }
+
+    #[test]
+    fn timer_keys_apply_with_rocketmq_defaults() {
+        let defaults = BrokerConfig::default();
+        assert!(defaults.timer_wheel_enable);
+        assert_eq!(defaults.timer_max_delay_sec, 259_200, "3 days");
+        let mut config = BrokerConfig::default();
+        let text = "timerMaxDelaySec=93600\ntimerWheelEnable=false\n";
+        let warnings =
+            apply_properties(&parse(text).unwrap(), "b.properties", &mut [&mut config]).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.timer_max_delay_sec, 93_600);
+        assert!(!config.timer_wheel_enable);
+        for bad in [
+            "timerMaxDelaySec=-1",
+            "timerMaxDelaySec=3d",
+            "timerWheelEnable=yes",
+        ] {
+            let err = apply_properties(&parse(bad).unwrap(), "b.properties", &mut [&mut config])
+                .unwrap_err();
+            assert!(err.key.starts_with("timer"), "{err}");
         }
     }
 

@@ -15,8 +15,8 @@
 //! - [`transaction`], `registration`: writing transaction outcomes, and
 //!   registering with the name servers.
 //! - `tasks`: background step functions (client expiry, offset
-//!   persistence, delay delivery, transaction check-backs, the slave's
-//!   metadata copy).
+//!   persistence, delay delivery, timer messages, transaction check-backs,
+//!   the slave's metadata copy).
 //! - `processor`: one `match` from request code to a function; one file per
 //!   family (send, pull, consumer, query, admin, ...).
 //! - `metrics`: the Prometheus metrics, read from the managers at scrape
@@ -24,9 +24,9 @@
 //! - `startup`: [`BrokerHandle::start`] and shutdown.
 //!
 //! Data flow of a send: remoting connection → `processor::send` (checks,
-//! topic auto-creation) → `Broker::put` (rewrites) → `mq_store` (commit log,
-//! dispatch to consume queue and index) → the new-message notification wakes
-//! held pulls in `processor::pull`.
+//! topic auto-creation, the timer check of `tasks::timer`) → `Broker::put`
+//! (rewrites) → `mq_store` (commit log, dispatch to consume queue and index)
+//! → the new-message notification wakes held pulls in `processor::pull`.
 
 mod broker;
 pub mod config;

@@ -7,6 +7,9 @@ pub const SELF_TEST_TOPIC: &str = "SELF_TEST_TOPIC";
 pub const OFFSET_MOVED_EVENT: &str = "OFFSET_MOVED_EVENT";
 /// Delayed messages wait here, one queue per delay level.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Timer messages (RocketMQ 5's `TimerMessageStore.TIMER_TOPIC`) wait in
+/// its queue 0 until their `TIMER_OUT_MS`.
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Half (prepared) transactional messages.
 pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
 /// Outcomes of half messages (commit or rollback markers).
@@ -73,6 +76,7 @@ mod tests {
         assert_eq!(retry_topic("g1"), "%RETRY%g1");
         assert_eq!(dlq_topic("g1"), "%DLQ%g1");
         assert!(is_system_topic(SCHEDULE_TOPIC));
+        assert!(is_system_topic(TIMER_TOPIC));
         assert!(is_system_topic("RMQ_SYS_TRACE_TOPIC"));
         assert!(!is_system_topic("TopicTest"));
     }

@@ -3,14 +3,14 @@
 //!
 //! 5.x system properties map onto RocketMQ's 4.x property names: tag ->
 //! `TAGS`, keys -> `KEYS` (space-joined), message id -> `UNIQ_KEY`,
-//! message group -> `__SHARDINGKEY`, delivery timestamp -> `DELAY` (the
-//! smallest delay level not earlier) plus `TIMER_DELIVER_MS`; user
+//! message group -> `__SHARDINGKEY`, delivery timestamp ->
+//! `TIMER_DELIVER_MS` (the broker's timer delivers it then); user
 //! properties are kept as they are, so a 4.x consumer sees the same tags,
 //! keys and properties and a 5.x consumer sees a 4.x producer's.
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use mq_client::Message as Message4;
@@ -21,35 +21,9 @@ use prost_types::Timestamp;
 use crate::pb::{self, Code, Encoding, MessageType, Resource, SystemProperties};
 use crate::status::ProxyError;
 
-/// The delivery time a delayed message carries (RocketMQ 5's timer key).
-pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
-
-/// RocketMQ's default `messageDelayLevel`, level 1 first.
-pub const DELAY_LEVELS: [Duration; 18] = {
-    const fn s(secs: u64) -> Duration {
-        Duration::from_secs(secs)
-    }
-    [
-        s(1),
-        s(5),
-        s(10),
-        s(30),
-        s(60),
-        s(120),
-        s(180),
-        s(240),
-        s(300),
-        s(360),
-        s(420),
-        s(480),
-        s(540),
-        s(600),
-        s(1200),
-        s(1800),
-        s(3600),
-        s(7200),
-    ]
-};
+/// The delivery time a delayed message carries (RocketMQ 5's timer key):
+/// the broker's timer delivers it then.
+pub const TIMER_DELIVER_MS: &str = property::TIMER_DELIVER_MS;
 
 /// Property names of the 4.x system: a user property may not take one.
 const RESERVED: &[&str] = &[
@@ -75,7 +49,10 @@ const RESERVED: &[&str] = &[
     property::TRANSACTION_CHECK_TIMES,
     property::SHARDING_KEY,
     property::CLUSTER,
-    TIMER_DELIVER_MS,
+    property::TIMER_DELIVER_MS,
+    property::TIMER_DELAY_SEC,
+    property::TIMER_DELAY_MS,
+    property::TIMER_OUT_MS,
 ];
 
 /// How a 5.x message is to be sent.
@@ -86,7 +63,7 @@ pub enum SendKind {
     Fifo {
         group: String,
     },
-    /// Already carrying its delay level.
+    /// Carrying its delivery time (`TIMER_DELIVER_MS`).
     Delay,
     /// As a half message.
     Transaction,
@@ -117,26 +94,6 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// The smallest delay level that delivers `wait` from now or later, none
-/// for a time already past, an error beyond the longest level.
-pub fn delay_level(wait_ms: i64) -> Result<Option<i32>, ProxyError> {
-    if wait_ms <= 0 {
-        return Ok(None);
-    }
-    let wait = Duration::from_millis(wait_ms as u64);
-    match DELAY_LEVELS.iter().position(|level| *level >= wait) {
-        Some(index) => Ok(Some(index as i32 + 1)),
-        None => Err(ProxyError::new(
-            Code::IllegalDeliveryTime,
-            format!(
-                "the delivery time is {} s ahead, over the longest delay of {} s",
-                wait.as_secs(),
-                DELAY_LEVELS[DELAY_LEVELS.len() - 1].as_secs()
-            ),
-        )),
-    }
 }
 
 fn check_resource(
@@ -182,9 +139,8 @@ fn decode_body(body: Vec<u8>, encoding: i32) -> Result<Bytes, ProxyError> {
     }
 }
 
-/// Checks a 5.x message and builds the 4.x message to send; `now_ms` is
-/// the time delivery timestamps are measured from.
-pub fn outbound(msg: pb::Message, now_ms: i64) -> Result<Outbound, ProxyError> {
+/// Checks a 5.x message and builds the 4.x message to send.
+pub fn outbound(msg: pb::Message) -> Result<Outbound, ProxyError> {
     let topic = topic_name(msg.topic.as_ref())?;
     let sys = msg.system_properties.unwrap_or_default();
     if msg.body.is_empty() {
@@ -303,8 +259,13 @@ pub fn outbound(msg: pb::Message, now_ms: i64) -> Result<Outbound, ProxyError> {
             .insert(property::SHARDING_KEY.into(), group.clone());
     }
     if let (SendKind::Delay, Some(at)) = (&kind, delivery) {
-        if let Some(level) = delay_level(at - now_ms)? {
-            out = out.with_delay_level(level);
+        // The broker's timer holds it until then (and refuses a time beyond
+        // its timerMaxDelaySec); a time already past is delivered at once.
+        if at < 0 {
+            return Err(ProxyError::new(
+                Code::IllegalDeliveryTime,
+                format!("the delivery timestamp {at} ms is before 1970"),
+            ));
         }
         out.properties
             .insert(TIMER_DELIVER_MS.into(), at.to_string());
@@ -323,7 +284,11 @@ pub fn inbound(msg: &MessageExt, topic: &str) -> pb::Message {
     let props = &msg.properties;
     let get = |name: &str| props.get(name).cloned();
     let message_group = get(property::SHARDING_KEY);
-    let delivery = get(TIMER_DELIVER_MS).and_then(|v| v.parse::<i64>().ok());
+    // As sent by a 5.x producer, else the due time the broker's timer
+    // computed from a relative 4.x delay.
+    let delivery = get(property::TIMER_DELIVER_MS)
+        .or_else(|| get(property::TIMER_OUT_MS))
+        .and_then(|v| v.parse::<i64>().ok());
     let message_type = if msg.property(property::TRANSACTION_PREPARED) == Some("true") {
         MessageType::Transaction
     } else if message_group.is_some() {
@@ -392,16 +357,13 @@ mod tests {
 
     #[test]
     fn normal_message_keeps_tag_keys_id_and_properties() {
-        let out = outbound(
-            message(SystemProperties {
-                tag: Some("TagA".into()),
-                keys: vec!["k1".into(), "k2".into()],
-                message_id: "ID1".into(),
-                message_type: MessageType::Normal as i32,
-                ..Default::default()
-            }),
-            0,
-        )
+        let out = outbound(message(SystemProperties {
+            tag: Some("TagA".into()),
+            keys: vec!["k1".into(), "k2".into()],
+            message_id: "ID1".into(),
+            message_type: MessageType::Normal as i32,
+            ..Default::default()
+        }))
         .unwrap();
         assert_eq!(out.kind, SendKind::Normal);
         assert_eq!(out.message.tags(), Some("TagA"));
@@ -418,7 +380,7 @@ mod tests {
             message_type: MessageType::Fifo as i32,
             ..Default::default()
         };
-        let out = outbound(message(fifo.clone()), 0).unwrap();
+        let out = outbound(message(fifo.clone())).unwrap();
         assert_eq!(out.kind, SendKind::Fifo { group: "g1".into() });
         assert_eq!(out.message.property(property::SHARDING_KEY), Some("g1"));
         let no_group = SystemProperties {
@@ -426,34 +388,109 @@ mod tests {
             ..fifo
         };
         assert_eq!(
-            outbound(message(no_group), 0).unwrap_err().code,
+            outbound(message(no_group)).unwrap_err().code,
             Code::IllegalMessageGroup
         );
     }
 
     #[test]
-    fn delivery_time_rounds_up_to_a_delay_level() {
-        assert_eq!(delay_level(0).unwrap(), None);
-        assert_eq!(delay_level(1).unwrap(), Some(1));
-        assert_eq!(delay_level(1000).unwrap(), Some(1));
-        assert_eq!(delay_level(1001).unwrap(), Some(2));
-        assert_eq!(delay_level(7_200_000).unwrap(), Some(18));
-        assert_eq!(
-            delay_level(7_200_001).unwrap_err().code,
-            Code::IllegalDeliveryTime
-        );
-        let out = outbound(
-            message(SystemProperties {
-                delivery_timestamp: Some(timestamp(10_000 + 3_000)),
+    fn a_delivery_time_is_sent_as_timer_deliver_ms_without_a_delay_level() {
+        // 3.5 s and 26 h ahead: neither is a 4.x delay level; the broker's
+        // timer holds them (and checks its timerMaxDelaySec).
+        let now = now_ms();
+        for at in [now + 3_500, now + 26 * 3_600_000, 13_000] {
+            let out = outbound(message(SystemProperties {
+                delivery_timestamp: Some(timestamp(at)),
                 message_type: MessageType::Delay as i32,
                 ..Default::default()
-            }),
-            10_000,
-        )
-        .unwrap();
-        assert_eq!(out.kind, SendKind::Delay);
-        assert_eq!(out.message.delay_level(), 2);
-        assert_eq!(out.message.property(TIMER_DELIVER_MS), Some("13000"));
+            }))
+            .unwrap();
+            assert_eq!(out.kind, SendKind::Delay);
+            assert_eq!(out.message.delay_level(), 0, "no delay level");
+            assert_eq!(out.message.property(property::DELAY_TIME_LEVEL), None);
+            assert_eq!(
+                out.message.property(TIMER_DELIVER_MS),
+                Some(at.to_string().as_str())
+            );
+        }
+        let before_1970 = message(SystemProperties {
+            delivery_timestamp: Some(timestamp(-1_000)),
+            message_type: MessageType::Delay as i32,
+            ..Default::default()
+        });
+        assert_eq!(
+            outbound(before_1970).unwrap_err().code,
+            Code::IllegalDeliveryTime
+        );
+        // A user property may not pose as a timer property.
+        for name in [
+            TIMER_DELIVER_MS,
+            property::TIMER_DELAY_SEC,
+            property::TIMER_DELAY_MS,
+            property::TIMER_OUT_MS,
+        ] {
+            let mut msg = message(SystemProperties::default());
+            msg.user_properties.insert(name.into(), "1".into());
+            assert_eq!(
+                outbound(msg).unwrap_err().code,
+                Code::IllegalMessagePropertyKey,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_received_timer_message_shows_its_original_delivery_time() {
+        let sent = outbound(message(SystemProperties {
+            delivery_timestamp: Some(timestamp(1_700_000_003_500)),
+            message_type: MessageType::Delay as i32,
+            ..Default::default()
+        }))
+        .unwrap()
+        .message;
+        let mut properties = sent.properties.clone();
+        // What the broker's timer adds on the way.
+        properties.insert(property::TIMER_OUT_MS.into(), "1700000003500".into());
+        properties.insert(property::REAL_TOPIC.into(), "T".into());
+        properties.insert(property::REAL_QUEUE_ID.into(), "0".into());
+        let back = inbound(&stored(&sent.body, properties.clone()), "T");
+        let sys = back.system_properties.unwrap();
+        assert_eq!(sys.delivery_timestamp, Some(timestamp(1_700_000_003_500)));
+        assert_eq!(sys.message_type, MessageType::Delay as i32);
+        assert_eq!(
+            back.user_properties.keys().collect::<Vec<_>>(),
+            vec!["color"],
+            "no broker property shows as a user property"
+        );
+        // A 4.x TIMER_DELAY_SEC message: the due time the broker computed.
+        properties.remove(TIMER_DELIVER_MS);
+        properties.insert(property::TIMER_DELAY_SEC.into(), "3".into());
+        let back = inbound(&stored(&sent.body, properties), "T");
+        assert_eq!(
+            back.system_properties.unwrap().delivery_timestamp,
+            Some(timestamp(1_700_000_003_500))
+        );
+    }
+
+    fn stored(body: &Bytes, properties: mq_protocol::message::Properties) -> MessageExt {
+        MessageExt {
+            topic: "T".into(),
+            body: body.clone(),
+            properties,
+            queue_id: 0,
+            flag: 0,
+            queue_offset: 0,
+            commit_log_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: "127.0.0.1:1".parse().unwrap(),
+            store_timestamp: 2,
+            store_host: "127.0.0.1:2".parse().unwrap(),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body_crc: 0,
+            store_size: 0,
+        }
     }
 
     #[test]
@@ -461,15 +498,15 @@ mod tests {
         let mut reserved = message(SystemProperties::default());
         reserved.user_properties.insert("KEYS".into(), "x".into());
         assert_eq!(
-            outbound(reserved, 0).unwrap_err().code,
+            outbound(reserved).unwrap_err().code,
             Code::IllegalMessagePropertyKey
         );
         let mut empty = message(SystemProperties::default());
         empty.body.clear();
-        assert_eq!(outbound(empty, 0).unwrap_err().code, Code::MessageBodyEmpty);
+        assert_eq!(outbound(empty).unwrap_err().code, Code::MessageBodyEmpty);
         let mut bad_topic = message(SystemProperties::default());
         bad_topic.topic.as_mut().unwrap().name = "a/b".into();
-        assert_eq!(outbound(bad_topic, 0).unwrap_err().code, Code::IllegalTopic);
+        assert_eq!(outbound(bad_topic).unwrap_err().code, Code::IllegalTopic);
         let conflict = SystemProperties {
             message_group: Some("g".into()),
             delivery_timestamp: Some(timestamp(5_000)),
@@ -477,7 +514,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            outbound(message(conflict), 0).unwrap_err().code,
+            outbound(message(conflict)).unwrap_err().code,
             Code::MessagePropertyConflictWithType
         );
         let bad_tag = SystemProperties {
@@ -485,7 +522,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            outbound(message(bad_tag), 0).unwrap_err().code,
+            outbound(message(bad_tag)).unwrap_err().code,
             Code::IllegalMessageTag
         );
     }
@@ -500,22 +537,19 @@ mod tests {
             ..Default::default()
         });
         msg.body = gz.finish().unwrap();
-        assert_eq!(&outbound(msg, 0).unwrap().message.body[..], b"zipped");
+        assert_eq!(&outbound(msg).unwrap().message.body[..], b"zipped");
     }
 
     #[test]
     fn a_stored_message_comes_back_with_its_properties() {
-        let sent = outbound(
-            message(SystemProperties {
-                tag: Some("TagA".into()),
-                keys: vec!["k1".into()],
-                message_id: "ID9".into(),
-                message_group: Some("g".into()),
-                message_type: MessageType::Fifo as i32,
-                ..Default::default()
-            }),
-            0,
-        )
+        let sent = outbound(message(SystemProperties {
+            tag: Some("TagA".into()),
+            keys: vec!["k1".into()],
+            message_id: "ID9".into(),
+            message_group: Some("g".into()),
+            message_type: MessageType::Fifo as i32,
+            ..Default::default()
+        }))
         .unwrap()
         .message;
         let stored = MessageExt {

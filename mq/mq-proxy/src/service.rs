@@ -131,12 +131,17 @@ impl Proxy {
         client_id: &str,
         message: Message,
     ) -> Result<SendResultEntry, ProxyError> {
-        let outbound = convert::outbound(message, convert::now_ms())?;
+        let outbound = convert::outbound(message)?;
         let topic = outbound.message.topic.clone();
         let (result, transaction_id) = match outbound.kind {
-            SendKind::Normal | SendKind::Delay => {
-                (self.inner.producer.send(outbound.message).await?, None)
-            }
+            SendKind::Normal | SendKind::Delay => (
+                self.inner
+                    .producer
+                    .send(outbound.message)
+                    .await
+                    .map_err(|e| status::delivery_time_refusal(e.into()))?,
+                None,
+            ),
             SendKind::Fifo { group } => (
                 self.inner
                     .producer

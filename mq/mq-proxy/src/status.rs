@@ -35,6 +35,24 @@ impl ProxyError {
     }
 }
 
+/// A send the broker's timer refused (a delivery time beyond its
+/// `timerMaxDelaySec`, among others) is ILLEGAL_DELIVERY_TIME to a 5.x
+/// client, as RocketMQ's proxy answers; any other error stays as it is.
+pub fn delivery_time_refusal(error: ProxyError) -> ProxyError {
+    if error.code == Code::BadRequest
+        && error
+            .message
+            .contains(mq_protocol::message::TIMER_MESSAGE_ILLEGAL)
+    {
+        ProxyError {
+            code: Code::IllegalDeliveryTime,
+            ..error
+        }
+    } else {
+        error
+    }
+}
+
 /// `OK`.
 pub fn ok() -> Status {
     Status {
@@ -93,5 +111,42 @@ pub fn broker_code(code: ResponseCode) -> Code {
         R::SERVICE_NOT_AVAILABLE | R::SYSTEM_BUSY => Code::TooManyRequests,
         R::REQUEST_CODE_NOT_SUPPORTED => Code::NotImplemented,
         _ => Code::InternalServerError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_refusal_is_an_illegal_delivery_time() {
+        let remote = |code: ResponseCode, remark: &str| {
+            ProxyError::from(ClientError::Remoting(mq_remoting::RemotingError::Remote {
+                code: code as i32,
+                remark: remark.to_owned(),
+            }))
+        };
+        let refused = remote(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "timer message illegal: it is due 345600000 ms from now, beyond timerMaxDelaySec (259200 s)",
+        );
+        assert_eq!(refused.code, Code::BadRequest);
+        let mapped = delivery_time_refusal(refused);
+        assert_eq!(mapped.code, Code::IllegalDeliveryTime);
+        assert!(
+            mapped.message.contains("timerMaxDelaySec"),
+            "{}",
+            mapped.message
+        );
+        for other in [
+            remote(
+                ResponseCode::MESSAGE_ILLEGAL,
+                "the message body is too large",
+            ),
+            remote(ResponseCode::SYSTEM_ERROR, "timer message illegal"),
+        ] {
+            let code = other.code;
+            assert_eq!(delivery_time_refusal(other).code, code);
+        }
     }
 }

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use common::Env;
 use mq_protocol::message::property;
-use rocketmq::conf::{ClientOption, ProducerOption};
+use rocketmq::conf::{ClientOption, ProducerOption, SimpleConsumerOption};
+use rocketmq::model::common::{FilterExpression, FilterType};
 use rocketmq::model::message::MessageBuilder;
 use rocketmq::model::transaction::{Transaction, TransactionResolution};
-use rocketmq::Producer;
+use rocketmq::{Producer, SimpleConsumer};
 
 fn options(env: &Env, topic: &str) -> (ProducerOption, ClientOption) {
     let mut producer = ProducerOption::default();
@@ -112,30 +113,106 @@ async fn fifo_messages_of_a_group_share_a_queue_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delay_message_goes_through_the_delay_levels() {
+async fn a_delay_message_is_held_by_the_broker_timer_until_its_time() {
     let mut env = Env::start().await;
     env.cluster.create_topic("Delay5", 2).await;
     let producer = producer(&env, "Delay5").await;
+    // The SDK sends whole seconds: 3 to 4 s from now, which is no 4.x
+    // delay level (1 s, 5 s, ...).
     let at = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        + 3) as i64;
+        + 4) as i64;
     let message = MessageBuilder::delay_message_builder("Delay5", b"later".to_vec(), at)
         .set_tag("Late")
         .build()
         .unwrap();
-    producer.send(message).await.expect("send");
+    let receipt = producer.send(message).await.expect("send");
     let got = env.pull_4x("check-delay", "Delay5", 1).await;
     assert_eq!(&got[0].body[..], b"later");
     assert_eq!(got[0].property(property::TAGS), Some("Late"));
-    // Sent with a delay level (the unit tests pin which): the broker kept
-    // it in its schedule topic and then wrote it to the real one.
+    assert!(
+        got[0].store_timestamp >= at * 1000,
+        "stored at {} ms, before the requested {} ms",
+        got[0].store_timestamp,
+        at * 1000
+    );
+    // Held by the broker's timer (not a delay level): kept in
+    // rmq_sys_wheel_timer, then written to the real topic.
+    assert_eq!(got[0].property(property::DELAY_TIME_LEVEL), None);
     assert_eq!(got[0].property(property::REAL_TOPIC), Some("Delay5"));
     assert_eq!(
         got[0].property(mq_proxy::convert::TIMER_DELIVER_MS),
         Some((at * 1000).to_string().as_str())
     );
+    assert_eq!(got[0].msg_id(), receipt.message_id());
+
+    // A 5.x consumer sees the delivery time it was sent with.
+    let mut option = SimpleConsumerOption::default();
+    option.set_consumer_group("cg-delay");
+    option.set_topics(vec!["Delay5"]);
+    let mut client = ClientOption::default();
+    client.set_access_url(env.access_url());
+    client.set_long_polling_timeout(std::time::Duration::from_secs(2));
+    let mut consumer = SimpleConsumer::new(option, client).expect("consumer");
+    consumer.start().await.expect("consumer starts");
+    let all = FilterExpression::new(FilterType::Tag, "*");
+    let view = mq_testkit::wait_for("the delay message through ReceiveMessage", || async {
+        consumer
+            .receive_with("Delay5", &all, 1, std::time::Duration::from_secs(30))
+            .await
+            .expect("receive")
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(view.body(), b"later");
+    assert_eq!(view.delivery_timestamp(), Some(at));
+    assert!(view
+        .properties()
+        .keys()
+        .all(|k| !k.starts_with("TIMER_") && k != "REAL_TOPIC"));
+    consumer.shutdown().await.unwrap();
+    producer.shutdown().await.unwrap();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_of_days_is_accepted_up_to_the_broker_limit() {
+    let mut env = Env::start().await;
+    env.cluster.create_topic("Days5", 1).await;
+    let producer = producer(&env, "Days5").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // 26 h: past the longest 4.x delay level (2 h), within 3 days.
+    let tomorrow = MessageBuilder::delay_message_builder("Days5", b"26h".to_vec(), now + 26 * 3600)
+        .build()
+        .unwrap();
+    producer
+        .send(tomorrow)
+        .await
+        .expect("26 h ahead is accepted");
+    // 4 days: beyond the broker's timerMaxDelaySec (3 days).
+    let too_late = MessageBuilder::delay_message_builder("Days5", b"4d".to_vec(), now + 4 * 86_400)
+        .build()
+        .unwrap();
+    let refused = producer
+        .send(too_late)
+        .await
+        .expect_err("4 days is refused");
+    let context = |key: &str| {
+        refused
+            .context()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(context("code"), "ILLEGAL_DELIVERY_TIME", "{refused}");
+    assert!(context("message").contains("timerMaxDelaySec"), "{refused}");
     producer.shutdown().await.unwrap();
     env.stop().await;
 }

@@ -267,6 +267,11 @@ fn parse_message<'a>(
 
     let tags_code = if topic == SCHEDULE_TOPIC {
         delivery_time(properties, store_timestamp, delay_levels)
+    } else if topic == mq_protocol::topic::TIMER_TOPIC {
+        // The broker's timer service rebuilds its index from these alone.
+        find_property(properties, property::TIMER_OUT_MS)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(store_timestamp)
     } else {
         tags_code(find_property(properties, property::TAGS))
     };
@@ -401,6 +406,24 @@ mod tests {
             req.tags_code, 1_005_000,
             "levels above the last use the last"
         );
+    }
+
+    #[test]
+    fn timer_topic_tags_code_is_its_due_time() {
+        let timer = mq_protocol::topic::TIMER_TOPIC;
+        let mut seg = encode(timer, "TIMER_OUT_MS\u{1}93600000\u{2}TAGS\u{1}A\u{2}", 0).to_vec();
+        seg.extend([0u8; 8]);
+        let Record::Message(req) = parse_record(&seg, 0, true, &[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(req.tags_code, 93_600_000);
+        // Without a due time (not written by the broker): due at once.
+        let mut seg = encode(timer, "TAGS\u{1}A\u{2}", 0).to_vec();
+        seg.extend([0u8; 8]);
+        let Record::Message(req) = parse_record(&seg, 0, true, &[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(req.tags_code, 1_000_000);
     }
 
     #[test]

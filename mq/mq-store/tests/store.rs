@@ -357,6 +357,38 @@ async fn transactions_and_delayed_messages_dispatch_like_rocketmq() {
 }
 
 #[tokio::test]
+async fn timer_entries_carry_their_due_time_and_read_without_the_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let timer = mq_protocol::topic::TIMER_TOPIC;
+    let mut sent = Vec::new();
+    for (n, due) in [(0, 93_600_000i64), (1, 5_000)] {
+        let mut timed = msg(timer, 0, n, 10);
+        timed
+            .properties
+            .push_str(&format!("TIMER_OUT_MS\u{1}{due}\u{2}"));
+        sent.push((store.put_message(timed).await.unwrap(), due));
+    }
+    let entries = store.queue_entries(timer, 0, 0, 10);
+    assert_eq!(entries.len(), 2);
+    for (entry, (put, due)) in entries.iter().zip(&sent) {
+        assert_eq!(entry.tags_code, *due);
+        assert_eq!(entry.commit_log_offset, put.wrote_offset);
+        assert_eq!(entry.size as usize, put.wrote_bytes);
+    }
+    assert_eq!(store.queue_entries(timer, 0, 1, 10), entries[1..]);
+    assert_eq!(store.queue_entries(timer, 0, 0, 1), entries[..1]);
+    assert!(
+        store.queue_entries(timer, 0, 2, 10).is_empty(),
+        "past the end"
+    );
+    assert!(
+        store.queue_entries(timer, 1, 0, 10).is_empty(),
+        "no such queue"
+    );
+}
+
+#[tokio::test]
 async fn offset_by_timestamp_and_delete_topic() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

@@ -1,7 +1,8 @@
 //! What the broker remembers besides messages: topics, subscription groups,
 //! consumer offsets and delay offsets, each a JSON file under the store's
 //! `config/` folder in RocketMQ's format (`topics.json`,
-//! `subscriptionGroup.json`, `consumerOffset.json`, `delayOffset.json`).
+//! `subscriptionGroup.json`, `consumerOffset.json`, `delayOffset.json`), and
+//! the timer service's `timerCheckpoint.json`.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use thiserror::Error;
 pub mod groups;
 pub mod offsets;
 pub mod persist;
+pub mod timer;
 pub mod topics;
 
 #[derive(Debug, Error)]

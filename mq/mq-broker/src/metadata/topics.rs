@@ -206,6 +206,7 @@ fn system_topics(broker: &BrokerConfig) -> Vec<TopicConfig> {
         system_topic(topic::SCHEDULE_TOPIC, SCHEDULE_TOPIC_QUEUES, rw),
         system_topic(topic::TRANS_HALF_TOPIC, 1, rw),
         system_topic(topic::TRANS_OP_HALF_TOPIC, 1, rw),
+        system_topic(topic::TIMER_TOPIC, 1, rw),
     ];
     if broker.auto_create_topic_enable {
         topics.push(system_topic(
@@ -249,6 +250,7 @@ mod tests {
         let mut table = TopicTable::load(&path, &broker(), 1).unwrap();
         for name in [
             topic::SCHEDULE_TOPIC,
+            topic::TIMER_TOPIC,
             topic::AUTO_CREATE_TOPIC_KEY_TOPIC,
             "DefaultCluster",
             "broker-a",

@@ -42,6 +42,8 @@ const RUNTIME_KEYS: &[(&str, Option<(u64, u64)>)] = &[
     ("transactionCheckMax", Some((1, 1_000))),
     ("transactionCheckInterval", Some((1_000, DAY_MS))),
     ("rejectTransactionMessage", None),
+    ("timerWheelEnable", None),
+    ("timerMaxDelaySec", Some((1, 365 * DAY_MS / 1000))),
     ("longPollingEnable", None),
     ("shortPollingTimeMills", Some((1, 60_000))),
     ("slaveReadEnable", None),

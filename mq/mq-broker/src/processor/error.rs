@@ -37,6 +37,13 @@ impl ProcessError {
     }
 }
 
+/// Timer properties the send path refused.
+impl From<crate::tasks::timer::TimerRefusal> for ProcessError {
+    fn from(refusal: crate::tasks::timer::TimerRefusal) -> Self {
+        ProcessError::new(refusal.code, refusal.reason)
+    }
+}
+
 /// A request header that could not be decoded.
 impl From<ProtocolError> for ProcessError {
     fn from(error: ProtocolError) -> Self {

@@ -104,6 +104,7 @@ pub(crate) async fn send_message(
                     "a batch message cannot be transactional",
                 ));
             }
+            crate::tasks::timer::refuse_in_batch(&properties)?;
             properties.insert(property::CLUSTER.into(), cluster.clone());
             msgs.push(InboundMessage {
                 topic: header.topic.clone(),
@@ -155,6 +156,7 @@ pub(crate) async fn send_message(
     if msg.topic.starts_with(topic::RETRY_GROUP_TOPIC_PREFIX) {
         retry_to_dlq(broker, &header, &mut msg)?;
     }
+    crate::tasks::timer::accept(broker, &mut msg)?;
     let transactional = msg
         .properties
         .get(property::TRANSACTION_PREPARED)

@@ -5,9 +5,10 @@
 //! - [`expiry`], clients silent for `serverChannelMaxIdleTimeSeconds`;
 //! - persistence of consumer offsets every `flushConsumerOffsetInterval`;
 //! - [`schedule`], delivery of delayed messages from `SCHEDULE_TOPIC_XXXX`;
+//! - [`timer`], delivery of timer messages from `rmq_sys_wheel_timer`;
 //! - [`check_back`], transaction check-backs every
 //!   `transactionCheckInterval`;
-//! - [`slave_sync`], on a slave, instead of the last two, the copy of the
+//! - [`slave_sync`], on a slave, instead of the last three, the copy of the
 //!   master's metadata.
 //!
 //! Commit log retention is the store's own (`deleteWhen`,
@@ -17,6 +18,7 @@ pub(crate) mod check_back;
 pub(crate) mod expiry;
 pub(crate) mod schedule;
 pub(crate) mod slave_sync;
+pub(crate) mod timer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ use check_back::TransactionCheckService;
 use expiry::{ClientExpiryService, CLIENT_SCAN_INTERVAL};
 use schedule::{ScheduleService, SCHEDULE_TICK};
 use slave_sync::SlaveSynchronize;
+use timer::TimerService;
 
 /// Whether a step did something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +77,7 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks:
     );
     if broker.ha.is_slave() {
         // A slave copies its master's metadata, and writes nothing itself:
-        // delayed messages and transaction checks are the master's.
+        // delayed and timer messages and transaction checks are the master's.
         let sync = Arc::new(SlaveSynchronize::new(broker.clone()));
         every(
             tasks,
@@ -113,6 +116,23 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks:
                 _ = stopped(&mut stop_rx) => return,
                 _ = notified => {}
                 _ = tokio::time::sleep(SCHEDULE_TICK) => {}
+            }
+        }
+    });
+    let mut timer = TimerService::open(broker.clone());
+    let notify = broker.store.new_message_notify();
+    let mut stop_rx = stop.subscribe();
+    tasks.spawn(async move {
+        loop {
+            let now = now_ms();
+            if timer.step(now).await == Step::Worked {
+                continue;
+            }
+            let notified = notify.notified();
+            tokio::select! {
+                _ = stopped(&mut stop_rx) => return,
+                _ = notified => {}
+                _ = tokio::time::sleep(timer.wait(now)) => {}
             }
         }
     });

@@ -92,7 +92,20 @@ pub mod property {
     pub const TRANSACTION_CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
     pub const SHARDING_KEY: &str = "__SHARDINGKEY";
     pub const CLUSTER: &str = "CLUSTER";
+    /// RocketMQ 5 timer: absolute delivery time (ms since the epoch).
+    pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// RocketMQ 5 timer: delivery delay from the send, in seconds.
+    pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    /// RocketMQ 5 timer: delivery delay from the send, in milliseconds.
+    pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// Set by the broker on a timer message: the absolute time (ms) it is
+    /// due. A message that carries it is not timed again.
+    pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 }
+
+/// How a broker's remark refusing a message's timer properties begins
+/// (RocketMQ's wording); the 5.x proxy answers ILLEGAL_DELIVERY_TIME for it.
+pub const TIMER_MESSAGE_ILLEGAL: &str = "timer message illegal";
 
 /// Separates a property name from its value.
 pub const NAME_VALUE_SEPARATOR: char = '\u{1}';

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use mq_protocol::MessageExt;
 use tokio::sync::Notify;
 
+use crate::consume_queue::CqEntry;
 use crate::dispatch::{is_blank, store_timestamp_of};
 
 use super::state::MessageStore;
@@ -109,6 +110,27 @@ impl MessageStore {
             r.next_begin_offset = offset + looked;
         }
         r
+    }
+
+    /// Up to `max_count` consume queue entries of a queue from queue offset
+    /// `offset`, without reading the messages (filler entries included, see
+    /// [`CqEntry::is_blank`]). Fewer at the end of the queue or of a
+    /// consume queue file (ask again from the next offset); none below the
+    /// queue's minimum or past its end.
+    pub fn queue_entries(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_count: usize,
+    ) -> Vec<CqEntry> {
+        let Some(cq) = self.inner.queue(topic, queue_id) else {
+            return Vec::new();
+        };
+        if offset < cq.min_offset() || offset >= cq.max_offset() {
+            return Vec::new();
+        }
+        cq.entries(offset, max_count).unwrap_or_default()
     }
 
     /// One past the last queue offset of a queue (0 if it does not exist).
