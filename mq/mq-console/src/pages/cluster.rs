@@ -31,6 +31,8 @@ pub const EDITABLE_KEYS: &[&str] = &[
     "transactionCheckMax",
     "transactionCheckInterval",
     "rejectTransactionMessage",
+    "timerWheelEnable",
+    "timerMaxDelaySec",
     "longPollingEnable",
     "shortPollingTimeMills",
     "slaveReadEnable",
