@@ -16,6 +16,8 @@ use rocketmq_client_rust::{
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
+// Not every test binary uses every re-export.
+#[allow(unused_imports)]
 pub use mq_testkit::{bounded, wait_for, Cluster, WAIT};
 
 /// The third-party client's runtime owner: one per test process, as its own
