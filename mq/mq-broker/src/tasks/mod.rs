@@ -44,6 +44,32 @@ pub enum Step {
     Idle,
 }
 
+/// A message a system topic held (delay levels, timers) back on `topic`,
+/// in the queue its `REAL_QID` property names (0 without one), with
+/// `properties`.
+fn on_real_queue(
+    msg: mq_protocol::MessageExt,
+    topic: String,
+    properties: mq_protocol::message::Properties,
+) -> crate::broker::InboundMessage {
+    let queue_id = properties
+        .get(mq_protocol::message::property::REAL_QUEUE_ID)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0);
+    crate::broker::InboundMessage {
+        topic,
+        queue_id,
+        flag: msg.flag,
+        sys_flag: msg.sys_flag,
+        born_timestamp: msg.born_timestamp,
+        born_host: msg.born_host,
+        reconsume_times: msg.reconsume_times,
+        prepared_transaction_offset: msg.prepared_transaction_offset,
+        body: msg.body,
+        properties,
+    }
+}
+
 /// Starts every background task of `broker` in `tasks`; each ends when
 /// `stop` is set.
 pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks: &mut JoinSet<()>) {

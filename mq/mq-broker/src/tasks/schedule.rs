@@ -84,29 +84,14 @@ impl ScheduleService {
 
 /// The message a delayed one becomes when its time is up: back on its real
 /// topic and queue, without the delay level.
-fn timed_up(msg: MessageExt) -> InboundMessage {
-    let mut properties = msg.properties;
+fn timed_up(mut msg: MessageExt) -> InboundMessage {
+    let mut properties = std::mem::take(&mut msg.properties);
     properties.remove(property::DELAY_TIME_LEVEL);
     let topic = properties
         .get(property::REAL_TOPIC)
         .cloned()
         .unwrap_or_else(|| msg.topic.clone());
-    let queue_id = properties
-        .get(property::REAL_QUEUE_ID)
-        .and_then(|q| q.parse().ok())
-        .unwrap_or(0);
-    InboundMessage {
-        topic,
-        queue_id,
-        flag: msg.flag,
-        sys_flag: msg.sys_flag,
-        born_timestamp: msg.born_timestamp,
-        born_host: msg.born_host,
-        reconsume_times: msg.reconsume_times,
-        prepared_transaction_offset: msg.prepared_transaction_offset,
-        body: msg.body,
-        properties,
-    }
+    super::on_real_queue(msg, topic, properties)
 }
 
 #[cfg(test)]

@@ -492,25 +492,10 @@ impl TimerService {
 /// The message a timer message becomes when it is due: back on its real
 /// topic and queue with every property kept (`TIMER_OUT_MS` among them, so
 /// sending it again does not time it again). `None` without `REAL_TOPIC`.
-fn timed_out(msg: MessageExt) -> Option<InboundMessage> {
-    let properties = msg.properties;
+fn timed_out(mut msg: MessageExt) -> Option<InboundMessage> {
+    let properties = std::mem::take(&mut msg.properties);
     let topic = properties.get(property::REAL_TOPIC)?.clone();
-    let queue_id = properties
-        .get(property::REAL_QUEUE_ID)
-        .and_then(|q| q.parse().ok())
-        .unwrap_or(0);
-    Some(InboundMessage {
-        topic,
-        queue_id,
-        flag: msg.flag,
-        sys_flag: msg.sys_flag,
-        born_timestamp: msg.born_timestamp,
-        born_host: msg.born_host,
-        reconsume_times: msg.reconsume_times,
-        prepared_transaction_offset: msg.prepared_transaction_offset,
-        body: msg.body,
-        properties,
-    })
+    Some(super::on_real_queue(msg, topic, properties))
 }
 
 #[cfg(test)]
