@@ -8,8 +8,6 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-#[allow(deprecated)]
-use rocketmq_client_rust::DefaultMQPullConsumer;
 use rocketmq_client_rust::{PullStatus, SendStatus};
 use rocketmq_model::common::message::MessageTrait;
 
@@ -140,16 +138,7 @@ async fn a_message_of_the_5x_sdk_reaches_the_third_party_4x_client() {
         .expect("a 5.x message");
     let receipt = producer.send(message).await.expect("the 5.x send");
 
-    #[allow(deprecated)]
-    let consumer = DefaultMQPullConsumer::builder(common::client_runtime("cross-4x-pull"))
-        .consumer_group(unique("interop-cross-pull"))
-        .name_server_addr(cluster.namesrv.addr.clone())
-        .consumer_pull_timeout(Duration::from_secs(10))
-        .build()
-        .or_explain("pull consumer builds");
-    bounded("third-party pull consumer start", consumer.start())
-        .await
-        .or_explain("third-party pull consumer starts");
+    let consumer = common::pull_consumer(&cluster, "cross-4x-pull").await;
     let queues = bounded(
         "fetch_subscribe_message_queues",
         consumer.fetch_subscribe_message_queues(&topic),

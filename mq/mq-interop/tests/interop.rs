@@ -12,8 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[allow(deprecated)]
-use rocketmq_client_rust::DefaultMQPullConsumer;
 use rocketmq_client_rust::{
     ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
     ConsumeOrderlyStatus, DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, PullStatus,
@@ -166,16 +164,7 @@ async fn sync_send_auto_creates_the_topic_and_the_message_is_pulled() {
     let queue = result.message_queue.clone().expect("the queue it went to");
     assert_eq!(queue.topic().as_str(), topic);
 
-    #[allow(deprecated)]
-    let consumer = DefaultMQPullConsumer::builder(common::client_runtime("sync-pull"))
-        .consumer_group(unique("interop-pull"))
-        .name_server_addr(cluster.namesrv.addr.clone())
-        .consumer_pull_timeout(Duration::from_secs(10))
-        .build()
-        .or_explain("pull consumer builds");
-    bounded("third-party pull consumer start", consumer.start())
-        .await
-        .or_explain("third-party pull consumer starts");
+    let consumer = common::pull_consumer(&cluster, "sync-pull").await;
 
     let queues = bounded(
         "fetch_subscribe_message_queues",

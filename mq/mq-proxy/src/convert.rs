@@ -553,22 +553,9 @@ mod tests {
         .unwrap()
         .message;
         let stored = MessageExt {
-            topic: "T".into(),
-            body: sent.body.clone(),
-            properties: sent.properties.clone(),
             queue_id: 2,
-            flag: 0,
             queue_offset: 7,
-            commit_log_offset: 0,
-            sys_flag: 0,
-            born_timestamp: 1,
-            born_host: "127.0.0.1:1".parse().unwrap(),
-            store_timestamp: 2,
-            store_host: "127.0.0.1:2".parse().unwrap(),
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body_crc: 0,
-            store_size: 0,
+            ..stored(&sent.body, sent.properties.clone())
         };
         let back = inbound(&stored, "T");
         let sys = back.system_properties.unwrap();

@@ -74,6 +74,24 @@ async fn committed(env: &Env, group: &str, topic: &str) -> i64 {
     sum
 }
 
+/// Creates (or updates) the subscription group `group` on the broker.
+async fn create_group(env: &Env, group: SubscriptionGroupConfig) {
+    let admin = AdminClient::start(
+        ClientConfig::new(env.cluster.namesrv.addr.clone()).with_instance_name(format!(
+            "admin-{}-{}",
+            group.group_name,
+            env.proxy_addr.port()
+        )),
+    )
+    .await
+    .unwrap();
+    admin
+        .create_subscription_group(&env.cluster.broker_addr, &group)
+        .await
+        .unwrap();
+    admin.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_4x_message_is_received_redelivered_and_acknowledged() {
     let mut env = Env::start().await;
@@ -119,21 +137,15 @@ async fn a_4x_message_is_received_redelivered_and_acknowledged() {
 async fn after_the_groups_max_attempts_a_message_goes_to_the_dlq() {
     let mut env = Env::start().await;
     env.cluster.create_topic("Dlq5", 1).await;
-    let admin = AdminClient::start(
-        ClientConfig::new(env.cluster.namesrv.addr.clone())
-            .with_instance_name(format!("admin-{}", env.proxy_addr.port())),
+    create_group(
+        &env,
+        SubscriptionGroupConfig {
+            group_name: "cg-dlq".into(),
+            retry_max_times: 1,
+            ..SubscriptionGroupConfig::default()
+        },
     )
-    .await
-    .unwrap();
-    let group = SubscriptionGroupConfig {
-        group_name: "cg-dlq".into(),
-        retry_max_times: 1,
-        ..SubscriptionGroupConfig::default()
-    };
-    admin
-        .create_subscription_group(&env.cluster.broker_addr, &group)
-        .await
-        .unwrap();
+    .await;
     let producer = producer_4x(&env).await;
     producer
         .send(Message::new("Dlq5", "poison").with_tags("Bad"))
@@ -179,7 +191,6 @@ async fn after_the_groups_max_attempts_a_message_goes_to_the_dlq() {
     assert_eq!(dead.len(), 1, "in the DLQ");
     assert_eq!(&dead[0].body[..], b"poison");
     assert_eq!(dead[0].property("TAGS"), Some("Bad"));
-    admin.shutdown().await;
     producer.shutdown().await;
     consumer.shutdown().await.unwrap();
     env.stop().await;
@@ -189,21 +200,15 @@ async fn after_the_groups_max_attempts_a_message_goes_to_the_dlq() {
 async fn a_group_that_consumes_orderly_is_fifo_for_a_client_that_did_not_ask() {
     let mut env = Env::start().await;
     env.cluster.create_topic("Fifo5", 1).await;
-    let admin = AdminClient::start(
-        ClientConfig::new(env.cluster.namesrv.addr.clone())
-            .with_instance_name(format!("admin-fifo-{}", env.proxy_addr.port())),
+    create_group(
+        &env,
+        SubscriptionGroupConfig {
+            group_name: "cg-fifo".into(),
+            consume_message_orderly: true,
+            ..SubscriptionGroupConfig::default()
+        },
     )
-    .await
-    .unwrap();
-    let group = SubscriptionGroupConfig {
-        group_name: "cg-fifo".into(),
-        consume_message_orderly: true,
-        ..SubscriptionGroupConfig::default()
-    };
-    admin
-        .create_subscription_group(&env.cluster.broker_addr, &group)
-        .await
-        .unwrap();
+    .await;
     let producer = producer_4x(&env).await;
     for i in 0..2 {
         producer
@@ -224,7 +229,6 @@ async fn a_group_that_consumes_orderly_is_fifo_for_a_client_that_did_not_ask() {
     let next = receive_one(&consumer, "Fifo5", Duration::from_secs(30)).await;
     assert_eq!(next.body(), b"m1");
     consumer.ack(&next).await.expect("ack");
-    admin.shutdown().await;
     producer.shutdown().await;
     consumer.shutdown().await.unwrap();
     env.stop().await;

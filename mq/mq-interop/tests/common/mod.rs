@@ -147,6 +147,25 @@ pub async fn producer(cluster: &Cluster, scope: &'static str) -> DefaultMQProduc
     producer
 }
 
+/// A started third-party pull consumer of a fresh group (the client's
+/// classic pull consumer, deprecated there, kept for its direct pulls).
+#[allow(deprecated)]
+pub async fn pull_consumer(
+    cluster: &Cluster,
+    scope: &'static str,
+) -> rocketmq_client_rust::DefaultMQPullConsumer {
+    let consumer = rocketmq_client_rust::DefaultMQPullConsumer::builder(client_runtime(scope))
+        .consumer_group(unique("interop-pull"))
+        .name_server_addr(cluster.namesrv.addr.clone())
+        .consumer_pull_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .or_explain("pull consumer builds");
+    bounded("third-party pull consumer start", consumer.start())
+        .await
+        .or_explain("third-party pull consumer starts");
+    consumer
+}
+
 /// Everything the third-party client's error says: its diagnostic view (the
 /// `Debug` form redacts the fields) and the chain of sources. Test failures
 /// print this so that an incompatibility names its cause.
