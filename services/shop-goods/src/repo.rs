@@ -108,14 +108,21 @@ fn goods_from_row(row: &AnyRow) -> Result<Goods, sqlx::Error> {
     })
 }
 
-/// Refuses a name that is empty after trimming or too long; answers it
-/// trimmed.
+/// Refuses a name that is empty after trimming, too long or holding a
+/// control character (PostgreSQL cannot store a NUL in text: that was a 500
+/// where a 400 belongs); answers it trimmed.
 fn check_name(name: &str) -> Result<&str, GoodsError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(GoodsError::invalid(
             "invalid_name",
             format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(GoodsError::invalid(
+            "invalid_name",
+            "name must not contain control characters",
         ));
     }
     Ok(name)
