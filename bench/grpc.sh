@@ -4,8 +4,9 @@
 # messages, CONCURRENCY in flight, ROUNDS alternating pairs of SECONDS each:
 # `mqbench producer` (our 4.x client, remoting) then the `send5x` example
 # (Apache's 5.x Rust SDK, `rocketmq` 5.0.0, through the endpoint). Printed:
-# each run's line and the broker's CPU time per message (its utime+stime
-# over the run), then the median ratio of 5.x to 4.x msgs/s.
+# each run's line, the broker's CPU time per message (its utime+stime over
+# the run) and the client's (the same, of the client process), then the
+# median ratio of 5.x to 4.x msgs/s.
 #
 #   bench/grpc.sh [rounds] [seconds] [concurrency]
 set -euo pipefail
@@ -47,13 +48,15 @@ $bin/mqbench producer -n "$ns" -t "$topic" --seconds 1 -s 1024 -c 1 > /dev/null
 
 run() { # label command...
     local label=$1; shift
-    local before after line n
+    local before after line n client
     before=$(ticks)
-    line=$("$@")
+    line=$(/usr/bin/time -f '%U %S' -o "$work/client.time" "$@")
     after=$(ticks)
     n=$(sed -n 's/.* sent=\([0-9]*\).*/\1/p' <<< "$line")
-    printf '%s %s broker_cpu_us_per_msg=%.1f\n' "$label" "$line" \
-        "$(echo "($after - $before) * 1000000 / $hz / ($n + 0.000001)" | bc -l)"
+    client=$(awk '{print $1 + $2}' "$work/client.time")
+    printf '%s %s broker_cpu_us_per_msg=%.1f client_cpu_us_per_msg=%.1f\n' "$label" "$line" \
+        "$(echo "($after - $before) * 1000000 / $hz / ($n + 0.000001)" | bc -l)" \
+        "$(echo "$client * 1000000 / ($n + 0.000001)" | bc -l)"
 }
 
 ratios=()

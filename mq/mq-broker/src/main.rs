@@ -199,7 +199,7 @@ fn run(args: Args) -> Result<ExitCode> {
         let (proxy_stop, proxy_stopped) = tokio::sync::oneshot::channel::<()>();
         let proxy = match proxy_config {
             Some(config) => {
-                let proxy = mq_proxy::Proxy::start(config)
+                let proxy = mq_proxy::Proxy::start_local(config, handle.in_process())
                     .await
                     .context("cannot start the proxy")?;
                 let listener = proxy.bind().await?;

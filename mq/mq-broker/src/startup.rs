@@ -64,6 +64,7 @@ const ACL_RELOAD_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// A running broker.
 pub struct BrokerHandle {
     broker: Arc<Broker>,
+    handler: Arc<crate::processor::BrokerHandler>,
     rpc: RpcMetrics,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
@@ -169,8 +170,9 @@ impl BrokerHandle {
         ));
         let server_config = config.server_config();
         let mut stop_rx = stop.subscribe();
+        let served = handler.clone();
         tasks.spawn(async move {
-            mq_remoting::serve_with(listener, handler, server_config, async move {
+            mq_remoting::serve_with(listener, served, server_config, async move {
                 stopped(&mut stop_rx).await;
             })
             .await;
@@ -188,6 +190,7 @@ impl BrokerHandle {
         crate::tasks::spawn_all(&broker, &stop, &mut tasks);
         Ok(BrokerHandle {
             broker,
+            handler,
             rpc,
             addr,
             stop,
@@ -204,6 +207,12 @@ impl BrokerHandle {
     /// The address clients use (brokerIP1 and the bound port).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// This broker as its in-process 5.x endpoint reaches it: sends and
+    /// transaction ends to [`BrokerHandle::addr`] skip the connection.
+    pub fn in_process(&self) -> mq_client::InProcess {
+        mq_client::InProcess::new(self.addr.to_string(), self.handler.clone())
     }
 
     /// The replication address (brokerIP2 and the bound HA port; for a

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::credentials::Credentials;
 use crate::error::{ClientError, Result};
+use crate::in_process::InProcess;
 
 /// Settings of a client instance (RocketMQ's `ClientConfig`). Producers and
 /// consumers built with equal [`ClientConfig::client_id`]s share one
@@ -31,6 +32,10 @@ pub struct ClientConfig {
     /// of one client id share one instance, so give clients with other
     /// keys another instance name.
     pub credentials: Option<Credentials>,
+    /// A broker in this process whose address skips the connection for
+    /// the requests it serves (the broker's own 5.x endpoint); none by
+    /// default.
+    pub in_process: Option<InProcess>,
 }
 
 impl Default for ClientConfig {
@@ -44,6 +49,7 @@ impl Default for ClientConfig {
             persist_consumer_offset_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(3),
             credentials: None,
+            in_process: None,
         }
     }
 }
@@ -66,6 +72,13 @@ impl ClientConfig {
     /// The same settings signing every request with `credentials`.
     pub fn with_credentials(mut self, credentials: impl Into<Option<Credentials>>) -> Self {
         self.credentials = credentials.into();
+        self
+    }
+
+    /// The same settings with `in_process` serving its address's
+    /// requests without a connection.
+    pub fn with_in_process(mut self, in_process: impl Into<Option<InProcess>>) -> Self {
+        self.in_process = in_process.into();
         self
     }
 

@@ -18,6 +18,8 @@
 //!   concurrent and ordered listeners, send-back, offsets) and
 //!   [`PullConsumer`].
 //! - [`admin`]: [`AdminClient`], one file per area.
+//! - `in_process`: [`InProcessBroker`], a broker in this process that
+//!   answers some requests without a connection (Local mode's proxy).
 //! - [`message`] and [`id`]: the [`Message`] to send and its unique id.
 //! - Shared by several of those: `end_transaction` (the outcome types
 //!   and the request, for producers and check-backs), `compress` (message
@@ -38,6 +40,7 @@ pub mod credentials;
 mod end_transaction;
 mod error;
 pub mod id;
+mod in_process;
 mod instance;
 pub mod message;
 pub mod producer;
@@ -54,6 +57,7 @@ pub use consumer::{
 };
 pub use credentials::Credentials;
 pub use error::{ClientError, Result};
+pub use in_process::{InProcess, InProcessBroker};
 pub use message::Message;
 pub use mq_protocol::body::{ConsumeFromWhere, MessageModel, MessageQueue};
 pub use mq_protocol::client_body::SubscriptionGroupConfig;

@@ -29,7 +29,8 @@
 //! the queue's master) -> a `SendResultEntry`. Like RocketMQ 5's Cluster
 //! mode, the proxy holds no messages: the brokers do, over the 4.x
 //! remoting protocol. Local mode (`mqbroker --enable-proxy`) is the same
-//! proxy in the broker's process, pointed at its name server.
+//! proxy in the broker's process, pointed at its name server, whose sends
+//! to that broker skip the connection ([`Proxy::start_local`]).
 
 mod auth;
 pub mod config;
@@ -52,7 +53,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mq_client::{
-    AdminClient, ClientConfig, Credentials, Producer, ProducerConfig, TransactionProducer,
+    AdminClient, ClientConfig, Credentials, InProcess, Producer, ProducerConfig,
+    TransactionProducer,
 };
 use tokio::net::TcpListener;
 
@@ -117,6 +119,21 @@ impl Proxy {
     /// with `enableACL`, loads the accounts file (an unusable one is an
     /// error) and watches it on the current runtime.
     pub async fn start(config: ProxyConfig) -> Result<Proxy, StartError> {
+        Self::start_with(config, None).await
+    }
+
+    /// [`Proxy::start`] inside a broker's process (Local mode): sends and
+    /// transaction ends for that broker's queues are served by `broker`
+    /// without a connection; its other queues, and everything else, go over
+    /// the 4.x protocol as in Cluster mode.
+    pub async fn start_local(config: ProxyConfig, broker: InProcess) -> Result<Proxy, StartError> {
+        Self::start_with(config, Some(broker)).await
+    }
+
+    async fn start_with(
+        config: ProxyConfig,
+        in_process: Option<InProcess>,
+    ) -> Result<Proxy, StartError> {
         config.validate().map_err(StartError::Config)?;
         let acl = if config.enable_acl {
             let path = config.acl_path();
@@ -144,7 +161,8 @@ impl Proxy {
                 std::process::id(),
                 next_instance()
             ))
-            .with_credentials(credentials);
+            .with_credentials(credentials)
+            .with_in_process(in_process);
         let sessions = Arc::new(Sessions::default());
         let admin = AdminClient::start(client.clone()).await?;
         let producer = Producer::start(ProducerConfig::new(PRODUCER_GROUP), client.clone()).await?;

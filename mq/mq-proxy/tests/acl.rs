@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::Env;
+use common::{Env, Mode};
 use mq_client::{AdminClient, ClientConfig, Credentials, TopicSpec};
 use mq_proxy::config::Secret;
 use mq_testkit::{wait_for, wait_until, Cluster, WAIT};
@@ -41,8 +41,9 @@ const ADMIN: (&str, &str) = ("proxy-admin", "proxy-admin-secret");
 const USER: (&str, &str) = ("app-user", "app-user-secret");
 
 /// A broker with ACL on and the proxy in front of it with ACL on, both on
-/// the accounts file in `dir`; the proxy signs as `proxy_account`.
-async fn start(dir: &Path, proxy_account: Option<(&str, &str)>) -> Env {
+/// the accounts file in `dir`; the proxy, in `mode`, signs as
+/// `proxy_account`.
+async fn start(dir: &Path, proxy_account: Option<(&str, &str)>, mode: Mode) -> Env {
     let file = dir.join("plain_acl.yml");
     std::fs::write(&file, PLAIN_ACL).unwrap();
     let path = file.display().to_string();
@@ -52,7 +53,7 @@ async fn start(dir: &Path, proxy_account: Option<(&str, &str)>) -> Env {
         broker.acl_file_path = broker_path;
     })
     .await;
-    let env = Env::start_on(cluster, |config| {
+    let env = Env::start_on(cluster, mode, |config| {
         config.enable_acl = true;
         config.acl_file_path = path;
         config.access_key = proxy_account.map(|(ak, _)| ak.to_owned());
@@ -154,8 +155,19 @@ fn message_of(error: &rocketmq::error::ClientError) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_producer_and_consumer_work_through_a_signing_proxy() {
+    signed_producer_and_consumer(Mode::Cluster).await;
+}
+
+/// In the broker's process the proxy's sends skip the broker's check,
+/// not the proxy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_producer_and_consumer_work_through_a_local_proxy() {
+    signed_producer_and_consumer(Mode::Local).await;
+}
+
+async fn signed_producer_and_consumer(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = start(dir.path(), Some(ADMIN)).await;
+    let mut env = start(dir.path(), Some(ADMIN), mode).await;
     let producer = producer(&env, "Acl5", Some(USER))
         .await
         .expect("the user's producer starts");
@@ -187,7 +199,7 @@ async fn a_signed_producer_and_consumer_work_through_a_signing_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_or_no_signature_is_unauthorized() {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = start(dir.path(), Some(ADMIN)).await;
+    let mut env = start(dir.path(), Some(ADMIN), Mode::Cluster).await;
     let wrong = producer(&env, "Acl5", Some(("app-user", "not-the-secret")))
         .await
         .expect_err("a wrong secret is refused");
@@ -210,8 +222,17 @@ async fn a_wrong_secret_or_no_signature_is_unauthorized() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_without_the_permission_is_forbidden() {
+    forbidden_without_permission(Mode::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_without_the_permission_is_forbidden_by_a_local_proxy() {
+    forbidden_without_permission(Mode::Local).await;
+}
+
+async fn forbidden_without_permission(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = start(dir.path(), Some(ADMIN)).await;
+    let mut env = start(dir.path(), Some(ADMIN), mode).await;
     // SUB on Acl5Read: the route is readable, a send is not allowed.
     let producer = producer(&env, "Acl5Read", Some(USER))
         .await
@@ -256,7 +277,7 @@ async fn producer_on_denied_topic(env: &Env) -> rocketmq::error::ClientError {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_without_its_own_account_is_refused_by_the_broker() {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = start(dir.path(), None).await;
+    let mut env = start(dir.path(), None, Mode::Cluster).await;
     let producer = producer(&env, "Acl5", Some(USER))
         .await
         .expect("routes come from the name server, which is open");

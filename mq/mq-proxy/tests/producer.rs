@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::Env;
+use common::{Env, Mode};
 use mq_protocol::message::property;
+use mq_testkit::Cluster;
 use rocketmq::conf::{ClientOption, ProducerOption, SimpleConsumerOption};
 use rocketmq::model::common::{FilterExpression, FilterType};
 use rocketmq::model::message::MessageBuilder;
@@ -68,6 +69,34 @@ async fn normal_messages_arrive_with_tags_keys_and_properties() {
     }
     producer.shutdown().await.unwrap();
     env.stop().await;
+}
+
+/// In the broker's process the proxy hands its sends to the broker
+/// directly: the stored message was born at the broker's own address. On
+/// its own, the proxy's sends come over a connection from another port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_proxy_sends_without_a_connection_and_a_cluster_proxy_over_one() {
+    for mode in [Mode::Local, Mode::Cluster] {
+        let mut env = Env::start_on(Cluster::start().await, mode, |_| {}).await;
+        env.cluster.create_topic("Born5", 2).await;
+        let producer = producer(&env, "Born5").await;
+        let message = MessageBuilder::builder()
+            .set_topic("Born5")
+            .set_body(b"where from".to_vec())
+            .build()
+            .unwrap();
+        producer.send(message).await.expect("send");
+        let got = env.pull_4x("check-born", "Born5", 1).await;
+        let broker: std::net::SocketAddr = env.cluster.broker_addr.parse().unwrap();
+        assert_eq!(
+            got[0].born_host == broker,
+            mode == Mode::Local,
+            "{mode:?}: born at {}, broker at {broker}",
+            got[0].born_host
+        );
+        producer.shutdown().await.unwrap();
+        env.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

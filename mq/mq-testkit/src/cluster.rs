@@ -52,6 +52,11 @@ impl Cluster {
         .await;
     }
 
+    /// The running broker (e.g. for a proxy in its process).
+    pub fn broker_handle(&self) -> &mq_broker::BrokerHandle {
+        self.broker.handle.as_ref().expect("the broker is running")
+    }
+
     /// Stops the broker cleanly; the name server stops on drop.
     pub async fn stop(&mut self) {
         self.broker.stop().await;

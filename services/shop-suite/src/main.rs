@@ -370,7 +370,7 @@ async fn run(args: Args) -> Result<()> {
         )),
         ..mq_proxy::ProxyConfig::default()
     };
-    let proxy = mq_proxy::Proxy::start(proxy_config)
+    let proxy = mq_proxy::Proxy::start_local(proxy_config, broker.in_process())
         .await
         .context("starting the 5.x gRPC proxy")?;
     let proxy_listener = proxy.bind().await.context("binding the 5.x gRPC proxy")?;

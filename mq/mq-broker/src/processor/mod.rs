@@ -47,7 +47,7 @@ impl BrokerHandler {
         let b = &self.broker;
         match request.code {
             code::SEND_MESSAGE | code::SEND_MESSAGE_V2 | code::SEND_BATCH_MESSAGE => {
-                send::send_message(b, channel, request).await
+                send::send_message(b, channel.peer_addr(), request).await
             }
             code::END_TRANSACTION => transaction::end_transaction(b, request).await,
             code::GET_TRANSACTION_HALF_STATUS => transaction::half_status(b, request),
@@ -101,6 +101,53 @@ impl BrokerHandler {
     }
 }
 
+impl BrokerHandler {
+    /// The response to `request` from what its processor returned, after
+    /// the bookkeeping every request gets: a registration when a send or
+    /// heartbeat created a topic, and the request's latency.
+    fn answer(
+        &self,
+        request: &RemotingCommand,
+        processed: Processed,
+        started: Instant,
+    ) -> RemotingCommand {
+        let response = processed.unwrap_or_else(|e| e.into_response(request));
+        if matches!(
+            request.code,
+            code::SEND_MESSAGE
+                | code::SEND_MESSAGE_V2
+                | code::SEND_BATCH_MESSAGE
+                | code::HEART_BEAT
+                | code::CONSUMER_SEND_MSG_BACK
+        ) {
+            crate::registration::register_if_topics_changed(&self.broker);
+        }
+        self.rpc.observe(request.code, response.code, started);
+        response
+    }
+}
+
+/// The broker's own 5.x endpoint (Local mode) sends and ends transactions
+/// without a connection; the rest of its requests (heartbeats, pulls,
+/// offsets) depend on the connection or are rare and take the port. The
+/// endpoint checks its callers' rights itself, so no ACL check is made
+/// here; the born host of its messages is the broker's own address.
+#[async_trait]
+impl mq_client::InProcessBroker for BrokerHandler {
+    async fn serve(&self, request: RemotingCommand) -> Result<RemotingCommand, RemotingCommand> {
+        let started = Instant::now();
+        let b = &self.broker;
+        let processed = match request.code {
+            code::SEND_MESSAGE | code::SEND_MESSAGE_V2 | code::SEND_BATCH_MESSAGE => {
+                send::send_message(b, b.store_host, &request).await
+            }
+            code::END_TRANSACTION => transaction::end_transaction(b, &request).await,
+            _ => return Err(request),
+        };
+        Ok(self.answer(&request, processed, started))
+    }
+}
+
 pub(crate) fn success(request: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::SUCCESS)
 }
@@ -122,22 +169,8 @@ impl RequestHandler for BrokerHandler {
                 return Ok(Some(response));
             }
         }
-        let response = self
-            .dispatch(channel, &request)
-            .await
-            .unwrap_or_else(|e| e.into_response(&request));
-        if matches!(
-            request.code,
-            code::SEND_MESSAGE
-                | code::SEND_MESSAGE_V2
-                | code::SEND_BATCH_MESSAGE
-                | code::HEART_BEAT
-                | code::CONSUMER_SEND_MSG_BACK
-        ) {
-            crate::registration::register_if_topics_changed(&self.broker);
-        }
-        self.rpc.observe(request.code, response.code, started);
-        Ok(Some(response))
+        let processed = self.dispatch(channel, &request).await;
+        Ok(Some(self.answer(&request, processed, started)))
     }
 
     fn on_close(&self, channel: &Channel) {

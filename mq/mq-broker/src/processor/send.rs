@@ -9,6 +9,8 @@
 //! topic with the next delay level, or to the dead-letter topic once it has
 //! been retried `maxReconsumeTimes` times.
 
+use std::net::SocketAddr;
+
 use mq_protocol::header::{
     ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
     SendMessageResponseHeader,
@@ -18,7 +20,6 @@ use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::request_code as code;
 use mq_protocol::route::{perm, TopicConfig};
 use mq_protocol::{topic, RemotingCommand, ResponseCode};
-use mq_remoting::Channel;
 use mq_store::PutStatus;
 
 use super::error::{ProcessError, Processed};
@@ -30,10 +31,10 @@ use crate::util::now_ms;
 /// How many queues a group's dead-letter topic has.
 const DLQ_NUMS_PER_GROUP: i32 = 1;
 
-/// SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE.
+/// SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE from `born_host`.
 pub(crate) async fn send_message(
     broker: &Broker,
-    channel: &Channel,
+    born_host: SocketAddr,
     request: &RemotingCommand,
 ) -> Processed {
     // RocketMQ clients send SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE with the
@@ -67,7 +68,6 @@ pub(crate) async fn send_message(
     } else {
         header.queue_id
     };
-    let born_host = channel.peer_addr();
     let cluster = broker.config().broker_cluster_name.clone();
 
     if request.code == code::SEND_BATCH_MESSAGE || header.batch == Some(true) {

@@ -340,6 +340,23 @@ impl ClientInstance {
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
+        let request = match &self.config.in_process {
+            Some(local) if local.addr == addr => {
+                let code = request.code;
+                match tokio::time::timeout(timeout, local.broker.serve(request)).await {
+                    Ok(Ok(response)) => return Ok(response),
+                    Ok(Err(request)) => request,
+                    Err(_) => {
+                        return Err(ClientError::Remoting(mq_remoting::RemotingError::Timeout {
+                            addr: addr.to_owned(),
+                            code,
+                            timeout_ms: timeout.as_millis() as u64,
+                        }))
+                    }
+                }
+            }
+            _ => request,
+        };
         let result = self
             .remoting
             .invoke(addr, self.signed(compact(request)), timeout)

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mq_client::{ClientConfig, MessageExt, PullConsumer, PullStatus};
+use mq_client::{ClientConfig, InProcess, MessageExt, PullConsumer, PullStatus};
 use mq_proxy::{Proxy, ProxyConfig};
 use mq_testkit::{bounded, Cluster};
 use tokio::sync::oneshot;
@@ -20,16 +20,30 @@ pub struct ProxyHandle {
 }
 
 impl ProxyHandle {
-    /// The proxy in front of the name servers `namesrv`, its settings
-    /// adjusted by `tweak`.
+    /// The proxy in front of the name servers `namesrv` (Cluster mode),
+    /// its settings adjusted by `tweak`.
     pub async fn start(namesrv: &str, tweak: impl FnOnce(&mut ProxyConfig)) -> ProxyHandle {
+        Self::start_with(namesrv, None, tweak).await
+    }
+
+    /// The proxy as [`ProxyHandle::start`] makes it; with `local`, in that
+    /// broker's process (Local mode).
+    pub async fn start_with(
+        namesrv: &str,
+        local: Option<InProcess>,
+        tweak: impl FnOnce(&mut ProxyConfig),
+    ) -> ProxyHandle {
         let mut config = ProxyConfig {
             grpc_server_port: 0,
             namesrv_addr: namesrv.to_owned(),
             ..ProxyConfig::default()
         };
         tweak(&mut config);
-        let proxy = Proxy::start(config).await.expect("proxy starts");
+        let proxy = match local {
+            Some(local) => Proxy::start_local(config, local).await,
+            None => Proxy::start(config).await,
+        }
+        .expect("proxy starts");
         let listener = proxy.bind().await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -65,14 +79,32 @@ pub struct Env {
     proxy: ProxyHandle,
 }
 
+/// Where the proxy runs, as RocketMQ 5 deploys it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// In the broker's process (`mqbroker --enable-proxy`, the shop):
+    /// its sends to that broker skip the connection.
+    Local,
+    /// On its own in front of the cluster (`mqproxy`): everything over
+    /// the 4.x protocol.
+    Cluster,
+}
+
 impl Env {
+    /// A cluster and the proxy in its broker's process.
     pub async fn start() -> Env {
-        Env::start_on(Cluster::start().await, |_| {}).await
+        Env::start_on(Cluster::start().await, Mode::Local, |_| {}).await
     }
 
-    /// The proxy, its settings adjusted by `tweak`, in front of `cluster`.
-    pub async fn start_on(cluster: Cluster, tweak: impl FnOnce(&mut ProxyConfig)) -> Env {
-        let proxy = ProxyHandle::start(&cluster.namesrv.addr, tweak).await;
+    /// The proxy in `mode`, its settings adjusted by `tweak`, in front of
+    /// `cluster`.
+    pub async fn start_on(
+        cluster: Cluster,
+        mode: Mode,
+        tweak: impl FnOnce(&mut ProxyConfig),
+    ) -> Env {
+        let local = (mode == Mode::Local).then(|| cluster.broker_handle().in_process());
+        let proxy = ProxyHandle::start_with(&cluster.namesrv.addr, local, tweak).await;
         Env {
             proxy_addr: proxy.addr,
             cluster,
