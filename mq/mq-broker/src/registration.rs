@@ -75,7 +75,7 @@ pub(crate) async fn register_all(broker: &Broker) {
                             .ext_fields
                             .get(k)
                             .filter(|v| !v.is_empty())
-                            .cloned()
+                            .map(str::to_owned)
                     };
                     broker
                         .ha

@@ -265,9 +265,7 @@ async fn send_back_and_send_numbers_are_range_checked() {
     refused(&c, addr, send_back("num_group", offset, -2), "delayLevel").await;
     refused(&c, addr, send_back("num_group", offset, 19), "delayLevel").await;
     let mut negative = send_back("num_group", offset, 0);
-    negative
-        .ext_fields
-        .insert("maxReconsumeTimes".into(), "-1".into());
+    negative.ext_fields.insert("maxReconsumeTimes", "-1");
     refused(&c, addr, negative, "maxReconsumeTimes").await;
     let mut msg = message("Num", 0, "", "", b"n");
     msg.0.reconsume_times = Some(-1);

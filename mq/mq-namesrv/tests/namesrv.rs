@@ -637,9 +637,7 @@ async fn bad_registrations_are_answered_not_dropped() {
     let ns = TestNamesrv::start(test_config(&dir)).await;
     let client = client();
     let mut bad_crc = register_request("C", "b", 0, "h:1", &[("T", 1)], 1);
-    bad_crc
-        .ext_fields
-        .insert("bodyCrc32".into(), "12345".into());
+    bad_crc.ext_fields.insert("bodyCrc32", "12345");
     let answer = call(&client, &ns, bad_crc).await;
     assert_eq!(answer.response_code(), Some(ResponseCode::SYSTEM_ERROR));
     assert_eq!(answer.remark.as_deref(), Some("crc32 not match"));
@@ -649,7 +647,7 @@ async fn bad_registrations_are_answered_not_dropped() {
     assert_eq!(answer.response_code(), Some(ResponseCode::SYSTEM_ERROR));
     assert!(answer.remark.unwrap().contains("brokerName"));
     let mut garbage = register_request("C", "b", 0, "h:1", &[], 1);
-    garbage.ext_fields.insert("bodyCrc32".into(), "0".into());
+    garbage.ext_fields.insert("bodyCrc32", "0");
     garbage.body = (&b"{not json"[..]).into();
     assert_eq!(
         call(&client, &ns, garbage).await.response_code(),

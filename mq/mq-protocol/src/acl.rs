@@ -10,12 +10,11 @@
 //! `AclClientRPCHook` and `AclUtils.combineRequestContent` produce, so Java
 //! clients and brokers interoperate.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use crate::header::{Fields, Text};
 use crate::RemotingCommand;
 
 /// extField naming the account a request is signed by.
@@ -38,17 +37,24 @@ fn is_signed_field(key: &str) -> bool {
     key != SIGNATURE && key != UNIQUE_KEY_QUERY_FLAG
 }
 
+/// The values that are signed, in their keys' order (RocketMQ signs a
+/// sorted map of the fields).
+fn signed_values(ext_fields: &Fields) -> Vec<&str> {
+    ext_fields
+        .sorted()
+        .into_iter()
+        .filter(|(k, _)| is_signed_field(k))
+        .map(|(_, v)| v)
+        .collect()
+}
+
 /// The bytes RocketMQ signs: the values of the sorted extFields except
 /// [`SIGNATURE`] and [`UNIQUE_KEY_QUERY_FLAG`], concatenated, then the body.
-pub fn signature_content(ext_fields: &BTreeMap<String, String>, body: &[u8]) -> Vec<u8> {
-    let len = ext_fields
-        .iter()
-        .filter(|(k, _)| is_signed_field(k))
-        .map(|(_, v)| v.len())
-        .sum::<usize>()
-        + body.len();
+pub fn signature_content(ext_fields: &Fields, body: &[u8]) -> Vec<u8> {
+    let signed = signed_values(ext_fields);
+    let len = signed.iter().map(|v| v.len()).sum::<usize>() + body.len();
     let mut out = Vec::with_capacity(len);
-    for (_, value) in ext_fields.iter().filter(|(k, _)| is_signed_field(k)) {
+    for value in signed {
         out.extend_from_slice(value.as_bytes());
     }
     out.extend_from_slice(body);
@@ -79,9 +85,9 @@ impl SigningKey {
 
     /// The raw MAC of the request content, fed field by field (no content
     /// buffer).
-    fn mac_fields(&self, ext_fields: &BTreeMap<String, String>, body: &[u8]) -> [u8; 20] {
+    fn mac_fields(&self, ext_fields: &Fields, body: &[u8]) -> [u8; 20] {
         let mut mac = self.mac.clone();
-        for (_, value) in ext_fields.iter().filter(|(k, _)| is_signed_field(k)) {
+        for value in signed_values(ext_fields) {
             mac.update(value.as_bytes());
         }
         mac.update(body);
@@ -96,14 +102,14 @@ impl SigningKey {
     }
 
     /// The base64 signature of a request's extFields and body.
-    pub fn sign_fields(&self, ext_fields: &BTreeMap<String, String>, body: &[u8]) -> String {
+    pub fn sign_fields(&self, ext_fields: &Fields, body: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.mac_fields(ext_fields, body))
     }
 
     /// Whether a request's [`SIGNATURE`] matches its extFields and body
     /// under this key: the expected signature is encoded on the stack and
-    /// compared in constant time, so a check allocates nothing. A request
-    /// without a signature does not verify.
+    /// compared in constant time (the fields' sort is the one allocation).
+    /// A request without a signature does not verify.
     pub fn verify_request(&self, cmd: &RemotingCommand) -> bool {
         let Some(signature) = cmd.ext_fields.get(SIGNATURE) else {
             return false;
@@ -149,13 +155,14 @@ impl Signer {
     /// Signs `cmd` as [`sign_request`] does, with the key derived once.
     pub fn sign(&self, cmd: &mut RemotingCommand) {
         cmd.ext_fields
-            .insert(ACCESS_KEY.to_owned(), self.access_key.clone());
+            .insert(Text::from_static(ACCESS_KEY), self.access_key.clone());
         if let Some(token) = &self.security_token {
             cmd.ext_fields
-                .insert(SECURITY_TOKEN.to_owned(), token.clone());
+                .insert(Text::from_static(SECURITY_TOKEN), token.clone());
         }
         let signature = self.key.sign_fields(&cmd.ext_fields, &cmd.body);
-        cmd.ext_fields.insert(SIGNATURE.to_owned(), signature);
+        cmd.ext_fields
+            .insert(Text::from_static(SIGNATURE), signature);
     }
 }
 
@@ -180,7 +187,7 @@ pub fn sign(secret_key: &str, content: &[u8]) -> String {
 /// The signature of a request's extFields and body, fed to the HMAC field by
 /// field so the send path builds no content buffer. For many requests under
 /// one key, keep a [`SigningKey`].
-pub fn sign_fields(secret_key: &str, ext_fields: &BTreeMap<String, String>, body: &[u8]) -> String {
+pub fn sign_fields(secret_key: &str, ext_fields: &Fields, body: &[u8]) -> String {
     SigningKey::new(secret_key).sign_fields(ext_fields, body)
 }
 
@@ -234,12 +241,12 @@ mod tests {
 
     #[test]
     fn content_is_sorted_values_without_signature_then_body() {
-        let mut fields = BTreeMap::new();
-        fields.insert("topic".to_string(), "c".to_string());
-        fields.insert("AccessKey".to_string(), "a".to_string());
-        fields.insert("Signature".to_string(), "zzz".to_string());
-        fields.insert(UNIQUE_KEY_QUERY_FLAG.to_string(), "true".to_string());
-        fields.insert("b".to_string(), "b".to_string());
+        let mut fields = Fields::new();
+        fields.insert("topic", "c");
+        fields.insert("AccessKey", "a");
+        fields.insert("Signature", "zzz");
+        fields.insert(UNIQUE_KEY_QUERY_FLAG, "true");
+        fields.insert("b", "b");
         assert_eq!(signature_content(&fields, b"body"), b"abcbody");
     }
 
@@ -301,7 +308,7 @@ mod tests {
             good.to_lowercase(),
         ] {
             let mut forged = cmd.clone();
-            forged.ext_fields.insert(SIGNATURE.into(), bad.clone());
+            forged.ext_fields.insert(SIGNATURE, bad.clone());
             assert!(!key.verify_request(&forged), "{bad:?}");
         }
         cmd.ext_fields.remove(SIGNATURE);

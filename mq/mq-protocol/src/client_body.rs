@@ -115,7 +115,7 @@ mod tests {
             group_name: "g".into(),
         };
         let fields = header.to_fields();
-        assert_eq!(fields.get("groupName").map(String::as_str), Some("g"));
+        assert_eq!(fields.get("groupName"), Some("g"));
         assert_eq!(
             DeleteSubscriptionGroupRequestHeader::from_fields(&fields).unwrap(),
             header

@@ -6,13 +6,10 @@
 //! [`ProtocolError`]; optional fields are `Option`s. Unknown fields are
 //! ignored, as RocketMQ's servers do.
 
-use std::collections::BTreeMap;
-
 use crate::error::ProtocolError;
 use crate::frame::RemotingCommand;
 
-/// The string map of a frame's extFields.
-pub type Fields = BTreeMap<String, String>;
+pub use crate::fields::{Fields, Text};
 
 /// One value of a header.
 pub trait HeaderField: Sized {
@@ -21,10 +18,7 @@ pub trait HeaderField: Sized {
 }
 
 fn required<'a>(fields: &'a Fields, key: &'static str) -> Result<&'a str, ProtocolError> {
-    fields
-        .get(key)
-        .map(String::as_str)
-        .ok_or(ProtocolError::MissingField(key))
+    fields.get(key).ok_or(ProtocolError::MissingField(key))
 }
 
 /// `value` of the field `key` as a number (or anything `FromStr`), spaces
@@ -47,7 +41,7 @@ impl HeaderField for String {
         required(fields, key).map(str::to_owned)
     }
     fn write(&self, fields: &mut Fields, key: &'static str) {
-        fields.insert(key.to_owned(), self.clone());
+        fields.append(key, self.clone());
     }
 }
 
@@ -58,7 +52,7 @@ macro_rules! number_field {
                 parse_field(key, required(fields, key)?)
             }
             fn write(&self, fields: &mut Fields, key: &'static str) {
-                fields.insert(key.to_owned(), self.to_string());
+                fields.append(key, self.to_string());
             }
         }
     )*};
@@ -115,7 +109,7 @@ macro_rules! headers {
 
             fn to_fields(&self) -> Fields {
                 #[allow(unused_mut)]
-                let mut fields = Fields::new();
+                let mut fields = Fields::with_capacity(<[&str]>::len(&[$($key),*]));
                 $(HeaderField::write(&self.$field, &mut fields, $key);)*
                 fields
             }
@@ -476,8 +470,8 @@ mod tests {
         let h = send_header();
         let v2 = SendMessageRequestHeaderV2::from_v1(&h);
         let fields = v2.to_fields();
-        assert_eq!(fields.get("b").map(String::as_str), Some("TopicTest"));
-        assert_eq!(fields.get("e").map(String::as_str), Some("2"));
+        assert_eq!(fields.get("b"), Some("TopicTest"));
+        assert_eq!(fields.get("e"), Some("2"));
         let back = SendMessageRequestHeaderV2::from_fields(&fields)
             .unwrap()
             .into_v1();
@@ -493,7 +487,7 @@ mod tests {
             Err(ProtocolError::MissingField("topic"))
         );
         let mut fields = send_header().to_fields();
-        fields.insert("queueId".into(), "two".into());
+        fields.insert("queueId", "two");
         assert_eq!(
             SendMessageRequestHeader::from_fields(&fields),
             Err(ProtocolError::InvalidField {
@@ -503,21 +497,21 @@ mod tests {
         );
         // Optional fields: absent or empty is None, present but bad is an error.
         let mut fields = send_header().to_fields();
-        fields.insert("reconsumeTimes".into(), String::new());
+        fields.insert("reconsumeTimes", "");
         assert_eq!(
             SendMessageRequestHeader::from_fields(&fields)
                 .unwrap()
                 .reconsume_times,
             None
         );
-        fields.insert("reconsumeTimes".into(), "x".into());
+        fields.insert("reconsumeTimes", "x");
         assert!(SendMessageRequestHeader::from_fields(&fields).is_err());
     }
 
     #[test]
     fn unknown_fields_are_ignored() {
         let mut fields = TopicHeader { topic: "t".into() }.to_fields();
-        fields.insert("AccessKey".into(), "ak".into());
+        fields.insert("AccessKey", "ak");
         assert_eq!(TopicHeader::from_fields(&fields).unwrap().topic, "t");
     }
 }

@@ -4,7 +4,8 @@
 //! - [`frame`]: [`RemotingCommand`], one request or response, and its frame
 //!   codec (JSON and ROCKETMQ binary headers). A connection feeds bytes to
 //!   [`RemotingCommand::decode`] and writes [`RemotingCommand::encode`].
-//! - [`header`]: typed request/response headers over a frame's extFields.
+//! - [`header`]: typed request/response headers over a frame's extFields
+//!   ([`header::Fields`], string pairs that share the received frame).
 //! - [`body`]: JSON bodies of heartbeats, queue locks and consumer lists.
 //! - [`admin_body`]: bodies of the admin requests (stats, offset resets,
 //!   consumer status), several in [`fastjson`]'s object-keyed dialect.
@@ -27,6 +28,7 @@ pub mod client_body;
 pub mod code;
 mod error;
 pub mod fastjson;
+mod fields;
 pub mod frame;
 pub mod header;
 pub mod message;

@@ -334,10 +334,8 @@ fn put_response(
     };
     let mut response = RemotingCommand::response_to(request, code).with_header(&header);
     // RocketMQ's broker adds these; Java clients read them for tracing.
-    response
-        .ext_fields
-        .insert("MSG_REGION".into(), "DefaultRegion".into());
-    response.ext_fields.insert("TRACE_ON".into(), "true".into());
+    response.ext_fields.insert("MSG_REGION", "DefaultRegion");
+    response.ext_fields.insert("TRACE_ON", "true");
     response
 }
 

@@ -11,13 +11,12 @@
 //! `[code:2][language:1][version:2][opaque:4][flag:4][remark_len:4][remark]
 //! [ext_len:4]{[key_len:2][key][val_len:4][val]}*`, all big-endian.
 
-use std::collections::BTreeMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use crate::code::{LanguageCode, ResponseCode, OUR_VERSION};
 use crate::error::ProtocolError;
+use crate::header::{Fields, Text};
 use crate::reader::Reader;
 
 /// Largest frame accepted by default (RocketMQ's `frameMaxLength`, 16 MiB).
@@ -75,8 +74,9 @@ pub struct RemotingCommand {
     /// See [`flag`].
     pub flag: i32,
     pub remark: Option<String>,
-    /// The typed request/response header, flattened to strings.
-    pub ext_fields: BTreeMap<String, String>,
+    /// The typed request/response header, flattened to strings (on a
+    /// received frame, slices of it).
+    pub ext_fields: Fields,
     pub body: Bytes,
     /// How this command's header is (or will be) serialized. Replies use the
     /// serialize type of the request they answer.
@@ -94,7 +94,7 @@ impl RemotingCommand {
             opaque: 0,
             flag: 0,
             remark: None,
-            ext_fields: BTreeMap::new(),
+            ext_fields: Fields::new(),
             body: Bytes::new(),
             serialize_type: SerializeType::Json,
         }
@@ -110,7 +110,7 @@ impl RemotingCommand {
             opaque: request.opaque,
             flag: flag::RESPONSE,
             remark: None,
-            ext_fields: BTreeMap::new(),
+            ext_fields: Fields::new(),
             body: Bytes::new(),
             serialize_type: request.serialize_type,
         }
@@ -126,8 +126,8 @@ impl RemotingCommand {
         self
     }
 
-    pub fn with_field(mut self, key: impl Into<String>, value: impl ToString) -> Self {
-        self.ext_fields.insert(key.into(), value.to_string());
+    pub fn with_field(mut self, key: impl Into<Text>, value: impl ToString) -> Self {
+        self.ext_fields.insert(key, value.to_string());
         self
     }
 
@@ -146,7 +146,7 @@ impl RemotingCommand {
 
     /// An extFields entry.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.ext_fields.get(key).map(String::as_str)
+        self.ext_fields.get(key)
     }
 
     /// The response code, if this is a response with a code we know.
@@ -190,46 +190,31 @@ impl RemotingCommand {
         buf: &[u8],
         max_frame_len: usize,
     ) -> Result<Option<(Self, usize)>, ProtocolError> {
-        let Some((mut command, body, consumed)) = Self::decode_header(buf, max_frame_len)? else {
+        let Some(consumed) = whole_frame(buf, max_frame_len)? else {
             return Ok(None);
         };
-        command.body = Bytes::copy_from_slice(&buf[body]);
-        Ok(Some((command, consumed)))
+        let frame = Bytes::copy_from_slice(&buf[..consumed]);
+        Ok(Some((Self::decode_frame(frame)?, consumed)))
     }
 
     /// Like [`decode`](Self::decode), but takes the frame off the front of
-    /// `buf` when it is whole, and the body shares `buf`'s memory instead
-    /// of being copied (the connection's read buffer allocates anew only
-    /// once the bodies still held fill it).
+    /// `buf` when it is whole, and the body and the binary header's fields
+    /// share `buf`'s memory instead of being copied (the connection's read
+    /// buffer allocates anew only once the frames still held fill it).
     pub fn decode_split(
         buf: &mut BytesMut,
         max_frame_len: usize,
     ) -> Result<Option<Self>, ProtocolError> {
-        let Some((mut command, body, consumed)) = Self::decode_header(buf, max_frame_len)? else {
+        let Some(consumed) = whole_frame(buf, max_frame_len)? else {
             return Ok(None);
         };
-        let frame = buf.split_to(consumed);
-        if !body.is_empty() {
-            command.body = frame.freeze().slice(body);
-        }
-        Ok(Some(command))
+        Self::decode_frame(buf.split_to(consumed).freeze()).map(Some)
     }
 
-    /// The command without its body, where the body lies in `buf`, and the
-    /// frame's length, once `buf` holds the whole frame.
-    fn decode_header(
-        buf: &[u8],
-        max_frame_len: usize,
-    ) -> Result<Option<(Self, std::ops::Range<usize>, usize)>, ProtocolError> {
-        let Some(frame_len) = frame_length(buf, max_frame_len)? else {
-            return Ok(None);
-        };
-        let consumed = 4 + frame_len;
-        if buf.len() < consumed {
-            return Ok(None);
-        }
-        let frame = &buf[4..consumed];
-        let word = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+    /// The command in `frame`, one whole frame with its length prefix.
+    fn decode_frame(frame: Bytes) -> Result<Self, ProtocolError> {
+        let frame_len = frame.len() - 4;
+        let word = u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let serialize_type = SerializeType::from_code((word >> 24) as u8)?;
         let header_len = (word & 0x00FF_FFFF) as usize;
         if header_len > frame_len - 4 {
@@ -238,13 +223,16 @@ impl RemotingCommand {
                 frame_len,
             });
         }
-        let header = &frame[4..4 + header_len];
+        let header = frame.slice(PREFIX_LEN..PREFIX_LEN + header_len);
         let mut command = match serialize_type {
-            SerializeType::Json => decode_json_header(header)?,
-            SerializeType::RocketMq => decode_binary_header(header)?,
+            SerializeType::Json => decode_json_header(&header)?,
+            SerializeType::RocketMq => decode_binary_header(&header)?,
         };
         command.serialize_type = serialize_type;
-        Ok(Some((command, 8 + header_len..consumed, consumed)))
+        if frame.len() > PREFIX_LEN + header_len {
+            command.body = frame.slice(PREFIX_LEN + header_len..);
+        }
+        Ok(command)
     }
 
     fn json_header(&self) -> Vec<u8> {
@@ -261,7 +249,7 @@ impl RemotingCommand {
             let fields = self
                 .ext_fields
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
                 .collect();
             header.insert("extFields".into(), Value::Object(fields));
         }
@@ -286,7 +274,7 @@ impl RemotingCommand {
         }
         let ext_len_at = out.len();
         out.put_i32(0);
-        for (key, value) in &self.ext_fields {
+        for (key, value) in self.ext_fields.iter() {
             out.put_i16(key.len() as i16);
             out.put_slice(key.as_bytes());
             out.put_i32(value.len() as i32);
@@ -295,6 +283,16 @@ impl RemotingCommand {
         let ext_len = (out.len() - ext_len_at - 4) as i32;
         out[ext_len_at..ext_len_at + 4].copy_from_slice(&ext_len.to_be_bytes());
     }
+}
+
+/// The length of the frame at the front of `buf`, prefix included, once
+/// `buf` holds all of it.
+fn whole_frame(buf: &[u8], max_frame_len: usize) -> Result<Option<usize>, ProtocolError> {
+    let Some(frame_len) = frame_length(buf, max_frame_len)? else {
+        return Ok(None);
+    };
+    let consumed = 4 + frame_len;
+    Ok((buf.len() >= consumed).then_some(consumed))
 }
 
 /// The length a frame claims (the bytes after the 4-byte prefix), once the
@@ -365,7 +363,7 @@ fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, ProtocolError> {
         None | Some(Value::Null) => None,
         Some(other) => Some(other.to_string()),
     };
-    let mut ext_fields = BTreeMap::new();
+    let mut ext_fields = Fields::new();
     match map.get("extFields") {
         None | Some(Value::Null) => {}
         Some(Value::Object(fields)) => {
@@ -393,7 +391,7 @@ fn decode_json_header(header: &[u8]) -> Result<RemotingCommand, ProtocolError> {
     })
 }
 
-fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand, ProtocolError> {
+fn decode_binary_header(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
     let mut r = Reader::new(header);
     let code = r.i16("code")?.into();
     let language = LanguageCode::from_code(r.u8("language")?);
@@ -407,15 +405,17 @@ fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand, ProtocolError>
         Some(r.str(remark_len, "remark")?.to_owned())
     };
     let ext_len = r.len_i32("extFields length")?;
+    let ext_at = r.position();
     let ext = r.bytes(ext_len, "extFields")?;
-    let mut ext_fields = BTreeMap::new();
+    // A send has 13 fields; most other requests fewer.
+    let mut ext_fields = Fields::with_capacity(16);
     let mut fields = Reader::new(ext);
     while fields.remaining() > 0 {
         let key_len = fields.len_i16("extFields key length")?;
-        let key = fields.str(key_len, "extFields key")?;
+        let key = shared_text(header, ext_at, &mut fields, key_len, "extFields key")?;
         let value_len = fields.len_i32("extFields value length")?;
-        let value = fields.str(value_len, "extFields value")?;
-        ext_fields.insert(key.to_owned(), value.to_owned());
+        let value = shared_text(header, ext_at, &mut fields, value_len, "extFields value")?;
+        ext_fields.insert(key, value);
     }
     Ok(RemotingCommand {
         code,
@@ -427,6 +427,23 @@ fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand, ProtocolError>
         ext_fields,
         body: Bytes::new(),
         serialize_type: SerializeType::RocketMq,
+    })
+}
+
+/// The next `len` bytes of `fields` (which reads `header` from `fields_at`
+/// on) as text that shares `header`'s memory, checked as UTF-8 once.
+fn shared_text(
+    header: &Bytes,
+    fields_at: usize,
+    fields: &mut Reader<'_>,
+    len: usize,
+    what: &'static str,
+) -> Result<Text, ProtocolError> {
+    let at = fields_at + fields.position();
+    fields.bytes(len, what)?;
+    Text::try_from(header.slice(at..at + len)).map_err(|_| ProtocolError::InvalidUtf8 {
+        field: what,
+        offset: at,
     })
 }
 

@@ -118,6 +118,46 @@ fn decode_split_takes_whole_frames_and_shares_the_body() {
     assert_eq!(&first.body[..], b"body bytes");
 }
 
+/// A binary header's keys and values are slices of the read buffer too:
+/// decoding a send allocates no string per field.
+#[test]
+fn decode_split_shares_the_binary_header_fields() {
+    let whole = sample(SerializeType::RocketMq).to_bytes();
+    let mut buf = BytesMut::from(&whole[..]);
+    let range = buf.as_ptr() as usize..buf.as_ptr() as usize + whole.len();
+    let cmd = RemotingCommand::decode_split(&mut buf, DEFAULT_MAX_FRAME_LEN)
+        .unwrap()
+        .unwrap();
+    assert_eq!(cmd, sample(SerializeType::RocketMq));
+    for (key, value) in cmd.ext_fields.iter() {
+        assert!(range.contains(&(key.as_ptr() as usize)), "{key} was copied");
+        assert!(
+            range.contains(&(value.as_ptr() as usize)),
+            "{value} was copied"
+        );
+    }
+    assert_eq!(cmd.field("queueId"), Some("3"));
+}
+
+/// A key that is not UTF-8 is refused, as before.
+#[test]
+fn a_binary_field_that_is_not_utf8_is_refused() {
+    let mut cmd = sample(SerializeType::RocketMq);
+    cmd.ext_fields = Fields::new();
+    cmd.ext_fields.insert("k", "\u{e9}");
+    let mut bytes = cmd.to_bytes().to_vec();
+    // The value's second byte: 0xC3 0xA9 becomes 0xC3 0x28.
+    let at = bytes.len() - cmd.body.len() - 1;
+    bytes[at] = 0x28;
+    assert!(matches!(
+        RemotingCommand::decode(&bytes, DEFAULT_MAX_FRAME_LEN),
+        Err(ProtocolError::InvalidUtf8 {
+            field: "extFields value",
+            ..
+        })
+    ));
+}
+
 /// `decode_split` refuses what `decode` refuses.
 #[test]
 fn decode_split_refuses_bad_frames() {
