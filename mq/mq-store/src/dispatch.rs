@@ -92,13 +92,36 @@ fn be_i16(b: &[u8], at: usize) -> Option<i16> {
         .map(|s| i16::from_be_bytes(s.try_into().expect("2 bytes")))
 }
 
-/// Finds a property in an encoded properties string without allocating.
-pub(crate) fn find_property<'a>(properties: &'a str, name: &str) -> Option<&'a str> {
-    properties
-        .split(PROPERTY_SEPARATOR)
-        .filter_map(|pair| pair.split_once(NAME_VALUE_SEPARATOR))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+/// The properties dispatch reads, found in one pass over an encoded
+/// properties string without allocating (the first of a repeated name).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Dispatched<'a> {
+    tags: Option<&'a str>,
+    keys: Option<&'a str>,
+    uniq_key: Option<&'a str>,
+    timer_out_ms: Option<&'a str>,
+    delay_level: Option<&'a str>,
+}
+
+impl<'a> Dispatched<'a> {
+    fn scan(properties: &'a str) -> Self {
+        let mut found = Dispatched::default();
+        for (name, value) in properties
+            .split(PROPERTY_SEPARATOR)
+            .filter_map(|pair| pair.split_once(NAME_VALUE_SEPARATOR))
+        {
+            let slot = match name {
+                property::TAGS => &mut found.tags,
+                property::KEYS => &mut found.keys,
+                property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX => &mut found.uniq_key,
+                property::TIMER_OUT_MS => &mut found.timer_out_ms,
+                property::DELAY_TIME_LEVEL => &mut found.delay_level,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
 }
 
 /// Parses the record at the front of `buf`, which runs from the record's
@@ -265,15 +288,17 @@ fn parse_message<'a>(
         return Err("NUL byte in topic or properties (torn record)".into());
     }
 
+    let found = Dispatched::scan(properties);
     let tags_code = if topic == SCHEDULE_TOPIC {
-        delivery_time(properties, store_timestamp, delay_levels)
+        delivery_time(found.delay_level, store_timestamp, delay_levels)
     } else if topic == mq_protocol::topic::TIMER_TOPIC {
         // The broker's timer service rebuilds its index from these alone.
-        find_property(properties, property::TIMER_OUT_MS)
+        found
+            .timer_out_ms
             .and_then(|t| t.parse().ok())
             .unwrap_or(store_timestamp)
     } else {
-        tags_code(find_property(properties, property::TAGS))
+        tags_code(found.tags)
     };
     Ok(DispatchRequest {
         topic,
@@ -285,16 +310,16 @@ fn parse_message<'a>(
         sys_flag: flag,
         store_timestamp,
         tags_code,
-        keys: find_property(properties, property::KEYS),
-        uniq_key: find_property(properties, property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
+        keys: found.keys,
+        uniq_key: found.uniq_key,
     })
 }
 
 /// Delivery time of a delayed message: store time plus its level's delay
 /// (levels above the last one use the last; an unknown level adds 1 s, as
 /// RocketMQ's ScheduleMessageService does).
-fn delivery_time(properties: &str, store_timestamp: i64, delay_levels: &[i64]) -> i64 {
-    let level: usize = find_property(properties, property::DELAY_TIME_LEVEL)
+fn delivery_time(level: Option<&str>, store_timestamp: i64, delay_levels: &[i64]) -> i64 {
+    let level: usize = level
         .and_then(|l| l.parse().ok())
         .unwrap_or(0);
     let level = level.min(delay_levels.len());
@@ -386,6 +411,23 @@ mod tests {
             parse_record(&seg[len..], 0, true, &[]),
             Ok(Record::End)
         ));
+    }
+
+    #[test]
+    fn one_pass_finds_the_first_of_each_dispatched_property() {
+        let props = "KEYS\u{1}k1\u{2}odd\u{2}TAGS\u{1}A\u{2}DELAY\u{1}3\u{2}\
+                     TAGS\u{1}B\u{2}UNIQ_KEY\u{1}U\u{2}TIMER_OUT_MS\u{1}42\u{2}x\u{1}y";
+        assert_eq!(
+            Dispatched::scan(props),
+            Dispatched {
+                tags: Some("A"),
+                keys: Some("k1"),
+                uniq_key: Some("U"),
+                timer_out_ms: Some("42"),
+                delay_level: Some("3"),
+            }
+        );
+        assert_eq!(Dispatched::scan(""), Dispatched::default());
     }
 
     #[test]
