@@ -2,21 +2,36 @@
 //! received frame's memory.
 //!
 //! A send carries about a dozen fields and is read a few times, so a list
-//! searched from the end does better than a map: decoding a binary header
+//! searched in order does better than a map: decoding a binary header
 //! slices the frame instead of allocating two strings and a tree node per
-//! field, and the keys a header writes are static. A key appears at most
-//! once; inserting it again replaces its value, as a map would.
+//! field; writing a typed header copies its values into one buffer of the
+//! list's own (numbers formatted in place), with static keys. A key
+//! appears at most once; inserting it again replaces its value, as a map
+//! would.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// One key or value: a static string, a slice of a received frame, or an
 /// owned string, all read as `&str`.
 pub type Text = bytestring::ByteString;
 
+/// Room for a send's written values (group, topic, properties, numbers)
+/// before the buffer grows.
+const WRITTEN_GUESS: usize = 256;
+
+#[derive(Clone)]
+enum Value {
+    Text(Text),
+    /// `start..end` of [`Fields::written`].
+    Written(u32, u32),
+}
+
 /// The extFields of one command.
 #[derive(Clone, Default)]
 pub struct Fields {
-    entries: Vec<(Text, Text)>,
+    entries: Vec<(Text, Value)>,
+    /// The values a header wrote, back to back.
+    written: String,
 }
 
 impl Fields {
@@ -27,6 +42,7 @@ impl Fields {
     pub fn with_capacity(capacity: usize) -> Self {
         Fields {
             entries: Vec::with_capacity(capacity),
+            written: String::new(),
         }
     }
 
@@ -47,9 +63,16 @@ impl Fields {
             .position(|(k, _)| k.as_bytes().first() == first && &**k == key)
     }
 
+    fn value<'a>(&'a self, value: &'a Value) -> &'a str {
+        match value {
+            Value::Text(text) => text,
+            Value::Written(start, end) => &self.written[*start as usize..*end as usize],
+        }
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.position(key).map(|i| &*self.entries[i].1)
+        self.position(key).map(|i| self.value(&self.entries[i].1))
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -59,9 +82,12 @@ impl Fields {
     /// Sets `key` to `value`; the value it replaces, if any.
     pub fn insert(&mut self, key: impl Into<Text>, value: impl Into<Text>) -> Option<Text> {
         let key = key.into();
-        let value = value.into();
+        let value = Value::Text(value.into());
         match self.position(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Some(i) => {
+                let old = std::mem::replace(&mut self.entries[i].1, value);
+                Some(self.owned(old))
+            }
             None => {
                 self.entries.push((key, value));
                 None
@@ -69,21 +95,38 @@ impl Fields {
         }
     }
 
-    /// Adds `key`, which the caller knows is not there yet (a header's
-    /// own, distinct keys).
-    pub(crate) fn append(&mut self, key: &'static str, value: impl Into<Text>) {
+    fn owned(&self, value: Value) -> Text {
+        match value {
+            Value::Text(text) => text,
+            written => Text::from(self.value(&written)),
+        }
+    }
+
+    /// Adds `key` with `value` written into the list's own buffer; the
+    /// caller knows the key is not there yet (a header's own, distinct
+    /// keys).
+    pub(crate) fn append(&mut self, key: &'static str, value: impl fmt::Display) {
         debug_assert!(!self.contains_key(key), "{key} written twice");
-        self.entries.push((Text::from_static(key), value.into()));
+        if self.written.capacity() == 0 {
+            self.written.reserve(WRITTEN_GUESS);
+        }
+        let start = self.written.len();
+        write!(self.written, "{value}").expect("writing to a String cannot fail");
+        let range = Value::Written(start as u32, self.written.len() as u32);
+        self.entries.push((Text::from_static(key), range));
     }
 
     /// Removes `key`; its value, if it was there.
     pub fn remove(&mut self, key: &str) -> Option<Text> {
-        self.position(key).map(|i| self.entries.remove(i).1)
+        self.position(key).map(|i| {
+            let (_, value) = self.entries.remove(i);
+            self.owned(value)
+        })
     }
 
     /// The pairs in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (&**k, &**v))
+        self.entries.iter().map(|(k, v)| (&**k, self.value(v)))
     }
 
     /// The pairs sorted by key (what a signature covers).
@@ -145,6 +188,27 @@ mod tests {
         assert_eq!(fields.remove("queueId").as_deref(), Some("3"));
         assert_eq!(fields.remove("queueId"), None);
         assert_eq!(fields.iter().collect::<Vec<_>>(), [("topic", "B")]);
+    }
+
+    #[test]
+    fn written_values_share_one_buffer_and_read_like_the_others() {
+        let mut fields = Fields::with_capacity(4);
+        fields.append("a", "group");
+        fields.append("d", 4);
+        fields.append("g", -1_700_000_000_000i64);
+        fields.insert("x", "shared");
+        assert_eq!(fields.get("a"), Some("group"));
+        assert_eq!(fields.get("d"), Some("4"));
+        assert_eq!(fields.get("g"), Some("-1700000000000"));
+        assert_eq!(fields.written, "group4-1700000000000");
+        assert_eq!(fields.insert("d", "5").as_deref(), Some("4"));
+        assert_eq!(fields.get("d"), Some("5"));
+        assert_eq!(fields.remove("a").as_deref(), Some("group"));
+        let same: Fields = [("x", "shared"), ("g", "-1700000000000"), ("d", "5")]
+            .into_iter()
+            .collect();
+        assert_eq!(fields, same);
+        assert_eq!(fields.clone().get("g"), Some("-1700000000000"));
     }
 
     #[test]

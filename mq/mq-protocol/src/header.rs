@@ -41,7 +41,7 @@ impl HeaderField for String {
         required(fields, key).map(str::to_owned)
     }
     fn write(&self, fields: &mut Fields, key: &'static str) {
-        fields.append(key, self.clone());
+        fields.append(key, self);
     }
 }
 
@@ -52,7 +52,7 @@ macro_rules! number_field {
                 parse_field(key, required(fields, key)?)
             }
             fn write(&self, fields: &mut Fields, key: &'static str) {
-                fields.append(key, self.to_string());
+                fields.append(key, self);
             }
         }
     )*};

@@ -319,9 +319,7 @@ fn parse_message<'a>(
 /// (levels above the last one use the last; an unknown level adds 1 s, as
 /// RocketMQ's ScheduleMessageService does).
 fn delivery_time(level: Option<&str>, store_timestamp: i64, delay_levels: &[i64]) -> i64 {
-    let level: usize = level
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
+    let level: usize = level.and_then(|l| l.parse().ok()).unwrap_or(0);
     let level = level.min(delay_levels.len());
     match level.checked_sub(1).and_then(|i| delay_levels.get(i)) {
         Some(delay) => store_timestamp.saturating_add(*delay),

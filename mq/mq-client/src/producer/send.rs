@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mq_protocol::body::MessageQueue;
-use mq_protocol::header::{
-    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
-};
+use mq_protocol::header::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
 use mq_protocol::topic::AUTO_CREATE_TOPIC_KEY_TOPIC;
 use mq_protocol::{request_code, RemotingCommand, ResponseCode};
 
@@ -91,22 +89,24 @@ impl ProducerInner {
             })
     }
 
-    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) of `prepared` to `queue`.
+    /// SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) of `prepared` to `queue`,
+    /// with the short field names (built directly: no long-named header
+    /// copied into a short-named one).
     pub(crate) fn request(&self, prepared: &Prepared, queue: &MessageQueue) -> RemotingCommand {
-        let header = SendMessageRequestHeader {
-            producer_group: self.config.group.clone(),
-            topic: prepared.topic.clone(),
-            default_topic: AUTO_CREATE_TOPIC_KEY_TOPIC.into(),
-            default_topic_queue_nums: self.config.default_topic_queue_nums,
-            queue_id: queue.queue_id,
-            sys_flag: prepared.sys_flag,
-            born_timestamp: now_millis(),
-            flag: prepared.flag,
-            properties: Some(prepared.properties.clone()),
-            reconsume_times: prepared.reconsume_times,
-            unit_mode: Some(false),
-            batch: Some(prepared.batch),
-            max_reconsume_times: prepared.max_reconsume_times,
+        let header = SendMessageRequestHeaderV2 {
+            a: self.config.group.clone(),
+            b: prepared.topic.clone(),
+            c: AUTO_CREATE_TOPIC_KEY_TOPIC.into(),
+            d: self.config.default_topic_queue_nums,
+            e: queue.queue_id,
+            f: prepared.sys_flag,
+            g: now_millis(),
+            h: prepared.flag,
+            i: Some(prepared.properties.clone()),
+            j: prepared.reconsume_times,
+            k: Some(false),
+            l: prepared.max_reconsume_times,
+            m: Some(prepared.batch),
         };
         let code = if prepared.batch {
             request_code::SEND_BATCH_MESSAGE
@@ -114,7 +114,7 @@ impl ProducerInner {
             request_code::SEND_MESSAGE_V2
         };
         RemotingCommand::request(code)
-            .with_header(&SendMessageRequestHeaderV2::from_v1(&header))
+            .with_header(&header)
             .with_body(prepared.body.clone())
     }
 
