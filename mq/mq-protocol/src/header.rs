@@ -64,7 +64,7 @@ impl<T: HeaderField> HeaderField for Option<T> {
     fn read(fields: &Fields, key: &'static str) -> Result<Self, ProtocolError> {
         match fields.get(key) {
             None => Ok(None),
-            Some(v) if v.is_empty() => Ok(None),
+            Some("") => Ok(None),
             Some(_) => T::read(fields, key).map(Some),
         }
     }
