@@ -160,7 +160,13 @@ fn run(args: Args) -> Result<ExitCode> {
     let logging = broker.logging();
     telemetry::logging::init(&logging)
         .with_context(|| format!("cannot log to {}", logging.dir.display()))?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let processors = std::thread::available_parallelism().map_or(1, usize::from);
+        runtime.worker_threads(broker.runtime_workers(processors));
+    }
+    let runtime = runtime.build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let name = broker.broker_name.clone();
         let namesrv = broker.namesrv_addr.clone();
