@@ -8,6 +8,9 @@
 #
 #   bench/ab.sh A_BIN_DIR B_BIN_DIR [seconds] [runs] [in-flight] [flush]
 #
+# MODE=tx measures transactional sends (mqbench tx: half message, then
+# commit) instead of plain ones.
+#
 # e.g. the commit before a change against this checkout:
 #   git worktree add /tmp/base <rev> && (cd /tmp/base && cargo build --release \
 #     --bin mqnamesrv --bin mqbroker --bin mqbench)
@@ -20,6 +23,7 @@ SECONDS_PER_RUN=${3:-10}
 RUNS=${4:-5}
 INFLIGHT=${5:-32}
 FLUSH=${6:-ASYNC_FLUSH}
+MODE=${MODE:-producer}
 work=$(mktemp -d)
 # The servers log into the work folder, not ~/logs/rocketmqlogs.
 export ROCKETMQ_LOG_ROOT="$work/logs"
@@ -49,14 +53,14 @@ start A "$A_BIN"
 start B "$B_BIN"
 sleep 1
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, ${SECONDS_PER_RUN}s per run, ${INFLIGHT} in flight, 1 KiB, $FLUSH"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, ${SECONDS_PER_RUN}s per run, ${INFLIGHT} in flight, 1 KiB, $FLUSH, mqbench $MODE"
 echo "# A=$A_BIN B=$B_BIN"
 for r in $(seq "$RUNS"); do
     for side in A B; do
         bin=$A_BIN
         [ "$side" = B ] && bin=$B_BIN
         before=$(ticks "${broker[$side]}")
-        line=$("$bin/mqbench" producer -n "${ns[$side]}" -t "Bench$FLUSH" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN")
+        line=$("$bin/mqbench" "$MODE" -n "${ns[$side]}" -t "Bench$FLUSH" -s 1024 -c "$INFLIGHT" --seconds "$SECONDS_PER_RUN")
         after=$(ticks "${broker[$side]}")
         sent=$(sed -n 's/.* sent=\([0-9]*\).*/\1/p' <<< "$line")
         cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$sent" 'BEGIN {printf "%.1f", t * 1000000 / hz / (n + 0.000001)}')

@@ -49,12 +49,22 @@ pub(crate) async fn end_transaction(broker: &Broker, request: &RemotingCommand) 
     }
     let commit = outcome == sys_flag::TRANSACTION_COMMIT_TYPE;
     if crate::transaction::end(broker, &half, commit).await? {
-        info!(
-            msg_id = %header.msg_id,
-            outcome = if commit { "commit" } else { "rollback" },
-            from_check = header.from_transaction_check.unwrap_or(false),
-            "transaction ended"
-        );
+        let from_check = header.from_transaction_check.unwrap_or(false);
+        // A producer's own commit is the normal case, one per transactional
+        // send: a line each would be a write per message (7% of the
+        // broker's time in a transactional benchmark). Roll-backs and
+        // outcomes learned by the check-back are worth an operator's eye,
+        // as RocketMQ logs them.
+        if commit && !from_check {
+            debug!(msg_id = %header.msg_id, "transaction committed");
+        } else {
+            info!(
+                msg_id = %header.msg_id,
+                outcome = if commit { "commit" } else { "rollback" },
+                from_check,
+                "transaction ended"
+            );
+        }
     }
     Ok(success(request))
 }
