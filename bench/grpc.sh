@@ -11,6 +11,9 @@
 # of Local-mode 5.x to 4.x msgs/s.
 #
 #   bench/grpc.sh [rounds] [seconds] [concurrency]
+#
+# BROKER_EXTRA adds lines to the broker's configuration (A/B runs), e.g.
+# BROKER_EXTRA='serverWorkerThreads=1\n'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -35,7 +38,7 @@ ns=$(sed -n 's/.*address=\([0-9.:]*\).*/\1/p' "$work/ns.out")
 # A free gRPC port: the kernel's choice for a socket bound and closed.
 grpc_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf '{"grpcServerPort": %s, "namesrvAddr": "%s", "rocketMQClusterName": "DefaultCluster"}\n' "$grpc_port" "$ns" > "$work/rmq-proxy.json"
-printf 'brokerName=bench-grpc\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s/store\nflushDiskType=ASYNC_FLUSH\n' "$ns" "$work" > "$work/broker.properties"
+printf 'brokerName=bench-grpc\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s/store\nflushDiskType=ASYNC_FLUSH\n%b' "$ns" "$work" "${BROKER_EXTRA:-}" > "$work/broker.properties"
 $bin/mqbroker -c "$work/broker.properties" --enable-proxy -pc "$work/rmq-proxy.json" > "$work/broker.out" 2> "$work/broker.err" &
 broker=$!
 pids+=($broker)
