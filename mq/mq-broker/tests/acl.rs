@@ -230,6 +230,17 @@ async fn requests_need_a_signature_an_account_and_the_permission() {
     refused(&client, &b, signed(delete(), PRODUCER), "admin").await;
     ok(&client, &b, signed(delete(), ADMIN)).await;
 
+    // What a slave copies needs a signed request of any account, as
+    // RocketMQ's: the delay offsets and the timer checkpoint alike.
+    for code in [
+        request_code::GET_ALL_DELAY_OFFSET,
+        request_code::GET_TIMER_CHECK_POINT,
+    ] {
+        let request = || RemotingCommand::request(code);
+        refused(&client, &b, request(), "not signed").await;
+        ok(&client, &b, signed(request(), CONSUMER)).await;
+    }
+
     broker.stop().await;
 }
 

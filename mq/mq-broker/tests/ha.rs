@@ -2,7 +2,9 @@
 //! slave's commit log is a byte-for-byte copy, SYNC_MASTER acknowledges
 //! only what a slave has, consumers fall back to the slave while the master
 //! is down, lag is reported, bad replication input closes only its own
-//! connection, and a slave ahead of its master keeps its log.
+//! connection, a slave ahead of its master keeps its log, and a slave
+//! restarted as master does not deliver again the timer messages its
+//! master delivered.
 
 mod common;
 
@@ -13,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use mq_broker::metadata::timer::TimerCheckpoint;
 use mq_client::{
     AdminClient, ClientConfig, ConsumeStatus, Listener, MessageExt, PushConsumer,
     PushConsumerConfig,
@@ -767,5 +770,105 @@ async fn a_consumer_far_behind_is_sent_to_the_slave() {
     let served = info_u64(&admin, &slave.addr, "msgGetTotalTodayNow").await;
     assert!(served >= Some(9), "the slave served {served:?}");
     consumer.shutdown().await;
+    admin.shutdown().await;
+}
+
+/// The timer checkpoint in the store of broker `name`; `None` while there
+/// is none (or it cannot be read).
+fn timer_checkpoint(dir: &Path, name: &str) -> Option<TimerCheckpoint> {
+    let path = TimerCheckpoint::path(&dir.join(name).join("config"));
+    path.exists()
+        .then(|| TimerCheckpoint::load(&path).ok())
+        .flatten()
+}
+
+/// A timer message of `body` due `delay_ms` after its send, to `Promoted`.
+fn timed(body: &str, delay_ms: &str) -> (mq_protocol::header::SendMessageRequestHeader, Vec<u8>) {
+    with_property(
+        message("Promoted", 0, "", "", body.as_bytes()),
+        "TIMER_DELAY_MS",
+        delay_ms,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_restarted_as_master_does_not_deliver_its_masters_timer_messages_again() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin(&ns.addr, "ha-timer-admin").await;
+    let client = client();
+    // SYNC_MASTER: a SEND_OK means the slave has the message.
+    let master = BrokerProcess::spawn(&config(
+        dir.path(),
+        "master",
+        &ns.addr,
+        "SYNC_MASTER",
+        "syncFlushTimeout=3000\n",
+    ));
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
+    wait_with_logs("the slave connected", &[&master, &slave], || async {
+        info_u64(&admin, &master.addr, "haConnectionCount").await == Some(1)
+    })
+    .await;
+    create_topic(&client, &master.addr, "Promoted", 1).await;
+    heartbeat_consumer(&client, &master.addr, "c1", "g", &[("Promoted", "*")]).await;
+
+    // Delivered by the master.
+    send(&client, &master.addr, timed("first", "1000")).await;
+    let got = pull_all(&client, &master.addr, "g", "Promoted", 1, 1, LIMIT).await;
+    assert_eq!(bodies(&got), BTreeSet::from(["first".to_owned()]));
+    let delivered = TimerCheckpoint {
+        offset: 1,
+        delivered: vec![],
+    };
+    // The master serves its checkpoint ...
+    let response = call(
+        &client,
+        &master.addr,
+        RemotingCommand::request(request_code::GET_TIMER_CHECK_POINT),
+    )
+    .await;
+    assert_eq!(code(&response), Some(ResponseCode::SUCCESS));
+    assert!(response.field("commitLogMaxOffset").is_some());
+    assert!(TimerCheckpoint::decode(&response.body).is_ok());
+    // ... and the slave's copy counts the delivery (within one copy
+    // interval, 10 s).
+    wait_with_logs(
+        "the slave's timer checkpoint counts the delivery",
+        &[&master, &slave],
+        || async { timer_checkpoint(dir.path(), "slave").as_ref() == Some(&delivered) },
+    )
+    .await;
+
+    // Pending when the master dies (due in 3 s; the kill follows the
+    // SEND_OK at once).
+    send(&client, &master.addr, timed("second", "3000")).await;
+    master.kill();
+
+    // The slave's store, restarted as master.
+    slave.stop();
+    let promoted = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "ASYNC_MASTER", ""));
+    heartbeat_consumer(&client, &promoted.addr, "c1", "g", &[("Promoted", "*")]).await;
+    let got = pull_all(&client, &promoted.addr, "g", "Promoted", 1, 2, LIMIT).await;
+    // A copy of "first" would be due before "second" and so written to the
+    // queue before it: with "second" there, the queue is complete.
+    let got: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    assert_eq!(got, ["first", "second"], "{}", promoted.log());
+    assert_eq!(max_offset(&client, &promoted.addr, "Promoted", 0).await, 2);
+    wait_with_logs(
+        "the promoted broker checkpoints its own delivery",
+        &[&promoted],
+        || async {
+            timer_checkpoint(dir.path(), "slave")
+                == Some(TimerCheckpoint {
+                    offset: 2,
+                    delivered: vec![],
+                })
+        },
+    )
+    .await;
     admin.shutdown().await;
 }

@@ -47,6 +47,10 @@ request_codes! {
     GET_ALL_CONSUMER_OFFSET = 43,
     GET_ALL_DELAY_OFFSET = 45,
     CHECK_CLIENT_CONFIG = 46,
+    /// RocketMQ 5's code, with our own body: the master's timer checkpoint
+    /// as JSON (see the broker's `metadata::timer`), not RocketMQ's binary
+    /// `timercheck` file; a slave copies it.
+    GET_TIMER_CHECK_POINT = 60,
     PUT_KV_CONFIG = 100,
     GET_KV_CONFIG = 101,
     DELETE_KV_CONFIG = 102,
@@ -273,6 +277,8 @@ mod tests {
             (END_TRANSACTION, 37),
             (CHECK_TRANSACTION_STATE, 39),
             (LOCK_BATCH_MQ, 41),
+            (GET_ALL_DELAY_OFFSET, 45),
+            (GET_TIMER_CHECK_POINT, 60),
             (REGISTER_BROKER, 103),
             (GET_ROUTEINFO_BY_TOPIC, 105),
             (GET_BROKER_CLUSTER_INFO, 106),

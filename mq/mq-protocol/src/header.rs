@@ -204,6 +204,13 @@ headers! {
         offset: i64 = "offset",
     }
 
+    /// The answer to GET_TIMER_CHECK_POINT (ours: RocketMQ's has no header).
+    pub struct TimerCheckpointResponseHeader {
+        /// The master's commit log end when it read the checkpoint: every
+        /// delivered copy the checkpoint counts lies below it.
+        commit_log_max_offset: i64 = "commitLogMaxOffset",
+    }
+
     pub struct ConsumerSendMsgBackRequestHeader {
         /// Commit log offset of the message to retry.
         offset: i64 = "offset",

@@ -2,7 +2,8 @@
 //! consumer offsets and delay offsets, each a JSON file under the store's
 //! `config/` folder in RocketMQ's format (`topics.json`,
 //! `subscriptionGroup.json`, `consumerOffset.json`, `delayOffset.json`), and
-//! the timer service's `timerCheckpoint.json`.
+//! the timer service's `timerCheckpoint.json`. A slave keeps copies of its
+//! master's (`tasks::slave_sync`).
 
 use std::path::PathBuf;
 

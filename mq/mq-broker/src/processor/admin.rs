@@ -2,21 +2,24 @@
 //! DELETE_TOPIC_IN_BROKER, GET_ALL_TOPIC_CONFIG,
 //! UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, DELETE_SUBSCRIPTIONGROUP,
 //! GET_ALL_SUBSCRIPTIONGROUP_CONFIG, GET_BROKER_CONFIG,
-//! GET_BROKER_RUNTIME_INFO, GET_ALL_CONSUMER_OFFSET, GET_ALL_DELAY_OFFSET.
+//! GET_BROKER_RUNTIME_INFO, GET_ALL_CONSUMER_OFFSET, GET_ALL_DELAY_OFFSET,
+//! GET_TIMER_CHECK_POINT.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mq_protocol::header::{CreateTopicRequestHeader, TopicHeader};
+use mq_protocol::header::{CreateTopicRequestHeader, TimerCheckpointResponseHeader, TopicHeader};
 use mq_protocol::name::{GroupName, TopicName};
 use mq_protocol::route::{decode_json, encode_json, perm, KvTable, TopicConfig, TopicFilterType};
 use mq_protocol::{topic, RemotingCommand};
 use serde::Serialize;
+use tracing::warn;
 
 use super::error::{ProcessError, Processed};
 use super::success;
 use crate::broker::Broker;
 use crate::metadata::groups::SubscriptionGroupConfig;
+use crate::metadata::timer::TimerCheckpoint;
 use crate::registration::register_if_topics_changed;
 use crate::util::now_ms;
 
@@ -244,4 +247,28 @@ pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -
 /// GET_ALL_DELAY_OFFSET.
 pub(crate) fn all_delay_offsets(broker: &Broker, request: &RemotingCommand) -> Processed {
     Ok(success(request).with_body(broker.delay_offsets.to_json()))
+}
+
+/// GET_TIMER_CHECK_POINT: what a slave copies so that, restarted as
+/// master, it does not deliver again the timer messages this broker
+/// delivered. RocketMQ 5 answers with its binary `timercheck` file (last
+/// read time, timer log position, queue offsets, data version); our timer
+/// keeps no timer log, so the body is our own: the [`TimerCheckpoint`] as
+/// the timer service last saved it (`config/timerCheckpoint.json`), as
+/// JSON. The [`TimerCheckpointResponseHeader`] carries the commit log end
+/// read after the file, so every delivered copy the checkpoint counts lies
+/// below it: a slave takes the checkpoint only once it has that much.
+pub(crate) fn timer_checkpoint(broker: &Broker, request: &RemotingCommand) -> Processed {
+    let checkpoint =
+        TimerCheckpoint::load(&crate::tasks::timer::checkpoint_path(broker)).map_err(|e| {
+            warn!(error = %e, "GET_TIMER_CHECK_POINT: the timer checkpoint is unreadable");
+            ProcessError::system("the timer checkpoint is unreadable")
+        })?;
+    let header = TimerCheckpointResponseHeader {
+        commit_log_max_offset: i64::try_from(broker.store.commit_log_max_offset())
+            .unwrap_or(i64::MAX),
+    };
+    Ok(success(request)
+        .with_header(&header)
+        .with_body(serde_json::to_vec(&checkpoint).expect("a checkpoint serializes")))
 }

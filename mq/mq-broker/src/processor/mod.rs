@@ -78,6 +78,7 @@ impl BrokerHandler {
             code::GET_BROKER_RUNTIME_INFO => admin::runtime_info(b, request),
             code::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(b, request),
             code::GET_ALL_DELAY_OFFSET => admin::all_delay_offsets(b, request),
+            code::GET_TIMER_CHECK_POINT => admin::timer_checkpoint(b, request),
             code::UPDATE_BROKER_CONFIG => broker_admin::update_config(b, request),
             code::CLEAN_EXPIRED_CONSUMEQUEUE => broker_admin::clean_expired_cq(b, request),
             code::CLEAN_UNUSED_TOPIC => broker_admin::clean_unused_topic(b, request),

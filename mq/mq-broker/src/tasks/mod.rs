@@ -9,7 +9,9 @@
 //! - [`check_back`], transaction check-backs every
 //!   `transactionCheckInterval`;
 //! - [`slave_sync`], on a slave, instead of the last three, the copy of the
-//!   master's metadata.
+//!   master's metadata (topics, groups, consumer and delay offsets, the
+//!   timer checkpoint), so that the slave restarted as master carries on
+//!   where its master stood.
 //!
 //! Commit log retention is the store's own (`deleteWhen`,
 //! `fileReservedTime`), not a broker task.

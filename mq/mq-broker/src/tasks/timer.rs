@@ -31,7 +31,7 @@ use tracing::{error, warn};
 use super::Step;
 use crate::broker::{Broker, InboundMessage};
 use crate::config::BrokerConfig;
-use crate::metadata::timer::TimerCheckpoint;
+use crate::metadata::timer::{TimerCheckpoint, MAX_DELIVERED_RUNS};
 
 /// Longest the timer service sleeps when nothing is due sooner; a message
 /// due within one tick of its send is stored in its real topic at once.
@@ -44,9 +44,6 @@ const DELIVER_BATCH: usize = 64;
 const LOAD_PER_STEP: usize = 64 * 1024;
 /// Entries read from the consume queue at a time.
 const LOAD_BATCH: usize = 4096;
-/// Most delivered runs a checkpoint keeps; runs past it are delivered again
-/// after a restart (duplicates, never a loss).
-const MAX_DELIVERED_RUNS: usize = 4096;
 
 /// The properties that make a message a timer message.
 const TIMER_PROPERTIES: [&str; 3] = [
@@ -319,6 +316,13 @@ impl TimerIndex {
     }
 }
 
+/// `broker`'s `config/timerCheckpoint.json`: what its timer service loads
+/// at start and saves, what it answers GET_TIMER_CHECK_POINT with, and
+/// what a slave's copy of its master's goes to.
+pub(crate) fn checkpoint_path(broker: &Broker) -> PathBuf {
+    TimerCheckpoint::path(&broker.store_config.store_path_root_dir.join("config"))
+}
+
 /// Delivers due timer messages, one [`TimerService::step`] at a time.
 pub(crate) struct TimerService {
     broker: Arc<Broker>,
@@ -336,7 +340,7 @@ impl TimerService {
     /// An unreadable checkpoint starts over from the start of the queue:
     /// every timer message still stored is delivered (again), none is lost.
     pub(crate) fn open(broker: Arc<Broker>) -> Self {
-        let path = TimerCheckpoint::path(&broker.store_config.store_path_root_dir.join("config"));
+        let path = checkpoint_path(&broker);
         let max_delay = broker.config().timer_max_delay_sec;
         let reserved = broker.store_config.file_reserved_time.saturating_mul(3600);
         if max_delay > reserved {

@@ -234,6 +234,16 @@ impl MessageStore {
         self.inner.commit_log.max_offset()
     }
 
+    /// One past the last commit log byte whose message is in its consume
+    /// queue and the index (at most [`commit_log_max_offset`](Self::commit_log_max_offset),
+    /// which may count a record being dispatched): a queue read after this
+    /// shows every message below it.
+    pub fn dispatched_offset(&self) -> u64 {
+        self.inner
+            .dispatched
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Share (0.0-1.0) of the commit log's file system in use, as the
     /// cleaner sees it; `None` when the file system cannot be asked.
     pub fn disk_ratio(&self) -> Option<f64> {
