@@ -259,15 +259,11 @@ broker_config! {
 
 impl BrokerConfig {
     /// The async runtime's worker threads on a machine with `processors`:
-    /// `serverWorkerThreads`, or by default one less than the processors
-    /// (at least one), and all of them when the 5.x gRPC endpoint shares
-    /// the process (`with_proxy`). On 2 cores one worker served 7% more
-    /// 4.x sends with 20% less CPU per message than two, but halved the
-    /// endpoint's 5.x sends, whose HTTP/2 work wants both cores
-    /// (BENCHMARKS.md).
-    pub fn runtime_workers(&self, processors: usize, with_proxy: bool) -> usize {
+    /// `serverWorkerThreads`, or one less than the processors (at least
+    /// one). On 2 cores one worker served 7% more sends with 20% less CPU
+    /// per message than two (BENCHMARKS.md).
+    pub fn runtime_workers(&self, processors: usize) -> usize {
         match self.server_worker_threads {
-            0 if with_proxy => processors.max(1),
             0 => processors.saturating_sub(1).max(1),
             n => n,
         }
@@ -642,20 +638,16 @@ mod tests {
     fn worker_threads_leave_a_core_unless_set() {
         let mut config = BrokerConfig::default();
         assert_eq!(config.server_worker_threads, 0);
-        assert_eq!(config.runtime_workers(1, false), 1);
-        assert_eq!(config.runtime_workers(2, false), 1);
-        assert_eq!(config.runtime_workers(8, false), 7);
-        // The in-process gRPC endpoint gets every core.
-        assert_eq!(config.runtime_workers(1, true), 1);
-        assert_eq!(config.runtime_workers(2, true), 2);
+        assert_eq!(config.runtime_workers(1), 1);
+        assert_eq!(config.runtime_workers(2), 1);
+        assert_eq!(config.runtime_workers(8), 7);
         apply_properties(
             &parse("serverWorkerThreads=3").unwrap(),
             "b.properties",
             &mut [&mut config],
         )
         .unwrap();
-        assert_eq!(config.runtime_workers(2, false), 3);
-        assert_eq!(config.runtime_workers(2, true), 3);
+        assert_eq!(config.runtime_workers(2), 3);
     }
 
     #[test]

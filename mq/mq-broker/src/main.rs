@@ -164,7 +164,7 @@ fn run(args: Args) -> Result<ExitCode> {
     runtime.enable_all();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         let processors = std::thread::available_parallelism().map_or(1, usize::from);
-        runtime.worker_threads(broker.runtime_workers(processors, proxy_config.is_some()));
+        runtime.worker_threads(broker.runtime_workers(processors));
     }
     let runtime = runtime.build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
