@@ -154,6 +154,38 @@ async fn get_message_statuses_and_filters() {
 }
 
 #[tokio::test]
+async fn a_stored_filter_skips_messages_and_the_offset_moves_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..10 {
+        store.put_message(msg("T", 0, n, 50)).await.unwrap();
+    }
+    // Keep the stored records whose queue offset is odd (the filter sees
+    // the stored bytes, as a property filter does).
+    let odd = |record: &[u8]| decode(record).queue_offset % 2 == 1;
+    let r = store.get_message_filtered("T", 0, 0, 32, 1 << 20, &|_| true, Some(&odd));
+    let offsets: Vec<i64> = r.messages.iter().map(|b| decode(b).queue_offset).collect();
+    assert_eq!(offsets, vec![1, 3, 5, 7, 9]);
+    assert_eq!(r.status, GetMessageStatus::Found);
+    assert_eq!(r.next_begin_offset, 10);
+    // Both filters apply: tag1 is n = 1, 4, 7.
+    let tag1 = mq_store::tags_code(Some("tag1"));
+    let r = store.get_message_filtered("T", 0, 0, 32, 1 << 20, &|c| c == tag1, Some(&odd));
+    let offsets: Vec<i64> = r.messages.iter().map(|b| decode(b).queue_offset).collect();
+    assert_eq!(offsets, vec![1, 7]);
+    // Nothing passes: no message, and still past the entries looked at.
+    let r = store.get_message_filtered("T", 0, 2, 32, 1 << 20, &|_| true, Some(&|_| false));
+    assert_eq!(r.status, GetMessageStatus::NoMatchedMessage);
+    assert!(r.messages.is_empty());
+    assert_eq!(r.next_begin_offset, 10);
+    // The count limit counts delivered messages only.
+    let r = store.get_message_filtered("T", 0, 0, 2, 1 << 20, &|_| true, Some(&odd));
+    let offsets: Vec<i64> = r.messages.iter().map(|b| decode(b).queue_offset).collect();
+    assert_eq!(offsets, vec![1, 3]);
+    assert_eq!(r.next_begin_offset, 4);
+}
+
+#[tokio::test]
 async fn second_opener_gets_the_lock_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

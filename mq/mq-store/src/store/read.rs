@@ -29,6 +29,25 @@ impl MessageStore {
         max_bytes: usize,
         filter: &dyn Fn(i64) -> bool,
     ) -> GetMessageResult {
+        self.get_message_filtered(topic, queue_id, offset, max_count, max_bytes, filter, None)
+    }
+
+    /// [`get_message`](Self::get_message) that also asks `stored_filter`
+    /// about each message whose tagsCode passed, over its stored bytes,
+    /// before copying them (RocketMQ's `isMatchedByCommitLog`: a property
+    /// filter reads the properties there). A message it refuses is
+    /// skipped as a tag mismatch is: the next offset moves past it.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    pub fn get_message_filtered(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_count: usize,
+        max_bytes: usize,
+        filter: &dyn Fn(i64) -> bool,
+        stored_filter: Option<&dyn Fn(&[u8]) -> bool>,
+    ) -> GetMessageResult {
         let mut r = GetMessageResult {
             status: GetMessageStatus::NoMessageInQueue,
             messages: Vec::new(),
@@ -86,17 +105,21 @@ impl MessageStore {
                 if !filter(e.tags_code) {
                     continue;
                 }
-                match self
-                    .inner
-                    .commit_log
-                    .read(e.commit_log_offset, e.size as usize)
-                {
-                    Some(bytes) => {
+                let (phys, size) = (e.commit_log_offset, e.size as usize);
+                let read = match stored_filter {
+                    None => self.inner.commit_log.read(phys, size).map(Some),
+                    Some(matches) => self.inner.commit_log.with_bytes(phys, size, |b| {
+                        matches(b).then(|| Bytes::copy_from_slice(b))
+                    }),
+                };
+                match read {
+                    Some(Some(bytes)) => {
                         total_bytes += bytes.len();
                         r.messages.push(bytes);
                         r.status = GetMessageStatus::Found;
                         next_file_start = None;
                     }
+                    Some(None) => next_file_start = None,
                     None => {
                         if r.messages.is_empty() {
                             r.status = GetMessageStatus::MessageWasRemoving;
