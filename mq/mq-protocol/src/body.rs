@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::filter::ExpressionType;
+
 /// A queue of a topic on one broker group (RocketMQ's `MessageQueue`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,7 +63,8 @@ pub enum ConsumeFromWhere {
 pub struct SubscriptionData {
     pub class_filter_mode: bool,
     pub topic: String,
-    /// The tag expression: `*`, or tags separated by `||`.
+    /// The expression: for TAG, `*` or tags separated by `||`; for
+    /// SQL92, the selector's text.
     pub sub_string: String,
     pub tags_set: BTreeSet<String>,
     pub code_set: BTreeSet<i32>,
@@ -119,7 +122,46 @@ impl SubscriptionData {
         data
     }
 
-    /// Whether every tag matches.
+    /// A subscription from an expression of `expression_type` (RocketMQ's
+    /// `FilterAPI.build`): TAG (or none) as [`SubscriptionData::parse`];
+    /// SQL92 with its text as the expression and no tags. Only the type
+    /// is checked here (an unknown one, or an empty SQL92 expression, is
+    /// refused); whether the SQL92 text parses is
+    /// [`crate::filter::Selector::parse`]'s to say.
+    pub fn build(
+        topic: &str,
+        expression: &str,
+        expression_type: Option<&str>,
+        sub_version: i64,
+    ) -> Result<Self, String> {
+        match ExpressionType::parse(expression_type)? {
+            ExpressionType::Tag => Ok(Self::parse(topic, expression, sub_version)),
+            ExpressionType::Sql92 if expression.trim().is_empty() => {
+                Err("the SQL92 expression is empty".into())
+            }
+            ExpressionType::Sql92 => Ok(SubscriptionData {
+                topic: topic.to_owned(),
+                sub_string: expression.to_owned(),
+                sub_version,
+                expression_type: ExpressionType::SQL92.into(),
+                ..SubscriptionData::default()
+            }),
+        }
+    }
+
+    /// The subscription's expression type, if it is one we know.
+    pub fn expression_type(&self) -> Result<ExpressionType, String> {
+        ExpressionType::parse(Some(&self.expression_type))
+    }
+
+    /// Whether the expression is a tag expression (RocketMQ's
+    /// `ExpressionType.isTagType`: an empty type is TAG too).
+    pub fn is_tag_type(&self) -> bool {
+        self.expression_type() == Ok(ExpressionType::Tag)
+    }
+
+    /// Whether every tag matches (also true of a SQL92 subscription, which
+    /// has no tags: its filter is the broker's to apply).
     pub fn is_all(&self) -> bool {
         self.sub_string.trim() == "*" || self.tags_set.is_empty()
     }
@@ -158,6 +200,19 @@ pub struct HeartbeatData {
     pub producer_data_set: Vec<ProducerData>,
     #[serde(rename = "consumerDataSet")]
     pub consumer_data_set: Vec<ConsumerData>,
+}
+
+/// The body of CHECK_CLIENT_CONFIG: before it starts, a consumer asks a
+/// broker of the topic whether it serves the subscription (a SQL92 one
+/// needs the broker's property filter).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CheckClientRequestBody {
+    pub client_id: String,
+    pub group: String,
+    pub subscription_data: Option<SubscriptionData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// The body of LOCK_BATCH_MQ and UNLOCK_BATCH_MQ.
@@ -216,6 +271,29 @@ mod tests {
     }
 
     #[test]
+    fn subscriptions_are_built_by_expression_type() {
+        let tag = SubscriptionData::build("T", "A || B", None, 7).unwrap();
+        assert_eq!(tag, SubscriptionData::parse("T", "A || B", 7));
+        assert!(tag.is_tag_type());
+        let tag = SubscriptionData::build("T", "*", Some("TAG"), 7).unwrap();
+        assert!(tag.is_all() && tag.is_tag_type());
+        let sql = SubscriptionData::build("T", "a > 5 || b", Some("SQL92"), 7).unwrap();
+        assert_eq!(sql.expression_type, "SQL92");
+        assert_eq!(sql.sub_string, "a > 5 || b");
+        assert!(sql.tags_set.is_empty() && sql.code_set.is_empty());
+        assert!(!sql.is_tag_type());
+        assert_eq!(sql.expression_type(), Ok(ExpressionType::Sql92));
+        assert!(SubscriptionData::build("T", " ", Some("SQL92"), 7).is_err());
+        assert!(SubscriptionData::build("T", "a", Some("JAVA"), 7).is_err());
+        // A heartbeat's empty type is TAG.
+        let empty = SubscriptionData {
+            expression_type: String::new(),
+            ..SubscriptionData::default()
+        };
+        assert!(empty.is_tag_type());
+    }
+
+    #[test]
     fn a_java_heartbeat_decodes() {
         let json = r#"{"clientID":"192.168.0.2@1234","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"classFilterMode":false,"codeSet":[2598919],"expressionType":"TAG","subString":"TagA","subVersion":1700000000000,"tagsSet":["TagA"],"topic":"TopicTest"}],"unitMode":false}],"producerDataSet":[{"groupName":"CLIENT_INNER_PRODUCER"}],"heartbeatFingerprint":0,"withoutSub":false}"#;
         let hb: HeartbeatData = decode_json(json.as_bytes()).unwrap();
@@ -229,6 +307,19 @@ mod tests {
         assert!(c.subscription_data_set[0].matches_tag(Some("TagA")));
         let back: HeartbeatData = decode_json(&serde_json::to_vec(&hb).unwrap()).unwrap();
         assert_eq!(back, hb);
+    }
+
+    #[test]
+    fn a_java_check_client_body_decodes() {
+        let json = r#"{"clientId":"10.0.0.2@77","group":"g","subscriptionData":{"classFilterMode":false,"codeSet":[],"expressionType":"SQL92","subString":"a > 5","subVersion":1,"tagsSet":[],"topic":"T"}}"#;
+        let body: CheckClientRequestBody = decode_json(json.as_bytes()).unwrap();
+        assert_eq!(body.group, "g");
+        let sub = body.subscription_data.as_ref().unwrap();
+        assert_eq!(sub.sub_string, "a > 5");
+        assert!(!sub.is_tag_type());
+        let back: CheckClientRequestBody =
+            decode_json(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(back, body);
     }
 
     #[test]

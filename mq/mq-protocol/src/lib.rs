@@ -10,6 +10,8 @@
 //! - [`admin_body`]: bodies of the admin requests (stats, offset resets,
 //!   consumer status), several in [`fastjson`]'s object-keyed dialect.
 //! - [`code`]: request codes, response codes and language codes.
+//! - [`filter`]: subscription expression types and the SQL92 selector
+//!   language (parser and evaluator) that property filters use.
 //! - [`message`]: the stored/pulled message format ([`MessageExt`],
 //!   [`MessageRecord`]), properties, sys flags, message ids and batch bodies.
 //! - [`topic`]: system topic names and name validation.
@@ -29,6 +31,7 @@ pub mod code;
 mod error;
 pub mod fastjson;
 mod fields;
+pub mod filter;
 pub mod frame;
 pub mod header;
 pub mod message;

@@ -475,6 +475,50 @@ impl MessageExt {
     }
 }
 
+/// The PROPERTIES string of the encoded message at the front of `buf`,
+/// found by skipping the other fields and the body unread (RocketMQ's
+/// `MessageDecoder.decodeProperties`): what a property filter needs of a
+/// stored message.
+pub fn record_properties(buf: &[u8]) -> Result<&str, ProtocolError> {
+    let mut r = Reader::new(buf);
+    let total = r.len_i32("TOTALSIZE")?;
+    let v2 = match r.i32("MAGICCODE")? {
+        MESSAGE_MAGIC_CODE => false,
+        MESSAGE_MAGIC_CODE_V2 => true,
+        other => return Err(ProtocolError::BadMagic(other as u32)),
+    };
+    // BODYCRC, QUEUEID, FLAG, QUEUEOFFSET, PHYSICALOFFSET.
+    r.bytes(SYS_FLAG_POSITION - 8, "PHYSICALOFFSET")?;
+    let flag = r.i32("SYSFLAG")?;
+    let host = |v6: bool| if v6 { 16 + 4 } else { 4 + 4 };
+    // BORNTIMESTAMP, BORNHOST, STORETIMESTAMP, STOREHOSTADDRESS,
+    // RECONSUMETIMES, PREPAREDTRANSACTIONOFFSET.
+    let skip = 8
+        + host(flag & sys_flag::BORNHOST_V6 != 0)
+        + 8
+        + host(flag & sys_flag::STOREHOST_V6 != 0)
+        + 4
+        + 8;
+    r.bytes(skip, "PREPAREDTRANSACTIONOFFSET")?;
+    let body_len = r.len_i32("BODYLEN")?;
+    r.bytes(body_len, "BODY")?;
+    let topic_len = if v2 {
+        r.len_i16("TOPICLEN")?
+    } else {
+        usize::from(r.u8("TOPICLEN")?)
+    };
+    r.bytes(topic_len, "TOPIC")?;
+    let properties_len = r.len_i16("PROPERTIESLEN")?;
+    let properties = r.str(properties_len, "PROPERTIES")?;
+    if r.position() != total {
+        return Err(ProtocolError::SizeMismatch {
+            declared: total,
+            actual: r.position(),
+        });
+    }
+    Ok(properties)
+}
+
 /// The offset message id of a message: `[ip:4|16][port:4][offset:8]` as upper
 /// case hex (32 characters for IPv4).
 pub fn encode_message_id(store_host: SocketAddr, commit_log_offset: i64) -> String {

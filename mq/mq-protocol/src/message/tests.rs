@@ -86,6 +86,29 @@ fn truncation_at_every_byte_is_an_error() {
 }
 
 #[test]
+fn properties_are_found_without_decoding_the_body() {
+    let msg = sample();
+    let bytes = encoded(&msg);
+    let want = properties_to_string(&msg.properties);
+    assert_eq!(record_properties(&bytes), Ok(want.as_str()));
+    // With IPv6 hosts and a long topic (MAGICCODE v2) too.
+    let mut v6 = sample();
+    v6.born_host = "[::1]:1234".parse().unwrap();
+    v6.store_host = "[fe80::1]:10911".parse().unwrap();
+    v6.topic = "t".repeat(300);
+    assert_eq!(record_properties(&encoded(&v6)), Ok(want.as_str()));
+    for cut in 0..bytes.len() {
+        assert!(record_properties(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut bad = bytes.clone();
+    bad[4] ^= 0xff;
+    assert!(matches!(
+        record_properties(&bad),
+        Err(ProtocolError::BadMagic(_))
+    ));
+}
+
+#[test]
 fn corrupted_body_fails_the_crc_check() {
     let mut bytes = encoded(&sample());
     let body_at = bytes.len()
