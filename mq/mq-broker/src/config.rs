@@ -206,6 +206,11 @@ broker_config! {
     /// Farthest ahead (s) a timer message may be due; a later one is
     /// refused (RocketMQ's default, 3 days).
     timer_max_delay_sec: u64 = 3 * 24 * 3600, "timerMaxDelaySec";
+    /// Serve SQL92 subscriptions (RocketMQ's key and default, off): pulls
+    /// evaluate them over each stored message's properties. While off, a
+    /// SQL92 subscription is refused at CHECK_CLIENT_CONFIG, HEART_BEAT and
+    /// PULL_MESSAGE with RocketMQ's SYSTEM_ERROR remark.
+    enable_property_filter: bool = false, "enablePropertyFilter";
     long_polling_enable: bool = true, "longPollingEnable";
     short_polling_time_mills: u64 = 1_000, "shortPollingTimeMills";
     /// Whether consumers may be sent to a slave when the master lags.
@@ -408,7 +413,6 @@ pub const ACCEPTED_AND_IGNORED: &[&str] = &[
     "fetchNamesrvAddrByAddressServer",
     "traceTopicEnable",
     "msgTraceTopicName",
-    "enablePropertyFilter",
     "filterSupportRetry",
     "useReentrantLockWhenPutMessage",
     "waitTimeMillsInSendQueue",

@@ -16,7 +16,8 @@
 //!   transactions, check-backs, [`TransactionHandle`] for later outcomes.
 //! - [`consumer`]: [`PushConsumer`] (rebalance, long-polling pulls,
 //!   concurrent and ordered listeners, send-back, offsets) and
-//!   [`PullConsumer`].
+//!   [`PullConsumer`], both subscribing by tag or by SQL92
+//!   ([`MessageSelector`]).
 //! - [`admin`]: [`AdminClient`], one file per area.
 //! - `in_process`: [`InProcessBroker`], a broker in this process that
 //!   answers some requests without a connection (Local mode's proxy).
@@ -52,8 +53,8 @@ pub mod transaction;
 pub use admin::{AdminClient, TopicSpec};
 pub use config::ClientConfig;
 pub use consumer::{
-    ConsumeStatus, Listener, MessageListener, OrderedMessageListener, PullConsumer, PullResult,
-    PullStatus, PushConsumer, PushConsumerConfig,
+    ConsumeStatus, Listener, MessageListener, MessageSelector, OrderedMessageListener,
+    PullConsumer, PullResult, PullStatus, PushConsumer, PushConsumerConfig,
 };
 pub use credentials::Credentials;
 pub use error::{ClientError, Result};

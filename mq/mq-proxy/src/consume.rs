@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use mq_client::MessageQueue as Queue4;
+use mq_client::{MessageQueue as Queue4, MessageSelector};
+use mq_protocol::filter::Selector;
 use mq_protocol::route::TopicRouteData;
 
 use crate::consumer::{lock, Receipt, MAX_LONG_POLL};
@@ -57,16 +58,21 @@ fn queue(mq: Option<&MessageQueue>) -> Result<Queue4, ProxyError> {
     })
 }
 
-/// The tag expression of a filter; SQL92 is not served.
-fn expression(filter: Option<&FilterExpression>) -> Result<String, ProxyError> {
+/// The 4.x selector of a filter: a tag expression (`*` when there is
+/// none), or a SQL92 one, which the broker evaluates. A SQL92 expression
+/// that does not parse is ILLEGAL_FILTER_EXPRESSION with what is wrong,
+/// before any pull (RocketMQ's proxy answers that code for the
+/// expressions its `FilterAPI.build` refuses).
+fn expression(filter: Option<&FilterExpression>) -> Result<MessageSelector, ProxyError> {
     match filter {
-        None => Ok("*".into()),
-        Some(f) if f.r#type() == FilterType::Sql => Err(ProxyError::new(
-            Code::IllegalFilterExpression,
-            "SQL92 filters are not supported; filter by tag",
-        )),
-        Some(f) if f.expression.trim().is_empty() => Ok("*".into()),
-        Some(f) => Ok(f.expression.clone()),
+        None => Ok(MessageSelector::all()),
+        Some(f) if f.r#type() == FilterType::Sql => {
+            Selector::parse(&f.expression)
+                .map_err(|e| ProxyError::new(Code::IllegalFilterExpression, e.to_string()))?;
+            Ok(MessageSelector::by_sql(f.expression.clone()))
+        }
+        Some(f) if f.expression.trim().is_empty() => Ok(MessageSelector::all()),
+        Some(f) => Ok(MessageSelector::by_tag(f.expression.clone())),
     }
 }
 

@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mq_client::{AdminClient, ClientConfig, MessageExt, MessageQueue, PullConsumer, PullStatus};
+use mq_client::{
+    AdminClient, ClientConfig, MessageExt, MessageQueue, MessageSelector, PullConsumer, PullStatus,
+};
 use mq_protocol::header::ConsumerSendMsgBackRequestHeader;
 use mq_protocol::{request_code, RemotingCommand};
 use tracing::{debug, warn};
@@ -359,7 +361,7 @@ impl Consumers {
         broker_addr: &str,
         group: &str,
         mq: &MessageQueue,
-        expression: &str,
+        expression: &MessageSelector,
         batch: i32,
         invisible: Duration,
         wait: Duration,

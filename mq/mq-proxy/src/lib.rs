@@ -13,7 +13,9 @@
 //!   which the broker's transaction check-backs reach 5.x producers.
 //! - `transaction`: transaction ids and the check-back forwarder.
 //! - `consumer` and `consume`: the 5.x consumption model (invisible time,
-//!   receipt handles, acknowledgements, DLQ) on 4.x pulls and offsets.
+//!   receipt handles, acknowledgements, DLQ) on 4.x pulls and offsets; a
+//!   tag or SQL filter expression travels with each pull (SQL checked
+//!   here first, evaluated by the broker's property filter).
 //! - [`status`]: the 5.x `Code`s and how 4.x failures map onto them.
 //! - `auth`: ACL for 5.x clients (`enableACL`): their signatures and
 //!   permissions checked against the brokers' `plain_acl.yml`.

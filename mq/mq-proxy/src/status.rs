@@ -79,10 +79,21 @@ impl From<ClientError> for ProxyError {
             ClientError::InvalidArgument(_) => Code::BadRequest,
             ClientError::BrokerNotFound { .. } | ClientError::NoNameServer => Code::InternalError,
             _ => match error.response_code().and_then(ResponseCode::from_i32) {
+                // A SQL92 filter on a broker whose property filter is off.
+                Some(ResponseCode::SYSTEM_ERROR)
+                    if message.contains(mq_protocol::filter::PROPERTY_FILTER_DISABLED) =>
+                {
+                    Code::Unsupported
+                }
                 Some(code) => broker_code(code),
                 None if is_timeout(&error) => Code::ProxyTimeout,
                 None => Code::InternalServerError,
             },
+        };
+        let message = if code == Code::Unsupported {
+            format!("SQL92 filters need enablePropertyFilter=true on the broker: {message}")
+        } else {
+            message
         };
         ProxyError { code, message }
     }
@@ -110,6 +121,7 @@ pub fn broker_code(code: ResponseCode) -> Code {
         R::SLAVE_NOT_AVAILABLE => Code::HaNotAvailable,
         R::SERVICE_NOT_AVAILABLE | R::SYSTEM_BUSY => Code::TooManyRequests,
         R::REQUEST_CODE_NOT_SUPPORTED => Code::NotImplemented,
+        R::SUBSCRIPTION_PARSE_FAILED | R::FILTER_DATA_NOT_EXIST => Code::IllegalFilterExpression,
         _ => Code::InternalServerError,
     }
 }
@@ -117,6 +129,36 @@ pub fn broker_code(code: ResponseCode) -> Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn remote(code: ResponseCode, remark: &str) -> ProxyError {
+        ProxyError::from(ClientError::Remoting(mq_remoting::RemotingError::Remote {
+            code: code as i32,
+            remark: remark.to_owned(),
+        }))
+    }
+
+    #[test]
+    fn filter_refusals_have_filter_codes() {
+        let off = remote(
+            ResponseCode::SYSTEM_ERROR,
+            "The broker does not support consumer to filter message by SQL92",
+        );
+        assert_eq!(off.code, Code::Unsupported);
+        assert!(
+            off.message.contains("enablePropertyFilter"),
+            "{}",
+            off.message
+        );
+        let parse = remote(
+            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+            "parse the consumer's subscription failed",
+        );
+        assert_eq!(parse.code, Code::IllegalFilterExpression);
+        assert_eq!(
+            remote(ResponseCode::SYSTEM_ERROR, "disk full").code,
+            Code::InternalServerError
+        );
+    }
 
     #[test]
     fn a_timer_refusal_is_an_illegal_delivery_time() {

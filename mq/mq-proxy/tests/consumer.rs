@@ -1,15 +1,16 @@
 //! The SDK's simple consumer through the proxy: receive, acknowledge,
 //! invisible time and redelivery, change of invisible time, the DLQ after
-//! the group's max attempts; messages sent with our 4.x client.
+//! the group's max attempts, SQL92 filter expressions; messages sent with
+//! our 4.x client.
 
 mod common;
 
 use std::time::Duration;
 
-use common::Env;
+use common::{Env, Mode};
 use mq_client::SubscriptionGroupConfig;
 use mq_client::{AdminClient, ClientConfig, Message, MessageQueue, Producer, ProducerConfig};
-use mq_testkit::wait_for;
+use mq_testkit::{bounded, wait_for, Cluster};
 use rocketmq::conf::{ClientOption, SimpleConsumerOption};
 use rocketmq::model::common::{FilterExpression, FilterType};
 use rocketmq::model::message::MessageView;
@@ -230,6 +231,105 @@ async fn a_group_that_consumes_orderly_is_fifo_for_a_client_that_did_not_ask() {
     assert_eq!(next.body(), b"m1");
     consumer.ack(&next).await.expect("ack");
     producer.shutdown().await;
+    consumer.shutdown().await.unwrap();
+    env.stop().await;
+}
+
+/// The 5.x code an SDK error carries (`context: { code: ... }`).
+fn code_of(error: &rocketmq::error::ClientError) -> String {
+    error
+        .context()
+        .iter()
+        .find(|(k, _)| *k == "code")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| format!("no code in {error}"))
+}
+
+const SQL: &str = "a > 5 AND region IN ('eu','us')";
+
+/// Sends m0..m11 (`a` = i, `region` eu/us/asia in turn), m12 without `a`,
+/// then `last`, which matches [`SQL`]: the matches are m6 m7 m9 m10 last.
+async fn send_filtered(env: &Env, topic: &str) {
+    let producer = producer_4x(env).await;
+    for i in 0..13 {
+        let mut msg = Message::new(topic, format!("m{i}"))
+            .with_property("region", ["eu", "us", "asia"][i % 3]);
+        if i < 12 {
+            msg = msg.with_property("a", i.to_string());
+        }
+        producer.send(msg).await.unwrap();
+    }
+    producer
+        .send(
+            Message::new(topic, "last")
+                .with_property("a", "99")
+                .with_property("region", "us"),
+        )
+        .await
+        .unwrap();
+    producer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_filter_expression_receives_only_the_matching_messages() {
+    let cluster = Cluster::start_with(|broker, _| broker.enable_property_filter = true).await;
+    let mut env = Env::start_on(cluster, Mode::Local, |_| {}).await;
+    env.cluster.create_topic("Sql5", 1).await;
+    send_filtered(&env, "Sql5").await;
+    let consumer = consumer(&env, "cg-sql", "Sql5").await;
+    let filter = FilterExpression::new(FilterType::Sql, SQL);
+    let mut got = Vec::new();
+    // The queue is read in order: once `last` is in, everything was read.
+    bounded("the last matching message", async {
+        while !got.iter().any(|b| b == "last") {
+            for m in consumer
+                .receive_with("Sql5", &filter, 32, Duration::from_secs(30))
+                .await
+                .expect("receive")
+            {
+                consumer.ack(&m).await.expect("ack");
+                got.push(String::from_utf8_lossy(m.body()).into_owned());
+            }
+        }
+    })
+    .await;
+    assert_eq!(got, ["m6", "m7", "m9", "m10", "last"]);
+
+    // An expression that does not parse: ILLEGAL_FILTER_EXPRESSION.
+    let bad = FilterExpression::new(FilterType::Sql, "a >> 5");
+    let error = consumer
+        .receive_with("Sql5", &bad, 32, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&error), "ILLEGAL_FILTER_EXPRESSION", "{error}");
+    assert!(
+        error.to_string().contains("invalid SQL92 filter"),
+        "{error}"
+    );
+    consumer.shutdown().await.unwrap();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_filter_on_a_broker_without_the_property_filter_is_unsupported() {
+    // RocketMQ's default: enablePropertyFilter=false.
+    let mut env = Env::start_on(Cluster::start().await, Mode::Cluster, |_| {}).await;
+    env.cluster.create_topic("SqlOff5", 1).await;
+    send_filtered(&env, "SqlOff5").await;
+    let consumer = consumer(&env, "cg-sql-off", "SqlOff5").await;
+    let filter = FilterExpression::new(FilterType::Sql, SQL);
+    let error = consumer
+        .receive_with("SqlOff5", &filter, 32, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&error), "UNSUPPORTED", "{error}");
+    assert!(
+        error.to_string().contains("enablePropertyFilter"),
+        "{error}"
+    );
+    // Tags still are served.
+    let all = receive_one(&consumer, "SqlOff5", Duration::from_secs(30)).await;
+    assert_eq!(all.body(), b"m0");
     consumer.shutdown().await.unwrap();
     env.stop().await;
 }

@@ -44,6 +44,7 @@ const RUNTIME_KEYS: &[(&str, Option<(u64, u64)>)] = &[
     ("rejectTransactionMessage", None),
     ("timerWheelEnable", None),
     ("timerMaxDelaySec", Some((1, 365 * DAY_MS / 1000))),
+    ("enablePropertyFilter", None),
     ("longPollingEnable", None),
     ("shortPollingTimeMills", Some((1, 60_000))),
     ("slaveReadEnable", None),

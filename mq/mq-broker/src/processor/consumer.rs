@@ -1,10 +1,11 @@
 //! Client management and consumer bookkeeping: HEART_BEAT,
-//! UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP, QUERY/UPDATE_CONSUMER_OFFSET,
-//! LOCK/UNLOCK_BATCH_MQ, and the NOTIFY_CONSUMER_IDS_CHANGED call-back.
+//! UNREGISTER_CLIENT, CHECK_CLIENT_CONFIG, GET_CONSUMER_LIST_BY_GROUP,
+//! QUERY/UPDATE_CONSUMER_OFFSET, LOCK/UNLOCK_BATCH_MQ, and the
+//! NOTIFY_CONSUMER_IDS_CHANGED call-back.
 
 use mq_protocol::body::{
-    java_string_hash, ConsumerData, ConsumerListBody, HeartbeatData, LockBatchRequestBody,
-    LockBatchResponseBody,
+    java_string_hash, CheckClientRequestBody, ConsumerData, ConsumerListBody, HeartbeatData,
+    LockBatchRequestBody, LockBatchResponseBody,
 };
 use mq_protocol::header::{
     ConsumerGroupHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
@@ -17,7 +18,7 @@ use mq_remoting::Channel;
 use tracing::{info, warn};
 
 use super::error::{ProcessError, Processed};
-use super::success;
+use super::{filter, success};
 use crate::broker::Broker;
 use crate::manager::clients::ClientInfo;
 use crate::util::now_ms;
@@ -31,6 +32,7 @@ pub(crate) fn heartbeat(
     let data: HeartbeatData = decode_json(&request.body)
         .map_err(|e| ProcessError::system(format!("bad heartbeat body: {e}")))?;
     check_heartbeat_names(&data)?;
+    check_heartbeat_filters(&data, broker.config().enable_property_filter)?;
     let now = now_ms();
     let client = ClientInfo {
         channel: channel.clone(),
@@ -93,6 +95,44 @@ fn check_heartbeat_names(data: &HeartbeatData) -> Result<(), ProcessError> {
         GroupName::check(&producer.group_name).map_err(|e| refuse("producer group", e))?;
     }
     Ok(())
+}
+
+/// Every SQL92 subscription of a heartbeat must be one the broker serves
+/// (see [`check_client_config`]) before any of it is registered: RocketMQ
+/// registers it anyway and fails the group's pulls later with
+/// FILTER_DATA_NOT_EXIST, a consumer that says nothing at start-up. The
+/// remark names the group and topic.
+fn check_heartbeat_filters(data: &HeartbeatData, enabled: bool) -> Result<(), ProcessError> {
+    for consumer in &data.consumer_data_set {
+        for sub in &consumer.subscription_data_set {
+            filter::check_subscription(enabled, sub).map_err(|e| {
+                ProcessError::new(
+                    e.code,
+                    format!(
+                        "{} (HEART_BEAT consumer group {}, topic {})",
+                        e.remark, consumer.group_name, sub.topic
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// CHECK_CLIENT_CONFIG: whether this broker serves a consumer's
+/// subscription, asked before the consumer starts (RocketMQ's
+/// `ClientManageProcessor.checkClientConfig`). TAG subscriptions always;
+/// SQL92 ones only with `enablePropertyFilter`, and only if they compile.
+pub(crate) fn check_client_config(broker: &Broker, request: &RemotingCommand) -> Processed {
+    if request.body.is_empty() {
+        return Ok(success(request));
+    }
+    let body: CheckClientRequestBody = decode_json(&request.body)
+        .map_err(|e| ProcessError::system(format!("bad CHECK_CLIENT_CONFIG body: {e}")))?;
+    if let Some(sub) = &body.subscription_data {
+        filter::check_subscription(broker.config().enable_property_filter, sub)?;
+    }
+    Ok(success(request))
 }
 
 /// The consumer's subscriptions with each TAG subscription's code set

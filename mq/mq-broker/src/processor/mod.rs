@@ -21,6 +21,7 @@ pub(crate) mod broker_admin;
 pub(crate) mod consumer;
 pub(crate) mod consumer_admin;
 pub(crate) mod error;
+pub(crate) mod filter;
 pub(crate) mod inspect;
 pub(crate) mod pull;
 pub(crate) mod query;
@@ -55,6 +56,7 @@ impl BrokerHandler {
             code::PULL_MESSAGE => pull::pull_message(b, request).await,
             code::HEART_BEAT => consumer::heartbeat(b, channel, request),
             code::UNREGISTER_CLIENT => consumer::unregister_client(b, channel, request),
+            code::CHECK_CLIENT_CONFIG => consumer::check_client_config(b, request),
             code::GET_CONSUMER_LIST_BY_GROUP => consumer::consumer_list(b, request),
             code::QUERY_CONSUMER_OFFSET => consumer::query_offset(b, request),
             code::UPDATE_CONSUMER_OFFSET => consumer::update_offset(b, request),

@@ -4,6 +4,11 @@
 //! message is dispatched or its suspend timeout passes (RocketMQ's
 //! PullRequestHoldService), then answered. The consumer's commit offset rides
 //! on the pull and is recorded on the master.
+//!
+//! The subscription (carried by the pull, or the one the group's heartbeat
+//! registered) filters by tag code in the consume queue and, for SQL92, by
+//! the stored message's properties ([`filter`]); either way the next offset
+//! moves past what did not match.
 
 use std::time::Duration;
 
@@ -16,6 +21,7 @@ use mq_protocol::{RemotingCommand, ResponseCode};
 use mq_store::{GetMessageResult, GetMessageStatus};
 
 use super::error::{ProcessError, Processed};
+use super::filter;
 use crate::broker::Broker;
 use crate::util::{now_ms, stopped};
 
@@ -94,12 +100,20 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
             header.queue_id, header.topic, topic_config.read_queue_nums
         )));
     }
-    let subscription = if header.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
-        SubscriptionData::parse(
+    let carried = header.sys_flag & pull_sys_flag::SUBSCRIPTION != 0;
+    let subscription = if carried {
+        SubscriptionData::build(
             &header.topic,
             header.subscription.as_deref().unwrap_or("*"),
+            header.expression_type.as_deref(),
             header.sub_version,
         )
+        .map_err(|e| {
+            ProcessError::new(
+                ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+                format!("parse the consumer's subscription failed: {e}"),
+            )
+        })?
     } else {
         broker
             .clients
@@ -114,6 +128,7 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
                 )
             })?
     };
+    let selector = filter::pull_selector(config.enable_property_filter, &subscription, !carried)?;
 
     let has_commit = header.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0;
     if has_commit && !broker.is_slave() && header.commit_offset >= 0 {
@@ -143,6 +158,9 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
     let codes = subscription.code_set.clone();
     let all = subscription.is_all();
     let filter = move |tags_code: i64| all || codes.contains(&(tags_code as i32));
+    let by_properties = selector
+        .as_deref()
+        .map(|s| move |record: &[u8]| filter::matches_record(s, record));
     let mut shutdown = broker.shutdown.clone();
     loop {
         // The queue's own notification once it exists: appends to other
@@ -154,13 +172,14 @@ pub(crate) async fn pull_message(broker: &Broker, request: &RemotingCommand) -> 
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let result = broker.store.get_message(
+        let result = broker.store.get_message_filtered(
             &header.topic,
             header.queue_id,
             offset,
             max_count,
             max_bytes,
             &filter,
+            by_properties.as_ref().map(|f| f as &dyn Fn(&[u8]) -> bool),
         );
         // Exactly the cases answered PULL_NOT_FOUND are worth waiting on.
         let waitable = match result.status {

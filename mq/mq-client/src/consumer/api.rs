@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mq_protocol::body::{
-    ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue,
+    CheckClientRequestBody, ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody,
+    MessageQueue, SubscriptionData,
 };
 use mq_protocol::header::{
     ConsumerGroupHeader, ConsumerSendMsgBackRequestHeader, OffsetResponseHeader,
@@ -89,6 +90,38 @@ impl ClientInstance {
             max_offset: head.max_offset,
             messages,
         })
+    }
+
+    /// CHECK_CLIENT_CONFIG of each subscription in `subs` with every
+    /// master of its topic (RocketMQ's `checkClientInBroker`, which asks one
+    /// broker): a broker that cannot serve a SQL92 filter (its property
+    /// filter off, or the expression refused) says why, and that is the
+    /// error. A topic without a route yet is not checked.
+    pub(crate) async fn check_client_config(
+        self: &Arc<Self>,
+        group: &str,
+        subs: &[SubscriptionData],
+    ) -> Result<()> {
+        for sub in subs {
+            let Ok(route) = self.route(&sub.topic).await else {
+                continue;
+            };
+            let body = CheckClientRequestBody {
+                client_id: self.client_id().to_owned(),
+                group: group.to_owned(),
+                subscription_data: Some(sub.clone()),
+                namespace: None,
+            };
+            for broker in &route.broker_datas {
+                let Some(addr) = broker.select_broker_addr() else {
+                    continue;
+                };
+                let request = RemotingCommand::request(request_code::CHECK_CLIENT_CONFIG)
+                    .with_body(encode_json(&body));
+                expect_success(self.invoke(addr, request).await?)?;
+            }
+        }
+        Ok(())
     }
 
     /// The group's committed offset of `mq`, `None` if it has none.

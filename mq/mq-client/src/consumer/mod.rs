@@ -6,6 +6,7 @@ pub mod listener;
 pub(crate) mod offset_store;
 pub mod pull;
 pub mod push;
+pub mod selector;
 pub mod tracker;
 
 pub use allocate::allocate_averagely;
@@ -13,4 +14,5 @@ pub use api::{PullResult, PullStatus};
 pub use listener::{ConsumeStatus, Listener, MessageListener, OrderedMessageListener};
 pub use pull::PullConsumer;
 pub use push::{PushConsumer, PushConsumerConfig};
+pub use selector::MessageSelector;
 pub use tracker::OffsetTracker;

@@ -4,12 +4,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_protocol::body::{
-    ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, MessageQueue, SubscriptionData,
-};
+use mq_protocol::body::{ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, MessageQueue};
 use mq_protocol::header::{pull_sys_flag, PullMessageRequestHeader};
 
 use super::api::PullResult;
+use super::MessageSelector;
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::instance::{ClientInstance, ConsumerRegistration};
@@ -91,16 +90,19 @@ impl PullConsumer {
         Ok(readable_queues(topic, &route))
     }
 
-    /// Pulls up to `max` messages from `offset` matching `expression`;
-    /// answers at once when there are none.
+    /// Pulls up to `max` messages from `offset` matching `selector` (a tag
+    /// expression as a `&str`, or [`MessageSelector::by_sql`]); answers at
+    /// once when there are none. The next offset moves past the messages
+    /// that did not match.
     pub async fn pull(
         &self,
         mq: &MessageQueue,
-        expression: &str,
+        selector: impl Into<MessageSelector>,
         offset: i64,
         max: i32,
     ) -> Result<PullResult> {
-        self.pull_inner(mq, expression, offset, max, None).await
+        self.pull_inner(mq, &selector.into(), offset, max, None)
+            .await
     }
 
     /// Like [`PullConsumer::pull`], but the broker holds the request up to
@@ -108,25 +110,25 @@ impl PullConsumer {
     pub async fn pull_blocking(
         &self,
         mq: &MessageQueue,
-        expression: &str,
+        selector: impl Into<MessageSelector>,
         offset: i64,
         max: i32,
         wait: Duration,
     ) -> Result<PullResult> {
-        self.pull_inner(mq, expression, offset, max, Some(wait))
+        self.pull_inner(mq, &selector.into(), offset, max, Some(wait))
             .await
     }
 
     async fn pull_inner(
         &self,
         mq: &MessageQueue,
-        expression: &str,
+        selector: &MessageSelector,
         offset: i64,
         max: i32,
         wait: Option<Duration>,
     ) -> Result<PullResult> {
         let instance = self.check()?;
-        let sub = SubscriptionData::parse(&mq.topic, expression, now_millis());
+        let sub = selector.subscription(&mq.topic, now_millis())?;
         let mut sys_flag = pull_sys_flag::SUBSCRIPTION;
         if wait.is_some() {
             sys_flag |= pull_sys_flag::SUSPEND;
@@ -142,7 +144,7 @@ impl PullConsumer {
             suspend_timeout_millis: wait.map_or(0, |w| w.as_millis() as i64),
             subscription: Some(sub.sub_string.clone()),
             sub_version: sub.sub_version,
-            expression_type: Some("TAG".into()),
+            expression_type: Some(sub.expression_type.clone()),
             max_msg_bytes: None,
         };
         let timeout = instance.timeout() + wait.unwrap_or_default();

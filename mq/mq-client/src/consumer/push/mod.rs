@@ -50,6 +50,7 @@ use self::rebalance::rebalance_loop;
 use self::started::{Started, Subscriptions};
 use crate::config::ClientConfig;
 use crate::consumer::listener::Listener;
+use crate::consumer::MessageSelector;
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::sync::lock;
@@ -104,13 +105,12 @@ impl PushConsumer {
         }
     }
 
-    /// Subscribes to `topic` with a tag expression (`*` or `A || B`).
-    pub fn subscribe(&self, topic: &str, expression: &str) -> Result<()> {
+    /// Subscribes to `topic` with a tag expression (`*` or `A || B`, as a
+    /// `&str`) or a SQL92 filter ([`MessageSelector::by_sql`]).
+    pub fn subscribe(&self, topic: &str, selector: impl Into<MessageSelector>) -> Result<()> {
         mq_protocol::topic::validate_topic(topic).map_err(ClientError::InvalidArgument)?;
-        lock(&self.inner.subscriptions).insert(
-            topic.to_owned(),
-            SubscriptionData::parse(topic, expression, now_millis()),
-        );
+        let subscription = selector.into().subscription(topic, now_millis())?;
+        lock(&self.inner.subscriptions).insert(topic.to_owned(), subscription);
         if let Some(started) = self.started() {
             started.rebalance_now.notify_one();
         }
@@ -184,6 +184,17 @@ impl PushConsumer {
             ));
         }
         let instance = ClientInstance::acquire(&inner.client)?;
+        // Every broker of a filtered topic must serve the filter
+        // (RocketMQ's checkClientInBroker).
+        let filtered: Vec<SubscriptionData> = lock(&inner.subscriptions)
+            .values()
+            .filter(|s| !s.is_tag_type())
+            .cloned()
+            .collect();
+        if let Err(error) = instance.check_client_config(&config.group, &filtered).await {
+            instance.release();
+            return Err(error);
+        }
         let offsets = match open_store(config, &instance) {
             Ok(offsets) => offsets,
             Err(error) => {

@@ -123,7 +123,7 @@ impl Started {
             suspend_timeout_millis: self.config.broker_suspend_max.as_millis() as i64,
             subscription: Some(sub.sub_string.clone()),
             sub_version: sub.sub_version,
-            expression_type: Some("TAG".into()),
+            expression_type: Some(sub.expression_type.clone()),
             max_msg_bytes: None,
         }
     }
