@@ -8,6 +8,9 @@
 #
 #   bench/ab.sh A_BIN_DIR B_BIN_DIR [seconds] [runs] [in-flight] [flush]
 #
+# A_EXTRA / B_EXTRA add lines to side A's / B's broker configuration, e.g.
+# the same build with two settings:
+#   B_EXTRA='serverWorkerThreads=2\n' bench/ab.sh target/release target/release
 # MODE=tx measures transactional sends (mqbench tx: half message, then
 # commit) instead of plain ones.
 #
@@ -33,14 +36,15 @@ trap cleanup EXIT
 
 declare -A ns broker
 start() { # side bin-dir
-    local side=$1 bin=$2
+    local side=$1 bin=$2 extra
+    if [ "$side" = A ]; then extra=${A_EXTRA:-}; else extra=${B_EXTRA:-}; fi
     printf 'listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath=%s/kv-%s.json\n' "$work" "$side" > "$work/ns-$side.properties"
     "$bin/mqnamesrv" -c "$work/ns-$side.properties" > "$work/ns-$side.out" 2>/dev/null &
     pids+=($!)
     for _ in $(seq 50); do grep -q 'boot success' "$work/ns-$side.out" && break; sleep 0.1; done
     ns[$side]=$(sed -n 's/.*address=\([0-9.:]*\).*/\1/p' "$work/ns-$side.out")
-    printf 'brokerName=bench-%s\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s/store-%s\nflushDiskType=%s\nmapedFileSizeCommitLog=1073741824\n' \
-        "$side" "${ns[$side]}" "$work" "$side" "$FLUSH" > "$work/broker-$side.properties"
+    printf 'brokerName=bench-%s\nlistenPort=0\nbindAddress=127.0.0.1\nbrokerIP1=127.0.0.1\nnamesrvAddr=%s\nstorePathRootDir=%s/store-%s\nflushDiskType=%s\nmapedFileSizeCommitLog=1073741824\n%b' \
+        "$side" "${ns[$side]}" "$work" "$side" "$FLUSH" "$extra" > "$work/broker-$side.properties"
     "$bin/mqbroker" -c "$work/broker-$side.properties" > "$work/broker-$side.out" 2>/dev/null &
     broker[$side]=$!
     pids+=($!)
@@ -54,7 +58,7 @@ start B "$B_BIN"
 sleep 1
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, ${SECONDS_PER_RUN}s per run, ${INFLIGHT} in flight, 1 KiB, $FLUSH, mqbench $MODE"
-echo "# A=$A_BIN B=$B_BIN"
+echo "# A=$A_BIN ${A_EXTRA:+(+ $A_EXTRA)} B=$B_BIN ${B_EXTRA:+(+ $B_EXTRA)}"
 for r in $(seq "$RUNS"); do
     for side in A B; do
         bin=$A_BIN
