@@ -245,8 +245,16 @@ pub(crate) fn all_consumer_offsets(broker: &Broker, request: &RemotingCommand) -
 }
 
 /// GET_ALL_DELAY_OFFSET.
+///
+/// Beside the table, `commitLogMaxOffset`: the commit log end read after
+/// it, below which lie the delivered copies the offsets count (a slave
+/// takes the table once it has that much; other clients ignore the field).
 pub(crate) fn all_delay_offsets(broker: &Broker, request: &RemotingCommand) -> Processed {
-    Ok(success(request).with_body(broker.delay_offsets.to_json()))
+    let table = broker.delay_offsets.to_json();
+    let end = broker.store.commit_log_max_offset();
+    Ok(success(request)
+        .with_body(table)
+        .with_field("commitLogMaxOffset", end))
 }
 
 /// GET_TIMER_CHECK_POINT: what a slave copies so that, restarted as

@@ -12,6 +12,13 @@
 //! waits, retried every [`SYNC_TICK`]), and only if it describes no timer
 //! queue entry this slave does not have. It is merged into the slave's
 //! own ([`TimerCheckpoint::union`]), so it never moves back.
+//!
+//! Delay offsets say the same of the delay levels' queues, and wait the
+//! same way: a master that sends `commitLogMaxOffset` beside its table
+//! (read after it) has its table taken once this slave's commit log holds
+//! that much, so a slave made master never skips a delayed message whose
+//! delivered copy it lacks. A table without the field (an older master) is
+//! taken at once, as before.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,6 +150,41 @@ pub(crate) struct SlaveSynchronize {
     waiting_timer: Mutex<Option<MasterTimerCheckpoint>>,
     /// The master was told once not to serve GET_TIMER_CHECK_POINT.
     timer_unsupported_noted: AtomicBool,
+    /// The master's delay offsets, until this slave's commit log holds the
+    /// delivered copies they count.
+    waiting_delay: Mutex<Option<MasterDelayOffsets>>,
+}
+
+/// A master's delay offset table (GET_ALL_DELAY_OFFSET's body) and, from a
+/// master that sends it, its commit log end read after the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MasterDelayOffsets {
+    pub table: bytes::Bytes,
+    pub commit_log_offset: Option<u64>,
+}
+
+impl MasterDelayOffsets {
+    /// The table of a successful GET_ALL_DELAY_OFFSET response; a
+    /// `commitLogMaxOffset` that is not a non-negative number is refused.
+    pub(crate) fn parse(response: &RemotingCommand) -> Result<Self, String> {
+        let commit_log_offset = response
+            .field("commitLogMaxOffset")
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("commitLogMaxOffset {v:?}"))
+            })
+            .transpose()?;
+        Ok(MasterDelayOffsets {
+            table: response.body.clone(),
+            commit_log_offset,
+        })
+    }
+
+    /// Whether `store` holds everything the master had when it read the table.
+    fn fits(&self, store: &MessageStore) -> bool {
+        self.commit_log_offset
+            .is_none_or(|end| store.dispatched_offset() >= end)
+    }
 }
 
 impl SlaveSynchronize {
@@ -151,6 +193,7 @@ impl SlaveSynchronize {
             broker,
             waiting_timer: Mutex::new(None),
             timer_unsupported_noted: AtomicBool::new(false),
+            waiting_delay: Mutex::new(None),
         }
     }
 
@@ -167,12 +210,20 @@ impl SlaveSynchronize {
             return Step::Idle;
         };
         if !broker.ha.metadata_sync_due(&master, SYNC_INTERVAL, now) {
-            return match self.apply_waiting_timer() {
+            let delay = match self.apply_waiting_delay() {
                 Ok(Applied::Saved) => Step::Worked,
                 Ok(_) => Step::Idle,
                 Err(e) => {
-                    warn!(%master, error = %e, "the master's timer checkpoint was refused");
+                    warn!(%master, error = %e, "the master's delay offsets were refused");
                     Step::Idle
+                }
+            };
+            return match self.apply_waiting_timer() {
+                Ok(Applied::Saved) => Step::Worked,
+                Ok(_) => delay,
+                Err(e) => {
+                    warn!(%master, error = %e, "the master's timer checkpoint was refused");
+                    delay
                 }
             };
         }
@@ -210,13 +261,8 @@ impl SlaveSynchronize {
             }
             Err(e) => failures.push(format!("consumer offsets: {e}")),
         }
-        match fetch(broker, &master, request_code::GET_ALL_DELAY_OFFSET).await {
-            Ok(body) => {
-                if let Err(e) = broker.delay_offsets.replace_from_master(&body) {
-                    failures.push(format!("delay offsets: {e}"));
-                }
-            }
-            Err(e) => failures.push(format!("delay offsets: {e}")),
+        if let Err(e) = self.copy_delay_offsets(&master).await {
+            failures.push(format!("delay offsets: {e}"));
         }
         if let Err(e) = self.copy_timer_checkpoint(&master).await {
             failures.push(format!("timer checkpoint: {e}"));
@@ -262,6 +308,38 @@ impl SlaveSynchronize {
             Applied::Unchanged => {}
         }
         Ok(())
+    }
+
+    /// Fetches the master's delay offsets and takes them, or keeps them
+    /// waiting for replication (replacing an older table that waits).
+    async fn copy_delay_offsets(&self, master: &str) -> Result<(), String> {
+        let response = call(&self.broker, master, request_code::GET_ALL_DELAY_OFFSET).await?;
+        if response.code != 0 {
+            return Err(refused(&response));
+        }
+        *lock(&self.waiting_delay) = Some(MasterDelayOffsets::parse(&response)?);
+        if self.apply_waiting_delay()? == Applied::Waiting {
+            debug!(%master, "the master's delay offsets wait for replication");
+        }
+        Ok(())
+    }
+
+    /// Applies the waiting delay offsets, if any: they stay waiting while
+    /// this store lacks commit log the master had when it read them.
+    fn apply_waiting_delay(&self) -> Result<Applied, String> {
+        let mut waiting = lock(&self.waiting_delay);
+        let Some(offsets) = waiting.take() else {
+            return Ok(Applied::Unchanged);
+        };
+        if !offsets.fits(&self.broker.store) {
+            *waiting = Some(offsets);
+            return Ok(Applied::Waiting);
+        }
+        self.broker
+            .delay_offsets
+            .replace_from_master(&offsets.table)
+            .map_err(|e| e.to_string())?;
+        Ok(Applied::Saved)
     }
 
     /// Applies the waiting timer checkpoint, if any; it stays waiting while
@@ -347,6 +425,78 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    fn delay_response(table: &[u8], commit_log_max_offset: Option<&str>) -> RemotingCommand {
+        let mut response = RemotingCommand::response_to(
+            &RemotingCommand::request(request_code::GET_ALL_DELAY_OFFSET),
+            ResponseCode::SUCCESS,
+        )
+        .with_body(table.to_vec());
+        if let Some(offset) = commit_log_max_offset {
+            response = response.with_field("commitLogMaxOffset", offset);
+        }
+        response
+    }
+
+    #[tokio::test]
+    async fn a_masters_delay_offsets_wait_until_this_log_holds_what_they_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let slave = broker(dir.path(), BrokerConfig::default());
+        timer_messages(&slave, 2).await;
+        let end = slave.store.commit_log_max_offset();
+        let sync = SlaveSynchronize::new(slave.clone());
+        let table = br#"{"offsetTable":{"1":5,"3":2}}"#;
+
+        // What the master's processor answers carries its commit log end.
+        let answered = crate::processor::admin::all_delay_offsets(
+            &slave,
+            &RemotingCommand::request(request_code::GET_ALL_DELAY_OFFSET),
+        )
+        .unwrap();
+        assert_eq!(
+            answered.field("commitLogMaxOffset"),
+            Some(end.to_string().as_str())
+        );
+
+        // The master had more commit log than we do: the table waits.
+        let longer = (end + 1).to_string();
+        *lock(&sync.waiting_delay) =
+            Some(MasterDelayOffsets::parse(&delay_response(table, Some(&longer))).unwrap());
+        assert_eq!(sync.apply_waiting_delay(), Ok(Applied::Waiting));
+        assert_eq!(slave.delay_offsets.get(1), 0, "not taken yet");
+        assert_eq!(
+            sync.apply_waiting_delay(),
+            Ok(Applied::Waiting),
+            "still waiting"
+        );
+
+        // As much as the master had: taken, and no longer waiting.
+        let same = end.to_string();
+        *lock(&sync.waiting_delay) =
+            Some(MasterDelayOffsets::parse(&delay_response(table, Some(&same))).unwrap());
+        assert_eq!(sync.apply_waiting_delay(), Ok(Applied::Saved));
+        assert_eq!(slave.delay_offsets.get(1), 5);
+        assert_eq!(slave.delay_offsets.get(3), 2);
+        assert_eq!(sync.apply_waiting_delay(), Ok(Applied::Unchanged));
+
+        // An older master sends no end: taken at once, as before.
+        let older = MasterDelayOffsets::parse(&delay_response(br#"{"offsetTable":{"1":9}}"#, None))
+            .unwrap();
+        assert_eq!(older.commit_log_offset, None);
+        *lock(&sync.waiting_delay) = Some(older);
+        assert_eq!(sync.apply_waiting_delay(), Ok(Applied::Saved));
+        assert_eq!(slave.delay_offsets.get(1), 9);
+
+        // A malformed end is refused; a malformed table changes nothing.
+        for bad in ["-1", "ten", ""] {
+            assert!(MasterDelayOffsets::parse(&delay_response(table, Some(bad))).is_err());
+        }
+        *lock(&sync.waiting_delay) = Some(
+            MasterDelayOffsets::parse(&delay_response(b"{\"offsetTable\":", Some(&same))).unwrap(),
+        );
+        assert!(sync.apply_waiting_delay().is_err());
+        assert_eq!(slave.delay_offsets.get(1), 9);
     }
 
     /// Puts `n` timer messages (due in an hour) in `broker`'s timer queue.
