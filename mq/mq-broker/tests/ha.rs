@@ -872,3 +872,78 @@ async fn a_slave_restarted_as_master_does_not_deliver_its_masters_timer_messages
     .await;
     admin.shutdown().await;
 }
+
+/// Where the schedule service of broker `name` stands on delay `level`
+/// (its `config/delayOffset.json`); 0 while there is none.
+fn delay_offset(dir: &Path, name: &str, level: i32) -> i64 {
+    std::fs::read(dir.join(name).join("config").join("delayOffset.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|table| table["offsetTable"][level.to_string()].as_i64())
+        .unwrap_or(0)
+}
+
+/// A message of `body` to `Delayed` at delay `level` (1 = 1 s, 2 = 5 s).
+fn delayed(body: &str, level: &str) -> (mq_protocol::header::SendMessageRequestHeader, Vec<u8>) {
+    with_property(
+        message("Delayed", 0, "", "", body.as_bytes()),
+        "DELAY",
+        level,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_restarted_as_master_neither_repeats_nor_skips_its_masters_delayed_messages() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin(&ns.addr, "ha-delay-admin").await;
+    let client = client();
+    // SYNC_MASTER: a SEND_OK means the slave has the message.
+    let master = BrokerProcess::spawn(&config(
+        dir.path(),
+        "master",
+        &ns.addr,
+        "SYNC_MASTER",
+        "syncFlushTimeout=3000\n",
+    ));
+    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
+    wait_with_logs("the slave connected", &[&master, &slave], || async {
+        info_u64(&admin, &master.addr, "haConnectionCount").await == Some(1)
+    })
+    .await;
+    create_topic(&client, &master.addr, "Delayed", 1).await;
+    heartbeat_consumer(&client, &master.addr, "c1", "g", &[("Delayed", "*")]).await;
+
+    // Delivered by the master after 1 s ...
+    send(&client, &master.addr, delayed("first", "1")).await;
+    let got = pull_all(&client, &master.addr, "g", "Delayed", 1, 1, LIMIT).await;
+    assert_eq!(bodies(&got), BTreeSet::from(["first".to_owned()]));
+    // ... and the slave's copy of the delay offsets counts it (within one
+    // copy interval, 10 s, once its log holds the delivered copy).
+    wait_with_logs(
+        "the slave's delay offsets count the delivery",
+        &[&master, &slave],
+        || async { delay_offset(dir.path(), "slave", 1) == 1 },
+    )
+    .await;
+
+    // Pending when the master dies (due in 5 s; the kill follows the
+    // SEND_OK at once).
+    send(&client, &master.addr, delayed("second", "2")).await;
+    master.kill();
+
+    // The slave's store, restarted as master.
+    slave.stop();
+    let promoted = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "ASYNC_MASTER", ""));
+    heartbeat_consumer(&client, &promoted.addr, "c1", "g", &[("Delayed", "*")]).await;
+    let got = pull_all(&client, &promoted.addr, "g", "Delayed", 1, 2, LIMIT).await;
+    // A second copy of "first" would be due at once, before "second": with
+    // "second" there, the queue is complete.
+    let got: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    assert_eq!(got, ["first", "second"], "{}", promoted.log());
+    assert_eq!(max_offset(&client, &promoted.addr, "Delayed", 0).await, 2);
+    admin.shutdown().await;
+}
