@@ -773,6 +773,54 @@ async fn a_consumer_far_behind_is_sent_to_the_slave() {
     admin.shutdown().await;
 }
 
+/// A SYNC_MASTER of `broker-a` (a SEND_OK means the slave has the
+/// message) and its slave, connected; `topic` on the master with one
+/// queue, group `g` subscribed to it.
+async fn synced_pair(
+    dir: &Path,
+    namesrv: &str,
+    admin: &AdminClient,
+    client: &mq_remoting::RemotingClient,
+    topic: &str,
+) -> (BrokerProcess, BrokerProcess) {
+    let master = BrokerProcess::spawn(&config(
+        dir,
+        "master",
+        namesrv,
+        "SYNC_MASTER",
+        "syncFlushTimeout=3000\n",
+    ));
+    let slave = BrokerProcess::spawn(&config(dir, "slave", namesrv, "SLAVE", ""));
+    wait_with_logs("the slave connected", &[&master, &slave], || async {
+        info_u64(admin, &master.addr, "haConnectionCount").await == Some(1)
+    })
+    .await;
+    create_topic(client, &master.addr, topic, 1).await;
+    heartbeat_consumer(client, &master.addr, "c1", "g", &[(topic, "*")]).await;
+    (master, slave)
+}
+
+/// Stops `slave` and starts its store again as master: that broker, and
+/// the bodies of the first `want` messages of `topic` there, in order.
+async fn promote(
+    dir: &Path,
+    namesrv: &str,
+    client: &mq_remoting::RemotingClient,
+    slave: BrokerProcess,
+    topic: &str,
+    want: usize,
+) -> (BrokerProcess, Vec<String>) {
+    slave.stop();
+    let promoted = BrokerProcess::spawn(&config(dir, "slave", namesrv, "ASYNC_MASTER", ""));
+    heartbeat_consumer(client, &promoted.addr, "c1", "g", &[(topic, "*")]).await;
+    let got = pull_all(client, &promoted.addr, "g", topic, 1, want, LIMIT).await;
+    let got = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    (promoted, got)
+}
+
 /// The timer checkpoint in the store of broker `name`; `None` while there
 /// is none (or it cannot be read).
 fn timer_checkpoint(dir: &Path, name: &str) -> Option<TimerCheckpoint> {
@@ -797,21 +845,7 @@ async fn a_slave_restarted_as_master_does_not_deliver_its_masters_timer_messages
     let dir = tempfile::tempdir().unwrap();
     let admin = admin(&ns.addr, "ha-timer-admin").await;
     let client = client();
-    // SYNC_MASTER: a SEND_OK means the slave has the message.
-    let master = BrokerProcess::spawn(&config(
-        dir.path(),
-        "master",
-        &ns.addr,
-        "SYNC_MASTER",
-        "syncFlushTimeout=3000\n",
-    ));
-    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
-    wait_with_logs("the slave connected", &[&master, &slave], || async {
-        info_u64(&admin, &master.addr, "haConnectionCount").await == Some(1)
-    })
-    .await;
-    create_topic(&client, &master.addr, "Promoted", 1).await;
-    heartbeat_consumer(&client, &master.addr, "c1", "g", &[("Promoted", "*")]).await;
+    let (master, slave) = synced_pair(dir.path(), &ns.addr, &admin, &client, "Promoted").await;
 
     // Delivered by the master.
     send(&client, &master.addr, timed("first", "1000")).await;
@@ -846,16 +880,9 @@ async fn a_slave_restarted_as_master_does_not_deliver_its_masters_timer_messages
     master.kill();
 
     // The slave's store, restarted as master.
-    slave.stop();
-    let promoted = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "ASYNC_MASTER", ""));
-    heartbeat_consumer(&client, &promoted.addr, "c1", "g", &[("Promoted", "*")]).await;
-    let got = pull_all(&client, &promoted.addr, "g", "Promoted", 1, 2, LIMIT).await;
+    let (promoted, got) = promote(dir.path(), &ns.addr, &client, slave, "Promoted", 2).await;
     // A copy of "first" would be due before "second" and so written to the
     // queue before it: with "second" there, the queue is complete.
-    let got: Vec<String> = got
-        .iter()
-        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-        .collect();
     assert_eq!(got, ["first", "second"], "{}", promoted.log());
     assert_eq!(max_offset(&client, &promoted.addr, "Promoted", 0).await, 2);
     wait_with_logs(
@@ -898,21 +925,7 @@ async fn a_slave_restarted_as_master_neither_repeats_nor_skips_its_masters_delay
     let dir = tempfile::tempdir().unwrap();
     let admin = admin(&ns.addr, "ha-delay-admin").await;
     let client = client();
-    // SYNC_MASTER: a SEND_OK means the slave has the message.
-    let master = BrokerProcess::spawn(&config(
-        dir.path(),
-        "master",
-        &ns.addr,
-        "SYNC_MASTER",
-        "syncFlushTimeout=3000\n",
-    ));
-    let slave = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "SLAVE", ""));
-    wait_with_logs("the slave connected", &[&master, &slave], || async {
-        info_u64(&admin, &master.addr, "haConnectionCount").await == Some(1)
-    })
-    .await;
-    create_topic(&client, &master.addr, "Delayed", 1).await;
-    heartbeat_consumer(&client, &master.addr, "c1", "g", &[("Delayed", "*")]).await;
+    let (master, slave) = synced_pair(dir.path(), &ns.addr, &admin, &client, "Delayed").await;
 
     // Delivered by the master after 1 s ...
     send(&client, &master.addr, delayed("first", "1")).await;
@@ -933,16 +946,9 @@ async fn a_slave_restarted_as_master_neither_repeats_nor_skips_its_masters_delay
     master.kill();
 
     // The slave's store, restarted as master.
-    slave.stop();
-    let promoted = BrokerProcess::spawn(&config(dir.path(), "slave", &ns.addr, "ASYNC_MASTER", ""));
-    heartbeat_consumer(&client, &promoted.addr, "c1", "g", &[("Delayed", "*")]).await;
-    let got = pull_all(&client, &promoted.addr, "g", "Delayed", 1, 2, LIMIT).await;
+    let (promoted, got) = promote(dir.path(), &ns.addr, &client, slave, "Delayed", 2).await;
     // A second copy of "first" would be due at once, before "second": with
     // "second" there, the queue is complete.
-    let got: Vec<String> = got
-        .iter()
-        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-        .collect();
     assert_eq!(got, ["first", "second"], "{}", promoted.log());
     assert_eq!(max_offset(&client, &promoted.addr, "Delayed", 0).await, 2);
     admin.shutdown().await;
