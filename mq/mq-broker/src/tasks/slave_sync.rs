@@ -97,10 +97,10 @@ impl MasterTimerCheckpoint {
     }
 }
 
-/// What became of a master's timer checkpoint.
+/// What became of a master's timer checkpoint or delay offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Applied {
-    /// Merged into the slave's file, which changed.
+    /// Taken: the slave's file was written.
     Saved,
     /// The slave's file already had all of it.
     Unchanged,
@@ -210,22 +210,18 @@ impl SlaveSynchronize {
             return Step::Idle;
         };
         if !broker.ha.metadata_sync_due(&master, SYNC_INTERVAL, now) {
-            let delay = match self.apply_waiting_delay() {
-                Ok(Applied::Saved) => Step::Worked,
-                Ok(_) => Step::Idle,
-                Err(e) => {
-                    warn!(%master, error = %e, "the master's delay offsets were refused");
-                    Step::Idle
+            let mut step = Step::Idle;
+            for (what, applied) in [
+                ("delay offsets", self.apply_waiting_delay()),
+                ("timer checkpoint", self.apply_waiting_timer()),
+            ] {
+                match applied {
+                    Ok(Applied::Saved) => step = Step::Worked,
+                    Ok(_) => {}
+                    Err(e) => warn!(%master, error = %e, "the master's {what} was refused"),
                 }
-            };
-            return match self.apply_waiting_timer() {
-                Ok(Applied::Saved) => Step::Worked,
-                Ok(_) => delay,
-                Err(e) => {
-                    warn!(%master, error = %e, "the master's timer checkpoint was refused");
-                    delay
-                }
-            };
+            }
+            return step;
         }
         let mut failures = Vec::new();
         match fetch(broker, &master, request_code::GET_ALL_TOPIC_CONFIG).await {
