@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Env, Mode};
+use common::{code_of, Env, Mode};
 use mq_client::{AdminClient, ClientConfig, Credentials, TopicSpec};
 use mq_proxy::config::Secret;
 use mq_testkit::{wait_for, wait_until, Cluster, WAIT};
@@ -132,16 +132,6 @@ fn message(topic: &str, body: &str) -> impl rocketmq::model::message::Message {
         .set_tag("TagA")
         .build()
         .unwrap()
-}
-
-/// The 5.x code an SDK error carries (`context: { code: ... }`).
-fn code_of(error: &rocketmq::error::ClientError) -> String {
-    error
-        .context()
-        .iter()
-        .find(|(k, _)| *k == "code")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| format!("no code in {error}"))
 }
 
 fn message_of(error: &rocketmq::error::ClientError) -> String {

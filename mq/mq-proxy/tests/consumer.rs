@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mode};
+use common::{code_of, Env, Mode};
 use mq_client::SubscriptionGroupConfig;
 use mq_client::{AdminClient, ClientConfig, Message, MessageQueue, Producer, ProducerConfig};
 use mq_testkit::{bounded, wait_for, Cluster};
@@ -233,16 +233,6 @@ async fn a_group_that_consumes_orderly_is_fifo_for_a_client_that_did_not_ask() {
     producer.shutdown().await;
     consumer.shutdown().await.unwrap();
     env.stop().await;
-}
-
-/// The 5.x code an SDK error carries (`context: { code: ... }`).
-fn code_of(error: &rocketmq::error::ClientError) -> String {
-    error
-        .context()
-        .iter()
-        .find(|(k, _)| *k == "code")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| format!("no code in {error}"))
 }
 
 const SQL: &str = "a > 5 AND region IN ('eu','us')";

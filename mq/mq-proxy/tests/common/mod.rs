@@ -152,3 +152,13 @@ impl Env {
         got
     }
 }
+
+/// The 5.x code an SDK error carries (`context: { code: ... }`).
+pub fn code_of(error: &rocketmq::error::ClientError) -> String {
+    error
+        .context()
+        .iter()
+        .find(|(k, _)| *k == "code")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| format!("no code in {error}"))
+}
