@@ -8,7 +8,7 @@ use mq_client::{MessageQueue as Queue4, MessageSelector};
 use mq_protocol::filter::Selector;
 use mq_protocol::route::TopicRouteData;
 
-use crate::consumer::{lock, Receipt, MAX_LONG_POLL};
+use crate::consumer::{lock, Receipt, SendBack, MAX_LONG_POLL};
 use crate::convert;
 use crate::pb::*;
 use crate::status::{self, ProxyError};
@@ -162,7 +162,7 @@ impl Proxy {
         let messages = delivered
             .into_iter()
             .map(|d| {
-                let mut message = convert::inbound(&d.message, &mq.topic);
+                let mut message = convert::inbound(&d.message, &d.topic);
                 if let Some(sys) = message.system_properties.as_mut() {
                     sys.receipt_handle = Some(d.receipt.encode());
                     sys.delivery_attempt = Some(d.attempts);
@@ -193,12 +193,7 @@ impl Proxy {
                 )
             })?;
         lock(&slot.state).ack(&receipt)?;
-        let mq = Queue4 {
-            topic: topic.to_owned(),
-            broker_name: receipt.broker.clone(),
-            queue_id: receipt.queue_id,
-        };
-        self.commit_slot(group, &mq).await
+        self.commit_slot(group, &receipt.queue(group, topic)).await
     }
 
     pub(crate) async fn ack(
@@ -284,11 +279,7 @@ impl Proxy {
                     "the receipt handle names no queue this proxy delivered from",
                 )
             })?;
-        let mq = Queue4 {
-            topic: topic.clone(),
-            broker_name: receipt.broker.clone(),
-            queue_id: receipt.queue_id,
-        };
+        let mq = receipt.queue(&group, &topic);
         let route = self.route(&topic).await?;
         let broker_addr = master_addr(&route, &mq.broker_name)?;
         let consumer = self.inner.consumers.consumer(&group).await?;
@@ -301,11 +292,13 @@ impl Proxy {
                 ProxyError::new(Code::MessageNotFound, "the message is no longer stored")
             })?;
         lock(&slot.state).ack(&receipt)?;
-        let max = request.max_delivery_attempts.max(1);
-        self.inner
-            .consumers
-            .to_dlq(&self.inner.admin, &broker_addr, &group, &message, max)
-            .await?;
+        let back = SendBack {
+            admin: &self.inner.admin,
+            broker_addr: &broker_addr,
+            group: &group,
+            max_attempts: request.max_delivery_attempts.max(1),
+        };
+        back.to_dlq(&message).await?;
         self.commit_slot(&group, &mq).await
     }
 

@@ -8,10 +8,24 @@
 //! is the smallest pending offset (or `next_pull`), so an acknowledged
 //! message never comes back after a broker restart, and an unacknowledged
 //! one is still above the committed offset when the proxy restarts (then
-//! it is delivered again: at least once). A message whose invisible time
-//! passed is pulled again at its offset; after the group's max attempts
-//! (`retryMaxTimes` + 1) it goes to `%DLQ%<group>` through
-//! CONSUMER_SEND_MSG_BACK with delay level -1.
+//! it is delivered again: at least once).
+//!
+//! A message whose invisible time passed is *revived*: the proxy writes a
+//! copy of it to the group's retry queue on the same broker (queue 0 of
+//! `%RETRY%<group>`, the 4.x retry topic) with its attempts so far as the
+//! copy's reconsume times, and lets the original's offset be committed.
+//! The copy is delivered from there, by any receive of the group on that
+//! broker, as attempt reconsume times + 1. So the count of attempts lives
+//! in the store, not in this process: a broker or proxy restart repeats at
+//! most the attempt that was in flight, instead of starting the count
+//! again (RocketMQ 5's proxy revives into a retry topic too). After the
+//! group's max attempts (`retryMaxTimes` + 1) a message goes to
+//! `%DLQ%<group>` through CONSUMER_SEND_MSG_BACK with delay level -1.
+//!
+//! FIFO receives (the client asked, or the group is
+//! `consumeMessageOrderly`) deliver a queue in order, so an expired message
+//! comes again in place, before anything after it; its attempts are
+//! counted in this process only, and start again after a restart.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,8 +34,9 @@ use std::time::{Duration, Instant};
 use mq_client::{
     AdminClient, ClientConfig, MessageExt, MessageQueue, MessageSelector, PullConsumer, PullStatus,
 };
-use mq_protocol::header::ConsumerSendMsgBackRequestHeader;
-use mq_protocol::{request_code, RemotingCommand};
+use mq_protocol::header::{ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader};
+use mq_protocol::message::{properties_to_string, property, sys_flag};
+use mq_protocol::{request_code, topic, RemotingCommand, ResponseCode};
 use tracing::{debug, warn};
 
 use crate::pb::Code;
@@ -30,21 +45,47 @@ use crate::status::ProxyError;
 /// The longest a receive is held waiting for a message.
 pub(crate) const MAX_LONG_POLL: Duration = Duration::from_secs(20);
 
-/// One delivery's receipt handle: `<broker>/<queue>/<offset>/<delivery>`.
+/// How many expired deliveries one receive revives per queue at most, so
+/// that a receive after a long pause still answers soon.
+const MAX_REVIVE_PER_RECEIVE: usize = 32;
+
+/// The producer group the revived copies are sent under.
+const REVIVE_PRODUCER_GROUP: &str = "PROXY_REVIVE_GROUP";
+
+/// One delivery's receipt handle: `<broker>/<queue>/<offset>/<delivery>`,
+/// the queue as `r<id>` when the delivery came from the group's retry
+/// queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Receipt {
     pub broker: String,
     pub queue_id: i32,
     pub offset: i64,
     pub delivery: u64,
+    /// From the group's retry queue, not from the topic's.
+    pub retry: bool,
 }
 
 impl Receipt {
     pub fn encode(&self) -> String {
+        let r = if self.retry { "r" } else { "" };
         format!(
-            "{}/{}/{}/{}",
+            "{}/{r}{}/{}/{}",
             self.broker, self.queue_id, self.offset, self.delivery
         )
+    }
+
+    /// The 4.x queue the delivery came from: `topic`'s, or `group`'s retry
+    /// queue.
+    pub fn queue(&self, group: &str, topic: &str) -> MessageQueue {
+        MessageQueue {
+            topic: if self.retry {
+                topic::retry_topic(group)
+            } else {
+                topic.to_owned()
+            },
+            broker_name: self.broker.clone(),
+            queue_id: self.queue_id,
+        }
     }
 
     pub fn decode(handle: &str) -> Result<Receipt, ProxyError> {
@@ -63,16 +104,19 @@ impl Receipt {
             .next()
             .and_then(|p| p.parse().ok())
             .ok_or_else(invalid)?;
-        let queue_id = parts
-            .next()
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(invalid)?;
+        let queue = parts.next().ok_or_else(invalid)?;
+        let (retry, queue) = match queue.strip_prefix('r') {
+            Some(rest) => (true, rest),
+            None => (false, queue),
+        };
+        let queue_id = queue.parse().map_err(|_| invalid())?;
         let broker = parts.next().filter(|b| !b.is_empty()).ok_or_else(invalid)?;
         Ok(Receipt {
             broker: broker.to_owned(),
             queue_id,
             offset,
             delivery,
+            retry,
         })
     }
 }
@@ -90,6 +134,8 @@ pub(crate) struct QueueState {
     next_pull: i64,
     pending: BTreeMap<i64, Pending>,
     next_delivery: u64,
+    /// The offset last committed to the broker from this state.
+    committed: Option<i64>,
 }
 
 impl QueueState {
@@ -119,15 +165,17 @@ impl QueueState {
             .collect()
     }
 
-    /// Records a delivery of `offset` invisible until `visible_at`; returns
-    /// its delivery number and attempt count.
-    pub fn deliver(&mut self, offset: i64, visible_at: Instant) -> (u64, i32) {
+    /// Records a delivery of `offset` invisible until `visible_at`, a
+    /// message delivered `earlier` times before it came to this queue (a
+    /// revived copy's reconsume times); returns its delivery number and
+    /// attempt count.
+    pub fn deliver(&mut self, offset: i64, visible_at: Instant, earlier: i32) -> (u64, i32) {
         self.next_delivery += 1;
         let delivery = self.next_delivery;
         let entry = self.pending.entry(offset).or_insert(Pending {
             visible_at,
             delivery,
-            attempts: 0,
+            attempts: earlier.max(0),
         });
         entry.visible_at = visible_at;
         entry.delivery = delivery;
@@ -138,6 +186,12 @@ impl QueueState {
     /// Moves the pull position past a pull's range.
     pub fn pulled_to(&mut self, next: i64) {
         self.next_pull = self.next_pull.max(next);
+    }
+
+    /// The committable offset if it differs from the one last committed.
+    pub fn commit_due(&self) -> Option<i64> {
+        let offset = self.committable();
+        (self.committed != Some(offset)).then_some(offset)
     }
 
     fn check(&self, receipt: &Receipt) -> Result<(), ProxyError> {
@@ -191,6 +245,8 @@ pub(crate) struct Consumers {
     consumers: tokio::sync::Mutex<HashMap<String, PullConsumer>>,
     queues: Mutex<HashMap<QueueKey, Arc<QueueSlot>>>,
     policies: Mutex<HashMap<String, (Instant, GroupPolicy)>>,
+    /// (group, broker) whose retry topic was missing, and since when.
+    missing_retry: Mutex<HashMap<(String, String), Instant>>,
 }
 
 /// What a consumer group's subscription group config on the broker decides
@@ -219,6 +275,8 @@ const POLICY_TTL: Duration = Duration::from_secs(10);
 /// A message a receive delivers.
 pub(crate) struct Delivered {
     pub message: MessageExt,
+    /// The topic it was sent to (a revived copy's `RETRY_TOPIC`).
+    pub topic: String,
     pub receipt: Receipt,
     pub attempts: i32,
 }
@@ -230,6 +288,7 @@ impl Consumers {
             consumers: Default::default(),
             queues: Default::default(),
             policies: Default::default(),
+            missing_retry: Default::default(),
         }
     }
 
@@ -277,20 +336,17 @@ impl Consumers {
         Ok(self.lock_queues().entry(key).or_insert(slot).clone())
     }
 
-    /// The slot a receipt names, if the proxy knows it.
+    /// The slot a receipt names (see [`Receipt::queue`]), if the proxy
+    /// knows it.
     pub fn known_slot(
         &self,
         group: &str,
         topic: &str,
         receipt: &Receipt,
     ) -> Option<Arc<QueueSlot>> {
+        let mq = receipt.queue(group, topic);
         self.lock_queues()
-            .get(&(
-                group.to_owned(),
-                topic.to_owned(),
-                receipt.broker.clone(),
-                receipt.queue_id,
-            ))
+            .get(&(group.to_owned(), mq.topic, mq.broker_name, mq.queue_id))
             .cloned()
     }
 
@@ -351,9 +407,12 @@ impl Consumers {
         Ok(())
     }
 
-    /// Receives up to `batch` messages of `mq`: first those whose invisible
-    /// time passed (to the DLQ past `max_attempts`), then new ones, waiting
-    /// up to `wait` for one.
+    /// Receives up to `batch` messages of `mq`, waiting up to `wait` for
+    /// one. FIFO: the queue's first unacknowledged message again once its
+    /// invisible time passed (to the DLQ past `max_attempts`), else new
+    /// ones. Otherwise: expired deliveries of this queue and of the group's
+    /// retry queue are revived (or go to the DLQ), then the retry queue's
+    /// messages are delivered, then new ones of `mq`.
     #[allow(clippy::too_many_arguments)]
     pub async fn receive(
         &self,
@@ -372,51 +431,81 @@ impl Consumers {
         let _pulling = slot.pulling.lock().await;
         let policy = self.policy(admin, group, broker_addr).await;
         let max_attempts = policy.max_attempts;
+        let back = SendBack {
+            admin,
+            broker_addr,
+            group,
+            max_attempts,
+        };
         let mut out = Vec::new();
-        // FIFO (the client asked, or the group is `consumeMessageOrderly`):
-        // nothing after a message that is not acknowledged yet; the first
-        // one comes again once its invisible time passed.
-        let head = (fifo || policy.fifo)
-            .then(|| {
-                lock(&slot.state)
-                    .pending
-                    .iter()
-                    .next()
-                    .map(|(o, p)| (*o, p.attempts, p.visible_at))
-            })
-            .flatten();
-        let expired = match head {
-            Some((offset, attempts, visible_at)) => {
+        let mut blocked = false;
+        if fifo || policy.fifo {
+            // Nothing after a message that is not acknowledged yet; the
+            // first one comes again once its invisible time passed.
+            let head = lock(&slot.state)
+                .pending
+                .iter()
+                .next()
+                .map(|(o, p)| (*o, p.attempts, p.visible_at));
+            if let Some((offset, attempts, visible_at)) = head {
+                blocked = true;
                 let until = visible_at.min(Instant::now() + wait);
                 tokio::time::sleep_until(until.into()).await;
                 if visible_at > Instant::now() {
                     return Ok(vec![]);
                 }
-                vec![(offset, attempts)]
+                let found = consumer.pull(mq, expression, offset, 1).await?;
+                match found
+                    .messages
+                    .into_iter()
+                    .find(|m| m.queue_offset == offset)
+                {
+                    // Gone from the store, or no longer matching: nothing to redeliver.
+                    None => {
+                        lock(&slot.state).pending.remove(&offset);
+                    }
+                    Some(message) if attempts >= max_attempts => {
+                        back.to_dlq(&message).await?;
+                        lock(&slot.state).pending.remove(&offset);
+                        debug!(group, offset, attempts, "to the DLQ after its last attempt");
+                    }
+                    Some(message) => out.push(deliver(&slot, mq, message, invisible, false)),
+                }
             }
-            None => lock(&slot.state).expired(Instant::now(), batch as usize),
-        };
-        for (offset, attempts) in expired {
-            let result = consumer.pull(mq, expression, offset, 1).await?;
-            let Some(message) = result
-                .messages
-                .into_iter()
-                .find(|m| m.queue_offset == offset)
-            else {
-                // Gone from the store, or no longer matching: nothing to redeliver.
-                lock(&slot.state).pending.remove(&offset);
-                continue;
-            };
-            if attempts >= max_attempts {
-                self.to_dlq(admin, broker_addr, group, &message, max_attempts)
+        } else {
+            self.revive_expired(&consumer, &slot, mq, expression, &back)
+                .await?;
+            let retry_mq = retry_queue(group, &mq.broker_name);
+            if let Some(retry) = self.retry_slot(group, &retry_mq).await? {
+                let _pulling_retry = retry.pulling.lock().await;
+                let all = MessageSelector::all();
+                self.revive_expired(&consumer, &retry, &retry_mq, &all, &back)
                     .await?;
-                lock(&slot.state).pending.remove(&offset);
-                debug!(group, offset, attempts, "to the DLQ after its last attempt");
-                continue;
+                let from = lock(&retry.state).next_pull;
+                match consumer.pull(&retry_mq, &all, from, batch).await {
+                    Ok(result) => {
+                        if !matches!(result.status, PullStatus::NoNewMsg) {
+                            lock(&retry.state).pulled_to(result.next_begin_offset);
+                        }
+                        for message in result.messages {
+                            out.push(deliver(&retry, &retry_mq, message, invisible, true));
+                        }
+                    }
+                    Err(e)
+                        if e.response_code() == Some(i32::from(ResponseCode::TOPIC_NOT_EXIST)) =>
+                    {
+                        self.retry_missing(group, &retry_mq.broker_name);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                let due = lock(&retry.state).commit_due();
+                if let Some(offset) = due {
+                    self.commit(group, &retry_mq, offset).await?;
+                    lock(&retry.state).committed = Some(offset);
+                }
             }
-            out.push(self.deliver(&slot, mq, message, invisible));
         }
-        if head.is_none() && out.len() < batch as usize {
+        if !blocked && out.len() < batch as usize {
             let from = lock(&slot.state).next_pull;
             let want = batch - out.len() as i32;
             let result = if out.is_empty() && !wait.is_zero() {
@@ -433,56 +522,227 @@ impl Consumers {
                 PullStatus::NoNewMsg => {}
             }
             for message in result.messages {
-                out.push(self.deliver(&slot, mq, message, invisible));
+                out.push(deliver(&slot, mq, message, invisible, false));
             }
         }
         let committable = lock(&slot.state).committable();
         self.commit(group, mq, committable).await?;
+        lock(&slot.state).committed = Some(committable);
         Ok(out)
     }
 
-    fn deliver(
+    /// Revives the deliveries of `mq` whose invisible time passed: each is
+    /// pulled again at its offset and written to the group's retry queue
+    /// with its attempts so far, or to the DLQ once it had the group's max
+    /// attempts; then it is no longer pending here (so the offset may be
+    /// committed past it). A crash between the copy and the commit delivers
+    /// it twice, never not at all.
+    async fn revive_expired(
         &self,
+        consumer: &PullConsumer,
         slot: &QueueSlot,
         mq: &MessageQueue,
-        message: MessageExt,
-        invisible: Duration,
-    ) -> Delivered {
-        let (delivery, attempts) =
-            lock(&slot.state).deliver(message.queue_offset, Instant::now() + invisible);
-        Delivered {
-            receipt: Receipt {
-                broker: mq.broker_name.clone(),
-                queue_id: mq.queue_id,
-                offset: message.queue_offset,
-                delivery,
-            },
-            message,
-            attempts,
+        expression: &MessageSelector,
+        back: &SendBack<'_>,
+    ) -> Result<(), ProxyError> {
+        let expired = lock(&slot.state).expired(Instant::now(), MAX_REVIVE_PER_RECEIVE);
+        for (offset, attempts) in expired {
+            let found = match consumer.pull(mq, expression, offset, 1).await {
+                Ok(found) => found
+                    .messages
+                    .into_iter()
+                    .find(|m| m.queue_offset == offset),
+                Err(e) if e.response_code() == Some(i32::from(ResponseCode::TOPIC_NOT_EXIST)) => {
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match found {
+                // Gone from the store, or no longer matching: nothing to redeliver.
+                None => {}
+                Some(message) if attempts >= back.max_attempts => {
+                    back.to_dlq(&message).await?;
+                    debug!(
+                        group = back.group,
+                        offset, attempts, "to the DLQ after its last attempt"
+                    );
+                }
+                Some(message) => {
+                    back.revive(&message, attempts).await?;
+                    self.missing_retry
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&(back.group.to_owned(), mq.broker_name.clone()));
+                    debug!(
+                        group = back.group,
+                        offset, attempts, "revived to the retry queue"
+                    );
+                }
+            }
+            lock(&slot.state).pending.remove(&offset);
+        }
+        Ok(())
+    }
+
+    /// The state of the group's retry queue on a broker, `None` while the
+    /// broker has no retry topic for the group (asked again after
+    /// [`POLICY_TTL`], or at once after a revive created it).
+    async fn retry_slot(
+        &self,
+        group: &str,
+        retry_mq: &MessageQueue,
+    ) -> Result<Option<Arc<QueueSlot>>, ProxyError> {
+        let key = (group.to_owned(), retry_mq.broker_name.clone());
+        if let Some(since) = self
+            .missing_retry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            if since.elapsed() < POLICY_TTL {
+                return Ok(None);
+            }
+        }
+        match self.slot(group, retry_mq).await {
+            Ok(slot) => Ok(Some(slot)),
+            Err(e) if e.code == Code::TopicNotFound => {
+                self.retry_missing(group, &retry_mq.broker_name);
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
+    fn retry_missing(&self, group: &str, broker: &str) {
+        self.missing_retry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((group.to_owned(), broker.to_owned()), Instant::now());
+    }
+}
+
+/// Queue 0 of `group`'s retry topic on `broker`: where this proxy revives
+/// the group's expired deliveries.
+pub(crate) fn retry_queue(group: &str, broker: &str) -> MessageQueue {
+    MessageQueue {
+        topic: topic::retry_topic(group),
+        broker_name: broker.to_owned(),
+        queue_id: 0,
+    }
+}
+
+/// Records a delivery of `message` from `slot` (the queue `mq`).
+fn deliver(
+    slot: &QueueSlot,
+    mq: &MessageQueue,
+    message: MessageExt,
+    invisible: Duration,
+    retry: bool,
+) -> Delivered {
+    let earlier = if retry { message.reconsume_times } else { 0 };
+    let (delivery, attempts) =
+        lock(&slot.state).deliver(message.queue_offset, Instant::now() + invisible, earlier);
+    let topic = if retry {
+        message
+            .property(property::RETRY_TOPIC)
+            .unwrap_or(mq.topic.as_str())
+            .to_owned()
+    } else {
+        mq.topic.clone()
+    };
+    Delivered {
+        receipt: Receipt {
+            broker: mq.broker_name.clone(),
+            queue_id: mq.queue_id,
+            offset: message.queue_offset,
+            delivery,
+            retry,
+        },
+        topic,
+        message,
+        attempts,
+    }
+}
+
+/// Where and for whom messages go back: the group's broker and its max
+/// attempts.
+pub(crate) struct SendBack<'a> {
+    pub admin: &'a AdminClient,
+    pub broker_addr: &'a str,
+    pub group: &'a str,
+    pub max_attempts: i32,
+}
+
+impl SendBack<'_> {
+    /// Writes a copy of `message`, delivered `attempts` times, to queue 0
+    /// of the group's retry topic, visible at once (its invisible time was
+    /// the wait): same body, flag, tags, keys, properties and message id,
+    /// `RETRY_TOPIC` naming its topic, `attempts` as its reconsume times.
+    /// Delay and transaction markers are dropped, so that the broker
+    /// neither delays it again nor holds it as a half message.
+    pub async fn revive(&self, message: &MessageExt, attempts: i32) -> Result<(), ProxyError> {
+        let mut properties = message.properties.clone();
+        properties
+            .entry(property::RETRY_TOPIC.into())
+            .or_insert_with(|| message.topic.clone());
+        properties
+            .entry(property::ORIGIN_MESSAGE_ID.into())
+            .or_insert_with(|| message.msg_id());
+        properties.remove(property::DELAY_TIME_LEVEL);
+        properties.remove(property::TRANSACTION_PREPARED);
+        if !properties.contains_key(property::TIMER_OUT_MS) {
+            // A timer message the broker delivered carries TIMER_OUT_MS and
+            // is not delayed again; without it these would delay the copy.
+            for name in [
+                property::TIMER_DELIVER_MS,
+                property::TIMER_DELAY_SEC,
+                property::TIMER_DELAY_MS,
+            ] {
+                properties.remove(name);
+            }
+        }
+        let header = SendMessageRequestHeader {
+            producer_group: REVIVE_PRODUCER_GROUP.to_owned(),
+            topic: topic::retry_topic(self.group),
+            default_topic: topic::AUTO_CREATE_TOPIC_KEY_TOPIC.to_owned(),
+            default_topic_queue_nums: 1,
+            queue_id: 0,
+            sys_flag: sys_flag::with_transaction_type(
+                message.sys_flag & !sys_flag::COMPRESSED,
+                sys_flag::TRANSACTION_NOT_TYPE,
+            ),
+            born_timestamp: message.born_timestamp,
+            flag: message.flag,
+            properties: Some(properties_to_string(&properties)),
+            reconsume_times: Some(attempts),
+            unit_mode: None,
+            batch: None,
+            // The broker sends a retry-topic message whose reconsume times
+            // reach this bound to the DLQ; the proxy decides that itself
+            // (after `max_attempts` deliveries) and revives only below it.
+            max_reconsume_times: Some(self.max_attempts),
+        };
+        let request = RemotingCommand::request(request_code::SEND_MESSAGE)
+            .with_header(&header)
+            .with_body(message.body.clone());
+        self.admin.call_broker(self.broker_addr, request).await?;
+        Ok(())
+    }
+
     /// CONSUMER_SEND_MSG_BACK with delay level -1: straight to the DLQ.
-    pub async fn to_dlq(
-        &self,
-        admin: &AdminClient,
-        broker_addr: &str,
-        group: &str,
-        message: &MessageExt,
-        max_attempts: i32,
-    ) -> Result<(), ProxyError> {
+    pub async fn to_dlq(&self, message: &MessageExt) -> Result<(), ProxyError> {
         let header = ConsumerSendMsgBackRequestHeader {
             offset: message.commit_log_offset,
-            group: group.to_owned(),
+            group: self.group.to_owned(),
             delay_level: -1,
             origin_msg_id: Some(message.msg_id()),
             origin_topic: Some(message.topic.clone()),
             unit_mode: Some(false),
-            max_reconsume_times: Some(max_attempts - 1),
+            max_reconsume_times: Some(self.max_attempts - 1),
         };
         let request =
             RemotingCommand::request(request_code::CONSUMER_SEND_MSG_BACK).with_header(&header);
-        admin.call_broker(broker_addr, request).await?;
+        self.admin.call_broker(self.broker_addr, request).await?;
         Ok(())
     }
 }
@@ -502,10 +762,29 @@ mod tests {
             queue_id: 3,
             offset: 42,
             delivery: 7,
+            retry: false,
         };
         assert_eq!(receipt.encode(), "broker-a/3/42/7");
         assert_eq!(Receipt::decode(&receipt.encode()).unwrap(), receipt);
-        for junk in ["", "a/b/c/d", "/1/2/3", "b/1/2", "b/1/2/x"] {
+        assert_eq!(receipt.queue("g", "T").topic, "T");
+        let revived = Receipt {
+            retry: true,
+            ..receipt
+        };
+        assert_eq!(revived.encode(), "broker-a/r3/42/7");
+        assert_eq!(Receipt::decode(&revived.encode()).unwrap(), revived);
+        let queue = revived.queue("g", "T");
+        assert_eq!(
+            (
+                queue.topic.as_str(),
+                queue.broker_name.as_str(),
+                queue.queue_id
+            ),
+            ("%RETRY%g", "broker-a", 3)
+        );
+        for junk in [
+            "", "a/b/c/d", "/1/2/3", "b/1/2", "b/1/2/x", "b/r/2/3", "b/x1/2/3",
+        ] {
             assert_eq!(
                 Receipt::decode(junk).unwrap_err().code,
                 Code::InvalidReceiptHandle,
@@ -520,8 +799,8 @@ mod tests {
         let later = now + Duration::from_secs(30);
         let mut state = QueueState::starting_at(10);
         assert_eq!(state.committable(), 10);
-        let (d10, _) = state.deliver(10, later);
-        let (d11, _) = state.deliver(11, later);
+        let (d10, _) = state.deliver(10, later, 0);
+        let (d11, _) = state.deliver(11, later, 0);
         state.pulled_to(12);
         assert_eq!(state.committable(), 10);
         let r = |offset, delivery| Receipt {
@@ -529,6 +808,7 @@ mod tests {
             queue_id: 0,
             offset,
             delivery,
+            retry: false,
         };
         state.ack(&r(11, d11)).unwrap();
         assert_eq!(state.committable(), 10, "10 is still unacknowledged");
@@ -545,11 +825,11 @@ mod tests {
     fn an_expired_message_is_delivered_again_with_a_new_handle() {
         let now = Instant::now();
         let mut state = QueueState::starting_at(0);
-        let (first, attempts) = state.deliver(0, now);
+        let (first, attempts) = state.deliver(0, now, 0);
         assert_eq!(attempts, 1);
         state.pulled_to(1);
         assert_eq!(state.expired(now, 10), vec![(0, 1)]);
-        let (second, attempts) = state.deliver(0, now + Duration::from_secs(60));
+        let (second, attempts) = state.deliver(0, now + Duration::from_secs(60), 0);
         assert_eq!(attempts, 2);
         assert!(state.expired(now, 10).is_empty());
         let stale = Receipt {
@@ -557,6 +837,7 @@ mod tests {
             queue_id: 0,
             offset: 0,
             delivery: first,
+            retry: false,
         };
         assert_eq!(
             state.ack(&stale).unwrap_err().code,
@@ -576,5 +857,36 @@ mod tests {
             })
             .unwrap();
         assert_eq!(state.committable(), 1);
+    }
+
+    #[test]
+    fn a_revived_copy_counts_its_earlier_attempts() {
+        let now = Instant::now();
+        let mut state = QueueState::starting_at(0);
+        let (_, attempts) = state.deliver(0, now, 3);
+        assert_eq!(attempts, 4, "a copy revived after three deliveries");
+        let (_, attempts) = state.deliver(0, now, 3);
+        assert_eq!(attempts, 5, "its redelivery in place (FIFO) counts on");
+    }
+
+    #[test]
+    fn a_commit_is_due_only_when_the_committable_offset_moved() {
+        let mut state = QueueState::starting_at(5);
+        assert_eq!(state.commit_due(), Some(5), "never committed");
+        state.committed = Some(5);
+        assert_eq!(state.commit_due(), None);
+        let (delivery, _) = state.deliver(5, Instant::now(), 0);
+        state.pulled_to(6);
+        assert_eq!(state.commit_due(), None, "5 is still pending");
+        state
+            .ack(&Receipt {
+                broker: "b".into(),
+                queue_id: 0,
+                offset: 5,
+                delivery,
+                retry: true,
+            })
+            .unwrap();
+        assert_eq!(state.commit_due(), Some(6));
     }
 }
