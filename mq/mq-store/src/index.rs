@@ -16,11 +16,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::dispatch::{java_string_hash, DispatchRequest};
 use crate::error::{IoContext, StoreError};
-use crate::mmap::{fsync_dir, MapFile};
+use crate::mmap::{fsync_dir, MapFile, MapFlusher};
 
 const HEADER: usize = 40;
 const SLOT: usize = 4;
@@ -80,7 +80,9 @@ struct IndexFile {
     header: Header,
     slot_num: u32,
     index_num: u32,
-    dirty: AtomicBool,
+    /// Written since the last flush began (shared with a running flush,
+    /// which sets it again when it fails).
+    dirty: Arc<AtomicBool>,
 }
 
 impl IndexFile {
@@ -318,7 +320,7 @@ impl IndexService {
                 header,
                 slot_num,
                 index_num,
-                dirty: AtomicBool::new(false),
+                dirty: Arc::new(AtomicBool::new(false)),
             });
         }
         Ok(IndexService {
@@ -332,6 +334,17 @@ impl IndexService {
     #[cfg(test)]
     pub(crate) fn file_count(&self) -> usize {
         self.files.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// How many files are written since their last flush began.
+    #[cfg(test)]
+    fn dirty_count(&self) -> usize {
+        self.files
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|f| f.dirty.load(Ordering::Acquire))
+            .count()
     }
 
     /// Recovery: drops the index entries at or past `keep_below` (the last
@@ -384,7 +397,7 @@ impl IndexService {
             },
             slot_num: self.slot_num,
             index_num: self.index_num,
-            dirty: AtomicBool::new(true),
+            dirty: Arc::new(AtomicBool::new(true)),
         };
         let header = file.header;
         header.write(&mut file.map.bytes_mut()[..HEADER]);
@@ -477,14 +490,26 @@ impl IndexService {
         Ok(removed)
     }
 
+    /// Flushes the index files written since their last flush. The files
+    /// lock is held only to pick them: every put that carries a key takes
+    /// it for writing, and an index file's `msync` can take milliseconds,
+    /// which would hold the send path that long.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
-        for f in files.iter() {
-            if f.dirty.swap(false, Ordering::AcqRel) {
-                if let Err(e) = f.map.flush() {
-                    f.dirty.store(true, Ordering::Release);
-                    return Err(e);
+        let dirty: Vec<(MapFlusher, Arc<AtomicBool>)> = self
+            .files
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|f| f.dirty.swap(false, Ordering::AcqRel))
+            .map(|f| (f.map.flusher(), Arc::clone(&f.dirty)))
+            .collect();
+        for (i, (flusher, _)) in dirty.iter().enumerate() {
+            if let Err(e) = flusher.flush() {
+                // This one and those not reached yet are still unflushed.
+                for (_, flag) in &dirty[i..] {
+                    flag.store(true, Ordering::Release);
                 }
+                return Err(e);
             }
         }
         Ok(())
@@ -519,6 +544,47 @@ mod tests {
             keys,
             uniq_key: uniq,
         }
+    }
+
+    #[test]
+    fn puts_go_on_while_flushes_run_and_each_write_is_in_a_later_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        // 50 entries per file: the puts roll files while flushes run.
+        let idx = IndexService::load(dir.path(), 16, 50).unwrap();
+        let base = 1_700_000_000_000;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let keys: Vec<String> = (0..400).map(|i| format!("k{i}")).collect();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Acquire) {
+                    idx.flush().unwrap();
+                }
+            });
+            for (i, key) in keys.iter().enumerate() {
+                idx.build(&req(i as u64 * 100, base + i as i64, Some(key), None))
+                    .unwrap();
+            }
+            stop.store(true, Ordering::Release);
+        });
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(
+                idx.query("T", key, 10, 0, i64::MAX),
+                vec![i as u64 * 100],
+                "{key}"
+            );
+        }
+        // A write after a flush picked its file marks it for the next one.
+        idx.flush().unwrap();
+        assert_eq!(idx.dirty_count(), 0);
+        idx.build(&req(400 * 100, base + 400, Some("late"), None))
+            .unwrap();
+        assert_eq!(idx.dirty_count(), 1);
+        idx.flush().unwrap();
+        assert_eq!(idx.dirty_count(), 0);
+        drop(idx);
+        let idx = IndexService::load(dir.path(), 16, 50).unwrap();
+        assert_eq!(idx.query("T", "late", 10, 0, i64::MAX), vec![40_000]);
+        assert_eq!(idx.query("T", "k7", 10, 0, i64::MAX), vec![700]);
     }
 
     #[test]

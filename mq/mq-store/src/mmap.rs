@@ -20,9 +20,9 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use memmap2::{Advice, MmapMut, MmapOptions, MmapRaw};
+use memmap2::{Advice, MmapOptions, MmapRaw};
 
 use crate::error::{IoContext, StoreError};
 
@@ -417,7 +417,8 @@ impl AppendFile {
 pub(crate) struct MapFile {
     path: PathBuf,
     _file: File,
-    map: MmapMut,
+    map: Arc<MmapRaw>,
+    len: usize,
 }
 
 impl MapFile {
@@ -434,15 +435,12 @@ impl MapFile {
 
     fn map(path: &Path, len: u64, create: bool) -> Result<Self, StoreError> {
         let (file, len_usize) = open_sized(path, len, create)?;
-        // SAFETY: the file is a store file of exactly `len` bytes (made so by
-        // `open_sized`); the store's lock file keeps other store instances
-        // from truncating or rewriting it while it is mapped, and within this
-        // process every access goes through this `MmapMut`.
-        let map = unsafe { MmapOptions::new().len(len_usize).map_mut(&file) }.at(path)?;
+        let map = MmapOptions::new().len(len_usize).map_raw(&file).at(path)?;
         Ok(MapFile {
             path: path.to_owned(),
             _file: file,
-            map,
+            map: Arc::new(map),
+            len: len_usize,
         })
     }
 
@@ -451,13 +449,44 @@ impl MapFile {
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map
+        // SAFETY: the mapping is `len` bytes and lives as long as `self`
+        // (and any `MapFlusher`). The file is a store file of exactly `len`
+        // bytes (made so by `open_sized`); the store's lock file keeps other
+        // store instances from truncating or rewriting it, and within this
+        // process its bytes are only read through `bytes` (`&self`) and
+        // written through `bytes_mut` (`&mut self`), so no write overlaps
+        // this borrow. A `MapFlusher` only asks the kernel to write the
+        // pages back; it neither reads nor writes them.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.len) }
     }
 
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.map
+        // SAFETY: as in `bytes`; `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr(), self.len) }
     }
 
+    /// A handle that flushes this mapping without borrowing the file, so
+    /// that a flush (an `msync` of the whole file, milliseconds with many
+    /// dirty pages) can run while the caller's lock is released and
+    /// writers go on.
+    pub(crate) fn flusher(&self) -> MapFlusher {
+        MapFlusher {
+            path: self.path.clone(),
+            map: Arc::clone(&self.map),
+        }
+    }
+}
+
+/// Flushes a [`MapFile`]'s mapping (see [`MapFile::flusher`]). Pages
+/// written while it runs are either in this flush or dirty again for the
+/// next one: the kernel write-protects a page before writing it back.
+pub(crate) struct MapFlusher {
+    path: PathBuf,
+    map: Arc<MmapRaw>,
+}
+
+impl MapFlusher {
+    /// `msync(MS_SYNC)` of the whole mapping.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         self.map.flush().at(&self.path)
     }
