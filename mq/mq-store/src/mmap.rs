@@ -192,6 +192,9 @@ fn open_sized(path: &Path, len: u64, create: bool) -> Result<(File, usize), Stor
     Ok((file, map_len))
 }
 
+/// Bytes one `madvise` of [`AppendFile::warm_ahead`] prefaults.
+const WARM_STEP: usize = 1 << 20;
+
 /// An append-only mapped file. See the module docs for the sharing rules.
 pub(crate) struct AppendFile {
     path: PathBuf,
@@ -280,14 +283,24 @@ impl AppendFile {
         if to <= from {
             return 0;
         }
-        if self
-            .map
-            .advise_range(Advice::PopulateWrite, from, to - from)
-            .is_err()
-        {
-            let _ = self.map.advise_range(Advice::WillNeed, from, to - from);
+        // In steps: the kernel holds the process's mmap lock (read) for the
+        // whole of one call, and a thread that maps or unmaps memory (the
+        // allocator growing or trimming an arena) waits for it, and every
+        // page fault behind that one. A step's pages take a few ms to fault
+        // on this VM; the whole `ahead` would take tens.
+        let mut at = from;
+        while at < to {
+            let end = (at + WARM_STEP).min(to);
+            if self
+                .map
+                .advise_range(Advice::PopulateWrite, at, end - at)
+                .is_err()
+            {
+                let _ = self.map.advise_range(Advice::WillNeed, at, end - at);
+            }
+            self.warmed.fetch_max(end, Ordering::AcqRel);
+            at = end;
         }
-        self.warmed.fetch_max(to, Ordering::AcqRel);
         to - from
     }
 
