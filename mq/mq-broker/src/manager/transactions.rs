@@ -16,7 +16,7 @@ use crate::metadata::persist::{read_json, write_json};
 use crate::metadata::MetadataError;
 use crate::util::lock;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, Clone)]
 #[serde(rename_all = "camelCase", default)]
 struct Stored {
     /// Every half queue offset below this has an outcome.
@@ -93,10 +93,6 @@ impl TransactionState {
             self.stored.frontier += 1;
         }
     }
-
-    fn persist(&self) -> Result<(), MetadataError> {
-        write_json(&self.path, &self.stored)
-    }
 }
 
 pub use mq_protocol::admin_body::{HalfStatus, PendingHalf};
@@ -109,6 +105,9 @@ pub(crate) struct TransactionManager {
     /// Serialises the decision of a transaction's outcome (commit, rollback,
     /// discard), which spans store writes.
     decide: tokio::sync::Mutex<()>,
+    /// Serialises writes of the state file, which happen outside `state`'s
+    /// lock, so that an older snapshot never overwrites a newer one.
+    writing: Mutex<()>,
 }
 
 impl TransactionManager {
@@ -117,6 +116,7 @@ impl TransactionManager {
         Ok(TransactionManager {
             state: Mutex::new(TransactionState::load(path, store)?),
             decide: tokio::sync::Mutex::new(()),
+            writing: Mutex::new(()),
         })
     }
 
@@ -169,10 +169,16 @@ impl TransactionManager {
     }
 
     /// Moves the frontier past everything resolved and persists the state.
+    /// The file is written (and fsynced) from a snapshot after the state's
+    /// lock is released: END_TRANSACTION takes that lock on the send path.
     pub(crate) fn advance_and_persist(&self) -> Result<(), MetadataError> {
-        let mut state = lock(&self.state);
-        state.advance();
-        state.persist()
+        let _writing = lock(&self.writing);
+        let (path, snapshot) = {
+            let mut state = lock(&self.state);
+            state.advance();
+            (state.path.clone(), state.stored.clone())
+        };
+        write_json(&path, &snapshot)
     }
 
     /// The half messages still waiting for an outcome.

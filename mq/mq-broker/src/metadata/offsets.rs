@@ -164,6 +164,9 @@ impl ConsumerOffsets {
 pub struct DelayOffsets {
     path: PathBuf,
     stored: StoredOffsetsByLevel,
+    /// Changed since the last write (true at first, so that the file is
+    /// written once even when nothing is ever delayed).
+    dirty: bool,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -177,6 +180,7 @@ impl DelayOffsets {
         Ok(DelayOffsets {
             path: path.to_owned(),
             stored: read_json(path)?.unwrap_or_default(),
+            dirty: true,
         })
     }
 
@@ -185,7 +189,9 @@ impl DelayOffsets {
     }
 
     pub fn set(&mut self, level: i32, offset: i64) {
-        self.stored.offset_table.insert(level, offset);
+        if self.stored.offset_table.insert(level, offset) != Some(offset) {
+            self.dirty = true;
+        }
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -196,12 +202,21 @@ impl DelayOffsets {
     /// periodic copy, so that it knows where delivery stands if it is ever
     /// made master.
     pub fn replace_from_master(&mut self, json: &[u8]) -> Result<(), MetadataError> {
-        self.stored = decode(&self.path, json)?;
+        let master: StoredOffsetsByLevel = decode(&self.path, json)?;
+        if master.offset_table != self.stored.offset_table {
+            self.stored = master;
+            self.dirty = true;
+        }
         self.persist()
     }
 
-    pub fn persist(&self) -> Result<(), MetadataError> {
-        write_json(&self.path, &self.stored)
+    /// Writes the table if anything changed since the last write.
+    pub fn persist(&mut self) -> Result<(), MetadataError> {
+        if self.dirty {
+            write_json(&self.path, &self.stored)?;
+            self.dirty = false;
+        }
+        Ok(())
     }
 }
 
@@ -295,5 +310,30 @@ mod tests {
         d.set(3, 42);
         d.persist().unwrap();
         assert_eq!(DelayOffsets::load(&path).unwrap().get(3), 42);
+    }
+
+    #[test]
+    fn delay_offsets_are_written_only_when_they_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("delayOffset.json");
+        let mut d = DelayOffsets::load(&path).unwrap();
+        d.persist().unwrap();
+        assert!(path.exists(), "written once, even empty");
+        std::fs::remove_file(&path).unwrap();
+        d.persist().unwrap();
+        assert!(!path.exists(), "nothing changed: no write (an fsync saved)");
+        d.set(3, 7);
+        d.persist().unwrap();
+        assert_eq!(DelayOffsets::load(&path).unwrap().get(3), 7);
+        std::fs::remove_file(&path).unwrap();
+        d.set(3, 7);
+        d.persist().unwrap();
+        assert!(!path.exists(), "the same offset again: no write");
+        d.replace_from_master(br#"{"offsetTable":{"3":7}}"#)
+            .unwrap();
+        assert!(!path.exists(), "the master's copy is what we have");
+        d.replace_from_master(br#"{"offsetTable":{"3":9}}"#)
+            .unwrap();
+        assert_eq!(DelayOffsets::load(&path).unwrap().get(3), 9);
     }
 }

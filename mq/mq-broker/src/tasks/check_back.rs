@@ -90,8 +90,12 @@ impl TransactionCheckService {
                 }
             });
         }
-        if let Err(e) = broker.transactions.advance_and_persist() {
-            warn!(error = %e, "persisting transaction check state failed");
+        // A file write and fsync: off the runtime's worker.
+        let owner = self.broker.clone();
+        match tokio::task::spawn_blocking(move || owner.transactions.advance_and_persist()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "persisting transaction check state failed"),
+            Err(e) => warn!(error = %e, "persisting transaction check state panicked"),
         }
         worked
     }

@@ -101,7 +101,13 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks:
         Duration::from_millis(config.flush_consumer_offset_interval.max(1)),
         false,
         broker.clone(),
-        |b| async move { b.persist_offsets() },
+        // File writes and fsyncs: off the runtime's worker, which would
+        // otherwise hold every connection's requests meanwhile.
+        |b| async move {
+            if let Err(e) = tokio::task::spawn_blocking(move || b.persist_offsets()).await {
+                tracing::warn!(error = %e, "persisting offsets panicked");
+            }
+        },
     );
     if broker.ha.is_slave() {
         // A slave copies its master's metadata, and writes nothing itself:
