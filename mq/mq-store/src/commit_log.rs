@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use mq_protocol::message::BLANK_MAGIC_CODE;
@@ -65,7 +65,18 @@ pub(crate) struct CommitLog {
     segments: RwLock<Vec<Arc<Segment>>>,
     /// Everything below this offset is known durable.
     flushed: AtomicU64,
+    /// The segment after the last one, created ahead of need by the store's
+    /// background thread ([`CommitLog::prepare_spare`]) so that a roll on
+    /// the send path only takes it, as RocketMQ's AllocateMappedFileService
+    /// does. Held while a roll takes it or pushes a segment, and while the
+    /// spare is created, so that the two never create the same file.
+    spare: Mutex<Option<Segment>>,
+    /// The spare's start offset, [`NO_SPARE`] when there is none: read on
+    /// every append without the lock.
+    spare_start: AtomicU64,
 }
+
+const NO_SPARE: u64 = u64::MAX;
 
 impl CommitLog {
     /// Maps the existing segments (nothing is trusted yet: `recover` next).
@@ -97,6 +108,8 @@ impl CommitLog {
             segment_size,
             segments: RwLock::new(segments),
             flushed: AtomicU64::new(0),
+            spare: Mutex::new(None),
+            spare_start: AtomicU64::new(NO_SPARE),
         })
     }
 
@@ -215,17 +228,79 @@ impl CommitLog {
         })
     }
 
-    /// Creates and preallocates the segment starting at `start`.
+    /// The segment starting at `start`, appended to the log: the spare if
+    /// it was made for `start`, else created and preallocated now.
     pub(crate) fn new_segment(&self, start: u64) -> Result<Arc<Segment>, StoreError> {
-        let path = self.dir.join(segment_name(start));
-        let file = AppendFile::create(&path, self.segment_size)?;
-        let seg = Arc::new(Segment { start, file });
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        let seg = match spare.take() {
+            Some(seg) if seg.start == start => {
+                tracing::debug!(path = %seg.file.path().display(), "took the pre-created commit log segment");
+                seg
+            }
+            other => {
+                if let Some(stale) = other {
+                    // Made for another start (cannot happen while appends
+                    // only move forward): its file must not outlive it, or
+                    // the next start would find a gap.
+                    let path = stale.file.path().to_owned();
+                    drop(stale);
+                    std::fs::remove_file(&path).at(&path)?;
+                }
+                let path = self.dir.join(segment_name(start));
+                let file = AppendFile::create(&path, self.segment_size)?;
+                tracing::debug!(path = %path.display(), "created commit log segment");
+                Segment { start, file }
+            }
+        };
+        self.spare_start.store(NO_SPARE, Ordering::Release);
+        let seg = Arc::new(seg);
         self.segments
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(seg.clone());
-        tracing::debug!(path = %path.display(), "created commit log segment");
         Ok(seg)
+    }
+
+    /// Whether the segment after `last` should be created ahead: `last` is
+    /// at least half written and no spare is made for what follows it.
+    pub(crate) fn wants_spare(&self, last: &Segment) -> bool {
+        last.file.wrote() as u64 >= self.segment_size / 2
+            && self.spare_start.load(Ordering::Acquire) != last.start + self.segment_size
+    }
+
+    /// Creates (preallocated, its folder fsynced) the segment after the
+    /// last one if it is due ([`CommitLog::wants_spare`]); returns it, for
+    /// the caller to prefault its first pages. Off the send path: the store's
+    /// background thread calls it. A crash leaves an empty segment after
+    /// the last, which recovery removes.
+    pub(crate) fn prepare_spare(&self) -> Result<Option<u64>, StoreError> {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the spare lock no roll runs, so `last` stays the last.
+        let Some(last) = self.last() else {
+            return Ok(None);
+        };
+        if !self.wants_spare(&last) {
+            return Ok(None);
+        }
+        let start = last.start + self.segment_size;
+        let path = self.dir.join(segment_name(start));
+        let file = AppendFile::create(&path, self.segment_size)?;
+        tracing::debug!(path = %path.display(), "pre-created the next commit log segment");
+        *spare = Some(Segment { start, file });
+        self.spare_start.store(start, Ordering::Release);
+        Ok(Some(start))
+    }
+
+    /// Prefaults the spare's first `ahead` bytes (see [`AppendFile::warm_ahead`]).
+    pub(crate) fn warm_spare(&self, ahead: usize) {
+        if let Some(seg) = self
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            seg.file.warm_ahead(ahead);
+        }
     }
 
     /// Recovery: validates records from `from` (a record boundary known to be
@@ -291,11 +366,24 @@ impl CommitLog {
         };
         // Truncate the segment holding the end, delete any after it.
         let keep = idx + 1;
-        for seg in segs.drain(keep..) {
+        for mut seg in segs.drain(keep..) {
             let path = seg.file.path().to_owned();
+            // A segment nothing was written to (pre-created ahead of need)
+            // holds no data to lose.
+            let unused = Arc::get_mut(&mut seg)
+                .expect("not shared during recovery")
+                .file
+                .contents()
+                .iter()
+                .take(BLANK_HEADER)
+                .all(|&b| b == 0);
             drop(seg);
             std::fs::remove_file(&path).at(&path)?;
-            tracing::warn!(path = %path.display(), "deleted commit log segment past the valid end");
+            if unused {
+                tracing::info!(path = %path.display(), "removed an unused commit log segment past the end");
+            } else {
+                tracing::warn!(path = %path.display(), "deleted commit log segment past the valid end");
+            }
         }
         if let Some(seg) = segs.last_mut() {
             let seg = Arc::get_mut(seg).expect("not shared during recovery");

@@ -20,22 +20,25 @@ struct Written {
     key: String,
 }
 
+/// Message `n` of the crash images: topic C0 or C1, queue 0-2, key
+/// `key<n>`, 150-1049 bytes of body.
+async fn put(store: &MessageStore, n: usize) -> Written {
+    let topic = format!("C{}", n % 2);
+    let queue_id = (n % 3) as i32;
+    let m = msg(&topic, queue_id, n, 150 + (n * 53) % 900);
+    Written {
+        result: store.put_message(m).await.unwrap(),
+        topic,
+        queue_id,
+        key: format!("key{n}"),
+    }
+}
+
 /// Builds a crash image: a clean stop half way (so the checkpoint points
 /// into the log), more writes, then a copy of the folder while still open.
 async fn crash_image(dir: &Path) -> (PathBuf, Vec<Written>) {
     let live = dir.join("live");
     let mut written = Vec::new();
-    async fn put(store: &MessageStore, n: usize) -> Written {
-        let topic = format!("C{}", n % 2);
-        let queue_id = (n % 3) as i32;
-        let m = msg(&topic, queue_id, n, 150 + (n * 53) % 900);
-        Written {
-            result: store.put_message(m).await.unwrap(),
-            topic,
-            queue_id,
-            key: format!("key{n}"),
-        }
-    }
     {
         let store = open(&live);
         for n in 0..60 {
@@ -54,13 +57,19 @@ async fn crash_image(dir: &Path) -> (PathBuf, Vec<Written>) {
     (image, written)
 }
 
+/// The last commit log segment holding data (the store may have created
+/// the next one ahead of need, empty).
 fn last_segment(root: &Path) -> (u64, PathBuf) {
     let mut segs: Vec<_> = std::fs::read_dir(root.join("commitlog"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     segs.sort();
-    let p = segs.pop().unwrap();
+    let p = segs
+        .into_iter()
+        .rev()
+        .find(|p| std::fs::read(p).unwrap()[..8].iter().any(|&b| b != 0))
+        .unwrap();
     (p.file_name().unwrap().to_str().unwrap().parse().unwrap(), p)
 }
 
@@ -498,5 +507,106 @@ async fn recovery_after_a_crash_starts_at_the_checkpoint() {
             1,
             "key{n}"
         );
+    }
+}
+
+/// Waits (at most 30 s) until the commit log segment at `start` exists.
+async fn segment_appears(root: &Path, start: u64) -> PathBuf {
+    let path = root.join("commitlog").join(format!("{start:020}"));
+    for _ in 0..600 {
+        if path.exists() {
+            return path;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} was not created ahead", path.display());
+}
+
+/// The store creates the next segment ahead once the last is half written,
+/// and a roll takes it. A crash while the data ends inside such a segment,
+/// with the one after it already created (empty), recovers exactly the
+/// whole messages before a cut, removes the empty segment, and keeps
+/// writing at the right offsets.
+#[tokio::test]
+async fn a_crash_in_a_segment_created_ahead_recovers_like_any_other() {
+    const SEG: u64 = 64 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let store = open(&live);
+    let end = |w: &[Written]| {
+        w.last()
+            .map_or(0, |w| w.result.wrote_offset + w.result.wrote_bytes as u64)
+    };
+    let mut written = Vec::new();
+    let mut n = 0;
+    while end(&written) < SEG / 2 + 2048 {
+        written.push(put(&store, n).await);
+        n += 1;
+    }
+    segment_appears(&live, SEG).await;
+    // Into the pre-created segment, past its half: the next is made too.
+    while end(&written) < SEG + SEG / 2 + 2048 {
+        written.push(put(&store, n).await);
+        n += 1;
+    }
+    assert!(
+        written.iter().any(|w| w.result.wrote_offset == SEG),
+        "a message opened the pre-created segment"
+    );
+    let spare = segment_appears(&live, 2 * SEG).await;
+    let image = dir.path().join("image");
+    copy_dir(&live, &image);
+    drop(store);
+    assert_eq!(
+        last_segment(&image).0,
+        SEG,
+        "the data ends in the segment made ahead"
+    );
+    let spare = image.join("commitlog").join(spare.file_name().unwrap());
+    assert!(spare.exists());
+
+    let data_end = end(&written);
+    let boundaries = written
+        .iter()
+        .filter(|w| w.result.wrote_offset >= SEG)
+        .map(|w| w.result.wrote_offset);
+    let mut cuts: Vec<u64> = boundaries.clone().step_by(3).collect();
+    cuts.extend(boundaries.step_by(4).map(|b| b + 11));
+    cuts.push(data_end);
+    for (i, cut) in cuts.into_iter().enumerate() {
+        let case = dir.path().join(format!("p{i}"));
+        copy_dir(&image, &case);
+        let seg = case.join("commitlog").join(format!("{SEG:020}"));
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+            let at = cut - SEG;
+            f.write_all_at(&vec![0u8; (SEG - at) as usize], at).unwrap();
+        }
+        check_recovered(&case, &written, cut);
+        let next = case.join("commitlog").join(format!("{:020}", 2 * SEG));
+        if cut - SEG < SEG / 2 {
+            assert!(
+                !next.exists(),
+                "the empty segment past the end is removed (cut {cut})"
+            );
+        } else if next.exists() {
+            // Past half the reopened store may make it again: empty.
+            assert!(std::fs::read(&next).unwrap().iter().all(|&b| b == 0));
+        }
+        let store = open(&case);
+        let kept = written
+            .iter()
+            .rfind(|w| w.result.wrote_offset + w.result.wrote_bytes as u64 <= cut)
+            .map_or(SEG, |w| w.result.wrote_offset + w.result.wrote_bytes as u64);
+        let r = store.put_message(msg("C0", 0, 9_999, 100)).await.unwrap();
+        assert_eq!(
+            r.wrote_offset,
+            kept.max(SEG),
+            "writing goes on at the end (cut {cut})"
+        );
+        store.shutdown().unwrap();
+        drop(store);
+        std::fs::remove_dir_all(&case).unwrap();
     }
 }

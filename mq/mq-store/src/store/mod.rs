@@ -135,11 +135,9 @@ impl MessageStore {
         let b = self.inner.clone();
         let maintenance = spawn("mq-store-maint", Box::new(move || b.maintenance()))?;
         lock(&self.threads).extend([flusher, maintenance]);
-        if self.inner.config.warm_maped_file_enable {
-            let c = self.inner.clone();
-            let warm = spawn("mq-store-warm", Box::new(move || c.warmer()))?;
-            lock(&self.threads).push(warm);
-        }
+        let c = self.inner.clone();
+        let warm = spawn("mq-store-warm", Box::new(move || c.warmer()))?;
+        lock(&self.threads).push(warm);
         Ok(())
     }
 
@@ -221,10 +219,12 @@ impl Drop for MessageStore {
 pub(crate) const WARM_AHEAD: usize = 32 << 20;
 
 impl Inner {
-    /// Asks the warm-up thread to prefault ahead of the commit log's end
-    /// when it is close to the prefaulted pages' end. Cheap when not.
+    /// Asks the warm-up thread for work when the last segment's
+    /// prefaulted pages are about to run out or the next segment should be
+    /// created ahead. Cheap when not.
     pub(super) fn warm_if_due(&self, seg: &crate::commit_log::Segment) {
-        if self.config.warm_maped_file_enable && seg.file.wants_warm(WARM_AHEAD) {
+        let warm = self.config.warm_maped_file_enable && seg.file.wants_warm(WARM_AHEAD);
+        if warm || self.commit_log.wants_spare(seg) {
             let mut asked = lock(&self.warm_wake.0);
             if !*asked {
                 *asked = true;
@@ -233,9 +233,16 @@ impl Inner {
         }
     }
 
-    /// The warm-up thread: on request, prefaults the pages just past the
-    /// end of the last commit log segment ([`WARM_AHEAD`]).
+    /// The warm-up thread, on request: creates the segment after the last
+    /// one once that is half written ([`CommitLog::prepare_spare`]), so
+    /// that a roll does not create and preallocate a file while holding
+    /// the put lock; with `warmMapedFileEnable`, prefaults the pages just
+    /// past the end of the last segment ([`WARM_AHEAD`]) and the spare's
+    /// first ones.
+    ///
+    /// [`CommitLog::prepare_spare`]: crate::commit_log::CommitLog::prepare_spare
     fn warmer(&self) {
+        let warm = self.config.warm_maped_file_enable;
         loop {
             {
                 let (m, cv) = &self.warm_wake;
@@ -252,7 +259,20 @@ impl Inner {
                 }
             }
             if let Some(seg) = self.commit_log.last() {
-                seg.file.warm_ahead(WARM_AHEAD);
+                if warm {
+                    seg.file.warm_ahead(WARM_AHEAD);
+                }
+            }
+            match self.commit_log.prepare_spare() {
+                Ok(Some(_)) if warm => self.commit_log.warm_spare(WARM_AHEAD),
+                Ok(_) => {}
+                // The roll will create the segment itself (and fail the put
+                // if it cannot, as before).
+                Err(e) => {
+                    tracing::warn!(error = %e, "pre-creating the next commit log segment failed");
+                    // Not again at every append's request (a full disk).
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             }
         }
     }
