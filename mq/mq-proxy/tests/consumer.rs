@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{code_of, Env, Mode};
+use common::{code_of, dead_letters_without_redelivery, Env, Mode};
 use mq_client::SubscriptionGroupConfig;
 use mq_client::{AdminClient, ClientConfig, Message, MessageQueue, Producer, ProducerConfig};
 use mq_testkit::{bounded, wait_for, Cluster};
@@ -159,36 +159,14 @@ async fn after_the_groups_max_attempts_a_message_goes_to_the_dlq() {
     assert_eq!(second.delivery_attempt(), 2);
     // Two attempts (retryMaxTimes 1 + 1) spent: a receive after the
     // invisible time moves it to %DLQ%cg-dlq instead of delivering it.
-    let client = mq_testkit::frames::client();
-    mq_testkit::frames::heartbeat_consumer(
-        &client,
+    let dead = dead_letters_without_redelivery(
+        &consumer,
+        "Dlq5",
+        Duration::from_millis(500),
         &env.cluster.broker_addr,
-        "dlq-reader",
-        "check-dlq",
-        &[("%DLQ%cg-dlq", "*")],
+        "cg-dlq",
     )
     .await;
-    let all = FilterExpression::new(FilterType::Tag, "*");
-    let dead = tokio::select! {
-        dead = mq_testkit::frames::pull_all(
-            &client,
-            &env.cluster.broker_addr,
-            "check-dlq",
-            "%DLQ%cg-dlq",
-            1,
-            1,
-            mq_testkit::WAIT,
-        ) => dead,
-        _ = async {
-            loop {
-                let got = consumer
-                    .receive_with("Dlq5", &all, 1, Duration::from_millis(500))
-                    .await
-                    .expect("receive");
-                assert!(got.is_empty(), "delivered a third time: {:?}", got[0].delivery_attempt());
-            }
-        } => unreachable!(),
-    };
     assert_eq!(dead.len(), 1, "in the DLQ");
     assert_eq!(&dead[0].body[..], b"poison");
     assert_eq!(dead[0].property("TAGS"), Some("Bad"));

@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::ProxyHandle;
+use common::{dead_letters_without_redelivery, ProxyHandle};
 use mq_client::{
     AdminClient, ClientConfig, Message, Producer, ProducerConfig, SubscriptionGroupConfig,
 };
@@ -99,19 +99,26 @@ async fn receive_of(
     got
 }
 
+/// A name server, and a broker on [`fixed_ports`] whose store folder
+/// outlives its restarts, with `topic` (one queue) in the route.
+async fn started(topic: &str) -> (NameServer, tempfile::TempDir, (u16, u16), TestBroker) {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = fixed_ports();
+    let broker_a = broker(&ns.addr, dir.path(), ports).await;
+    let client = frames::client();
+    frames::create_topic(&client, &broker_a.addr, topic, 1).await;
+    wait_for("the route", || frames::route(&client, &ns.addr, topic)).await;
+    (ns, dir, ports, broker_a)
+}
+
 fn body(message: &MessageView) -> String {
     String::from_utf8(message.body().to_vec()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_messages_survive_restarts_and_acknowledged_ones_stay_acknowledged() {
-    let ns = NameServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ports = fixed_ports();
-    let mut broker_a = broker(&ns.addr, dir.path(), ports).await;
-    let client = frames::client();
-    frames::create_topic(&client, &broker_a.addr, TOPIC, 1).await;
-    wait_for("the route", || frames::route(&client, &ns.addr, TOPIC)).await;
+    let (ns, dir, ports, mut broker_a) = started(TOPIC).await;
     let producer = Producer::start(
         ProducerConfig::new("pg-restart"),
         ClientConfig::new(ns.addr.clone()).with_instance_name("restart-4x"),
@@ -201,13 +208,7 @@ async fn unacknowledged_messages_survive_restarts_and_acknowledged_ones_stay_ack
 async fn the_count_of_attempts_outlives_a_restart_and_the_dlq_still_comes_after_the_max() {
     const TOPIC: &str = "Attempts5";
     const GROUP: &str = "cg-attempts";
-    let ns = NameServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ports = fixed_ports();
-    let mut broker_a = broker(&ns.addr, dir.path(), ports).await;
-    let client = frames::client();
-    frames::create_topic(&client, &broker_a.addr, TOPIC, 1).await;
-    wait_for("the route", || frames::route(&client, &ns.addr, TOPIC)).await;
+    let (ns, dir, ports, mut broker_a) = started(TOPIC).await;
     let config = ClientConfig::new(ns.addr.clone()).with_instance_name("attempts-4x");
     let admin = AdminClient::start(config.clone()).await.unwrap();
     // Three attempts in all (retryMaxTimes 2 + 1).
@@ -270,36 +271,7 @@ async fn the_count_of_attempts_outlives_a_restart_and_the_dlq_still_comes_after_
 
     // Three attempts spent: the next receive after the invisible time
     // moves it to %DLQ%cg-attempts, and nothing is delivered any more.
-    frames::heartbeat_consumer(
-        &client,
-        &broker_a.addr,
-        "dlq-reader",
-        "check-attempts-dlq",
-        &[("%DLQ%cg-attempts", "*")],
-    )
-    .await;
-    let all = FilterExpression::new(FilterType::Tag, "*");
-    let dead = tokio::select! {
-        dead = frames::pull_all(
-            &client,
-            &broker_a.addr,
-            "check-attempts-dlq",
-            "%DLQ%cg-attempts",
-            1,
-            1,
-            mq_testkit::WAIT,
-        ) => dead,
-        _ = async {
-            loop {
-                let got = sdk.receive_with(TOPIC, &all, 8, short).await.unwrap_or_default();
-                assert!(
-                    got.is_empty(),
-                    "delivered again: attempt {:?}",
-                    got[0].delivery_attempt()
-                );
-            }
-        } => unreachable!(),
-    };
+    let dead = dead_letters_without_redelivery(&sdk, TOPIC, short, &broker_a.addr, GROUP).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(&dead[0].body[..], b"poison");
     assert_eq!(dead[0].property("TAGS"), Some("Bad"));

@@ -162,3 +162,44 @@ pub fn code_of(error: &rocketmq::error::ClientError) -> String {
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| format!("no code in {error}"))
 }
+
+/// Keeps receiving `topic` with `invisible` (every receive must come back
+/// empty: the message has had its attempts) until the group's DLQ on
+/// `broker_addr` holds a message; returns what it holds.
+pub async fn dead_letters_without_redelivery(
+    consumer: &rocketmq::SimpleConsumer,
+    topic: &str,
+    invisible: Duration,
+    broker_addr: &str,
+    group: &str,
+) -> Vec<MessageExt> {
+    use rocketmq::model::common::{FilterExpression, FilterType};
+    let client = mq_testkit::frames::client();
+    let dlq = format!("%DLQ%{group}");
+    let reader = format!("check-{group}-dlq");
+    mq_testkit::frames::heartbeat_consumer(
+        &client,
+        broker_addr,
+        "dlq-reader",
+        &reader,
+        &[(&dlq, "*")],
+    )
+    .await;
+    let all = FilterExpression::new(FilterType::Tag, "*");
+    tokio::select! {
+        dead = mq_testkit::frames::pull_all(&client, broker_addr, &reader, &dlq, 1, 1, mq_testkit::WAIT) => dead,
+        _ = async {
+            loop {
+                let got = consumer
+                    .receive_with(topic, &all, 8, invisible)
+                    .await
+                    .unwrap_or_default();
+                assert!(
+                    got.is_empty(),
+                    "delivered again: attempt {:?}",
+                    got[0].delivery_attempt()
+                );
+            }
+        } => unreachable!(),
+    }
+}
