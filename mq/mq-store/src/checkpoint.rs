@@ -79,7 +79,7 @@ impl CheckpointFile {
     /// Opens (creating) the file and reads the checkpoint it holds, if valid.
     pub(crate) fn open(path: &Path) -> Result<(Self, Option<Checkpoint>), StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).at(dir)?;
+            crate::mmap::create_dir_durably(dir)?;
         }
         let existed = path.exists();
         let file = OpenOptions::new()

@@ -15,7 +15,7 @@ use mq_protocol::message::BLANK_MAGIC_CODE;
 
 use crate::dispatch::{parse_record, Record, BLANK_HEADER};
 use crate::error::{IoContext, StoreError};
-use crate::mmap::{fsync_dir, AppendFile};
+use crate::mmap::{create_dir_durably, fsync_dir, AppendFile};
 
 /// One segment and the commit log offset it starts at.
 pub(crate) struct Segment {
@@ -81,7 +81,7 @@ const NO_SPARE: u64 = u64::MAX;
 impl CommitLog {
     /// Maps the existing segments (nothing is trusted yet: `recover` next).
     pub(crate) fn load(dir: &Path, segment_size: u64) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).at(dir)?;
+        create_dir_durably(dir)?;
         let mut segments = Vec::new();
         for (start, path) in list_offset_files(dir)? {
             if start % segment_size != 0 {

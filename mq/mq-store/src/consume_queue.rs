@@ -16,7 +16,7 @@ use mq_protocol::name::TopicName;
 use crate::commit_log::{list_offset_files, segment_name};
 use crate::config::CQ_ENTRY_SIZE;
 use crate::error::{IoContext, StoreError};
-use crate::mmap::{fsync_dir, AppendFile};
+use crate::mmap::{create_dir_durably, fsync_dir, AppendFile};
 
 const ENTRY: usize = CQ_ENTRY_SIZE as usize;
 const BLANK_SIZE: i32 = i32::MAX;
@@ -274,7 +274,7 @@ impl ConsumeQueue {
     }
 
     fn new_segment(&self, start: u64) -> Result<Arc<CqSegment>, StoreError> {
-        std::fs::create_dir_all(&self.dir).at(&self.dir)?;
+        create_dir_durably(&self.dir)?;
         let path = self.dir.join(segment_name(start));
         let seg = Arc::new(CqSegment {
             start,

@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::dispatch::{java_string_hash, DispatchRequest};
 use crate::error::{IoContext, StoreError};
-use crate::mmap::{fsync_dir, MapFile, MapFlusher};
+use crate::mmap::{create_dir_durably, fsync_dir, MapFile, MapFlusher};
 
 const HEADER: usize = 40;
 const SLOT: usize = 4;
@@ -287,7 +287,7 @@ pub(crate) struct IndexService {
 
 impl IndexService {
     pub(crate) fn load(dir: &Path, slot_num: u32, index_num: u32) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).at(dir)?;
+        create_dir_durably(dir)?;
         let len = IndexFile::file_len(slot_num, index_num);
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir).at(dir)? {

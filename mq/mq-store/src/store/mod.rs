@@ -54,7 +54,7 @@ impl MessageStore {
         let delay_levels = config.delay_levels()?;
         let delete_hours = config.delete_hours()?;
         let root = config.store_path_root_dir.clone();
-        std::fs::create_dir_all(&root).at(&root)?;
+        crate::mmap::create_dir_durably(&root)?;
 
         let lock_path = config.lock_path();
         let lock_file = OpenOptions::new()

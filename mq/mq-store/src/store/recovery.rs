@@ -20,6 +20,7 @@ use crate::consume_queue::ConsumeQueue;
 use crate::dispatch::{is_blank, parse_exact};
 use crate::error::{IoContext, StoreError};
 use crate::index::IndexService;
+use crate::mmap::create_dir_durably;
 
 use super::state::{lock, FlushProgress, Inner, PutState, Queues};
 
@@ -154,7 +155,7 @@ fn load_consume_queues(
     commit_min: u64,
 ) -> Result<(Queues, Option<u64>), StoreError> {
     let cq_root = config.consume_queue_dir();
-    std::fs::create_dir_all(&cq_root).at(&cq_root)?;
+    create_dir_durably(&cq_root)?;
     let seg_bytes = config.consume_queue_segment_bytes();
     let mut queues: Queues = HashMap::new();
     let mut cq_end: Option<u64> = None;
