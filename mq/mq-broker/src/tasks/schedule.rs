@@ -73,8 +73,17 @@ impl ScheduleService {
             }
             if offset != start {
                 worked = Step::Worked;
-                if let Err(e) = broker.delay_offsets.advance(level, offset as i64) {
-                    warn!(error = %e, "persisting delay offsets failed");
+                // A file write and fsync: on the blocking pool, not on the
+                // runtime's worker.
+                let owner = self.broker.clone();
+                let advanced = tokio::task::spawn_blocking(move || {
+                    owner.delay_offsets.advance(level, offset as i64)
+                })
+                .await;
+                match advanced {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "persisting delay offsets failed"),
+                    Err(e) => warn!(error = %e, "persisting delay offsets panicked"),
                 }
             }
         }

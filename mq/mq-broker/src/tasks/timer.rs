@@ -384,7 +384,7 @@ impl TimerService {
         let loaded = self.load();
         let delivered = self.deliver(now).await;
         if loaded || delivered || self.unsaved {
-            self.save();
+            self.save().await;
         }
         if loaded || delivered {
             Step::Worked
@@ -468,8 +468,10 @@ impl TimerService {
     }
 
     /// Saves the checkpoint if it moved; on failure `unsaved` makes the
-    /// next steps try again.
-    fn save(&mut self) {
+    /// next steps try again. The flush and the file write (fsyncs) run on
+    /// the blocking pool, not on the runtime's worker, which would hold
+    /// every connection's requests meanwhile.
+    async fn save(&mut self) {
         let checkpoint = self.index.checkpoint();
         self.unsaved = checkpoint != self.saved;
         if !self.unsaved {
@@ -477,18 +479,28 @@ impl TimerService {
         }
         // The delivered copies must be on disk before the checkpoint says
         // they were delivered (under ASYNC_FLUSH a put returns before).
-        if self.delivered_end > self.broker.store.flushed_offset() {
-            if let Err(e) = self.broker.store.flush() {
-                warn!(error = %e, "flushing delivered timer messages failed; will retry");
-                return;
+        let flush_first = self.delivered_end > self.broker.store.flushed_offset();
+        let broker = self.broker.clone();
+        let path = self.path.clone();
+        let to_save = checkpoint.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            if flush_first {
+                broker.store.flush().map_err(|e| {
+                    format!("flushing delivered timer messages failed; will retry: {e}")
+                })?;
             }
-        }
-        match checkpoint.save(&self.path) {
-            Ok(()) => {
+            to_save
+                .save(&path)
+                .map_err(|e| format!("saving the timer checkpoint failed; will retry: {e}"))
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {
                 self.saved = checkpoint;
                 self.unsaved = false;
             }
-            Err(e) => warn!(error = %e, "saving the timer checkpoint failed; will retry"),
+            Ok(Err(reason)) => warn!("{reason}"),
+            Err(e) => warn!(error = %e, "saving the timer checkpoint panicked; will retry"),
         }
     }
 }
