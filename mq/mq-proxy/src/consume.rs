@@ -176,8 +176,10 @@ impl Proxy {
 
     async fn commit_slot(&self, group: &str, mq: &Queue4) -> Result<(), ProxyError> {
         let slot = self.inner.consumers.slot(group, mq).await?;
-        let offset = lock(&slot.state).committable();
-        self.inner.consumers.commit(group, mq, offset).await
+        self.inner
+            .consumers
+            .commit_slot(group, mq, &slot, false)
+            .await
     }
 
     async fn ack_one(&self, group: &str, topic: &str, handle: &str) -> Result<(), ProxyError> {

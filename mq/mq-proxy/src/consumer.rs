@@ -393,7 +393,7 @@ impl Consumers {
             .map(|(_, policy)| *policy)
     }
 
-    /// Commits `state`'s committable offset of `mq` for `group`.
+    /// Commits `offset` of `mq` for `group`.
     pub async fn commit(
         &self,
         group: &str,
@@ -404,6 +404,28 @@ impl Consumers {
             .await?
             .commit_offset(mq, offset)
             .await?;
+        Ok(())
+    }
+
+    /// Commits `slot`'s committable offset of `mq` for `group` and records
+    /// it; with `only_if_moved`, only when it differs from the one last
+    /// committed from this slot.
+    pub async fn commit_slot(
+        &self,
+        group: &str,
+        mq: &MessageQueue,
+        slot: &QueueSlot,
+        only_if_moved: bool,
+    ) -> Result<(), ProxyError> {
+        let offset = {
+            let state = lock(&slot.state);
+            match (only_if_moved, state.commit_due()) {
+                (true, None) => return Ok(()),
+                _ => state.committable(),
+            }
+        };
+        self.commit(group, mq, offset).await?;
+        lock(&slot.state).committed = Some(offset);
         Ok(())
     }
 
@@ -491,18 +513,12 @@ impl Consumers {
                             out.push(deliver(&retry, &retry_mq, message, invisible, true));
                         }
                     }
-                    Err(e)
-                        if e.response_code() == Some(i32::from(ResponseCode::TOPIC_NOT_EXIST)) =>
-                    {
+                    Err(e) if topic_missing(&e) => {
                         self.retry_missing(group, &retry_mq.broker_name);
                     }
                     Err(e) => return Err(e.into()),
                 }
-                let due = lock(&retry.state).commit_due();
-                if let Some(offset) = due {
-                    self.commit(group, &retry_mq, offset).await?;
-                    lock(&retry.state).committed = Some(offset);
-                }
+                self.commit_slot(group, &retry_mq, &retry, true).await?;
             }
         }
         if !blocked && out.len() < batch as usize {
@@ -525,9 +541,7 @@ impl Consumers {
                 out.push(deliver(&slot, mq, message, invisible, false));
             }
         }
-        let committable = lock(&slot.state).committable();
-        self.commit(group, mq, committable).await?;
-        lock(&slot.state).committed = Some(committable);
+        self.commit_slot(group, mq, &slot, false).await?;
         Ok(out)
     }
 
@@ -552,9 +566,7 @@ impl Consumers {
                     .messages
                     .into_iter()
                     .find(|m| m.queue_offset == offset),
-                Err(e) if e.response_code() == Some(i32::from(ResponseCode::TOPIC_NOT_EXIST)) => {
-                    None
-                }
+                Err(e) if topic_missing(&e) => None,
                 Err(e) => return Err(e.into()),
             };
             match found {
@@ -584,8 +596,8 @@ impl Consumers {
         Ok(())
     }
 
-    /// The state of the group's retry queue on a broker, `None` while the
-    /// broker has no retry topic for the group (asked again after
+    /// The state of the group's retry queue on a broker, `None` while a
+    /// pull found no retry topic for the group there (asked again after
     /// [`POLICY_TTL`], or at once after a revive created it).
     async fn retry_slot(
         &self,
@@ -603,14 +615,7 @@ impl Consumers {
                 return Ok(None);
             }
         }
-        match self.slot(group, retry_mq).await {
-            Ok(slot) => Ok(Some(slot)),
-            Err(e) if e.code == Code::TopicNotFound => {
-                self.retry_missing(group, &retry_mq.broker_name);
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        self.slot(group, retry_mq).await.map(Some)
     }
 
     fn retry_missing(&self, group: &str, broker: &str) {
@@ -619,6 +624,11 @@ impl Consumers {
             .unwrap_or_else(|e| e.into_inner())
             .insert((group.to_owned(), broker.to_owned()), Instant::now());
     }
+}
+
+/// Whether the broker answered that the topic does not exist.
+fn topic_missing(error: &mq_client::ClientError) -> bool {
+    error.response_code() == Some(i32::from(ResponseCode::TOPIC_NOT_EXIST))
 }
 
 /// Queue 0 of `group`'s retry topic on `broker`: where this proxy revives
