@@ -90,13 +90,11 @@ impl TransactionCheckService {
                 }
             });
         }
-        // A file write and fsync: off the runtime's worker.
         let owner = self.broker.clone();
-        match tokio::task::spawn_blocking(move || owner.transactions.advance_and_persist()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "persisting transaction check state failed"),
-            Err(e) => warn!(error = %e, "persisting transaction check state panicked"),
-        }
+        super::off_worker("persisting transaction check state", move || {
+            owner.transactions.advance_and_persist()
+        })
+        .await;
         worked
     }
 }

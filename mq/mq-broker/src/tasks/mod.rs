@@ -101,12 +101,12 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks:
         Duration::from_millis(config.flush_consumer_offset_interval.max(1)),
         false,
         broker.clone(),
-        // File writes and fsyncs: off the runtime's worker, which would
-        // otherwise hold every connection's requests meanwhile.
         |b| async move {
-            if let Err(e) = tokio::task::spawn_blocking(move || b.persist_offsets()).await {
-                tracing::warn!(error = %e, "persisting offsets panicked");
-            }
+            off_worker("persisting offsets", move || {
+                b.persist_offsets();
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .await;
         },
     );
     if broker.ha.is_slave() {
@@ -170,6 +170,30 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>, stop: &watch::Sender<bool>, tasks:
             }
         }
     });
+}
+
+/// Runs `f` (file writes and fsyncs) on the blocking pool and waits for
+/// it, so that the runtime's worker, which serves every connection, goes
+/// on meanwhile. A failure or panic is logged as `what` failing; returns
+/// whether `f` succeeded.
+pub(crate) async fn off_worker<E>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<(), E> + Send + 'static,
+) -> bool
+where
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "{what} failed");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "{what} panicked");
+            false
+        }
+    }
 }
 
 /// Runs `f` every `period` until stop (first run at once when `now`).

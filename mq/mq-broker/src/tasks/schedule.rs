@@ -73,18 +73,11 @@ impl ScheduleService {
             }
             if offset != start {
                 worked = Step::Worked;
-                // A file write and fsync: on the blocking pool, not on the
-                // runtime's worker.
                 let owner = self.broker.clone();
-                let advanced = tokio::task::spawn_blocking(move || {
+                super::off_worker("persisting delay offsets", move || {
                     owner.delay_offsets.advance(level, offset as i64)
                 })
                 .await;
-                match advanced {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => warn!(error = %e, "persisting delay offsets failed"),
-                    Err(e) => warn!(error = %e, "persisting delay offsets panicked"),
-                }
             }
         }
         worked

@@ -483,24 +483,19 @@ impl TimerService {
         let broker = self.broker.clone();
         let path = self.path.clone();
         let to_save = checkpoint.clone();
-        let written = tokio::task::spawn_blocking(move || {
+        let saved = super::off_worker("saving the timer checkpoint (will retry)", move || {
             if flush_first {
-                broker.store.flush().map_err(|e| {
-                    format!("flushing delivered timer messages failed; will retry: {e}")
-                })?;
+                broker
+                    .store
+                    .flush()
+                    .map_err(|e| format!("flushing the delivered timer messages: {e}"))?;
             }
-            to_save
-                .save(&path)
-                .map_err(|e| format!("saving the timer checkpoint failed; will retry: {e}"))
+            to_save.save(&path).map_err(|e| e.to_string())
         })
         .await;
-        match written {
-            Ok(Ok(())) => {
-                self.saved = checkpoint;
-                self.unsaved = false;
-            }
-            Ok(Err(reason)) => warn!("{reason}"),
-            Err(e) => warn!(error = %e, "saving the timer checkpoint panicked; will retry"),
+        if saved {
+            self.saved = checkpoint;
+            self.unsaved = false;
         }
     }
 }
