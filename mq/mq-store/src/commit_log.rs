@@ -269,18 +269,18 @@ impl CommitLog {
     }
 
     /// Creates (preallocated, its folder fsynced) the segment after the
-    /// last one if it is due ([`CommitLog::wants_spare`]); returns it, for
-    /// the caller to prefault its first pages. Off the send path: the store's
+    /// last one if it is due ([`CommitLog::wants_spare`]); returns whether
+    /// it made one, for the caller to prefault its first pages. Off the send path: the store's
     /// background thread calls it. A crash leaves an empty segment after
     /// the last, which recovery removes.
-    pub(crate) fn prepare_spare(&self) -> Result<Option<u64>, StoreError> {
+    pub(crate) fn prepare_spare(&self) -> Result<bool, StoreError> {
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
         // Under the spare lock no roll runs, so `last` stays the last.
         let Some(last) = self.last() else {
-            return Ok(None);
+            return Ok(false);
         };
         if !self.wants_spare(&last) {
-            return Ok(None);
+            return Ok(false);
         }
         let start = last.start + self.segment_size;
         let path = self.dir.join(segment_name(start));
@@ -288,7 +288,7 @@ impl CommitLog {
         tracing::debug!(path = %path.display(), "pre-created the next commit log segment");
         *spare = Some(Segment { start, file });
         self.spare_start.store(start, Ordering::Release);
-        Ok(Some(start))
+        Ok(true)
     }
 
     /// Prefaults the spare's first `ahead` bytes (see [`AppendFile::warm_ahead`]).

@@ -258,13 +258,11 @@ impl Inner {
                     asked = cv.wait(asked).unwrap_or_else(|e| e.into_inner());
                 }
             }
-            if let Some(seg) = self.commit_log.last() {
-                if warm {
-                    seg.file.warm_ahead(WARM_AHEAD);
-                }
+            if let Some(seg) = self.commit_log.last().filter(|_| warm) {
+                seg.file.warm_ahead(WARM_AHEAD);
             }
             match self.commit_log.prepare_spare() {
-                Ok(Some(_)) if warm => self.commit_log.warm_spare(WARM_AHEAD),
+                Ok(true) if warm => self.commit_log.warm_spare(WARM_AHEAD),
                 Ok(_) => {}
                 // The roll will create the segment itself (and fail the put
                 // if it cannot, as before).
