@@ -176,7 +176,9 @@ impl Broker {
         Ok(result)
     }
 
-    /// Stores several messages of one queue with consecutive offsets.
+    /// Stores several messages under one put lock, in order (those of one
+    /// queue at consecutive offsets), then waits once for their flush and
+    /// replication.
     pub(crate) async fn put_batch(
         &self,
         msgs: Vec<InboundMessage>,

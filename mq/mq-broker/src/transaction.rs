@@ -49,25 +49,37 @@ pub(crate) fn half_message(mut msg: InboundMessage) -> InboundMessage {
     msg
 }
 
-/// Records an outcome for a half message in the op topic.
-async fn write_op(broker: &Broker, half: &MessageExt) -> Result<(), mq_store::StoreError> {
+/// The op record of an outcome for a half message.
+fn op_message(broker: &Broker, half: &MessageExt) -> InboundMessage {
     let mut properties = mq_protocol::Properties::new();
     properties.insert(property::TAGS.into(), OP_TAG.into());
-    broker
-        .put(InboundMessage {
-            topic: topic::TRANS_OP_HALF_TOPIC.to_owned(),
-            queue_id: 0,
-            flag: 0,
-            sys_flag: 0,
-            born_timestamp: now_ms(),
-            born_host: broker.store_host,
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: half.queue_offset.to_string().into_bytes().into(),
-            properties,
-        })
-        .await
-        .map(|_| ())
+    InboundMessage {
+        topic: topic::TRANS_OP_HALF_TOPIC.to_owned(),
+        queue_id: 0,
+        flag: 0,
+        sys_flag: 0,
+        born_timestamp: now_ms(),
+        born_host: broker.store_host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: half.queue_offset.to_string().into_bytes().into(),
+        properties,
+    }
+}
+
+/// Writes `first` (the committed or kept message), then the op record, in
+/// one put: appended in that order under one lock, so a crash keeps the
+/// message whenever it keeps the op, and one flush (SYNC_FLUSH) and one
+/// replication wait (SYNC_MASTER) cover both.
+async fn write_with_op(
+    broker: &Broker,
+    first: Option<InboundMessage>,
+    half: &MessageExt,
+) -> Result<(), StoreError> {
+    let mut msgs = Vec::with_capacity(2);
+    msgs.extend(first);
+    msgs.push(op_message(broker, half));
+    broker.put_batch(msgs).await.map(|_| ())
 }
 
 /// The message a committed half becomes, on its real topic.
@@ -96,33 +108,27 @@ fn committed(half: &MessageExt) -> InboundMessage {
 }
 
 /// Commits (`commit`) or rolls back a half message, once: returns false
-/// when it already had an outcome. The real message is written before the
-/// op record (see the module docs).
+/// when it already had an outcome or another caller is writing one. The
+/// real message is written before the op record (see the module docs).
 pub(crate) async fn end(
     broker: &Broker,
     half: &MessageExt,
     commit: bool,
 ) -> Result<bool, StoreError> {
-    // One outcome per half message, decided under the state lock's order.
-    let _guard = broker.transactions.deciding().await;
-    if broker.transactions.is_ended(half.queue_offset as u64) {
+    let Some(claim) = broker.transactions.claim(half.queue_offset as u64) else {
         return Ok(false);
-    }
-    if commit {
-        broker.put(committed(half)).await?;
-    }
-    write_op(broker, half).await?;
-    broker.transactions.end(half.queue_offset as u64);
+    };
+    write_with_op(broker, commit.then(|| committed(half)), half).await?;
+    claim.ended();
     Ok(true)
 }
 
 /// Gives up on a half message: keeps it in TRANS_CHECK_MAX_TIME_TOPIC and
 /// records an outcome so it is never delivered.
 pub(crate) async fn discard(broker: &Broker, half: &MessageExt) {
-    let _guard = broker.transactions.deciding().await;
-    if broker.transactions.is_ended(half.queue_offset as u64) {
+    let Some(claim) = broker.transactions.claim(half.queue_offset as u64) else {
         return;
-    }
+    };
     let mut kept = committed(half);
     kept.properties
         .insert(property::REAL_TOPIC.into(), kept.topic.clone());
@@ -138,15 +144,11 @@ pub(crate) async fn discard(broker: &Broker, half: &MessageExt) {
     ) {
         warn!(error = %e, "creating the discarded-transactions topic failed");
     }
-    if let Err(e) = broker.put(kept).await {
+    if let Err(e) = write_with_op(broker, Some(kept), half).await {
         warn!(error = %e, "keeping a discarded half message failed; will retry");
         return;
     }
-    if let Err(e) = write_op(broker, half).await {
-        warn!(error = %e, "recording a discarded half message failed; will retry");
-        return;
-    }
-    broker.transactions.mark_ended(half.queue_offset as u64);
+    claim.ended();
     warn!(
         msg_id = %half.msg_id(),
         group = half.property(property::PRODUCER_GROUP).unwrap_or_default(),

@@ -163,6 +163,86 @@ async fn commit_delivers_once_and_rollback_never() {
     assert_eq!(code(&r), Some(ResponseCode::SYSTEM_ERROR));
 }
 
+/// Outcomes for many halves at once, several for each, under SYNC_FLUSH
+/// (where each outcome's writes wait for a flush): every half gets exactly
+/// one outcome. Halves told only "commit" are delivered once, halves told
+/// only "roll back" never, halves told both at once at most once.
+#[tokio::test]
+async fn concurrent_outcomes_give_each_half_exactly_one() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker_with("broker-a", dir.path(), &ns.addr, |b, s| {
+        b.transaction_time_out = 3_600_000;
+        s.flush_disk_type = mq_store::FlushDiskType::SyncFlush;
+    })
+    .await;
+    let c = client();
+    create_topic(&c, &broker.addr, "TxMany", 1).await;
+    const EACH: usize = 20;
+    let mut halves = Vec::new();
+    for kind in ["commit", "rollback", "both"] {
+        for i in 0..EACH {
+            let body = format!("{kind} {i}");
+            let sent = send(&c, &broker.addr, half("TxMany", body.as_bytes())).await;
+            halves.push((kind, sent));
+        }
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for (kind, sent) in &halves {
+        let outcomes: &[(i32, bool)] = match *kind {
+            "commit" => &[
+                (sys_flag::TRANSACTION_COMMIT_TYPE, false),
+                (sys_flag::TRANSACTION_COMMIT_TYPE, false),
+                (sys_flag::TRANSACTION_COMMIT_TYPE, true),
+            ],
+            "rollback" => &[
+                (sys_flag::TRANSACTION_ROLLBACK_TYPE, false),
+                (sys_flag::TRANSACTION_ROLLBACK_TYPE, true),
+            ],
+            _ => &[
+                (sys_flag::TRANSACTION_COMMIT_TYPE, false),
+                (sys_flag::TRANSACTION_ROLLBACK_TYPE, true),
+                (sys_flag::TRANSACTION_COMMIT_TYPE, true),
+            ],
+        };
+        for &(outcome, from_check) in outcomes {
+            let (c, addr, request) = (
+                c.clone(),
+                broker.addr.clone(),
+                end(sent, outcome, from_check),
+            );
+            calls.spawn(async move { call(&c, &addr, request).await });
+        }
+    }
+    while let Some(r) = calls.join_next().await {
+        let r = r.unwrap();
+        assert_eq!(code(&r), Some(ResponseCode::SUCCESS), "{:?}", r.remark);
+    }
+    let seen = delivered_when_settled(&c, &broker.addr, "TxMany").await;
+    let bodies: Vec<String> = seen
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    let mut unique = bodies.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        bodies.len(),
+        "a half delivered twice: {bodies:?}"
+    );
+    for i in 0..EACH {
+        assert!(
+            bodies.contains(&format!("commit {i}")),
+            "commit {i} lost: {bodies:?}"
+        );
+    }
+    assert!(
+        !bodies.iter().any(|b| b.starts_with("rollback")),
+        "a rolled back half delivered: {bodies:?}"
+    );
+}
+
 /// A producer that answers check-backs with a fixed outcome.
 struct Checker {
     outcome: i32,

@@ -1,7 +1,7 @@
 //! The state of transactional messages that is not in the commit log:
 //! which half messages have an outcome and how often the others were
-//! checked back (`config/transactionCheck.json`), behind its lock, and the
-//! lock that serialises deciding an outcome.
+//! checked back (`config/transactionCheck.json`), behind its lock, and
+//! which half messages are having their outcome written right now.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,9 @@ struct TransactionState {
     stored: Stored,
     /// Half queue offsets at or past the frontier that have an outcome.
     ended: BTreeSet<u64>,
+    /// Half queue offsets whose outcome is being written (see
+    /// [`TransactionManager::claim`]); not persisted.
+    deciding: BTreeSet<u64>,
 }
 
 impl TransactionState {
@@ -42,6 +45,7 @@ impl TransactionState {
             path: path.to_owned(),
             stored,
             ended: BTreeSet::new(),
+            deciding: BTreeSet::new(),
         };
         let mut offset = store.min_offset_in_queue(topic::TRANS_OP_HALF_TOPIC, 0);
         loop {
@@ -97,14 +101,34 @@ impl TransactionState {
 
 pub use mq_protocol::admin_body::{HalfStatus, PendingHalf};
 
+/// A claim on one half message's outcome ([`TransactionManager::claim`]);
+/// released when dropped.
+#[derive(Debug)]
+pub(crate) struct Deciding<'a> {
+    manager: &'a TransactionManager,
+    half_offset: u64,
+}
+
+impl Deciding<'_> {
+    /// Records the outcome and moves the frontier past it if it can.
+    pub(crate) fn ended(self) {
+        let mut state = lock(&self.manager.state);
+        state.mark_ended(self.half_offset);
+        state.advance();
+    }
+}
+
+impl Drop for Deciding<'_> {
+    fn drop(&mut self) {
+        lock(&self.manager.state).deciding.remove(&self.half_offset);
+    }
+}
+
 /// Outcomes and check counts of half messages, shared by END_TRANSACTION and
 /// the check service.
 #[derive(Debug)]
 pub(crate) struct TransactionManager {
     state: Mutex<TransactionState>,
-    /// Serialises the decision of a transaction's outcome (commit, rollback,
-    /// discard), which spans store writes.
-    decide: tokio::sync::Mutex<()>,
     /// Serialises writes of the state file, which happen outside `state`'s
     /// lock, so that an older snapshot never overwrites a newer one.
     writing: Mutex<()>,
@@ -115,30 +139,32 @@ impl TransactionManager {
     pub(crate) fn load(path: &Path, store: &MessageStore) -> Result<Self, MetadataError> {
         Ok(TransactionManager {
             state: Mutex::new(TransactionState::load(path, store)?),
-            decide: tokio::sync::Mutex::new(()),
             writing: Mutex::new(()),
         })
     }
 
-    /// Held while an outcome is decided and written.
-    pub(crate) async fn deciding(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.decide.lock().await
+    /// The right to write one half message's outcome (commit, rollback,
+    /// discard), or `None` when it has one or another caller is writing
+    /// one. One outcome per half: a second END_TRANSACTION, or a check-back
+    /// answer, that arrives meanwhile changes nothing, as one that arrives
+    /// after it. Different halves are decided concurrently, so under
+    /// SYNC_FLUSH or SYNC_MASTER their writes share flushes and replication
+    /// round trips instead of waiting for each other's. If the writing
+    /// fails the claim is dropped and the half stays pending for the
+    /// check-back.
+    pub(crate) fn claim(&self, half_offset: u64) -> Option<Deciding<'_>> {
+        let mut state = lock(&self.state);
+        if state.is_ended(half_offset) || !state.deciding.insert(half_offset) {
+            return None;
+        }
+        Some(Deciding {
+            manager: self,
+            half_offset,
+        })
     }
 
     pub(crate) fn is_ended(&self, half_offset: u64) -> bool {
         lock(&self.state).is_ended(half_offset)
-    }
-
-    /// Records an outcome (without moving the frontier).
-    pub(crate) fn mark_ended(&self, half_offset: u64) {
-        lock(&self.state).mark_ended(half_offset);
-    }
-
-    /// Records an outcome and moves the frontier past it if it can.
-    pub(crate) fn end(&self, half_offset: u64) {
-        let mut state = lock(&self.state);
-        state.mark_ended(half_offset);
-        state.advance();
     }
 
     /// Every half queue offset below this has an outcome.
@@ -230,5 +256,38 @@ impl TransactionManager {
         }
         pending.truncate(max);
         HalfStatus { frontier, pending }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One claim per half at a time, none once it has an outcome; other
+    /// halves are claimed meanwhile; a dropped claim (a failed write)
+    /// leaves the half pending.
+    #[test]
+    fn a_half_is_claimed_by_one_caller_and_never_after_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            MessageStore::open(mq_store::MessageStoreConfig::with_root(dir.path())).unwrap();
+        let manager = TransactionManager::load(&dir.path().join("tx.json"), &store).unwrap();
+
+        let first = manager.claim(0).expect("a pending half is claimed");
+        assert!(
+            manager.claim(0).is_none(),
+            "a second caller gets no claim while the first holds it"
+        );
+        let other = manager.claim(1).expect("another half is claimed meanwhile");
+
+        drop(other);
+        assert!(!manager.is_ended(1), "a dropped claim records no outcome");
+        manager.claim(1).expect("and leaves the half claimable");
+
+        first.ended();
+        assert!(manager.is_ended(0));
+        assert!(manager.claim(0).is_none(), "an ended half is never claimed");
+        assert_eq!(manager.frontier(), 1, "the frontier moved past it");
+        store.shutdown().unwrap();
     }
 }
