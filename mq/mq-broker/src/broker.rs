@@ -289,9 +289,25 @@ pub(crate) mod testing {
 
     /// A master with `config` over a store in `dir`.
     pub(crate) fn broker(dir: &Path, config: BrokerConfig) -> Arc<Broker> {
+        broker_with_store(dir, config, |_| {})
+    }
+
+    /// A commit log flusher that never runs on its own within a test
+    /// (ASYNC_FLUSH every hour): what is flushed, a test's code flushed.
+    pub(crate) fn no_timed_flush(store: &mut MessageStoreConfig) {
+        store.flush_interval_commit_log = 3_600_000;
+    }
+
+    /// [`broker`], with `tweak` applied to the store's settings.
+    pub(crate) fn broker_with_store(
+        dir: &Path,
+        config: BrokerConfig,
+        tweak: impl FnOnce(&mut MessageStoreConfig),
+    ) -> Arc<Broker> {
         let mut store_config = MessageStoreConfig::with_root(dir);
         store_config.maped_file_size_commit_log = 1 << 20;
         store_config.max_message_size = 64 * 1024;
+        tweak(&mut store_config);
         let store = Arc::new(MessageStore::open(store_config.clone()).unwrap());
         let delay_levels = store_config.delay_levels().unwrap();
         let (_stop, shutdown) = watch::channel(false);

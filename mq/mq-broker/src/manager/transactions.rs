@@ -197,14 +197,24 @@ impl TransactionManager {
     /// Moves the frontier past everything resolved and persists the state.
     /// The file is written (and fsynced) from a snapshot after the state's
     /// lock is released: END_TRANSACTION takes that lock on the send path.
-    pub(crate) fn advance_and_persist(&self) -> Result<(), MetadataError> {
+    ///
+    /// The commit log is flushed between the snapshot and the write. An
+    /// outcome is recorded only after its committed message and op record
+    /// are written, but under ASYNC_FLUSH they may still wait for the
+    /// flusher; a frontier on disk before them would, after a power
+    /// failure, count as ended a half whose commit was lost, and the
+    /// message, durable as a half, would never be delivered.
+    pub(crate) fn advance_and_persist(&self, store: &MessageStore) -> Result<(), String> {
         let _writing = lock(&self.writing);
         let (path, snapshot) = {
             let mut state = lock(&self.state);
             state.advance();
             (state.path.clone(), state.stored.clone())
         };
-        write_json(&path, &snapshot)
+        store
+            .flush()
+            .map_err(|e| format!("flushing the commit log first: {e}"))?;
+        write_json(&path, &snapshot).map_err(|e| e.to_string())
     }
 
     /// The half messages still waiting for an outcome.

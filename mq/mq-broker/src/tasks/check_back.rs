@@ -92,7 +92,7 @@ impl TransactionCheckService {
         }
         let owner = self.broker.clone();
         super::off_worker("persisting transaction check state", move || {
-            owner.transactions.advance_and_persist()
+            owner.transactions.advance_and_persist(&owner.store)
         })
         .await;
         worked
@@ -141,7 +141,7 @@ mod tests {
     use mq_protocol::topic;
 
     use super::*;
-    use crate::broker::testing::{broker, dispatched, message};
+    use crate::broker::testing::{broker, broker_with_store, dispatched, message, no_timed_flush};
     use crate::config::BrokerConfig;
 
     #[tokio::test]
@@ -185,6 +185,39 @@ mod tests {
             broker.store.max_offset_in_queue("T", 0),
             0,
             "never delivered"
+        );
+    }
+
+    /// Under ASYNC_FLUSH a committed message and its op record are flushed
+    /// before the frontier that counts its half as ended is written.
+    #[tokio::test]
+    async fn the_frontier_is_written_after_the_outcomes_behind_it_are_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker_with_store(dir.path(), BrokerConfig::default(), no_timed_flush);
+        let half = crate::transaction::half_message(message(
+            "T",
+            &[
+                (property::PRODUCER_GROUP, "pg"),
+                (property::TRANSACTION_PREPARED, "true"),
+            ],
+        ));
+        let stored = broker.put(half).await.unwrap();
+        dispatched(&broker, topic::TRANS_HALF_TOPIC, 0, 1).await;
+        let half = broker
+            .store
+            .look_message_by_offset(stored.wrote_offset)
+            .unwrap();
+        assert!(crate::transaction::end(&broker, &half, true).await.unwrap());
+        dispatched(&broker, "T", 0, 1).await;
+        assert!(broker.store.flushed_offset() < broker.store.commit_log_max_offset());
+
+        let service = TransactionCheckService::new(broker.clone());
+        service.step(crate::util::now_ms()).await;
+        assert_eq!(broker.transactions.frontier(), 1);
+        assert_eq!(
+            broker.store.flushed_offset(),
+            broker.store.commit_log_max_offset(),
+            "the commit and its op record are on disk before the frontier"
         );
     }
 }

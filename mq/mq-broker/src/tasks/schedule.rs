@@ -30,7 +30,7 @@ impl ScheduleService {
 
     /// Delivers every due delayed message of every level to its real topic and
     /// advances that level's offset. At-least-once: the offset is persisted
-    /// after the delivery.
+    /// after the delivered copies are flushed.
     pub(crate) async fn step(&self, now: i64) -> Step {
         let broker = &*self.broker;
         let mut worked = Step::Idle;
@@ -74,8 +74,19 @@ impl ScheduleService {
             if offset != start {
                 worked = Step::Worked;
                 let owner = self.broker.clone();
+                // The offset counts on the delivered copies: under
+                // ASYNC_FLUSH they may wait for the flusher, and a file on
+                // disk before them would, after a power failure, skip
+                // messages that were durable before their delivery.
                 super::off_worker("persisting delay offsets", move || {
-                    owner.delay_offsets.advance(level, offset as i64)
+                    owner
+                        .store
+                        .flush()
+                        .map_err(|e| format!("flushing the commit log first: {e}"))?;
+                    owner
+                        .delay_offsets
+                        .advance(level, offset as i64)
+                        .map_err(|e| e.to_string())
                 })
                 .await;
             }
@@ -102,7 +113,7 @@ mod tests {
     use mq_protocol::topic;
 
     use super::*;
-    use crate::broker::testing::{broker, dispatched, message};
+    use crate::broker::testing::{broker, broker_with_store, dispatched, message, no_timed_flush};
     use crate::config::BrokerConfig;
 
     #[tokio::test]
@@ -131,5 +142,28 @@ mod tests {
         // Delivered once: the next step has nothing left.
         assert_eq!(service.step(stored_at + 5000).await, Step::Idle);
         assert_eq!(broker.store.max_offset_in_queue("T", 0), 1);
+    }
+
+    /// Under ASYNC_FLUSH the delivered copy is flushed before the level's
+    /// offset is written: the file never counts a delivery the disk lacks.
+    #[tokio::test]
+    async fn a_levels_offset_is_written_after_the_delivered_copy_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker_with_store(dir.path(), BrokerConfig::default(), no_timed_flush);
+        let stored = broker
+            .put(message("T", &[(property::DELAY_TIME_LEVEL, "1")]))
+            .await
+            .unwrap();
+        dispatched(&broker, topic::SCHEDULE_TOPIC, 0, 1).await;
+        let service = ScheduleService::new(broker.clone());
+        let due = stored.store_timestamp + 1000;
+        assert_eq!(service.step(due).await, Step::Worked);
+        dispatched(&broker, "T", 0, 1).await;
+        assert_eq!(broker.delay_offsets.get(1), 1);
+        assert_eq!(
+            broker.store.flushed_offset(),
+            broker.store.commit_log_max_offset(),
+            "the delivered copy is on disk before its level's offset"
+        );
     }
 }
