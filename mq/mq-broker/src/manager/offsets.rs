@@ -12,12 +12,16 @@ use crate::util::lock;
 #[derive(Debug)]
 pub(crate) struct ConsumerOffsetManager {
     table: Mutex<ConsumerOffsets>,
+    /// Serialises writes of the file, which happen outside `table`'s lock,
+    /// so that an older snapshot never overwrites a newer one.
+    writing: Mutex<()>,
 }
 
 impl ConsumerOffsetManager {
     pub(crate) fn new(table: ConsumerOffsets) -> Self {
         ConsumerOffsetManager {
             table: Mutex::new(table),
+            writing: Mutex::new(()),
         }
     }
 
@@ -77,9 +81,24 @@ impl ConsumerOffsetManager {
         table.merge_from_master(json).and_then(|()| table.persist())
     }
 
-    /// Writes the table if it changed since the last write.
-    pub(crate) fn persist(&self) -> Result<(), MetadataError> {
-        lock(&self.table).persist()
+    /// Writes the table if it changed since the last write: a snapshot
+    /// taken under the table's lock, then `before_write`, then the file
+    /// (tmp, fsync, rename) with the lock released, so that commits on the
+    /// runtime's worker never wait for the disk. If `before_write` or the
+    /// write fails, the next persist writes the table again.
+    pub(crate) fn persist(
+        &self,
+        before_write: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let _writing = lock(&self.writing);
+        let Some(snapshot) = lock(&self.table).take_changes() else {
+            return Ok(());
+        };
+        let written = before_write().and_then(|()| snapshot.write().map_err(|e| e.to_string()));
+        if written.is_err() {
+            lock(&self.table).mark_changed();
+        }
+        written
     }
 }
 
@@ -119,5 +138,63 @@ impl DelayOffsetManager {
 
     pub(crate) fn persist(&self) -> Result<(), MetadataError> {
         lock(&self.table).persist()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::testing::{broker_with_store, message, no_timed_flush};
+    use crate::config::BrokerConfig;
+
+    fn on_disk(path: &std::path::Path, group: &str) -> Option<i64> {
+        ConsumerOffsets::load(path).unwrap().query(group, "T", 0)
+    }
+
+    /// The file is written from a snapshot: a commit made meanwhile is
+    /// written by the next persist, and a failure before the write leaves
+    /// the file as it was and the table to be written again.
+    #[test]
+    fn a_persist_writes_its_snapshot_and_leaves_later_commits_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consumerOffset.json");
+        let manager = ConsumerOffsetManager::new(ConsumerOffsets::load(&path).unwrap());
+        manager.commit("g", "T", 0, 5);
+        manager
+            .persist(|| {
+                manager.commit("late", "T", 0, 9);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(on_disk(&path, "g"), Some(5));
+        assert_eq!(on_disk(&path, "late"), None, "after the snapshot");
+        manager.persist(|| Ok(())).unwrap();
+        assert_eq!(on_disk(&path, "late"), Some(9), "written by the next one");
+
+        manager.commit("g", "T", 0, 6);
+        assert!(manager.persist(|| Err("flush failed".into())).is_err());
+        assert_eq!(on_disk(&path, "g"), Some(5), "nothing written");
+        manager.persist(|| Ok(())).unwrap();
+        assert_eq!(
+            on_disk(&path, "g"),
+            Some(6),
+            "written again after a failure"
+        );
+    }
+
+    /// Under ASYNC_FLUSH the broker flushes the commit log before it writes
+    /// the offsets (a committed offset may count on a retry copy).
+    #[tokio::test]
+    async fn offsets_are_written_after_the_commit_log_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker_with_store(dir.path(), BrokerConfig::default(), no_timed_flush);
+        broker.put(message("%RETRY%g", &[])).await.unwrap();
+        broker.offsets.commit("g", "T", 0, 1);
+        assert!(broker.store.flushed_offset() < broker.store.commit_log_max_offset());
+        broker.persist_offsets();
+        assert_eq!(
+            broker.store.flushed_offset(),
+            broker.store.commit_log_max_offset()
+        );
     }
 }

@@ -157,6 +157,39 @@ impl ConsumerOffsets {
         }
         Ok(())
     }
+
+    /// The table as it is now, to be written outside the caller's lock,
+    /// if anything changed since the last write; counts it as written
+    /// (after a failed write, [`mark_changed`](Self::mark_changed)).
+    pub fn take_changes(&mut self) -> Option<OffsetsSnapshot> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        Some(OffsetsSnapshot {
+            path: self.path.clone(),
+            stored: self.stored.clone(),
+        })
+    }
+
+    /// Counts the table as changed, so that the next persist writes it.
+    pub fn mark_changed(&mut self) {
+        self.dirty = true;
+    }
+}
+
+/// A copy of the consumer offsets taken by [`ConsumerOffsets::take_changes`].
+#[derive(Debug)]
+pub struct OffsetsSnapshot {
+    path: PathBuf,
+    stored: StoredOffsets,
+}
+
+impl OffsetsSnapshot {
+    /// Writes the copy to the table's file (tmp, fsync, rename).
+    pub fn write(&self) -> Result<(), MetadataError> {
+        write_json(&self.path, &self.stored)
+    }
 }
 
 /// How far the schedule service has delivered each delay level's queue.
