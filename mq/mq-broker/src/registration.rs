@@ -13,13 +13,30 @@ use tracing::{debug, warn};
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 
-/// Registers with the name servers at once when topics changed since the
-/// last registration (a topic auto-created by a send, a retry topic created
-/// by a heartbeat), so its route exists without waiting for the periodic
-/// registration, as RocketMQ's broker does.
-pub(crate) fn register_if_topics_changed(broker: &Arc<Broker>) {
+/// The longest a request that changed topics waits for the registration
+/// it started; past it the registration goes on in the background (a dead
+/// name server must not hold a send for `registerBrokerTimeoutMills` and
+/// make its client time out and send again).
+const REGISTRATION_WAIT: Duration = Duration::from_secs(1);
+
+/// Registers with the name servers when topics changed since the last
+/// registration (a topic auto-created by a send, a retry topic created by
+/// a heartbeat, a topic created or deleted by an admin), and returns once
+/// every name server answered, or after [`REGISTRATION_WAIT`]. The request
+/// that made the change is answered after this, as RocketMQ's broker sends
+/// its registration before it answers: a client told SEND_OK for an
+/// auto-created topic, or an admin told a topic was created, finds its
+/// route at the name server at once instead of racing the registration.
+pub(crate) async fn register_if_topics_changed(broker: &Arc<Broker>) {
     if broker.topics.claim_unregistered_change() {
-        register_soon(broker);
+        let broker = broker.clone();
+        let registering = tokio::spawn(async move { register_all(&broker).await });
+        if tokio::time::timeout(REGISTRATION_WAIT, registering)
+            .await
+            .is_err()
+        {
+            debug!("the registration goes on in the background; answering without it");
+        }
     }
 }
 

@@ -90,6 +90,41 @@ async fn send_then_pull_with_tag_filter_and_route_registration() {
     );
 }
 
+/// A topic's route is at the name server when the request that made the
+/// topic is answered: a send that auto-created it, an admin's create. A
+/// client that asks the name server right after (a consumer fetching the
+/// topic's queues) finds it, without waiting or retrying.
+#[tokio::test]
+async fn a_topic_is_routed_when_the_request_that_made_it_is_answered() {
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker("broker-a", dir.path(), &ns.addr).await;
+    let c = client();
+    // The first registration (at start) is in, so what follows is a change.
+    wait_for("the broker to register", || async {
+        mq_testkit::frames::route(&c, &ns.addr, "TBW102").await
+    })
+    .await;
+    for round in 0..10 {
+        let auto = format!("AutoCreated{round}");
+        send(&c, &broker.addr, message(&auto, 0, "T", "", b"first")).await;
+        let route = mq_testkit::frames::route(&c, &ns.addr, &auto)
+            .await
+            .unwrap_or_else(|| panic!("{auto} is routed when its first send is answered"));
+        assert_eq!(
+            route.broker_datas[0].master_addr(),
+            Some(broker.addr.as_str())
+        );
+
+        let created = format!("Created{round}");
+        create_topic(&c, &broker.addr, &created, 3).await;
+        let route = mq_testkit::frames::route(&c, &ns.addr, &created)
+            .await
+            .unwrap_or_else(|| panic!("{created} is routed when its creation is answered"));
+        assert_eq!(route.queue_datas[0].write_queue_nums, 3);
+    }
+}
+
 #[tokio::test]
 async fn a_held_pull_returns_as_soon_as_a_message_arrives() {
     let ns = NameServer::start().await;

@@ -20,7 +20,6 @@ use super::success;
 use crate::broker::Broker;
 use crate::metadata::groups::SubscriptionGroupConfig;
 use crate::metadata::timer::TimerCheckpoint;
-use crate::registration::register_if_topics_changed;
 use crate::util::now_ms;
 
 /// UPDATE_AND_CREATE_TOPIC.
@@ -61,7 +60,6 @@ pub(crate) fn create_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> P
         order: header.order.unwrap_or(false),
     };
     broker.topics.upsert(config, now_ms())?;
-    register_if_topics_changed(broker);
     Ok(success(request))
 }
 
@@ -84,7 +82,6 @@ pub(crate) fn delete_topic(broker: &Arc<Broker>, request: &RemotingCommand) -> P
         .store
         .delete_topic(&name)
         .map_err(|e| ProcessError::system(e.to_string()))?;
-    register_if_topics_changed(broker);
     Ok(success(request))
 }
 

@@ -106,9 +106,10 @@ impl BrokerHandler {
 
 impl BrokerHandler {
     /// The response to `request` from what its processor returned, after
-    /// the bookkeeping every request gets: a registration when a send or
-    /// heartbeat created a topic, and the request's latency.
-    fn answer(
+    /// the bookkeeping every request gets: a registration, awaited, when a
+    /// send, heartbeat or admin request created or deleted a topic, and the
+    /// request's latency.
+    async fn answer(
         &self,
         request: &RemotingCommand,
         processed: Processed,
@@ -122,8 +123,10 @@ impl BrokerHandler {
                 | code::SEND_BATCH_MESSAGE
                 | code::HEART_BEAT
                 | code::CONSUMER_SEND_MSG_BACK
+                | code::UPDATE_AND_CREATE_TOPIC
+                | code::DELETE_TOPIC_IN_BROKER
         ) {
-            crate::registration::register_if_topics_changed(&self.broker);
+            crate::registration::register_if_topics_changed(&self.broker).await;
         }
         self.rpc.observe(request.code, response.code, started);
         response
@@ -147,7 +150,7 @@ impl mq_client::InProcessBroker for BrokerHandler {
             code::END_TRANSACTION => transaction::end_transaction(b, &request).await,
             _ => return Err(request),
         };
-        Ok(self.answer(&request, processed, started))
+        Ok(self.answer(&request, processed, started).await)
     }
 }
 
@@ -173,7 +176,7 @@ impl RequestHandler for BrokerHandler {
             }
         }
         let processed = self.dispatch(channel, &request).await;
-        Ok(Some(self.answer(&request, processed, started)))
+        Ok(Some(self.answer(&request, processed, started).await))
     }
 
     fn on_close(&self, channel: &Channel) {
