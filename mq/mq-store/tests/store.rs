@@ -453,14 +453,7 @@ async fn retention_deletes_expired_files_and_never_the_current_one() {
     for n in 0..400 {
         store.put_message(msg("T", 0, n, 1000)).await.unwrap();
     }
-    let segs = || {
-        let mut v: Vec<_> = std::fs::read_dir(dir.path().join("commitlog"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    };
+    let segs = || written_segments(dir.path(), &store);
     let cq_files = || {
         std::fs::read_dir(dir.path().join("consumequeue/T/0"))
             .unwrap()
@@ -511,6 +504,21 @@ async fn retention_deletes_expired_files_and_never_the_current_one() {
     store.put_message(msg("T", 0, 1, 10)).await.unwrap();
 }
 
+/// The commit log segments that hold written bytes, by name: without the
+/// empty next segment the store's background thread may have created
+/// ahead of need (its start is past the log's end), whose making races
+/// with these tests.
+fn written_segments(root: &std::path::Path, store: &MessageStore) -> Vec<String> {
+    let end = store.commit_log_max_offset();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("commitlog"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.parse::<u64>().is_ok_and(|start| start < end))
+        .collect();
+    names.sort();
+    names
+}
+
 fn index_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -528,11 +536,7 @@ async fn disk_ratio_deletes_early_and_refuses_writes() {
     for n in 0..250 {
         store.put_message(msg("T", 0, n, 1000)).await.unwrap();
     }
-    let count = || {
-        std::fs::read_dir(dir.path().join("commitlog"))
-            .unwrap()
-            .count()
-    };
+    let count = || written_segments(dir.path(), &store).len();
     let n = count();
     assert!(n >= 3);
     let now = index_now();
