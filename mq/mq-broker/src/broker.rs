@@ -236,17 +236,10 @@ impl Broker {
 
     /// Persists consumer and delay offsets (periodically and at shutdown).
     pub(crate) fn persist_offsets(&self) {
-        // An offset may count on a copy this broker just wrote, which
-        // ASYNC_FLUSH has not flushed yet: a 4.x consumer's send-back to
-        // its retry topic, a 5.x delivery revived there. Flush the commit
-        // log between the snapshot and the write, so that after a power
-        // failure the file never skips a message the disk lost.
-        let flush_first = || {
-            self.store
-                .flush()
-                .map(|_| ())
-                .map_err(|e| format!("flushing the commit log first: {e}"))
-        };
+        // An offset may count on a copy this broker just wrote (a 4.x
+        // consumer's send-back, a 5.x delivery revived into the retry
+        // topic): flushed between the snapshot and the write.
+        let flush_first = || crate::metadata::persist::flush_commit_log_first(&self.store);
         if let Err(e) = self.offsets.persist(flush_first) {
             warn!(error = %e, "persisting consumer offsets failed");
         }

@@ -28,22 +28,21 @@ const REGISTRATION_WAIT: Duration = Duration::from_secs(1);
 /// auto-created topic, or an admin told a topic was created, finds its
 /// route at the name server at once instead of racing the registration.
 pub(crate) async fn register_if_topics_changed(broker: &Arc<Broker>) {
-    if broker.topics.claim_unregistered_change() {
-        let broker = broker.clone();
-        let registering = tokio::spawn(async move { register_all(&broker).await });
-        if tokio::time::timeout(REGISTRATION_WAIT, registering)
-            .await
-            .is_err()
-        {
-            debug!("the registration goes on in the background; answering without it");
-        }
+    if !broker.topics.claim_unregistered_change() {
+        return;
+    }
+    if tokio::time::timeout(REGISTRATION_WAIT, register_soon(broker))
+        .await
+        .is_err()
+    {
+        debug!("the registration goes on in the background; answering without it");
     }
 }
 
-/// Registers in the background, now.
-pub(crate) fn register_soon(broker: &Arc<Broker>) {
+/// Registers in the background, now; the handle tells when it is done.
+pub(crate) fn register_soon(broker: &Arc<Broker>) -> tokio::task::JoinHandle<()> {
     let broker = broker.clone();
-    tokio::spawn(async move { register_all(&broker).await });
+    tokio::spawn(async move { register_all(&broker).await })
 }
 
 /// The REGISTER_BROKER request for this broker's current topics.

@@ -12,7 +12,7 @@ use mq_protocol::{topic, MessageExt};
 use mq_store::MessageStore;
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::persist::{read_json, write_json};
+use crate::metadata::persist::{flush_commit_log_first, read_json, write_json};
 use crate::metadata::MetadataError;
 use crate::util::lock;
 
@@ -198,12 +198,10 @@ impl TransactionManager {
     /// The file is written (and fsynced) from a snapshot after the state's
     /// lock is released: END_TRANSACTION takes that lock on the send path.
     ///
-    /// The commit log is flushed between the snapshot and the write. An
-    /// outcome is recorded only after its committed message and op record
-    /// are written, but under ASYNC_FLUSH they may still wait for the
-    /// flusher; a frontier on disk before them would, after a power
-    /// failure, count as ended a half whose commit was lost, and the
-    /// message, durable as a half, would never be delivered.
+    /// The commit log is flushed between the snapshot and the write
+    /// ([`flush_commit_log_first`]): an outcome is recorded after its
+    /// committed message and op record are written, not after they are
+    /// flushed.
     pub(crate) fn advance_and_persist(&self, store: &MessageStore) -> Result<(), String> {
         let _writing = lock(&self.writing);
         let (path, snapshot) = {
@@ -211,9 +209,7 @@ impl TransactionManager {
             state.advance();
             (state.path.clone(), state.stored.clone())
         };
-        store
-            .flush()
-            .map_err(|e| format!("flushing the commit log first: {e}"))?;
+        flush_commit_log_first(store)?;
         write_json(&path, &snapshot).map_err(|e| e.to_string())
     }
 

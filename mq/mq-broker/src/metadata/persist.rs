@@ -42,6 +42,20 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), MetadataEr
     Ok(())
 }
 
+/// Flushes the commit log as far as it is written, before a file that
+/// counts on records just written there (a delay level's delivered copies,
+/// the committed messages behind the transaction frontier, the retry
+/// copies behind consumer offsets) is written. Under ASYNC_FLUSH those
+/// records may wait up to `flushIntervalCommitLog` for the flusher; a file
+/// on disk before them would, after a power failure, count messages the
+/// disk lost, which were durable before and would never be delivered.
+pub fn flush_commit_log_first(store: &mq_store::MessageStore) -> Result<(), String> {
+    store
+        .flush()
+        .map(|_| ())
+        .map_err(|e| format!("flushing the commit log first: {e}"))
+}
+
 /// Reads JSON from `path`, or from `<path>.bak` when `path` is missing or
 /// unreadable. `Ok(None)` when neither exists.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, MetadataError> {

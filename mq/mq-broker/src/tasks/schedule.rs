@@ -74,15 +74,9 @@ impl ScheduleService {
             if offset != start {
                 worked = Step::Worked;
                 let owner = self.broker.clone();
-                // The offset counts on the delivered copies: under
-                // ASYNC_FLUSH they may wait for the flusher, and a file on
-                // disk before them would, after a power failure, skip
-                // messages that were durable before their delivery.
+                // The offset counts on the delivered copies.
                 super::off_worker("persisting delay offsets", move || {
-                    owner
-                        .store
-                        .flush()
-                        .map_err(|e| format!("flushing the commit log first: {e}"))?;
+                    crate::metadata::persist::flush_commit_log_first(&owner.store)?;
                     owner
                         .delay_offsets
                         .advance(level, offset as i64)
